@@ -1,0 +1,66 @@
+"""Shared test set-up: Qt offscreen, settings and user data in temp folders, no dangling threads."""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import time
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Each test gets its own user-data folder (autosaves, plugin state) so tests never share state."""
+    home = tmp_path_factory.mktemp("wbhome")
+    monkeypatch.setenv("WORKBENCH_HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    yield home
+
+
+OUR_THREAD_PREFIX = "wb-"  # every thread Workbench starts is named wb-<job>
+
+
+@pytest.fixture(autouse=True)
+def _no_dangling_threads():
+    """Fail any test that leaves one of our threads or any QThread running (napari's _dangling_qthreads)."""
+    yield
+    deadline = time.monotonic() + 2.0
+    while True:
+        leftover = [t.name for t in threading.enumerate() if t.name.startswith(OUR_THREAD_PREFIX) and t.is_alive()]
+        running = _running_qthreads()
+        if not (leftover or running) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not leftover, f"test left threads running: {leftover}"
+    assert not running, f"test left QThreads running: {running}"
+
+
+def _running_qthreads() -> list:
+    import sys
+
+    if "PySide6.QtCore" not in sys.modules:
+        return []
+    from PySide6.QtCore import QThread
+
+    found = []
+    for obj in gc.get_objects():
+        if isinstance(obj, QThread):
+            try:
+                if obj.isRunning():
+                    found.append(obj)
+            except RuntimeError:  # the C++ object is gone
+                pass
+    return found
+
+
+def pytest_configure(config):
+    """QSettings go to a test location (~/.qttest), never the user's real settings."""
+    try:
+        from PySide6.QtCore import QStandardPaths
+    except ImportError:
+        return
+    QStandardPaths.setTestModeEnabled(True)

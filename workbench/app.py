@@ -1,0 +1,57 @@
+"""The one place that builds the QApplication. The window is shown before torch is imported; torch then
+loads on a background thread so the first Train click does not wait for it."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+
+_T0 = time.perf_counter()
+
+
+def _trace(event: str) -> None:
+    """`WORKBENCH_STARTUP_TRACE=1` prints start-up milestones (bench/startup.py reads them)."""
+    if os.environ.get("WORKBENCH_STARTUP_TRACE"):
+        print(f"startup {event} {time.perf_counter() - _T0:.3f}", flush=True)
+
+
+def main(project: str | None = None) -> int:
+    from workbench.core.errors import UserError
+    from workbench.ui.display import display_problem
+
+    problem = display_problem()
+    if problem:
+        sys.stderr.write(f"error: {problem}\n")
+        return 2
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from workbench.core.paths import SAMPLE_PROJECT
+    from workbench.ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Workbench")
+    app.setOrganizationName("Workbench")
+    window = MainWindow()
+    path = project or str(SAMPLE_PROJECT)
+    if project and not os.path.exists(project):
+        sys.stderr.write(f"error: project file not found: {project}\n")
+        return 2
+    window.show()
+    _trace("window_shown")
+    if not window.open_project(path, confirmed=True) and project:
+        raise UserError(f"cannot open {project}")
+    QTimer.singleShot(0, lambda: _trace("event_loop"))
+    threading.Thread(target=_warm_up_torch, name="torch-warmup", daemon=True).start()
+    if os.environ.get("WORKBENCH_EXIT_AFTER"):  # for benchmarks and smoke tests
+        QTimer.singleShot(int(float(os.environ["WORKBENCH_EXIT_AFTER"]) * 1000), window.close)
+    return app.exec()
+
+
+def _warm_up_torch() -> None:
+    import torch  # noqa: F401
+
+    _trace("torch_ready")

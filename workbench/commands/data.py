@@ -1,0 +1,7 @@
+"""`workbench data ...` (CONTRACT section 3)."""
+
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    sub.add_parser("data", help="(data commands: see CONTRACT section 3)")

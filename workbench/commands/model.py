@@ -1,0 +1,7 @@
+"""`workbench model ...` (CONTRACT section 3)."""
+
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    sub.add_parser("model", help="(model commands: see CONTRACT section 3)")

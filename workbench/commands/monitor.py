@@ -1,0 +1,7 @@
+"""`workbench monitor ...` (CONTRACT section 3)."""
+
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    sub.add_parser("monitor", help="(monitor commands: see CONTRACT section 3)")

@@ -1,0 +1,7 @@
+"""`workbench train ...` (CONTRACT section 3)."""
+
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    sub.add_parser("train", help="(train commands: see CONTRACT section 3)")

@@ -1,0 +1,1 @@
+"""Dataset sources, splits and transforms (Qt-free)."""

@@ -1,0 +1,1 @@
+"""ONNX, fp16, int8 and TorchScript exports, each verified (Qt-free)."""

@@ -1,0 +1,19 @@
+"""Export choices remembered per project."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ExportFormat = Literal["onnx", "onnx-fp16", "onnx-int8-dynamic", "onnx-int8-static", "torchscript", "safetensors"]
+
+
+class ExportSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    format: ExportFormat = "onnx"
+    opset: int = Field(18, ge=7, le=30)
+    calibration_samples: int = Field(256, ge=1)
+    calibration_method: Literal["minmax", "entropy", "percentile"] = "minmax"
+    source: Literal["current", "best", "last"] = "best"
+    destination: str | None = None

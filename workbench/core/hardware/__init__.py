@@ -1,0 +1,1 @@
+"""CPU, RAM and NVIDIA GPU snapshots and a background sampler (Qt-free)."""

@@ -1,0 +1,1 @@
+"""Model spec, layer registry, building, analysis and code generation (Qt-free)."""

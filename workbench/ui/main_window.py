@@ -1,0 +1,358 @@
+"""The main window: five dock panels around one ProjectSession, menus, toolbar, status bar, saved layout."""
+
+from __future__ import annotations
+
+import importlib
+import traceback
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSizePolicy,
+    QTabWidget,
+    QToolBar,
+    QWidget,
+)
+
+from workbench import __version__
+from workbench.core.errors import UserError
+from workbench.core.project import SUFFIX, autosave_path
+from workbench.ui.panels import PANELS
+from workbench.ui.session import ProjectSession
+
+MAX_RECENT = 8
+LAYOUT_VERSION = 1
+FILE_FILTER = f"Workbench projects (*{SUFFIX});;All files (*)"
+
+
+def _panel_error_widget(title: str, exc: BaseException) -> QWidget:
+    label = QLabel(f"<b>{title} could not be loaded.</b><br><pre>{traceback.format_exception_only(exc)[-1]}</pre>")
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+    label.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+    label.setMargin(12)
+    return label
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, session: ProjectSession | None = None):
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.session = session or ProjectSession(self)
+        self.settings = QSettings("Workbench", "Workbench")
+        self.docks: dict[str, QDockWidget] = {}
+        self.panels: dict[str, QWidget] = {}
+        self.setDockOptions(QMainWindow.AnimatedDocks | QMainWindow.AllowTabbedDocks | QMainWindow.AllowNestedDocks)
+        self.setTabPosition(Qt.AllDockWidgetAreas, QTabWidget.North)
+        self._build_docks()
+        self._build_actions()
+        self._build_toolbar()
+        self.statusBar().showMessage("Ready")
+        self.session.sig_dirty_changed.connect(self._update_title)
+        self.session.sig_project_loaded.connect(self._on_session_project_loaded)
+        self.session.sig_status.connect(self._on_session_status)
+        self.session.sig_gpu_memory.connect(self._on_session_gpu_memory)
+        self.session.sig_device_changed.connect(self._on_session_device_changed)
+        self.reset_layout()
+        self._default_state = self.saveState(LAYOUT_VERSION)
+        self._restore_layout()
+        self._update_title()
+
+    # -- construction -------------------------------------------------------------------------------------------
+    def _build_docks(self) -> None:
+        central = QWidget()
+        central.setMaximumSize(0, 0)
+        self.setCentralWidget(central)
+        for object_name, title, module, cls in PANELS:
+            try:
+                panel = getattr(importlib.import_module(module), cls)(self.session)
+            except Exception as exc:  # a broken panel must not take the window down
+                traceback.print_exc()
+                panel = _panel_error_widget(title, exc)
+            dock = QDockWidget(title, self)
+            dock.setObjectName(object_name)
+            dock.setWidget(panel)
+            dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable
+                             | QDockWidget.DockWidgetClosable)
+            self.docks[object_name] = dock
+            self.panels[object_name] = panel
+            self.addDockWidget(Qt.LeftDockWidgetArea, dock)
+
+    def _action(self, text: str, slot, shortcut=None, menu=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        if menu is not None:
+            menu.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action("&New project", self.new_project, QKeySequence.New, file_menu)
+        self._action("&Open...", self.open_dialog, QKeySequence.Open, file_menu)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addSeparator()
+        self._action("&Save", self.save, QKeySequence.Save, file_menu)
+        self._action("Save &As...", self.save_as, "Ctrl+Shift+S", file_menu)
+        file_menu.addSeparator()
+        self._action("&Quit", self.close, "Ctrl+Q", file_menu)
+
+        view_menu = self.menuBar().addMenu("&View")
+        for dock in self.docks.values():
+            view_menu.addAction(dock.toggleViewAction())
+        view_menu.addSeparator()
+        self._action("&Reset layout", self.reset_layout, None, view_menu)
+
+        self.help_menu = self.menuBar().addMenu("&Help")
+        self._action("&About Workbench", self.about, None, self.help_menu)
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Main", self)
+        bar.setObjectName("mainToolBar")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonTextOnly)
+        self.addToolBar(Qt.TopToolBarArea, bar)
+        self.project_label = QLabel()
+        self.project_label.setObjectName("projectNameLabel")
+        self.project_label.setContentsMargins(8, 0, 16, 0)
+        bar.addWidget(self.project_label)
+        bar.addWidget(QLabel("Device "))
+        self.device_combo = QComboBox()
+        self.device_combo.setObjectName("deviceCombo")
+        self.device_combo.setToolTip("Where training runs: auto picks the first CUDA GPU, else the CPU")
+        self.device_combo.addItems(["auto", "cpu"])
+        self.device_combo.currentTextChanged.connect(self._on_device_combo_changed)
+        bar.addWidget(self.device_combo)
+        bar.addSeparator()
+        for text, command, tip in (("Train", "train", "Start training (Training panel)"),
+                                   ("Pause", "pause", "Pause or resume at the next batch"),
+                                   ("Stop", "stop", "Stop after the current batch and save a checkpoint")):
+            action = bar.addAction(text)
+            action.setToolTip(tip)
+            action.triggered.connect(lambda _=False, c=command: self.session.sig_command.emit(c))
+        bar.addSeparator()
+        export = bar.addAction("Export...")
+        export.setToolTip("Open the export wizard")
+        export.triggered.connect(lambda: self.session.sig_command.emit("export"))
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
+        bar.addWidget(spacer)
+
+    # -- layout ---------------------------------------------------------------------------------------------------
+    def reset_layout(self) -> None:
+        """Dataset | Builder tabbed on the left (~40%), Training right, Hardware | Export tabbed bottom right."""
+        d = self.docks
+        for dock in d.values():
+            dock.setFloating(False)
+            dock.show()
+        self.addDockWidget(Qt.LeftDockWidgetArea, d["datasetDock"])
+        self.addDockWidget(Qt.RightDockWidgetArea, d["trainingDock"])
+        self.tabifyDockWidget(d["datasetDock"], d["builderDock"])
+        self.splitDockWidget(d["trainingDock"], d["hardwareDock"], Qt.Vertical)
+        self.tabifyDockWidget(d["hardwareDock"], d["exportDock"])
+        d["datasetDock"].raise_()
+        d["hardwareDock"].raise_()
+        width = max(self.width(), 1280)
+        self.resizeDocks([d["datasetDock"], d["trainingDock"]], [int(width * 0.42), int(width * 0.58)], Qt.Horizontal)
+        height = max(self.height(), 800)
+        self.resizeDocks([d["trainingDock"], d["hardwareDock"]], [int(height * 0.64), int(height * 0.36)],
+                         Qt.Vertical)
+
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray | bytes):
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1600, 1000)
+        state = self.settings.value("window/state")
+        if isinstance(state, QByteArray | bytes):
+            self.restoreState(state, LAYOUT_VERSION)
+
+    def _save_layout(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
+
+    # -- project commands -------------------------------------------------------------------------------------------
+    def _confirm_discard(self) -> bool:
+        """True when it is fine to drop the current document (saved, or the user said so)."""
+        if not self.session.dirty:
+            return True
+        answer = self._ask_save_changes()
+        if answer == QMessageBox.Save:
+            return self.save()
+        return answer == QMessageBox.Discard
+
+    def _ask_save_changes(self):
+        return QMessageBox.question(
+            self, "Unsaved changes", f"Save the changes to “{self.session.display_name}” first?",
+            QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
+
+    def new_project(self) -> None:
+        if self._confirm_discard():
+            self.session.new()
+
+    def open_dialog(self) -> None:
+        if not self._confirm_discard():
+            return
+        start = str(self.session.path.parent) if self.session.path else str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", start, FILE_FILTER)
+        if path:
+            self.open_project(path, confirmed=True)
+
+    def open_project(self, path: str | Path, confirmed: bool = False) -> bool:
+        """Open a project; a bad file shows a dialog and leaves the current project (and the file) untouched."""
+        if not confirmed and not self._confirm_discard():
+            return False
+        try:
+            self.session.open(path)
+        except UserError as exc:
+            self.show_error("Cannot open project", str(exc))
+            return False
+        self._add_recent(Path(path).resolve())
+        self._offer_autosave_recovery()
+        return True
+
+    def _offer_autosave_recovery(self) -> None:
+        """A newer autosave beside the project means the last session ended with unsaved edits."""
+        side = autosave_path(self.session.path)
+        try:
+            newer = side.exists() and side.stat().st_mtime > self.session.path.stat().st_mtime
+        except OSError:
+            return
+        if not newer:
+            return
+        answer = QMessageBox.question(
+            self, "Recover unsaved changes",
+            f"“{self.session.path.name}” has unsaved changes from an earlier session ({side.name}). Recover them?",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
+        if answer == QMessageBox.Yes:
+            try:
+                self.session.recover(side)
+            except UserError as exc:
+                self.show_error("Cannot recover autosave", str(exc))
+
+    def save(self) -> bool:
+        if self.session.path is None:
+            return self.save_as()
+        return self._save_to(self.session.path)
+
+    def save_as(self) -> bool:
+        start = str(self.session.path or Path.home() / f"{self.session.display_name}{SUFFIX}")
+        path, _ = QFileDialog.getSaveFileName(self, "Save project as", start, FILE_FILTER)
+        if not path:
+            return False
+        if not path.endswith(SUFFIX):
+            path += SUFFIX
+        return self._save_to(Path(path))
+
+    def _save_to(self, path: Path) -> bool:
+        try:
+            self.session.save(path)
+        except UserError as exc:
+            self.show_error("Cannot save project", str(exc))
+            return False
+        self._add_recent(path.resolve())
+        return True
+
+    def show_error(self, title: str, message: str) -> None:
+        self.statusBar().showMessage(message, 10_000)
+        QMessageBox.warning(self, title, message)
+
+    def _recent(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [v for v in (value or []) if isinstance(v, str)]
+
+    def _add_recent(self, path: Path) -> None:
+        items = [str(path)] + [p for p in self._recent() if p != str(path)]
+        self.settings.setValue("recent", items[:MAX_RECENT])
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = [p for p in self._recent() if Path(p).exists()]
+        for path in recent:
+            self._action(Path(path).name, lambda _=False, p=path: self.open_project(p), None, self.recent_menu)
+        if not recent:
+            self.recent_menu.addAction("(no recent projects)").setEnabled(False)
+
+    def about(self) -> None:
+        QMessageBox.about(self, "About Workbench", about_text())
+
+    # -- session events ---------------------------------------------------------------------------------------------
+    def _update_title(self, *_args) -> None:
+        where = f" — {self.session.path}" if self.session.path else ""
+        star = "*" if self.session.dirty else ""
+        self.setWindowTitle(f"{star}{self.session.display_name}{where} — Workbench")
+        self.project_label.setText(f"<b>{self.session.display_name}</b>{star}")
+
+    def _on_session_project_loaded(self) -> None:
+        self._update_title()
+        self.statusBar().showMessage(f"Opened {self.session.path or 'a new project'}", 5000)
+
+    def _on_session_status(self, message: str) -> None:
+        self.statusBar().showMessage(message, 8000)
+
+    def _on_session_gpu_memory(self, free: dict) -> None:
+        known = {self.device_combo.itemText(i) for i in range(self.device_combo.count())}
+        for device in sorted(free):
+            if device not in known:
+                self.device_combo.addItem(device)
+
+    def _on_device_combo_changed(self, device: str) -> None:
+        self.session.set_device(device)
+
+    def _on_session_device_changed(self, device: str) -> None:
+        if self.device_combo.currentText() != device:
+            if self.device_combo.findText(device) < 0:
+                self.device_combo.addItem(device)
+            self.device_combo.setCurrentText(device)
+
+    # -- closing ------------------------------------------------------------------------------------------------------
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        for panel in self.panels.values():
+            confirm = getattr(panel, "confirm_close", None)
+            if confirm is not None and not confirm():
+                event.ignore()
+                return
+        if not self._confirm_discard():
+            event.ignore()
+            return
+        self._save_layout()
+        self.shutdown()
+        event.accept()
+
+    def shutdown(self) -> None:
+        """Stop every panel's background work (each within 2 s)."""
+        for panel in self.panels.values():
+            stop = getattr(panel, "shutdown", None)
+            if stop is not None:
+                stop()
+
+
+def about_text() -> str:
+    import PySide6
+    from PySide6.QtCore import qVersion
+
+    lines = [f"<h3>Workbench {__version__}</h3>",
+             "<p>Build, train, monitor and export PyTorch networks in one window.</p>",
+             f"<p>Qt {qVersion()} · PySide6 {PySide6.__version__}"]
+    try:
+        import torch
+
+        cuda = (f"CUDA {torch.version.cuda}, {torch.cuda.device_count()} GPU(s)" if torch.cuda.is_available()
+                else "CUDA not available")
+        lines.append(f" · torch {torch.__version__} · {cuda}")
+    except Exception as exc:  # noqa: BLE001
+        lines.append(f" · torch not available ({exc})")
+    lines.append("</p>")
+    return "".join(lines)
