@@ -1,0 +1,129 @@
+"""Checkpoints: weights only, as safetensors, with the model spec and dataset facts in the metadata.
+Nothing in a checkpoint is executed. A run folder's best (else last) checkpoint can be loaded by path."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from workbench.core.errors import UserError, describe_validation_error
+from workbench.core.io import atomic_replace_with
+from workbench.core.model.spec import ModelSpec
+
+if TYPE_CHECKING:
+    import torch
+
+FORMAT = "workbench-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    state_dict: dict[str, torch.Tensor]
+    spec: ModelSpec
+    meta: dict[str, Any] = field(default_factory=dict)   # dataset meta, epoch, step, metrics, run id ...
+    path: Path | None = None
+
+    def build_model(self) -> torch.nn.Module:
+        """The model with these weights, in eval mode. A mismatch names the offending tensor."""
+        from workbench.core.model.build import build_model
+
+        model = build_model(self.spec)
+        load_state_strict(model, self.state_dict, self.path)
+        return model.eval()
+
+
+def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, spec: ModelSpec,
+                    meta: dict[str, Any] | None = None) -> Path:
+    """Atomically write `model`'s weights (unwrapped from DDP / compile) with `spec` and `meta`."""
+    from safetensors.torch import save_file
+
+    module = getattr(model, "module", model)
+    module = getattr(module, "_orig_mod", module)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
+    metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
+                "model_spec": json.dumps(spec.to_dict()), "meta": json.dumps(meta or {}, default=str)}
+    path = Path(path)
+    atomic_replace_with(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    return path
+
+
+def resolve_checkpoint(source: str | os.PathLike) -> Path:
+    """A checkpoint file, or a run folder (its best checkpoint, else its last)."""
+    source = Path(source)
+    if source.is_dir():
+        for name in ("best.safetensors", "last.safetensors"):
+            candidate = source / "checkpoints" / name
+            if candidate.is_file():
+                return candidate
+        raise UserError(f"run folder {source} has no checkpoints/best.safetensors or last.safetensors; "
+                        "train it first or pass a checkpoint file")
+    if not source.exists():
+        raise UserError(f"checkpoint not found: {source}")
+    return source
+
+
+def load_checkpoint(source: str | os.PathLike) -> Checkpoint:
+    path = resolve_checkpoint(source)
+    if path.suffix in (".pt", ".pth"):
+        return _load_torch_file(path)
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            metadata = fh.metadata() or {}
+            state = {key: fh.get_tensor(key) for key in fh.keys()}
+    except Exception as exc:  # safetensors raises its own error types for truncated / foreign files
+        raise UserError(f"{path} is not a readable safetensors checkpoint ({exc})") from exc
+    if "model_spec" not in metadata:
+        raise UserError(f"{path} has no model spec in its metadata; it was not written by Workbench")
+    try:
+        spec = ModelSpec.model_validate(json.loads(metadata["model_spec"]))
+        meta = json.loads(metadata.get("meta", "{}"))
+    except (json.JSONDecodeError, ValidationError) as exc:
+        detail = describe_validation_error(exc, "bad model spec") if isinstance(exc, ValidationError) else str(exc)
+        raise UserError(f"{path}: {detail}") from exc
+    return Checkpoint(state, spec, meta, path)
+
+
+def _load_torch_file(path: Path) -> Checkpoint:
+    """A user's .pt/.pth: tensors only (`weights_only=True`); the spec must sit beside it as spec.json."""
+    import torch
+
+    from workbench.core.io import read_json
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise UserError(f"{path} cannot be loaded as plain weights ({exc}); only tensors are accepted") from exc
+    if not isinstance(state, dict):
+        raise UserError(f"{path} holds a {type(state).__name__}, not a state dict of tensors")
+    spec_path = path.with_name("spec.json")
+    try:
+        spec = ModelSpec.model_validate(read_json(spec_path, "model spec"))
+    except ValidationError as exc:
+        raise UserError(describe_validation_error(exc, f"{spec_path} is not a valid model spec")) from exc
+    return Checkpoint(state, spec, {}, path)
+
+
+def load_state_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], source: Any = None) -> None:
+    """load_state_dict with a message that names the first tensor that does not fit."""
+    own = model.state_dict()
+    where = f" in {source}" if source else ""
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing:
+        raise UserError(f"checkpoint{where} does not match the model: tensor '{missing[0]}' is missing "
+                        f"({len(missing)} missing in all); was it trained with another spec?")
+    if unexpected:
+        raise UserError(f"checkpoint{where} does not match the model: unexpected tensor '{unexpected[0]}'")
+    for key, value in own.items():
+        if tuple(value.shape) != tuple(state[key].shape):
+            raise UserError(f"checkpoint{where} does not match the model: tensor '{key}' has shape "
+                            f"{tuple(state[key].shape)}, the model expects {tuple(value.shape)}")
+    model.load_state_dict(state)
