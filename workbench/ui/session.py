@@ -30,6 +30,7 @@ class ProjectSession(QObject):
     sig_run_selected = Signal(object)      # Path of the run a panel selected (or None)
     sig_device_changed = Signal(str)       # "cpu", "cuda:0", ... picked in the toolbar or hardware panel
     sig_gpu_memory = Signal(object)        # {device: free_bytes} from the hardware sampler
+    sig_hardware = Signal(object)          # each workbench.core.hardware snapshot, for plots beside the loss
     sig_command = Signal(str)              # toolbar requests: "train", "pause", "stop", "export"
     sig_status = Signal(str)               # a message for the status bar
 
@@ -158,6 +159,9 @@ class ProjectSession(QObject):
     def select_run(self, run: Path | None) -> None:
         self.selected_run = run
         self.sig_run_selected.emit(run)
+
+    def publish_hardware(self, snapshot: Any) -> None:
+        self.sig_hardware.emit(snapshot)
 
     def set_gpu_free(self, free: dict[str, int]) -> None:
         self.gpu_free = dict(free)
