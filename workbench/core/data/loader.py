@@ -1,0 +1,174 @@
+"""load_dataset(settings) -> DataBundle: read the source, split, fit normalization / vocabulary on the train
+split, materialize tensors (or stream from disk when the data would not fit the in-memory budget)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from workbench.core.data.augment import augment_from_options
+from workbench.core.data.dataset import DataBundle, DatasetMeta, Split
+from workbench.core.data.imageops import convert_color, parse_size, resize_images
+from workbench.core.data.raw import IMAGE, SPLIT_NAMES, TABULAR, TEXT, RawData
+from workbench.core.data.registry import get_source
+from workbench.core.data.settings import DatasetSettings
+from workbench.core.data.splits import check_classes, split_indices
+from workbench.core.errors import Cancelled, UserError
+
+MATERIALIZE_LIMIT = 1 << 30        # bytes of float32 tensors held in memory; larger image sets stream from disk
+
+Progress = Callable[[int, int, str], None]
+
+
+def check_cancel(cancel: Callable[[], bool] | None) -> None:
+    if cancel is not None and cancel():
+        raise Cancelled("loading cancelled")
+
+
+def read_source(settings: DatasetSettings, progress: Progress | None = None,
+                cancel: Callable[[], bool] | None = None) -> RawData:
+    """Only the source's own reading (no split / normalization): used by `load_dataset` and `data inspect`."""
+    source = get_source(settings.kind)
+    raw = source.load(settings, progress, cancel)
+    check_cancel(cancel)
+    if raw.task == "classification":
+        check_classes(raw.y, raw.class_names)
+    elif len(raw.y) == 0:
+        raise UserError("the data set has no samples")
+    if raw.modality == IMAGE and raw.x is not None:
+        raw.x = convert_color(raw.x, settings.options.get("color", "auto"))
+        raw.x = resize_images(raw.x, parse_size(settings.options.get("resize")))
+    return raw
+
+
+def load_dataset(settings: DatasetSettings, progress: Progress | None = None,
+                 cancel: Callable[[], bool] | None = None) -> DataBundle:
+    """Load the data set described by `settings`.
+
+    `progress(done, total, message)` is called as work advances; `cancel()` returning True stops the job with
+    `Cancelled`. Bad input raises `UserError` with what is wrong and how to fix it.
+    """
+    raw = read_source(settings, progress, cancel)
+    sp = settings.split
+    parts = split_indices(raw.y, (sp.train, sp.val, sp.test), sp.seed,
+                          stratify=raw.task == "classification", preset=raw.preset)
+    check_cancel(cancel)
+    if progress:
+        progress(1, 1, "Preparing tensors")
+    normalize = bool(settings.options.get("normalize", True))
+    if raw.modality == IMAGE:
+        bundle = _image_bundle(settings, raw, parts, normalize)
+    elif raw.modality == TABULAR:
+        bundle = _tabular_bundle(settings, raw, parts, normalize)
+    elif raw.modality == TEXT:
+        from workbench.core.data.text import text_bundle_parts
+
+        bundle = text_bundle_parts(settings, raw, parts, _meta, _split)
+    else:
+        raise UserError(f"source {settings.kind!r} returned unknown modality {raw.modality!r}")
+    bundle.skipped = list(raw.skipped)
+    bundle.paths = raw.paths
+    check_cancel(cancel)
+    return bundle
+
+
+def _meta(settings: DatasetSettings, raw: RawData, input_shape, **kw) -> DatasetMeta:
+    extra = {"modality": raw.modality, "scale": raw.scale, "num_samples": len(raw), **raw.extra}
+    classes = list(raw.class_names) if raw.task == "classification" else []
+    return DatasetMeta(kind=settings.kind, input_shape=tuple(int(s) for s in input_shape),
+                       num_classes=raw.num_classes, class_names=classes, task=raw.task, extra=extra, **kw)
+
+
+def _split(name: str, x, y) -> Split:
+    from torch.utils.data import TensorDataset
+
+    return Split(name=name, dataset=TensorDataset(x, y), x=x, y=y)
+
+
+def _targets(raw: RawData, idx: np.ndarray):
+    import torch
+
+    y = raw.y[idx]
+    return torch.from_numpy(np.ascontiguousarray(y.astype(np.int64 if raw.task == "classification" else np.float32)))
+
+
+def _channel_stats(raw: RawData, train_idx: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-channel mean / std of the train split in [0, 1] units (at most 20,000 images when streaming)."""
+    if raw.x is not None:
+        sums = np.zeros(raw.x.shape[1]), np.zeros(raw.x.shape[1])
+        count = 0
+        for start in range(0, len(train_idx), 4096):
+            chunk = raw.x[train_idx[start:start + 4096]].astype(np.float64) / raw.scale
+            sums[0][:] += chunk.sum(axis=(0, 2, 3))
+            sums[1][:] += (chunk ** 2).sum(axis=(0, 2, 3))
+            count += chunk.shape[0] * chunk.shape[2] * chunk.shape[3]
+        mean = sums[0] / count
+        var = np.maximum(sums[1] / count - mean ** 2, 0.0)
+    else:
+        rng = np.random.default_rng(0)
+        pick = train_idx if len(train_idx) <= 20000 else rng.choice(train_idx, 20000, replace=False)
+        imgs = np.stack([raw.read(int(i)) for i in pick]).astype(np.float64) / raw.scale
+        mean, var = imgs.mean(axis=(0, 2, 3)), imgs.var(axis=(0, 2, 3))
+    std = np.sqrt(var)
+    std[std < 1e-6] = 1.0
+    return [float(m) for m in mean], [float(s) for s in std]
+
+
+def _image_bundle(settings, raw: RawData, parts: dict[str, np.ndarray], normalize: bool) -> DataBundle:
+    import torch
+
+    mean, std = _channel_stats(raw, parts["train"]) if normalize else (None, None)
+    shape = raw.sample_shape
+    nbytes = len(raw) * int(np.prod(shape)) * 4
+    mode = settings.options.get("in_memory", "auto")
+    stream = raw.x is None or mode in (False, "no") or (mode == "auto" and nbytes > MATERIALIZE_LIMIT)
+    splits = {}
+    for name in SPLIT_NAMES:
+        idx = parts[name]
+        if stream:
+            if raw.read is None:
+                raise UserError(f"source {settings.kind!r} cannot stream from disk; set in_memory to auto")
+            from workbench.core.data.streaming import StreamingImageDataset
+
+            ds = StreamingImageDataset(raw.read, idx, raw.y, raw.scale, mean, std)
+            splits[name] = Split(name=name, dataset=ds, indices=idx.tolist())
+            continue
+        x = torch.from_numpy(raw.x[idx]).float().div_(raw.scale)
+        if normalize:
+            x.sub_(torch.tensor(mean).view(1, -1, 1, 1)).div_(torch.tensor(std).view(1, -1, 1, 1))
+        splits[name] = _split(name, x, _targets(raw, idx))
+        splits[name].indices = idx.tolist()
+    meta = _meta(settings, raw, shape, mean=mean, std=std)
+    meta.extra["memory_bytes"] = 0 if stream else nbytes
+    meta.extra["streaming"] = stream
+    return DataBundle(meta=meta, augment=augment_from_options(settings.options), **splits)
+
+
+def _tabular_bundle(settings, raw: RawData, parts: dict[str, np.ndarray], normalize: bool) -> DataBundle:
+    import torch
+
+    x = raw.x.astype(np.float32, copy=True)
+    train = x[parts["train"]]
+    with np.errstate(invalid="ignore"):
+        fill = np.nanmean(train, axis=0) if len(train) else np.zeros(x.shape[1], dtype=np.float32)
+    fill = np.where(np.isnan(fill), 0.0, fill).astype(np.float32)
+    holes = np.isnan(x)
+    if holes.any():                                 # impute with train-split column means
+        x[holes] = np.take(fill, np.nonzero(holes)[1])
+    mean = std = None
+    if normalize:
+        m = x[parts["train"]].mean(axis=0)
+        s = x[parts["train"]].std(axis=0)
+        s[s < 1e-8] = 1.0
+        x = (x - m) / s
+        mean, std = [float(v) for v in m], [float(v) for v in s]
+    splits = {}
+    for name in SPLIT_NAMES:
+        idx = parts[name]
+        splits[name] = _split(name, torch.from_numpy(np.ascontiguousarray(x[idx])), _targets(raw, idx))
+        splits[name].indices = idx.tolist()
+    meta = _meta(settings, raw, (x.shape[1],), mean=mean, std=std)
+    meta.extra["memory_bytes"] = int(x.nbytes)
+    meta.extra["streaming"] = False
+    return DataBundle(meta=meta, **splits)
