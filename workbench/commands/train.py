@@ -1,7 +1,192 @@
-"""`workbench train ...` (CONTRACT section 3)."""
+"""`workbench train PROJECT ...` (CONTRACT section 3): headless training into the project's runs/ folder.
+
+A progress bar on a terminal, plain lines otherwise, one JSON event per line with --json-lines. Ctrl-C stops
+after the current batch and saves a checkpoint (a second Ctrl-C aborts). Exit 0 when the run completed or
+was stopped; 2 when it failed for a reason the user can fix (bad settings, a non-finite loss, out of
+memory); 1 for a bug.
+"""
 
 from __future__ import annotations
 
+import json
+import signal
+import sys
+from pathlib import Path
+
+from workbench.core.errors import UserError
+
 
 def add_parser(sub) -> None:
-    sub.add_parser("train", help="(train commands: see CONTRACT section 3)")
+    p = sub.add_parser("train", help="train a project headless; writes a run folder in runs/ beside it",
+                       description="Train a project's model on its dataset without the GUI. The run folder "
+                                   "(config, metrics, checkpoints, summary) appears in the GUI's run list.")
+    p.add_argument("project", metavar="PROJECT", help="the project file (*.wbproj)")
+    p.add_argument("--epochs", type=int, help="override the project's number of epochs")
+    p.add_argument("--batch-size", type=int, help="override the project's batch size")
+    p.add_argument("--lr", type=float, help="override the project's learning rate")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:<index> (default: the project's setting)")
+    p.add_argument("--run-dir", metavar="DIR", help="write the run here instead of runs/<id> beside the project")
+    p.add_argument("--resume", metavar="RUN", help="continue a run folder from its last checkpoint")
+    p.add_argument("--name", help="a name for the run (shown in the GUI's run list)")
+    p.add_argument("--json-lines", action="store_true", help="print one JSON event per line on stdout")
+    p.set_defaults(func=run_train)
+
+
+def _configured_project(args):
+    from pydantic import ValidationError
+
+    from workbench.core.errors import describe_validation_error
+    from workbench.core.project import load_project
+    from workbench.core.training.config import TrainingConfig
+
+    project = load_project(args.project)
+    overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "device": args.device}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        project.training = TrainingConfig.model_validate({**project.training.model_dump(), **overrides})
+    except ValidationError as exc:
+        raise UserError(describe_validation_error(exc, "bad training option")) from exc
+    return project
+
+
+def run_train(args) -> int:
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UserError("distributed training (torchrun with more than one process) is not available in this "
+                        "version yet; run `workbench train` without torchrun")
+    project = _configured_project(args)
+    from workbench.core.data import load_dataset
+    from workbench.core.project import runs_dir
+    from workbench.core.training.control import TrainingControl
+    from workbench.core.training.loop import train
+
+    control = TrainingControl()
+    data = load_dataset(project.dataset)
+    events = train(project, data, control=control, runs_root=runs_dir(args.project), run_dir=args.run_dir,
+                   resume_from=args.resume, name=args.name, project_path=Path(args.project).resolve())
+    if args.json_lines:
+        report = JsonLinesReport()
+    elif sys.stderr.isatty():
+        report = BarReport()
+    else:
+        report = PlainReport()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def _on_interrupt(signum, frame):
+        if control.stop_requested:
+            raise KeyboardInterrupt
+        report.note("stopping after this batch (Ctrl-C again to abort)")
+        control.stop()
+
+    signal.signal(signal.SIGINT, _on_interrupt)
+    finished = None
+    try:
+        for event in events:
+            report.event(event)
+            if event.kind == "finished":
+                finished = event
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        report.close()
+    if finished is None or finished.status != "failed":
+        return 0
+    if finished.cause in ("nan", "oom", "input"):
+        raise UserError(f"{finished.message} (run folder: {finished.run_dir})")
+    sys.stderr.write(f"{finished.error}\nerror: training failed with a bug: {finished.message} "
+                     f"(run folder: {finished.run_dir})\n")
+    return 1
+
+
+def _fmt(value, pattern: str = "{:.4f}") -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+def _epoch_line(e) -> str:
+    parts = [f"epoch {e.epoch}", f"train_loss {_fmt(e.train_loss)}"]
+    if e.train_accuracy is not None:
+        parts.append(f"train_acc {_fmt(e.train_accuracy)}")
+    if e.val_loss is not None:
+        parts.append(f"val_loss {_fmt(e.val_loss)}")
+    if e.val_accuracy is not None:
+        parts.append(f"val_acc {_fmt(e.val_accuracy)}")
+    parts.append(f"lr {e.lr:.3g}")
+    return "  ".join(parts) + ("  *best*" if e.improved else "")
+
+
+def _finished_line(f) -> str:
+    best = f"  best val_acc {f.best_val_accuracy:.4f}" if f.best_val_accuracy is not None else ""
+    why = f" ({f.message})" if f.message else ""
+    return (f"{f.status}{why}: {f.epochs_completed} epoch(s), {f.steps} steps, {f.samples_per_second:.0f} "
+            f"samples/s{best}\nrun folder: {f.run_dir}")
+
+
+class PlainReport:
+    """Lines on stderr for logs and pipes: the start, every epoch, the end."""
+
+    stream = sys.stderr
+
+    def note(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def event(self, event) -> None:
+        kind = event.kind
+        if kind == "started":
+            self.note(f"training on {event.device}: {event.train_samples} samples, {event.batches_per_epoch} "
+                      f"batches/epoch, epochs {event.first_epoch}..{event.epochs}; run {event.run_dir}")
+            for note in event.notes:
+                self.note(f"note: {note}")
+        elif kind == "epoch":
+            self.note(_epoch_line(event))
+        elif kind == "evaluation" and event.accuracy is not None:
+            self.note(f"{event.split} accuracy {event.accuracy:.4f} on {event.samples} samples")
+        elif kind == "finished":
+            self.note(_finished_line(event))
+
+    def close(self) -> None:
+        pass
+
+
+class BarReport(PlainReport):
+    """A tqdm bar over all steps on a terminal; epoch lines print above it."""
+
+    def __init__(self):
+        self.bar = None
+
+    def note(self, text: str) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(text, file=sys.stderr)
+
+    def event(self, event) -> None:
+        from tqdm import tqdm
+
+        if event.kind == "started":
+            total = event.batches_per_epoch * event.epochs
+            self.bar = tqdm(total=total, initial=event.first_step - 1, unit="batch", dynamic_ncols=True,
+                            file=sys.stderr)
+        elif event.kind == "batch" and self.bar is not None:
+            self.bar.update(event.step - self.bar.n)
+            if event.batch == event.batches or event.step % 10 == 0:
+                self.bar.set_description(f"epoch {event.epoch}", refresh=False)
+                self.bar.set_postfix(loss=f"{event.loss:.4f}", lr=f"{event.lr:.3g}", refresh=False)
+            return
+        elif event.kind == "finished":
+            self.close()
+        super().event(event)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class JsonLinesReport(PlainReport):
+    """One JSON object per event on stdout (the `kind` field says which); notes go to stderr."""
+
+    def event(self, event) -> None:
+        from workbench.core.training.events import event_to_dict
+        from workbench.core.training.runs import json_safe
+
+        sys.stdout.write(json.dumps(json_safe(event_to_dict(event)), default=str) + "\n")
+        sys.stdout.flush()

@@ -127,3 +127,50 @@ def load_state_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], so
             raise UserError(f"checkpoint{where} does not match the model: tensor '{key}' has shape "
                             f"{tuple(state[key].shape)}, the model expects {tuple(value.shape)}")
     model.load_state_dict(state)
+
+
+def save_training_state(path: str | os.PathLike, optimizer: torch.optim.Optimizer,
+                        scheduler_state: dict[str, Any] | None = None) -> Path:
+    """The optimizer (and scheduler) state for resuming, as safetensors + JSON metadata: no pickle.
+    Tensors go in as `state.<param>.<name>`; numbers, param groups and the scheduler state as JSON."""
+    import torch
+    from safetensors.torch import save_file
+
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for pid, entry in state["state"].items():
+        for name, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"state.{pid}.{name}"] = value.detach().to("cpu").contiguous()
+            else:
+                scalars.setdefault(str(pid), {})[name] = value
+    metadata = {"format": f"{FORMAT}-optimizer", "format_version": str(FORMAT_VERSION),
+                "param_groups": json.dumps(state["param_groups"]), "scalars": json.dumps(scalars),
+                "scheduler": json.dumps(scheduler_state)}
+    path = Path(path)
+    atomic_replace_with(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    return path
+
+
+def load_training_state(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(optimizer state_dict, scheduler state) written by save_training_state."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            metadata = fh.metadata() or {}
+            tensors = {key: fh.get_tensor(key) for key in fh.keys()}
+        groups = json.loads(metadata["param_groups"])
+        scalars = json.loads(metadata.get("scalars", "{}"))
+        scheduler = json.loads(metadata.get("scheduler", "null"))
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same problem for the user
+        raise UserError(f"{path} is not a readable optimizer state ({exc}); resume from a run trained by "
+                        "this Workbench") from exc
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        _, pid, name = key.split(".", 2)
+        state.setdefault(int(pid), {})[name] = value
+    for pid, entry in scalars.items():
+        state.setdefault(int(pid), {}).update(entry)
+    return {"state": state, "param_groups": groups}, scheduler

@@ -1,0 +1,95 @@
+"""What the training loop yields: small frozen records of plain numbers (never live tensors), cheap to
+create on every batch and safe to hand to another thread."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    run_dir: str
+    run_id: str
+    device: str
+    epochs: int
+    batches_per_epoch: int
+    train_samples: int
+    val_samples: int
+    first_step: int = 1                 # > 1 when resumed: the step count continues
+    first_epoch: int = 1
+    precision: str = "fp32"
+    notes: tuple[str, ...] = ()         # things the user should know (e.g. fp16 ignored on the CPU)
+    kind: str = "started"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchEnd:
+    step: int                           # global, 1-based, continues across epochs and resumes
+    epoch: int                          # 1-based
+    batch: int                          # 1-based within the epoch
+    batches: int                        # batches in this epoch
+    loss: float
+    lr: float
+    time: float                         # unix time
+    elapsed: float                      # seconds of training in this run (pauses excluded)
+    samples_per_second: float           # over the run so far
+    cuda_allocated: int | None = None   # bytes, torch.cuda figures when training on a GPU
+    cuda_reserved: int | None = None
+    cuda_peak: int | None = None
+    kind: str = "batch"
+
+
+@dataclass(frozen=True, slots=True)
+class EpochEnd:
+    epoch: int
+    step: int
+    train_loss: float
+    train_accuracy: float | None        # None for regression
+    val_loss: float | None              # None without a validation split
+    val_accuracy: float | None
+    lr: float
+    time: float
+    elapsed: float
+    improved: bool = False              # a new best checkpoint was written
+    kind: str = "epoch"
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluated:
+    """The final model on the test split (falls back to val when there is no test split)."""
+
+    split: str
+    loss: float
+    accuracy: float | None
+    samples: int
+    kind: str = "evaluation"
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    state: str                          # "paused" | "running" | "stopping"
+    step: int
+    kind: str = "state"
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    status: str                         # "completed" | "stopped" | "failed"
+    epochs_completed: int
+    steps: int
+    best_val_accuracy: float | None
+    samples_per_second: float
+    elapsed: float
+    run_dir: str
+    message: str = ""                   # why it stopped / failed, in words
+    error: str | None = None            # the traceback when failed
+    cause: str = ""                     # failed because of: "nan" | "oom" | "input" (user-fixable) | "bug"
+    checkpoints: tuple[str, ...] = field(default_factory=tuple)
+    kind: str = "finished"
+
+
+Event = Started | BatchEnd | EpochEnd | Evaluated | StateChanged | Finished
+
+
+def event_to_dict(event: Event) -> dict:
+    return asdict(event)

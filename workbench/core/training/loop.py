@@ -1,0 +1,483 @@
+"""The training loop: a plain generator of small frozen events (events.py), Qt-free, shared by the CLI and
+the GUI's worker thread. It checks a TrainingControl between batches (pause holds with the model and
+optimizer in memory; stop finishes the batch and saves a checkpoint) and writes the run folder (runs.py).
+
+Ready for DistributedDataParallel (issue 8): only rank 0 writes files (`self.is_main`), the epoch order goes
+through one sampler hook (`_epoch_order`), and the per-epoch sums pass through one reduction point
+(`_reduce`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from workbench import __version__
+from workbench.core.errors import Cancelled, UserError
+from workbench.core.project import Project
+from workbench.core.training import setup
+from workbench.core.training.batches import SplitBatches
+from workbench.core.training.checkpoints import (
+    load_checkpoint,
+    load_training_state,
+    save_checkpoint,
+    save_training_state,
+)
+from workbench.core.training.control import TrainingControl
+from workbench.core.training.events import (
+    BatchEnd,
+    EpochEnd,
+    Evaluated,
+    Event,
+    Finished,
+    Started,
+    StateChanged,
+)
+from workbench.core.training.runs import RunWriter, create_run_dir, read_metrics_lines
+
+
+class NonFiniteLoss(Exception):
+    pass
+
+
+def train(project: Project, data: Any = None, *, control: TrainingControl | None = None,
+          runs_root: str | Path | None = None, run_dir: str | Path | None = None,
+          resume_from: str | Path | None = None, name: str | None = None,
+          project_path: str | Path | None = None) -> Iterator[Event]:
+    """Train `project.model` on `data` (a DataBundle; loaded from project.dataset when None) with
+    `project.training`. Yields Started, StateChanged, BatchEnd, EpochEnd, Evaluated and finally Finished.
+    Bad settings raise UserError before any file is written; failures after that end as a failed run."""
+    return Trainer(project, data, control=control, runs_root=runs_root, run_dir=run_dir,
+                   resume_from=resume_from, name=name, project_path=project_path).run()
+
+
+def dataset_meta_dict(meta: Any) -> dict[str, Any]:
+    """The facts an export needs to rebuild the data: stored in every checkpoint and in config.json."""
+    return {"kind": meta.kind, "input_shape": list(meta.input_shape), "num_classes": meta.num_classes,
+            "class_names": list(meta.class_names), "task": meta.task, "input_dtype": meta.input_dtype,
+            "mean": meta.mean, "std": meta.std, "extra": meta.extra}
+
+
+class Trainer:
+    def __init__(self, project: Project, data: Any, *, control: TrainingControl | None, runs_root, run_dir,
+                 resume_from, name, project_path, rank: int = 0, world_size: int = 1):
+        self.project = project
+        self.cfg = project.training
+        self.data = data
+        self.control = control or TrainingControl()
+        self.runs_root = Path(runs_root) if runs_root else None
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.resume_from = Path(resume_from) if resume_from else None
+        self.name = name
+        self.project_path = project_path
+        self.rank, self.world_size = rank, world_size
+        self.is_main = rank == 0
+        self.writer: RunWriter | None = None
+        self.step = 0
+        self.epoch = 0
+        self.epochs_completed = 0
+        self.samples_seen = 0
+        self.best_val_accuracy: float | None = None
+        self.best_metric: float | None = None
+        self.bad_epochs = 0
+        self.paused_for = 0.0
+        self.checkpoints: list[str] = []
+        self.end_status, self.end_message = "completed", ""
+
+    # -- the generator -----------------------------------------------------------------------------------------------
+    def run(self) -> Iterator[Event]:
+        if self.data is None:
+            yield StateChanged("loading", 0)
+            from workbench.core.data import load_dataset
+
+            try:
+                self.data = load_dataset(self.project.dataset, None, lambda: self.control.stop_requested)
+            except Cancelled:
+                yield Finished("stopped", 0, 0, None, 0.0, 0.0, "", message="stopped while loading the data")
+                return
+        self._setup()
+        self._open_run()
+        yield Started(str(self.run_path), self.run_path.name, str(self.device), self.cfg.epochs,
+                      self.train_batches.batches, len(self.data.train), len(self.data.val),
+                      self.step + 1, self.start_epoch, self.precision, tuple(self.notes))
+        status, message, error = "completed", "", None
+        weights_intact, self.cause = False, ""
+        try:
+            yield from self._epochs()
+            status, message = self.end_status, self.end_message
+        except GeneratorExit:
+            self._finish("stopped", "the run was closed before it finished", None)
+            raise
+        except NonFiniteLoss as exc:
+            status, message, error, self.cause = "failed", str(exc), str(exc), "nan"
+            weights_intact = True   # the step with the bad loss was not applied
+        except torch.cuda.OutOfMemoryError:
+            status, message, error, self.cause = "failed", self._oom_message(), traceback.format_exc(), "oom"
+        except UserError as exc:
+            status, message, error, self.cause = "failed", str(exc), traceback.format_exc(), "input"
+        except Exception as exc:  # noqa: BLE001 - any bug becomes a failed run with its traceback
+            oom = "out of memory" in str(exc) and self.device.type == "cuda"
+            status = "failed"
+            message = self._oom_message() if oom else f"{type(exc).__name__}: {exc}"
+            error, self.cause = traceback.format_exc(), "oom" if oom else "bug"
+        if status == "failed" and self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        if status != "failed":
+            try:
+                if not self.epoch_complete:
+                    self._save_last(epoch_complete=False)   # stopped mid-epoch: resumable from this batch
+                evaluated = self._final_evaluation()
+            except Exception as exc:  # noqa: BLE001
+                status, message, error = "failed", f"{type(exc).__name__}: {exc}", traceback.format_exc()
+                evaluated, self.cause = None, "bug"
+            if evaluated is not None:
+                yield evaluated
+        elif weights_intact and not self.epoch_complete:
+            self._save_last(epoch_complete=False)
+        yield self._finish(status, message, error)
+
+    # -- set-up ----------------------------------------------------------------------------------------------------
+    def _setup(self) -> None:
+        from workbench.core.model.build import build_model
+
+        cfg, data = self.cfg, self.data
+        self.device = setup.resolve_device(cfg.device)
+        self.notes: list[str] = []
+        self.precision = cfg.precision
+        if self.precision != "fp32" and self.device.type != "cuda":
+            self.notes.append(f"{self.precision} mixed precision needs a CUDA GPU; training in fp32 on the CPU")
+            self.precision = "fp32"
+        if self.precision == "bf16" and not torch.cuda.is_bf16_supported():
+            self.notes.append("this GPU has no bf16 support; training in fp16 with loss scaling")
+            self.precision = "fp16"
+        self.task = data.meta.task
+        if len(data.train) == 0:
+            raise UserError("the training split is empty; give the train split a larger share of the data")
+        if self.task == "classification" and cfg.loss == "cross_entropy" and data.meta.num_classes < 2:
+            raise UserError("cross-entropy needs at least 2 classes; check the dataset's target column")
+
+        resume = self._read_resume()
+        spec = resume.spec if resume is not None else self.project.model
+        self.spec = spec
+        setup.seed_everything(cfg.seed)
+        model = build_model(spec)
+        if resume is not None:
+            from workbench.core.training.checkpoints import load_state_strict
+
+            load_state_strict(model, resume.state_dict, resume.path)
+        self.model = model.to(self.device)
+        self.optimizer = setup.make_optimizer(cfg, self.model.parameters())
+        self.train_batches = SplitBatches(data.train, self.device, cfg.batch_size, cfg.num_workers,
+                                          augment=data.augment)
+        self.val_batches = SplitBatches(data.val, self.device, max(cfg.batch_size, 256), cfg.num_workers)
+        self.scheduler = setup.Scheduler(cfg, self.optimizer, self.train_batches.batches)
+        self.loss_fn = setup.make_loss(cfg, self.task)
+        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
+        self.start_epoch, self.skip_batches, self.epoch_sums = 1, 0, [0.0, 0.0, 0.0]
+        if resume is not None:
+            self._apply_resume(resume)
+        self.first_step = self.step + 1
+        self.epoch_complete = True
+
+    def _read_resume(self):
+        if self.resume_from is None:
+            return None
+        source = self.resume_from
+        if source.is_dir() and (source / "checkpoints" / "last.safetensors").is_file():
+            source = source / "checkpoints" / "last.safetensors"
+        checkpoint = load_checkpoint(source)
+        meta = checkpoint.meta
+        if "step" not in meta:
+            raise UserError(f"{checkpoint.path} has no training position (step, epoch); it cannot be resumed")
+        done = meta["epoch"] if meta.get("epoch_complete") else meta["epoch"] - 1
+        if done >= self.cfg.epochs:
+            raise UserError(f"that run already trained {done} epoch(s); set Epochs above {done} to continue it")
+        return checkpoint
+
+    def _apply_resume(self, checkpoint) -> None:
+        meta = checkpoint.meta
+        self.step = int(meta["step"])
+        self.best_val_accuracy = meta.get("best_val_accuracy")
+        self.best_metric = meta.get("best_metric")
+        if meta.get("epoch_complete"):
+            self.start_epoch, self.skip_batches = int(meta["epoch"]) + 1, 0
+        else:
+            self.start_epoch, self.skip_batches = int(meta["epoch"]), int(meta.get("batch", 0))
+            self.epoch_sums = list(meta.get("epoch_sums") or [0.0, 0.0, 0.0])
+        optim_path = checkpoint.path.with_name(checkpoint.path.stem + ".optim.safetensors")
+        if optim_path.is_file():
+            optim_state, sched_state = load_training_state(optim_path)
+            self.optimizer.load_state_dict(optim_state)
+            self.scheduler.load_state_dict(sched_state)
+        else:
+            self.notes.append("the checkpoint has no optimizer state; the optimizer starts fresh")
+        self.parent_run = checkpoint.path.parent.parent
+        self.parent_lines = [line for line in read_metrics_lines(self.parent_run / "metrics.jsonl")
+                             if (line.get("kind") == "batch" and line.get("step", 0) <= self.step)
+                             or (line.get("kind") == "epoch" and line.get("epoch", 0) < self.start_epoch)]
+
+    def _open_run(self) -> None:
+        if not self.is_main:
+            return
+        if self.run_dir is None and self.runs_root is None:
+            raise UserError("no folder for the run: save the project first (runs go in runs/ beside it) "
+                            "or pass --run-dir")
+        self.run_path = create_run_dir(self.runs_root, self.run_dir)
+        meta = self.data.meta
+        config = {
+            "name": self.name or self.run_path.name, "run_id": self.run_path.name, "created": time.time(),
+            "project": str(self.project_path) if self.project_path else None,
+            "dataset": self.project.dataset.model_dump(mode="json"), "model": self.spec.to_dict(),
+            "training": self.cfg.model_dump(mode="json"), "device": str(self.device),
+            "precision": self.precision, "dataset_meta": dataset_meta_dict(meta),
+            "resumed_from": ({"run": str(self.parent_run), "step": self.step, "epoch": self.start_epoch}
+                             if self.resume_from else None),
+            "versions": {"workbench": __version__, "torch": torch.__version__},
+        }
+        self.writer = RunWriter(self.run_path, config)
+        if self.resume_from:
+            self.writer.copy_metrics(self.parent_lines)
+
+    # -- epochs and batches ----------------------------------------------------------------------------------------
+    def _epochs(self) -> Iterator[Event]:
+        cfg, control = self.cfg, self.control
+        self.t0 = time.perf_counter()
+        for epoch in range(self.start_epoch, cfg.epochs + 1):
+            self.epoch = epoch
+            skip = self.skip_batches if epoch == self.start_epoch else 0
+            if skip == 0:
+                self.epoch_sums = [0.0, 0.0, 0.0]
+            self.epoch_complete = False
+            self.batch = skip
+            self.model.train()
+            for xb, yb in self.train_batches.epoch(self._epoch_order(epoch), skip):
+                if control.stop_requested or control.paused:
+                    yield from self._hold()
+                    if control.stop_requested:
+                        self.end_status, self.end_message = "stopped", f"stopped at step {self.step}"
+                        return
+                yield self._train_step(xb, yb)
+            if control.stop_requested:
+                self.end_status, self.end_message = "stopped", f"stopped at step {self.step}"
+                return
+            yield self._end_epoch()
+            if self.end_status != "completed" or self.end_message:
+                return
+            if control.stop_after_epoch_requested or control.stop_requested:
+                self.end_status, self.end_message = "stopped", f"stopped after epoch {epoch}"
+                return
+
+    def _epoch_order(self, epoch: int) -> torch.Tensor:
+        """The sampler hook: this epoch's shuffled sample order (reproducible from seed and epoch).
+        Under DDP each rank takes its own stride of the same permutation."""
+        generator = torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch)
+        order = torch.randperm(len(self.data.train), generator=generator)
+        return order[self.rank::self.world_size] if self.world_size > 1 else order
+
+    def _hold(self) -> Iterator[Event]:
+        """Pause at a batch boundary: the model and optimizer stay in memory until resumed or stopped."""
+        control = self.control
+        if control.paused and not control.stop_requested:
+            yield StateChanged("paused", self.step)
+            started = time.perf_counter()
+            while not control.wait_while_paused(0.1):
+                pass
+            self.paused_for += time.perf_counter() - started
+            if not control.stop_requested:
+                yield StateChanged("running", self.step)
+        if control.stop_requested:
+            yield StateChanged("stopping", self.step)
+
+    def _train_step(self, xb: torch.Tensor, yb: torch.Tensor) -> BatchEnd:
+        cfg, model, optimizer = self.cfg, self.model, self.optimizer
+        self.step += 1
+        self.batch += 1
+        optimizer.zero_grad(set_to_none=True)
+        with setup.autocast_for(self.device, self.precision):
+            out = model(xb)
+            loss = self._loss(out, yb)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            raise NonFiniteLoss(f"the loss became {loss_value} at step {self.step} (epoch {self.epoch}, batch "
+                                f"{self.batch}); lower the learning rate (now {cfg.lr:g}), or turn on gradient "
+                                "clipping")
+        if cfg.grad_clip:
+            if self.scaler is not None:
+                self.scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        if self.scaler is not None:
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        else:
+            optimizer.step()
+        lr = optimizer.param_groups[0]["lr"]
+        self.scheduler.after_batch()
+        n = len(yb)
+        self.samples_seen += n
+        sums = self.epoch_sums
+        sums[0] += loss_value * n
+        sums[2] += n
+        if self.task == "classification" and out.ndim == 2:
+            sums[1] += (out.detach().argmax(1) == yb).sum().item()
+        now = time.time()
+        elapsed = self._elapsed()
+        cuda = (None, None, None)
+        if self.device.type == "cuda":
+            cuda = (torch.cuda.memory_allocated(self.device), torch.cuda.memory_reserved(self.device),
+                    torch.cuda.max_memory_allocated(self.device))
+        if self.writer is not None:
+            self.writer.write({"kind": "batch", "step": self.step, "epoch": self.epoch, "loss": loss_value,
+                               "lr": lr, "time": now})
+        return BatchEnd(self.step, self.epoch, self.batch, self.train_batches.batches, loss_value, lr, now,
+                        elapsed, self.samples_seen / elapsed if elapsed > 0 else 0.0, *cuda)
+
+    def _loss(self, out: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.loss_fn, torch.nn.MSELoss):
+            if self.task == "classification":
+                yb = torch.nn.functional.one_hot(yb, out.shape[-1]).to(out.dtype)
+            elif yb.shape != out.shape and yb.numel() == out.numel():
+                yb = yb.reshape(out.shape)
+            return self.loss_fn(out.float(), yb.float())
+        return self.loss_fn(out, yb)
+
+    def _elapsed(self) -> float:
+        return time.perf_counter() - self.t0 - self.paused_for
+
+    def _reduce(self, values: list[float]) -> list[float]:
+        """The metric reduction point: under DDP, all-reduce the per-epoch sums across ranks here."""
+        return values
+
+    def _end_epoch(self) -> EpochEnd:
+        cfg, epoch = self.cfg, self.epoch
+        loss_sum, correct, seen = self._reduce(self.epoch_sums)
+        train_loss = loss_sum / max(seen, 1)
+        train_acc = correct / max(seen, 1) if self.task == "classification" else None
+        val_loss, val_acc = self.validate()
+        self.epoch_complete = True
+        self.epochs_completed = epoch
+        if val_acc is not None and (self.best_val_accuracy is None or val_acc > self.best_val_accuracy):
+            self.best_val_accuracy = val_acc
+        improved = self._improved(train_loss, val_loss, val_acc)
+        if improved and cfg.save_best:
+            self._save("best", epoch_complete=True)
+        self._save_last(epoch_complete=True)
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.after_epoch(val_loss if val_loss is not None else train_loss)
+        now = time.time()
+        if self.writer is not None:
+            self.writer.write({"kind": "epoch", "epoch": epoch, "train_loss": train_loss,
+                               "train_accuracy": train_acc, "val_loss": val_loss, "val_accuracy": val_acc,
+                               "lr": lr, "step": self.step, "time": now})
+        if cfg.early_stopping and self.bad_epochs >= cfg.patience:
+            self.end_message = (f"early stopping: {self._monitored_name()} did not improve for {cfg.patience} "
+                                f"epoch(s)")
+        return EpochEnd(epoch, self.step, train_loss, train_acc, val_loss, val_acc, lr, now, self._elapsed(),
+                        improved)
+
+    def _monitored_name(self) -> str:
+        if len(self.data.val) == 0:
+            return "train_loss"
+        if self.cfg.early_stopping or self.task != "classification":
+            return self.cfg.early_stopping_metric if self.task == "classification" else "val_loss"
+        return "val_accuracy"
+
+    def _improved(self, train_loss: float, val_loss: float | None, val_acc: float | None) -> bool:
+        """Best checkpoint and early stopping watch one number (higher-is-better accuracies, lower losses)."""
+        name = self._monitored_name()
+        value = {"train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_acc}[name]
+        if value is None:
+            return False
+        score = value if name == "val_accuracy" else -value
+        if self.best_metric is None or score > self.best_metric:
+            self.best_metric = score
+            self.bad_epochs = 0
+            return True
+        self.bad_epochs += 1
+        return False
+
+    @torch.no_grad()
+    def validate(self, batches: SplitBatches | None = None) -> tuple[float | None, float | None]:
+        batches = batches or self.val_batches
+        if batches.size == 0:
+            return None, None
+        self.model.eval()
+        loss_sum, correct, seen = 0.0, 0, 0
+        for xb, yb in batches.in_order():
+            with setup.autocast_for(self.device, self.precision):
+                out = self.model(xb)
+                loss = self._loss(out, yb)
+            loss_sum += loss.item() * len(yb)
+            seen += len(yb)
+            if self.task == "classification" and out.ndim == 2:
+                correct += (out.argmax(1) == yb).sum().item()
+        self.model.train()
+        loss_sum, correct, seen = self._reduce([loss_sum, correct, seen])
+        accuracy = correct / seen if self.task == "classification" else None
+        return loss_sum / max(seen, 1), accuracy
+
+    def _final_evaluation(self) -> Evaluated | None:
+        split = self.data.test if len(self.data.test) else self.data.val
+        if len(split) == 0:
+            return None
+        self.final_eval = self.validate(SplitBatches(split, self.device, max(self.cfg.batch_size, 256),
+                                                     self.cfg.num_workers))
+        loss, acc = self.final_eval
+        return Evaluated(split.name, loss, acc, len(split))
+
+    # -- checkpoints and the end -----------------------------------------------------------------------------------
+    def _checkpoint_meta(self, epoch_complete: bool) -> dict[str, Any]:
+        return {"run_id": self.run_path.name, "epoch": self.epoch, "step": self.step,
+                "batch": self.batch if not epoch_complete else self.train_batches.batches,
+                "epoch_complete": epoch_complete, "epoch_sums": self.epoch_sums,
+                "best_val_accuracy": self.best_val_accuracy, "best_metric": self.best_metric,
+                "dataset": dataset_meta_dict(self.data.meta),
+                "dataset_settings": self.project.dataset.model_dump(mode="json"),
+                "training": self.cfg.model_dump(mode="json"), "time": time.time()}
+
+    def _save(self, which: str, epoch_complete: bool) -> None:
+        if not self.is_main:
+            return
+        path = self.run_path / "checkpoints" / f"{which}.safetensors"
+        save_checkpoint(path, self.model, self.spec, self._checkpoint_meta(epoch_complete))
+        if which == "last":
+            save_training_state(path.with_name("last.optim.safetensors"), self.optimizer,
+                                self.scheduler.state_dict())
+        if str(path) not in self.checkpoints:
+            self.checkpoints.append(str(path))
+
+    def _save_last(self, epoch_complete: bool) -> None:
+        if self.epoch > 0:
+            self._save("last", epoch_complete)
+
+    def _oom_message(self) -> str:
+        smaller = max(1, self.cfg.batch_size // 2)
+        return (f"CUDA ran out of memory at step {self.step + 1} with batch size {self.cfg.batch_size} on "
+                f"{self.device}; try a batch size of {smaller} or less, bf16 mixed precision, or a smaller model")
+
+    def _finish(self, status: str, message: str, error: str | None) -> Finished:
+        elapsed = self._elapsed() if hasattr(self, "t0") else 0.0
+        sps = self.samples_seen / elapsed if elapsed > 0 else 0.0
+        if self.writer is not None:
+            test = getattr(self, "final_eval", (None, None))
+            self.writer.finish({
+                "status": status, "epochs_completed": self.epochs_completed,
+                "best_val_accuracy": self.best_val_accuracy, "samples_per_second": sps, "error": error,
+                "message": message, "steps": self.step, "elapsed": elapsed, "device": str(self.device),
+                "test_loss": test[0], "test_accuracy": test[1], "finished": time.time()})
+            self.writer = None
+        return Finished(status, self.epochs_completed, self.step, self.best_val_accuracy, sps, elapsed,
+                        str(self.run_path) if self.is_main else "", message=message, error=error,
+                        cause=getattr(self, "cause", ""), checkpoints=tuple(self.checkpoints))
+
+
+__all__ = ["NonFiniteLoss", "Trainer", "dataset_meta_dict", "train"]

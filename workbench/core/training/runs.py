@@ -1,0 +1,235 @@
+"""Runs: one folder per training run in `runs/` beside the project (CONTRACT section 2).
+
+    runs/<id>/config.json         everything needed to repeat the run (dataset, model, training settings)
+    runs/<id>/metrics.jsonl       every batch and every epoch, one JSON object per line, flushed line by line
+    runs/<id>/checkpoints/        last.safetensors, best.safetensors (+ optimizer state for resuming)
+    runs/<id>/summary.json        status completed | stopped | failed, epochs_completed, best_val_accuracy, ...
+
+Run ids are sortable by time and unique. A run being written holds `.lock` (pid@host); a run without a
+summary whose writer is gone is shown as interrupted.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import shutil
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.core.errors import UserError
+from workbench.core.io import atomic_write_json, read_json
+
+LOCK = ".lock"
+
+
+def new_run_id(runs_root: Path) -> str:
+    """`YYYYmmdd-HHMMSS-micro`: sorts by time; a collision (two runs in the same microsecond) gets a suffix."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    run_id, n = stamp, 1
+    while (runs_root / run_id).exists():
+        n += 1
+        run_id = f"{stamp}-{n}"
+    return run_id
+
+
+def create_run_dir(runs_root: str | os.PathLike, run_dir: str | os.PathLike | None = None) -> Path:
+    """A fresh run folder: `run_dir` when given (must be empty or new), else a new id under `runs_root`."""
+    if run_dir is not None:
+        path = Path(run_dir)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise UserError(f"run folder {path} already exists and is not empty; choose a new folder")
+    else:
+        root = Path(runs_root)
+        path = root / new_run_id(root)
+    try:
+        (path / "checkpoints").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create run folder {path}: {exc.strerror or exc}; choose a writable folder") from exc
+    return path
+
+
+def json_safe(value: Any) -> Any:
+    """JSON has no NaN/inf: non-finite numbers are written as null (also inside dicts, lists, tuples)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+class RunWriter:
+    """Writes one run folder. Only the main process (rank 0) creates one."""
+
+    def __init__(self, path: Path, config: dict[str, Any]):
+        self.path = path
+        atomic_write_json(path / "config.json", config)
+        (path / LOCK).write_text(f"{os.getpid()}@{socket.gethostname()}\n", encoding="utf-8")
+        self._metrics = open(path / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+
+    def copy_metrics(self, lines: list[dict[str, Any]]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def write(self, line: dict[str, Any]) -> None:
+        self._metrics.write(json.dumps({k: json_safe(v) for k, v in line.items()}) + "\n")
+        self._metrics.flush()
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        try:
+            self._metrics.close()
+        finally:
+            atomic_write_json(self.path / "summary.json", json_safe(summary))
+            (self.path / LOCK).unlink(missing_ok=True)
+
+
+@dataclass
+class RunMetrics:
+    """A run's curves as plain lists (every point kept)."""
+
+    steps: list[int] = field(default_factory=list)
+    batch_epoch: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    time: list[float] = field(default_factory=list)
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+
+    def epoch_series(self, key: str) -> tuple[list[int], list[float]]:
+        pairs = [(e["epoch"], e[key]) for e in self.epochs if e.get(key) is not None]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def read_metrics_lines(path: Path) -> list[dict[str, Any]]:
+    """metrics.jsonl as dicts; a half-written last line (a killed run) is skipped."""
+    lines = []
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for raw in fh:
+                try:
+                    obj = json.loads(raw)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(obj, dict):
+                    lines.append(obj)
+    except FileNotFoundError:
+        pass
+    return lines
+
+
+class Run:
+    """A run folder on disk: read its settings, curves and summary; rename or delete it."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Run) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def config(self) -> dict[str, Any]:
+        try:
+            data = read_json(self.path / "config.json", "run config")
+        except UserError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    @property
+    def name(self) -> str:
+        return self.config.get("name") or self.id
+
+    @property
+    def summary(self) -> dict[str, Any] | None:
+        path = self.path / "summary.json"
+        if not path.exists():
+            return None
+        try:
+            data = read_json(path, "run summary")
+        except UserError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    @property
+    def status(self) -> str:
+        """completed | stopped | failed from the summary; running while its writer lives; else interrupted."""
+        summary = self.summary
+        if summary:
+            return str(summary.get("status", "unknown"))
+        return "running" if self._writer_alive() else "interrupted"
+
+    def _writer_alive(self) -> bool:
+        try:
+            pid_text, _, host = (self.path / LOCK).read_text(encoding="utf-8").strip().partition("@")
+            pid = int(pid_text)
+        except (OSError, ValueError):
+            return False
+        if host != socket.gethostname():
+            return True  # another machine's run on a shared folder: trust the lock
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def metrics(self) -> RunMetrics:
+        out = RunMetrics()
+        for line in read_metrics_lines(self.path / "metrics.jsonl"):
+            if line.get("kind") == "batch" and line.get("step") is not None:
+                out.steps.append(int(line["step"]))
+                out.batch_epoch.append(int(line.get("epoch") or 0))
+                loss = line.get("loss")
+                out.loss.append(float("nan") if loss is None else float(loss))
+                out.lr.append(float(line.get("lr") or 0.0))
+                out.time.append(float(line.get("time") or 0.0))
+            elif line.get("kind") == "epoch":
+                out.epochs.append(line)
+        return out
+
+    def checkpoint(self, which: str = "last") -> Path | None:
+        path = self.path / "checkpoints" / f"{which}.safetensors"
+        return path if path.is_file() else None
+
+    def rename(self, name: str) -> None:
+        name = name.strip()
+        if not name:
+            raise UserError("a run name cannot be empty")
+        config = self.config
+        if not config:
+            raise UserError(f"run {self.id} has no readable config.json; it cannot be renamed")
+        config["name"] = name
+        atomic_write_json(self.path / "config.json", config)
+
+    def delete(self) -> None:
+        if self.status == "running":
+            raise UserError(f"run {self.name} is still training; stop it before deleting it")
+        try:
+            shutil.rmtree(self.path)
+        except OSError as exc:
+            raise UserError(f"cannot delete {self.path}: {exc.strerror or exc}") from exc
+
+
+def list_runs(runs_root: str | os.PathLike | None) -> list[Run]:
+    """Runs under `runs_root`, oldest first (ids sort by time). Folders without config.json are not runs."""
+    if runs_root is None:
+        return []
+    root = Path(runs_root)
+    if not root.is_dir():
+        return []
+    return [Run(p) for p in sorted(root.iterdir()) if p.is_dir() and (p / "config.json").is_file()]
