@@ -1,1 +1,34 @@
-"""CPU, RAM and NVIDIA GPU snapshots and a background sampler (Qt-free)."""
+"""CPU, RAM and NVIDIA GPU snapshots and a background sampler (Qt-free).
+
+    sampler = HardwareSampler(interval=1.0)     # psutil + NVML (through NvmlBackend, the one NVML door)
+    snapshot = sampler.sample()                 # a HardwareSnapshot: frozen numbers, `to_dict()` for JSON
+    sampler.add_listener(callback); sampler.start(); ...; sampler.stop()   # thread `wb-hardware`
+    times, series = sampler.history.window(600, ["cpu", "gpu0.memory"])   # the last 10 minutes
+"""
+
+from workbench.core.hardware.history import History, series_of
+from workbench.core.hardware.nvml import NvmlBackend, NvmlError
+from workbench.core.hardware.sampler import (
+    DEFAULT_INTERVAL_S,
+    MAX_INTERVAL_S,
+    MIN_INTERVAL_S,
+    HardwareSampler,
+    check_interval,
+)
+from workbench.core.hardware.snapshot import (
+    CpuStats,
+    DiskStats,
+    GpuProcess,
+    GpuStats,
+    HardwareSnapshot,
+    MemoryStats,
+    ProcessStats,
+    TorchMemory,
+    format_bytes,
+)
+
+__all__ = [
+    "DEFAULT_INTERVAL_S", "MAX_INTERVAL_S", "MIN_INTERVAL_S", "CpuStats", "DiskStats", "GpuProcess", "GpuStats",
+    "HardwareSampler", "HardwareSnapshot", "History", "MemoryStats", "NvmlBackend", "NvmlError", "ProcessStats",
+    "TorchMemory", "check_interval", "format_bytes", "series_of",
+]

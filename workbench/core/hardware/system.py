@@ -1,0 +1,74 @@
+"""SystemReader: CPU, memory, swap, this process and free disk through psutil.
+
+psutil's `cpu_percent(None)` measures since the previous call, so the first call says 0.0: the reader primes
+every counter when it is made and waits out a short first period before its first reading."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import psutil
+
+from workbench.core.hardware.snapshot import CpuStats, DiskStats, MemoryStats, ProcessStats
+
+MIN_FIRST_PERIOD_S = 0.1                # a CPU percent over less than this is noise
+
+
+class SystemReader:
+    def __init__(self, disk_path: str | os.PathLike | None = None):
+        self._process = psutil.Process()
+        self._count = psutil.cpu_count() or 1
+        self.disk_path = disk_path
+        self._primed_at = self._prime()
+
+    def _prime(self) -> float:
+        psutil.cpu_percent(None, percpu=True)
+        psutil.cpu_percent(None)
+        self._process.cpu_percent(None)
+        return time.monotonic()
+
+    @property
+    def disk_path(self) -> str:
+        return self._disk_path
+
+    @disk_path.setter
+    def disk_path(self, path: str | os.PathLike | None) -> None:
+        """The folder whose free space is reported (the project's); its nearest existing parent is used."""
+        p = Path(path).expanduser() if path else Path.cwd()
+        while not p.exists() and p.parent != p:
+            p = p.parent
+        self._disk_path = str(p)
+
+    def read(self) -> tuple[CpuStats, MemoryStats, ProcessStats, DiskStats | None]:
+        wait = MIN_FIRST_PERIOD_S - (time.monotonic() - self._primed_at)
+        if self._primed_at and wait > 0:
+            time.sleep(wait)
+        self._primed_at = 0.0
+        per_core = tuple(psutil.cpu_percent(None, percpu=True))
+        total = psutil.cpu_percent(None)
+        cpu = CpuStats(percent=total, per_core=per_core, frequency_mhz=_frequency(), count=self._count)
+        vm = psutil.virtual_memory()
+        swap = psutil.swap_memory()
+        memory = MemoryStats(total=vm.total, used=vm.total - vm.available, percent=vm.percent,
+                             swap_total=swap.total, swap_used=swap.used, swap_percent=swap.percent)
+        with self._process.oneshot():
+            process = ProcessStats(pid=self._process.pid, rss=self._process.memory_info().rss,
+                                   cpu_percent=self._process.cpu_percent(None), threads=self._process.num_threads())
+        return cpu, memory, process, self._disk()
+
+    def _disk(self) -> DiskStats | None:
+        try:
+            usage = psutil.disk_usage(self._disk_path)
+        except OSError:
+            return None
+        return DiskStats(path=self._disk_path, free=usage.free, total=usage.total)
+
+
+def _frequency() -> float | None:
+    try:
+        freq = psutil.cpu_freq()
+    except (OSError, NotImplementedError, RuntimeError):
+        return None
+    return float(freq.current) if freq and freq.current else None
