@@ -73,8 +73,8 @@ def _residual_code(p, s):
     proj_code = "None"
     if proj:
         proj_code = f"nn.{proj[0]}({', '.join(f'{k}={v!r}' for k, v in proj[1].items())})"
-    body = "".join(f"\n        {line}," for line in p["body_code"])
-    return f"Residual(nn.Sequential({body}\n    ), {proj_code})"
+    body = "".join(f"\n    {line.replace(chr(10), chr(10) + '    ')}," for line in p["body_code"])
+    return f"Residual(nn.Sequential({body}\n), {proj_code})"
 
 
 register_layer(LayerType(

@@ -41,6 +41,13 @@ class ModelSpec(BaseModel):
             raise ValueError("format_version must be 1 or more")
         return v
 
+    @field_validator("input_shape", mode="before")
+    @classmethod
+    def _no_bools(cls, v: Any) -> Any:
+        if isinstance(v, list) and any(isinstance(d, bool) for d in v):
+            raise ValueError(f"input_shape must be whole numbers, not {v}")
+        return v
+
     @field_validator("input_shape")
     @classmethod
     def _positive_shape(cls, v: list[int]) -> list[int]:
@@ -50,3 +57,42 @@ class ModelSpec(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
+
+
+# -- files ---------------------------------------------------------------------------------------------------
+def spec_from_dict(doc: Any, source: str = "model spec") -> ModelSpec:
+    """Validate a spec document; every problem becomes a UserError that names `source` and the field."""
+    from pydantic import ValidationError
+
+    from workbench.core.errors import UserError, describe_validation_error
+
+    if not isinstance(doc, dict):
+        raise UserError(f"{source} must be a JSON object with input_shape and layers, not {type(doc).__name__}")
+    version = doc.get("format_version", FORMAT_VERSION)
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        raise UserError(f"{source} is format_version {version}, newer than this Workbench ({FORMAT_VERSION}); "
+                        "update Workbench to open it")
+    try:
+        return ModelSpec.model_validate(doc)
+    except ValidationError as exc:
+        raise UserError(describe_validation_error(exc, f"{source} is not a valid model spec")) from exc
+
+
+def load_spec(path) -> ModelSpec:
+    """A spec `.json` file, or the model of a `.wbproj` project."""
+    from pathlib import Path
+
+    from workbench.core.io import read_json
+
+    path = Path(path)
+    if path.suffix == ".wbproj":
+        from workbench.core.project import load_project
+
+        return load_project(path).model
+    return spec_from_dict(read_json(path, "model spec"), f"model spec {path}")
+
+
+def save_spec(spec: ModelSpec, path) -> None:
+    from workbench.core.io import atomic_write_json
+
+    atomic_write_json(path, spec.to_dict())
