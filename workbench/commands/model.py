@@ -1,7 +1,103 @@
-"""`workbench model ...` (CONTRACT section 3)."""
+"""`workbench model check|code|templates` (CONTRACT section 3). SPEC is a spec .json or a .wbproj (its model)."""
 
 from __future__ import annotations
 
+import sys
+
+from workbench.core.errors import UserError
+
 
 def add_parser(sub) -> None:
-    sub.add_parser("model", help="(model commands: see CONTRACT section 3)")
+    model = sub.add_parser("model", help="check a model spec or export it as PyTorch code")
+    cmds = model.add_subparsers(dest="model_command", metavar="COMMAND")
+
+    check = cmds.add_parser("check", help="shapes, parameters and MACs per layer; the error at the failing layer")
+    check.add_argument("spec", metavar="SPEC", help="model spec .json, or a .wbproj project")
+    check.add_argument("--input-shape", help="input shape without the batch, e.g. 3,32,32 (default: the spec's)")
+    check.add_argument("--batch-size", type=int, default=1, help="batch size for the memory estimate")
+    check.add_argument("--num-classes", type=int, help="flag a last layer of another size")
+    check.add_argument("--json", action="store_true", help="print one JSON document")
+    check.set_defaults(func=run_check)
+
+    code = cmds.add_parser("code", help="write a standalone PyTorch module file (imports only torch)")
+    code.add_argument("spec", metavar="SPEC", help="model spec .json, or a .wbproj project")
+    code.add_argument("-o", "--output", required=True, help="the .py file to write")
+    code.add_argument("--class-name", default="Model", help="name of the nn.Module class (default Model)")
+    code.set_defaults(func=run_code)
+
+    templates = cmds.add_parser("templates", help="write a template network sized to an input and classes")
+    templates.add_argument("name", nargs="?", help="template name (omit to list them)")
+    templates.add_argument("--input-shape", default="1,8,8", help="input shape without the batch (default 1,8,8)")
+    templates.add_argument("--num-classes", type=int, default=10)
+    templates.add_argument("-o", "--output", help="spec .json to write (default: print it)")
+    templates.set_defaults(func=run_templates)
+
+
+def parse_shape(text: str) -> list[int]:
+    try:
+        shape = [int(part) for part in text.replace("x", ",").split(",") if part.strip()]
+    except ValueError:
+        shape = []
+    if not shape or any(d < 1 for d in shape):
+        raise UserError(f"--input-shape {text!r} must be positive sizes separated by commas, e.g. 3,32,32")
+    return shape
+
+
+def run_check(args) -> int:
+    from workbench.cli import print_json
+    from workbench.core.model.analysis import analyze
+    from workbench.core.model.spec import load_spec
+
+    if args.batch_size < 1:
+        raise UserError("--batch-size must be 1 or more")
+    try:
+        spec = load_spec(args.spec)
+        if args.input_shape:
+            spec = spec.model_copy(update={"input_shape": parse_shape(args.input_shape)})
+    except UserError as exc:
+        if args.json:
+            print_json({"ok": False, "error": str(exc), "output_shape": None, "total_params": 0,
+                        "trainable_params": 0, "layers": []})
+        raise
+    result = analyze(spec, batch_size=args.batch_size, num_classes=args.num_classes)
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        _print_table(result)
+    if not result.ok:
+        sys.stderr.write(f"error: {result.error}\n")
+        return 2
+    return 0
+
+
+def _print_table(result) -> None:
+    from workbench.core.model.format import table
+
+    print(table(result))
+
+
+def run_code(args) -> int:
+    from workbench.core.model.codegen import export_code
+    from workbench.core.model.spec import load_spec
+
+    path = export_code(load_spec(args.spec), args.output, args.class_name)
+    print(f"wrote {path}")
+    return 0
+
+
+def run_templates(args) -> int:
+    from workbench.cli import print_json
+    from workbench.core.model.spec import save_spec
+    from workbench.core.model.templates import TEMPLATES, make_template
+
+    if not args.name:
+        for t in TEMPLATES.values():
+            print(f"{t.name:14} {t.title}: {t.doc}")
+        return 0
+    spec = make_template(args.name, parse_shape(args.input_shape), args.num_classes)
+    if args.output:
+        save_spec(spec, args.output)
+        print(f"wrote {args.output}")
+    else:
+        print_json(spec.to_dict())
+    return 0

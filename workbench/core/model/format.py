@@ -1,0 +1,43 @@
+"""Human-readable numbers for the builder and the CLI."""
+
+from __future__ import annotations
+
+
+def shape_text(shape) -> str:
+    return "—" if shape is None else "×".join(map(str, shape)) or "scalar"
+
+
+def count_text(n: int) -> str:
+    """1234 -> 1.2K, 11_173_962 -> 11.2M."""
+    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)
+
+
+def bytes_text(n: float) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{int(n)} B"
+
+
+def table(analysis) -> str:
+    """The analysis as a text table (CLI `model check` without --json)."""
+    rows = [("#", "layer", "output", "params", "MACs", "")]
+    for r in analysis.walk():
+        indent = "  " * (len(r.path) - 1)
+        note = f"ERROR: {r.error}" if r.error else (f"warning: {r.warning}" if r.warning else "")
+        if r.fix:
+            note += f" [fix: {r.fix.label}]"
+        rows.append((r.label, indent + r.type, shape_text(r.output_shape), count_text(r.num_params),
+                     count_text(r.macs), note))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths, strict=True)) + "  " + row[5]
+             for row in rows]
+    lines.append(f"input {shape_text(analysis.input_shape)} -> output {shape_text(analysis.output_shape)}; "
+                 f"{analysis.total_params:,} parameters ({analysis.trainable_params:,} trainable, "
+                 f"{bytes_text(analysis.param_bytes)}), {count_text(analysis.total_macs)} MACs per sample")
+    lines.append(f"batch {analysis.batch_size}: activations {bytes_text(analysis.activation_bytes)}, "
+                 f"training estimate {bytes_text(analysis.training_bytes)}")
+    return "\n".join(line.rstrip() for line in lines)
