@@ -60,7 +60,9 @@ def run_train(args) -> int:
     from workbench.core.project import runs_dir
     from workbench.core.training.control import TrainingControl
     from workbench.core.training.loop import train
+    from workbench.core.training.setup import resolve_device
 
+    resolve_device(project.training.device)   # a bad device fails before the data is loaded
     control = TrainingControl()
     data = load_dataset(project.dataset)
     events = train(project, data, control=control, runs_root=runs_dir(args.project), run_dir=args.run_dir,
@@ -124,10 +126,8 @@ def _finished_line(f) -> str:
 class PlainReport:
     """Lines on stderr for logs and pipes: the start, every epoch, the end."""
 
-    stream = sys.stderr
-
     def note(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+        print(text, file=sys.stderr, flush=True)
 
     def event(self, event) -> None:
         kind = event.kind

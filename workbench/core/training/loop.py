@@ -308,6 +308,9 @@ class Trainer:
             loss.backward()
         loss_value = loss.item()
         if not math.isfinite(loss_value):
+            if self.writer is not None:
+                self.writer.write({"kind": "batch", "step": self.step, "epoch": self.epoch, "loss": loss_value,
+                                   "lr": optimizer.param_groups[0]["lr"], "time": time.time()})
             raise NonFiniteLoss(f"the loss became {loss_value} at step {self.step} (epoch {self.epoch}, batch "
                                 f"{self.batch}); lower the learning rate (now {cfg.lr:g}), or turn on gradient "
                                 "clipping")
