@@ -64,7 +64,7 @@ class SimulatedNvml:
         if not self.animate:
             return 0.5
         t = time.monotonic() - self._t0
-        return 0.5 + 0.35 * math.sin(t * 2 * math.pi / period + handle) + 0.15 * math.sin(t * 1.7 + 2 * handle)
+        return 0.5 + 0.35 * math.sin(t * 2 * math.pi / period + handle) + 0.15 * math.sin(t * 0.17 + 2 * handle)
 
     def init(self) -> None:
         self._check("init")
@@ -93,21 +93,21 @@ class SimulatedNvml:
         g = self._gpu(h, "memory")
         if not self.animate:
             return g.used, g.total
-        return int(g.used + 0.5 * g.total * self._wave(h, 90)) % g.total, g.total
+        return int(g.used + 0.5 * g.total * self._wave(h, 300)) % g.total, g.total
 
     def utilization(self, h) -> tuple[int, int]:
         g = self._gpu(h, "utilization")
         if not self.animate:
             return g.util, g.mem_util
-        return int(100 * self._wave(h, 20)), int(60 * self._wave(h, 25))
+        return int(100 * self._wave(h, 70)), int(60 * self._wave(h, 80))
 
     def temperature(self, h) -> int:
         g = self._gpu(h, "temperature")
-        return g.temperature if not self.animate else int(45 + 35 * self._wave(h, 120))
+        return g.temperature if not self.animate else int(45 + 35 * self._wave(h, 240))
 
     def power_usage_mw(self, h) -> int:
         g = self._gpu(h, "power_usage_mw")
-        return g.power_mw if not self.animate else int(g.limit_mw * (0.2 + 0.75 * self._wave(h, 20)))
+        return g.power_mw if not self.animate else int(g.limit_mw * (0.2 + 0.75 * self._wave(h, 70)))
 
     def power_limit_mw(self, h) -> int:
         return self._gpu(h, "power_limit_mw").limit_mw

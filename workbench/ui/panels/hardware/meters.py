@@ -1,0 +1,215 @@
+"""Current values as compact meter rows (label, coloured bar, figure), one block for the machine and one per
+GPU, in the spirit of nvitop: dense, readable at a glance, and they fit a 300-pixel-high dock."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QProgressBar, QSizePolicy
+
+from workbench.core.hardware.snapshot import GpuStats, HardwareSnapshot, format_bytes
+
+GREEN, AMBER, RED, GREY = "#3fa34d", "#d99a1e", "#d0453b", "#8a8f98"
+
+STYLE = """
+QFrame#meterBlock { border: 1px solid palette(mid); border-radius: 5px; background: palette(base); }
+QLabel[role="name"] { color: palette(placeholder-text); }
+QLabel[role="header"] { font-weight: 600; }
+QLabel[role="detail"] { color: palette(placeholder-text); font-size: 11px; }
+QProgressBar { border: none; border-radius: 3px; background: palette(alternate-base); }
+"""
+
+
+def level_color(percent: float | None, amber: float = 75, red: float = 90) -> str:
+    if percent is None:
+        return GREY
+    return RED if percent >= red else AMBER if percent >= amber else GREEN
+
+
+def short_gpu_name(name: str) -> str:
+    """'NVIDIA GeForce RTX 4090' -> 'RTX 4090': the part that tells GPUs apart."""
+    for prefix in ("NVIDIA ", "GeForce ", "Tesla ", "Quadro "):
+        name = name.removeprefix(prefix)
+    return name
+
+
+def _label(role: str, text: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setProperty("role", role)
+    return label
+
+
+class Bar(QProgressBar):
+    """A thin 0-100 bar whose colour says how close to full it is."""
+
+    def __init__(self):
+        super().__init__()
+        self.setRange(0, 1000)
+        self.setTextVisible(False)
+        self.setFixedHeight(8)
+        self.setMinimumWidth(30)
+        self._color = ""
+
+    def set_percent(self, percent: float | None, color: str | None = None) -> None:
+        self.setValue(0 if percent is None else int(max(0.0, min(percent, 100.0)) * 10))
+        color = color or level_color(percent)
+        if color != self._color:
+            self._color = color
+            self.setStyleSheet(f"QProgressBar::chunk {{ background: {color}; border-radius: 3px; }}")
+
+
+class MeterBlock(QFrame):
+    """A titled block of meter rows: `add_meter(key, name)` then `set_meter(key, percent, text, tip)`."""
+
+    def __init__(self, title: str = ""):
+        super().__init__()
+        self.setObjectName("meterBlock")
+        self.grid = QGridLayout(self)
+        self.grid.setContentsMargins(8, 4, 8, 5)
+        self.grid.setHorizontalSpacing(8)
+        self.grid.setVerticalSpacing(2)
+        self.grid.setColumnStretch(1, 1)
+        self.header = _label("header", title)
+        self.header.setTextFormat(Qt.RichText)
+        self.grid.addWidget(self.header, 0, 0, 1, 3)
+        self.header.setVisible(bool(title))
+        self.meters: dict[str, tuple[QLabel, Bar, QLabel]] = {}
+        self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Fixed)
+
+    def add_meter(self, key: str, name: str) -> None:
+        row = self.grid.rowCount()
+        name_label, bar, value = _label("name", name), Bar(), _label("value")
+        value.setMinimumWidth(100)
+        value.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        self.grid.addWidget(name_label, row, 0)
+        self.grid.addWidget(bar, row, 1)
+        self.grid.addWidget(value, row, 2)
+        self.meters[key] = (name_label, bar, value)
+
+    def add_detail(self) -> QLabel:
+        detail = _label("detail")
+        detail.setTextFormat(Qt.RichText)
+        detail.setWordWrap(True)
+        self.grid.addWidget(detail, self.grid.rowCount(), 0, 1, 3)
+        return detail
+
+    def set_meter(self, key: str, percent: float | None, text: str, tip: str = "", color: str | None = None):
+        name, bar, value = self.meters[key]
+        bar.set_percent(percent, color)
+        value.setText(text)
+        for w in (name, bar, value):
+            w.setToolTip(tip)
+
+    def value_text(self, key: str) -> str:
+        return self.meters[key][2].text()
+
+
+class SystemMeters(MeterBlock):
+    """CPU, RAM, this process, free disk of the project's folder."""
+
+    def __init__(self):
+        super().__init__()
+        self.setAccessibleName("systemMeters")
+        for key, name in (("cpu", "CPU"), ("ram", "RAM"), ("swap", "Swap"), ("process", "Workbench"),
+                          ("disk", "Disk")):
+            self.add_meter(key, name)
+        self.set_meter("cpu", None, "reading…")
+
+    def show_snapshot(self, s: HardwareSnapshot) -> None:
+        freq = f" @ {s.cpu.frequency_mhz / 1000:.1f} GHz" if s.cpu.frequency_mhz else ""
+        self.set_meter("cpu", s.cpu.percent, f"{s.cpu.percent:.0f}% of {s.cpu.count} cores",
+                       f"All cores{freq}\nPer core: " + " ".join(f"{p:.0f}%" for p in s.cpu.per_core))
+        self.set_meter("ram", s.memory.percent, f"{format_bytes(s.memory.used)} / {format_bytes(s.memory.total)}",
+                       f"In use (not available to new programs): {s.memory.percent:.0f}%")
+        if s.memory.swap_total:
+            self.set_meter("swap", s.memory.swap_percent,
+                           f"{format_bytes(s.memory.swap_used)} / {format_bytes(s.memory.swap_total)}",
+                           "Swap in use: a training job that swaps slows down many times", level_color(
+                               s.memory.swap_percent, 25, 60))
+        else:
+            self.set_meter("swap", None, "none", "This machine has no swap space")
+        p = s.process
+        share = p.cpu_percent / max(s.cpu.count, 1)
+        self.set_meter("process", 100.0 * p.rss / s.memory.total if s.memory.total else None,
+                       f"{format_bytes(p.rss)} · CPU {p.cpu_percent:.0f}%",
+                       f"This Workbench process, PID {p.pid}: {p.threads} threads\n"
+                       f"Resident memory {format_bytes(p.rss)}; CPU {p.cpu_percent:.0f}% of one core "
+                       f"({share:.0f}% of the machine)\nLast sample took {s.sample_ms:.1f} ms",
+                       color=level_color(share))
+        if s.disk:
+            used = 100.0 * (1 - s.disk.free / s.disk.total) if s.disk.total else None
+            self.set_meter("disk", used, f"{format_bytes(s.disk.free, 0)} free",
+                           f"{s.disk.path}\n{format_bytes(s.disk.free)} free of {format_bytes(s.disk.total)}",
+                           color=level_color(used, 90, 97))
+        else:
+            self.set_meter("disk", None, "cannot read", "The project's folder cannot be read")
+
+
+class GpuMeters(MeterBlock):
+    """One GPU: utilization, memory, power against its limit; temperature, clock, fan and our memory below."""
+
+    def __init__(self, index: int):
+        super().__init__(f"GPU {index}")
+        self.setAccessibleName(f"gpuMeters{index}")
+        self.add_meter("util", "util")
+        self.add_meter("memory", "memory")
+        self.add_meter("power", "power")
+        self.detail = self.add_detail()
+
+    def show_gpu(self, gpu: GpuStats) -> None:
+        where = gpu.device or "hidden by CUDA_VISIBLE_DEVICES"
+        self.header.setText(f"GPU {gpu.index} · {short_gpu_name(gpu.name)} <span style='font-weight:400; "
+                            f"color:{GREY}'>· {where}</span>")
+        self.header.setToolTip(f"{gpu.name}\nNVML index {gpu.index} · {gpu.uuid or 'no UUID'}")
+        if gpu.error:
+            for key in ("util", "memory", "power"):
+                self.set_meter(key, None, "–")
+            self.detail.setText(f"<span style='color:{RED}'>{gpu.error}</span>")
+            return
+        self.set_meter("util", gpu.utilization, _num(gpu.utilization, "%"),
+                       "Share of time a kernel was running on the GPU", GREEN)
+        ours = gpu.our_memory
+        torch_line = (f"\ntorch: allocated {format_bytes(gpu.torch.allocated)}, reserved "
+                      f"{format_bytes(gpu.torch.reserved)}, peak {format_bytes(gpu.torch.peak)}" if gpu.torch else "")
+        self.set_meter("memory", gpu.memory_percent,
+                       f"{format_bytes(gpu.memory_used)} / {format_bytes(gpu.memory_total)}",
+                       f"Free: {format_bytes(gpu.memory_free)}\nThis process: "
+                       f"{format_bytes(ours) if ours is not None else 'not using this GPU'}{torch_line}")
+        power_pct = (100.0 * gpu.power_watts / gpu.power_limit_watts
+                     if gpu.power_watts is not None and gpu.power_limit_watts else None)
+        limit = f" / {gpu.power_limit_watts:.0f}" if gpu.power_limit_watts else ""
+        self.set_meter("power", power_pct, "–" if gpu.power_watts is None else f"{gpu.power_watts:.0f}{limit} W",
+                       "Power draw against the enforced power limit", color=level_color(power_pct, 90, 98))
+        self.detail.setText(" · ".join(_gpu_details(gpu)))
+
+
+def _gpu_details(gpu: GpuStats) -> list[str]:
+    parts = []
+    if gpu.temperature is not None:
+        parts.append(f"<span style='color:{level_color(gpu.temperature, 80, 88)}'>{gpu.temperature:.0f} °C</span>")
+    if gpu.sm_clock_mhz is not None:
+        parts.append(f"SM {gpu.sm_clock_mhz} MHz")
+    if gpu.fan_percent is not None:
+        parts.append(f"fan {gpu.fan_percent:.0f}%")
+    if gpu.our_memory is not None:
+        parts.append(f"<b>Workbench {format_bytes(gpu.our_memory)}</b>")
+    return parts or ["no sensor readings"]
+
+
+def _num(value, unit: str) -> str:
+    return "–" if value is None else f"{value:.0f}{unit}"
+
+
+class NoGpuNote(MeterBlock):
+    """The calm no-GPU state: why, and what it means for training."""
+
+    def __init__(self):
+        super().__init__("No NVIDIA GPU")
+        self.setAccessibleName("noGpuNote")
+        self.reason = self.add_detail()
+
+    def show_reason(self, reason: str | None) -> None:
+        self.reason.setText(f"{reason or 'looking for GPUs…'}.<br>Training runs on the CPU.")
+        self.setToolTip(f"No NVIDIA GPU: {reason}")
+
+    def text(self) -> str:
+        return f"No NVIDIA GPU: {self.reason.text()}"

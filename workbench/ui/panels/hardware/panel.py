@@ -1,0 +1,323 @@
+"""HardwarePanel: CPU, RAM, this process, disk and each NVIDIA GPU now (cards), over time (plot) and who uses
+the GPUs (table); the device picker for training and a warning when the model will not fit there.
+
+The sampler runs on its own thread (`wb-hardware`) from the moment the panel exists; each snapshot crosses to
+the GUI thread through a queued signal, updates the view and is published to the session
+(`publish_hardware`, `set_gpu_free`) for the training plots, the toolbar and the builder."""
+
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtCore import QObject, QSettings, Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.core.hardware.fit import fit_warning, resolve_device, training_memory_estimate
+from workbench.core.hardware.sampler import DEFAULT_INTERVAL_S, HardwareSampler
+from workbench.core.hardware.snapshot import HardwareSnapshot, format_bytes
+from workbench.ui.panels.hardware.meters import STYLE, GpuMeters, NoGpuNote, SystemMeters, short_gpu_name
+from workbench.ui.panels.hardware.plots import GROUPS, HistoryPlot
+from workbench.ui.panels.hardware.processes import GpuProcessTable
+
+INTERVALS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
+RANGES = (("1 min", 60.0), ("10 min", 600.0), ("1 h", 3600.0))
+WARNING_STYLE = ("QLabel#hardwareFitWarning { background: #fff4d6; color: #6b4e00; border: 1px solid #e8c66a;"
+                 " border-radius: 4px; padding: 3px 6px; }")
+
+
+class _SnapshotBridge(QObject):
+    """Lives in the GUI thread; emitting from the sampler thread queues the call to the GUI thread."""
+
+    sig_snapshot = Signal(object)
+
+
+class HardwarePanel(QWidget):
+    sig_snapshot_shown = Signal(object)     # after the view shows a snapshot (tests, screenshots)
+
+    def __init__(self, session, parent: QWidget | None = None, sampler: HardwareSampler | None = None,
+                 start: bool = True):
+        super().__init__(parent)
+        self.setObjectName("hardwarePanel")
+        self.session = session
+        self.settings = QSettings("Workbench", "Workbench")
+        self.sampler = sampler or HardwareSampler(self._saved_interval(), disk_path=self._project_folder())
+        self.latest: HardwareSnapshot | None = None
+        self._estimate: int | None = None
+        self._estimate_stale = True
+        self._stopped = False
+        self._build()
+        self._bridge = _SnapshotBridge(self)
+        self._bridge.sig_snapshot.connect(self.show_snapshot, Qt.QueuedConnection)
+        self.sampler.add_listener(self._bridge.sig_snapshot.emit)
+        session.sig_device_changed.connect(self._on_session_device_changed)
+        session.sig_project_loaded.connect(self._on_session_project_loaded)
+        for signal in (session.sig_model_changed, session.sig_training_changed):
+            signal.connect(self._on_session_model_changed)
+        if start:
+            self.sampler.start()
+
+    # -- construction -------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.setStyleSheet(STYLE + WARNING_STYLE)
+        self.device_combo = QComboBox()
+        self.device_combo.setObjectName("hardwareDeviceCombo")
+        self.device_combo.setToolTip("Where training runs (the same choice as the toolbar's device picker)")
+        self.device_combo.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+        self.device_combo.addItem("auto", "auto")
+        self.device_combo.addItem("CPU", "cpu")
+        self._select_device(self.session.device)
+        self.device_combo.currentIndexChanged.connect(self._on_device_combo_changed)
+
+        self.group_combo = QComboBox()
+        self.group_combo.setObjectName("hardwarePlotGroup")
+        self.group_combo.setToolTip("What the history plot shows")
+        self.group_combo.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+        for group in GROUPS:
+            self.group_combo.addItem(group.title, group.title)
+        self.group_combo.currentIndexChanged.connect(self._on_group_changed)
+
+        self.range_buttons = QButtonGroup(self)
+        range_box = QHBoxLayout()
+        range_box.setSpacing(0)
+        saved_range = float(self.settings.value("hardware/range", 60.0))
+        for i, (text, seconds) in enumerate(RANGES):
+            button = QToolButton()
+            button.setText(text)
+            button.setCheckable(True)
+            button.setChecked(seconds == saved_range)
+            button.setToolTip(f"Show the last {text}")
+            self.range_buttons.addButton(button, i)
+            range_box.addWidget(button)
+        if self.range_buttons.checkedId() < 0:
+            self.range_buttons.button(0).setChecked(True)
+        self.range_buttons.idClicked.connect(self._on_range_clicked)
+
+        self.interval_combo = QComboBox()
+        self.interval_combo.setObjectName("hardwareInterval")
+        self.interval_combo.setToolTip("How often to sample (the history keeps the last hour)")
+        for seconds in INTERVALS:
+            self.interval_combo.addItem(f"every {seconds:g} s", seconds)
+        self.interval_combo.setCurrentIndex(_nearest(INTERVALS, self.sampler.interval))
+        self.interval_combo.currentIndexChanged.connect(self._on_interval_changed)
+
+        controls = QHBoxLayout()
+        controls.setSpacing(6)
+        controls.addWidget(QLabel("Device"))
+        controls.addWidget(self.device_combo)
+        controls.addSpacing(8)
+        controls.addWidget(self.group_combo)
+        controls.addLayout(range_box)
+        controls.addStretch(1)
+        controls.addWidget(self.interval_combo)
+
+        self.warning = QLabel()
+        self.warning.setObjectName("hardwareFitWarning")
+        self.warning.setWordWrap(True)
+        self.warning.setVisible(False)
+
+        self.system_meters = SystemMeters()
+        self.no_gpu_note = NoGpuNote()
+        self.no_gpu_note.setVisible(False)
+        self.gpu_meters: list[GpuMeters] = []
+        column = QWidget()
+        self.meters_layout = QVBoxLayout(column)
+        self.meters_layout.setContentsMargins(0, 0, 0, 0)
+        self.meters_layout.setSpacing(5)
+        self.meters_layout.addWidget(self.system_meters)
+        self.meters_layout.addWidget(self.no_gpu_note)
+        self.meters_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(column)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(260)
+        self.meters_scroll = scroll
+
+        self.plot = HistoryPlot()
+        self.plot.set_seconds(RANGES[self.range_buttons.checkedId()][1])
+        saved_group = self.settings.value("hardware/group", GROUPS[0].title)
+        self.group_combo.setCurrentIndex(max(self.group_combo.findData(saved_group), 0))
+        self.processes = GpuProcessTable()
+        self.processes.setVisible(False)
+        right = QSplitter(Qt.Vertical)
+        right.addWidget(self.plot)
+        right.addWidget(self.processes)
+        right.setStretchFactor(0, 3)
+        right.setStretchFactor(1, 2)
+        right.setChildrenCollapsible(False)
+        self.splitter = QSplitter(Qt.Horizontal)
+        self.splitter.addWidget(scroll)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([320, 420])
+        self.splitter.setChildrenCollapsible(False)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setSpacing(5)
+        layout.addLayout(controls)
+        layout.addWidget(self.warning)
+        layout.addWidget(self.splitter, 1)
+
+    # -- snapshots ------------------------------------------------------------------------------------------------
+    def show_snapshot(self, snapshot: HardwareSnapshot) -> None:
+        """Show one snapshot and hand it on to the session (GUI thread)."""
+        if self._stopped:
+            return
+        self.latest = snapshot
+        self.system_meters.show_snapshot(snapshot)
+        self._show_gpus(snapshot)
+        self.processes.show_gpus(snapshot.gpus)
+        self.plot.refresh(self.sampler.history)
+        self._refresh_device_items(snapshot)
+        self.session.publish_hardware(snapshot)
+        free = snapshot.gpu_free()
+        if free or self.session.gpu_free:
+            self.session.set_gpu_free(free)
+        self._update_warning()
+        self.sig_snapshot_shown.emit(snapshot)
+
+    def _show_gpus(self, s: HardwareSnapshot) -> None:
+        while len(self.gpu_meters) < len(s.gpus):
+            block = GpuMeters(len(self.gpu_meters))
+            self.meters_layout.insertWidget(1 + len(self.gpu_meters), block)
+            block.show()
+            self.gpu_meters.append(block)
+        while len(self.gpu_meters) > len(s.gpus):
+            block = self.gpu_meters.pop()
+            self.meters_layout.removeWidget(block)
+            block.deleteLater()
+        for block, gpu in zip(self.gpu_meters, s.gpus, strict=True):
+            block.show_gpu(gpu)
+        self.no_gpu_note.setVisible(not s.gpus)
+        for i, group in enumerate(GROUPS):      # GPU plots only when there is a GPU to plot
+            self.group_combo.model().item(i).setEnabled(bool(s.gpus) or not group.needs_gpu)
+        if not s.gpus:
+            self.no_gpu_note.show_reason(s.gpu_error)
+        self.processes.setVisible(bool(s.gpus))
+
+    # -- device picker and the fit warning ----------------------------------------------------------------------
+    def _refresh_device_items(self, s: HardwareSnapshot) -> None:
+        self.device_combo.blockSignals(True)
+        try:
+            for gpu in s.gpus:
+                if not gpu.device:
+                    continue
+                free = f" ({format_bytes(gpu.memory_free)} free)" if gpu.memory_free is not None else ""
+                name = short_gpu_name(gpu.name)
+                text = f"{gpu.device} · {name}{free}" if not gpu.error else f"{gpu.device} · {name} (lost)"
+                index = self.device_combo.findData(gpu.device)
+                if index < 0:
+                    self.device_combo.addItem(text, gpu.device)
+                elif self.device_combo.itemText(index) != text:
+                    self.device_combo.setItemText(index, text)
+            self._select_device(self.session.device)
+        finally:
+            self.device_combo.blockSignals(False)
+
+    def _select_device(self, device: str) -> None:
+        index = self.device_combo.findData(device)
+        if index < 0:
+            self.device_combo.addItem(f"{device} (not found)", device)
+            index = self.device_combo.count() - 1
+        self.device_combo.setCurrentIndex(index)
+
+    def _on_device_combo_changed(self, index: int) -> None:
+        device = self.device_combo.itemData(index)
+        if device:
+            self.session.set_device(device)
+            self._update_warning()
+
+    def _on_session_device_changed(self, device: str) -> None:
+        if self.device_combo.currentData() != device:
+            self.device_combo.blockSignals(True)
+            self._select_device(device)
+            self.device_combo.blockSignals(False)
+        self._update_warning()
+
+    def _on_session_model_changed(self, *_args) -> None:
+        self._estimate_stale = True
+        self._update_warning()
+
+    def _on_session_project_loaded(self) -> None:
+        self.sampler.set_disk_path(self._project_folder())
+        self._on_session_model_changed()
+
+    def memory_estimate(self) -> int | None:
+        """The builder's training-memory estimate for the project's model, cached until the model changes."""
+        if self._estimate_stale:
+            self._estimate = training_memory_estimate(self.session.project)
+            # without torch loaded yet some layers cannot be sized: try again on a later snapshot
+            self._estimate_stale = self._estimate is None and "torch" not in sys.modules
+        return self._estimate
+
+    def _update_warning(self) -> None:
+        text = fit_warning(self.memory_estimate(), self.session.device, self.latest)
+        self.warning.setText(f"⚠ {text}" if text else "")
+        self.warning.setVisible(bool(text))
+        if self.latest is not None:
+            target = resolve_device(self.session.device, self.latest)
+            estimate = self._estimate
+            self.device_combo.setToolTip(f"Training runs on {target}" + (
+                f"; the model needs about {format_bytes(estimate)} to train" if estimate else ""))
+
+    # -- controls -------------------------------------------------------------------------------------------------
+    def _on_group_changed(self, index: int) -> None:
+        self.plot.set_group(GROUPS[index])
+        self.settings.setValue("hardware/group", GROUPS[index].title)
+        self.plot.refresh(self.sampler.history)
+
+    def _on_range_clicked(self, button_id: int) -> None:
+        seconds = RANGES[button_id][1]
+        self.plot.set_seconds(seconds)
+        self.settings.setValue("hardware/range", seconds)
+        self.plot.refresh(self.sampler.history)
+
+    def _on_interval_changed(self, index: int) -> None:
+        seconds = INTERVALS[index]
+        self.sampler.interval = seconds
+        self.settings.setValue("hardware/interval", seconds)
+
+    def _saved_interval(self) -> float:
+        try:
+            value = float(self.settings.value("hardware/interval", DEFAULT_INTERVAL_S))
+        except (TypeError, ValueError):
+            return DEFAULT_INTERVAL_S
+        return INTERVALS[_nearest(INTERVALS, value)]
+
+    def _project_folder(self):
+        return self.session.path.parent if self.session.path else None
+
+    # -- the trainer's own figures, lifecycle -----------------------------------------------------------------------
+    def report_trainer_memory(self, device: str, allocated: int | None, reserved: int | None,
+                              peak: int | None = None) -> None:
+        """torch.cuda figures from a trainer's events (e.g. BatchEnd.cuda_*), merged into the next snapshots.
+        (A trainer in this process is read directly; this is for one whose events arrive from elsewhere.)"""
+        self.sampler.trainer.report(device, allocated, reserved, peak)
+
+    def shutdown(self) -> None:
+        """Stop the sampler thread (joined within 2 s) and release NVML."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.sampler.stop(timeout=2.0)
+        try:
+            self._bridge.sig_snapshot.disconnect(self.show_snapshot)
+        except (RuntimeError, TypeError):
+            pass
+
+
+def _nearest(values, value: float) -> int:
+    return min(range(len(values)), key=lambda i: abs(values[i] - value))
