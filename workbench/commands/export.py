@@ -1,7 +1,80 @@
-"""`workbench export ...` (CONTRACT section 3)."""
+"""`workbench export SOURCE --format F -o OUT` (CONTRACT section 3): export a run or checkpoint, verify it,
+and write the model with its report (JSON + Markdown) beside it. Progress goes to stderr; `--json` prints
+the report as one JSON document on stdout, otherwise the Markdown report."""
 
 from __future__ import annotations
 
+import sys
+
+from workbench.core.errors import UserError
+
+BUILTIN_FORMATS = ("onnx", "onnx-fp16", "onnx-int8-dynamic", "onnx-int8-static", "torchscript", "safetensors")
+
 
 def add_parser(sub) -> None:
-    sub.add_parser("export", help="(export commands: see CONTRACT section 3)")
+    p = sub.add_parser("export", help="export a run or checkpoint to ONNX / fp16 / int8 / TorchScript, verified",
+                       description="Export a trained model and verify it: onnx.checker, onnxruntime at batch 1 "
+                                   "and 32, parity and accuracy against PyTorch, size and latency. The report is "
+                                   "written beside the model as <model>.report.json and .report.md.")
+    p.add_argument("source", metavar="SOURCE", help="a run folder (runs/<id>) or a checkpoint file (.safetensors)")
+    p.add_argument("--format", "-f", default="onnx", metavar="FORMAT",
+                   help=f"one of {', '.join(BUILTIN_FORMATS)} (or a plugin's format); default onnx")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="the file to write (a folder: <checkpoint name>.<suffix> inside it)")
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                   help="for a run folder: which checkpoint (default best, else last)")
+    p.add_argument("--opset", type=int, help="ONNX opset (default 18; the exporter may write a newer one)")
+    p.add_argument("--calibration-samples", type=int, metavar="N",
+                   help="onnx-int8-static: train samples to calibrate on (default 256)")
+    p.add_argument("--calibration-method", choices=("minmax", "entropy", "percentile"),
+                   help="onnx-int8-static: how activation ranges are chosen (default minmax)")
+    p.add_argument("--verify-samples", type=int, metavar="K", help="validation samples for parity (default 1000)")
+    p.add_argument("--fp16-io", action="store_true", help="onnx-fp16: half-precision inputs and outputs too")
+    p.add_argument("--report", metavar="REPORT.json", help="also write the report here")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON document")
+    p.set_defaults(func=run_export_command)
+
+
+def _settings(args):
+    from pydantic import ValidationError
+
+    from workbench.core.errors import describe_validation_error
+    from workbench.core.export.settings import ExportSettings
+
+    values = {"format": args.format, "opset": args.opset, "calibration_samples": args.calibration_samples,
+              "calibration_method": args.calibration_method, "verify_samples": args.verify_samples,
+              "keep_io_float32": False if args.fp16_io else None, "source": args.checkpoint}
+    try:
+        return ExportSettings.model_validate({k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        raise UserError(describe_validation_error(exc, "bad export option")) from exc
+
+
+def run_export_command(args) -> int:
+    from workbench.core.export.pipeline import ExportFinished, run_export
+    from workbench.core.export.registry import get_exporter
+    from workbench.core.export.source import source_from_checkpoint
+    from workbench.core.io import atomic_write_text
+
+    settings = _settings(args)
+    get_exporter(settings.format)            # an unknown format fails before the model is loaded
+    source = source_from_checkpoint(args.source, settings.source)
+    report = None
+    for event in run_export(source, settings, args.output):
+        if isinstance(event, ExportFinished):
+            report = event.report
+        else:
+            sys.stderr.write(f"[{int(100 * event.fraction):3d}%] {event.message}\n")
+            sys.stderr.flush()
+    assert report is not None
+    for warning in report.warnings:
+        sys.stderr.write(f"warning: {warning}\n")
+    if args.report:
+        atomic_write_text(args.report, report.to_json())
+    if args.json:
+        from workbench.cli import print_json
+
+        print_json(report.to_dict())
+    else:
+        sys.stdout.write(report.to_markdown())
+    return 0

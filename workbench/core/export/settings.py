@@ -11,9 +11,11 @@ ExportFormat = Literal["onnx", "onnx-fp16", "onnx-int8-dynamic", "onnx-int8-stat
 
 class ExportSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    format: ExportFormat = "onnx"
+    format: str = "onnx"             # an ExportFormat, or a format a plugin registered
     opset: int = Field(18, ge=7, le=30)
     calibration_samples: int = Field(256, ge=1)
     calibration_method: Literal["minmax", "entropy", "percentile"] = "minmax"
     source: Literal["current", "best", "last"] = "best"
     destination: str | None = None
+    verify_samples: int = Field(1000, ge=8, le=100_000)   # validation samples for parity and accuracy
+    keep_io_float32: bool = True     # fp16: keep inputs / outputs float32

@@ -1,0 +1,131 @@
+"""Each format on a briefly trained digits CNN: checker, onnxruntime at batch 1 and 32, parity, report files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from workbench.core.export.pipeline import export
+from workbench.core.export.report import report_paths
+from workbench.core.export.settings import ExportSettings
+
+CONTRACT_KEYS = {"format", "path", "size_bytes", "checker_ok", "max_abs_diff", "top1_agreement", "accuracy_before",
+                 "accuracy_after", "latency_ms"}
+
+
+def _run_ort(path, digits, batch):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = digits.val.x[:batch].numpy()
+    (out,) = session.run(None, {"input": x})
+    return out
+
+
+def _assert_report_files(report, path):
+    json_path, md_path = report_paths(path)
+    doc = json.loads(json_path.read_text())
+    assert CONTRACT_KEYS <= doc.keys()
+    assert doc["size_bytes"] == path.stat().st_size > 0
+    assert set(doc["latency_ms"]) == {"batch_1", "batch_32"} and all(v > 0 for v in doc["latency_ms"].values())
+    assert "| accuracy |" in md_path.read_text()
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted([path.name, json_path.name, md_path.name])
+
+
+def test_onnx_fp32_is_one_file_with_a_dynamic_batch_and_matches_pytorch(source, digits, tmp_path):
+    report = export(source, ExportSettings(format="onnx", opset=18), tmp_path / "digits.onnx")
+    path = tmp_path / "digits.onnx"
+    _assert_report_files(report, path)
+    assert report.checker_ok and report.parity_ok and report.dynamic_batch
+    assert report.max_abs_diff <= 1e-4 and report.top1_agreement == 1.0
+    assert report.accuracy_before == report.accuracy_after > 0.85
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    assert [i.name for i in proto.graph.input] == ["input"] and [o.name for o in proto.graph.output] == ["logits"]
+    assert report.opset == next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
+    for batch in (1, 32):
+        out = _run_ort(path, digits, batch)
+        assert out.shape == (batch, 10)
+        with __import__("torch").no_grad():
+            expected = source.model(digits.val.x[:batch]).numpy()
+        np.testing.assert_allclose(out, expected, rtol=1e-3, atol=1e-5)
+
+
+def test_requested_opset_is_reported_as_written(source, tmp_path):
+    report = export(source, ExportSettings(format="onnx", opset=17, verify_samples=64), tmp_path / "m17.onnx")
+    written = next(o.version for o in onnx.load(str(tmp_path / "m17.onnx")).opset_import if o.domain == "")
+    assert report.opset == written and report.opset_requested == 17
+    if written != 17:
+        assert any("Opset 17 was requested" in note for note in report.notes)
+
+
+def test_onnx_fp16_keeps_float32_io_and_stays_close(source, digits, tmp_path):
+    path = tmp_path / "fp16.onnx"
+    report = export(source, ExportSettings(format="onnx-fp16"), path)
+    _assert_report_files(report, path)
+    assert report.checker_ok and report.max_abs_diff <= 1e-2 and report.top1_agreement >= 0.99
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].type == "tensor(float)"
+    assert any(init.data_type == onnx.TensorProto.FLOAT16 for init in onnx.load(str(path)).graph.initializer)
+    assert _run_ort(path, digits, 32).shape == (32, 10) and _run_ort(path, digits, 1).shape == (1, 10)
+    assert report.size_bytes < report.baseline_size_bytes
+
+
+def test_int8_dynamic_agrees_with_pytorch(source, digits, tmp_path):
+    path = tmp_path / "dyn.onnx"
+    report = export(source, ExportSettings(format="onnx-int8-dynamic"), path)
+    _assert_report_files(report, path)
+    assert report.checker_ok and report.top1_agreement >= 0.97
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert ops & {"DynamicQuantizeLinear", "MatMulInteger", "ConvInteger", "DynamicQuantizeMatMul"}
+    assert _run_ort(path, digits, 32).shape == (32, 10) and _run_ort(path, digits, 1).shape == (1, 10)
+
+
+@pytest.mark.parametrize("method", ["minmax", "percentile"])
+def test_int8_static_qdq_per_channel_calibrated_on_train(source, digits, tmp_path, method):
+    path = tmp_path / f"static-{method}.onnx"
+    report = export(source, ExportSettings(format="onnx-int8-static", calibration_samples=128,
+                                           calibration_method=method), path)
+    _assert_report_files(report, path)
+    assert report.checker_ok and report.top1_agreement >= 0.97, report.to_markdown()
+    assert report.details["calibration"] == {"samples": 128, "method": method, "split": "train", "format": "QDQ",
+                                             "per_channel": True, "activations": "uint8", "weights": "int8"}
+    graph = onnx.load(str(path)).graph
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in graph.node}
+    conv_scale = [i for i in graph.initializer if "scale" in i.name and len(i.dims) == 1 and i.dims[0] == 16]
+    assert conv_scale, "the conv weights should have one scale per output channel"
+    assert report.size_bytes < report.baseline_size_bytes
+    assert _run_ort(path, digits, 32).shape == (32, 10)
+    if report.latency_ms["batch_1"] > 1.1 * report.baseline_latency_ms["batch_1"]:
+        assert any("SLOWER" in note for note in report.notes)
+
+
+def test_torchscript_and_safetensors_reload_exactly(source, digits, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    ts = export(source, ExportSettings(format="torchscript", verify_samples=64), tmp_path / "model.pt")
+    _assert_report_files(ts, tmp_path / "model.pt")
+    module = torch.jit.load(str(tmp_path / "model.pt"))
+    for batch in (1, 32):
+        assert module(digits.val.x[:batch]).shape == (batch, 10)
+    assert ts.checker_ok and ts.max_abs_diff <= 1e-5 and ts.top1_agreement == 1.0
+    weights = export(source, ExportSettings(format="safetensors", verify_samples=64), tmp_path / "w")
+    assert weights.path.endswith("w.safetensors") and weights.max_abs_diff == 0.0
+    assert set(load_file(weights.path)) == set(source.model.state_dict())
+
+
+def test_report_says_plainly_when_int8_is_slower_or_less_accurate():
+    from workbench.core.export.report import ExportReport
+    from workbench.core.export.verify import plain_notes
+
+    report = ExportReport(format="onnx-int8-static", path="m.onnx", size_bytes=10, checker_ok=True,
+                          max_abs_diff=1.0, top1_agreement=0.97, accuracy_before=0.98, accuracy_after=0.95,
+                          latency_ms={"batch_1": 0.2, "batch_32": 1.0}, baseline="fp32 ONNX",
+                          baseline_latency_ms={"batch_1": 0.1, "batch_32": 2.0}, baseline_size_bytes=40)
+    notes = " ".join(plain_notes(report, "int8"))
+    assert "SLOWER than fp32 ONNX at batch 1" in notes and "2.00x" in notes
+    assert "2.00x faster than fp32 ONNX at batch 32" in notes
+    assert "LESS ACCURATE" in notes and "-3.00 points" in notes

@@ -1,0 +1,352 @@
+"""ONNX exports: fp32 (torch.onnx.export), fp16, int8 dynamic and int8 static QDQ (onnxruntime.quantization).
+
+Every ONNX file is one self-contained file (no `.onnx.data` beside it) with named input/output and a
+dynamic batch axis, checked in the graph, not assumed. torch / onnx / onnxruntime are imported in functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from workbench.core.errors import UserError
+from workbench.core.export.registry import Exporter, register_exporter
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
+_NOISY_LOGGERS = ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript", "onnx_ir", "root")
+
+
+@contextlib.contextmanager
+def quiet():
+    """The exporters narrate to the log and warn freely; the report says what matters instead."""
+    saved = {}
+    for name in _NOISY_LOGGERS:
+        logger = logging.getLogger(None if name == "root" else name)
+        saved[name] = logger.level
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(None if name == "root" else name).setLevel(level)
+
+
+# -- fp32 -------------------------------------------------------------------------------------------------------
+def export_fp32(job, path: Path) -> None:
+    """torch.onnx.export (dynamo), falling back to the TorchScript exporter; names the layer ONNX cannot express."""
+    import torch
+
+    model, example = job.model, job.example
+    opset = job.settings.opset
+    errors = []
+    with quiet(), torch.no_grad():
+        try:
+            torch.onnx.export(model, (example,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                              dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), opset_version=opset,
+                              dynamo=True, external_data=False, verbose=False, optimize=True)
+            job.facts["exporter"] = "torch.onnx (dynamo)"
+        except Exception as exc:  # noqa: BLE001 - try the older exporter before giving up
+            errors.append(exc)
+        if errors:
+            job.check_cancel()
+            try:
+                torch.onnx.export(model, (example,), str(path), input_names=[INPUT_NAME],
+                                  output_names=[OUTPUT_NAME], opset_version=min(opset, 20), dynamo=False,
+                                  dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+                job.facts["exporter"] = "torch.onnx (TorchScript, after the dynamo exporter failed)"
+                job.notes.append(f"The dynamo exporter failed ({_first_line(errors[0])}); the TorchScript-based "
+                                 "exporter was used instead.")
+            except Exception as exc:  # noqa: BLE001
+                errors.append(exc)
+                raise UserError(describe_onnx_failure(model, example, errors)) from exc
+    finalize_onnx(job, path)
+
+
+def finalize_onnx(job, path: Path) -> None:
+    """Record the opset actually written and whether the batch axis really is dynamic; fold any side file in."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=True)
+    side_files = [p for p in path.parent.iterdir() if p.name.startswith(path.name) and p != path]
+    if side_files:  # an exporter wrote external data anyway: make the file self-contained
+        save_onnx(proto, path)
+        for p in side_files:
+            p.unlink()
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    job.facts["opset"] = opset
+    if opset is not None and opset != job.settings.opset:
+        job.notes.append(f"Opset {job.settings.opset} was requested; the exporter wrote opset {opset} "
+                         "(the dynamo exporter implements opset 18 and up, and converting down can fail).")
+    dynamic = all(_batch_is_dynamic(v) for v in [*proto.graph.input[:1], *proto.graph.output[:1]])
+    job.facts["dynamic_batch"] = dynamic
+    if not dynamic:
+        job.warnings.append("The exported graph has a fixed batch size; it runs only at the example batch size.")
+
+
+def _batch_is_dynamic(value_info) -> bool:
+    dims = value_info.type.tensor_type.shape.dim
+    return bool(dims) and not dims[0].HasField("dim_value")
+
+
+def save_onnx(proto, path: Path) -> None:
+    import onnx
+
+    if proto.ByteSize() > 2_000_000_000:
+        raise UserError("the model is larger than 2 GB, the limit of a single ONNX file; export the weights "
+                        "as safetensors instead")
+    onnx.save_model(proto, str(path), save_as_external_data=False)
+
+
+def describe_onnx_failure(model, example, errors: list[Exception]) -> str:
+    """Which layer uses which op ONNX cannot express (found by exporting the layers one at a time)."""
+    text = "\n".join(str(e) for e in errors)
+    op = None
+    for pattern in (r"OpOverload\(op='([\w.:]+)'", r"operator '([\w:.]+)'", r"aten[:.]+(\w+)"):
+        match = re.search(pattern, text)
+        if match:
+            op = match.group(1)
+            break
+    layer = locate_failing_layer(model, example)
+    what = f"operation {op}" if op else "an operation"
+    where = f"layer {layer}" if layer else "the model"
+    return (f"ONNX cannot express {what} used by {where}; replace that layer with one ONNX supports, or export "
+            f"as TorchScript or safetensors instead ({_first_line(errors[-1])})")
+
+
+def locate_failing_layer(model, example) -> str | None:
+    """Export each leaf module alone (TorchScript exporter, fast) on the input it saw; name the first failure."""
+    import io
+
+    import torch
+
+    seen: list[tuple[str, torch.nn.Module, tuple]] = []
+    hooks = []
+    for name, module in model.named_modules():
+        if name and not any(True for _ in module.children()):
+            hooks.append(module.register_forward_hook(
+                lambda mod, args, out, name=name: seen.append((name, mod, args))))
+    try:
+        with torch.no_grad():
+            model(example)
+    except Exception:  # noqa: BLE001 - the model itself fails: nothing more to locate
+        return None
+    finally:
+        for hook in hooks:
+            hook.remove()
+    with quiet():
+        for name, module, args in seen:
+            try:
+                torch.onnx.export(module, args, io.BytesIO(), dynamo=False)
+            except Exception:  # noqa: BLE001 - this is the failing layer
+                top, kind = name.split(".")[0], type(module).__name__
+                if top.isdigit():   # build_model's nn.Sequential: the top index is the spec's layer index
+                    return f"{top} ({kind})" if top == name else f"{top} ({kind} at '{name}')"
+                return f"'{name}' ({kind})"
+    return None
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in lines:
+        if "No ONNX function" in line or "not supported" in line or "Unsupported" in line:
+            return line[:300]
+    return (lines[0] if lines else type(exc).__name__)[:300]
+
+
+# -- derived formats ----------------------------------------------------------------------------------------------
+def write_fp32(job) -> Iterator[Any]:
+    yield job.progress("export", 0.05, "Exporting to ONNX (torch.onnx.export)...")
+    export_fp32(job, job.work_path)
+    job.fp32_path = job.work_path
+    yield job.progress("export", 0.6, f"Exported ONNX opset {job.facts.get('opset')}")
+
+
+def _fp32_first(job) -> Iterator[Any]:
+    yield job.progress("export", 0.05, "Exporting the fp32 ONNX model first...")
+    fp32 = job.work_dir / "fp32.onnx"
+    export_fp32(job, fp32)
+    job.fp32_path = fp32
+    job.check_cancel()
+
+
+def write_fp16(job) -> Iterator[Any]:
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    yield from _fp32_first(job)
+    yield job.progress("convert", 0.4, "Converting weights and compute to float16...")
+    keep_io = job.settings.keep_io_float32
+    with quiet():
+        proto = convert_float_to_float16(onnx.load(str(job.fp32_path)), keep_io_types=keep_io)
+    sort_topologically(proto.graph)   # the converter appends its input casts after their consumers
+    save_onnx(proto, job.work_path)
+    if not keep_io:
+        job.notes.append("Inputs and outputs are float16: feed the model half-precision arrays.")
+    yield job.progress("convert", 0.6, "Converted to float16")
+
+
+def sort_topologically(graph) -> None:
+    """Reorder `graph.node` so every node comes after the nodes producing its inputs (stable otherwise)."""
+    available = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        progressed, remaining = False, []
+        for node in pending:
+            if all(name in available for name in node.input):
+                ordered.append(node)
+                available.update(node.output)
+                progressed = True
+            else:
+                remaining.append(node)
+        if not progressed:          # a cycle or an outer-scope input: keep the rest as it was
+            ordered.extend(remaining)
+            break
+        pending = remaining
+    copies = [type(n)() for n in ordered]
+    for copy, node in zip(copies, ordered, strict=True):
+        copy.CopyFrom(node)
+    del graph.node[:]
+    graph.node.extend(copies)
+
+
+def _preprocess(job, source: Path) -> Path:
+    """onnxruntime's quant_pre_process (optimization + shape inference); the fp32 model when it cannot run."""
+    from onnxruntime.quantization import quant_pre_process
+
+    target = job.work_dir / "preprocessed.onnx"
+    for kwargs in ({}, {"skip_symbolic_shape": True}):
+        try:
+            with quiet():
+                quant_pre_process(str(source), str(target), **kwargs)
+            return target
+        except Exception:  # noqa: BLE001 - try the lighter variant, then go on without
+            continue
+    job.notes.append("onnxruntime's quantization pre-processing failed on this model; quantized without it.")
+    return source
+
+
+def write_int8_dynamic(job) -> Iterator[Any]:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    yield from _fp32_first(job)
+    yield job.progress("quantize", 0.35, "Pre-processing for quantization...")
+    pre = _preprocess(job, job.fp32_path)
+    job.check_cancel()
+    yield job.progress("quantize", 0.45, "Quantizing weights to int8 (dynamic)...")
+    with quiet():
+        quantize_dynamic(str(pre), str(job.work_path), weight_type=QuantType.QInt8)
+    yield job.progress("quantize", 0.6, "Quantized (int8 dynamic)")
+
+
+def write_int8_static(job) -> Iterator[Any]:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    samples = job.calibration_samples()      # validates the count before the slow export
+    yield from _fp32_first(job)
+    yield job.progress("quantize", 0.3, "Pre-processing for quantization...")
+    pre = _preprocess(job, job.fp32_path)
+    job.check_cancel()
+    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+              "percentile": CalibrationMethod.Percentile}[job.settings.calibration_method]
+    reader = job.calibration_reader(samples, INPUT_NAME)
+
+    def quantize():
+        with quiet():
+            quantize_static(str(pre), str(job.work_path), reader, quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=method)
+
+    yield from job.blocking(quantize, "calibrate", 0.35, 0.6,
+                            f"Calibrating on {len(samples)} train samples ({job.settings.calibration_method})...")
+    job.facts["calibration"] = {"samples": len(samples), "method": job.settings.calibration_method,
+                                "split": "train", "format": "QDQ", "per_channel": True,
+                                "activations": "uint8", "weights": "int8"}
+
+
+# -- running and checking ----------------------------------------------------------------------------------------
+def load_onnx(path: Path, job=None):
+    import numpy as np
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - the report says why it does not load
+        raise UserError(f"onnxruntime cannot load the exported model: {_first_line(exc)}") from exc
+    name = session.get_inputs()[0].name
+    input_type = session.get_inputs()[0].type
+
+    def predict(batch):
+        if input_type == "tensor(float16)":
+            batch = batch.astype(np.float16)
+        return np.asarray(session.run(None, {name: batch})[0], dtype=np.float32)
+
+    return predict
+
+
+def check_onnx(path: Path) -> list[str]:
+    """onnx.checker (full) and strict shape inference; the problems found, as sentences."""
+    import onnx
+
+    problems = []
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except Exception as exc:  # noqa: BLE001
+        problems.append(f"onnx.checker: {_first_line(exc)}")
+    try:
+        onnx.shape_inference.infer_shapes(onnx.load(str(path)), check_type=True, strict_mode=True)
+    except Exception as exc:  # noqa: BLE001
+        problems.append(f"shape inference: {_first_line(exc)}")
+    return problems
+
+
+def _onnx(name, label, write, description, **kw) -> Exporter:
+    return register_exporter(Exporter(name=name, label=label, suffix=".onnx", write=write, load=load_onnx,
+                                      check=check_onnx, description=description, runtime="onnxruntime", **kw))
+
+
+_onnx("onnx", "ONNX (fp32)", write_fp32,
+      "Full precision; runs anywhere ONNX Runtime, TensorRT or OpenVINO do. Matches PyTorch to ~1e-6.",
+      options=("opset",))
+_onnx("onnx-fp16", "ONNX fp16", write_fp16,
+      "Half-precision weights and compute, float32 inputs and outputs: half the size; fast on GPUs, "
+      "usually slower on CPUs.", baseline="onnx-fp32", lossy=True, options=("opset", "keep_io_float32"))
+_onnx("onnx-int8-dynamic", "ONNX int8 dynamic", write_int8_dynamic,
+      "Weights in int8, activations quantized on the fly. Best for LSTM/GRU and dense models; no calibration.",
+      baseline="onnx-fp32", lossy=True, options=("opset",))
+_onnx("onnx-int8-static", "ONNX int8 static (QDQ)", write_int8_static,
+      "Weights and activations in int8 (QDQ, per-channel), calibrated on samples of the train split. "
+      "Best for convolutional and dense models.", baseline="onnx-fp32", lossy=True, needs_calibration=True,
+      options=("opset", "calibration_samples", "calibration_method"))
+
+
+RECURRENT = ("LSTM", "GRU", "RNN")
+
+
+def recommend_quantization(model) -> tuple[str, str]:
+    """(format, reason) as ONNX Runtime's documentation recommends: static QDQ for convolutional and dense
+    models, dynamic for LSTM/GRU. `model` is a ModelSpec (no torch needed) or an nn.Module."""
+    if hasattr(model, "modules"):
+        types = [type(m).__name__ for m in model.modules()]
+    else:
+        types = list(_spec_types(getattr(model, "layers", [])))
+    recurrent = [t for t in types if t in RECURRENT]
+    if recurrent:
+        return ("onnx-int8-dynamic", f"the model has {recurrent[0]} layers: dynamic quantization suits "
+                "recurrent models (ONNX Runtime's recommendation)")
+    return ("onnx-int8-static", "convolutional and dense models quantize best statically (QDQ, calibrated), "
+            "as ONNX Runtime recommends")
+
+
+def _spec_types(layers) -> Iterator[str]:
+    for layer in layers:
+        yield layer.type
+        yield from _spec_types(layer.layers or [])

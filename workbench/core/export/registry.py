@@ -1,0 +1,73 @@
+"""The exporter registry. Built-in formats register through `register_exporter` exactly as plugins do.
+
+An exporter writes one artifact and says how to run it, so every format is verified the same way:
+`write(job)` is a generator that writes `job.work_path` (yielding progress), `load(path, job)` returns a
+predictor (a numpy batch in, numpy outputs out) and `check(path)` returns the structural check's findings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+Predictor = Callable[[Any], Any]            # numpy batch -> numpy outputs (the model's first output)
+
+
+@dataclass(frozen=True)
+class Exporter:
+    name: str                                # the --format value, e.g. "onnx-int8-static"
+    label: str                               # shown in the wizard, e.g. "ONNX int8 static (QDQ)"
+    suffix: str                              # file name suffix, e.g. ".onnx"
+    write: Callable[[Any], Iterator[Any]]    # write(job) -> yields ExportProgress; writes job.work_path
+    load: Callable[[Path, Any], Predictor]   # (path, job) -> a runner for verification (parity, accuracy, latency)
+    check: Callable[[Path], list[str]] | None = None   # structural check: a list of problems (empty = ok)
+    description: str = ""
+    runtime: str = "onnxruntime"             # what runs it, named in the report
+    baseline: str = "pytorch"                # "pytorch" or "onnx-fp32": what "before" latency is measured on
+    needs_calibration: bool = False          # reads samples of the train split
+    lossy: bool = False                      # fp16 / int8: judged by agreement and accuracy, not tolerance
+    options: tuple[str, ...] = ()            # ExportSettings fields the wizard shows for this format
+
+
+_EXPORTERS: dict[str, Exporter] = {}
+_builtins_loaded = False
+
+
+def register_exporter(exporter: Exporter, replace: bool = False) -> Exporter:
+    """Add an export format. A second registration of the same name is refused unless `replace`."""
+    if not replace and exporter.name in _EXPORTERS:
+        raise ValueError(f"an exporter named {exporter.name!r} is already registered")
+    if not exporter.suffix.startswith("."):
+        raise ValueError(f"exporter {exporter.name!r}: suffix must start with a dot, got {exporter.suffix!r}")
+    _EXPORTERS[exporter.name] = exporter
+    return exporter
+
+
+def unregister_exporter(name: str) -> None:
+    _EXPORTERS.pop(name, None)
+
+
+def _load_builtins() -> None:
+    global _builtins_loaded
+    if not _builtins_loaded:
+        _builtins_loaded = True
+        from workbench.core.export import onnx_formats, torch_formats  # noqa: F401 - they register themselves
+
+
+def exporters() -> list[Exporter]:
+    """Every registered format, built-ins first, in registration order."""
+    _load_builtins()
+    return list(_EXPORTERS.values())
+
+
+def get_exporter(name: str) -> Exporter:
+    from workbench.core.errors import UserError
+
+    _load_builtins()
+    try:
+        return _EXPORTERS[name]
+    except KeyError:
+        known = ", ".join(_EXPORTERS)
+        raise UserError(f"unknown export format {name!r}; choose one of: {known}") from None
