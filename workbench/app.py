@@ -29,14 +29,14 @@ def main(project: str | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from workbench.core.paths import SAMPLE_PROJECT
+    from workbench.core.paths import sample_project
     from workbench.ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Workbench")
     app.setOrganizationName("Workbench")
     window = MainWindow()
-    path = project or str(SAMPLE_PROJECT)
+    path = project or str(sample_project())
     if project and not os.path.exists(project):
         sys.stderr.write(f"error: project file not found: {project}\n")
         return 2

@@ -17,3 +17,15 @@ def user_data_dir() -> Path:
     path = Path(base)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def sample_project() -> Path:
+    """A user's own copy of the sample project (made on first use), so edits and runs never land in the
+    installation. The bundled original stays at SAMPLE_PROJECT."""
+    import shutil
+
+    copy = user_data_dir() / "sample" / SAMPLE_PROJECT.name
+    if not copy.exists():
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(SAMPLE_PROJECT, copy)
+    return copy
