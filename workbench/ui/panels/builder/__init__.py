@@ -1,0 +1,5 @@
+"""The Model builder panel (issue 4)."""
+
+from workbench.ui.panels.builder.panel import BuilderPanel
+
+__all__ = ["BuilderPanel"]
