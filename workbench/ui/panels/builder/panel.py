@@ -323,7 +323,7 @@ class BuilderPanel(QWidget):
             self.properties.show_layer(None, None)
             return
         report = self.analysis.find(self.selected) if self.analysis else None
-        self.properties.show_layer(editing.layer_at(self.spec, self.selected), report)
+        self.properties.show_layer(editing.layer_at(self.spec, self.selected), report, self.selected)
 
     def _first_problem(self):
         if self.analysis is None:
@@ -481,7 +481,8 @@ class BuilderPanel(QWidget):
         shape = list(meta.input_shape) if meta is not None else self.spec.input_shape
         classes = meta.num_classes if meta is not None else self._current_classes()
         dtype = getattr(meta, "input_dtype", "float32") if meta is not None else "float32"
-        vocab = (meta.extra or {}).get("vocab_size") if meta is not None else None
+        extra = (meta.extra or {}) if meta is not None else {}
+        vocab = extra.get("vocab_size") or len(extra.get("vocab") or []) or None
         try:
             spec = make_template(name, shape, classes, dtype, vocab_size=vocab)
         except UserError as exc:

@@ -93,10 +93,17 @@ class PropertyEditor(QWidget):
         layout.addWidget(scroll, 1)
         self.fields: dict[str, QWidget] = {}
         self._fix = None
+        self._shown = None
         self.show_layer(None, None)
 
-    def show_layer(self, layer: dict | None, report) -> None:
-        """Fill the form for `layer` (its raw spec dict) with `report` (its analysis) for inferred values."""
+    def show_layer(self, layer: dict | None, report, path=None) -> None:
+        """Fill the form for `layer` (its raw spec dict) with `report` (its analysis) for inferred values.
+        The same layer shown again is updated in place, so the field being edited keeps its focus."""
+        key = (tuple(path) if path is not None else None, layer["type"] if layer else None)
+        if layer is not None and key == self._shown and self.fields:
+            self._update_in_place(layer, report)
+            return
+        self._shown = key
         while self.form.rowCount():
             self.form.removeRow(0)
         self.fields = {}
@@ -107,20 +114,7 @@ class PropertyEditor(QWidget):
             self.fix_button.hide()
             return
         lt = get_layer_type(layer["type"])
-        shapes = ""
-        if report is not None and report.input_shape is not None:
-            shapes = f" — {shape_text(report.input_shape)} → {shape_text(report.output_shape)}"
-        self.title.setText(f"<b>{lt.name}</b>{shapes}<br><span style='color:#666'>{lt.doc}</span>")
-        message = report.error if report is not None and report.error else None
-        kind = "error"
-        if message is None and report is not None and report.warning:
-            message, kind = report.warning, "warning"
-        self._fix = (report.fix if kind == "error" else report.warning_fix) if message else None
-        color = "#b00020" if kind == "error" else "#8a6100"
-        self.problem.setText(f"<span style='color:{color}'><b>{kind.title()}:</b> {message}</span>" if message else "")
-        self.problem.setVisible(bool(message))
-        self.fix_button.setText(f"Fix: {self._fix.label}" if self._fix else "")
-        self.fix_button.setVisible(self._fix is not None)
+        self._show_header(lt, report)
         resolved = report.params if report is not None else {}
         for param in lt.params:
             widget = self._field(param, layer.get(param.name), resolved.get(param.name))
@@ -135,6 +129,59 @@ class PropertyEditor(QWidget):
                                     "layers onto it.</i>"))
         if not lt.params and not lt.composite:
             self.form.addRow(QLabel("<i>No parameters.</i>"))
+
+    def _update_in_place(self, layer: dict, report) -> None:
+        lt = get_layer_type(layer["type"])
+        self._show_header(lt, report)
+        resolved = report.params if report is not None else {}
+        for param in lt.params:
+            widget = self.fields.get(param.name)
+            if widget is None:
+                continue
+            widget.blockSignals(True)
+            try:
+                self._set_value(widget, param, layer.get(param.name), resolved.get(param.name))
+            finally:
+                widget.blockSignals(False)
+
+    def _set_value(self, widget, param: Param, value, resolved) -> None:
+        if isinstance(widget, QSpinBox):
+            if param.inferred:
+                widget.setSpecialValueText(f"auto ({resolved})" if resolved is not None else "auto")
+                widget.setValue(widget.minimum() if value is None else _as_int(value, resolved, widget.minimum()))
+            else:
+                widget.setValue(_as_int(value, param.default, widget.minimum()))
+        elif isinstance(widget, QDoubleSpinBox):
+            widget.setValue(_as_float(value, param.default))
+        elif isinstance(widget, QCheckBox):
+            widget.setChecked(bool(value if value is not None else param.default))
+        elif isinstance(widget, QComboBox):
+            current = value if value is not None else param.default
+            if current in param.choices:
+                widget.setCurrentIndex(list(param.choices).index(current))
+        else:
+            edit = widget if isinstance(widget, QLineEdit) else widget.findChild(QLineEdit)
+            text = (value or "") if param.kind == "str" else _ints_text(value)
+            if edit.text() != text:       # leave the cursor alone while the text is the same
+                edit.setText(text)
+            if param.kind != "str" and param.inferred:
+                edit.setPlaceholderText(f"auto ({_ints_text(resolved)})" if resolved is not None else "auto")
+
+    def _show_header(self, lt, report) -> None:
+        shapes = ""
+        if report is not None and report.input_shape is not None:
+            shapes = f" — {shape_text(report.input_shape)} → {shape_text(report.output_shape)}"
+        self.title.setText(f"<b>{lt.name}</b>{shapes}<br><span style='color:#666'>{lt.doc}</span>")
+        message = report.error if report is not None and report.error else None
+        kind = "error"
+        if message is None and report is not None and report.warning:
+            message, kind = report.warning, "warning"
+        self._fix = (report.fix if kind == "error" else report.warning_fix) if message else None
+        color = "#b00020" if kind == "error" else "#8a6100"
+        self.problem.setText(f"<span style='color:{color}'><b>{kind.title()}:</b> {message}</span>" if message else "")
+        self.problem.setVisible(bool(message))
+        self.fix_button.setText(f"Fix: {self._fix.label}" if self._fix else "")
+        self.fix_button.setVisible(self._fix is not None)
 
     @staticmethod
     def _range(param: Param) -> str:
