@@ -122,8 +122,9 @@ def saved_evaluation(run_dir: str | os.PathLike, split: str = "val") -> Evaluati
 
 
 def evaluation_job(run_dir, data, split: str = "val", device: str = "auto",
-                   dataset_settings=None) -> Iterator[Evaluation]:
-    """For a worker thread: loads the data when not given, then yields the one Evaluation."""
+                   dataset_settings=None) -> Iterator[tuple[Evaluation, Any]]:
+    """For a worker thread: loads the run's data when not given, then yields (the Evaluation, the data)
+    once, so a view can draw the samples behind each cell."""
     if data is None:
         from workbench.core.data import load_dataset
 
@@ -133,4 +134,4 @@ def evaluation_job(run_dir, data, split: str = "val", device: str = "auto",
 
             dataset_settings = DatasetSettings.model_validate(Run(run_dir).config.get("dataset", {}))
         data = load_dataset(dataset_settings)
-    yield evaluate_run(run_dir, data, split, device)
+    yield evaluate_run(run_dir, data, split, device), data

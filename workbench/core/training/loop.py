@@ -112,7 +112,11 @@ class Trainer:
             yield from self._epochs()
             status, message = self.end_status, self.end_message
         except GeneratorExit:
-            self._finish("stopped", "the run was closed before it finished", None)
+            try:
+                if not self.epoch_complete:
+                    self._save_last(epoch_complete=False)
+            finally:
+                self._finish("stopped", "the run was closed before it finished", None)
             raise
         except NonFiniteLoss as exc:
             status, message, error, self.cause = "failed", str(exc), str(exc), "nan"

@@ -1,0 +1,280 @@
+"""The curves: batch loss (raw + smoothed) large on top; epoch losses, accuracies, learning rate and the
+system (GPU, or CPU and RAM) below. One toolbar for x unit, log y, smoothing and export."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QSlider,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.core.errors import UserError
+from workbench.ui.widgets.live_plot import LivePlot
+
+BLUE, ORANGE, GREEN, PURPLE, GREY = "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#9aa7b4"
+OVERLAY_COLORS = ("#d62728", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
+
+
+def _fraction(epoch: int, batch: int, batches: int) -> float:
+    return epoch - 1 + batch / max(batches, 1)
+
+
+class CurvesView(QWidget):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.loss = LivePlot("Batch loss", "loss")
+        self.loss.setObjectName("lossPlot")
+        self.loss.add_series("loss", "loss", GREY, width=1)
+        self.loss.add_series("loss_smooth", "smoothed", BLUE, width=2, smooth_of="loss")
+        both = (f"<span style='color:{BLUE}'>train</span> · <span style='color:{ORANGE}'>val</span>")
+        self.epoch_loss = LivePlot(f"Epoch loss: {both}", legend=False)
+        self.epoch_loss.add_series("train_loss", "train", BLUE, symbol="o")
+        self.epoch_loss.add_series("val_loss", "val", ORANGE, symbol="o")
+        self.accuracy = LivePlot(f"Accuracy: {both}", legend=False)
+        self.accuracy.add_series("train_accuracy", "train", BLUE, symbol="o")
+        self.accuracy.add_series("val_accuracy", "val", ORANGE, symbol="o")
+        self.lr = LivePlot("Learning rate", legend=False)
+        self.lr.add_series("lr", "lr", PURPLE)
+        self.system = LivePlot("System (%)", legend=False)
+        self.system.set_x_mode("time")
+        self.system.set_empty_text("CPU / GPU load\nwhile training")
+        self.system.setObjectName("systemPlot")
+        self.plots = (self.loss, self.epoch_loss, self.accuracy, self.lr)
+        self._system_kind: str | None = None
+        self._overlays: list[str] = []
+        self._build()
+        self.set_empty("Press Start to train: the loss appears here within seconds")
+
+    def _build(self) -> None:
+        bar = QHBoxLayout()
+        bar.setContentsMargins(0, 0, 0, 0)
+        bar.addWidget(QLabel("x"))
+        self.x_combo = QComboBox()
+        self.x_combo.setObjectName("xAxisCombo")
+        self.x_combo.addItems(["step", "epoch", "time"])
+        self.x_combo.setToolTip("Plot against the optimizer step, the epoch, or seconds since the run started")
+        self.x_combo.currentTextChanged.connect(self._on_x_combo_changed)
+        bar.addWidget(self.x_combo)
+        self.log_check = QCheckBox("log y")
+        self.log_check.setObjectName("logYCheck")
+        self.log_check.toggled.connect(self._on_log_check_toggled)
+        bar.addWidget(self.log_check)
+        bar.addSpacing(8)
+        bar.addWidget(QLabel("smoothing"))
+        self.smooth_slider = QSlider(Qt.Horizontal)
+        self.smooth_slider.setObjectName("smoothingSlider")
+        self.smooth_slider.setRange(0, 99)
+        self.smooth_slider.setValue(60)
+        self.smooth_slider.setMaximumWidth(140)
+        self.smooth_slider.setToolTip("Debiased exponential moving average of the batch loss (display only: "
+                                      "the stored points never change)")
+        self.smooth_slider.valueChanged.connect(self._on_smooth_slider_changed)
+        bar.addWidget(self.smooth_slider)
+        self.smooth_label = QLabel("0.60")
+        self.smooth_label.setMinimumWidth(30)
+        bar.addWidget(self.smooth_label)
+        bar.addStretch(1)
+        export = QToolButton()
+        export.setObjectName("exportCurvesButton")
+        export.setText("Export")
+        export.setPopupMode(QToolButton.InstantPopup)
+        menu = QMenu(export)
+        for plot, name in ((self.loss, "batch loss"), (self.epoch_loss, "epoch loss"),
+                           (self.accuracy, "accuracy"), (self.lr, "learning rate")):
+            menu.addAction(f"{name.capitalize()} as CSV…", lambda p=plot, n=name: self._export(p, n, "csv"))
+            menu.addAction(f"{name.capitalize()} as PNG…", lambda p=plot, n=name: self._export(p, n, "png"))
+        export.setMenu(menu)
+        bar.addWidget(export)
+
+        small = QSplitter(Qt.Horizontal)
+        for plot in (self.epoch_loss, self.accuracy, self.lr, self.system):
+            small.addWidget(plot)
+        split = QSplitter(Qt.Vertical)
+        split.addWidget(self.loss)
+        split.addWidget(small)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        split.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(split, 1)
+
+    # -- data ------------------------------------------------------------------------------------------------------
+    def clear(self) -> None:
+        for plot in (*self.plots, self.system):
+            plot.clear_data()
+        self.set_overlays([])
+
+    def set_empty(self, text: str) -> None:
+        self.loss.set_empty_text(text)
+
+    def add_batch(self, event, t: float) -> None:
+        x_epoch = _fraction(event.epoch, event.batch, event.batches)
+        self.loss.append("loss", event.step, x_epoch, t, event.loss)
+        self.lr.append("lr", event.step, x_epoch, t, event.lr)
+
+    def add_epoch(self, event, t: float) -> None:
+        for plot, keys in ((self.epoch_loss, ("train_loss", "val_loss")),
+                           (self.accuracy, ("train_accuracy", "val_accuracy"))):
+            for key in keys:
+                value = getattr(event, key)
+                if value is not None:
+                    plot.append(key, event.step, event.epoch, t, value)
+
+    def add_hardware(self, snapshot, t: float, device: str | None) -> None:
+        """CPU and RAM, or the training GPU's utilization and memory, from a hardware snapshot."""
+        values = _system_values(snapshot, device)
+        if not values:
+            return
+        kind = "gpu" if "GPU util" in values else "cpu"
+        if kind != self._system_kind:
+            for key in list(self.system.series):
+                self.system.remove_series(key)
+            colors = (GREEN, PURPLE)
+            names = []
+            for (label, _), color in zip(values.items(), colors, strict=False):
+                self.system.add_series(label, label, color)
+                names.append(f"<span style='color:{color}'>{label}</span>")
+            self.system.getPlotItem().setTitle("System %: " + " · ".join(names), size="9pt", color="#333")
+            self._system_kind = kind
+        for label, value in values.items():
+            if label in self.system.series:
+                self.system.append(label, 0, 0, t, value)
+
+    def refresh(self) -> None:
+        for plot in (*self.plots, self.system):
+            plot.refresh()
+        lr = self.lr.series["lr"].y.view
+        if len(lr) and lr.min() == lr.max() and not self.log_check.isChecked():
+            self.lr.setYRange(0, lr[0] * 1.25, padding=0)   # a constant LR: show it against zero
+        else:
+            self.lr.enableAutoRange(axis="y")
+
+    def show_run(self, metrics) -> None:
+        """A saved run's curves (every point), in place of the live ones."""
+        self.clear()
+        t0 = metrics.time[0] if metrics.time else 0.0
+        epoch_x = _epoch_fractions(metrics.batch_epoch)
+        times = [t - t0 for t in metrics.time]
+        self.loss.set_points("loss", metrics.steps, epoch_x, times, metrics.loss)
+        self.lr.set_points("lr", metrics.steps, epoch_x, times, metrics.lr)
+        for plot, keys in ((self.epoch_loss, ("train_loss", "val_loss")),
+                           (self.accuracy, ("train_accuracy", "val_accuracy"))):
+            for key in keys:
+                rows = [e for e in metrics.epochs if e.get(key) is not None]
+                plot.set_points(key, [e.get("step", 0) for e in rows], [e["epoch"] for e in rows],
+                                [(e.get("time") or t0) - t0 for e in rows], [e[key] for e in rows])
+        self.refresh()
+
+    def set_overlays(self, runs: list) -> None:
+        """Other runs' smoothed loss and validation accuracy, dashed, beside the current curves."""
+        for key in self._overlays:
+            self.loss.remove_series(key)
+            self.loss.remove_series(key + "_raw")
+            self.accuracy.remove_series(key)
+        self._overlays = []
+        for i, (name, metrics) in enumerate(runs):
+            key = f"overlay{i}"
+            color = OVERLAY_COLORS[i % len(OVERLAY_COLORS)]
+            t0 = metrics.time[0] if metrics.time else 0.0
+            raw = self.loss.add_series(key + "_raw", name, color, width=0.1)
+            raw.curve.setVisible(False)
+            self.loss.add_series(key, name, color, width=1.5, style=Qt.DashLine, smooth_of=key + "_raw")
+            self.loss.set_points(key + "_raw", metrics.steps, _epoch_fractions(metrics.batch_epoch),
+                                 [t - t0 for t in metrics.time], metrics.loss)
+            rows = [e for e in metrics.epochs if e.get("val_accuracy") is not None]
+            self.accuracy.add_series(key, f"{name} val", color, style=Qt.DashLine, symbol="t")
+            self.accuracy.set_points(key, [e.get("step", 0) for e in rows], [e["epoch"] for e in rows],
+                                     [(e.get("time") or t0) - t0 for e in rows], [e["val_accuracy"] for e in rows])
+            self._overlays.append(key)
+        if self.loss.legend is not None:
+            for key in self._overlays:
+                self.loss.legend.removeItem(self.loss.series[key + "_raw"].curve)
+        self.refresh()
+
+    # -- toolbar ---------------------------------------------------------------------------------------------------
+    def _on_x_combo_changed(self, mode: str) -> None:
+        for plot in self.plots:
+            plot.set_x_mode(mode)
+        if mode == "time":
+            self.loss.setXLink(self.system)
+        else:
+            self.loss.setXLink(None)
+            self.system.getPlotItem().enableAutoRange()
+
+    def _on_log_check_toggled(self, on: bool) -> None:
+        for plot in (self.loss, self.epoch_loss, self.lr):
+            plot.set_log_y(on)
+
+    def _on_smooth_slider_changed(self, value: int) -> None:
+        self.smooth_label.setText(f"{value / 100:.2f}")
+        self.loss.set_smoothing(value / 100)
+
+    def _export(self, plot: LivePlot, name: str, fmt: str) -> None:
+        default = str(Path.home() / f"{name.replace(' ', '_')}.{fmt}")
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {name}", default,
+                                              "CSV (*.csv)" if fmt == "csv" else "PNG image (*.png)")
+        if not path:
+            return
+        try:
+            plot.export_csv(path) if fmt == "csv" else plot.export_png(path)
+        except UserError as exc:
+            from PySide6.QtWidgets import QMessageBox
+
+            QMessageBox.warning(self, "Export failed", str(exc))
+
+
+def _epoch_fractions(batch_epochs: list[int]) -> list[float]:
+    """Fractional epoch of each batch (0.05, 0.10, ... 1.0 for epoch 1) from the epoch of each batch line."""
+    counts: dict[int, int] = {}
+    for e in batch_epochs:
+        counts[e] = counts.get(e, 0) + 1
+    seen: dict[int, int] = {}
+    out = []
+    for e in batch_epochs:
+        seen[e] = seen.get(e, 0) + 1
+        out.append(e - 1 + seen[e] / counts[e])
+    return out
+
+
+def _system_values(snapshot, device: str | None) -> dict[str, float]:
+    """Read a hardware snapshot defensively (another engineer's objects): GPU when training on one."""
+    gpus = getattr(snapshot, "gpus", None) or ()
+    if device and device.startswith("cuda") and gpus:
+        gpu = None
+        finder = getattr(snapshot, "gpu", None)
+        if callable(finder):
+            gpu = finder(device)
+        gpu = gpu or gpus[0]
+        util = getattr(gpu, "utilization", None)
+        mem = getattr(gpu, "memory_percent", None)
+        out = {}
+        if util is not None:
+            out["GPU util"] = float(util)
+        if mem is not None:
+            out["GPU mem"] = float(mem)
+        if out:
+            out.setdefault("GPU util", math.nan)
+            return out
+    cpu = getattr(getattr(snapshot, "cpu", None), "percent", None)
+    ram = getattr(getattr(snapshot, "memory", None), "percent", None)
+    out = {}
+    if cpu is not None:
+        out["CPU"] = float(cpu)
+    if ram is not None:
+        out["RAM"] = float(ram)
+    return out

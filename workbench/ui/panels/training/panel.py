@@ -1,0 +1,456 @@
+"""TrainingPanel: start / pause / stop a run of the project's model on its data, watch it live, compare
+runs, evaluate them.
+
+The core loop (workbench.core.training.loop) runs in a GeneratorWorker (`wb-train`); its events reach this
+panel in batches ~25 times a second, whatever the batch rate, and every batch is in the run's metrics.jsonl.
+One training job at a time; settings are locked while it runs; closing asks, then stops within 2 s.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.core.errors import UserError
+from workbench.ui.panels.training.curves import CurvesView
+from workbench.ui.panels.training.evaluation_view import EvaluationView
+from workbench.ui.panels.training.runs_view import RunsView
+from workbench.ui.panels.training.settings_form import TrainingSettingsForm
+from workbench.ui.workers import GeneratorWorker
+
+STATE_TEXT = {"idle": "Idle", "loading": "Loading data…", "running": "Training", "paused": "Paused",
+              "stopping": "Stopping…", "starting": "Starting…"}
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class ErrorBox(QFrame):
+    """A failed run: the message, and the traceback behind a Details toggle."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("trainingErrorBox")
+        self.setStyleSheet("#trainingErrorBox { background: #fdecea; border: 1px solid #f5c2c0; border-radius: 4px; }")
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.toggle = QToolButton()
+        self.toggle.setText("Details")
+        self.toggle.setCheckable(True)
+        close = QToolButton()
+        close.setText("✕")
+        close.clicked.connect(self.hide)
+        self.details = QPlainTextEdit()
+        self.details.setObjectName("tracebackDetails")
+        self.details.setReadOnly(True)
+        self.details.setMaximumHeight(140)
+        self.details.hide()
+        self.toggle.toggled.connect(self.details.setVisible)
+        top = QHBoxLayout()
+        top.addWidget(self.message, 1)
+        top.addWidget(self.toggle)
+        top.addWidget(close)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        layout.addLayout(top)
+        layout.addWidget(self.details)
+        self.hide()
+
+    def show_error(self, message: str, details: str | None = None) -> None:
+        self.message.setText(f"<b>Training failed.</b> {message}")
+        self.details.setPlainText(details or "")
+        self.toggle.setVisible(bool(details))
+        self.toggle.setChecked(False)
+        self.show()
+
+
+class TrainingPanel(QWidget):
+    def __init__(self, session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.worker: GeneratorWorker | None = None
+        self.eval_worker: GeneratorWorker | None = None
+        self.control = None
+        self.state = "idle"
+        self.run_path: Path | None = None
+        self.started = None
+        self.t0 = time.time()
+        self.last_finished_run: Path | None = None
+        self._closing = False
+        self._build()
+        session.sig_command.connect(self._on_session_command)
+        session.sig_project_loaded.connect(self._on_session_project_loaded)
+        session.sig_runs_changed.connect(self.runs.reload)
+        session.sig_hardware.connect(self._on_session_hardware)
+        self._on_session_project_loaded()
+
+    # -- layout ----------------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.start_button = QPushButton("Start")
+        self.start_button.setObjectName("startTrainingButton")
+        self.start_button.setToolTip("Train the project's model on its dataset (a new run)")
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setObjectName("pauseTrainingButton")
+        self.pause_button.setToolTip("Hold at the next batch boundary (model and optimizer stay in memory)")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setObjectName("stopTrainingButton")
+        self.stop_button.setToolTip("Finish the current batch, save a checkpoint and end the run")
+        self.stop_epoch_check = QCheckBox("stop after this epoch")
+        self.stop_epoch_check.setObjectName("stopAfterEpochCheck")
+        self.state_label = QLabel()
+        self.state_label.setObjectName("trainingStateLabel")
+        self.start_button.clicked.connect(lambda: self.start())
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stop_button.clicked.connect(self.stop)
+        self.stop_epoch_check.toggled.connect(self._on_stop_epoch_toggled)
+        controls = QHBoxLayout()
+        for widget in (self.start_button, self.pause_button, self.stop_button, self.stop_epoch_check):
+            controls.addWidget(widget)
+        controls.addStretch(1)
+        controls.addWidget(self.state_label)
+
+        self.epoch_bar = QProgressBar()
+        self.epoch_bar.setObjectName("epochProgress")
+        self.epoch_bar.setFormat("epoch %v/%m")
+        self.batch_bar = QProgressBar()
+        self.batch_bar.setObjectName("batchProgress")
+        self.batch_bar.setFormat("batch %v/%m")
+        for bar in (self.epoch_bar, self.batch_bar):
+            bar.setMaximumHeight(18)
+            bar.setRange(0, 1)
+            bar.setValue(0)
+        self.stats_label = QLabel("")
+        self.stats_label.setObjectName("trainingStats")
+        progress = QHBoxLayout()
+        progress.addWidget(self.epoch_bar, 1)
+        progress.addWidget(self.batch_bar, 1)
+        stats = QHBoxLayout()
+        stats.addWidget(self.stats_label, 1)
+
+        self.error_box = ErrorBox()
+        self.curves = CurvesView()
+        self.runs = RunsView()
+        self.evaluation = EvaluationView()
+        self.settings = TrainingSettingsForm(self.session)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("trainingTabs")
+        self.tabs.addTab(self.curves, "Curves")
+        self.tabs.addTab(self.runs, "Runs")
+        self.tabs.addTab(self.evaluation, "Evaluation")
+        self.tabs.addTab(self.settings, "Settings")
+        self.tabs.currentChanged.connect(self._on_tabs_changed)
+        self.runs.sig_selected.connect(self._on_runs_selected)
+        self.runs.sig_overlays_changed.connect(self._on_runs_overlays_changed)
+        self.runs.sig_resume.connect(lambda run: self.start(resume_from=run.path))
+        self.runs.sig_evaluate.connect(lambda run: self.evaluate(run.path))
+        self.runs.sig_changed.connect(self.session.sig_runs_changed.emit)
+        self.evaluation.sig_evaluate_requested.connect(self._on_evaluation_requested)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setSpacing(4)
+        layout.addLayout(controls)
+        layout.addLayout(progress)
+        layout.addLayout(stats)
+        layout.addWidget(self.error_box)
+        layout.addWidget(self.tabs, 1)
+        self._set_state("idle")
+
+    # -- commands --------------------------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.worker is not None
+
+    def start(self, resume_from: Path | None = None) -> bool:
+        """Start a run (or continue `resume_from`). Refused while one runs: one job per panel."""
+        if self.running:
+            return False
+        from workbench.core.data.dataset import DataBundle
+        from workbench.core.training.control import TrainingControl
+
+        project = self.session.project.model_copy(deep=True)
+        if self.session.device and self.session.device != "auto":
+            project.training.device = self.session.device
+        data = self.session.data if isinstance(self.session.data, DataBundle) else None
+        runs_root = self._runs_root()
+        project_path = self.session.path
+        control = TrainingControl()
+        if self.stop_epoch_check.isChecked():
+            control.stop_after_epoch()
+
+        def job():
+            from workbench.core.training.loop import train
+
+            return train(project, data, control=control, runs_root=runs_root, resume_from=resume_from,
+                         project_path=project_path)
+
+        self.control = control
+        self.worker = GeneratorWorker(job, "wb-train", on_stop=control.stop, parent=self)
+        self.worker.sig_events.connect(self._on_worker_events)
+        self.worker.sig_done.connect(self._on_worker_done)
+        self.error_box.hide()
+        self.curves.clear()
+        self.curves.set_empty("Starting…" if data is not None else "Loading the data…")
+        self.started = None
+        self.t0 = time.time()
+        self.tabs.setCurrentWidget(self.curves)
+        self._set_state("starting" if data is not None else "loading")
+        self.worker.start()
+        return True
+
+    def toggle_pause(self) -> None:
+        if self.control is None or self.state in ("stopping", "idle"):
+            return
+        paused = self.control.toggle_pause()
+        self.pause_button.setText("Resume" if paused else "Pause")
+        self.state_label.setText("Pausing…" if paused else STATE_TEXT["running"])
+
+    def stop(self) -> None:
+        if self.control is not None and self.state != "stopping":
+            self.control.stop()
+            self._set_state("stopping")
+
+    def _on_stop_epoch_toggled(self, on: bool) -> None:
+        if self.control is not None:
+            self.control.stop_after_epoch(on)
+
+    def _on_session_command(self, command: str) -> None:
+        if command == "train":
+            self.start()
+        elif command == "pause":
+            self.toggle_pause()
+        elif command == "stop":
+            self.stop()
+
+    # -- worker events (GUI thread, ~25 Hz) -------------------------------------------------------------------------
+    def _on_worker_events(self, events: list) -> None:
+        last_batch = None
+        curves = self.curves
+        t0 = self.t0
+        for event in events:
+            kind = event.kind
+            if kind == "batch":
+                curves.add_batch(event, event.time - t0)
+                last_batch = event
+            elif kind == "epoch":
+                curves.add_epoch(event, event.time - t0)
+                self.epoch_bar.setValue(event.epoch)
+            elif kind == "started":
+                self._on_started(event)
+            elif kind == "state":
+                self._set_state(event.state)
+            elif kind == "evaluation" and event.accuracy is not None:
+                self.last_evaluation = event
+            elif kind == "finished":
+                self._on_finished(event)
+        if last_batch is not None:
+            self._show_progress(last_batch)
+        curves.refresh()
+
+    def _on_started(self, event) -> None:
+        from workbench.core.training.runs import Run
+
+        self.started = event
+        self.run_path = Path(event.run_dir)
+        self.t0 = time.time()
+        self.curves.set_empty("")
+        if event.first_step > 1:   # resumed: the curve so far, then the live points continue it
+            metrics = Run(self.run_path).metrics()
+            self.curves.show_run(metrics)
+            if metrics.time:
+                self.t0 = metrics.time[0]
+        self.epoch_bar.setRange(0, event.epochs)
+        self.epoch_bar.setValue(event.first_epoch - 1)
+        self.batch_bar.setRange(0, event.batches_per_epoch)
+        self.batch_bar.setValue(0)
+        self.settings.set_locked(True)
+        self._set_state("running")
+        notes = " ".join(event.notes)
+        self.session.sig_status.emit(f"Training on {event.device}: run {event.run_id}. {notes}".strip())
+        self.runs.reload()
+        self.runs.set_busy(True, self.run_path)
+        self.session.sig_runs_changed.emit()
+
+    def _show_progress(self, e) -> None:
+        self.batch_bar.setRange(0, e.batches)
+        self.batch_bar.setValue(e.batch)
+        self.epoch_bar.setValue(e.epoch - 1)
+        parts = [f"step {e.step:,}", f"{e.samples_per_second:,.0f} samples/s", f"elapsed {_clock(e.elapsed)}",
+                 f"LR {e.lr:.3g}"]
+        started = self.started
+        if started is not None and e.step >= started.first_step:
+            done = e.step - started.first_step + 1
+            remaining = started.epochs * started.batches_per_epoch - e.step
+            parts.insert(0, f"ETA {_clock(e.elapsed / done * remaining)}")
+        if e.cuda_allocated is not None:
+            parts.append(f"GPU mem {e.cuda_allocated / 2**20:,.0f} MiB (peak {e.cuda_peak / 2**20:,.0f})")
+        self.stats_label.setText("  ·  ".join(parts))
+
+    def _on_finished(self, event) -> None:
+        self.last_finished = event
+        if event.status == "failed":
+            self.error_box.show_error(event.message, event.error if event.error != event.message else None)
+        elif event.run_dir:
+            self.last_finished_run = Path(event.run_dir)
+        what = {"completed": "Training completed", "stopped": "Training stopped", "failed": "Training failed"}
+        acc = f", best val accuracy {event.best_val_accuracy:.2%}" if event.best_val_accuracy is not None else ""
+        why = f" ({event.message})" if event.message and event.status != "failed" else ""
+        self.session.sig_status.emit(f"{what.get(event.status, event.status)}{why}: "
+                                     f"{event.epochs_completed} epoch(s){acc}")
+        speed = f"{event.samples_per_second:,.0f} samples/s" if event.samples_per_second else ""
+        self.stats_label.setText("  ·  ".join(p for p in (
+            f"{what.get(event.status, event.status)}{why}", f"{event.epochs_completed} epoch(s)",
+            f"{event.steps:,} steps", speed, f"elapsed {_clock(event.elapsed)}",
+            f"best val acc {event.best_val_accuracy:.2%}" if event.best_val_accuracy is not None else "") if p))
+
+    def _on_worker_done(self, error) -> None:
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            worker.wait(2000)
+            worker.deleteLater()
+        self.control = None
+        if error is not None:
+            exc, trace = error
+            if isinstance(exc, UserError):
+                self.error_box.show_error(str(exc))
+            else:
+                self.error_box.show_error(f"{type(exc).__name__}: {exc}", trace)
+        self.settings.set_locked(False)
+        self._set_state("idle")
+        self.runs.set_busy(False)
+        self.runs.reload()
+        self.session.sig_runs_changed.emit()
+        if self.started is None:
+            self.curves.set_empty("Press Start to train: the loss appears here within seconds")
+        finished = getattr(self, "last_finished", None)
+        if (error is None and not self._closing and finished is not None and finished.status != "failed"
+                and finished.run_dir):
+            # evaluation after training; started from the event loop, not from inside this callback
+            QTimer.singleShot(0, lambda: self.evaluate(Path(finished.run_dir)))
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        busy = state != "idle"
+        self.start_button.setEnabled(not busy)
+        self.pause_button.setEnabled(state in ("running", "paused"))
+        self.stop_button.setEnabled(busy and state != "stopping")
+        self.pause_button.setText("Resume" if state == "paused" else "Pause")
+        self.state_label.setText(STATE_TEXT.get(state, state))
+
+    # -- runs ------------------------------------------------------------------------------------------------------
+    def _runs_root(self) -> Path:
+        if self.session.runs_dir is not None:
+            return self.session.runs_dir
+        from workbench.core.paths import user_data_dir
+
+        return user_data_dir() / "runs"
+
+    def _on_session_project_loaded(self) -> None:
+        self.runs.set_root(self._runs_root())
+        if not self.running:
+            self.curves.clear()
+            self.curves.set_empty("Press Start to train: the loss appears here within seconds")
+
+    def _on_runs_selected(self, run) -> None:
+        self.session.select_run(run.path if run is not None else None)
+        if run is not None and not self.running:
+            self.curves.show_run(run.metrics())
+
+    def _on_runs_overlays_changed(self, runs: list) -> None:
+        self.curves.set_overlays([(run.name, run.metrics()) for run in runs])
+
+    def _on_tabs_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.runs:
+            self.runs.reload()
+
+    def _on_session_hardware(self, snapshot) -> None:
+        if not self.running or self.started is None:
+            return
+        t = getattr(snapshot, "time", None)
+        if isinstance(t, int | float):
+            self.curves.add_hardware(snapshot, t - self.t0, self.started.device)
+
+    # -- evaluation ------------------------------------------------------------------------------------------------
+    def _on_evaluation_requested(self, split: str) -> None:
+        run = self.runs.selected()
+        path = run.path if run is not None else self.last_finished_run
+        if path is None:
+            self.evaluation.set_error("Select a run in the Runs tab first.")
+            return
+        self.evaluate(path, split)
+
+    def evaluate(self, run_path: Path, split: str | None = None) -> bool:
+        if self.eval_worker is not None or self._closing:
+            return False
+        from workbench.core.data.dataset import DataBundle
+        from workbench.core.training.runs import Run
+
+        split = split or self.evaluation.split_combo.currentText()
+        run = Run(run_path)
+        same_data = run.config.get("dataset") == self.session.project.dataset.model_dump(mode="json")
+        data = self.session.data if same_data and isinstance(self.session.data, DataBundle) else None
+        device = "cpu" if self.running else (self.session.device or "auto")
+
+        def job():
+            from workbench.core.training.evaluation import evaluation_job
+
+            return evaluation_job(run_path, data, split, device)
+
+        self.eval_worker = GeneratorWorker(job, "wb-evaluate", parent=self)
+        self.eval_worker.sig_events.connect(self._on_eval_events)
+        self.eval_worker.sig_done.connect(self._on_eval_done)
+        self.evaluation.set_busy(f"Evaluating {run.name} on {split}…")
+        self.eval_worker.start()
+        return True
+
+    def _on_eval_events(self, events: list) -> None:
+        result, data = events[-1]
+        self.evaluation.set_result(result, data)
+
+    def _on_eval_done(self, error) -> None:
+        worker, self.eval_worker = self.eval_worker, None
+        if worker is not None:
+            worker.wait(2000)
+            worker.deleteLater()
+        if error is not None:
+            exc, trace = error
+            self.evaluation.set_error(str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}")
+
+    # -- closing ---------------------------------------------------------------------------------------------------
+    def confirm_close(self) -> bool:
+        if not self.running:
+            return True
+        answer = QMessageBox.question(self, "Training is running",
+                                      "A run is training. Stop it (a checkpoint is saved) and close?",
+                                      QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        return answer == QMessageBox.Yes
+
+    def shutdown(self) -> None:
+        """Stop the run (checkpoint saved) and any evaluation; no thread is left (within 2 s)."""
+        self._closing = True
+        for worker in (self.worker, self.eval_worker):
+            if worker is not None:
+                worker.stop_and_wait(2000)
+        self.worker = self.eval_worker = None
+        self.control = None

@@ -1,0 +1,295 @@
+"""LivePlot: a pyqtgraph plot for curves that grow while training.
+
+Every point is kept (growing numpy arrays, one per unit of x: step, epoch, time); the display is
+downsampled (`clipToView` + `autoDownsample`, together: ~8 ms for 1M points instead of ~100 ms) and
+redrawn only by `refresh()` (the panel calls it on its ~25 Hz timer), with `setData` on existing curves.
+A smoothed series is derived from a raw one with a debiased EMA (as TensorBoard does, without its bias
+toward the first point); changing the smoothing recomputes the display only, never the stored points.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+
+X_MODES = ("step", "epoch", "time")
+X_LABELS = {"step": "step", "epoch": "epoch", "time": "time (s)"}
+
+
+class GrowingArray:
+    """Append-only float64 storage with amortized O(1) appends and zero-copy views."""
+
+    def __init__(self, capacity: int = 1024):
+        self._data = np.empty(capacity, dtype=np.float64)
+        self.n = 0
+
+    def append(self, value: float) -> None:
+        if self.n == len(self._data):
+            self._data = np.resize(self._data, max(1024, 2 * self.n))
+        self._data[self.n] = value
+        self.n += 1
+
+    def extend(self, values) -> None:
+        values = np.asarray(values, dtype=np.float64)
+        need = self.n + len(values)
+        if need > len(self._data):
+            self._data = np.resize(self._data, max(need, 2 * len(self._data)))
+        self._data[self.n:need] = values
+        self.n = need
+
+    @property
+    def view(self) -> np.ndarray:
+        return self._data[:self.n]
+
+
+def debiased_ema(values: np.ndarray, weight: float) -> np.ndarray:
+    """Exponential moving average divided by (1 - weight^k): no pull toward zero at the start.
+    Non-finite points pass through unsmoothed and do not disturb the average."""
+    out = np.array(values, dtype=np.float64, copy=True)
+    if weight <= 0 or len(values) == 0:
+        return out
+    finite = np.isfinite(out)
+    y = out[finite]
+    if len(y):
+        from scipy.signal import lfilter
+
+        ema = lfilter([1.0 - weight], [1.0, -weight], y)
+        ema /= 1.0 - weight ** np.arange(1, len(y) + 1)
+        out[finite] = ema
+    return out
+
+
+@dataclass
+class Series:
+    key: str
+    label: str
+    curve: pg.PlotDataItem
+    xs: dict[str, GrowingArray] = field(default_factory=lambda: {m: GrowingArray() for m in X_MODES})
+    y: GrowingArray = field(default_factory=GrowingArray)
+    smooth_of: str | None = None          # this series displays the EMA of another series
+    ema_state: tuple[float, int] = (0.0, 0)
+    dirty: bool = False
+
+    def __len__(self) -> int:
+        return self.y.n
+
+
+class LivePlot(pg.PlotWidget):
+    def __init__(self, title: str = "", y_label: str = "", parent=None, legend: bool = True):
+        super().__init__(parent=parent, background="w")
+        self.setMinimumSize(120, 90)
+        item = self.getPlotItem()
+        item.setTitle(title, size="9pt", color="#333")
+        item.showGrid(x=True, y=True, alpha=0.25)
+        item.setLabel("left", y_label)
+        item.setLabel("bottom", X_LABELS["step"])
+        for axis in ("left", "bottom"):
+            item.getAxis(axis).setTextPen("#444")
+            item.getAxis(axis).setPen("#888")
+        item.setMenuEnabled(True)
+        self.legend = item.addLegend(offset=(-4, 4), labelTextSize="8pt") if legend else None
+        if self.legend is not None:
+            self.legend.setBrush(pg.mkBrush(255, 255, 255, 200))
+        self.series: dict[str, Series] = {}
+        self.x_mode = "step"
+        self.smoothing = 0.6
+        self.empty_text = pg.TextItem("", color="#777", anchor=(0.5, 0.5))
+        self.empty_text.setZValue(10)
+        item.addItem(self.empty_text, ignoreBounds=True)
+        self._crosshair()
+
+    # -- series ----------------------------------------------------------------------------------------------------
+    def add_series(self, key: str, label: str, color, width: float = 1.5, style=Qt.SolidLine,
+                   smooth_of: str | None = None, symbol: str | None = None) -> Series:
+        if key in self.series:
+            return self.series[key]
+        pen = pg.mkPen(color, width=width, style=style)
+        curve = self.getPlotItem().plot([], [], pen=pen, name=label, symbol=symbol, symbolSize=5,
+                                        symbolBrush=color, symbolPen=None)
+        curve.setClipToView(True)
+        curve.setDownsampling(auto=True, method="peak")
+        series = Series(key, label, curve, smooth_of=smooth_of)
+        self.series[key] = series
+        return series
+
+    def remove_series(self, key: str) -> None:
+        series = self.series.pop(key, None)
+        if series is not None:
+            self.getPlotItem().removeItem(series.curve)
+            if self.legend is not None:
+                self.legend.removeItem(series.curve)
+
+    def clear_data(self) -> None:
+        """Forget every point (a new run starts); the curves stay."""
+        for series in self.series.values():
+            series.xs = {m: GrowingArray() for m in X_MODES}
+            series.y = GrowingArray()
+            series.ema_state = (0.0, 0)
+            series.dirty = True
+
+    def append(self, key: str, step: float, epoch: float, t: float, y: float) -> None:
+        series = self.series[key]
+        series.xs["step"].append(step)
+        series.xs["epoch"].append(epoch)
+        series.xs["time"].append(t)
+        series.y.append(y)
+        series.dirty = True
+        for smooth in self.series.values():
+            if smooth.smooth_of == key:
+                smooth.xs["step"].append(step)
+                smooth.xs["epoch"].append(epoch)
+                smooth.xs["time"].append(t)
+                smooth.y.append(self._ema_next(smooth, y))
+                smooth.dirty = True
+
+    def set_points(self, key: str, steps, epochs, times, ys) -> None:
+        """Replace a series' points at once (a saved run); its smoothed companions follow."""
+        series = self.series[key]
+        series.xs = {m: GrowingArray() for m in X_MODES}
+        series.y = GrowingArray()
+        for mode, values in zip(X_MODES, (steps, epochs, times), strict=True):
+            series.xs[mode].extend(values)
+        series.y.extend(ys)
+        series.dirty = True
+        for smooth in self.series.values():
+            if smooth.smooth_of == key:
+                smooth.xs = {m: GrowingArray() for m in X_MODES}
+                for mode in X_MODES:
+                    smooth.xs[mode].extend(series.xs[mode].view)
+                self._resmooth(smooth)
+
+    def _ema_next(self, smooth: Series, y: float) -> float:
+        weight = self.smoothing
+        if not math.isfinite(y) or weight <= 0:
+            return y
+        last, count = smooth.ema_state
+        last = last * weight + (1.0 - weight) * y
+        count += 1
+        smooth.ema_state = (last, count)
+        return last / (1.0 - weight ** count)
+
+    def _resmooth(self, smooth: Series) -> None:
+        raw = self.series[smooth.smooth_of].y.view
+        smooth.y = GrowingArray(max(1024, len(raw)))
+        smooth.y.extend(debiased_ema(raw, self.smoothing))
+        finite = raw[np.isfinite(raw)]
+        if self.smoothing > 0 and len(finite):
+            w = self.smoothing
+            k = len(finite)
+            last = smooth.y.view[np.isfinite(raw)][-1] * (1.0 - w ** k)
+            smooth.ema_state = (float(last), k)
+        else:
+            smooth.ema_state = (0.0, 0)
+        smooth.dirty = True
+
+    # -- display ---------------------------------------------------------------------------------------------------
+    def set_smoothing(self, weight: float) -> None:
+        self.smoothing = min(max(weight, 0.0), 0.999)
+        for smooth in self.series.values():
+            if smooth.smooth_of:
+                self._resmooth(smooth)
+        self.refresh()
+
+    def set_x_mode(self, mode: str) -> None:
+        if mode not in X_MODES:
+            raise ValueError(mode)
+        self.x_mode = mode
+        self.getPlotItem().setLabel("bottom", X_LABELS[mode])
+        for series in self.series.values():
+            series.dirty = True
+        self.refresh()
+        self.getPlotItem().enableAutoRange()
+
+    def set_log_y(self, enabled: bool) -> None:
+        self.getPlotItem().setLogMode(y=enabled)
+
+    def set_empty_text(self, text: str) -> None:
+        self.empty_text.setText(text)
+        self._place_empty_text()
+
+    def _place_empty_text(self) -> None:
+        (x0, x1), (y0, y1) = self.getPlotItem().viewRange()
+        self.empty_text.setPos((x0 + x1) / 2, (y0 + y1) / 2)
+
+    def refresh(self) -> None:
+        """Push new points to the curves (one setData per changed series)."""
+        has_points = False
+        for series in self.series.values():
+            has_points = has_points or len(series) > 0
+            if series.dirty:
+                series.curve.setData(series.xs[self.x_mode].view, series.y.view)
+                series.dirty = False
+        self.empty_text.setVisible(not has_points and bool(self.empty_text.toPlainText()))
+        if not has_points:
+            self._place_empty_text()
+
+    # -- crosshair read-out ------------------------------------------------------------------------------------------
+    def _crosshair(self) -> None:
+        self.vline = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#999", style=Qt.DashLine))
+        self.vline.setVisible(False)
+        self.readout = pg.TextItem("", color="#222", anchor=(0, 0), fill=pg.mkBrush(255, 255, 255, 220))
+        self.readout.setZValue(20)
+        self.readout.setVisible(False)
+        item = self.getPlotItem()
+        item.addItem(self.vline, ignoreBounds=True)
+        item.addItem(self.readout, ignoreBounds=True)
+        self._proxy = pg.SignalProxy(self.scene().sigMouseMoved, rateLimit=30, slot=self._on_scene_mouse_moved)
+
+    def _on_scene_mouse_moved(self, args) -> None:
+        pos = args[0]
+        item = self.getPlotItem()
+        if not item.sceneBoundingRect().contains(pos):
+            self.vline.setVisible(False)
+            self.readout.setVisible(False)
+            return
+        point = item.vb.mapSceneToView(pos)
+        text = self.readout_at(point.x())
+        self.vline.setPos(point.x())
+        self.vline.setVisible(bool(text))
+        (x0, _), (_, y1) = item.viewRange()
+        self.readout.setText(text)
+        self.readout.setPos(x0, y1)
+        self.readout.setVisible(bool(text))
+
+    def readout_at(self, x: float) -> str:
+        """`x = …` and each curve's value at the nearest point (what the crosshair shows)."""
+        lines = []
+        for series in self.series.values():
+            if not len(series) or not series.curve.isVisible():
+                continue
+            xs = series.xs[self.x_mode].view
+            i = int(np.clip(np.searchsorted(xs, x), 0, len(xs) - 1))
+            if i > 0 and abs(xs[i - 1] - x) < abs(xs[i] - x):
+                i -= 1
+            lines.append(f"{series.label}: {series.y.view[i]:.4g}")
+        if not lines:
+            return ""
+        return f"{X_LABELS[self.x_mode]} {x:.4g}\n" + "\n".join(lines)
+
+    # -- export ------------------------------------------------------------------------------------------------------
+    def export_csv(self, path: str | os.PathLike, keys: list[str] | None = None) -> int:
+        """Every stored point of the chosen series (all by default): series, step, epoch, time, value."""
+        from workbench.core.io import atomic_open
+
+        rows = 0
+        with atomic_open(path, "w") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["series", "step", "epoch", "time", "value"])
+            for key in keys or list(self.series):
+                series = self.series[key]
+                for s, e, t, y in zip(*(series.xs[m].view for m in X_MODES), series.y.view, strict=True):
+                    writer.writerow([series.label, f"{s:.10g}", f"{e:.10g}", f"{t:.10g}", f"{y:.10g}"])
+                    rows += 1
+        return rows
+
+    def export_png(self, path: str | os.PathLike) -> None:
+        from workbench.core.errors import UserError
+
+        if not self.grab().save(str(path), "PNG"):
+            raise UserError(f"cannot write {path}; choose a writable folder")
