@@ -119,6 +119,9 @@ def test_mismatch_shows_on_the_right_layer_and_the_fix_resolves_it(panel):
     item = panel.layer_list.topLevelItem(5)
     assert "Linear" in item.text(0) and not item.icon(0).isNull() and "Flatten" in item.toolTip(0)
     assert all(panel.layer_list.topLevelItem(i).icon(0).isNull() for i in range(5))
+    assert panel.selected == (5,) and "insert Flatten" in panel.properties.problem.text()
+    assert not panel.problem.isVisible()          # shown once, in the properties of the selected layer
+    select(panel, (0,))
     assert panel.problem.isVisible() and "Layer 5 (Linear)" in panel.problem.text()
     assert panel.fix_button.isVisible() and "Insert Flatten" in panel.fix_button.text()
     panel.fix_button.click()

@@ -83,8 +83,9 @@ class LayerList(QTreeWidget):
                 item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             if report is not None:
                 item.setText(1, shape_text(report.output_shape))
-                item.setText(2, count_text(report.num_params))
-                item.setText(3, count_text(report.macs))
+                if report.output_shape is not None:
+                    item.setText(2, count_text(report.num_params))
+                    item.setText(3, count_text(report.macs))
                 tip = f"input {shape_text(report.input_shape)} → output {shape_text(report.output_shape)}\n" \
                       f"{report.num_params:,} parameters, {report.macs:,} MACs per sample"
                 marker = None

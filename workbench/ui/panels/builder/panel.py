@@ -127,6 +127,7 @@ class BuilderPanel(QWidget):
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setChildrenCollapsible(False)
+        self.splitter.setSizes([340, 260])
 
         self.problem = QLabel()
         self.problem.setObjectName("builderProblem")
@@ -212,6 +213,9 @@ class BuilderPanel(QWidget):
             button = QToolButton()
             button.setDefaultAction(act)
             button.setAutoRaise(True)
+            if act is self.add_action:
+                button.setText("Add")
+                button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
             self.toolbar.addWidget(button)
         self.templates_menu = QMenu("Templates", self)
         self.templates_menu.aboutToShow.connect(self._fill_templates_menu)
@@ -351,11 +355,13 @@ class BuilderPanel(QWidget):
             message = report.error if kind == "error" else report.warning
             text = f"Layer {report.label} ({report.type}): {message}"
         color = "#b00020" if kind == "error" else "#8a6100"
-        self.problem.setText(f"<span style='color:{color}'>{'⛔' if kind == 'error' else '⚠'} {text}</span>")
-        self.problem.show()
+        self.problem.setText(f"<span style='color:{color}'><b>{kind.title()}</b> — {text}</span>")
         self._problem_fix = fix
         self.fix_button.setText(f"Fix: {fix.label}" if fix else "")
-        self.fix_button.setVisible(fix is not None)
+        # the property editor already shows the selected layer's problem and fix
+        shown_above = report is not None and report.path == self.selected
+        self.problem.setVisible(not shown_above)
+        self.fix_button.setVisible(fix is not None and not shown_above)
 
     def _show_totals(self) -> None:
         a = self.analysis
@@ -364,9 +370,9 @@ class BuilderPanel(QWidget):
         if not a.layers:
             self.totals.setText("<i>Add layers from the palette, or pick a template.</i>")
             return
-        out = shape_text(a.output_shape) if a.ok else "—"
+        lead = f"→ <b>{shape_text(a.output_shape)}</b> · " if a.ok else "Up to the error: "
         self.totals.setText(
-            f"→ <b>{out}</b> · <b>{a.total_params:,}</b> params ({count_text(a.trainable_params)} trainable, "
+            f"{lead}<b>{a.total_params:,}</b> params ({count_text(a.trainable_params)} trainable, "
             f"{bytes_text(a.param_bytes)}) · {count_text(a.total_macs)} MACs/sample · batch {a.batch_size}: "
             f"activations {bytes_text(a.activation_bytes)}, training ≈ {bytes_text(a.training_bytes)}")
 
@@ -585,6 +591,7 @@ class BuilderPanel(QWidget):
         if path != self.selected:
             self.selected = path
             self._show_properties()
+            self._show_problem()
             for act in (self.delete_action, self.duplicate_action, self.up_action, self.down_action):
                 act.setEnabled(path is not None)
 
