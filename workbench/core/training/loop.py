@@ -151,7 +151,7 @@ class Trainer:
         from workbench.core.model.build import build_model
 
         cfg, data = self.cfg, self.data
-        self.device = setup.resolve_device(cfg.device)
+        self.device = self._resolve_device()
         self.notes: list[str] = []
         self.precision = cfg.precision
         if self.precision != "fp32" and self.device.type != "cuda":
@@ -177,8 +177,7 @@ class Trainer:
             load_state_strict(model, resume.state_dict, resume.path)
         self.model = model.to(self.device)
         self.optimizer = setup.make_optimizer(cfg, self.model.parameters())
-        self.train_batches = SplitBatches(data.train, self.device, cfg.batch_size, cfg.num_workers,
-                                          augment=data.augment)
+        self.train_batches = self._train_batches()
         self.val_batches = SplitBatches(data.val, self.device, max(cfg.batch_size, 256), cfg.num_workers)
         self.scheduler = setup.Scheduler(cfg, self.optimizer, self.train_batches.batches)
         self.loss_fn = setup.make_loss(cfg, self.task)
@@ -188,6 +187,22 @@ class Trainer:
             self._apply_resume(resume)
         self.first_step = self.step + 1
         self.epoch_complete = True
+
+    # -- hooks that DistributedTrainer (distributed.py) overrides ----------------------------------------------------
+    def _resolve_device(self) -> torch.device:
+        return setup.resolve_device(self.cfg.device)
+
+    def _train_batches(self) -> SplitBatches:
+        return SplitBatches(self.data.train, self.device, self.cfg.batch_size, self.cfg.num_workers,
+                            augment=self.data.augment)
+
+    def _loss_value(self, loss: torch.Tensor) -> float:
+        """The batch loss as logged and checked for NaN (under DDP: the mean over all ranks)."""
+        return loss.item()
+
+    def _config_extra(self) -> dict[str, Any]:
+        """More entries for the run's config.json (under DDP: world size, backend, batch per rank)."""
+        return {}
 
     def _read_resume(self):
         if self.resume_from is None:
@@ -243,6 +258,7 @@ class Trainer:
             "resumed_from": ({"run": str(self.parent_run), "step": self.step, "epoch": self.start_epoch}
                              if self.resume_from else None),
             "versions": {"workbench": __version__, "torch": torch.__version__},
+            **self._config_extra(),
         }
         self.writer = RunWriter(self.run_path, config)
         if self.resume_from:
@@ -310,7 +326,7 @@ class Trainer:
             self.scaler.scale(loss).backward()
         else:
             loss.backward()
-        loss_value = loss.item()
+        loss_value = self._loss_value(loss)
         if not math.isfinite(loss_value):
             if self.writer is not None:
                 self.writer.write({"kind": "batch", "step": self.step, "epoch": self.epoch, "loss": loss_value,
