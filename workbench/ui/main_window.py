@@ -6,7 +6,7 @@ import importlib
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QSizePolicy,
+    QTabBar,
     QTabWidget,
     QToolBar,
     QWidget,
@@ -60,8 +61,9 @@ class MainWindow(QMainWindow):
         self.session.sig_status.connect(self._on_session_status)
         self.session.sig_gpu_memory.connect(self._on_session_gpu_memory)
         self.session.sig_device_changed.connect(self._on_session_device_changed)
-        self.reset_layout()
-        self._default_state = self.saveState(LAYOUT_VERSION)
+        self._default = self._default_state()
+        self._proportioned = False
+        self._state_restored = False
         self._restore_layout()
         self._update_title()
 
@@ -148,24 +150,54 @@ class MainWindow(QMainWindow):
         bar.addWidget(spacer)
 
     # -- layout ---------------------------------------------------------------------------------------------------
-    def reset_layout(self) -> None:
-        """Dataset | Builder tabbed on the left (~40%), Training right, Hardware | Export tabbed bottom right."""
+    def _default_state(self) -> QByteArray:
+        """Dataset | Builder tabbed on the left, Training right, Hardware | Export tabbed bottom right.
+
+        Built in a throwaway window with stand-in docks of the same names: Qt (6.11) leaves stale tab bars
+        behind when docks are tabified and later restored, but restoring onto plainly added docks is clean."""
+        stage = QMainWindow()
+        docks = {}
+        for name in self.docks:
+            docks[name] = QDockWidget(name, stage)
+            docks[name].setObjectName(name)
+        stage.addDockWidget(Qt.LeftDockWidgetArea, docks["datasetDock"])
+        stage.addDockWidget(Qt.RightDockWidgetArea, docks["trainingDock"])
+        stage.tabifyDockWidget(docks["datasetDock"], docks["builderDock"])
+        stage.splitDockWidget(docks["trainingDock"], docks["hardwareDock"], Qt.Vertical)
+        stage.tabifyDockWidget(docks["hardwareDock"], docks["exportDock"])
+        state = stage.saveState(LAYOUT_VERSION)
+        stage.deleteLater()
+        return state
+
+    def _apply_proportions(self) -> None:
+        """The left column ~42% of the width; the training curves ~64% of the right column's height."""
         d = self.docks
-        for dock in d.values():
+        width, height = self.width(), self.height()
+        self.resizeDocks([d["datasetDock"], d["trainingDock"]], [int(width * 0.42), int(width * 0.58)], Qt.Horizontal)
+        self.resizeDocks([d["trainingDock"], d["hardwareDock"]], [int(height * 0.62), int(height * 0.38)],
+                         Qt.Vertical)
+
+    def reset_layout(self) -> None:
+        for dock in self.docks.values():
+            self.removeDockWidget(dock)
+        for dock in self.docks.values():
+            self.addDockWidget(Qt.LeftDockWidgetArea, dock)
             dock.setFloating(False)
             dock.show()
-        self.addDockWidget(Qt.LeftDockWidgetArea, d["datasetDock"])
-        self.addDockWidget(Qt.RightDockWidgetArea, d["trainingDock"])
-        self.tabifyDockWidget(d["datasetDock"], d["builderDock"])
-        self.splitDockWidget(d["trainingDock"], d["hardwareDock"], Qt.Vertical)
-        self.tabifyDockWidget(d["hardwareDock"], d["exportDock"])
-        d["datasetDock"].raise_()
-        d["hardwareDock"].raise_()
-        width = max(self.width(), 1280)
-        self.resizeDocks([d["datasetDock"], d["trainingDock"]], [int(width * 0.42), int(width * 0.58)], Qt.Horizontal)
-        height = max(self.height(), 800)
-        self.resizeDocks([d["trainingDock"], d["hardwareDock"]], [int(height * 0.64), int(height * 0.36)],
-                         Qt.Vertical)
+        self.restoreState(self._default, LAYOUT_VERSION)
+        for bar in self.findChildren(QTabBar):
+            if bar.parent() is self and bar.count() == 0:
+                bar.hide()
+        self.docks["datasetDock"].raise_()
+        self.docks["hardwareDock"].raise_()
+        QTimer.singleShot(0, self._apply_proportions)  # once the restored layout has settled
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if not self._proportioned:
+            self._proportioned = True
+            if not self._state_restored:
+                self._apply_proportions()
 
     def _restore_layout(self) -> None:
         geometry = self.settings.value("window/geometry")
@@ -175,7 +207,11 @@ class MainWindow(QMainWindow):
             self.resize(1600, 1000)
         state = self.settings.value("window/state")
         if isinstance(state, QByteArray | bytes):
-            self.restoreState(state, LAYOUT_VERSION)
+            self._state_restored = self.restoreState(state, LAYOUT_VERSION)
+        if not self._state_restored:
+            self.restoreState(self._default, LAYOUT_VERSION)
+            self.docks["datasetDock"].raise_()
+            self.docks["hardwareDock"].raise_()
 
     def _save_layout(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())

@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow()
     window.settings.clear()
     window.resize(width, height)
-    window.reset_layout()
     window.show()
+    window.reset_layout()
     window.open_project(args.project or sample_project(), confirmed=True)
     _wait(app, 20, until=lambda: window.session.data is not None)
     import torch  # noqa: F401  - let panels that wait for torch finish their first analysis
