@@ -246,3 +246,13 @@ def test_backbone_is_analyzed_off_the_gui_thread(panel, qtbot):
         panel.session.update_model(spec)
     assert blocker.args[0].ok and blocker.args[0].output_shape == (10,)
     assert rows(panel) == [("TorchvisionModel", "10")]
+
+
+def test_unknown_types_and_wrong_values_are_shown_not_raised(panel):
+    panel.session.update_model(ModelSpec(input_shape=[4], layers=[
+        {"type": "Linear", "out_features": "ten"}, {"type": "Conv7d"}]))
+    assert panel.analysis.error_path == (0,) and "whole number" in panel.analysis.layers[0].error
+    select(panel, (0,))
+    assert panel.properties.fields["out_features"].value() == 10      # the default, with the error above it
+    select(panel, (1,))
+    assert "unknown layer type" in panel.properties.problem.text()

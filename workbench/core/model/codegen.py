@@ -58,7 +58,7 @@ def generate_code(spec: ModelSpec, class_name: str = "Model", title: str = "A Py
     from workbench.core.model import modules
 
     for name in helpers:
-        out.append("\n\n" + inspect.getsource(getattr(modules, name)).rstrip() + "\n")
+        out.append("\n\n" + inspect.getsource(_helper(modules, name)).rstrip() + "\n")
     body = "".join(f"\n            {_indent(line, 12)}," for line in lines)
     out.append(f'\n\nclass {class_name}(nn.Sequential):\n    """{len(lines)} layers, '
                f'{analysis.total_params:,} parameters; output {tuple(analysis.output_shape)}."""\n\n'
@@ -66,6 +66,17 @@ def generate_code(spec: ModelSpec, class_name: str = "Model", title: str = "A Py
     example = ("torch.randint(0, 2, (2, *INPUT_SHAPE))" if tokens else "torch.randn(2, *INPUT_SHAPE)")
     out.append(FOOTER.format(shape=shape, cls=class_name, example=example))
     return "".join(out)
+
+
+def _helper(modules, name: str):
+    """A helper named in LayerType.code_helpers: a name in workbench.core.model.modules, or (for plugins)
+    "package.module:name", whose source is copied into the generated file."""
+    if ":" in name:
+        import importlib
+
+        module, _, attr = name.partition(":")
+        return getattr(importlib.import_module(module), attr)
+    return getattr(modules, name)
 
 
 def _indent(text: str, n: int) -> str:

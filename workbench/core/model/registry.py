@@ -142,7 +142,8 @@ class LayerType:
     infer(p, in_shape) -> p: fill the inferred params and check the input fits (raise LayerError with a Fix).
     shape / count_params / macs: optional fast rules; without them the analysis builds on the meta device.
     code(p, in_shape) -> a Python expression for the generated file; default `nn.<name>(<ctor kwargs>)`.
-    code_helpers: names in workbench.core.model.modules whose source the generated file must include.
+    code_helpers: names in workbench.core.model.modules (or "package.module:name", for plugins) whose source
+    the generated file must include.
     load_weights(module, p): called after a real (non-meta) build, e.g. to load a local weights file.
     """
 

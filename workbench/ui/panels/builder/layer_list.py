@@ -12,6 +12,7 @@ from workbench.core.model.format import count_text, shape_text
 from workbench.ui.panels.builder.palette import LAYER_MIME
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
+COMPOSITE_ROLE = Qt.ItemDataRole.UserRole + 1
 ERROR_BG = QColor(255, 225, 225)
 WARNING_BG = QColor(255, 243, 205)
 COLUMNS = ("Layer", "Output", "Params", "MACs")
@@ -78,6 +79,7 @@ class LayerList(QTreeWidget):
             label = f"{'.'.join(map(str, path))}  {layer['type']}{_summary(layer)}"
             item = QTreeWidgetItem(parent_item, [label, "", "", ""])
             item.setData(0, PATH_ROLE, path)
+            item.setData(0, COMPOSITE_ROLE, layer.get("layers") is not None)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsDragEnabled | Qt.ItemFlag.ItemIsDropEnabled)
             for column in (2, 3):
                 item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -145,10 +147,7 @@ class LayerList(QTreeWidget):
         path = tuple(item.data(0, PATH_ROLE))
         rect = self.visualItemRect(item)
         y = pos.y() - rect.top()
-        is_body = item.childCount() > 0 or self._is_composite(item)
+        is_body = bool(item.data(0, COMPOSITE_ROLE))
         if is_body and rect.height() / 4 < y < rect.height() * 3 / 4:
             return path, item.childCount()
         return path[:-1], path[-1] + (1 if y >= rect.height() / 2 else 0)
-
-    def _is_composite(self, item) -> bool:
-        return " Residual" in item.text(0)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.core.errors import UserError
 from workbench.core.model.format import shape_text
 from workbench.core.model.registry import REQUIRED, Param, get_layer_type
 
@@ -113,7 +114,14 @@ class PropertyEditor(QWidget):
             self.problem.hide()
             self.fix_button.hide()
             return
-        lt = get_layer_type(layer["type"])
+        try:
+            lt = get_layer_type(layer["type"])
+        except UserError as exc:   # e.g. a plugin layer whose plugin is not installed
+            self.title.setText(f"<b>{layer['type']}</b>")
+            self.problem.setText(f"<span style='color:#b00020'><b>Error:</b> {exc}</span>")
+            self.problem.show()
+            self.fix_button.hide()
+            return
         self._show_header(lt, report)
         resolved = report.params if report is not None else {}
         for param in lt.params:
