@@ -1,0 +1,45 @@
+"""`workbench export` on a run folder: the dataset is rebuilt from the checkpoint meta; bad input exits 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core" / "export"))
+from export_helpers import trained_digits_run  # noqa: E402
+
+
+def _workbench(*args, cwd=None):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    return subprocess.run([sys.executable, "-m", "workbench", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=300)
+
+
+def test_export_int8_static_from_a_run_folder_with_json_and_report(tmp_path_factory, tmp_path):
+    run = trained_digits_run(tmp_path_factory.mktemp("export-cli"))
+    out = tmp_path / "model.onnx"
+    result = _workbench("export", str(run), "--format", "onnx-int8-static", "-o", str(out),
+                        "--calibration-samples", "64", "--report", str(tmp_path / "r.json"), "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert {"format", "path", "size_bytes", "checker_ok", "max_abs_diff", "top1_agreement", "accuracy_before",
+            "accuracy_after", "latency_ms"} <= doc.keys()
+    assert doc["format"] == "onnx-int8-static" and doc["checker_ok"] and doc["top1_agreement"] >= 0.97
+    assert doc["samples_from"] == "val split" and doc["accuracy_after"] > 0.8   # dataset rebuilt from the meta
+    assert doc["details"]["calibration"]["samples"] == 64
+    assert json.loads((tmp_path / "r.json").read_text())["path"] == str(out)
+    assert out.is_file() and Path(str(out) + ".report.md").is_file()
+    assert "%]" in result.stderr   # progress on stderr
+
+
+def test_bad_input_is_one_error_line_and_exit_2(tmp_path):
+    for args, message in ((("export", str(tmp_path / "missing"), "-o", str(tmp_path / "m.onnx")), "not found"),
+                          (("export", str(tmp_path), "--format", "tflite", "-o", "m"), "unknown export format"),
+                          (("export", str(tmp_path), "-o", "m", "--opset", "3"), "opset")):
+        result = _workbench(*args)
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.stderr
