@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,8 @@ from workbench.core.data.raw import IMAGE, UNASSIGNED, VAL, RawData
 from workbench.core.errors import Cancelled, UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+DECODE_THREADS = min(4, os.cpu_count() or 1)
+CHUNK = 256
 COLOR_MODES = {"RGB", "RGBA", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"}
 
 
@@ -147,17 +150,26 @@ def load_imagefolder(settings, progress=None, cancel=None) -> RawData:
         return _index_only(paths, labels, classes, skipped, preset, mode, size, progress, cancel)
     images, kept = [], []
     total = len(paths)
-    for i, path in enumerate(paths):
-        if i % 64 == 0:
+
+    def decode(path: str):
+        try:
+            return decode_image(path, mode, size)
+        except Exception as exc:  # noqa: BLE001 - any decoder failure is a skipped file, listed with its reason
+            return exc
+
+    # PIL releases the GIL while it decompresses, so a few threads decode in parallel.
+    with ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="wb-decode") as pool:
+        for start in range(0, total, CHUNK):
             if cancel is not None and cancel():
                 raise Cancelled("loading cancelled")
             if progress:
-                progress(i, total, f"Decoding images {i:,} / {total:,}")
-        try:
-            images.append(decode_image(path, mode, size))
-            kept.append(i)
-        except Exception as exc:  # noqa: BLE001 - any decoder failure is a skipped file, listed with its reason
-            skipped.append({"path": path, "reason": _reason(exc)})
+                progress(start, total, f"Decoding images {start:,} / {total:,}")
+            for i, result in enumerate(pool.map(decode, paths[start:start + CHUNK]), start):
+                if isinstance(result, Exception):
+                    skipped.append({"path": paths[i], "reason": _reason(result)})
+                else:
+                    images.append(result)
+                    kept.append(i)
     if progress:
         progress(total, total, f"Decoded {len(images):,} images")
     if not images:

@@ -56,6 +56,11 @@ def register_source(source: SourceType, *, replace: bool = False) -> SourceType:
     return source
 
 
+def unregister_source(kind: str) -> None:
+    """Remove a source (a plugin being unloaded); unknown kinds are ignored."""
+    _SOURCES.pop(kind, None)
+
+
 def _ensure_builtins() -> None:
     from workbench.core.data import builtins  # noqa: F401 - registers the built-in sources on import
 
