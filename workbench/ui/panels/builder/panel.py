@@ -94,6 +94,7 @@ class BuilderPanel(QWidget):
         self._writing = False
         self._generation = 0
         self._thread: threading.Thread | None = None
+        self._pending: int | None = None
         self._bridge = _Bridge(self)
         self._bridge.sig_done.connect(self._on_worker_done)
         self._build_ui()
@@ -298,7 +299,7 @@ class BuilderPanel(QWidget):
         self._thread.start()
 
     def _on_worker_done(self, generation: int, result) -> None:
-        if getattr(self, "_pending", None):
+        if self._pending:
             self._pending = None
             self._start_worker(self._generation)
             return
