@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,16 +42,29 @@ class Checkpoint:
 def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, spec: ModelSpec,
                     meta: dict[str, Any] | None = None) -> Path:
     """Atomically write `model`'s weights (unwrapped from DDP / compile) with `spec` and `meta`."""
-    from safetensors.torch import save_file
+    return checkpoint_writer(path, model, spec, meta)()
 
+
+def checkpoint_writer(path: str | os.PathLike, model: torch.nn.Module, spec: ModelSpec,
+                      meta: dict[str, Any] | None = None) -> Callable[[], Path]:
+    """Copy the weights now; return the function that writes them (the trainer runs it on a background
+    thread so training does not wait for the disk)."""
     module = getattr(model, "module", model)
     module = getattr(module, "_orig_mod", module)
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
+    tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in module.state_dict().items()}
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
                 "model_spec": json.dumps(spec.to_dict()), "meta": json.dumps(meta or {}, default=str)}
-    path = Path(path)
-    atomic_replace_with(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
-    return path
+    return _safetensors_writer(Path(path), tensors, metadata)
+
+
+def _safetensors_writer(path: Path, tensors: dict, metadata: dict[str, str]) -> Callable[[], Path]:
+    def write() -> Path:
+        from safetensors.torch import save_file
+
+        atomic_replace_with(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+        return path
+
+    return write
 
 
 def resolve_checkpoint(source: str | os.PathLike) -> Path:
@@ -133,8 +147,13 @@ def save_training_state(path: str | os.PathLike, optimizer: torch.optim.Optimize
                         scheduler_state: dict[str, Any] | None = None) -> Path:
     """The optimizer (and scheduler) state for resuming, as safetensors + JSON metadata: no pickle.
     Tensors go in as `state.<param>.<name>`; numbers, param groups and the scheduler state as JSON."""
+    return training_state_writer(path, optimizer, scheduler_state)()
+
+
+def training_state_writer(path: str | os.PathLike, optimizer: torch.optim.Optimizer,
+                          scheduler_state: dict[str, Any] | None = None) -> Callable[[], Path]:
+    """Copy the optimizer state now; return the function that writes it."""
     import torch
-    from safetensors.torch import save_file
 
     state = optimizer.state_dict()
     tensors: dict[str, torch.Tensor] = {}
@@ -142,15 +161,13 @@ def save_training_state(path: str | os.PathLike, optimizer: torch.optim.Optimize
     for pid, entry in state["state"].items():
         for name, value in entry.items():
             if isinstance(value, torch.Tensor):
-                tensors[f"state.{pid}.{name}"] = value.detach().to("cpu").contiguous()
+                tensors[f"state.{pid}.{name}"] = value.detach().to("cpu", copy=True).contiguous()
             else:
                 scalars.setdefault(str(pid), {})[name] = value
     metadata = {"format": f"{FORMAT}-optimizer", "format_version": str(FORMAT_VERSION),
                 "param_groups": json.dumps(state["param_groups"]), "scalars": json.dumps(scalars),
                 "scheduler": json.dumps(scheduler_state)}
-    path = Path(path)
-    atomic_replace_with(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
-    return path
+    return _safetensors_writer(Path(path), tensors, metadata)
 
 
 def load_training_state(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any] | None]:

@@ -22,12 +22,13 @@ from workbench import __version__
 from workbench.core.errors import Cancelled, UserError
 from workbench.core.project import Project
 from workbench.core.training import setup
+from workbench.core.training.background import BackgroundWriter
 from workbench.core.training.batches import SplitBatches
 from workbench.core.training.checkpoints import (
+    checkpoint_writer,
     load_checkpoint,
     load_training_state,
-    save_checkpoint,
-    save_training_state,
+    training_state_writer,
 )
 from workbench.core.training.control import TrainingControl
 from workbench.core.training.events import (
@@ -79,6 +80,7 @@ class Trainer:
         self.rank, self.world_size = rank, world_size
         self.is_main = rank == 0
         self.writer: RunWriter | None = None
+        self.saver = BackgroundWriter()         # checkpoints are written while training goes on
         self.step = 0
         self.epoch = 0
         self.epochs_completed = 0
@@ -136,6 +138,7 @@ class Trainer:
             try:
                 if not self.epoch_complete:
                     self._save_last(epoch_complete=False)   # stopped mid-epoch: resumable from this batch
+                self.saver.close()
                 evaluated = self._final_evaluation()
             except Exception as exc:  # noqa: BLE001
                 status, message, error = "failed", f"{type(exc).__name__}: {exc}", traceback.format_exc()
@@ -471,10 +474,10 @@ class Trainer:
         if not self.is_main:
             return
         path = self.run_path / "checkpoints" / f"{which}.safetensors"
-        save_checkpoint(path, self.model, self.spec, self._checkpoint_meta(epoch_complete))
+        self.saver.submit(checkpoint_writer(path, self.model, self.spec, self._checkpoint_meta(epoch_complete)))
         if which == "last":
-            save_training_state(path.with_name("last.optim.safetensors"), self.optimizer,
-                                self.scheduler.state_dict())
+            self.saver.submit(training_state_writer(path.with_name("last.optim.safetensors"), self.optimizer,
+                                                    self.scheduler.state_dict()))
         if str(path) not in self.checkpoints:
             self.checkpoints.append(str(path))
 
@@ -488,6 +491,12 @@ class Trainer:
                 f"{self.device}; try a batch size of {smaller} or less, bf16 mixed precision, or a smaller model")
 
     def _finish(self, status: str, message: str, error: str | None) -> Finished:
+        try:
+            self.saver.close()
+        except Exception as exc:  # noqa: BLE001 - a checkpoint that could not be written fails the run
+            if status != "failed":
+                status, message, error = "failed", str(exc), traceback.format_exc()
+                self.cause = "input" if isinstance(exc, UserError) else "bug"
         elapsed = self._elapsed() if hasattr(self, "t0") else 0.0
         sps = self.samples_seen / elapsed if elapsed > 0 else 0.0
         if self.writer is not None:
