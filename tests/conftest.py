@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -39,28 +39,32 @@ def _no_dangling_threads():
     assert not running, f"test left QThreads running: {running}"
 
 
+_STARTED_QTHREADS: weakref.WeakSet = weakref.WeakSet()
+
+
 def _running_qthreads() -> list:
-    import sys
-
-    if "PySide6.QtCore" not in sys.modules:
-        return []
-    from PySide6.QtCore import QThread
-
     found = []
-    for obj in gc.get_objects():
-        if isinstance(obj, QThread):
-            try:
-                if obj.isRunning():
-                    found.append(obj)
-            except RuntimeError:  # the C++ object is gone
-                pass
+    for thread in list(_STARTED_QTHREADS):
+        try:
+            if thread.isRunning():
+                found.append(thread)
+        except RuntimeError:  # the C++ object is gone
+            pass
     return found
 
 
 def pytest_configure(config):
     """QSettings go to a test location (~/.qttest), never the user's real settings."""
     try:
-        from PySide6.QtCore import QStandardPaths
+        from PySide6.QtCore import QStandardPaths, QThread
     except ImportError:
         return
     QStandardPaths.setTestModeEnabled(True)
+    # Record every QThread started from Python, so the fixture above checks them without scanning the heap.
+    original_start = QThread.start
+
+    def recording_start(self, *args, **kwargs):
+        _STARTED_QTHREADS.add(self)
+        return original_start(self, *args, **kwargs)
+
+    QThread.start = recording_start

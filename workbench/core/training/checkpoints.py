@@ -34,7 +34,7 @@ class Checkpoint:
         """The model with these weights, in eval mode. A mismatch names the offending tensor."""
         from workbench.core.model.build import build_model
 
-        model = build_model(self.spec)
+        model = build_model(self.spec, load_weights=False)  # the checkpoint holds every weight
         load_state_strict(model, self.state_dict, self.path)
         return model.eval()
 
