@@ -150,3 +150,27 @@ def test_shutdown_while_loading_waits_for_the_thread(qtbot, panel):
     assert panel.loading
     panel.shutdown()
     assert not panel.loading
+
+
+def test_new_project_from_data_dialog(qtbot, tmp_path):
+    from workbench.ui.panels.dataset.new_project import NewFromDataDialog
+
+    images, labels = digits_uint8()
+    root = write_image_folder(tmp_path / "pets", images, labels, classes=(0, 1, 2, 3), per_class=15, size=(28, 28))
+    dialog = NewFromDataDialog()
+    qtbot.addWidget(dialog)
+    dialog.show()
+    form = dialog.source_form
+    form.kind.setCurrentIndex(form.kind.findData("imagefolder"))
+    form.path.edit.setText(str(root))
+    dialog.split_form.val.setValue(20)
+    form.load_button.click()
+    qtbot.waitUntil(lambda: dialog.bundle is not None and dialog._thread is None, timeout=LOAD_MS)
+    assert dialog.buttons.button(dialog.buttons.StandardButton.Ok).isEnabled()
+    assert dialog.name.text() == "pets" and dialog.grid.count > 0
+    assert dialog.template.currentData() == "lenet5"
+    project = dialog.project()
+    assert project.dataset.kind == "imagefolder" and project.dataset.split.val == pytest.approx(0.2)
+    assert list(project.model.input_shape) == [1, 28, 28]
+    assert project.model.layers[-1].out_features == 4
+    dialog.accept()

@@ -68,7 +68,12 @@ def test_split_fractions_and_presets():
     parts = split_indices(y, (0.6, 0.2, 0.2), seed=1)
     assert [len(parts[k]) for k in ("train", "val", "test")] == [60, 20, 20]
     for k in ("val", "test"):
-        assert np.bincount(y[parts[k]], minlength=3).tolist() == [10, 6, 4]
+        assert np.abs(np.bincount(y[parts[k]], minlength=3) - [10, 6, 4]).max() <= 1
+    # many small classes: the totals still match the percentages (no per-class rounding drift)
+    y30 = np.repeat(np.arange(10), 30)
+    parts = split_indices(y30, (0.7, 0.15, 0.15), seed=0)
+    assert [len(parts[k]) for k in ("train", "val", "test")] == [210, 45, 45]
+    assert np.bincount(y30[parts["val"]], minlength=10).min() >= 4
     preset = np.full(100, -1, dtype=np.int8)
     preset[:10] = 2                        # an official test set: kept as it is
     parts = split_indices(y, (0.6, 0.2, 0.2), seed=1, preset=preset)

@@ -25,6 +25,15 @@ def _allocate(n: int, fractions: np.ndarray) -> np.ndarray:
     return counts
 
 
+def _spread(n: int, fractions: np.ndarray) -> np.ndarray:
+    """n split labels with exact overall counts, each split spread evenly along the sequence. Applied to the
+    samples sorted by class, every class gets its share (+-1) and the totals match the percentages."""
+    counts = _allocate(n, fractions)
+    keys = np.concatenate([(np.arange(c) + 0.5) / c for c in counts if c]) if n else np.zeros(0)
+    labels = np.concatenate([np.full(c, k) for k, c in enumerate(counts) if c]) if n else np.zeros(0, int)
+    return labels[np.argsort(keys, kind="stable")]
+
+
 def split_indices(y: np.ndarray, fractions: tuple[float, float, float], seed: int,
                   stratify: bool = True, preset: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Sorted source positions per split name. Stratified: every class is split in the same proportions."""
@@ -44,13 +53,10 @@ def split_indices(y: np.ndarray, fractions: tuple[float, float, float], seed: in
         rng = np.random.default_rng(seed)
         groups = [todo[y[todo] == c] for c in np.unique(y[todo])] if stratify else [todo]
         order = free
-        for members in groups:
-            members = members[rng.permutation(len(members))]
-            counts = _allocate(len(members), sub[order])
-            start = 0
-            for k, c in zip(order, counts, strict=True):
-                out[k].append(members[start:start + c])
-                start += c
+        members = np.concatenate([g[rng.permutation(len(g))] for g in groups])
+        labels = _spread(len(members), sub[order])
+        for pos, k in enumerate(order):
+            out[k].append(members[labels == pos])
     elif len(todo):
         out[0].append(todo)
     result = {SPLIT_NAMES[k]: np.sort(np.concatenate(out[k])).astype(np.int64) for k in range(3)}

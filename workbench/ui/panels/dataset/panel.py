@@ -320,7 +320,10 @@ class DatasetPanel(QWidget):
         thread = self._thread
         if thread is not None:
             thread.cancel()
-            thread.wait(5000)
+            # Cancel is checked between files; an import of torch / sklearn in progress cannot be interrupted,
+            # and a QThread destroyed while running aborts the process: wait until it has really ended.
+            while not thread.wait(1000):
+                pass
             self._on_worker_finished()
 
     # -- views ----------------------------------------------------------------------------------------------------

@@ -77,6 +77,22 @@ def main(out: str = "docs/screenshots") -> list[Path]:
         session.update_dataset(DatasetSettings(kind="csv", source=str(csv), target="label"))
         _wait(app, panel)
         grab("dataset_csv")
+        from workbench.ui.panels.dataset.new_project import NewFromDataDialog
+
+        dialog = NewFromDataDialog()
+        dialog.show()
+        dialog.source_form.kind.setCurrentIndex(dialog.source_form.kind.findData("imagefolder"))
+        dialog.source_form.path.edit.setText(str(root))
+        dialog.source_form.load_button.click()
+        end = time.monotonic() + 60
+        while (dialog.bundle is None or dialog._thread is not None) and time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.02)
+        for _ in range(20):
+            app.processEvents()
+        dialog.grab().save(str(out_dir / "dataset_new_project.png"))
+        shots.append(out_dir / "dataset_new_project.png")
+        dialog.reject()
     panel.shutdown()
     return shots
 
