@@ -177,6 +177,7 @@ def test_history_plot_groups_and_ranges(make_panel):
     for _ in range(3):
         step(panel)
     assert set(panel.plot.curves) == {"cpu", "ram", "gpu0.util"}
+    panel.plot.refresh(panel.sampler.history, force=True)
     assert len(panel.plot.curves["gpu0.util"].xData) == 3            # every sample (the view may clip)
     assert "GPU 0 util <b>87</b>" in panel.plot.legend.text()
     panel.group_combo.setCurrentIndex(panel.group_combo.findData("GPU memory"))
@@ -188,6 +189,37 @@ def test_history_plot_groups_and_ranges(make_panel):
     assert x1 - x0 == pytest.approx(3600, rel=0.01)
 
 
+def test_plot_redraws_only_when_a_pixel_of_time_has_passed(make_panel):
+    panel = make_panel(no_gpu())
+    history = panel.sampler.history
+    panel.range_buttons.button(2).click()                 # 1 h: a pixel is several seconds
+    history.append_values(1000.0, {"cpu": 10.0})
+    panel.plot.refresh(history)
+    history.append_values(1001.0, {"cpu": 90.0})
+    panel.plot.refresh(history)
+    assert list(panel.plot.curves["cpu"].yData) == [10.0]                     # not redrawn yet...
+    assert "CPU <b>90</b>" in panel.plot.legend.text()                        # ...but the figure is new
+    history.append_values(1030.0, {"cpu": 50.0})
+    panel.plot.refresh(history)
+    assert list(panel.plot.curves["cpu"].yData) == [10.0, 90.0, 50.0]
+    panel.range_buttons.button(0).click()                 # 1 min: every sample is drawn
+    history.append_values(1031.0, {"cpu": 40.0})
+    panel.plot.refresh(history)
+    assert list(panel.plot.curves["cpu"].yData) == [10.0, 90.0, 50.0, 40.0]
+
+
+def test_hidden_panel_publishes_and_catches_up_when_shown(make_panel, session):
+    panel = make_panel(SimulatedNvml())
+    panel.hide()                                          # e.g. the Export tab is in front
+    published = []
+    session.sig_hardware.connect(published.append)
+    snapshot = step(panel)
+    assert published == [snapshot] and session.gpu_free == {"cuda:0": 21 * GiB}
+    assert not panel.gpu_meters                           # nothing drawn while hidden
+    panel.show()
+    assert panel.gpu_meters and panel.gpu_meters[0].value_text("util") == "87%"
+
+
 def test_interval_picker_changes_the_sampler(make_panel):
     panel = make_panel(no_gpu())
     panel.interval_combo.setCurrentIndex(panel.interval_combo.findData(0.25))
@@ -197,6 +229,7 @@ def test_interval_picker_changes_the_sampler(make_panel):
 def test_real_sampler_thread_updates_the_panel_and_stops(qtbot, session):
     panel = HardwarePanel(session)          # the real thing: psutil here, and NVML if there is a GPU
     qtbot.addWidget(panel)
+    panel.show()
     try:
         with qtbot.waitSignal(panel.sig_snapshot_shown, timeout=5000) as blocker:
             pass

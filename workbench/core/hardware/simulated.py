@@ -93,7 +93,7 @@ class SimulatedNvml:
         g = self._gpu(h, "memory")
         if not self.animate:
             return g.used, g.total
-        return int(g.used + 0.5 * g.total * self._wave(h, 300)) % g.total, g.total
+        return min(int(g.used + 0.4 * g.total * self._wave(h, 300)), int(0.97 * g.total)), g.total
 
     def utilization(self, h) -> tuple[int, int]:
         g = self._gpu(h, "utilization")

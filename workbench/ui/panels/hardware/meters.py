@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QProgressBar, QSizePo
 from workbench.core.hardware.snapshot import GpuStats, HardwareSnapshot, format_bytes
 
 GREEN, AMBER, RED, GREY = "#3fa34d", "#d99a1e", "#d0453b", "#8a8f98"
+VALUE_WIDTH = 136
 
 STYLE = """
 QFrame#meterBlock { border: 1px solid palette(mid); border-radius: 5px; background: palette(base); }
@@ -78,7 +79,7 @@ class MeterBlock(QFrame):
     def add_meter(self, key: str, name: str) -> None:
         row = self.grid.rowCount()
         name_label, bar, value = _label("name", name), Bar(), _label("value")
-        value.setMinimumWidth(100)
+        value.setFixedWidth(VALUE_WIDTH)     # changing figures must not re-lay-out the panel every second
         value.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
         self.grid.addWidget(name_label, row, 0)
         self.grid.addWidget(bar, row, 1)
@@ -95,9 +96,11 @@ class MeterBlock(QFrame):
     def set_meter(self, key: str, percent: float | None, text: str, tip: str = "", color: str | None = None):
         name, bar, value = self.meters[key]
         bar.set_percent(percent, color)
-        value.setText(text)
-        for w in (name, bar, value):
-            w.setToolTip(tip)
+        if value.text() != text:
+            value.setText(text)
+        if value.toolTip() != tip:
+            for w in (name, bar, value):
+                w.setToolTip(tip)
 
     def value_text(self, key: str) -> str:
         return self.meters[key][2].text()

@@ -55,6 +55,7 @@ class HardwarePanel(QWidget):
         self._estimate: int | None = None
         self._estimate_stale = True
         self._stopped = False
+        self._had_gpus: bool | None = None
         self._build()
         self._bridge = _SnapshotBridge(self)
         self._bridge.sig_snapshot.connect(self.show_snapshot, Qt.QueuedConnection)
@@ -177,17 +178,26 @@ class HardwarePanel(QWidget):
         if self._stopped:
             return
         self.latest = snapshot
-        self.system_meters.show_snapshot(snapshot)
-        self._show_gpus(snapshot)
-        self.processes.show_gpus(snapshot.gpus)
-        self.plot.refresh(self.sampler.history)
-        self._refresh_device_items(snapshot)
+        if self.isVisible():                    # a hidden tab costs nothing; it catches up when shown
+            self._render(snapshot)
         self.session.publish_hardware(snapshot)
         free = snapshot.gpu_free()
         if free or self.session.gpu_free:
             self.session.set_gpu_free(free)
         self._update_warning()
         self.sig_snapshot_shown.emit(snapshot)
+
+    def _render(self, snapshot: HardwareSnapshot, force_plot: bool = False) -> None:
+        self.system_meters.show_snapshot(snapshot)
+        self._show_gpus(snapshot)
+        self.processes.show_gpus(snapshot.gpus)
+        self.plot.refresh(self.sampler.history, force=force_plot)
+        self._refresh_device_items(snapshot)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if self.latest is not None and not self._stopped:
+            self._render(self.latest, force_plot=True)
 
     def _show_gpus(self, s: HardwareSnapshot) -> None:
         while len(self.gpu_meters) < len(s.gpus):
@@ -202,8 +212,10 @@ class HardwarePanel(QWidget):
         for block, gpu in zip(self.gpu_meters, s.gpus, strict=True):
             block.show_gpu(gpu)
         self.no_gpu_note.setVisible(not s.gpus)
-        for i, group in enumerate(GROUPS):      # GPU plots only when there is a GPU to plot
-            self.group_combo.model().item(i).setEnabled(bool(s.gpus) or not group.needs_gpu)
+        if bool(s.gpus) != self._had_gpus:
+            self._had_gpus = bool(s.gpus)
+            for i, group in enumerate(GROUPS):  # GPU plots only when there is a GPU to plot
+                self.group_combo.model().item(i).setEnabled(self._had_gpus or not group.needs_gpu)
         if not s.gpus:
             self.no_gpu_note.show_reason(s.gpu_error)
         self.processes.setVisible(bool(s.gpus))
@@ -277,13 +289,13 @@ class HardwarePanel(QWidget):
     def _on_group_changed(self, index: int) -> None:
         self.plot.set_group(GROUPS[index])
         self.settings.setValue("hardware/group", GROUPS[index].title)
-        self.plot.refresh(self.sampler.history)
+        self.plot.refresh(self.sampler.history, force=True)
 
     def _on_range_clicked(self, button_id: int) -> None:
         seconds = RANGES[button_id][1]
         self.plot.set_seconds(seconds)
         self.settings.setValue("hardware/range", seconds)
-        self.plot.refresh(self.sampler.history)
+        self.plot.refresh(self.sampler.history, force=True)
 
     def _on_interval_changed(self, index: int) -> None:
         seconds = INTERVALS[index]
@@ -312,11 +324,7 @@ class HardwarePanel(QWidget):
         if self._stopped:
             return
         self._stopped = True
-        self.sampler.stop(timeout=2.0)
-        try:
-            self._bridge.sig_snapshot.disconnect(self.show_snapshot)
-        except (RuntimeError, TypeError):
-            pass
+        self.sampler.stop(timeout=2.0)      # snapshots still queued are dropped by show_snapshot
 
 
 def _nearest(values, value: float) -> int:
