@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 
+
 def _trace(event: str) -> None:
     """`WORKBENCH_STARTUP_TRACE=1` prints start-up milestones as wall-clock times (bench/startup.py)."""
     if os.environ.get("WORKBENCH_STARTUP_TRACE"):
@@ -34,6 +35,7 @@ def main(project: str | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Workbench")
     app.setOrganizationName("Workbench")
+    _load_plugins()
     window = MainWindow()
     path = project or str(sample_project())
     window.show()
@@ -44,6 +46,20 @@ def main(project: str | None = None) -> int:
     if os.environ.get("WORKBENCH_EXIT_AFTER"):  # for benchmarks and smoke tests
         QTimer.singleShot(int(float(os.environ["WORKBENCH_EXIT_AFTER"]) * 1000), window.close)
     return app.exec()
+
+
+def _load_plugins() -> None:
+    """Built-in and enabled plugins, before the window so the palette, sources and plugin docks are complete.
+    Plugins import torch lazily (docs/plugins.md), so this costs milliseconds; a failing plugin is recorded
+    (Help > Plugins, the log) and never stops start-up."""
+    import logging
+
+    from workbench.plugins.manager import load_plugins
+
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("workbench.plugins").setLevel(logging.INFO)     # with tracebacks of failing plugins
+    load_plugins()
+    _trace("plugins_loaded")
 
 
 def _warm_up_torch() -> None:

@@ -16,7 +16,8 @@ from typing import Any
 from workbench import __version__
 from workbench.core.errors import UserError
 
-COMMAND_GROUPS = ("data", "model", "project", "train", "export", "monitor")
+COMMAND_GROUPS = ("data", "model", "project", "train", "export", "monitor", "plugins")
+PLUGIN_GROUPS = ("data", "model", "project", "train", "export", "plugins")   # these see plugin contributions
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
             from workbench.app import main as gui_main
 
             return gui_main(argv[0] if argv else None)
+        if argv[0] in PLUGIN_GROUPS:
+            from workbench.plugins.manager import load_plugins
+
+            load_plugins()
         args = build_parser().parse_args(argv)
         if not getattr(args, "func", None):
             raise UserError(f"choose a subcommand of `workbench {args.command}` (see `workbench {args.command} --help`)")

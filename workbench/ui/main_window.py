@@ -55,7 +55,7 @@ class MainWindow(QMainWindow):
         self._build_docks()
         self._build_actions()
         self._build_toolbar()
-        self.statusBar().showMessage("Ready")
+        self.statusBar().showMessage(self._plugin_problems() or "Ready")
         self.session.sig_dirty_changed.connect(self._update_title)
         self.session.sig_project_loaded.connect(self._on_session_project_loaded)
         self.session.sig_status.connect(self._on_session_status)
@@ -86,6 +86,39 @@ class MainWindow(QMainWindow):
             self.docks[object_name] = dock
             self.panels[object_name] = panel
             self.addDockWidget(Qt.LeftDockWidgetArea, dock)
+        self._build_plugin_docks()
+
+    def _build_plugin_docks(self) -> None:
+        """Docks that loaded plugins contribute, after the built-ins; their classes are imported only here."""
+        from workbench.plugins.manager import plugin_manager
+
+        manager = plugin_manager()
+        self.plugin_docks: dict[str, str] = {}          # dock object name -> area
+        for contribution in manager.panels() if manager.loaded else []:
+            module, _, cls = contribution.factory.partition(":")
+            try:
+                panel = getattr(importlib.import_module(module), cls)(self.session)
+            except Exception as exc:  # a broken plugin panel gets the same error widget as a built-in one
+                traceback.print_exc()
+                panel = _panel_error_widget(contribution.title, exc)
+            dock = QDockWidget(contribution.title, self)
+            dock.setObjectName(contribution.dock_name)
+            dock.setWidget(panel)
+            dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable
+                             | QDockWidget.DockWidgetClosable)
+            self.docks[contribution.dock_name] = dock
+            self.panels[contribution.dock_name] = panel
+            self.plugin_docks[contribution.dock_name] = contribution.area
+            self.addDockWidget(Qt.LeftDockWidgetArea, dock)
+
+    def _plugin_problems(self) -> str:
+        from workbench.plugins.manager import FAILED, plugin_manager
+
+        failed = [r.name for r in plugin_manager().records if r.status == FAILED]
+        if not failed:
+            return ""
+        return (f"{len(failed)} plugin{'s' if len(failed) > 1 else ''} failed to load ({', '.join(failed)}); "
+                "see Help > Plugins")
 
     def _action(self, text: str, slot, shortcut=None, menu=None) -> QAction:
         action = QAction(text, self)
@@ -115,6 +148,7 @@ class MainWindow(QMainWindow):
         self._action("&Reset layout", self.reset_layout, None, view_menu)
 
         self.help_menu = self.menuBar().addMenu("&Help")
+        self._action("&Plugins...", self.show_plugins, None, self.help_menu)
         self._action("&About Workbench", self.about, None, self.help_menu)
 
     def _build_toolbar(self) -> None:
@@ -165,6 +199,9 @@ class MainWindow(QMainWindow):
         stage.tabifyDockWidget(docks["datasetDock"], docks["builderDock"])
         stage.splitDockWidget(docks["trainingDock"], docks["hardwareDock"], Qt.Vertical)
         stage.tabifyDockWidget(docks["hardwareDock"], docks["exportDock"])
+        for name, area in self.plugin_docks.items():   # plugin docks join the built-in group of their area
+            anchor = {"left": "builderDock", "right": "trainingDock"}.get(area, "exportDock")
+            stage.tabifyDockWidget(docks[anchor], docks[name])
         state = stage.saveState(LAYOUT_VERSION)
         stage.deleteLater()
         return state
@@ -320,6 +357,16 @@ class MainWindow(QMainWindow):
             self._action(Path(path).name, lambda _=False, p=path: self.open_project(p), None, self.recent_menu)
         if not recent:
             self.recent_menu.addAction("(no recent projects)").setEnabled(False)
+
+    def show_plugins(self) -> None:
+        """Help > Plugins: what is loaded, from where, errors, enable/disable (applied at the next start)."""
+        from workbench.plugins.manager import plugin_manager
+        from workbench.ui.plugins_dialog import PluginsDialog
+
+        dialog = PluginsDialog(plugin_manager(), self)
+        dialog.setAttribute(Qt.WA_DeleteOnClose)
+        dialog.open()
+        self.plugins_dialog = dialog
 
     def about(self) -> None:
         QMessageBox.about(self, "About Workbench", about_text())
