@@ -75,7 +75,7 @@ class HistoryPlot(QWidget):
         self.widget.setBackground(self.palette().color(QPalette.Base))
         # no axis grid: pyqtgraph redraws it from a QPicture on every paint (~5 ms, 10x the curves); light
         # reference lines on the percent plots instead
-        self._guides = [pg.InfiniteLine(pos=v, angle=0, pen=pg.mkPen("#e4e6ea"), movable=False)
+        self._guides = [pg.InfiniteLine(pos=v, angle=0, pen=pg.mkPen("#d5d9df"), movable=False)
                         for v in (25, 50, 75)]
         for guide in self._guides:
             guide.setZValue(-10)
