@@ -50,30 +50,67 @@ def _configured_project(args):
 
 
 def run_train(args) -> int:
-    import os
+    """Trains in this process, or as one rank of a torchrun job (RANK / WORLD_SIZE set: DistributedDataParallel)."""
+    from workbench.core.training.distributed import DistEnv
 
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise UserError("distributed training (torchrun with more than one process) is not available in this "
-                        "version yet; run `workbench train` without torchrun")
+    env = DistEnv.from_environ()
+    try:
+        return _run_train(args, env)
+    except UserError as exc:
+        if env is not None and not env.is_main:
+            raise UserError(f"rank {env.rank}: {exc}") from None
+        raise
+
+
+def _run_train(args, env) -> int:
     project = _configured_project(args)
     from workbench.core.data import load_dataset
     from workbench.core.project import runs_dir
     from workbench.core.training.control import TrainingControl
-    from workbench.core.training.loop import train
-    from workbench.core.training.setup import resolve_device
 
-    resolve_device(project.training.device)   # a bad device fails before the data is loaded
+    _check_data_source(project.dataset, args.project)
     control = TrainingControl()
-    data = load_dataset(project.dataset)
-    events = train(project, data, control=control, runs_root=runs_dir(args.project), run_dir=args.run_dir,
-                   resume_from=args.resume, name=args.name, project_path=Path(args.project).resolve())
-    if args.json_lines:
+    where = {"control": control, "runs_root": runs_dir(args.project), "run_dir": args.run_dir,
+             "resume_from": args.resume, "name": args.name, "project_path": Path(args.project).resolve()}
+    if env is None:
+        from workbench.core.training.loop import train
+        from workbench.core.training.setup import resolve_device
+
+        resolve_device(project.training.device)   # a bad device fails before the data is loaded
+        data = load_dataset(project.dataset)
+        return _report_events(train(project, data, **where), args, control)
+    from workbench.core.training.distributed import plan_device, process_group, train_distributed
+
+    backend, device = plan_device(project.training.device, env)
+    with process_group(env, backend, device):
+        data = load_dataset(project.dataset)
+        events = train_distributed(project, data, env=env, backend=backend, device=device, **where)
+        return _report_events(events, args, control, quiet=not env.is_main, distributed=True)
+
+
+def _check_data_source(dataset, project_path) -> None:
+    """A dataset path that does not exist here (a project moved to a server) fails before anything loads."""
+    from workbench.core.data import get_source
+
+    if get_source(dataset.kind).path_mode == "none":
+        return
+    for what, source in (("dataset", dataset.source), ("validation data", dataset.val_source)):
+        if source and not Path(source).expanduser().exists():
+            raise UserError(f"the project's {what} {source} ({dataset.kind}) does not exist on this machine; copy "
+                            f"the data there or set dataset.source in {project_path}")
+
+
+def _report_events(events, args, control, quiet: bool = False, distributed: bool = False) -> int:
+    if quiet:
+        report = QuietReport()
+    elif args.json_lines:
         report = JsonLinesReport()
     elif sys.stderr.isatty():
         report = BarReport()
     else:
         report = PlainReport()
-    previous = signal.getsignal(signal.SIGINT)
+    stop_signals = (signal.SIGINT, signal.SIGTERM) if distributed else (signal.SIGINT,)
+    previous = {sig: signal.getsignal(sig) for sig in stop_signals}
 
     def _on_interrupt(signum, frame):
         if control.stop_requested:
@@ -81,7 +118,8 @@ def run_train(args) -> int:
         report.note("stopping after this batch (Ctrl-C again to abort)")
         control.stop()
 
-    signal.signal(signal.SIGINT, _on_interrupt)
+    for sig in stop_signals:
+        signal.signal(sig, _on_interrupt)
     finished = None
     try:
         for event in events:
@@ -89,7 +127,8 @@ def run_train(args) -> int:
             if event.kind == "finished":
                 finished = event
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         report.close()
     if finished is None or finished.status != "failed":
         return 0
@@ -121,6 +160,19 @@ def _finished_line(f) -> str:
     why = f" ({f.message})" if f.message else ""
     return (f"{f.status}{why}: {f.epochs_completed} epoch(s), {f.steps} steps, {f.samples_per_second:.0f} "
             f"samples/s{best}\nrun folder: {f.run_dir}")
+
+
+class QuietReport:
+    """Ranks other than 0 under torchrun: rank 0 reports for the whole job."""
+
+    def note(self, text: str) -> None:
+        pass
+
+    def event(self, event) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class PlainReport:
