@@ -94,6 +94,8 @@ class PluginManager:
         self.state, self.state_warning = load_state(state_file)
         self.records: list[PluginRecord] = []
         self.loaded = False
+        self._folders_at_load: dict[str, bool] = {}
+        self._disabled_at_load: set[str] = set()
 
     # -- loading ----------------------------------------------------------------------------------------------------
     def load(self) -> list[PluginRecord]:
@@ -101,6 +103,8 @@ class PluginManager:
         if self.loaded:
             return self.records
         self.loaded = True
+        self._folders_at_load = {str(p): on for p, on in self.folders()}
+        self._disabled_at_load = set(self.state.disabled)
         started = time.perf_counter()
         safe_mode = os.environ.get(NO_PLUGINS_ENV, "").strip() not in ("", "0")
         for candidate in self._builtin_candidates():
@@ -150,7 +154,7 @@ class PluginManager:
             _unregister(_diff(before, _snapshot()))
             _forget_modules(c.module)
             record.module = None
-            self._fail(record, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            self._fail(record, f"{type(exc).__name__}: {exc}", _plugin_traceback(exc))
             return
         finally:
             record.seconds = time.perf_counter() - started
@@ -263,18 +267,19 @@ class PluginManager:
         self.state_warning = None
 
     def pending_changes(self) -> list[str]:
-        """What the next start will do differently from this one."""
+        """What the next start will do differently from this one (folders first, then single plugins)."""
         changes = []
-        enabled_folders = {str(p) for p, on in self.folders() if on}
+        folders_now = {str(p): on for p, on in self.folders()}
+        for path, on in folders_now.items():
+            if on != self._folders_at_load.get(path, False):
+                changes.append(f"plugins in {path} will {'' if on else 'not '}be loaded")
         for r in self.records:
-            if not r.can_disable:
+            now = self.state.is_enabled(r.id)
+            if not r.can_disable or now == (r.id not in self._disabled_at_load):
                 continue
-            wanted = self.state.is_enabled(r.id) and (r.origin != FOLDER
-                                                      or str(Path(r.location).parent) in enabled_folders)
-            if r.status in (LOADED, FAILED) and not wanted:
-                changes.append(f"{r.name} will not be loaded")
-            elif r.status in (DISABLED, FOLDER_DISABLED) and wanted:
-                changes.append(f"{r.name} will be loaded")
+            if r.origin == FOLDER and not folders_now.get(str(Path(r.location).parent), False):
+                continue                       # its folder decides
+            changes.append(f"{r.name} will {'' if now else 'not '}be loaded")
         return changes
 
     def panels(self) -> list[PanelContribution]:
@@ -302,6 +307,14 @@ def _entry_of(obj: Any, c: _Candidate) -> tuple[Callable[[PluginAPI], Any], Plug
     if not isinstance(plugin, Plugin):
         raise TypeError(f"PLUGIN in {c.location} must be a workbench.plugins.Plugin, not {type(plugin).__name__}")
     return register, plugin
+
+
+def _plugin_traceback(exc: BaseException) -> str:
+    """The traceback from the plugin's point of view: the loader's own frames and importlib's are left out."""
+    te = traceback.TracebackException.from_exception(exc)
+    frames = [f for f in te.stack if f.filename != __file__ and not f.filename.startswith("<frozen importlib")]
+    te.stack = traceback.StackSummary.from_list(frames)
+    return "".join(te.format())
 
 
 def _plugin_paths(folder: Path) -> list[Path]:

@@ -55,7 +55,8 @@ class MainWindow(QMainWindow):
         self._build_docks()
         self._build_actions()
         self._build_toolbar()
-        self.statusBar().showMessage(self._plugin_problems() or "Ready")
+        self.statusBar().showMessage("Ready")
+        self._add_plugin_problems_label()
         self.session.sig_dirty_changed.connect(self._update_title)
         self.session.sig_project_loaded.connect(self._on_session_project_loaded)
         self.session.sig_status.connect(self._on_session_status)
@@ -65,6 +66,7 @@ class MainWindow(QMainWindow):
         self._proportioned = False
         self._state_restored = False
         self._restore_layout()
+        self._place_new_plugin_docks()
         self._update_title()
 
     # -- construction -------------------------------------------------------------------------------------------
@@ -111,14 +113,18 @@ class MainWindow(QMainWindow):
             self.plugin_docks[contribution.dock_name] = contribution.area
             self.addDockWidget(Qt.LeftDockWidgetArea, dock)
 
-    def _plugin_problems(self) -> str:
+    def _add_plugin_problems_label(self) -> None:
+        """A lasting note in the status bar when a plugin failed to load; the link opens Help > Plugins."""
         from workbench.plugins.manager import FAILED, plugin_manager
 
         failed = [r.name for r in plugin_manager().records if r.status == FAILED]
-        if not failed:
-            return ""
-        return (f"{len(failed)} plugin{'s' if len(failed) > 1 else ''} failed to load ({', '.join(failed)}); "
-                "see Help > Plugins")
+        if failed:
+            label = QLabel(f"<a href='plugins'>{len(failed)} plugin{'s' if len(failed) > 1 else ''} failed to "
+                           f"load</a>")
+            label.setObjectName("pluginProblemsLabel")
+            label.setToolTip(f"{', '.join(failed)}: see Help > Plugins for the errors")
+            label.linkActivated.connect(lambda _link: self.show_plugins())
+            self.statusBar().addPermanentWidget(label)
 
     def _action(self, text: str, slot, shortcut=None, menu=None) -> QAction:
         action = QAction(text, self)
@@ -253,6 +259,18 @@ class MainWindow(QMainWindow):
     def _save_layout(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        self.settings.setValue("window/pluginDocks", list(self.plugin_docks))
+
+    def _place_new_plugin_docks(self) -> None:
+        """A plugin dock the saved layout does not know (a newly enabled plugin) joins its area's group."""
+        if not self._state_restored:
+            return                     # the default layout already placed every plugin dock
+        known = self.settings.value("window/pluginDocks", [])
+        known = [known] if isinstance(known, str) else list(known or [])
+        for name, area in self.plugin_docks.items():
+            if name not in known:
+                anchor = {"left": "builderDock", "right": "trainingDock"}.get(area, "exportDock")
+                self.tabifyDockWidget(self.docks[anchor], self.docks[name])
 
     # -- project commands -------------------------------------------------------------------------------------------
     def _confirm_discard(self) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtGui import QBrush, QColor, QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSplitter,
+    QStyle,
     QTextBrowser,
     QTreeWidget,
     QTreeWidgetItem,
@@ -149,6 +150,8 @@ class PluginsDialog(QDialog):
             color = STATUS_COLOR.get(record.status)
             if color:
                 item.setForeground(4, QBrush(QColor(color)))
+            if record.status == FAILED:
+                item.setIcon(4, self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxCritical))
             if record.error:
                 item.setToolTip(4, record.error)
         self.plugin_list.blockSignals(False)
@@ -183,6 +186,7 @@ class PluginsDialog(QDialog):
         if record is None:
             self.details.setHtml("<p>Select a plugin to see what it adds and where it comes from.</p>")
             self.traceback_box.setPlainText("")
+            self.traceback_group.hide()
             return
         e = html.escape
         rows = [("Id", f"<code>{e(record.id)}</code>"), ("Origin", e(record.origin)),
@@ -193,13 +197,14 @@ class PluginsDialog(QDialog):
             if names:
                 rows.append((kind.capitalize(), e(", ".join(names))))
         if not any(record.contributions.values()):
-            rows.append(("Contributes", "nothing yet" if record.loaded else "unknown until it loads"))
+            rows.append(("Contributes", {LOADED: "nothing", FAILED: "nothing (it failed to load)"}.get(
+                record.status, "unknown until it loads")))
         table = "".join(f"<tr><td style='color:#666;padding-right:10px'>{k}</td><td>{v}</td></tr>" for k, v in rows)
         error = (f"<p style='color:#c62828'><b>Error:</b> {e(record.error)}</p>" if record.error else "")
         self.details.setHtml(f"<h3>{e(record.name)} <span style='color:#666'>{e(record.version)}</span></h3>"
                              f"<p>{e(record.description) or '<i>No description</i>'}</p>{error}<table>{table}</table>")
         self.traceback_box.setPlainText(record.traceback or "")
-        self.traceback_group.setTitle("Traceback" if record.traceback else "Traceback (none)")
+        self.traceback_group.setVisible(bool(record.traceback))
 
     # -- helpers for tests and automation ------------------------------------------------------------------------------
     def item_for(self, plugin_id: str | None) -> QTreeWidgetItem | None:
@@ -235,14 +240,19 @@ class PluginsDialog(QDialog):
             self.manager.set_enabled(plugin_id, enabled)
         except UserError as exc:
             QMessageBox.warning(self, "Cannot save plugin settings", str(exc))
-        self.refresh()
+            with QSignalBlocker(self.plugin_list):    # the item stays (never rebuild a list from its own signal)
+                item.setCheckState(0, Qt.CheckState.Unchecked if enabled else Qt.CheckState.Checked)
+        self._update_banners()
 
     def _on_folder_item_changed(self, item: QListWidgetItem) -> None:
+        enabled = item.checkState() == Qt.CheckState.Checked
         try:
-            self.manager.set_folder_enabled(item.data(ID_ROLE), item.checkState() == Qt.CheckState.Checked)
+            self.manager.set_folder_enabled(item.data(ID_ROLE), enabled)
         except UserError as exc:
             QMessageBox.warning(self, "Cannot save plugin settings", str(exc))
-        self.refresh()
+            with QSignalBlocker(self.folder_list):
+                item.setCheckState(Qt.CheckState.Unchecked if enabled else Qt.CheckState.Checked)
+        self._update_banners()
 
     def _on_add_folder_clicked(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Add a plugin folder", str(Path.home()))
@@ -269,3 +279,41 @@ def _banner(bg: str, border: str) -> QLabel:
     label.setStyleSheet(BANNER.format(bg=bg, border=border))
     label.setVisible(False)
     return label
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m workbench.ui.plugins_dialog [--screenshot PNG] [--folder DIR]`: the dialog alone, on the
+    plugins this checkout would load (plus DIR, e.g. tests/plugins/fixture_plugins to see failures)."""
+    import argparse
+    import sys
+
+    from PySide6.QtWidgets import QApplication
+
+    from workbench.plugins.manager import PluginManager
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--screenshot", type=Path, help="save a PNG of the dialog and exit")
+    parser.add_argument("--folder", type=Path, action="append", default=[], help="also load this plugin folder")
+    parser.add_argument("--select", help="the plugin id to select")
+    args = parser.parse_args(argv)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    manager = PluginManager()
+    for folder in args.folder:
+        manager.state.folders[str(folder.resolve())] = True       # this preview only: not saved
+    manager.load()
+    dialog = PluginsDialog(manager)
+    if args.select:
+        dialog.plugin_list.setCurrentItem(dialog.item_for(args.select))
+    dialog.show()
+    if args.screenshot:
+        for _ in range(10):
+            app.processEvents()
+        args.screenshot.parent.mkdir(parents=True, exist_ok=True)
+        dialog.grab().save(str(args.screenshot))
+        manager.unload()
+        return 0
+    return app.exec()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
