@@ -199,19 +199,20 @@ def split_indices(y, fractions, seed, stratify=True, preset=None):
             share[free[0]] = 1.0
         share /= share.sum()
         rng = np.random.default_rng(seed)
-        for members in ([todo[y[todo] == c] for c in np.unique(y[todo])] if stratify else [todo]):
-            members = members[rng.permutation(len(members))]
-            exact = share[free] * len(members)          # largest-remainder rounding; train never left empty
-            counts = np.floor(exact).astype(int)
-            for i in np.argsort(-(exact - counts), kind="stable")[: len(members) - counts.sum()]:
-                counts[i] += 1
-            if len(members) and counts[0] == 0:
-                counts[int(np.argmax(counts))] -= 1
-                counts[0] += 1
-            start = 0
-            for k, c in zip(free, counts, strict=True):
-                out[k].append(members[start:start + c])
-                start += c
+        groups = [todo[y[todo] == c] for c in np.unique(y[todo])] if stratify else [todo]
+        members = np.concatenate([g[rng.permutation(len(g))] for g in groups])   # shuffled, grouped by class
+        exact = share[free] * len(members)              # largest-remainder rounding; train never left empty
+        counts = np.floor(exact).astype(int)
+        for i in np.argsort(-(exact - counts), kind="stable")[: len(members) - counts.sum()]:
+            counts[i] += 1
+        if len(members) and counts[0] == 0:
+            counts[int(np.argmax(counts))] -= 1
+            counts[0] += 1
+        # each split's labels spread evenly along the class-sorted members: every class gets its share (+-1)
+        keys = np.concatenate([(np.arange(c) + 0.5) / c for c in counts if c])
+        labels = np.concatenate([np.full(c, k) for k, c in enumerate(counts) if c])[np.argsort(keys, kind="stable")]
+        for pos, k in enumerate(free):
+            out[k].append(members[labels == pos])
     elif len(todo):
         out[0].append(todo)
     return [np.sort(np.concatenate(out[k])).astype(np.int64) for k in range(3)]
