@@ -100,6 +100,13 @@ class RunMetrics:
     time: list[float] = field(default_factory=list)
     epochs: list[dict[str, Any]] = field(default_factory=list)
 
+    def before(self, step: int, epoch: int) -> RunMetrics:
+        """The curve up to (not including) `step` and `epoch`: what a resumed run inherited."""
+        keep = [i for i, s in enumerate(self.steps) if s < step]
+        return RunMetrics([self.steps[i] for i in keep], [self.batch_epoch[i] for i in keep],
+                          [self.loss[i] for i in keep], [self.lr[i] for i in keep], [self.time[i] for i in keep],
+                          [e for e in self.epochs if e.get("epoch", 0) < epoch])
+
     def epoch_series(self, key: str) -> tuple[list[int], list[float]]:
         pairs = [(e["epoch"], e[key]) for e in self.epochs if e.get(key) is not None]
         return [p[0] for p in pairs], [p[1] for p in pairs]

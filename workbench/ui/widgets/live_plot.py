@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -81,6 +82,13 @@ class Series:
 
 
 class LivePlot(pg.PlotWidget):
+    paint_seconds = 0.0     # time spent painting every LivePlot (a live view paces its redraws by it)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+        start = time.perf_counter()
+        super().paintEvent(event)
+        LivePlot.paint_seconds += time.perf_counter() - start
+
     def __init__(self, title: str = "", y_label: str = "", parent=None, legend: bool = True):
         super().__init__(parent=parent, background="w")
         self.setMinimumSize(120, 90)

@@ -4,6 +4,7 @@ system (GPU, or CPU and RAM) below. One toolbar for x unit, log y, smoothing and
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -55,6 +56,8 @@ class CurvesView(QWidget):
         self.plots = (self.loss, self.epoch_loss, self.accuracy, self.lr)
         self._system_kind: str | None = None
         self._overlays: list[str] = []
+        self._small_drawn = 0.0
+        self._extent: tuple[int | None, int | None] = (None, None)
         self._build()
         self.set_empty("Press Start to train: the loss appears here within seconds")
 
@@ -118,6 +121,7 @@ class CurvesView(QWidget):
         for plot in (*self.plots, self.system):
             plot.clear_data()
         self.set_overlays([])
+        self.set_extent(None, None)
 
     def set_empty(self, text: str) -> None:
         self.loss.set_empty_text(text)
@@ -155,14 +159,37 @@ class CurvesView(QWidget):
             if label in self.system.series:
                 self.system.append(label, 0, 0, t, value)
 
-    def refresh(self) -> None:
-        for plot in (*self.plots, self.system):
+    def refresh(self, everything: bool = True) -> None:
+        """Push new points to the curves (they paint on the next paint event). `everything=False` updates
+        the batch loss, and the small plots at most once a second: they change per epoch, or slowly."""
+        now = time.perf_counter()
+        small = everything or now - self._small_drawn >= 1.0
+        for plot in (*self.plots, self.system) if small else (self.loss,):
             plot.refresh()
-        lr = self.lr.series["lr"].y.view
-        if len(lr) and lr.min() == lr.max() and not self.log_check.isChecked():
-            self.lr.setYRange(0, lr[0] * 1.25, padding=0)   # a constant LR: show it against zero
-        else:
-            self.lr.enableAutoRange(axis="y")
+        if small:
+            self._small_drawn = now
+            lr = self.lr.series["lr"].y.view
+            if len(lr) and lr.min() == lr.max() and not self.log_check.isChecked():
+                self.lr.setYRange(0, lr[0] * 1.25, padding=0)   # a constant LR: show it against zero
+            else:
+                self.lr.enableAutoRange(axis="y")
+
+    def set_extent(self, steps: int | None, epochs: int | None) -> None:
+        """A live run's full length: the x axis spans it from the start, so it is not re-laid out (and
+        re-painted) on every frame, and the curve fills it left to right."""
+        self._extent = (steps, epochs)
+        self._apply_extent()
+
+    def _apply_extent(self) -> None:
+        steps, epochs = self._extent
+        mode = self.x_combo.currentText()
+        end = steps if mode == "step" else epochs if mode == "epoch" else None
+        for plot in (self.loss, self.lr):
+            if end:
+                plot.getPlotItem().enableAutoRange(x=False)
+                plot.setXRange(0, end, padding=0.01)
+            else:
+                plot.getPlotItem().enableAutoRange(x=True)
 
     def show_run(self, metrics) -> None:
         """A saved run's curves (every point), in place of the live ones."""
@@ -210,6 +237,7 @@ class CurvesView(QWidget):
     def _on_x_combo_changed(self, mode: str) -> None:
         for plot in self.plots:
             plot.set_x_mode(mode)
+        self._apply_extent()
         if mode == "time":
             self.loss.setXLink(self.system)
         else:

@@ -32,8 +32,12 @@ from workbench.ui.panels.training.curves import CurvesView
 from workbench.ui.panels.training.evaluation_view import EvaluationView
 from workbench.ui.panels.training.runs_view import RunsView
 from workbench.ui.panels.training.settings_form import TrainingSettingsForm
+from workbench.ui.widgets.live_plot import LivePlot
 from workbench.ui.workers import GeneratorWorker
 
+MIN_FRAME_S = 0.04          # at most 25 frames a second
+MAX_FRAME_S = 1.0           # and at least one: the view stays live however slow painting is
+DRAW_BUDGET_FACTOR = 19     # next frame after 19x the last frame's cost: <= 5% of the time spent painting
 STATE_TEXT = {"idle": "Idle", "loading": "Loading data…", "running": "Training", "paused": "Paused",
               "stopping": "Stopping…", "starting": "Starting…"}
 
@@ -96,8 +100,11 @@ class TrainingPanel(QWidget):
         self.run_path: Path | None = None
         self.started = None
         self.t0 = time.time()
+        self._next_draw, self._painted_before = 0.0, LivePlot.paint_seconds
         self.last_finished_run: Path | None = None
         self._closing = False
+        self._next_draw = 0.0
+        self._painted_before = 0.0
         self._build()
         session.sig_command.connect(self._on_session_command)
         session.sig_project_loaded.connect(self._on_session_project_loaded)
@@ -214,7 +221,9 @@ class TrainingPanel(QWidget):
         self.curves.set_empty("Starting…" if data is not None else "Loading the data…")
         self.started = None
         self.t0 = time.time()
+        self._next_draw, self._painted_before = 0.0, LivePlot.paint_seconds
         self.tabs.setCurrentWidget(self.curves)
+        self.settings.set_locked(True)
         self._set_state("starting" if data is not None else "loading")
         self.worker.start()
         return True
@@ -246,6 +255,7 @@ class TrainingPanel(QWidget):
     # -- worker events (GUI thread, ~25 Hz) -------------------------------------------------------------------------
     def _on_worker_events(self, events: list) -> None:
         last_batch = None
+        finished_now = any(event.kind == "finished" for event in events)
         curves = self.curves
         t0 = self.t0
         for event in events:
@@ -264,9 +274,21 @@ class TrainingPanel(QWidget):
                 self.last_evaluation = event
             elif kind == "finished":
                 self._on_finished(event)
-        if last_batch is not None:
+        if last_batch is not None and not finished_now:
             self._show_progress(last_batch)
-        curves.refresh()
+        self._draw(force=finished_now)
+
+    def _draw(self, force: bool = False) -> None:
+        """Redraw within a budget: painting holds the GIL the trainer needs, so the next frame waits
+        DRAW_BUDGET_FACTOR times what painting cost since the last one (<= ~5% of the time; 25 Hz when
+        painting is cheap; at least one a second). Points are never dropped: they wait in the curves for the next frame."""
+        now = time.perf_counter()
+        if not force and now < self._next_draw:
+            return
+        cost = LivePlot.paint_seconds - self._painted_before
+        self._painted_before = LivePlot.paint_seconds
+        self.curves.refresh(everything=force)
+        self._next_draw = now + min(MAX_FRAME_S, max(MIN_FRAME_S, cost * DRAW_BUDGET_FACTOR))
 
     def _on_started(self, event) -> None:
         from workbench.core.training.runs import Run
@@ -276,10 +298,11 @@ class TrainingPanel(QWidget):
         self.t0 = time.time()
         self.curves.set_empty("")
         if event.first_step > 1:   # resumed: the curve so far, then the live points continue it
-            metrics = Run(self.run_path).metrics()
-            self.curves.show_run(metrics)
+            metrics = Run(self.run_path).metrics().before(event.first_step, event.first_epoch)
+            self.curves.show_run(metrics)   # (the live events bring everything from first_step on)
             if metrics.time:
                 self.t0 = metrics.time[0]
+        self.curves.set_extent(event.epochs * event.batches_per_epoch, event.epochs)
         self.epoch_bar.setRange(0, event.epochs)
         self.epoch_bar.setValue(event.first_epoch - 1)
         self.batch_bar.setRange(0, event.batches_per_epoch)
@@ -295,7 +318,7 @@ class TrainingPanel(QWidget):
     def _show_progress(self, e) -> None:
         self.batch_bar.setRange(0, e.batches)
         self.batch_bar.setValue(e.batch)
-        self.epoch_bar.setValue(e.epoch - 1)
+        self.epoch_bar.setValue(max(self.epoch_bar.value(), e.epoch - 1))
         parts = [f"step {e.step:,}", f"{e.samples_per_second:,.0f} samples/s", f"elapsed {_clock(e.elapsed)}",
                  f"LR {e.lr:.3g}"]
         started = self.started

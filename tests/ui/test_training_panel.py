@@ -1,0 +1,276 @@
+"""The Training panel on the real digits: start, watch the plot fill, pause, resume, stop; runs, evaluation,
+errors, settings binding, closing. No QThread is left running (the shared conftest checks)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QMessageBox, QPushButton
+
+from workbench.core.paths import SAMPLE_PROJECT
+from workbench.core.training.runs import list_runs
+from workbench.ui.panels.training import TrainingPanel
+from workbench.ui.session import ProjectSession
+from workbench.ui.widgets.live_plot import LivePlot, debiased_ema
+
+MLP = [{"type": "Flatten"}, {"type": "Linear", "out_features": 32}, {"type": "ReLU"},
+       {"type": "Linear", "out_features": 10}]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from workbench.core.data import DatasetSettings, load_dataset
+
+    return load_dataset(DatasetSettings())
+
+
+@pytest.fixture
+def panel(qtbot, tmp_path, digits):
+    path = tmp_path / "digits.wbproj"
+    doc = json.loads(SAMPLE_PROJECT.read_text())
+    doc["model"]["layers"] = MLP
+    doc["training"].update({"epochs": 3, "batch_size": 32, "device": "cpu"})
+    path.write_text(json.dumps(doc))
+    session = ProjectSession()
+    widget = TrainingPanel(session)
+    qtbot.addWidget(widget)
+    session.open(path)
+    session.set_data(digits)
+    widget.resize(900, 620)
+    widget.show()
+    yield widget
+    widget.shutdown()
+
+
+def _wait_idle(qtbot, panel, timeout=60_000):
+    qtbot.waitUntil(lambda: not panel.running, timeout=timeout)
+
+
+def test_start_fills_the_plot_pause_resume_stop(qtbot, panel):
+    start = panel.findChild(QPushButton, "startTrainingButton")
+    pause = panel.findChild(QPushButton, "pauseTrainingButton")
+    stop = panel.findChild(QPushButton, "stopTrainingButton")
+    loss_plot = panel.findChild(LivePlot, "lossPlot")
+    assert loss_plot is panel.curves.loss and not pause.isEnabled() and not stop.isEnabled()
+    panel.session.project.training.epochs = 200            # long enough to steer
+    start.click()
+    assert not start.isEnabled() and not panel.settings.widget().isEnabled()   # settings locked
+    loss = loss_plot.series["loss"]
+    qtbot.waitUntil(lambda: len(loss) >= 10, timeout=30_000)
+    qtbot.waitUntil(lambda: loss.curve.yData is not None and len(loss.curve.yData) >= 10, timeout=10_000)
+    assert np.all(np.isfinite(loss.curve.yData))          # points reached the drawn curve itself
+    pause.click()
+    qtbot.waitUntil(lambda: panel.state == "paused", timeout=10_000)
+    assert pause.text() == "Resume"
+    held = len(loss)
+    qtbot.wait(300)
+    assert len(loss) == held                                # nothing trains while paused
+    pause.click()
+    qtbot.waitUntil(lambda: len(loss) > held + 5, timeout=10_000)
+    steps = loss.xs["step"].view
+    assert list(steps) == list(range(1, len(steps) + 1))    # the step count continued
+    stop.click()
+    _wait_idle(qtbot, panel)
+    assert panel.last_finished.status == "stopped"
+    assert start.isEnabled() and panel.settings.widget().isEnabled()
+    run = list_runs(panel.session.runs_dir)[0]
+    assert run.status == "stopped" and run.checkpoint("last") is not None
+    assert len(run.metrics().steps) == panel.last_finished.steps  # every batch is in the metrics file
+    assert "stopped" in panel.stats_label.text().lower()
+    qtbot.waitUntil(lambda: panel.eval_worker is None and panel.evaluation.result is not None, timeout=30_000)
+    result = panel.evaluation.result
+    assert sum(map(sum, result.confusion)) == len(panel.session.data.val)
+
+
+def test_a_full_run_evaluation_and_run_list(qtbot, panel):
+    panel.session.sig_command.emit("train")                 # the toolbar's Train
+    _wait_idle(qtbot, panel)
+    finished = panel.last_finished
+    assert finished.status == "completed" and finished.epochs_completed == 3
+    assert len(panel.curves.accuracy.series["val_accuracy"]) == 3
+    assert panel.runs.tree.topLevelItemCount() == 1
+    qtbot.waitUntil(lambda: panel.evaluation.result is not None and panel.eval_worker is None, timeout=30_000)
+    view = panel.evaluation
+    t, p = next((t, p) for t in range(10) for p in range(10) if t != p and view.result.confusion[t][p])
+    view.show_cell(t, p)
+    assert view.gallery.count() == view.result.confusion[t][p]
+    assert not view.gallery.item(0).icon().isNull()         # the sample is drawn
+    view.show_cell(3, 3)
+    assert view.gallery.count() == view.result.confusion[3][3]
+    assert view.table.rowCount() == 10
+    # a second run, then overlay the first on it
+    panel.start()
+    _wait_idle(qtbot, panel)
+    qtbot.waitUntil(lambda: panel.eval_worker is None, timeout=30_000)
+    runs = panel.runs.runs()
+    assert len(runs) == 2
+    panel.runs.set_overlay(runs[1].path, True)
+    assert "overlay0" in panel.curves.loss.series
+    assert len(panel.curves.loss.series["overlay0"]) == len(runs[1].metrics().steps)
+    # select, rename, delete
+    panel.runs.select(runs[1].path)
+    assert panel.session.selected_run == runs[1].path
+    panel.runs.rename_selected("baseline")
+    assert any(r.name == "baseline" for r in panel.runs.runs())
+    changed = []
+    panel.session.sig_runs_changed.connect(lambda: changed.append(1))
+    panel.runs.select(runs[1].path)
+    panel.runs.delete_selected(confirm=False)
+    assert len(panel.runs.runs()) == 1 and changed
+
+
+def test_resume_from_a_run_continues_its_curve(qtbot, panel):
+    panel.start()
+    _wait_idle(qtbot, panel)
+    qtbot.waitUntil(lambda: panel.eval_worker is None, timeout=30_000)
+    first = panel.last_finished
+    panel.session.project.training.epochs = 4
+    panel.start(resume_from=first.run_dir)
+    _wait_idle(qtbot, panel)
+    qtbot.waitUntil(lambda: panel.eval_worker is None, timeout=30_000)
+    assert panel.started.first_step == first.steps + 1
+    steps = panel.curves.loss.series["loss"].xs["step"].view
+    assert list(steps) == list(range(1, panel.last_finished.steps + 1))
+
+
+def test_a_failure_leaves_the_gui_alive_with_details(qtbot, panel):
+    panel.session.project.training.lr = 5.0
+    panel.session.project.training.optimizer = "sgd"
+    panel.session.project.model.layers = [layer for layer in panel.session.project.model.layers
+                                          if layer.type != "ReLU"]
+    panel.start()
+    _wait_idle(qtbot, panel)
+    assert panel.last_finished.status == "failed"
+    assert panel.error_box.isVisible() and "lower the learning rate" in panel.error_box.message.text()
+    assert list_runs(panel.session.runs_dir)[0].status == "failed"
+    assert panel.start_button.isEnabled()
+
+
+def test_a_bug_in_the_worker_shows_the_traceback(qtbot, panel, monkeypatch):
+    from workbench.core.training import loop
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("worker bug")
+
+    monkeypatch.setattr(loop, "train", broken)
+    panel.start()
+    _wait_idle(qtbot, panel)
+    assert panel.error_box.isVisible() and "ZeroDivisionError" in panel.error_box.message.text()
+    assert "Traceback" in panel.error_box.details.toPlainText()
+    assert panel.state == "idle"
+
+
+def test_bad_device_is_a_message_not_a_traceback(qtbot, panel):
+    panel.session.set_device("cuda:7")
+    panel.start()
+    _wait_idle(qtbot, panel)
+    assert "cuda:7" in panel.error_box.message.text()
+    assert not panel.error_box.toggle.isVisible()
+
+
+def test_settings_form_edits_the_project(qtbot, panel):
+    form = panel.settings
+    form.w["epochs"].setValue(7)
+    form.w["optimizer"].setCurrentIndex(form.w["optimizer"].findData("sgd"))
+    assert panel.session.project.training.epochs == 7 and panel.session.project.training.optimizer == "sgd"
+    assert panel.session.dirty
+    assert form.w["momentum"].isEnabled()
+    config = panel.session.project.training.model_copy(update={"batch_size": 128})
+    panel.session.update_training(config)
+    assert form.w["batch_size"].value() == 128
+
+
+def test_closing_while_training_asks_then_stops_within_2s(qtbot, panel, monkeypatch):
+    import time
+
+    panel.session.project.training.epochs = 500
+    panel.start()
+    qtbot.waitUntil(lambda: len(panel.curves.loss.series["loss"]) > 3, timeout=30_000)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.No)
+    assert panel.confirm_close() is False
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes)
+    assert panel.confirm_close() is True
+    t = time.perf_counter()
+    panel.shutdown()
+    assert time.perf_counter() - t < 2.0 and not panel.running
+    run = list_runs(panel.session.runs_dir)[0]
+    assert run.status == "stopped" and run.checkpoint("last") is not None
+
+
+def test_smoothing_never_rewrites_stored_points(qtbot):
+    plot = LivePlot("t")
+    qtbot.addWidget(plot)
+    plot.add_series("loss", "loss", "k")
+    plot.add_series("smooth", "smoothed", "b", smooth_of="loss")
+    values = np.random.default_rng(0).random(500)
+    for i, v in enumerate(values):
+        plot.append("loss", i + 1, i / 100, i * 0.1, float(v))
+    incremental = plot.series["smooth"].y.view.copy()
+    assert np.allclose(incremental, debiased_ema(values, 0.6))
+    assert incremental[0] == pytest.approx(values[0])       # debiased: no pull toward zero
+    plot.set_smoothing(0.95)
+    assert np.array_equal(plot.series["loss"].y.view, values)
+    assert np.allclose(plot.series["smooth"].y.view, debiased_ema(values, 0.95))
+    plot.append("loss", 501, 5.0, 50.0, 0.5)                # continues from the recomputed state
+    assert np.allclose(plot.series["smooth"].y.view, debiased_ema(np.append(values, 0.5), 0.95))
+
+
+def test_plot_export_and_readout(qtbot, tmp_path):
+    plot = LivePlot("t")
+    qtbot.addWidget(plot)
+    plot.add_series("loss", "loss", "k")
+    for i in range(10):
+        plot.append("loss", i + 1, i / 10, float(i), 1.0 / (i + 1))
+    plot.refresh()
+    assert plot.export_csv(tmp_path / "loss.csv") == 10
+    lines = (tmp_path / "loss.csv").read_text().splitlines()
+    assert lines[0] == "series,step,epoch,time,value" and lines[3].startswith("loss,3,")
+    plot.export_png(tmp_path / "loss.png")
+    assert (tmp_path / "loss.png").stat().st_size > 1000
+    assert "loss: 0.25" in plot.readout_at(4.2)
+    plot.set_x_mode("time")
+    assert "time (s) 2" in plot.readout_at(2.0)
+    curve = plot.series["loss"].curve
+    assert curve.opts["clipToView"] and curve.opts["autoDownsample"]
+
+
+def test_screenshots(qtbot, panel):
+    """docs/screenshots/training*.png: a run in progress, the evaluation view, the run list."""
+    from pathlib import Path
+
+    out = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    panel.resize(740, 520)
+    panel.session.project.training.epochs = 8
+    panel.start()
+    qtbot.waitUntil(lambda: panel.epoch_bar.value() >= 5 or not panel.running, timeout=60_000)
+    panel.grab().save(str(out / "training.png"))
+    _wait_idle(qtbot, panel)
+    qtbot.waitUntil(lambda: panel.evaluation.result is not None and panel.eval_worker is None, timeout=30_000)
+    panel.tabs.setCurrentWidget(panel.evaluation)
+    view = panel.evaluation
+    wrong = view.result.misclassified()
+    if wrong:
+        i = wrong[0]
+        view.show_cell(view.result.y_true[i], view.result.y_pred[i])
+    qtbot.wait(100)
+    panel.grab().save(str(out / "training_evaluation.png"))
+    panel.tabs.setCurrentWidget(panel.runs)
+    qtbot.wait(50)
+    panel.grab().save(str(out / "training_runs.png"))
+    assert (out / "training.png").stat().st_size > 5000
+
+
+def test_preview_module_imports():
+    import importlib
+
+    assert importlib.import_module("workbench.ui.panels.training.__main__")
+
+
+@pytest.fixture(autouse=True)
+def _copy_guard(tmp_path):
+    yield
+    shutil.rmtree(tmp_path / "runs", ignore_errors=True)
