@@ -200,3 +200,22 @@ def test_unload_removes_every_contribution(make_manager):
     assert not {"SqueezeExcite", "BrokenBuild"} & set(layer_types())
     assert "shapes" not in {s.kind for s in source_types()} and not manager.panels()
     assert "Linear" in layer_types()
+
+
+def test_the_minimal_example_in_the_docs_works(make_manager, tmp_path):
+    """docs/plugins.md's complete minimal plugin, saved as a file in a plugin folder, as the docs say."""
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "plugins.md").read_text()
+    code = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "scale.py").write_text(code)
+    record = by_id(make_manager(folders=[tmp_path]))["scale"]
+    assert record.loaded and record.name == "Scale layer" and record.contributions["layers"] == ["Scale"]
+    a = analyze(ModelSpec(input_shape=[3, 4, 4], layers=[{"type": "Scale", "init": 2.0}]))
+    assert a.ok and a.total_params == 3 and a.output_shape == (3, 4, 4)
+    import torch
+
+    model = build_model(ModelSpec(input_shape=[3, 4, 4], layers=[{"type": "Scale", "init": 2.0}]))
+    assert torch.equal(model(torch.ones(1, 3, 4, 4)), torch.full((1, 3, 4, 4), 2.0))
+    bad = analyze(ModelSpec(input_shape=[8], layers=[{"type": "Scale"}]))
+    assert "Scale needs a CxHxW input but receives 8" in bad.layers[0].error
