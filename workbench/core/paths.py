@@ -22,10 +22,9 @@ def user_data_dir() -> Path:
 def sample_project() -> Path:
     """A user's own copy of the sample project (made on first use), so edits and runs never land in the
     installation. The bundled original stays at SAMPLE_PROJECT."""
-    import shutil
+    from workbench.core.io import atomic_write_bytes
 
     copy = user_data_dir() / "sample" / SAMPLE_PROJECT.name
-    if not copy.exists():
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(SAMPLE_PROJECT, copy)
+    if not copy.exists():   # copied atomically: a crash mid-copy must not leave a half project forever
+        atomic_write_bytes(copy, SAMPLE_PROJECT.read_bytes())
     return copy

@@ -61,7 +61,18 @@ def _safetensors_writer(path: Path, tensors: dict, metadata: dict[str, str]) -> 
     def write() -> Path:
         from safetensors.torch import save_file
 
-        atomic_replace_with(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+        def save(tmp: str) -> None:
+            try:
+                save_file(tensors, tmp, metadata=metadata)
+            except OSError:
+                raise
+            except Exception as exc:  # safetensors reports a full disk as SafetensorError("... I/O error ...")
+                if "I/O error" in str(exc) or "os error" in str(exc):
+                    raise UserError(f"cannot write checkpoint {path}: {exc}; free some disk space or choose "
+                                    "another folder") from exc
+                raise
+
+        atomic_replace_with(path, save)
         return path
 
     return write

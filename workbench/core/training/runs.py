@@ -11,6 +11,7 @@ summary whose writer is gone is shown as interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import math
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import UserError
-from workbench.core.io import atomic_write_json, read_json
+from workbench.core.io import atomic_write_json, atomic_write_text, read_json
 
 LOCK = ".lock"
 
@@ -70,20 +71,29 @@ class RunWriter:
     def __init__(self, path: Path, config: dict[str, Any]):
         self.path = path
         atomic_write_json(path / "config.json", config)
-        (path / LOCK).write_text(f"{os.getpid()}@{socket.gethostname()}\n", encoding="utf-8")
-        self._metrics = open(path / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        atomic_write_text(path / LOCK, f"{os.getpid()}@{socket.gethostname()}\n")
+        try:
+            self._metrics = open(path / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        except OSError as exc:
+            raise UserError(f"cannot write {path / 'metrics.jsonl'}: {exc.strerror or exc}") from exc
 
     def copy_metrics(self, lines: list[dict[str, Any]]) -> None:
         for line in lines:
             self.write(line)
 
     def write(self, line: dict[str, Any]) -> None:
-        self._metrics.write(json.dumps({k: json_safe(v) for k, v in line.items()}) + "\n")
-        self._metrics.flush()
+        """Append one line (flushed: a killed run loses at most the line being written; readers skip it)."""
+        try:
+            self._metrics.write(json.dumps({k: json_safe(v) for k, v in line.items()}) + "\n")
+            self._metrics.flush()
+        except OSError as exc:
+            raise UserError(f"cannot write {self.path / 'metrics.jsonl'}: {exc.strerror or exc}; free some disk "
+                            "space") from exc
 
     def finish(self, summary: dict[str, Any]) -> None:
         try:
-            self._metrics.close()
+            with contextlib.suppress(OSError):   # a full disk: the summary below still says what happened
+                self._metrics.close()
         finally:
             atomic_write_json(self.path / "summary.json", json_safe(summary))
             (self.path / LOCK).unlink(missing_ok=True)
