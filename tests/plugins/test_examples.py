@@ -171,8 +171,12 @@ def test_cli_sees_the_example_plugins(tmp_path, capsys):
         listing = json.loads(capsys.readouterr().out)
         status = {p["id"]: p["status"] for p in listing["plugins"]}
         assert status["squeeze_excite"] == status["synthetic_shapes"] == "loaded"
-        assert cli_main(["plugins", "disable", "squeeze_excite"]) == 0
+        assert cli_main(["plugins", "disable", "synthetic_shapes"]) == 0
         assert "disabled from the next start" in capsys.readouterr().out
+        reset_plugins()                                             # the next command is a fresh start
+        assert cli_main(["data", "inspect", "shapes", "--kind", "shapes", "--json"]) == 2
+        assert ("unknown data kind 'shapes': it comes from the plugin 'Synthetic shapes', which is disabled"
+                in capsys.readouterr().err)
         assert cli_main(["plugins", "disable", "builtin.layers"]) == 2
         assert "built in and cannot be disabled" in capsys.readouterr().err
         assert cli_main(["plugins", "enable", "nope"]) == 2

@@ -65,12 +65,15 @@ def test_the_plugin_layer_is_in_the_palette_and_goes_into_the_network(make_manag
     assert panel.analysis.total_params - params_before == 2 * channels * hidden + hidden + channels
 
 
-def test_a_layer_from_a_disabled_or_missing_plugin_is_an_error_not_a_crash(make_manager, builder):
+def test_a_layer_from_a_disabled_plugin_is_an_error_that_says_so(make_manager, builder):
+    make_manager()                                   # loaded once, so its contributions are remembered
     make_manager(disabled=["squeeze_excite"])
     panel = builder()
     assert "Attention" not in palette_groups(panel)
     panel.session.update_model(ModelSpec(input_shape=[4, 8, 8], layers=[{"type": "SqueezeExcite"}]))
-    assert "unknown layer type 'SqueezeExcite'" in panel.analysis.layers[0].error
+    assert panel.analysis.layers[0].error == (
+        "unknown layer type 'SqueezeExcite': it comes from the plugin 'Squeeze-and-Excitation', which is disabled; "
+        "enable it in Help > Plugins (or `workbench plugins enable squeeze_excite`) and restart")
 
 
 def test_plugin_layer_bugs_show_at_the_layer_in_the_builder(make_manager, builder, qtbot):

@@ -394,6 +394,36 @@ def _guard_contributions(record: PluginRecord) -> None:
 _MANAGER: PluginManager | None = None
 
 
+def explain_missing(kind: str, name: str) -> str | None:
+    """Why a layer type / data kind / exporter is unknown, when a plugin that is not loaded provides it."""
+    manager = _MANAGER
+    if manager is None or not manager.loaded:
+        return None
+    for r in manager.records:
+        known = manager.state.known.get(r.id, {}).get("contributions", {})
+        if r.loaded or name not in (r.contributions.get(kind, []) + known.get(kind, [])):
+            continue
+        how = {DISABLED: f"which is disabled; enable it in Help > Plugins (or `workbench plugins enable {r.id}`) "
+                         "and restart",
+               FAILED: f"which failed to load ({r.error}); see Help > Plugins",
+               FOLDER_DISABLED: f"whose folder is not enabled; enable {Path(r.location).parent} in Help > Plugins "
+                                "and restart",
+               SKIPPED: f"which is not loaded because {NO_PLUGINS_ENV} is set"}.get(r.status, "which is not loaded")
+        return f"it comes from the plugin '{r.name}', {how}"
+    return None
+
+
+def _install_hints() -> None:
+    from workbench.core.data.registry import add_missing_hint as add_source_hint
+    from workbench.core.model.registry import add_missing_hint as add_layer_hint
+
+    add_layer_hint(lambda name: explain_missing("layers", name))
+    add_source_hint(lambda kind: explain_missing("sources", kind))
+
+
+_install_hints()
+
+
 def plugin_manager() -> PluginManager:
     """The process's plugin manager (not loaded until `load_plugins()`)."""
     global _MANAGER

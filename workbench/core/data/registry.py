@@ -70,11 +70,22 @@ def source_types() -> list[SourceType]:
     return list(_SOURCES.values())
 
 
+_missing_hints: list[Callable[[str], str | None]] = []
+
+
+def add_missing_hint(explain: Callable[[str], str | None]) -> None:
+    """`explain(kind) -> str | None` says why a kind is unknown (the plugin manager: "its plugin is disabled")."""
+    _missing_hints.append(explain)
+
+
 def get_source(kind: str) -> SourceType:
     _ensure_builtins()
     try:
         return _SOURCES[kind]
     except KeyError:
+        why = next((w for w in (explain(kind) for explain in _missing_hints) if w), None)
+        if why:
+            raise UserError(f"unknown data kind {kind!r}: {why}") from None
         known = ", ".join(sorted(_SOURCES))
         raise UserError(f"unknown data kind {kind!r}; choose one of: {known}") from None
 

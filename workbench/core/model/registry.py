@@ -229,11 +229,22 @@ def _ensure_builtins() -> None:
         import workbench.core.model.layers  # noqa: F401 - registers the built-ins
 
 
+_missing_hints: list[Callable[[str], str | None]] = []
+
+
+def add_missing_hint(explain: Callable[[str], str | None]) -> None:
+    """`explain(name) -> str | None` says why a type is unknown (the plugin manager: "its plugin is disabled")."""
+    _missing_hints.append(explain)
+
+
 def get_layer_type(name: str) -> LayerType:
     _ensure_builtins()
     try:
         return _REGISTRY[name]
     except KeyError:
+        why = next((w for w in (explain(name) for explain in _missing_hints) if w), None)
+        if why:
+            raise UserError(f"unknown layer type '{name}': {why}") from None
         close = [n for n in _REGISTRY if n.lower() == str(name).lower()]
         hint = f"; did you mean {close[0]}?" if close else "; pick a layer from the palette"
         raise UserError(f"unknown layer type '{name}'{hint}") from None
