@@ -12,7 +12,7 @@ class TrainingConfig(BaseModel):
     epochs: int = Field(10, ge=1, le=100_000)
     batch_size: int = Field(64, ge=1, le=1_000_000)
     optimizer: Literal["sgd", "adam", "adamw", "rmsprop"] = "adam"
-    lr: float = Field(1e-3, gt=0, le=10)
+    lr: float = Field(1e-3, gt=0, le=10, allow_inf_nan=False)
     momentum: float = Field(0.9, ge=0, lt=1)
     nesterov: bool = False
     weight_decay: float = Field(0.0, ge=0)

@@ -140,6 +140,9 @@ class Trainer:
                     self._save_last(epoch_complete=False)   # stopped mid-epoch: resumable from this batch
                 self.saver.close()
                 evaluated = self._final_evaluation()
+            except UserError as exc:    # e.g. the disk filled up while the last checkpoint was written
+                status, message, error = "failed", str(exc), traceback.format_exc()
+                evaluated, self.cause = None, "input"
             except Exception as exc:  # noqa: BLE001
                 status, message, error = "failed", f"{type(exc).__name__}: {exc}", traceback.format_exc()
                 evaluated, self.cause = None, "bug"
@@ -181,6 +184,9 @@ class Trainer:
         self.model = model.to(self.device)
         self.optimizer = setup.make_optimizer(cfg, self.model.parameters())
         self.train_batches = self._train_batches()
+        if cfg.batch_size > len(data.train):
+            self.notes.append(f"batch size {cfg.batch_size} is larger than the {len(data.train)} training samples; "
+                              "each epoch is one batch of them all")
         self.val_batches = SplitBatches(data.val, self.device, max(cfg.batch_size, 256), cfg.num_workers)
         self.scheduler = setup.Scheduler(cfg, self.optimizer, self.train_batches.batches)
         self.loss_fn = setup.make_loss(cfg, self.task)
