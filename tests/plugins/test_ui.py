@@ -130,6 +130,7 @@ def test_the_window_starts_despite_broken_plugins_and_shows_plugin_panels(make_m
     broken = win.findChild(QDockWidget, "pluginBrokenPanelDock").widget()
     assert "Broken panel could not be loaded" in broken.text() and "NoSuchPanel" in broken.text()
     assert hello in win.tabifiedDockWidgets(win.docks["exportDock"])     # area "bottom": beside Export
+    assert not win.docks["trainingDock"].visibleRegion().isEmpty()      # the built-in stays in front
     view_menu = next(a.menu() for a in win.menuBar().actions() if a.text() == "&View")
     assert "Hello" in [a.text() for a in view_menu.actions()]
 

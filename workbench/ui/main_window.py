@@ -233,6 +233,7 @@ class MainWindow(QMainWindow):
                 bar.hide()
         self.docks["datasetDock"].raise_()
         self.docks["hardwareDock"].raise_()
+        self.docks["trainingDock"].raise_()            # in front of plugin docks tabbed with it
         QTimer.singleShot(0, self._apply_proportions)  # once the restored layout has settled
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
@@ -263,14 +264,17 @@ class MainWindow(QMainWindow):
 
     def _place_new_plugin_docks(self) -> None:
         """A plugin dock the saved layout does not know (a newly enabled plugin) joins its area's group."""
-        if not self._state_restored:
-            return                     # the default layout already placed every plugin dock
+        if not self._state_restored:   # the default layout placed them: keep the built-ins in front
+            for name in ("trainingDock", "datasetDock", "hardwareDock") if self.plugin_docks else ():
+                self.docks[name].raise_()
+            return
         known = self.settings.value("window/pluginDocks", [])
         known = [known] if isinstance(known, str) else list(known or [])
         for name, area in self.plugin_docks.items():
             if name not in known:
                 anchor = {"left": "builderDock", "right": "trainingDock"}.get(area, "exportDock")
                 self.tabifyDockWidget(self.docks[anchor], self.docks[name])
+                self.docks[anchor].raise_()
 
     # -- project commands -------------------------------------------------------------------------------------------
     def _confirm_discard(self) -> bool:
