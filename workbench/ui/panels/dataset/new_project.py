@@ -108,8 +108,8 @@ class NewFromDataDialog(QDialog):
         self._thread = DataLoadThread(settings, 1, self)
         self._thread.sig_progress.connect(self._on_progress)
         self._thread.sig_loaded.connect(self._on_loaded)
-        self._thread.sig_failed.connect(lambda _g, msg: self.message.setText(f"<b>Cannot use this data:</b> {msg}"))
-        self._thread.sig_cancelled.connect(lambda _g: self.message.setText("Cancelled."))
+        self._thread.sig_failed.connect(self._on_failed)
+        self._thread.sig_cancelled.connect(self._on_cancelled)
         self._thread.finished.connect(self._on_finished)
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
@@ -117,6 +117,12 @@ class NewFromDataDialog(QDialog):
         self.source_form.load_button.setEnabled(False)
         self.message.setText("Loading\u2026")
         self._thread.start()
+
+    def _on_failed(self, _generation: int, message: str) -> None:
+        self.message.setText(f"<b>Cannot use this data:</b> {message}")
+
+    def _on_cancelled(self, _generation: int) -> None:
+        self.message.setText("Cancelled.")
 
     def _on_progress(self, done: int, total: int, message: str) -> None:
         self.progress.setRange(0, max(0, total))
@@ -158,6 +164,7 @@ class NewFromDataDialog(QDialog):
     def _on_finished(self) -> None:
         thread, self._thread = self._thread, None
         if thread is not None:
+            thread.wait()          # `finished` arrives while the thread is still winding down
             thread.deleteLater()
         self.progress.setVisible(False)
         self.cancel_button.setVisible(False)

@@ -68,6 +68,12 @@ class DatasetPanel(QWidget):
         self._shuffle = 0
         self._edit_timer = QTimer(self, singleShot=True, interval=EDIT_DELAY_MS)
         self._edit_timer.timeout.connect(self._apply_split_form)
+        # Deferred calls go through child timers: they die with the panel (a bare QTimer.singleShot(0, callable)
+        # can fire into a panel Qt has already deleted).
+        self._refresh_timer = QTimer(self, singleShot=True, interval=0)
+        self._refresh_timer.timeout.connect(self._refresh_samples)
+        self._pending_timer = QTimer(self, singleShot=True, interval=0)
+        self._pending_timer.timeout.connect(self._start_pending)
         self._build()
         session.sig_project_loaded.connect(self._on_session_project_loaded)
         session.sig_dataset_changed.connect(self._on_session_dataset_changed)
@@ -166,14 +172,12 @@ class DatasetPanel(QWidget):
         self.split_combo.currentIndexChanged.connect(self._refresh_samples)
         self.shuffle_button.clicked.connect(self._on_shuffle_clicked)
         self.augment_check.toggled.connect(self._refresh_samples)
-        self.grid.installEventFilter(self)
+        self.grid.sig_capacity_changed.connect(self._on_grid_capacity_changed)
         return page
 
-    def eventFilter(self, obj, event):  # noqa: N802 - Qt API: more thumbnails fit after a resize
-        if obj is self.grid and event.type() == event.Type.Resize and self.bundle is not None:
-            if self.grid.capacity() != self.grid.count:
-                QTimer.singleShot(0, self._refresh_samples)
-        return super().eventFilter(obj, event)
+    def _on_grid_capacity_changed(self, _capacity: int) -> None:
+        if self.bundle is not None:
+            self._refresh_timer.start()
 
     # -- session --------------------------------------------------------------------------------------------------
     def _on_session_project_loaded(self) -> None:
@@ -301,12 +305,17 @@ class DatasetPanel(QWidget):
     def _on_worker_finished(self) -> None:
         thread, self._thread = self._thread, None
         if thread is not None:
+            thread.wait()          # `finished` arrives while the thread is still winding down
             thread.deleteLater()
         self.progress_row.setVisible(False)
         self.source_form.load_button.setEnabled(True)
         if self._pending is not None:
+            self._pending_timer.start()           # never start a job from inside a completion callback
+
+    def _start_pending(self) -> None:
+        if self._pending is not None and self._thread is None:
             pending, self._pending = self._pending, None
-            QTimer.singleShot(0, lambda: self._start_load(pending))   # never start from a completion callback
+            self._start_load(pending)
 
     def _on_cancel_clicked(self) -> None:
         self._pending = None
@@ -315,7 +324,8 @@ class DatasetPanel(QWidget):
 
     def shutdown(self) -> None:
         """Stop the loading thread and wait for it (the main window calls this on close)."""
-        self._edit_timer.stop()
+        for timer in (self._edit_timer, self._refresh_timer, self._pending_timer):
+            timer.stop()
         self._pending = None
         thread = self._thread
         if thread is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -23,6 +23,8 @@ def to_qimage(img: np.ndarray) -> QImage:
 
 class ThumbnailGrid(QWidget):
     """Set `items` to [(uint8 image, caption)]; `capacity()` says how many fit at the current size."""
+
+    sig_capacity_changed = Signal(int)     # more (or fewer) thumbnails fit after a resize
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -54,6 +56,11 @@ class ThumbnailGrid(QWidget):
     def capacity(self) -> int:
         cols, rows = self._grid()
         return cols * rows
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        if self._items and self.capacity() != len(self._items):
+            self.sig_capacity_changed.emit(self.capacity())
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
         p = QPainter(self)
