@@ -241,7 +241,8 @@ def _index_only(paths, labels, classes, skipped, preset, mode, size, progress, c
     return RawData(modality=IMAGE, x=None, read=reader, shape=(3 if mode == "RGB" else 1, *size),
                    y=np.asarray(labels, dtype=np.int64)[kept], class_names=classes, scale=255.0,
                    paths=kept_paths, preset=None if preset is None else preset[kept], skipped=skipped,
-                   extra={"streaming_note": "indexed only; images are decoded per batch"})
+                   extra={"root": str(Path(kept_paths[0]).parents[1]) if kept_paths else "",
+                          "streaming_note": "indexed only; images are decoded per batch"})
 
 
 def looks_like_imagefolder(path: Path) -> bool:
