@@ -219,3 +219,52 @@ def test_the_minimal_example_in_the_docs_works(make_manager, tmp_path):
     assert torch.equal(model(torch.ones(1, 3, 4, 4)), torch.full((1, 3, 4, 4), 2.0))
     bad = analyze(ModelSpec(input_shape=[8], layers=[{"type": "Scale"}]))
     assert "Scale needs a CxHxW input but receives 8" in bad.layers[0].error
+
+
+BUGGY_SOURCE_AND_EXPORTER = '''
+import numpy as np
+from workbench.plugins import IMAGE, Exporter, RawData, SourceType, UserError
+
+
+def _load(settings, progress=None, cancel=None):
+    if settings.options.get("mode") == "user":
+        raise UserError("pick a smaller size")          # an intended error passes through unchanged
+    return {}["missing"]                                 # a bug
+
+
+def _detect(path):
+    raise RuntimeError("a bug in detect")
+
+
+def _write(job):
+    yield job.progress("export", 0.1, "writing")
+    raise ValueError("bad dtype")
+
+
+def register(api):
+    api.add_source(SourceType("buggy", "Buggy", _load, path_mode="none", detect=_detect))
+    api.add_exporter(Exporter("buggy-format", "Buggy", ".bug", write=_write, load=lambda path, job: None))
+'''
+
+
+def test_bugs_in_plugin_sources_and_exporters_are_clear_errors(make_manager, tmp_path):
+    from workbench.core.data import DatasetSettings, detect_kind, load_dataset
+    from workbench.core.export.pipeline import export
+    from workbench.core.export.settings import ExportSettings
+    from workbench.core.export.source import source_from_spec
+
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "buggy.py").write_text(BUGGY_SOURCE_AND_EXPORTER)
+    make_manager(folders=[tmp_path / "plugins"])
+    with pytest.raises(UserError, match=r"the data source 'buggy' \(plugin 'buggy'\) load failed: KeyError"):
+        load_dataset(DatasetSettings(kind="buggy", source="x"))
+    with pytest.raises(UserError, match="^pick a smaller size$"):
+        load_dataset(DatasetSettings(kind="buggy", source="x", options={"mode": "user"}))
+    (tmp_path / "data.xyz").write_bytes(b"?")
+    with pytest.raises(UserError, match="cannot tell what kind of data"):  # a raising detect is a "no"
+        detect_kind(str(tmp_path / "data.xyz"))
+    spec = ModelSpec(input_shape=[4], layers=[{"type": "Linear", "out_features": 3}])
+    with pytest.raises(UserError, match=r"the exporter 'buggy-format' \(plugin 'buggy'\) write failed: "
+                                        "ValueError: bad dtype"):
+        export(source_from_spec(spec), ExportSettings(format="buggy-format"), tmp_path / "out")
+    assert not list(tmp_path.glob("out*")) and not list(tmp_path.glob(".out*"))   # nothing half-written left
