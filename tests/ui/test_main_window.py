@@ -135,3 +135,24 @@ def test_about_names_versions(window):
 
     text = about_text()
     assert "Qt" in text and "torch" in text and "CUDA" in text
+
+
+def test_file_new_uses_the_data_dialog(window, monkeypatch):
+    from workbench.core.project import Project
+    from workbench.ui.panels.dataset import new_project
+
+    class _Picked:
+        def __init__(self, parent):
+            pass
+
+        def exec(self):
+            return 1
+
+        def project(self):
+            return Project(name="From data")
+
+    monkeypatch.setattr(new_project, "NewFromDataDialog", _Picked)
+    window.new_project()
+    assert window.session.project.name == "From data"
+    assert window.session.path is None
+    assert "From data" in window.windowTitle()

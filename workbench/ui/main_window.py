@@ -292,8 +292,15 @@ class MainWindow(QMainWindow):
             QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
 
     def new_project(self) -> None:
-        if self._confirm_discard():
-            self.session.new()
+        """File > New: pick data (folder, CSV, npz, ...), see it, pick a template sized to it."""
+        if not self._confirm_discard():
+            return
+        from workbench.ui.panels.dataset.new_project import NewFromDataDialog
+
+        dialog = NewFromDataDialog(self)
+        if dialog.exec():
+            self.session.new(dialog.project())
+            self.statusBar().showMessage("New project: save it (Ctrl+S) to keep its runs beside it", 10_000)
 
     def open_dialog(self) -> None:
         if not self._confirm_discard():
