@@ -237,17 +237,32 @@ def test_plot_export_and_readout(qtbot, tmp_path):
     assert curve.opts["clipToView"] and curve.opts["autoDownsample"]
 
 
-def test_screenshots(qtbot, panel):
-    """docs/screenshots/training*.png: a run in progress, the evaluation view, the run list."""
+def test_screenshots(qtbot, panel, tmp_path):
+    """A run in progress (with real CPU/RAM snapshots in the system plot), the evaluation view, the run list.
+    WORKBENCH_SCREENSHOTS=docs/screenshots writes them there (docs/screenshots/training*.png)."""
+    import os
     from pathlib import Path
 
-    out = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    from PySide6.QtCore import QTimer
+
+    from workbench.core.hardware.sampler import HardwareSampler
+
+    out = Path(os.environ.get("WORKBENCH_SCREENSHOTS") or tmp_path)
     out.mkdir(parents=True, exist_ok=True)
+    sampler = HardwareSampler()
+    sampler.sample()
+    publish = QTimer()
+    publish.timeout.connect(lambda: panel.session.publish_hardware(sampler.sample()))
+    publish.start(100)
     panel.resize(740, 520)
-    panel.session.project.training.epochs = 8
+    panel.session.project.training.epochs = 30
     panel.start()
-    qtbot.waitUntil(lambda: panel.epoch_bar.value() >= 5 or not panel.running, timeout=60_000)
+    qtbot.waitUntil(lambda: panel.epoch_bar.value() >= 6 or not panel.running, timeout=60_000)
+    qtbot.wait(1100)                 # one full frame (the small plots redraw once a second)
     panel.grab().save(str(out / "training.png"))
+    publish.stop()
+    panel.stop()
+    assert len(panel.curves.system.series.get("CPU", [])) > 0
     _wait_idle(qtbot, panel)
     qtbot.waitUntil(lambda: panel.evaluation.result is not None and panel.eval_worker is None, timeout=30_000)
     panel.tabs.setCurrentWidget(panel.evaluation)

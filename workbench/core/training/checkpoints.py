@@ -118,14 +118,9 @@ def load_checkpoint(source: str | os.PathLike) -> Checkpoint:
 
 def _load_torch_file(path: Path) -> Checkpoint:
     """A user's .pt/.pth: tensors only (`weights_only=True`); the spec must sit beside it as spec.json."""
-    import torch
+    from workbench.core.io import load_torch_weights, read_json
 
-    from workbench.core.io import read_json
-
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise UserError(f"{path} cannot be loaded as plain weights ({exc}); only tensors are accepted") from exc
+    state = load_torch_weights(path)
     if not isinstance(state, dict):
         raise UserError(f"{path} holds a {type(state).__name__}, not a state dict of tensors")
     spec_path = path.with_name("spec.json")
