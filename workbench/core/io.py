@@ -100,3 +100,26 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise UserError(f"{what} {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
+
+
+def load_torch_weights(path: str | os.PathLike):
+    """A user's .pt/.pth read with `torch.load(weights_only=True)`: tensors and plain containers only, never
+    an object that runs code when unpickled. A refused file is a one-line UserError naming what it holds."""
+    import torch
+
+    path = Path(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise UserError(f"weights file not found: {path}") from exc
+    except Exception as exc:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError ...
+        import re
+
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        if found:
+            why = f"it holds a pickled Python object ({found.group(1)}) that would run code when loaded"
+        else:
+            why = (text.strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise UserError(f"{path} cannot be loaded as plain weights: {why}; only tensors are accepted (save a "
+                        "state_dict, or use safetensors)") from exc

@@ -114,21 +114,21 @@ def _tv_load_weights(module, p) -> None:
     path = p.get("weights_path")
     if not path:
         return
-    import torch
-
     file = Path(path).expanduser()
     if not file.is_file():
         raise UserError(f"TorchvisionModel weights_path {file} does not exist; choose a local weights file or "
                         "clear the field")
-    try:
-        if file.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    if file.suffix == ".safetensors":
+        from safetensors.torch import load_file
 
+        try:
             state = load_file(str(file))
-        else:
-            state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise UserError(f"cannot read weights {file} ({exc}); use a safetensors or plain state-dict file") from exc
+        except Exception as exc:
+            raise UserError(f"cannot read weights {file} ({exc}); use a safetensors or plain state-dict file") from exc
+    else:
+        from workbench.core.io import load_torch_weights
+
+        state = load_torch_weights(file)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     own = module.state_dict()
