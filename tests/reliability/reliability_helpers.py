@@ -64,11 +64,13 @@ def assert_cli_error(argv: list[str], capsys, fragments, roots) -> str:
     assert code == 2, f"exit {code}, stderr: {err!r}"
     assert "Traceback" not in err and "Traceback" not in out
     lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    errors = [line for line in lines if line.startswith("error:")]
+    # progress lines (export's "[ 5%] ...") may come first; the error is one line, the last one
+    assert len(errors) == 1 and lines[-1] == errors[0], err
     for fragment in ([fragments] if isinstance(fragments, str) else fragments):
-        assert fragment.lower() in lines[0].lower(), f"{fragment!r} not in {lines[0]!r}"
+        assert fragment.lower() in errors[0].lower(), f"{fragment!r} not in {errors[0]!r}"
     assert_unchanged(before, after)
-    return lines[0]
+    return errors[0]
 
 
 def write_project(path: Path, **changes) -> Path:
@@ -104,11 +106,22 @@ def refused_writes(folder: Path, monkeypatch, code: int = errno.EACCES):
                 raise OSError(code, os.strerror(code), str(path))
         return real_open(path, flags, *args, **kwargs)
 
+    real_mkdir = os.mkdir
+
+    def guarded_mkdir(path, *args, **kwargs):
+        target = Path(os.fsdecode(path))
+        parent = (target if target.is_absolute() else Path.cwd() / target).parent.resolve()
+        if parent == folder or folder in parent.parents:
+            raise OSError(code, os.strerror(code), str(path))
+        return real_mkdir(path, *args, **kwargs)
+
     mode = folder.stat().st_mode
     folder.chmod(0o555)
     monkeypatch.setattr(os, "open", guarded_open)
+    monkeypatch.setattr(os, "mkdir", guarded_mkdir)
     try:
         yield folder
     finally:
         monkeypatch.setattr(os, "open", real_open)
+        monkeypatch.setattr(os, "mkdir", real_mkdir)
         folder.chmod(mode)
