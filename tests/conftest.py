@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-import weakref
 
 import pytest
+from threadguard import record_qthread_starts, running_qthreads
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -31,26 +31,12 @@ def _no_dangling_threads():
     deadline = time.monotonic() + 2.0
     while True:
         leftover = [t.name for t in threading.enumerate() if t.name.startswith(OUR_THREAD_PREFIX) and t.is_alive()]
-        running = _running_qthreads()
+        running = running_qthreads()
         if not (leftover or running) or time.monotonic() > deadline:
             break
         time.sleep(0.05)
     assert not leftover, f"test left threads running: {leftover}"
     assert not running, f"test left QThreads running: {running}"
-
-
-_STARTED_QTHREADS: weakref.WeakSet = weakref.WeakSet()
-
-
-def _running_qthreads() -> list:
-    found = []
-    for thread in list(_STARTED_QTHREADS):
-        try:
-            if thread.isRunning():
-                found.append(thread)
-        except RuntimeError:  # the C++ object is gone
-            pass
-    return found
 
 
 def pytest_configure(config):
@@ -60,11 +46,4 @@ def pytest_configure(config):
     except ImportError:
         return
     QStandardPaths.setTestModeEnabled(True)
-    # Record every QThread started from Python, so the fixture above checks them without scanning the heap.
-    original_start = QThread.start
-
-    def recording_start(self, *args, **kwargs):
-        _STARTED_QTHREADS.add(self)
-        return original_start(self, *args, **kwargs)
-
-    QThread.start = recording_start
+    record_qthread_starts(QThread)
