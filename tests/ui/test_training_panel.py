@@ -289,3 +289,20 @@ def test_preview_module_imports():
 def _copy_guard(tmp_path):
     yield
     shutil.rmtree(tmp_path / "runs", ignore_errors=True)
+
+
+def test_script_button_writes_a_standalone_script(qtbot, tmp_path):
+    from workbench.core.paths import sample_project
+    from workbench.ui.panels.training import TrainingPanel
+    from workbench.ui.session import ProjectSession
+
+    session = ProjectSession()
+    panel = TrainingPanel(session)
+    qtbot.addWidget(panel)
+    session.open(sample_project())
+    written = panel.export_script(str(tmp_path / "train.py"))
+    text = written.read_text()
+    assert "import torch" in text
+    assert "import workbench" not in text and "from workbench" not in text
+    compile(text, "train.py", "exec")
+    panel.shutdown()

@@ -136,6 +136,13 @@ class TrainingPanel(QWidget):
             controls.addWidget(widget)
         controls.addStretch(1)
         controls.addWidget(self.state_label)
+        self.script_button = QPushButton("Script…")
+        self.script_button.setObjectName("exportScriptButton")
+        self.script_button.setToolTip("Write a standalone train.py for this project: the model, the data loading and "
+                                      "these settings; runs with `python train.py` or under torchrun, no Workbench "
+                                      "needed")
+        self.script_button.clicked.connect(lambda: self.export_script())
+        controls.addWidget(self.script_button)
 
         self.epoch_bar = QProgressBar()
         self.epoch_bar.setObjectName("epochProgress")
@@ -380,6 +387,25 @@ class TrainingPanel(QWidget):
         self.stop_button.setEnabled(busy and state != "stopping")
         self.pause_button.setText("Resume" if state == "paused" else "Pause")
         self.state_label.setText(STATE_TEXT.get(state, state))
+
+    def export_script(self, path: str | None = None) -> Path | None:
+        """Write the standalone training script (workbench.core.scriptgen) to `path`, asking where when None."""
+        from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+        from workbench.core.scriptgen import export_training_script
+
+        if path is None:
+            start = str((self.session.path.parent if self.session.path else Path.home()) / "train.py")
+            path, _ = QFileDialog.getSaveFileName(self, "Export training script", start, "Python (*.py)")
+            if not path:
+                return None
+        try:
+            written = export_training_script(self.session.project, path)
+        except UserError as exc:
+            QMessageBox.warning(self, "Cannot write the training script", str(exc))
+            return None
+        self.session.sig_status.emit(f"Wrote {written}: run it with `python {written.name}` or under torchrun")
+        return written
 
     # -- runs ------------------------------------------------------------------------------------------------------
     def _runs_root(self) -> Path:
