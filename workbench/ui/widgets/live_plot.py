@@ -1,6 +1,8 @@
 """LivePlot: a pyqtgraph plot for curves that grow while training.
 
-Every point is kept (growing numpy arrays, one per unit of x: step, epoch, time); the display is
+Every point is kept (growing numpy arrays, one per unit of x: step, epoch, time) up to MAX_POINTS per series;
+past that the older half is thinned 2:1, keeping the min and max of each block of four (spikes survive), so
+memory stays bounded however long a run goes (every point stays on disk in the run's metrics.jsonl). The display is
 downsampled (`clipToView` + `autoDownsample`, together: ~8 ms for 1M points instead of ~100 ms) and
 redrawn only by `refresh()` (the panel calls it on its ~25 Hz timer), with `setData` on existing curves.
 A smoothed series is derived from a raw one with a debiased EMA (as TensorBoard does, without its bias
@@ -20,6 +22,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 
 X_MODES = ("step", "epoch", "time")
+MAX_POINTS = 100_000     # per series in memory (~4 MB with its three x arrays); older points are thinned beyond
 X_LABELS = {"step": "step", "epoch": "epoch", "time": "time (s)"}
 
 
@@ -47,6 +50,25 @@ class GrowingArray:
     @property
     def view(self) -> np.ndarray:
         return self._data[:self.n]
+
+    def keep(self, index: np.ndarray) -> None:
+        """Keep only the points at `index` (ascending), in place."""
+        kept = self._data[:self.n][index]
+        self.n = len(kept)
+        self._data[:self.n] = kept
+
+
+def thinning_index(y: np.ndarray, older: int) -> np.ndarray:
+    """Indices that keep the first `older` points at half density (the min and the max of each block of four,
+    in order) and every point after them."""
+    blocks = older // 4
+    head = y[:blocks * 4].reshape(blocks, 4)
+    low = np.where(np.isnan(head), np.inf, head).argmin(1)
+    high = np.where(np.isnan(head), -np.inf, head).argmax(1)
+    high = np.where(low == high, np.where(low == 3, 0, 3), high)     # a flat block: keep two distinct points
+    base = np.arange(blocks) * 4
+    pairs = np.stack([base + np.minimum(low, high), base + np.maximum(low, high)], axis=1).ravel()
+    return np.concatenate([pairs, np.arange(blocks * 4, len(y))])
 
 
 def debiased_ema(values: np.ndarray, weight: float) -> np.ndarray:
@@ -105,6 +127,7 @@ class LivePlot(pg.PlotWidget):
         if self.legend is not None:
             self.legend.setBrush(pg.mkBrush(255, 255, 255, 200))
         self.series: dict[str, Series] = {}
+        self.max_points = MAX_POINTS
         self.x_mode = "step"
         self.smoothing = 0.6
         self.empty_text = pg.TextItem("", color="#777", anchor=(0.5, 0.5))
@@ -155,6 +178,19 @@ class LivePlot(pg.PlotWidget):
                 smooth.xs["time"].append(t)
                 smooth.y.append(self._ema_next(smooth, y))
                 smooth.dirty = True
+        if len(series) > self.max_points:
+            self._thin(series)
+
+    def _thin(self, series: Series) -> None:
+        """Halve the density of the older half of a series (and of its smoothed companions): bounded memory."""
+        n = len(series)
+        index = thinning_index(series.y.view, n // 2)
+        for target in [series] + [s for s in self.series.values() if s.smooth_of == series.key]:
+            if len(target) != n:
+                continue
+            for array in (*target.xs.values(), target.y):
+                array.keep(index)
+            target.dirty = True
 
     def set_points(self, key: str, steps, epochs, times, ys) -> None:
         """Replace a series' points at once (a saved run); its smoothed companions follow."""
@@ -282,7 +318,8 @@ class LivePlot(pg.PlotWidget):
 
     # -- export ------------------------------------------------------------------------------------------------------
     def export_csv(self, path: str | os.PathLike, keys: list[str] | None = None) -> int:
-        """Every stored point of the chosen series (all by default): series, step, epoch, time, value."""
+        """Every point the plot holds of the chosen series (all by default): series, step, epoch, time, value.
+        (Past MAX_POINTS the older points are thinned; the run's metrics.jsonl has every one.)"""
         from workbench.core.io import atomic_open
 
         rows = 0
