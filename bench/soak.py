@@ -58,6 +58,9 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between RSS samples (default 5)")
     parser.add_argument("--warmup", type=float, default=0.25,
                         help="fraction of the run excluded as warm-up (default 0.25)")
+    parser.add_argument("--plot-points", type=int, default=None,
+                        help="points each live-plot series keeps in memory (default: LivePlot's MAX_POINTS); "
+                             "a small value shows the bound within a short soak")
     parser.add_argument("--out", default=str(RESULTS), help="the JSON results file")
     args = parser.parse_args()
 
@@ -88,6 +91,11 @@ def main() -> int:
     window.show()
     assert window.open_project(project_path, confirmed=True)
     panel = window.panels["trainingDock"]
+    from workbench.ui.widgets.live_plot import MAX_POINTS, LivePlot
+
+    max_points = args.plot_points or MAX_POINTS
+    for plot in window.findChildren(LivePlot):
+        plot.max_points = max_points
     process = psutil.Process()
 
     def pump(seconds: float) -> None:
@@ -141,7 +149,7 @@ def main() -> int:
         "growth_after_warmup_mb": round(max(rss_after) - min(rss_after), 2),
         "slope_after_warmup_mb_per_min": round(slope_mb_per_min(after), 3),
         "slope_whole_run_mb_per_min": round(slope_mb_per_min(samples), 3),
-        "plot_points_end": samples[-1]["plot_points"],
+        "plot_points_end": samples[-1]["plot_points"], "plot_max_points_per_series": max_points,
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.processor()
                     or platform.machine(), "cores": os.cpu_count()},
         "samples": samples,
