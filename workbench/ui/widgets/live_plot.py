@@ -335,6 +335,12 @@ class LivePlot(pg.PlotWidget):
 
     def export_png(self, path: str | os.PathLike) -> None:
         from workbench.core.errors import UserError
+        from workbench.core.io import atomic_replace_with
 
-        if not self.grab().save(str(path), "PNG"):
-            raise UserError(f"cannot write {path}; choose a writable folder")
+        image = self.grab()
+
+        def write(tmp: str) -> None:
+            if not image.save(tmp, "PNG"):
+                raise UserError(f"cannot write {path}; choose a writable folder")
+
+        atomic_replace_with(path, write)
