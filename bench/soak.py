@@ -61,6 +61,8 @@ def main() -> int:
     parser.add_argument("--plot-points", type=int, default=None,
                         help="points each live-plot series keeps in memory (default: LivePlot's MAX_POINTS); "
                              "a small value shows the bound within a short soak")
+    parser.add_argument("--trace", action="store_true",
+                        help="tracemalloc: print the Python allocation sites that grew most after the warm-up")
     parser.add_argument("--out", default=str(RESULTS), help="the JSON results file")
     args = parser.parse_args()
 
@@ -108,6 +110,7 @@ def main() -> int:
     assert panel.start(), "the Training panel refused to start"
     t0 = time.monotonic()
     samples: list[dict] = []
+    baseline = None
     duration = args.minutes * 60
     while True:
         pump(args.interval)
@@ -117,8 +120,22 @@ def main() -> int:
         samples.append(sample)
         print(f"{now:7.0f} s  rss {sample['rss_mb']:8.1f} MB  epoch {sample['epoch']:6d}  "
               f"plot points {sample['plot_points']:9,d}", flush=True)
+        if args.trace and baseline is None and now >= args.warmup * duration:
+            import tracemalloc
+
+            tracemalloc.start(8)
+            baseline = tracemalloc.take_snapshot()
         if now >= duration or not panel.running:
             break
+    if baseline is not None:
+        import tracemalloc
+
+        growth = tracemalloc.take_snapshot().compare_to(baseline, "traceback")
+        print("\nPython allocations that grew most after the warm-up:")
+        for stat in growth[:12]:
+            print(f"  {stat.size_diff / 2**10:+9.1f} KiB {stat.count_diff:+7d} blocks  "
+                  + " <- ".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in stat.traceback[:4]))
+        tracemalloc.stop()
     panel.stop()
     deadline = time.monotonic() + 30
     while panel.running and time.monotonic() < deadline:
