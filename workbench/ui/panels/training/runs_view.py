@@ -113,7 +113,12 @@ class RunsView(QWidget):
             sps = summary.get("samples_per_second")
             epochs = summary.get("epochs_completed")
             if epochs is None:
-                epochs = len(run.metrics().epochs) if status in ("running", "interrupted") else ""
+                epochs = ""
+                if status in ("running", "interrupted"):   # no summary yet (or ever): read the curves so far
+                    done = run.metrics().epochs
+                    epochs = len(done)
+                    accuracies = [e["val_accuracy"] for e in done if e.get("val_accuracy") is not None]
+                    best = max(accuracies) if accuracies else None
             item = QTreeWidgetItem([run.name, status, str(epochs), f"{best:.4f}" if best is not None else "",
                                     f"{sps:,.0f}" if sps else "", _started(run)])
             item.setData(0, Qt.UserRole, run)
