@@ -169,6 +169,7 @@ def test_gui_reopens_the_project_and_shows_the_run_interrupted(killed_run, qtbot
         assert rows == {run_dir: "interrupted"}
         item = items[0]
         assert item.text(2) in ("2", "3")        # epochs with a complete line in metrics.jsonl
+        assert float(item.text(3)) > 0.8         # best val accuracy so far, read from those lines
         deadline = time.monotonic() + 1
         while time.monotonic() < deadline:
             qtbot.wait(20)
