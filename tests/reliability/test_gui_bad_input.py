@@ -113,3 +113,24 @@ def test_training_on_a_missing_gpu_shows_the_reason(window, project_copy, qtbot,
     assert "no CUDA GPU" in text and "Traceback" not in text
     assert_unchanged(before, disk_state(project_copy.parent))
     assert len(list(runs.iterdir())) == 1
+
+
+def test_a_corrupt_autosave_is_refused_and_kept(qtbot, project_copy, dialogs, monkeypatch):
+    """A newer autosave beside the project is offered; a damaged one is refused with a dialog, and neither the
+    project nor the autosave (perhaps the user's only copy of those edits) is touched."""
+    from workbench.ui.main_window import MainWindow
+
+    side = autosave_path(project_copy)
+    side.write_bytes(project_copy.read_bytes()[:200])
+    os.utime(side, (project_copy.stat().st_mtime + 60,) * 2)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes)   # "Recover them?" -> Yes
+    before = disk_state(project_copy.parent)
+    window = MainWindow()
+    qtbot.addWidget(window)
+    try:
+        assert window.open_project(project_copy, confirmed=True)
+        assert dialogs and dialogs[0][0] == "Cannot recover autosave" and "not valid JSON" in dialogs[0][1]
+        assert window.session.path == project_copy.resolve() and not window.session.dirty
+        assert_unchanged(before, disk_state(project_copy.parent))
+    finally:
+        window.shutdown()
