@@ -22,6 +22,16 @@ def _isolated_home(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _no_plugins_left_loaded():
+    """The CLI and the GUI load plugins into process-wide registries; each test starts from the built-ins."""
+    yield
+    import sys
+
+    if "workbench.plugins.manager" in sys.modules:
+        sys.modules["workbench.plugins.manager"].reset_plugins()
+
+
+@pytest.fixture(autouse=True)
 def _no_blocking_dialogs(monkeypatch):
     """A modal QMessageBox would hang the suite: static ones answer at once (Discard / No / Ok) and are
     recorded in `DIALOGS`. Tests that need another answer patch QMessageBox themselves."""
