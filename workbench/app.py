@@ -36,10 +36,13 @@ def main(project: str | None = None) -> int:
     app.setApplicationName("Workbench")
     app.setOrganizationName("Workbench")
     _load_plugins()
-    window = MainWindow()
+    window = MainWindow(defer_panels=True)
     path = project or str(sample_project())
     window.show()
     _trace("window_shown")
+    app.processEvents()  # paint the frame before the panels (pyqtgraph, ...) are built
+    window.build_panels()
+    _trace("panels_built")
     window.open_project(path, confirmed=True)  # a bad file shows a dialog and leaves a new project open
     QTimer.singleShot(0, lambda: _trace("event_loop"))
     threading.Thread(target=_warm_up_torch, name="wb-torch-warmup", daemon=True).start()

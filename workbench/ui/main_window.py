@@ -43,8 +43,11 @@ def _panel_error_widget(title: str, exc: BaseException) -> QWidget:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, session: ProjectSession | None = None):
+    def __init__(self, session: ProjectSession | None = None, defer_panels: bool = False):
+        """`defer_panels`: docks first, panels on `build_panels()`, so the window can be shown sooner."""
         super().__init__()
+        self._defer_panels = defer_panels
+        self._factories: dict[str, tuple[str, str]] = {}
         self.setObjectName("mainWindow")
         self.session = session or ProjectSession(self)
         self.settings = QSettings("Workbench", "Workbench")
@@ -75,19 +78,7 @@ class MainWindow(QMainWindow):
         central.setMaximumSize(0, 0)
         self.setCentralWidget(central)
         for object_name, title, module, cls in PANELS:
-            try:
-                panel = getattr(importlib.import_module(module), cls)(self.session)
-            except Exception as exc:  # a broken panel must not take the window down
-                traceback.print_exc()
-                panel = _panel_error_widget(title, exc)
-            dock = QDockWidget(title, self)
-            dock.setObjectName(object_name)
-            dock.setWidget(panel)
-            dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable
-                             | QDockWidget.DockWidgetClosable)
-            self.docks[object_name] = dock
-            self.panels[object_name] = panel
-            self.addDockWidget(Qt.LeftDockWidgetArea, dock)
+            self._add_dock(object_name, title, f"{module}:{cls}")
         self._build_plugin_docks()
 
     def _build_plugin_docks(self) -> None:
@@ -97,21 +88,41 @@ class MainWindow(QMainWindow):
         manager = plugin_manager()
         self.plugin_docks: dict[str, str] = {}          # dock object name -> area
         for contribution in manager.panels() if manager.loaded else []:
-            module, _, cls = contribution.factory.partition(":")
-            try:
-                panel = getattr(importlib.import_module(module), cls)(self.session)
-            except Exception as exc:  # a broken plugin panel gets the same error widget as a built-in one
-                traceback.print_exc()
-                panel = _panel_error_widget(contribution.title, exc)
-            dock = QDockWidget(contribution.title, self)
-            dock.setObjectName(contribution.dock_name)
-            dock.setWidget(panel)
-            dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable
-                             | QDockWidget.DockWidgetClosable)
-            self.docks[contribution.dock_name] = dock
-            self.panels[contribution.dock_name] = panel
+            self._add_dock(contribution.dock_name, contribution.title, contribution.factory)
             self.plugin_docks[contribution.dock_name] = contribution.area
-            self.addDockWidget(Qt.LeftDockWidgetArea, dock)
+
+    def _add_dock(self, object_name: str, title: str, factory: str) -> None:
+        """A dock for the panel `factory` ("module:Class"); built now, or by build_panels() when deferred."""
+        dock = QDockWidget(title, self)
+        dock.setObjectName(object_name)
+        dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable
+                         | QDockWidget.DockWidgetClosable)
+        self.docks[object_name] = dock
+        self._factories[object_name] = (title, factory)
+        self.addDockWidget(Qt.LeftDockWidgetArea, dock)
+        if self._defer_panels:
+            loading = QLabel(f"Loading {title}…")
+            loading.setAlignment(Qt.AlignCenter)
+            dock.setWidget(loading)
+        else:
+            self._make_panel(object_name)
+
+    def _make_panel(self, object_name: str) -> None:
+        title, factory = self._factories[object_name]
+        module, _, cls = factory.partition(":")
+        try:
+            panel = getattr(importlib.import_module(module), cls)(self.session)
+        except Exception as exc:  # a broken panel (built-in or plugin) must not take the window down
+            traceback.print_exc()
+            panel = _panel_error_widget(title, exc)
+        self.docks[object_name].setWidget(panel)
+        self.panels[object_name] = panel
+
+    def build_panels(self) -> None:
+        """Build the panels of a window made with `defer_panels=True` (the app shows the window first)."""
+        for object_name in self._factories:
+            if object_name not in self.panels:
+                self._make_panel(object_name)
 
     def _add_plugin_problems_label(self) -> None:
         """A lasting note in the status bar when a plugin failed to load; the link opens Help > Plugins."""
