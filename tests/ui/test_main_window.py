@@ -156,3 +156,15 @@ def test_file_new_uses_the_data_dialog(window, monkeypatch):
     assert window.session.project.name == "From data"
     assert window.session.path is None
     assert "From data" in window.windowTitle()
+
+
+def test_deferred_panels_are_built_after_the_window_shows(qtbot):
+    win = MainWindow(defer_panels=True)
+    qtbot.addWidget(win)
+    win.show()
+    assert win.panels == {}
+    assert all(dock.widget().text().startswith("Loading") for dock in win.docks.values())
+    win.build_panels()
+    assert set(win.panels) == set(DOCKS)
+    assert win.docks["trainingDock"].widget() is win.panels["trainingDock"]
+    win.shutdown()
