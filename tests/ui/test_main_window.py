@@ -43,8 +43,11 @@ def test_docks_hide_and_restore(window, qtbot):
     dock.toggleViewAction().trigger()
     assert dock.isVisible()
     dock.close()
+    size = window.size()
     window.reset_layout()
     qtbot.waitUntil(dock.isVisible)
+    assert window.size() == size  # the reset must not grow the window
+    assert window.docks["trainingDock"].height() > window.docks["hardwareDock"].height() > 100
 
 
 def test_open_sample_sets_title(window):

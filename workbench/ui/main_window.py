@@ -232,6 +232,7 @@ class MainWindow(QMainWindow):
                          Qt.Vertical)
 
     def reset_layout(self) -> None:
+        size = self.size()  # docks stacked for a moment below would grow the window to their summed height
         for dock in self.docks.values():
             self.removeDockWidget(dock)
         for dock in self.docks.values():
@@ -239,6 +240,7 @@ class MainWindow(QMainWindow):
             dock.setFloating(False)
             dock.show()
         self.restoreState(self._default, LAYOUT_VERSION)
+        self.resize(size)
         for bar in self.findChildren(QTabBar):
             if bar.parent() is self and bar.count() == 0:
                 bar.hide()
