@@ -54,9 +54,11 @@ class CurvesView(QWidget):
         self.system.set_empty_text("CPU / GPU load\nwhile training")
         self.system.setObjectName("systemPlot")
         self.plots = (self.loss, self.epoch_loss, self.accuracy, self.lr)
+        self.all_plots = (*self.plots, self.system)
         self._system_kind: str | None = None
         self._overlays: list[str] = []
-        self._small_drawn = 0.0
+        self._refreshed = {plot: 0.0 for plot in self.all_plots[1:]}    # when each small plot last refreshed
+        self._small_turn = False
         self._extent: tuple[int | None, int | None] = (None, None)
         self._build()
         self.set_empty("Press Start to train: the loss appears here within seconds")
@@ -118,7 +120,7 @@ class CurvesView(QWidget):
 
     # -- data ------------------------------------------------------------------------------------------------------
     def clear(self) -> None:
-        for plot in (*self.plots, self.system):
+        for plot in self.all_plots:
             plot.clear_data()
         self.set_overlays([])
         self.set_extent(None, None)
@@ -126,10 +128,13 @@ class CurvesView(QWidget):
     def set_empty(self, text: str) -> None:
         self.loss.set_empty_text(text)
 
-    def add_batch(self, event, t: float) -> None:
-        x_epoch = _fraction(event.epoch, event.batch, event.batches)
-        self.loss.append("loss", event.step, x_epoch, t, event.loss)
-        self.lr.append("lr", event.step, x_epoch, t, event.lr)
+    def add_batches(self, events: list, t0: float) -> None:
+        """Batch-end events, in order: their loss and learning rate (one array append per frame)."""
+        steps = [e.step for e in events]
+        epochs = [_fraction(e.epoch, e.batch, e.batches) for e in events]
+        times = [e.time - t0 for e in events]
+        self.loss.extend("loss", steps, epochs, times, [e.loss for e in events])
+        self.lr.extend("lr", steps, epochs, times, [e.lr for e in events])
 
     def add_epoch(self, event, t: float) -> None:
         for plot, keys in ((self.epoch_loss, ("train_loss", "val_loss")),
@@ -160,14 +165,21 @@ class CurvesView(QWidget):
                 self.system.append(label, 0, 0, t, value)
 
     def refresh(self, everything: bool = True) -> None:
-        """Push new points to the curves (they paint on the next paint event). `everything=False` updates
-        the batch loss, and the small plots at most once a second: they change per epoch, or slowly."""
+        """Push new points to the curves (they paint on the next paint event). `everything=False` (a live
+        frame) updates either the batch loss or one small plot that has new points and has waited a second:
+        they change per epoch, or slowly, and a frame stays short (the GUI answers within it)."""
         now = time.perf_counter()
-        small = everything or now - self._small_drawn >= 1.0
-        for plot in (*self.plots, self.system) if small else (self.loss,):
+        if everything:
+            plots = self.all_plots
+        else:
+            waiting = [p for p in self._refreshed if p.has_new_points() and now - self._refreshed[p] >= 1.0]
+            self._small_turn = bool(waiting) and not self._small_turn
+            plots = (min(waiting, key=self._refreshed.get),) if self._small_turn else (self.loss,)
+        for plot in plots:
             plot.refresh()
-        if small:
-            self._small_drawn = now
+            if plot is not self.loss:
+                self._refreshed[plot] = now
+        if self.lr in plots:
             lr = self.lr.series["lr"].y.view
             if len(lr) and lr.min() == lr.max() and not self.log_check.isChecked():
                 self.lr.setYRange(0, lr[0] * 1.25, padding=0)   # a constant LR: show it against zero
@@ -175,8 +187,8 @@ class CurvesView(QWidget):
                 self.lr.enableAutoRange(axis="y")
 
     def set_extent(self, steps: int | None, epochs: int | None) -> None:
-        """A live run's full length: the x axis spans it from the start, so it is not re-laid out (and
-        re-painted) on every frame, and the curve fills it left to right."""
+        """A live run's full length: the x axes span it from the start, so they are not re-laid out (and
+        re-painted) on every frame, and the curves fill them left to right."""
         self._extent = (steps, epochs)
         self._apply_extent()
 
@@ -184,7 +196,7 @@ class CurvesView(QWidget):
         steps, epochs = self._extent
         mode = self.x_combo.currentText()
         end = steps if mode == "step" else epochs if mode == "epoch" else None
-        for plot in (self.loss, self.lr):
+        for plot in self.plots:
             if end:
                 plot.getPlotItem().enableAutoRange(x=False)
                 plot.setXRange(0, end, padding=0.01)

@@ -32,12 +32,10 @@ from workbench.ui.panels.training.curves import CurvesView
 from workbench.ui.panels.training.evaluation_view import EvaluationView
 from workbench.ui.panels.training.runs_view import RunsView
 from workbench.ui.panels.training.settings_form import TrainingSettingsForm
-from workbench.ui.widgets.live_plot import LivePlot
+from workbench.ui.widgets.live_plot import paint_pending
 from workbench.ui.workers import GeneratorWorker
 
-MIN_FRAME_S = 0.04          # at most 25 frames a second
-MAX_FRAME_S = 1.0           # and at least one: the view stays live however slow painting is
-DRAW_BUDGET_FACTOR = 19     # next frame after 19x the last frame's cost: <= 5% of the time spent painting
+FRAME_BUDGET = 0.025        # frames (taking in the events, painting) cost the trainer <= 2.5% of its time
 STATE_TEXT = {"idle": "Idle", "loading": "Loading data…", "running": "Training", "paused": "Paused",
               "stopping": "Stopping…", "starting": "Starting…"}
 
@@ -100,11 +98,8 @@ class TrainingPanel(QWidget):
         self.run_path: Path | None = None
         self.started = None
         self.t0 = time.time()
-        self._next_draw, self._painted_before = 0.0, LivePlot.paint_seconds
         self.last_finished_run: Path | None = None
         self._closing = False
-        self._next_draw = 0.0
-        self._painted_before = 0.0
         self._build()
         session.sig_command.connect(self._on_session_command)
         session.sig_project_loaded.connect(self._on_session_project_loaded)
@@ -220,7 +215,7 @@ class TrainingPanel(QWidget):
                          project_path=project_path)
 
         self.control = control
-        self.worker = GeneratorWorker(job, "wb-train", on_stop=control.stop, parent=self)
+        self.worker = GeneratorWorker(job, "wb-train", on_stop=control.stop, frame_budget=FRAME_BUDGET, parent=self)
         self.worker.sig_events.connect(self._on_worker_events)
         self.worker.sig_done.connect(self._on_worker_done)
         self.error_box.hide()
@@ -228,10 +223,10 @@ class TrainingPanel(QWidget):
         self.curves.set_empty("Starting…" if data is not None else "Loading the data…")
         self.started = None
         self.t0 = time.time()
-        self._next_draw, self._painted_before = 0.0, LivePlot.paint_seconds
         self.tabs.setCurrentWidget(self.curves)
         self.settings.set_locked(True)
         self._set_state("starting" if data is not None else "loading")
+        paint_pending(self.curves.all_plots)      # now, not while the trainer starts (contended: 10x slower)
         self.worker.start()
         return True
 
@@ -259,20 +254,24 @@ class TrainingPanel(QWidget):
         elif command == "stop":
             self.stop()
 
-    # -- worker events (GUI thread, ~25 Hz) -------------------------------------------------------------------------
+    # -- worker events (GUI thread: frames while the trainer waits, <= 25 a second) ---------------------------------
     def _on_worker_events(self, events: list) -> None:
-        last_batch = None
+        batches: list = []
+        last_batch = last_epoch = None
         finished_now = any(event.kind == "finished" for event in events)
         curves = self.curves
-        t0 = self.t0
         for event in events:
             kind = event.kind
             if kind == "batch":
-                curves.add_batch(event, event.time - t0)
+                batches.append(event)
                 last_batch = event
-            elif kind == "epoch":
-                curves.add_epoch(event, event.time - t0)
-                self.epoch_bar.setValue(event.epoch)
+                continue
+            if batches:                         # in order (a "started" event sets t0)
+                curves.add_batches(batches, self.t0)
+                batches = []
+            if kind == "epoch":
+                curves.add_epoch(event, event.time - self.t0)
+                last_epoch = event
             elif kind == "started":
                 self._on_started(event)
             elif kind == "state":
@@ -281,21 +280,14 @@ class TrainingPanel(QWidget):
                 self.last_evaluation = event
             elif kind == "finished":
                 self._on_finished(event)
+        if batches:
+            curves.add_batches(batches, self.t0)
+        if last_epoch is not None:
+            self.epoch_bar.setValue(last_epoch.epoch)
         if last_batch is not None and not finished_now:
             self._show_progress(last_batch)
-        self._draw(force=finished_now)
-
-    def _draw(self, force: bool = False) -> None:
-        """Redraw within a budget: painting holds the GIL the trainer needs, so the next frame waits
-        DRAW_BUDGET_FACTOR times what painting cost since the last one (<= ~5% of the time; 25 Hz when
-        painting is cheap; at least one a second). Points are never dropped: they wait in the curves for the next frame."""
-        now = time.perf_counter()
-        if not force and now < self._next_draw:
-            return
-        cost = LivePlot.paint_seconds - self._painted_before
-        self._painted_before = LivePlot.paint_seconds
-        self.curves.refresh(everything=force)
-        self._next_draw = now + min(MAX_FRAME_S, max(MIN_FRAME_S, cost * DRAW_BUDGET_FACTOR))
+        self.curves.refresh(everything=finished_now)
+        paint_pending(self.curves.all_plots)
 
     def _on_started(self, event) -> None:
         from workbench.core.training.runs import Run
