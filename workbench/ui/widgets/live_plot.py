@@ -80,6 +80,7 @@ def paint_pending(widgets) -> None:
     paint), instead of on a later pass of the event loop: a training frame paints while the trainer waits.
     Delivers only the plots' queued scene updates, then syncs their windows, nothing else that is queued."""
     windows = []
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
     for widget in widgets:
         widget.getPlotItem().vb.prepareForPaint()           # the auto-range, before the scene updates
         QCoreApplication.sendPostedEvents(widget.scene(), QEvent.Type.MetaCall)
@@ -187,7 +188,9 @@ class LivePlot(pg.PlotWidget):
             item.getAxis(axis).setTextPen("#444")
             item.getAxis(axis).setPen("#888")
             item.getAxis(axis).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-            item.getAxis(axis).setStyle(maxTickLevel=0)     # a grid line per labelled tick: minor lines cost 3x
+            # a grid line per labelled tick (minor lines cost 3x); room for the labels grows but never shrinks
+            # (a narrower label re-laid out the plot, and repainted all of it, a frame later)
+            item.getAxis(axis).setStyle(maxTickLevel=0, autoReduceTextSpace=False)
         item.setMenuEnabled(True)
         self.legend = item.addLegend(offset=(-4, 4), labelTextSize="8pt") if legend else None
         if self.legend is not None:

@@ -35,7 +35,7 @@ from workbench.ui.panels.training.settings_form import TrainingSettingsForm
 from workbench.ui.widgets.live_plot import paint_pending
 from workbench.ui.workers import GeneratorWorker
 
-FRAME_BUDGET = 0.025        # frames (taking in the events, painting) cost the trainer <= 2.5% of its time
+FRAME_BUDGET = 0.02         # frames (taking in the events, painting) cost the trainer <= 2% of its time
 STATE_TEXT = {"idle": "Idle", "loading": "Loading data…", "running": "Training", "paused": "Paused",
               "stopping": "Stopping…", "starting": "Starting…"}
 
