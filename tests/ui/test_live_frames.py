@@ -129,3 +129,18 @@ def test_paint_pending_paints_within_the_frame(qtbot):
         for _ in range(5):
             QApplication.processEvents()
         assert LivePlot.paint_seconds == after           # and not again later
+
+
+def test_points_added_a_frame_at_a_time_smooth_as_one_series(qtbot):
+    from workbench.ui.widgets.live_plot import debiased_ema
+
+    plot = LivePlot("t")
+    qtbot.addWidget(plot)
+    plot.add_series("loss", "loss", "k")
+    plot.add_series("smooth", "smoothed", "b", smooth_of="loss")
+    values = np.random.default_rng(1).random(300)
+    values[[17, 150]] = np.nan                       # a non-finite loss passes through, the average goes on
+    for chunk in np.array_split(np.arange(300), 7):
+        plot.extend("loss", chunk, chunk / 10, chunk * 0.1, values[chunk])
+    assert np.allclose(plot.series["smooth"].y.view, debiased_ema(values, 0.6), equal_nan=True)
+    assert np.isnan(plot.series["smooth"].y.view[150])

@@ -15,7 +15,6 @@ toward the first point); changing the smoothing recomputes the display only, nev
 from __future__ import annotations
 
 import csv
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -248,7 +247,7 @@ class LivePlot(pg.PlotWidget):
             if smooth.smooth_of == key:
                 for mode, values in zip(X_MODES, (steps, epochs, times), strict=True):
                     smooth.xs[mode].extend(values)
-                smooth.y.extend([self._ema_next(smooth, float(y)) for y in ys])
+                smooth.y.extend(self._ema_extend(smooth, ys))
                 smooth.dirty = True
         if len(series) > self.max_points:
             self._thin(series)
@@ -281,15 +280,22 @@ class LivePlot(pg.PlotWidget):
                     smooth.xs[mode].extend(series.xs[mode].view)
                 self._resmooth(smooth)
 
-    def _ema_next(self, smooth: Series, y: float) -> float:
+    def _ema_extend(self, smooth: Series, ys) -> np.ndarray:
+        """The debiased EMA of new points, continuing from `smooth.ema_state` (vectorized: a frame brings
+        hundreds of points). Non-finite points pass through and do not disturb the average."""
+        out = np.array(ys, dtype=np.float64)
         weight = self.smoothing
-        if not math.isfinite(y) or weight <= 0:
-            return y
+        finite = np.isfinite(out)
+        if weight <= 0 or not finite.any():
+            return out
+        from scipy.signal import lfilter
+
         last, count = smooth.ema_state
-        last = last * weight + (1.0 - weight) * y
-        count += 1
-        smooth.ema_state = (last, count)
-        return last / (1.0 - weight ** count)
+        ema, _ = lfilter([1.0 - weight], [1.0, -weight], out[finite], zi=[weight * last])
+        counts = count + np.arange(1, len(ema) + 1)
+        out[finite] = ema / (1.0 - weight ** counts)
+        smooth.ema_state = (float(ema[-1]), int(counts[-1]))
+        return out
 
     def _resmooth(self, smooth: Series) -> None:
         raw = self.series[smooth.smooth_of].y.view

@@ -131,7 +131,7 @@ class CurvesView(QWidget):
     def add_batches(self, events: list, t0: float) -> None:
         """Batch-end events, in order: their loss and learning rate (one array append per frame)."""
         steps = [e.step for e in events]
-        epochs = [_fraction(e.epoch, e.batch, e.batches) for e in events]
+        epochs = [e.epoch - 1 + e.batch / (e.batches or 1) for e in events]      # _fraction, inlined
         times = [e.time - t0 for e in events]
         self.loss.extend("loss", steps, epochs, times, [e.loss for e in events])
         self.lr.extend("lr", steps, epochs, times, [e.lr for e in events])
