@@ -255,10 +255,11 @@ def test_screenshots(qtbot, panel, tmp_path):
     publish.timeout.connect(lambda: panel.session.publish_hardware(sampler.sample()))
     publish.start(100)
     panel.resize(740, 520)
-    panel.session.project.training.epochs = 30
+    panel.session.project.training.epochs = 300      # still running when the picture is taken
     panel.start()
     qtbot.waitUntil(lambda: panel.epoch_bar.value() >= 6 or not panel.running, timeout=60_000)
-    qtbot.wait(1100)                 # one full frame (the small plots redraw once a second)
+    qtbot.wait(9000)                 # the small plots take turns every other frame (about one a second here)
+    assert panel.running
     panel.grab().save(str(out / "training.png"))
     publish.stop()
     panel.stop()

@@ -25,7 +25,7 @@ from PySide6.QtCore import QThread, QTimer, Signal
 DRAIN_MS = 40   # 25 Hz
 FRAME_MIN_S = 0.04          # frames: at most 25 a second,
 FRAME_GAP_S = 1.0           # at least one a second, however costly,
-FRAME_CREDIT_S = 0.015      # and running ahead of their budget by at most this much (a costly first frame)
+FRAME_CREDIT_S = 0.01       # and running ahead of their budget by at most this much (a costly first frame)
 FRAME_WAIT_S = 0.25         # the longest a generator waits for the GUI to give it a frame
 STALLED_S = 0.25            # no new event for this long (the generator is blocked, e.g. paused, or slow): the
                             # events it sent are delivered without a frame

@@ -166,8 +166,9 @@ class CurvesView(QWidget):
 
     def refresh(self, everything: bool = True) -> None:
         """Push new points to the curves (they paint on the next paint event). `everything=False` (a live
-        frame) updates either the batch loss or one small plot that has new points and has waited a second:
-        they change per epoch, or slowly, and a frame stays short (the GUI answers within it)."""
+        frame) updates either the batch loss or the small plot that has new points and has waited longest
+        (a second at least): they change per epoch, or slowly, and a frame stays short (refreshing all of them
+        at once doubled a frame's cost: 2.7% of the trainer's time instead of 1.5-1.9%)."""
         now = time.perf_counter()
         if everything:
             plots = self.all_plots
