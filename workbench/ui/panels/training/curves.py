@@ -29,10 +29,6 @@ BLUE, ORANGE, GREEN, PURPLE, GREY = "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", 
 OVERLAY_COLORS = ("#d62728", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
 
 
-def _fraction(epoch: int, batch: int, batches: int) -> float:
-    return epoch - 1 + batch / max(batches, 1)
-
-
 class CurvesView(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -131,7 +127,7 @@ class CurvesView(QWidget):
     def add_batches(self, events: list, t0: float) -> None:
         """Batch-end events, in order: their loss and learning rate (one array append per frame)."""
         steps = [e.step for e in events]
-        epochs = [e.epoch - 1 + e.batch / (e.batches or 1) for e in events]      # _fraction, inlined
+        epochs = [e.epoch - 1 + e.batch / (e.batches or 1) for e in events]      # fractional epoch
         times = [e.time - t0 for e in events]
         self.loss.extend("loss", steps, epochs, times, [e.loss for e in events])
         self.lr.extend("lr", steps, epochs, times, [e.lr for e in events])
