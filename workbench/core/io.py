@@ -13,6 +13,27 @@ from typing import IO, Any
 from workbench.core.errors import UserError
 
 
+def _umask_mode() -> int:
+    """0o666 less the process umask: the mode open() gives a new file (mkstemp's temp files are 0600)."""
+    try:    # read without changing it: os.umask() sets it process-wide, a race with other threads' files
+        with open("/proc/self/status", encoding="ascii") as fh:
+            mask = next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _follow_umask(fd_or_path) -> None:
+    """Give the temp file the permissions a plainly created file would have (a shared runs folder stays
+    readable by the group when the umask says so)."""
+    with contextlib.suppress(OSError):
+        if isinstance(fd_or_path, int):
+            os.fchmod(fd_or_path, _umask_mode())
+        else:
+            os.chmod(fd_or_path, _umask_mode())
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open a temp file beside `path`; on success it replaces `path` in one rename, on error it is removed."""
@@ -27,6 +48,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
         with os.fdopen(fd, mode, encoding=None if binary else encoding) as fh:
             yield fh
             fh.flush()
+            _follow_umask(fh.fileno())
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
@@ -64,6 +86,7 @@ def atomic_replace_with(path: str | os.PathLike, write) -> None:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}; choose a writable folder") from exc
     try:
         write(tmp)
+        _follow_umask(tmp)
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)            # the data is on disk before the rename makes it visible

@@ -464,7 +464,26 @@ class Trainer:
         self.final_eval = self.validate(SplitBatches(split, self.device, max(self.cfg.batch_size, 256),
                                                      self.cfg.num_workers))
         loss, acc = self.final_eval
+        self.final_split = split.name
+        self.best_eval = self._evaluate_best(split)
         return Evaluated(split.name, loss, acc, len(split))
+
+    def _evaluate_best(self, split) -> tuple[float | None, float | None]:
+        """(loss, accuracy) of the best checkpoint on `split` (what export uses); the last weights are put back."""
+        best = self.run_path / "checkpoints" / "best.safetensors"
+        if self.world_size > 1 or not best.exists():
+            return None, None
+        from workbench.core.training.checkpoints import load_checkpoint, load_state_strict
+
+        module = getattr(self.model, "module", self.model)
+        module = getattr(module, "_orig_mod", module)
+        last = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        load_state_strict(module, load_checkpoint(best).state_dict, best)
+        try:
+            return self.validate(SplitBatches(split, self.device, max(self.cfg.batch_size, 256),
+                                              self.cfg.num_workers))
+        finally:
+            module.load_state_dict(last)
 
     # -- checkpoints and the end -----------------------------------------------------------------------------------
     def _checkpoint_meta(self, epoch_complete: bool) -> dict[str, Any]:
@@ -507,11 +526,14 @@ class Trainer:
         sps = self.samples_seen / elapsed if elapsed > 0 else 0.0
         if self.writer is not None:
             test = getattr(self, "final_eval", (None, None))
+            best = getattr(self, "best_eval", (None, None))
             self.writer.finish({
                 "status": status, "epochs_completed": self.epochs_completed,
                 "best_val_accuracy": self.best_val_accuracy, "samples_per_second": sps, "error": error,
                 "message": message, "steps": self.step, "elapsed": elapsed, "device": str(self.device),
-                "test_loss": test[0], "test_accuracy": test[1], "finished": time.time()})
+                "test_loss": test[0], "test_accuracy": test[1], "test_accuracy_weights": "last",
+                "best_checkpoint_test_loss": best[0], "best_checkpoint_test_accuracy": best[1],
+                "test_split": getattr(self, "final_split", None), "finished": time.time()})
             self.writer = None
         return Finished(status, self.epochs_completed, self.step, self.best_val_accuracy, sps, elapsed,
                         str(self.run_path) if self.is_main else "", message=message, error=error,
