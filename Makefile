@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv screenshots bench clean
+.PHONY: run test lint venv screenshots bench clean wheel-smoke
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (found " + sys.version.split()[0] + ")")'
@@ -18,9 +18,13 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/workbench $(PROJECT)
 
-test: $(STAMP)
+test: $(STAMP) wheel-smoke
 	$(BIN)/ruff check .
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The built wheel, installed outside the checkout, runs (a file missing from the package data fails here).
+wheel-smoke: $(STAMP)
+	tests/packaging/wheel_smoke.sh $(BIN)/python
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
