@@ -50,6 +50,19 @@ def _settings(args):
         raise UserError(describe_validation_error(exc, "bad export option")) from exc
 
 
+def _refuse_overwrites(args, source, settings) -> None:
+    """The model, its reports and --report never replace the checkpoint, the run's files or the project."""
+    from workbench.core.export.pipeline import output_path
+    from workbench.core.export.registry import get_exporter
+    from workbench.core.io import refuse_output_over_inputs, run_inputs
+
+    model = output_path(args.output, get_exporter(settings.format), source)
+    beside = [model.with_name(model.name + ext) for ext in (".report.json", ".report.md")]
+    inputs = [args.source, source.path, *run_inputs(source.path or args.source)]
+    refuse_output_over_inputs([model, args.report], inputs)
+    refuse_output_over_inputs(beside, [*inputs, model, args.report])
+
+
 def run_export_command(args) -> int:
     from workbench.core.export.pipeline import ExportFinished, run_export
     from workbench.core.export.registry import get_exporter
@@ -59,6 +72,7 @@ def run_export_command(args) -> int:
     settings = _settings(args)
     get_exporter(settings.format)            # an unknown format fails before the model is loaded
     source = source_from_checkpoint(args.source, settings.source)
+    _refuse_overwrites(args, source, settings)
     report = None
     for event in run_export(source, settings, args.output):
         if isinstance(event, ExportFinished):

@@ -77,9 +77,11 @@ def _print_table(result) -> None:
 
 
 def run_code(args) -> int:
+    from workbench.core.io import refuse_output_over_inputs
     from workbench.core.model.codegen import export_code
     from workbench.core.model.spec import load_spec
 
+    refuse_output_over_inputs([args.output], [args.spec])
     path = export_code(load_spec(args.spec), args.output, args.class_name)
     print(f"wrote {path}")
     return 0

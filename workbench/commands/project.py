@@ -99,6 +99,7 @@ def run_new(args) -> int:
     from workbench.commands.data import _options
     from workbench.core.data import load_dataset
     from workbench.core.data.inspect import settings_for
+    from workbench.core.io import refuse_output_over_inputs
     from workbench.core.model.analysis import analyze
     from workbench.core.project import Project, save_project
 
@@ -108,6 +109,7 @@ def run_new(args) -> int:
         source = str(Path(source).expanduser().resolve()) if Path(source).expanduser().exists() else source
     val_source = str(Path(args.val_source).expanduser().resolve()) if args.val_source else None
     settings = settings_for(source, args.kind, args.target, _options(args.option), val_source)
+    refuse_output_over_inputs([path], [args.data, args.val_source, args.model])
     data = load_dataset(settings)
     meta = data.meta
     spec, note = model_for_data(meta, args.template, args.model)
@@ -132,9 +134,14 @@ def run_new(args) -> int:
 
 
 def run_script(args) -> int:
+    from workbench.core.io import refuse_output_over_inputs
     from workbench.core.project import load_project
     from workbench.core.scriptgen import export_training_script
 
-    out = export_training_script(load_project(args.project), args.output)
+    project = load_project(args.project)
+    data = project.dataset
+    refuse_output_over_inputs([args.output], [args.project, *(s for s in (data.source, data.val_source)
+                                                               if s and Path(s).expanduser().is_file())])
+    out = export_training_script(project, args.output)
     print(f"wrote {out}\nrun it with: python {out}   (or: torchrun --nproc-per-node 2 {out})")
     return 0

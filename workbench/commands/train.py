@@ -69,6 +69,11 @@ def _run_train(args, env) -> int:
     from workbench.core.training.control import TrainingControl
 
     _check_data_source(project.dataset, args.project)
+    if args.run_dir:
+        from workbench.core.io import refuse_output_over_inputs
+
+        refuse_output_over_inputs([args.run_dir], [args.project, project.dataset.source,
+                                                   project.dataset.val_source, args.resume])
     control = TrainingControl()
     where = {"control": control, "runs_root": runs_dir(args.project), "run_dir": args.run_dir,
              "resume_from": args.resume, "name": args.name, "project_path": Path(args.project).resolve()}

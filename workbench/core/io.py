@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 from workbench.core.errors import UserError
 
@@ -32,6 +33,100 @@ def _follow_umask(fd_or_path) -> None:
             os.fchmod(fd_or_path, _umask_mode())
         else:
             os.chmod(fd_or_path, _umask_mode())
+
+MAX_JSON_BYTES = 64 << 20       # a project, spec or run file larger than this is not one of ours
+MAX_JSON_DEPTH = 100            # nesting of arrays / objects in such a file
+MAX_JSON_ITEMS = 1_000_000      # values in it
+
+
+def check_regular_file(path: str | os.PathLike, what: str = "file") -> os.stat_result:
+    """Stat `path` (through links) and refuse anything that is not a regular file: a FIFO, a device or a socket
+    would block or never end when read. Every failure is a one-line UserError naming the file."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise UserError(f"{what} not found: {path}") from None
+    except PermissionError:
+        raise UserError(f"cannot read {what} {path}: permission denied; check its permissions") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UserError(f"{what} {path} is a folder, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise UserError(f"{what} {path} is not a regular file (it is a {_file_type(st.st_mode)}); give a "
+                        "regular file")
+    return st
+
+
+def _file_type(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "FIFO / named pipe"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def open_regular_file(path: str | os.PathLike, what: str = "file", max_bytes: int | None = None) -> BinaryIO:
+    """Open a regular file for reading in binary mode. Opened with O_NONBLOCK and checked again with fstat, so a
+    FIFO put in its place after the check cannot block; `max_bytes` refuses a larger file, naming the limit."""
+    st = check_regular_file(path, what)
+    if max_bytes is not None and st.st_size > max_bytes:
+        raise UserError(f"{what} {path} is {st.st_size:,} bytes, more than the limit of {max_bytes:,} bytes")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except PermissionError:
+        raise UserError(f"cannot read {what} {path}: permission denied; check its permissions") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UserError(f"{what} {path} is not a regular file; give a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def read_regular_bytes(path: str | os.PathLike, what: str = "file", max_bytes: int | None = None) -> bytes:
+    """All bytes of a regular file (see `open_regular_file`); read errors are one-line UserErrors."""
+    with open_regular_file(path, what, max_bytes) as fh:
+        try:
+            data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
+        except OSError as exc:
+            raise UserError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if max_bytes is not None and len(data) > max_bytes:       # it grew after the check
+        raise UserError(f"{what} {path} is larger than the limit of {max_bytes:,} bytes")
+    return data
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a == b
+
+
+def refuse_output_over_inputs(outputs: Iterable[str | os.PathLike | None],
+                              inputs: Iterable[str | os.PathLike | None]) -> None:
+    """A command must never write over what it reads. Refuses (one-line UserError) an output that is, or
+    resolves through links (or a hard link) to, one of `inputs`, that lies inside a run's checkpoints folder,
+    or that is the same file as another output of the command. `None` entries are ignored."""
+    outs = [Path(o).expanduser() for o in outputs if o is not None]
+    ins = [Path(i).expanduser() for i in inputs if i is not None]
+    resolved_ins = [(i, i.resolve()) for i in ins]
+    seen: list[tuple[Path, Path]] = []
+    for out in outs:
+        real = out.resolve()
+        run = _run_of_checkpoints(real)
+        if run is not None:
+            raise UserError(f"refusing to write {out}: it is inside the checkpoints folder of run {run}, which "
+                            "only training writes; choose another output path")
+        for given, target in resolved_ins:
+            if real == target or (real.exists() and _same_file(real, target)):
+                raise UserError(f"refusing to write {out}: it is {given}, an input of this command, which would "
+                                "be overwritten; choose another output path")
+        for other, other_real in seen:
+            if real == other_real or (real.exists() and _same_file(real, other_real)):
+                raise UserError(f"refusing to write {out}: it is also the output {other} of this command; "
+                                "give each output its own path")
+        seen.append((out, real))
 
 
 @contextlib.contextmanager
@@ -102,27 +197,70 @@ def atomic_replace_with(path: str | os.PathLike, write) -> None:
         raise
 
 
+def _run_of_checkpoints(path: Path) -> Path | None:
+    """The run folder when `path` lies in (or is) a run's `checkpoints/` folder (one with config.json beside)."""
+    for folder in (path, *path.parents):
+        if folder.name == "checkpoints" and (folder.parent / "config.json").is_file():
+            return folder.parent
+    return None
+
+
+def run_inputs(path: str | os.PathLike | None) -> list[Path]:
+    """What a command reading a run (or a checkpoint in one) must never write over: the run's own files and
+    the project files beside its `runs/` folder. Empty for a checkpoint outside any run."""
+    if path is None:
+        return []
+    path = Path(path).expanduser().resolve()
+    run = _run_of_checkpoints(path) or (path if (path / "config.json").is_file() else None)
+    if run is None:
+        return []
+    found = [p for p in run.iterdir() if p.is_file()]
+    if run.parent.name == "runs":
+        found += sorted(run.parent.parent.glob("*.wbproj"))
+    return found
+
+
 def read_json(path: str | os.PathLike, what: str = "file") -> Any:
     """Read a JSON file, turning every way it can fail into a UserError that names the file."""
     path = Path(path)
+    data = read_regular_bytes(path, what, MAX_JSON_BYTES)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise UserError(f"{what} not found: {path}") from exc
-    except IsADirectoryError as exc:
-        raise UserError(f"{what} {path} is a folder, not a file") from exc
-    except PermissionError as exc:
-        raise UserError(f"cannot read {what} {path}: permission denied") from exc
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UserError(f"{what} {path} is not a text (UTF-8 JSON) file") from exc
-    except OSError as exc:
-        raise UserError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
     if not text.strip():
         raise UserError(f"{what} {path} is empty")
+    return parse_json_text(text, f"{what} {path}")
+
+
+def parse_json_text(text: str, source: str) -> Any:
+    """json.loads with limits: nesting deeper than MAX_JSON_DEPTH, more than MAX_JSON_ITEMS values or an integer
+    too long to convert are a UserError naming `source`, never a RecursionError or a ValueError."""
     try:
-        return json.loads(text)
+        doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UserError(f"{what} {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
+        raise UserError(f"{source} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
+    except RecursionError:
+        raise UserError(f"{source} is nested too deeply (limit {MAX_JSON_DEPTH} levels)") from None
+    except ValueError as exc:       # e.g. an integer of thousands of digits
+        raise UserError(f"{source} holds a value that cannot be read: {str(exc).split(';')[0][:120]}") from None
+    check_json_limits(doc, source)
+    return doc
+
+
+def check_json_limits(doc: Any, source: str) -> None:
+    """Refuse JSON nested deeper than MAX_JSON_DEPTH or holding more than MAX_JSON_ITEMS values (iterative)."""
+    stack = [(doc, 1)]
+    count = 0
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if count > MAX_JSON_ITEMS:
+            raise UserError(f"{source} holds more than {MAX_JSON_ITEMS:,} values (the limit)")
+        if isinstance(value, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise UserError(f"{source} is nested too deeply (more than {MAX_JSON_DEPTH} levels, the limit)")
+            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
 
 
 def load_torch_weights(path: str | os.PathLike):

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from workbench.core.data.settings import DatasetSettings
 from workbench.core.errors import UserError, describe_validation_error
 from workbench.core.export.settings import ExportSettings
-from workbench.core.io import atomic_write_text, read_json
+from workbench.core.io import atomic_write_text, check_json_limits, read_json
 from workbench.core.model.spec import ModelSpec
 from workbench.core.training.config import TrainingConfig
 
@@ -61,16 +61,37 @@ def migrate(doc: dict[str, Any], source: str = "project") -> dict[str, Any]:
 def project_from_dict(doc: Any, source: str = "project") -> Project:
     if not isinstance(doc, dict):
         raise UserError(f"{source} must be a JSON object, not {type(doc).__name__}")
+    check_json_limits(doc, source)          # nesting and size limits, also for documents that did not come from a file
     doc = migrate(doc, source)
     try:
         return Project.model_validate(doc)
     except ValidationError as exc:
         raise UserError(describe_validation_error(exc, f"{source} is not a valid project")) from exc
+    except (RecursionError, ValueError, OverflowError) as exc:   # a value pydantic cannot even convert
+        raise UserError(f"{source} is not a valid project: {str(exc).split(';')[0][:160]}") from None
 
 
 def load_project(path: str | os.PathLike) -> Project:
+    """A relative dataset path in the file is taken relative to the project's folder, not the current one."""
     path = Path(path)
-    return project_from_dict(read_json(path, "project file"), f"project file {path}")
+    project = project_from_dict(read_json(path, "project file"), f"project file {path}")
+    resolve_data_paths(project, path.resolve().parent)
+    return project
+
+
+def resolve_data_paths(project: Project, folder: Path) -> None:
+    from workbench.core.data import get_source
+
+    data = project.dataset
+    try:
+        if get_source(data.kind).path_mode == "none":
+            return
+    except UserError:           # an unknown kind (a disabled plugin): reported when the data is loaded
+        return
+    for field in ("source", "val_source"):
+        value = getattr(data, field)
+        if value and not Path(value).expanduser().is_absolute():
+            setattr(data, field, str(folder / Path(value).expanduser()))
 
 
 def save_project(project: Project, path: str | os.PathLike) -> Path:

@@ -59,8 +59,26 @@ class ImageAugment:
         return F.grid_sample(batch, grid, mode=mode, padding_mode="zeros", align_corners=False)
 
 
+MAX_ROTATION = 180.0     # degrees either way; more is the same rotation again
+MAX_CROP = 1024          # pixels of random shift
+
+
+def _bounded(options: dict, key: str, kind, limit: float):
+    from workbench.core.errors import UserError
+
+    value = options.get(key, 0) or 0
+    try:
+        number = kind(value)
+        ok = math.isfinite(float(value)) and 0 <= number <= limit
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise UserError(f"dataset option {key} = {value!r} is out of range; use a number from 0 to {limit:g}")
+    return number
+
+
 def augment_from_options(options: dict) -> ImageAugment | None:
     aug = ImageAugment(flip=bool(options.get("augment_flip", False)),
-                       crop=int(options.get("augment_crop", 0) or 0),
-                       rotation=float(options.get("augment_rotation", 0.0) or 0.0))
+                       crop=_bounded(options, "augment_crop", int, MAX_CROP),
+                       rotation=_bounded(options, "augment_rotation", float, MAX_ROTATION))
     return aug if aug.active else None

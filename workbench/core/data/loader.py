@@ -26,10 +26,41 @@ def check_cancel(cancel: Callable[[], bool] | None) -> None:
         raise Cancelled("loading cancelled")
 
 
+def check_options(source, options: dict) -> None:
+    """Every option the source declares is checked against its OptionSpec before anything is read: a choice
+    from its list, a finite number within its minimum..maximum (e.g. seq_len, vocab_size, augment_rotation).
+    Options the source does not declare are left to it."""
+    import math
+
+    for spec in source.options:
+        if spec.name not in options or options[spec.name] in (None, ""):
+            continue
+        value = options[spec.name]
+        where = f"dataset option {spec.name} = {value!r}"
+        if spec.choices is not None:
+            if spec.name != "encoding" and value not in spec.choices and not (spec.name == "delimiter"
+                                                                              and value == "\t"):
+                raise UserError(f"{where} is not allowed; choose one of: "
+                                f"{', '.join(repr(c) for c in spec.choices)}")
+            continue
+        if isinstance(spec.default, bool) or not isinstance(spec.default, int | float):
+            continue
+        number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+        if number is None or (isinstance(number, float) and not math.isfinite(number)) or (
+                isinstance(spec.default, int) and not float(number).is_integer()):
+            kind = "a whole number" if isinstance(spec.default, int) else "a finite number"
+            raise UserError(f"{where} must be {kind}")
+        low = -math.inf if spec.minimum is None else spec.minimum
+        high = math.inf if spec.maximum is None else spec.maximum
+        if not low <= number <= high:
+            raise UserError(f"{where} is out of range; the limit is {low:g}..{high:g}")
+
+
 def read_source(settings: DatasetSettings, progress: Progress | None = None,
                 cancel: Callable[[], bool] | None = None) -> RawData:
     """Only the source's own reading (no split / normalization): used by `load_dataset` and `data inspect`."""
     source = get_source(settings.kind)
+    check_options(source, settings.options)
     raw = source.load(settings, progress, cancel)
     check_cancel(cancel)
     if raw.task == "classification":

@@ -9,10 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 class SplitSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    train: float = Field(0.7, gt=0, le=1)
-    val: float = Field(0.15, ge=0, lt=1)
-    test: float = Field(0.15, ge=0, lt=1)
-    seed: int = 0
+    train: float = Field(0.7, gt=0, le=1, allow_inf_nan=False)
+    val: float = Field(0.15, ge=0, lt=1, allow_inf_nan=False)
+    test: float = Field(0.15, ge=0, lt=1, allow_inf_nan=False)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
 
     @model_validator(mode="after")
     def _sums_to_one(self):
