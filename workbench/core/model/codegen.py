@@ -40,10 +40,15 @@ if __name__ == "__main__":
 
 def generate_code(spec: ModelSpec, class_name: str = "Model", title: str = "A PyTorch model") -> str:
     """The source of a module file defining `class_name`; UserError when the spec does not build."""
-    from workbench.core.model.analysis import analyze
+    import keyword
 
-    if not class_name.isidentifier():
-        raise UserError(f"class name {class_name!r} is not a Python identifier")
+    from workbench.core.model.analysis import analyze
+    from workbench.core.scriptgen import doc_text
+
+    if not class_name.isidentifier() or keyword.iskeyword(class_name) or class_name in ("nn", "torch"):
+        raise UserError(f"class name {class_name!r} is not a usable Python class name; use letters, digits and "
+                        "underscores, e.g. Model")
+    title = doc_text(title)
     analysis = analyze(spec)
     if not analysis.ok:
         raise UserError(f"cannot export code: {analysis.error}")

@@ -75,8 +75,9 @@ def generate_training_script(project, script_name: str = "train.py", origin: str
                     f"crop={int(opts.get('augment_crop') or 0)}, "
                     f"rotation={float(opts.get('augment_rotation') or 0.0)})")
     parts = [
-        HEADER.format(name=project.name, version=__version__, origin=origin or f"project {project.name!r}",
-                      needs=needs.get(data["kind"], ""), script=script_name, imports=_sorted_imports(imports)),
+        HEADER.format(name=doc_text(project.name), version=__version__,
+                      origin=doc_text(origin or f"project {project.name!r}"), needs=needs.get(data["kind"], ""),
+                      script=doc_text(script_name), imports=_sorted_imports(imports)),
         _section("settings (from the project)"), "\n\n",
         f"DATA = {_literal(data)}\n\n",
         f"TRAINING = {_literal(training)}\n\n",
@@ -201,10 +202,32 @@ def _literal(settings: dict) -> str:
     return "{\n" + "".join(lines) + "}"
 
 
+def py_str(text: str) -> str:
+    """A double-quoted Python string literal for any user text (a name, a path, a class name): quotes,
+    backslashes and line breaks escaped, so it can never end the literal early; non-UTF-8 text (lone
+    surrogates) as \\u escapes."""
+    literal = json.dumps(text, ensure_ascii=False)
+    try:
+        literal.encode("utf-8")
+    except UnicodeEncodeError:
+        literal = json.dumps(text)
+    return literal
+
+
+def doc_text(text: str) -> str:
+    """User text for the inside of a generated docstring or comment-free string: `py_str` without the quotes
+    (every quote is escaped, so no triple quote can close the docstring)."""
+    return py_str(str(text))[1:-1]
+
+
 def _value(value) -> str:
     """Python source for a JSON-like value, strings in double quotes."""
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return py_str(value)
+    if isinstance(value, float) and value != value:
+        return 'float("nan")'
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return 'float("inf")' if value > 0 else '-float("inf")'
     if isinstance(value, dict):
         return "{" + ", ".join(f"{_value(k)}: {_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list | tuple):
