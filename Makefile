@@ -18,16 +18,20 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/workbench $(PROJECT)
 
-test: $(STAMP) wheel-smoke
-	$(BIN)/ruff check .
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+# tests/core runs with PySide6 / pyqtgraph blocked from importing (tests/conftest.py), the rest with Qt offscreen.
+test: $(STAMP) lint wheel-smoke
+	WORKBENCH_TEST_BLOCK_QT=1 $(BIN)/python -m pytest -q -p no:pytest-qt -W ignore::pytest.PytestConfigWarning \
+		tests/core $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q --ignore=tests/core $(PYTEST_ARGS)
 
 # The built wheel, installed outside the checkout, runs (a file missing from the package data fails here).
 wheel-smoke: $(STAMP)
 	tests/packaging/wheel_smoke.sh $(BIN)/python
 
+# ruff, the import contracts in pyproject.toml ([tool.importlinter]) and the type checker on workbench/core.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 screenshots: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m workbench.ui.screenshots docs/screenshots

@@ -1,8 +1,13 @@
-"""Shared test set-up: Qt offscreen, settings and user data in temp folders, no dangling threads."""
+"""Shared test set-up: Qt offscreen, settings and user data in temp folders, no dangling threads.
+
+Qt-free: the GUI fixtures live in tests/qt_fixtures.py (imported by tests/ui, tests/plugins and tests/reliability).
+With WORKBENCH_TEST_BLOCK_QT=1 importing PySide6, shiboken6 or pyqtgraph raises ImportError (`make test` runs
+tests/core that way, with `-p no:pytestqt`), so a core module or core test that needs Qt fails."""
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 
@@ -10,6 +15,21 @@ import pytest
 from threadguard import record_qthread_starts, running_qthreads
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+BLOCKED_QT = ("PySide6", "shiboken6", "pyqtgraph")
+
+
+class _QtBlocker:
+    """A meta-path finder that refuses the Qt packages."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED_QT:
+            raise ImportError(f"{name} is blocked in this test run (WORKBENCH_TEST_BLOCK_QT=1: core is Qt-free)")
+        return None
+
+
+if os.environ.get("WORKBENCH_TEST_BLOCK_QT") == "1":
+    sys.meta_path.insert(0, _QtBlocker())
 
 
 @pytest.fixture(autouse=True)
@@ -25,36 +45,9 @@ def _isolated_home(tmp_path_factory, monkeypatch):
 def _no_plugins_left_loaded():
     """The CLI and the GUI load plugins into process-wide registries; each test starts from the built-ins."""
     yield
-    import sys
-
     if "workbench.plugins.manager" in sys.modules:
         sys.modules["workbench.plugins.manager"].reset_plugins()
 
-
-@pytest.fixture(autouse=True)
-def _no_blocking_dialogs(monkeypatch):
-    """A modal QMessageBox would hang the suite: static ones answer at once (Discard / No / Ok) and are
-    recorded in `DIALOGS`. Tests that need another answer patch QMessageBox themselves."""
-    from PySide6.QtWidgets import QMessageBox
-
-    DIALOGS.clear()
-
-    def answer(kind):
-        def static(parent, title, text, *args, **kwargs):
-            DIALOGS.append((kind, title, text))
-            if kind == "question":
-                buttons = args[0] if args else kwargs.get("buttons", QMessageBox.Yes | QMessageBox.No)
-                return QMessageBox.Discard if buttons & QMessageBox.Discard else QMessageBox.No
-            return QMessageBox.Ok
-        return static
-
-    for kind in ("question", "warning", "critical", "information"):
-        monkeypatch.setattr(QMessageBox, kind, answer(kind))
-    monkeypatch.setattr(QMessageBox, "about", lambda *a, **k: DIALOGS.append(("about",) + a[1:3]))
-    yield
-
-
-DIALOGS: list[tuple] = []
 
 OUR_THREAD_PREFIX = "wb-"  # every thread Workbench starts is named wb-<job>
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from qt_fixtures import _no_blocking_dialogs  # noqa: F401  (an autouse fixture: no modal dialog hangs)
 
 from workbench.plugins import manager as manager_module
 from workbench.plugins.manager import PluginManager

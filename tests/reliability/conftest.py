@@ -12,6 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from qt_fixtures import _no_blocking_dialogs  # noqa: F401  (an autouse fixture: no modal dialog hangs)
 from reliability_helpers import MLP, write_project
 
 

@@ -1,0 +1,31 @@
+"""Qt fixtures for the test folders that use a GUI (tests/ui, tests/plugins, tests/reliability): their conftest.py
+imports them. tests/conftest.py stays Qt-free so tests/core runs with PySide6 blocked (see `make test`)."""
+
+from __future__ import annotations
+
+import pytest
+
+DIALOGS: list[tuple] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_blocking_dialogs(monkeypatch):
+    """A modal QMessageBox would hang the suite: static ones answer at once (Discard / No / Ok) and are
+    recorded in `DIALOGS`. Tests that need another answer patch QMessageBox themselves."""
+    from PySide6.QtWidgets import QMessageBox
+
+    DIALOGS.clear()
+
+    def answer(kind):
+        def static(parent, title, text, *args, **kwargs):
+            DIALOGS.append((kind, title, text))
+            if kind == "question":
+                buttons = args[0] if args else kwargs.get("buttons", QMessageBox.Yes | QMessageBox.No)
+                return QMessageBox.Discard if buttons & QMessageBox.Discard else QMessageBox.No
+            return QMessageBox.Ok
+        return static
+
+    for kind in ("question", "warning", "critical", "information"):
+        monkeypatch.setattr(QMessageBox, kind, answer(kind))
+    monkeypatch.setattr(QMessageBox, "about", lambda *a, **k: DIALOGS.append(("about",) + a[1:3]))
+    yield
