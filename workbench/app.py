@@ -1,11 +1,11 @@
-"""The one place that builds the QApplication. The window is shown before torch is imported; torch then
-loads on a background thread so the first Train click does not wait for it."""
+"""The one place that builds the QApplication. The window is shown first; right after, the trainer process
+starts (workbench.ui.jobs) and imports torch there, so the first Train click does not wait for it and the GUI
+process never stalls on torch's import."""
 
 from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
 
 
@@ -37,6 +37,7 @@ def main(project: str | None = None) -> int:
     app.setOrganizationName("Workbench")
     _load_plugins()
     window = MainWindow(defer_panels=True)
+    window.install_exception_hook()     # a failing slot: a dialog and the error log, the app goes on
     path = project or str(sample_project())
     window.show()
     _trace("window_shown")
@@ -44,11 +45,23 @@ def main(project: str | None = None) -> int:
     window.build_panels()
     _trace("panels_built")
     window.open_project(path, confirmed=True)  # a bad file shows a dialog and leaves a new project open
+    window.session.jobs.host.sig_process_started.connect(lambda _pid: _trace("trainer_ready"))
     QTimer.singleShot(0, lambda: _trace("event_loop"))
-    threading.Thread(target=_warm_up_torch, name="wb-torch-warmup", daemon=True).start()
     if os.environ.get("WORKBENCH_EXIT_AFTER"):  # for benchmarks and smoke tests
         QTimer.singleShot(int(float(os.environ["WORKBENCH_EXIT_AFTER"]) * 1000), window.close)
-    return app.exec()
+    return finish(app.exec())
+
+
+def finish(code: int) -> int:
+    """After the event loop: a job thread stuck in a step (kept alive by JobRunner.shutdown) would make Qt
+    abort with "QThread: Destroyed while thread is still running" when Python frees it; leave at once."""
+    from workbench.ui.jobs import abandoned_threads_running
+
+    if abandoned_threads_running():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _load_plugins() -> None:
@@ -64,8 +77,3 @@ def _load_plugins() -> None:
     load_plugins()
     _trace("plugins_loaded")
 
-
-def _warm_up_torch() -> None:
-    import torch  # noqa: F401
-
-    _trace("torch_ready")

@@ -6,7 +6,7 @@ import importlib
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSettings, Qt, QThread, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -29,6 +29,7 @@ from workbench.ui.panels import PANELS
 from workbench.ui.session import ProjectSession
 
 MAX_RECENT = 8
+STOP_WAIT_S = 30          # how long New / Open waits for a stopped run to save its checkpoint and end
 LAYOUT_VERSION = 1
 FILE_FILTER = f"Workbench projects (*{SUFFIX});;All files (*)"
 
@@ -251,6 +252,7 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)
+        QTimer.singleShot(0, self.session.jobs.warm_up)   # the trainer process imports torch while we wait
         if not self._proportioned:
             self._proportioned = True
             if not self._state_restored:
@@ -304,9 +306,38 @@ class MainWindow(QMainWindow):
             self, "Unsaved changes", f"Save the changes to “{self.session.display_name}” first?",
             QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
 
+    def _training_panel(self):
+        return self.panels.get("trainingDock")
+
+    def _confirm_stop_training(self, doing: str) -> bool:
+        """A run that trains belongs to the project it started in: before another project replaces this one,
+        ask to stop it (its checkpoint is saved) or cancel. True when nothing trains any more."""
+        panel = self._training_panel()
+        if not getattr(panel, "running", False):
+            return True
+        answer = QMessageBox.question(
+            self, "Training is running",
+            f"A run of “{self.session.display_name}” is training. Stop it (a checkpoint is saved) and {doing}?",
+            QMessageBox.Yes | QMessageBox.Cancel, QMessageBox.Cancel)
+        if answer != QMessageBox.Yes:
+            return False
+        from PySide6.QtCore import QDeadlineTimer, QEventLoop
+        from PySide6.QtWidgets import QApplication
+
+        panel.stop()
+        self.statusBar().showMessage("Stopping the run…")
+        deadline = QDeadlineTimer(STOP_WAIT_S * 1000)
+        while panel.running and not deadline.hasExpired():
+            QApplication.processEvents(QEventLoop.AllEvents, 50)
+            QThread.msleep(10)
+        if panel.running:
+            self.show_error("Training is still running", "The run did not stop in time; try again in a moment.")
+            return False
+        return True
+
     def new_project(self) -> None:
         """File > New: pick data (folder, CSV, npz, ...), see it, pick a template sized to it."""
-        if not self._confirm_discard():
+        if not self._confirm_stop_training("start a new project") or not self._confirm_discard():
             return
         from workbench.ui.panels.dataset.new_project import NewFromDataDialog
 
@@ -316,7 +347,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("New project: save it (Ctrl+S) to keep its runs beside it", 10_000)
 
     def open_dialog(self) -> None:
-        if not self._confirm_discard():
+        if not self._confirm_stop_training("open another project") or not self._confirm_discard():
             return
         start = str(self.session.path.parent) if self.session.path else str(Path.home())
         path, _ = QFileDialog.getOpenFileName(self, "Open project", start, FILE_FILTER)
@@ -325,12 +356,12 @@ class MainWindow(QMainWindow):
 
     def open_project(self, path: str | Path, confirmed: bool = False) -> bool:
         """Open a project; a bad file shows a dialog and leaves the current project (and the file) untouched."""
-        if not confirmed and not self._confirm_discard():
+        if not confirmed and not (self._confirm_stop_training("open another project") and self._confirm_discard()):
             return False
         try:
             self.session.open(path)
         except UserError as exc:
-            self.show_error("Cannot open project", str(exc))
+            self.show_error("Cannot open project", _spec_hint(path) or str(exc))
             return False
         self._add_recent(Path(path).resolve())
         self._offer_autosave_recovery()
@@ -376,6 +407,7 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot save project", str(exc))
             return False
         self._add_recent(path.resolve())
+        self._update_title()             # Save As: the new path and name, even when nothing was unsaved
         return True
 
     def show_error(self, title: str, message: str) -> None:
@@ -395,10 +427,18 @@ class MainWindow(QMainWindow):
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
         recent = [p for p in self._recent() if Path(p).exists()]
-        for path in recent:
-            self._action(Path(path).name, lambda _=False, p=path: self.open_project(p), None, self.recent_menu)
+        for path in recent:     # the full path: two projects are often both called project.wbproj
+            action = self._action(path, lambda _=False, p=path: self.open_project(p), None, self.recent_menu)
+            action.setToolTip(path)
         if not recent:
             self.recent_menu.addAction("(no recent projects)").setEnabled(False)
+
+    def install_exception_hook(self):
+        """Unexpected exceptions (a failing slot) show a dialog over this window and go to the error log."""
+        from workbench.ui import errors
+
+        self.exception_hook = errors.install(lambda: self)
+        return self.exception_hook
 
     def show_plugins(self) -> None:
         """Help > Plugins: what is loaded, from where, errors, enable/disable (applied at the next start)."""
@@ -457,11 +497,26 @@ class MainWindow(QMainWindow):
         event.accept()
 
     def shutdown(self) -> None:
-        """Stop every panel's background work (each within 2 s)."""
+        """Stop every background job (training saves a checkpoint) and the trainer process: within 2 s."""
         for panel in self.panels.values():
             stop = getattr(panel, "shutdown", None)
             if stop is not None:
                 stop()
+        self.session.jobs.shutdown()
+
+
+def _spec_hint(path) -> str | None:
+    """A model spec (input_shape + layers at the top) opened as a project: say where it opens instead."""
+    from workbench.core.io import read_json
+
+    try:
+        doc = read_json(path, "project file")
+    except UserError:
+        return None
+    if isinstance(doc, dict) and "layers" in doc and "model" not in doc:
+        return (f"{Path(path).name} is a model spec, not a project: open it in the Model builder with "
+                "Spec > Open spec…, or make a project from data with File > New project.")
+    return None
 
 
 def about_text() -> str:

@@ -3,6 +3,10 @@ panel; it writes through the session's `update_*` methods and reacts to its `sig
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +18,37 @@ from workbench.core.io import atomic_write_text
 from workbench.core.model.spec import ModelSpec
 from workbench.core.project import Project, autosave_path, load_project, runs_dir, save_project
 from workbench.core.training.config import TrainingConfig
+from workbench.ui.jobs import JobRunner
 
 AUTOSAVE_MS = 30_000
+ADOPT_DELAY_MS = 3000       # a run that was training at the first Save moves this long after it ends
+
+
+def untitled_folder() -> Path:
+    """A fresh per-project folder under the user data folder for an unsaved project's runs (and exports)."""
+    from workbench.core.paths import user_data_dir
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return user_data_dir() / "untitled" / f"{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+def move_runs(source: Path, target: Path) -> list[Path]:
+    """Move every finished run folder from `source` into `target` (a name taken there gets a suffix); a run
+    still being written stays. Returns the runs left behind."""
+    from workbench.core.training.runs import list_runs
+
+    left = []
+    for run in list_runs(source):
+        if run.summary is None and run._writer_alive():
+            left.append(run.path)
+            continue
+        target.mkdir(parents=True, exist_ok=True)
+        dest, n = target / run.id, 1
+        while dest.exists():
+            n += 1
+            dest = target / f"{run.id}-{n}"
+        shutil.move(str(run.path), str(dest))
+    return left
 
 
 class ProjectSession(QObject):
@@ -27,6 +60,7 @@ class ProjectSession(QObject):
     sig_export_changed = Signal()          # project.export replaced
     sig_dirty_changed = Signal(bool)
     sig_runs_changed = Signal()            # a run was added, renamed or deleted
+    sig_runs_root_changed = Signal(object)  # Path: where runs are listed and written (New / Open / Save As)
     sig_run_selected = Signal(object)      # Path of the run a panel selected (or None)
     sig_device_changed = Signal(str)       # "cpu", "cuda:0", ... picked in the toolbar or hardware panel
     sig_gpu_memory = Signal(object)        # {device: free_bytes} from the hardware sampler
@@ -43,10 +77,15 @@ class ProjectSession(QObject):
         self.gpu_free: dict[str, int] = {}
         self.selected_run: Path | None = None
         self._dirty = False
+        self._saved_json = self.project.to_json()    # the document as last saved / opened (undo back = clean)
+        self._untitled = untitled_folder()           # an unsaved project's runs live here until its first Save
+        self._pending_runs: Path | None = None       # runs still training at the first Save: moved when done
         self._autosave = QTimer(self)
         self._autosave.setSingleShot(True)
         self._autosave.setInterval(AUTOSAVE_MS)
         self._autosave.timeout.connect(self.autosave)
+        self.jobs = JobRunner(self)         # every background job; the trainer process lives here
+        self.sig_runs_changed.connect(self._on_runs_changed)
 
     # -- document ---------------------------------------------------------------------------------------------
     @property
@@ -54,6 +93,8 @@ class ProjectSession(QObject):
         return self._dirty
 
     def _set_dirty(self, dirty: bool) -> None:
+        if dirty and self.project.to_json() == self._saved_json:
+            dirty = False                           # edited back to the saved state (undo)
         if dirty:
             self._autosave.start()
         if dirty != self._dirty:
@@ -61,8 +102,10 @@ class ProjectSession(QObject):
             self.sig_dirty_changed.emit(dirty)
 
     @property
-    def runs_dir(self) -> Path | None:
-        return runs_dir(self.path) if self.path else None
+    def runs_dir(self) -> Path:
+        """Where this project's runs are: `runs/` beside the project file, or (never saved yet) a per-project
+        folder under the user data folder that moves beside the file on the first Save."""
+        return runs_dir(self.path) if self.path else self._untitled / "runs"
 
     @property
     def display_name(self) -> str:
@@ -81,27 +124,68 @@ class ProjectSession(QObject):
         self.path = path
         self.data = None
         self.selected_run = None
+        self._saved_json = project.to_json()
+        if path is None:
+            self._untitled = untitled_folder()
         self._autosave.stop()
         self._set_dirty(False)
         self.sig_project_loaded.emit()
+        self.sig_runs_root_changed.emit(self.runs_dir)
 
     def recover(self, autosave: str | Path) -> None:
         """Replace the document with an autosaved one, keeping the project's path; it stays unsaved (dirty)."""
         project = load_project(autosave)
         path = self.path
         self._replace(project, path)
+        try:
+            self._saved_json = load_project(path).to_json() if path else Project().to_json()
+        except Exception:  # noqa: BLE001 - the file itself unreadable: the recovered document is unsaved
+            self._saved_json = ""
         self._set_dirty(True)
 
     def save(self, path: str | Path | None = None) -> Path:
         target = Path(path).resolve() if path else self.path
         if target is None:
             raise ValueError("no path to save to")
+        old_path, old_root = self.path, self.runs_dir
+        if old_path is not None and target != old_path and self.project.name in ("", "Untitled", old_path.stem):
+            self.project.name = target.stem             # Save As names the project after its new file
         save_project(self.project, target)
         self.path = target
+        self._saved_json = self.project.to_json()
+        if old_path is None:
+            self._discard_autosave(None)
         self._discard_autosave()
         self._set_dirty(False)
+        if self.runs_dir != old_root:
+            if old_path is None:                         # first Save: the runs so far move beside the file
+                self._adopt_runs(old_root)
+            self.sig_runs_root_changed.emit(self.runs_dir)
+            self.sig_runs_changed.emit()
         self.sig_status.emit(f"Saved {target}")
         return target
+
+    def _adopt_runs(self, source: Path) -> None:
+        try:
+            left = move_runs(source, self.runs_dir)
+        except OSError as exc:
+            self.sig_status.emit(f"Could not move the runs from {source} to {self.runs_dir}: {exc}")
+            return
+        self._pending_runs = source if left else None
+        if not left:                           # the untitled project's folder, when nothing else is in it
+            for folder in (source, source.parent):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+
+    def _on_runs_changed(self) -> None:
+        if self._pending_runs is not None:     # the run that was training at the first Save, once it has ended
+            QTimer.singleShot(ADOPT_DELAY_MS, self._adopt_pending)
+
+    def _adopt_pending(self) -> None:
+        source, self._pending_runs = self._pending_runs, None
+        if source is not None and self.path is not None and source != self.runs_dir:
+            self._adopt_runs(source)
+            self.sig_runs_changed.emit()
 
     def autosave(self) -> None:
         """Write the unsaved document to a side file; the project file itself is never touched here."""
@@ -111,9 +195,9 @@ class ProjectSession(QObject):
             except Exception as exc:  # noqa: BLE001 - autosave must never break editing
                 self.sig_status.emit(f"Autosave failed: {exc}")
 
-    def _discard_autosave(self) -> None:
+    def _discard_autosave(self, path: Path | None | bool = False) -> None:
         try:
-            autosave_path(self.path).unlink(missing_ok=True)
+            autosave_path(self.path if path is False else path).unlink(missing_ok=True)
         except OSError:
             pass
 

@@ -1,9 +1,11 @@
 """TrainingPanel: start / pause / stop a run of the project's model on its data, watch it live, compare
 runs, evaluate them.
 
-The core loop (workbench.core.training.loop) runs in a GeneratorWorker (`wb-train`); its events reach this
-panel in batches ~25 times a second, whatever the batch rate, and every batch is in the run's metrics.jsonl.
-One training job at a time; settings are locked while it runs; closing asks, then stops within 2 s.
+The core loop (workbench.core.training.loop) runs in the trainer process (a `ProcessJob` of kind "train",
+see workbench.ui.jobs); its events reach this panel on the live view's own clock, up to 30 frames a second,
+every batch included (and in the run's metrics.jsonl). The trainer never waits for the GUI. One training job at
+a time; settings are locked while it runs; closing asks, then stops within 2 s. When the trainer process dies,
+the run ends as interrupted (resumable from its last checkpoint) and the error box says how it ended.
 """
 
 from __future__ import annotations
@@ -32,10 +34,8 @@ from workbench.ui.panels.training.curves import CurvesView
 from workbench.ui.panels.training.evaluation_view import EvaluationView
 from workbench.ui.panels.training.runs_view import RunsView
 from workbench.ui.panels.training.settings_form import TrainingSettingsForm
-from workbench.ui.widgets.live_plot import paint_pending
-from workbench.ui.workers import GeneratorWorker
+from workbench.ui.jobs import FRAME_MS, Job, JobError
 
-FRAME_BUDGET = 0.01         # frames (taking in the events, painting) cost the trainer <= 1% of its time
 STATE_TEXT = {"idle": "Idle", "loading": "Loading data…", "running": "Training", "paused": "Paused",
               "stopping": "Stopping…", "starting": "Starting…"}
 
@@ -91,20 +91,20 @@ class TrainingPanel(QWidget):
     def __init__(self, session, parent=None):
         super().__init__(parent)
         self.session = session
-        self.worker: GeneratorWorker | None = None
-        self.eval_worker: GeneratorWorker | None = None
-        self.control = None
+        self.job: Job | None = None
+        self.eval_job: Job | None = None
+        self.paused = False
         self.state = "idle"
         self.run_path: Path | None = None
         self.started = None
         self.t0 = time.time()
         self.last_finished_run: Path | None = None
-        self._closing = False
         self._build()
         session.sig_command.connect(self._on_session_command)
         session.sig_project_loaded.connect(self._on_session_project_loaded)
         session.sig_runs_changed.connect(self.runs.reload)
         session.sig_hardware.connect(self._on_session_hardware)
+        session.sig_data_loaded.connect(self._on_session_data_loaded)
         self._on_session_project_loaded()
 
     # -- layout ----------------------------------------------------------------------------------------------------
@@ -189,62 +189,54 @@ class TrainingPanel(QWidget):
     # -- commands --------------------------------------------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return self.worker is not None
+        return self.job is not None
 
     def start(self, resume_from: Path | None = None) -> bool:
-        """Start a run (or continue `resume_from`). Refused while one runs: one job per panel."""
-        if self.running:
+        """Start a run (or continue `resume_from`) in the trainer process. Refused while one runs."""
+        if self.running or self.session.jobs.closing:
             return False
-        from workbench.core.data.dataset import DataBundle
-        from workbench.core.training.control import TrainingControl
-
         project = self.session.project.model_copy(deep=True)
         if self.session.device and self.session.device != "auto":
             project.training.device = self.session.device
-        data = self.session.data if isinstance(self.session.data, DataBundle) else None
-        runs_root = self._runs_root()
-        project_path = self.session.path
-        control = TrainingControl()
+        loaded = self.session.data is not None
+        job = self.session.jobs.process_job(
+            "train", "train", interval_ms=FRAME_MS, project=project.model_dump(mode="json"),
+            runs_root=str(self._runs_root()), resume_from=str(resume_from) if resume_from else None,
+            project_path=str(self.session.path) if self.session.path else None)
+        job.sig_events.connect(self._on_job_events)
+        job.sig_done.connect(self._on_job_done)
+        if not self.session.jobs.start(job, if_busy="refuse"):
+            return False
+        self.job = job
+        self.paused = False
         if self.stop_epoch_check.isChecked():
-            control.stop_after_epoch()
-
-        def job():
-            from workbench.core.training.loop import train
-
-            return train(project, data, control=control, runs_root=runs_root, resume_from=resume_from,
-                         project_path=project_path)
-
-        self.control = control
-        self.worker = GeneratorWorker(job, "wb-train", on_stop=control.stop, frame_budget=FRAME_BUDGET, parent=self)
-        self.worker.sig_events.connect(self._on_worker_events)
-        self.worker.sig_done.connect(self._on_worker_done)
+            job.command("stop_after_epoch", True)
         self.error_box.hide()
         self.curves.clear()
-        self.curves.set_empty("Starting…" if data is not None else "Loading the data…")
+        self.curves.set_empty("Starting…" if loaded else "Loading the data…")
         self.started = None
         self.t0 = time.time()
         self.tabs.setCurrentWidget(self.curves)
         self.settings.set_locked(True)
-        self._set_state("starting" if data is not None else "loading")
-        paint_pending(self.curves.all_plots)      # now, not while the trainer starts (contended: 10x slower)
-        self.worker.start()
+        self._set_state("starting" if loaded else "loading")
         return True
 
     def toggle_pause(self) -> None:
-        if self.control is None or self.state in ("stopping", "idle"):
+        if self.job is None or self.state in ("stopping", "idle", "starting", "loading"):
             return
-        paused = self.control.toggle_pause()
-        self.pause_button.setText("Resume" if paused else "Pause")
-        self.state_label.setText("Pausing…" if paused else STATE_TEXT["running"])
+        self.paused = not self.paused
+        self.job.command("pause" if self.paused else "resume")
+        self.pause_button.setText("Resume" if self.paused else "Pause")
+        self.state_label.setText("Pausing…" if self.paused else STATE_TEXT["running"])
 
     def stop(self) -> None:
-        if self.control is not None and self.state != "stopping":
-            self.control.stop()
+        if self.job is not None and self.state != "stopping":
+            self.job.command("stop")
             self._set_state("stopping")
 
     def _on_stop_epoch_toggled(self, on: bool) -> None:
-        if self.control is not None:
-            self.control.stop_after_epoch(on)
+        if self.job is not None:
+            self.job.command("stop_after_epoch", on)
 
     def _on_session_command(self, command: str) -> None:
         if command == "train":
@@ -254,8 +246,8 @@ class TrainingPanel(QWidget):
         elif command == "stop":
             self.stop()
 
-    # -- worker events (GUI thread: frames while the trainer waits, <= 25 a second) ---------------------------------
-    def _on_worker_events(self, events: list) -> None:
+    # -- job events (GUI thread: one frame per tick of the job's clock, <= 30 a second) -----------------------------
+    def _on_job_events(self, events: list) -> None:
         batches: list = []
         last_batch = last_epoch = None
         finished_now = any(event.kind == "finished" for event in events)
@@ -286,9 +278,7 @@ class TrainingPanel(QWidget):
             self.epoch_bar.setValue(last_epoch.epoch)
         if last_batch is not None and not finished_now:
             self._show_progress(last_batch)
-        self.curves.refresh(everything=finished_now)
-        if not finished_now:    # mid-run, paint while the trainer waits; at the end Qt paints as usual
-            paint_pending(self.curves.all_plots)
+        self.curves.refresh()           # every plot in this one frame: the small plots never lag the loss
 
     def _on_started(self, event) -> None:
         from workbench.core.training.runs import Run
@@ -349,18 +339,12 @@ class TrainingPanel(QWidget):
             f"{event.steps:,} steps", speed, f"elapsed {_clock(event.elapsed)}",
             f"best val acc {event.best_val_accuracy:.2%}" if event.best_val_accuracy is not None else "") if p))
 
-    def _on_worker_done(self, error) -> None:
-        worker, self.worker = self.worker, None
-        if worker is not None:
-            worker.wait(2000)
-            worker.deleteLater()
-        self.control = None
+    def _on_job_done(self, error: JobError | None) -> None:
+        self.job = None
+        self.paused = False
         if error is not None:
-            exc, trace = error
-            if isinstance(exc, UserError):
-                self.error_box.show_error(str(exc))
-            else:
-                self.error_box.show_error(f"{type(exc).__name__}: {exc}", trace)
+            self.error_box.show_error(error.message, error.details)
+            self.curves.refresh()           # the last points before a crash stay drawn
         self.settings.set_locked(False)
         self._set_state("idle")
         self.runs.set_busy(False)
@@ -369,8 +353,8 @@ class TrainingPanel(QWidget):
         if self.started is None:
             self.curves.set_empty("Press Start to train: the loss appears here within seconds")
         finished = getattr(self, "last_finished", None)
-        if (error is None and not self._closing and finished is not None and finished.status != "failed"
-                and finished.run_dir):
+        if (error is None and not self.session.jobs.closing and finished is not None
+                and finished.status != "failed" and finished.run_dir):
             # evaluation after training; started from the event loop, not from inside this callback
             QTimer.singleShot(0, lambda: self.evaluate(Path(finished.run_dir)))
 
@@ -404,14 +388,13 @@ class TrainingPanel(QWidget):
 
     # -- runs ------------------------------------------------------------------------------------------------------
     def _runs_root(self) -> Path:
-        if self.session.runs_dir is not None:
-            return self.session.runs_dir
-        from workbench.core.paths import user_data_dir
-
-        return user_data_dir() / "runs"
+        """The project's runs folder (an unsaved project's own folder under the user data folder); it moves on
+        Save / Save As, so the run list asks for it on every reload."""
+        return self.session.runs_dir
 
     def _on_session_project_loaded(self) -> None:
-        self.runs.set_root(self._runs_root())
+        self.runs.set_root(self._runs_root)
+        self.error_box.hide()                   # an earlier project's failure is not this one's
         if not self.running:
             self.curves.clear()
             self.curves.set_empty("Press Start to train: the loss appears here within seconds")
@@ -427,6 +410,12 @@ class TrainingPanel(QWidget):
     def _on_tabs_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self.runs:
             self.runs.reload()
+
+    def _on_session_data_loaded(self, data) -> None:
+        """The trainer process loads the same data now, so Start does not wait for it."""
+        if data is not None and not self.session.jobs.closing:
+            self.session.jobs.start(self.session.jobs.process_job(
+                "prepare", "prepare", dataset=self.session.project.dataset.model_dump(mode="json")))
 
     def _on_session_hardware(self, snapshot) -> None:
         if not self.running or self.started is None:
@@ -445,41 +434,29 @@ class TrainingPanel(QWidget):
         self.evaluate(path, split)
 
     def evaluate(self, run_path: Path, split: str | None = None) -> bool:
-        if self.eval_worker is not None or self._closing:
+        """Evaluate a run's best checkpoint in the trainer process; a newer request replaces an older one."""
+        if self.session.jobs.closing:
             return False
-        from workbench.core.data.dataset import DataBundle
         from workbench.core.training.runs import Run
 
         split = split or self.evaluation.split_combo.currentText()
         run = Run(run_path)
-        same_data = run.config.get("dataset") == self.session.project.dataset.model_dump(mode="json")
-        data = self.session.data if same_data and isinstance(self.session.data, DataBundle) else None
+        dataset = run.config.get("dataset")
+        same_data = dataset == self.session.project.dataset.model_dump(mode="json")
+        data = self.session.data if same_data else None     # the samples behind each cell are drawn from it
         device = "cpu" if self.running else (self.session.device or "auto")
-
-        def job():
-            from workbench.core.training.evaluation import evaluation_job
-
-            return evaluation_job(run_path, data, split, device)
-
-        self.eval_worker = GeneratorWorker(job, "wb-evaluate", parent=self)
-        self.eval_worker.sig_events.connect(self._on_eval_events)
-        self.eval_worker.sig_done.connect(self._on_eval_done)
+        job = self.session.jobs.process_job("evaluate", "evaluate", run_dir=str(run_path), split=split,
+                                            device=device, dataset=dataset)
+        job.sig_events.connect(lambda events: self.evaluation.set_result(events[-1], data))
+        job.sig_done.connect(self._on_eval_done)
+        self.eval_job = job
         self.evaluation.set_busy(f"Evaluating {run.name} on {split}…")
-        self.eval_worker.start()
-        return True
+        return self.session.jobs.start(job)
 
-    def _on_eval_events(self, events: list) -> None:
-        result, data = events[-1]
-        self.evaluation.set_result(result, data)
-
-    def _on_eval_done(self, error) -> None:
-        worker, self.eval_worker = self.eval_worker, None
-        if worker is not None:
-            worker.wait(2000)
-            worker.deleteLater()
+    def _on_eval_done(self, error: JobError | None) -> None:
+        self.eval_job = None
         if error is not None:
-            exc, trace = error
-            self.evaluation.set_error(str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}")
+            self.evaluation.set_error(error.message)
 
     # -- closing ---------------------------------------------------------------------------------------------------
     def confirm_close(self) -> bool:
@@ -491,10 +468,5 @@ class TrainingPanel(QWidget):
         return answer == QMessageBox.Yes
 
     def shutdown(self) -> None:
-        """Stop the run (checkpoint saved) and any evaluation; no thread is left (within 2 s)."""
-        self._closing = True
-        for worker in (self.worker, self.eval_worker):
-            if worker is not None:
-                worker.stop_and_wait(2000)
-        self.worker = self.eval_worker = None
-        self.control = None
+        """Every job ends with the session's JobRunner.shutdown (the main window calls it)."""
+        self.job = self.eval_job = None

@@ -1,0 +1,392 @@
+"""The trainer process: a spawned child that runs the core's job generators (training, evaluation, data
+preparation) so that the GUI process never shares a GIL with PyTorch work, and so that a crash in a kernel,
+an abort or the OOM killer ends this process and not the window.
+
+Qt-free on both sides. The GUI's `workbench.ui.jobs.TrainerHost` (a QThread) drives it through
+`TrainerProcess`; the headless CLI does not use it (it runs the same generators in-process).
+
+The protocol, over two pipes (`multiprocessing.connection.Connection`, plain data only):
+    GUI -> trainer   ("job", job_id, name, kwargs)          start JOBS[name](control=..., **kwargs)
+                     ("control", job_id, action, argument)  pause | resume | stop | stop_after_epoch | cancel
+                     ("exit",)                              stop every job (checkpoints saved) and exit
+    trainer -> GUI   ("ready", pid)                         torch and the job modules are imported (warm)
+                     ("events", job_id, [event, ...])       the generator's events, in order, none dropped
+                     ("done", job_id, None | error dict)    {"type", "message", "details", "user_error"}
+Events are the core's frozen dataclasses of plain numbers (never tensors), so the GUI never imports torch to
+read them. They are sent in small batches: at once when the last send is FLUSH_S old, else within FLUSH_S by
+the flusher thread, so the trainer never waits for the GUI and a slow step still shows its point at once.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+FLUSH_S = 0.01              # events reach the GUI within 10 ms of being yielded
+EXIT_GRACE_S = 1.5          # on "exit" (or the GUI gone): jobs get this long to stop cleanly (checkpoint saved)
+STDERR_TAIL_LINES = 20
+
+
+# -- the jobs (trainer side) ------------------------------------------------------------------------------------
+class JobControl:
+    """What the GUI can ask of a running job: the training control, plus cancel for any job."""
+
+    def __init__(self) -> None:
+        from workbench.core.training.control import TrainingControl
+
+        self.training = TrainingControl()
+        self.cancelled = threading.Event()
+
+    def apply(self, action: str, argument: Any = None) -> None:
+        t = self.training
+        if action == "cancel":
+            self.cancelled.set()
+            t.stop()
+        elif action == "stop_after_epoch":
+            t.stop_after_epoch(bool(argument))
+        else:
+            {"pause": t.pause, "resume": t.resume, "stop": t.stop}[action]()
+
+
+class DataCache:
+    """The last data set loaded here, by its settings: Start does not wait for data the GUI has shown."""
+
+    def __init__(self) -> None:
+        self._key: str | None = None
+        self._data: Any = None
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(settings) -> str:
+        return settings.model_dump_json()
+
+    def get(self, settings) -> Any:
+        with self._lock:
+            return self._data if self._key == self.key(settings) else None
+
+    def put(self, settings, data) -> None:
+        with self._lock:
+            self._key, self._data = self.key(settings), data
+
+
+CACHE = DataCache()
+
+
+def train_job(control: JobControl, project: dict, runs_root: str | None = None, run_dir: str | None = None,
+              resume_from: str | None = None, project_path: str | None = None) -> Iterator[Any]:
+    from workbench.core.project import Project
+    from workbench.core.training.loop import Trainer
+
+    doc = Project.model_validate(project)
+    trainer = Trainer(doc, CACHE.get(doc.dataset), control=control.training, runs_root=runs_root,
+                      run_dir=run_dir, resume_from=resume_from, name=None, project_path=project_path)
+    try:
+        yield from trainer.run()
+    finally:
+        if trainer.data is not None:
+            CACHE.put(doc.dataset, trainer.data)
+
+
+def evaluate_job(control: JobControl, run_dir: str, split: str = "val", device: str = "auto",
+                 dataset: dict | None = None) -> Iterator[Any]:
+    """Yields the Evaluation (plain lists; the GUI draws samples from the data it has loaded itself)."""
+    from workbench.core.data.settings import DatasetSettings
+    from workbench.core.training.evaluation import evaluation_job
+    from workbench.core.training.runs import Run
+
+    settings = DatasetSettings.model_validate(dataset if dataset is not None else Run(run_dir).config.get("dataset", {}))
+    data = CACHE.get(settings)
+    for result, data in evaluation_job(run_dir, data, split, device, settings):
+        CACHE.put(settings, data)
+        yield result
+
+
+def prepare_job(control: JobControl, dataset: dict) -> Iterator[Any]:
+    """Load a data set into the cache ahead of Start (the GUI sends this when it has loaded the same data)."""
+    from workbench.core.data import load_dataset
+    from workbench.core.data.settings import DatasetSettings
+
+    settings = DatasetSettings.model_validate(dataset)
+    if CACHE.get(settings) is None:
+        CACHE.put(settings, load_dataset(settings, None, control.cancelled.is_set))
+    yield from ()
+
+
+def sleep_job(control: JobControl, seconds: float, steps: int = 1) -> Iterator[Any]:
+    """A job whose steps take `seconds` each and ignore stop requests (a stuck step): for shutdown tests."""
+    for step in range(steps):
+        time.sleep(seconds)
+        yield step
+
+
+JOBS: dict[str, Callable[..., Iterator[Any]]] = {"train": train_job, "evaluate": evaluate_job,
+                                                 "prepare": prepare_job, "sleep": sleep_job}
+
+
+def error_dict(exc: BaseException) -> dict[str, Any]:
+    from workbench.core.errors import UserError
+
+    user = isinstance(exc, UserError)
+    return {"type": type(exc).__name__, "message": str(exc) if user else f"{type(exc).__name__}: {exc}",
+            "details": None if user else traceback.format_exc(), "user_error": user}
+
+
+class Outbox:
+    """Thread-safe sending with time-batched events (see the module docstring)."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.lock = threading.Lock()
+        self.pending: dict[int, list] = collections.defaultdict(list)
+        self.last_send = 0.0
+        self.closed = False
+
+    def send(self, message: tuple) -> None:
+        with self.lock:
+            self._send(message)
+
+    def _send(self, message: tuple) -> None:
+        if self.closed:
+            return
+        try:
+            self.conn.send(message)
+        except (OSError, ValueError):       # the GUI is gone: the reader thread ends the process
+            self.closed = True
+        self.last_send = time.monotonic()
+
+    def event(self, job_id: int, event: Any) -> None:
+        with self.lock:
+            self.pending[job_id].append(event)
+            if time.monotonic() - self.last_send >= FLUSH_S or getattr(event, "kind", "batch") != "batch":
+                self._flush()
+
+    def flush(self, older_than: float = 0.0) -> None:
+        with self.lock:
+            if self.pending and time.monotonic() - self.last_send >= older_than:
+                self._flush()
+
+    def _flush(self) -> None:
+        pending, self.pending = self.pending, collections.defaultdict(list)
+        for job_id, events in pending.items():
+            self._send(("events", job_id, events))
+
+
+class Child:
+    """The trainer process's main loop: commands in on the main thread, each job on a thread of its own."""
+
+    def __init__(self, commands: Connection, events: Connection):
+        self.commands = commands
+        self.outbox = Outbox(events)
+        self.jobs: dict[int, tuple[threading.Thread, JobControl]] = {}
+        self.stopping = threading.Event()
+
+    def serve(self) -> None:
+        threading.Thread(target=self._flusher, name="wb-trainer-flush", daemon=True).start()
+        while True:
+            try:
+                message = self.commands.recv()
+            except (EOFError, OSError):     # the GUI process is gone
+                break
+            if message[0] == "exit":
+                break
+            if message[0] == "job":
+                self._start(*message[1:])
+            elif message[0] == "control":
+                _, job_id, action, argument = message
+                job = self.jobs.get(job_id)
+                if job is not None:
+                    job[1].apply(action, argument)
+        self._exit()
+
+    def _start(self, job_id: int, name: str, kwargs: dict) -> None:
+        control = JobControl()
+        thread = threading.Thread(target=self._run, args=(job_id, name, kwargs, control), name=f"wb-job-{name}",
+                                  daemon=True)
+        self.jobs[job_id] = (thread, control)
+        thread.start()
+
+    def _run(self, job_id: int, name: str, kwargs: dict, control: JobControl) -> None:
+        error = None
+        generator = None
+        try:
+            generator = JOBS[name](control, **kwargs)
+            for event in generator:
+                self.outbox.event(job_id, event)
+                if control.cancelled.is_set():
+                    break
+        except BaseException as exc:  # noqa: BLE001 - reported to the GUI, never lost
+            error = error_dict(exc)
+        finally:
+            if generator is not None:
+                try:
+                    generator.close()
+                except Exception as exc:  # noqa: BLE001
+                    error = error or error_dict(exc)
+            self.outbox.flush()
+            self.outbox.send(("done", job_id, error))
+            self.jobs.pop(job_id, None)
+            _give_memory_back()
+
+    def _flusher(self) -> None:
+        while not self.stopping.wait(FLUSH_S):
+            self.outbox.flush(older_than=FLUSH_S)
+
+    def _exit(self) -> None:
+        """Stop every job (training saves its checkpoint), wait a little, then leave at once."""
+        for _thread, control in list(self.jobs.values()):
+            control.apply("stop")
+        deadline = time.monotonic() + EXIT_GRACE_S
+        for thread, _control in list(self.jobs.values()):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self.stopping.set()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)     # no interpreter teardown: a job stuck in a step must not hold the exit
+
+
+def _give_memory_back() -> None:
+    """After a job: free the CUDA cache and hand freed heap pages back to the OS (glibc)."""
+    import gc
+
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def warm_up() -> None:
+    """What Start would otherwise wait for: plugins (plugin layers must build here too), torch, the loop."""
+    from workbench.plugins.manager import load_plugins
+
+    load_plugins()
+    import torch  # noqa: F401
+
+    import workbench.core.training.evaluation  # noqa: F401
+    import workbench.core.training.loop  # noqa: F401
+
+
+def child_main(argv: list[str]) -> None:
+    import faulthandler
+
+    faulthandler.enable()           # a segfault prints the Python stack to stderr (the GUI shows its tail)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl+C in the terminal is the GUI's to handle
+    commands = Connection(int(argv[0]), writable=False)
+    events = Connection(int(argv[1]), readable=False)
+    child = Child(commands, events)
+    warm_up()
+    child.outbox.send(("ready", os.getpid()))
+    child.serve()
+
+
+# -- the handle (GUI side, Qt-free) -----------------------------------------------------------------------------
+class TrainerProcess:
+    """A running trainer process: send commands, receive messages, see how it ended."""
+
+    def __init__(self) -> None:
+        cmd_read, cmd_write = os.pipe()
+        ev_read, ev_write = os.pipe()
+        self._stderr = tempfile.NamedTemporaryFile(prefix="workbench-trainer-", suffix=".log", delete=False)
+        # -P: the current folder is not put first on sys.path (a numpy.py there must not be imported)
+        self.popen = subprocess.Popen(
+            [sys.executable, "-P", "-m", "workbench.core.trainer_process", str(cmd_read), str(ev_write)],
+            pass_fds=(cmd_read, ev_write), stdin=subprocess.DEVNULL, stdout=self._stderr, stderr=self._stderr,
+            close_fds=True)
+        os.close(cmd_read)
+        os.close(ev_write)
+        self._commands = Connection(cmd_write, readable=False)
+        self._events = Connection(ev_read, writable=False)
+        self._send_lock = threading.Lock()
+        self.pid = self.popen.pid
+        self.ready = False
+
+    def send(self, message: tuple) -> bool:
+        """False when the process is gone (its end is reported by `receive`)."""
+        with self._send_lock:
+            try:
+                self._commands.send(message)
+                return True
+            except (OSError, ValueError):
+                return False
+
+    def receive(self, timeout: float | None = None) -> tuple | None:
+        """The next message; None when none came within `timeout`. Raises EOFError once the process ended."""
+        try:
+            if not wait([self._events], timeout):
+                return None
+            message = self._events.recv()
+        except OSError as exc:
+            raise EOFError(str(exc)) from exc
+        if message[0] == "ready":
+            self.ready = True
+        return message
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def wait_ended(self, timeout: float) -> bool:
+        try:
+            self.popen.wait(timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
+    def how_it_ended(self) -> str:
+        """"signal 9 (SIGKILL)", "exit code 1", ... (reaps the process)."""
+        code = self.popen.wait()
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = "unknown"
+            return f"signal {-code} ({name})"
+        return f"exit code {code}"
+
+    def stderr_tail(self, lines: int = STDERR_TAIL_LINES) -> str:
+        try:
+            text = Path(self._stderr.name).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.rstrip().splitlines()[-lines:])
+
+    def close(self, timeout: float = EXIT_GRACE_S + 0.5) -> None:
+        """Ask it to exit (jobs stop and save), kill it when it does not within `timeout`, and clean up."""
+        if self.alive():
+            self.send(("exit",))
+            if not self.wait_ended(timeout):
+                self.kill()
+        self.dispose()
+
+    def kill(self) -> None:
+        if self.alive():
+            self.popen.kill()
+        self.popen.wait()
+
+    def dispose(self) -> None:
+        for conn in (self._commands, self._events):
+            conn.close()
+        self._stderr.close()
+        try:
+            os.unlink(self._stderr.name)
+        except OSError:
+            pass
+
+
+if __name__ == "__main__":
+    child_main(sys.argv[1:])
