@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import UserError
 from workbench.core.model.registry import LayerError
+from workbench.core.registry import Registry
 
 if TYPE_CHECKING:
     from workbench.core.data.registry import SourceType
@@ -73,25 +74,16 @@ class PluginError(LayerError, UserError):
     a UserError (the CLI prints one line, the GUI a dialog): the fix is in the plugin, not in Workbench."""
 
 
-_PANELS: dict[str, PanelContribution] = {}
+PANELS: Registry[PanelContribution] = Registry("panel", lambda p: p.dock_name)
+unregister_panel = PANELS.unregister
+panel_contributions = PANELS.items
 
 
 def register_panel(panel: PanelContribution, replace: bool = False) -> PanelContribution:
     """Add a dock panel to the main window (built after the built-in docks)."""
     if not isinstance(panel, PanelContribution):
         raise TypeError("register_panel takes a PanelContribution")
-    if panel.dock_name in _PANELS and not replace:
-        raise ValueError(f"a panel named {panel.dock_name!r} is already registered")
-    _PANELS[panel.dock_name] = panel
-    return panel
-
-
-def unregister_panel(dock_name: str) -> None:
-    _PANELS.pop(dock_name, None)
-
-
-def panel_contributions() -> list[PanelContribution]:
-    return list(_PANELS.values())
+    return PANELS.register(panel, replace)
 
 
 class PluginAPI:

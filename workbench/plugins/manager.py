@@ -415,10 +415,12 @@ def explain_missing(kind: str, name: str) -> str | None:
 
 def _install_hints() -> None:
     from workbench.core.data.registry import add_missing_hint as add_source_hint
+    from workbench.core.export.registry import add_missing_hint as add_exporter_hint
     from workbench.core.model.registry import add_missing_hint as add_layer_hint
 
     add_layer_hint(lambda name: explain_missing("layers", name))
     add_source_hint(lambda kind: explain_missing("sources", kind))
+    add_exporter_hint(lambda name: explain_missing("exporters", name))
 
 
 _install_hints()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import UserError
+from workbench.core.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -46,59 +47,29 @@ class SourceType:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-_SOURCES: dict[str, SourceType] = {}
-
-
-def register_source(source: SourceType, *, replace: bool = False) -> SourceType:
-    if source.kind in _SOURCES and not replace:
-        raise ValueError(f"a data source of kind {source.kind!r} is already registered")
-    _SOURCES[source.kind] = source
-    return source
-
-
-def unregister_source(kind: str) -> None:
-    """Remove a source (a plugin being unloaded); unknown kinds are ignored."""
-    _SOURCES.pop(kind, None)
-
-
-def _ensure_builtins() -> None:
+def _load_builtin_sources() -> None:
     from workbench.core.data import builtins  # noqa: F401 - registers the built-in sources on import
 
 
-def source_types() -> list[SourceType]:
-    _ensure_builtins()
-    return list(_SOURCES.values())
+SOURCES: Registry[SourceType] = Registry("data kind", lambda s: s.kind, _load_builtin_sources)
+add_missing_hint = SOURCES.add_missing_hint
+unregister_source = SOURCES.unregister
+get_source = SOURCES.lookup
+source_types = SOURCES.items
 
 
-_missing_hints: list[Callable[[str], str | None]] = []
-
-
-def add_missing_hint(explain: Callable[[str], str | None]) -> None:
-    """`explain(kind) -> str | None` says why a kind is unknown (the plugin manager: "its plugin is disabled")."""
-    _missing_hints.append(explain)
-
-
-def get_source(kind: str) -> SourceType:
-    _ensure_builtins()
-    try:
-        return _SOURCES[kind]
-    except KeyError:
-        why = next((w for w in (explain(kind) for explain in _missing_hints) if w), None)
-        if why:
-            raise UserError(f"unknown data kind {kind!r}: {why}") from None
-        known = ", ".join(sorted(_SOURCES))
-        raise UserError(f"unknown data kind {kind!r}; choose one of: {known}") from None
+def register_source(source: SourceType, *, replace: bool = False) -> SourceType:
+    return SOURCES.register(source, replace)
 
 
 def detect_kind(source: str) -> str:
     """Guess the kind from the source: `digits`, a folder of class folders, a .csv or .npz file, ..."""
-    _ensure_builtins()
     if source.strip().lower() == "digits":
         return "digits"
     path = Path(source).expanduser()
     if not path.exists():
         raise UserError(f"data source not found: {path}; give an existing file or folder, or `digits`")
-    for src in _SOURCES.values():
+    for src in SOURCES.items():
         if src.detect is not None:
             try:
                 if src.detect(path):
@@ -106,4 +77,4 @@ def detect_kind(source: str) -> str:
             except OSError:
                 continue
     raise UserError(f"cannot tell what kind of data {path} is; pass --kind "
-                    f"({', '.join(sorted(_SOURCES))})")
+                    f"({', '.join(sorted(SOURCES.names()))})")

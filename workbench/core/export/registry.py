@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from workbench.core.registry import Registry
+
 Predictor = Callable[[Any], Any]            # numpy batch -> numpy outputs (the model's first output)
 
 
@@ -31,43 +33,19 @@ class Exporter:
     options: tuple[str, ...] = ()            # ExportSettings fields the wizard shows for this format
 
 
-_EXPORTERS: dict[str, Exporter] = {}
-_builtins_loaded = False
+def _load_builtin_exporters() -> None:
+    from workbench.core.export import onnx_formats, torch_formats  # noqa: F401 - they register themselves
+
+
+EXPORTERS: Registry[Exporter] = Registry("export format", lambda e: e.name, _load_builtin_exporters)
+add_missing_hint = EXPORTERS.add_missing_hint
+unregister_exporter = EXPORTERS.unregister
+get_exporter = EXPORTERS.lookup
+exporters = EXPORTERS.items     # every registered format, built-ins first, in registration order
 
 
 def register_exporter(exporter: Exporter, replace: bool = False) -> Exporter:
     """Add an export format. A second registration of the same name is refused unless `replace`."""
-    if not replace and exporter.name in _EXPORTERS:
-        raise ValueError(f"an exporter named {exporter.name!r} is already registered")
     if not exporter.suffix.startswith("."):
         raise ValueError(f"exporter {exporter.name!r}: suffix must start with a dot, got {exporter.suffix!r}")
-    _EXPORTERS[exporter.name] = exporter
-    return exporter
-
-
-def unregister_exporter(name: str) -> None:
-    _EXPORTERS.pop(name, None)
-
-
-def _load_builtins() -> None:
-    global _builtins_loaded
-    if not _builtins_loaded:
-        _builtins_loaded = True
-        from workbench.core.export import onnx_formats, torch_formats  # noqa: F401 - they register themselves
-
-
-def exporters() -> list[Exporter]:
-    """Every registered format, built-ins first, in registration order."""
-    _load_builtins()
-    return list(_EXPORTERS.values())
-
-
-def get_exporter(name: str) -> Exporter:
-    from workbench.core.errors import UserError
-
-    _load_builtins()
-    try:
-        return _EXPORTERS[name]
-    except KeyError:
-        known = ", ".join(_EXPORTERS)
-        raise UserError(f"unknown export format {name!r}; choose one of: {known}") from None
+    return EXPORTERS.register(exporter, replace)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.core.errors import UserError
+from workbench.core.registry import Registry
 
 REQUIRED = object()      # Param.default for parameters the user must give
 PARAM_KINDS = ("int", "float", "bool", "choice", "ints", "shape", "str")
@@ -197,8 +197,19 @@ def _tuple(v: Any) -> Any:
     return tuple(v) if isinstance(v, list) else v
 
 
-_REGISTRY: dict[str, LayerType] = {}
-_builtins_loaded = False
+def _load_builtin_layers() -> None:
+    import workbench.core.model.layers  # noqa: F401 - registers the built-ins
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    close = [n for n in known if n.lower() == str(name).lower()]
+    return f"; did you mean {close[0]}?" if close else "; pick a layer from the palette"
+
+
+LAYERS: Registry[LayerType] = Registry("layer type", lambda t: t.name, _load_builtin_layers, _did_you_mean)
+add_missing_hint = LAYERS.add_missing_hint
+unregister_layer = LAYERS.unregister
+get_layer_type = LAYERS.lookup
 
 
 def register_layer(layer_type: LayerType, replace: bool = False) -> LayerType:
@@ -212,45 +223,9 @@ def register_layer(layer_type: LayerType, replace: bool = False) -> LayerType:
     bad = [q.name for q in layer_type.params if q.kind not in PARAM_KINDS]
     if bad:
         raise ValueError(f"layer type {layer_type.name}: unknown parameter kind for {bad}")
-    if layer_type.name in _REGISTRY and not replace:
-        raise ValueError(f"layer type {layer_type.name} is already registered")
-    _REGISTRY[layer_type.name] = layer_type
-    return layer_type
-
-
-def unregister_layer(name: str) -> None:
-    _REGISTRY.pop(name, None)
-
-
-def _ensure_builtins() -> None:
-    global _builtins_loaded
-    if not _builtins_loaded:
-        _builtins_loaded = True
-        import workbench.core.model.layers  # noqa: F401 - registers the built-ins
-
-
-_missing_hints: list[Callable[[str], str | None]] = []
-
-
-def add_missing_hint(explain: Callable[[str], str | None]) -> None:
-    """`explain(name) -> str | None` says why a type is unknown (the plugin manager: "its plugin is disabled")."""
-    _missing_hints.append(explain)
-
-
-def get_layer_type(name: str) -> LayerType:
-    _ensure_builtins()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        why = next((w for w in (explain(name) for explain in _missing_hints) if w), None)
-        if why:
-            raise UserError(f"unknown layer type '{name}': {why}") from None
-        close = [n for n in _REGISTRY if n.lower() == str(name).lower()]
-        hint = f"; did you mean {close[0]}?" if close else "; pick a layer from the palette"
-        raise UserError(f"unknown layer type '{name}'{hint}") from None
+    return LAYERS.register(layer_type, replace)
 
 
 def layer_types() -> dict[str, LayerType]:
     """All registered layer types, by name (built-ins first, in palette order)."""
-    _ensure_builtins()
-    return dict(_REGISTRY)
+    return {t.name: t for t in LAYERS.items()}
