@@ -72,16 +72,19 @@ def open_regular_file(path: str | os.PathLike, what: str = "file", max_bytes: in
     st = check_regular_file(path, what)
     if max_bytes is not None and st.st_size > max_bytes:
         raise UserError(f"{what} {path} is {st.st_size:,} bytes, more than the limit of {max_bytes:,} bytes")
+    def opener(name, flags):
+        return os.open(name, flags | getattr(os, "O_NONBLOCK", 0))
+
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        fh = open(path, "rb", opener=opener)  # noqa: SIM115 - the caller closes it
     except PermissionError:
         raise UserError(f"cannot read {what} {path}: permission denied; check its permissions") from None
     except OSError as exc:
         raise UserError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
+    if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+        fh.close()
         raise UserError(f"{what} {path} is not a regular file; give a regular file")
-    return os.fdopen(fd, "rb")
+    return fh
 
 
 def read_regular_bytes(path: str | os.PathLike, what: str = "file", max_bytes: int | None = None) -> bytes:

@@ -97,7 +97,7 @@ def test_unreadable_folder_and_file_are_clear(image_folder, monkeypatch):
     locked = str(image_folder / "digit1" / "004.png")
 
     def open_denied(fp, *a, **k):
-        if str(fp) == locked:
+        if str(getattr(fp, "name", fp)) == locked:      # a path, or the file object opened from it
             raise PermissionError(13, "Permission denied", locked)
         return real_open(fp, *a, **k)
 

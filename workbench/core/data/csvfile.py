@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.core.errors import UserError
+from workbench.core.io import check_regular_file, open_regular_file
 
 DELIMITERS = ",;\t|"
 MISSING = {"", "na", "n/a", "nan", "null", "none", "?", "-", "missing"}
@@ -30,17 +31,9 @@ class CsvTable:
             raise UserError(f"column {name!r} not found; the columns are: {cols}") from None
 
 
-def read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"file not found: {path}") from None
-    except IsADirectoryError:
-        raise UserError(f"{path} is a folder; choose a CSV file") from None
-    except PermissionError:
-        raise UserError(f"cannot read {path}: permission denied; check its permissions") from None
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+SAMPLE_BYTES = 1 << 16          # read to sniff the encoding and the delimiter
+MAX_FIELD = 1 << 24             # characters in one cell (csv's default of 128 KiB is too small for long texts)
+MAX_COLUMNS = 100_000
 
 
 def decode_text(data: bytes, encoding: str = "auto") -> tuple[str, str]:
@@ -56,7 +49,7 @@ def decode_text(data: bytes, encoding: str = "auto") -> tuple[str, str]:
     for bom, name in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
                       (codecs.BOM_UTF16_BE, "utf-16")):
         if data.startswith(bom):
-            return data.decode(name), name
+            return data.decode(name, errors="replace"), name
     for name in ("utf-8", "cp1252", "latin-1"):
         try:
             return data.decode(name), name
@@ -76,43 +69,137 @@ def sniff_delimiter(text: str) -> str:
         return best if counts[best] else ","
 
 
+class _WrongEncoding(Exception):
+    """The guessed encoding failed further into the file: read again with the next candidate."""
+
+
+class CsvRows:
+    """A CSV file read as a stream: `header`, `encoding`, `delimiter`, then `rows()` yields (line, cells) with
+    the cells stripped. Only a sample is held at once, so a file of any size reads in bounded memory.
+
+    With encoding auto the candidates are tried in order (a BOM, UTF-8, Windows-1252, Latin-1); a byte that does
+    not decode far into the file raises `_WrongEncoding`, and `read_rows` starts again with the next one."""
+
+    def __init__(self, path: str | Path, encoding: str = "auto", delimiter: str = "auto", header: bool = True,
+                 candidate: int = 0):
+        self.path = Path(path).expanduser()
+        self.size = check_regular_file(self.path, "CSV file").st_size
+        with open_regular_file(self.path, "CSV file") as fh:
+            sample = fh.read(SAMPLE_BYTES)
+        if not sample.strip():
+            raise UserError(f"{self.path} is empty; a CSV needs a header row and at least one data row")
+        if b"\x00" in sample[:4096] and not sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            raise UserError(f"{self.path} looks like a binary file, not CSV text")
+        auto = encoding in ("auto", "", None)
+        if auto:
+            _, first = decode_text(sample[: _complete_utf8(sample)] if len(sample) == SAMPLE_BYTES else sample)
+            order = [first] + [c for c in ("utf-8", "cp1252", "latin-1") if c != first and first != "latin-1"]
+            order = order if first not in ("utf-8-sig", "utf-16") else [first]
+            if candidate >= len(order):
+                candidate = len(order) - 1
+            self.encoding = order[candidate]
+            self.more_candidates = candidate + 1 < len(order)
+        else:
+            decode_text(b"", encoding)              # an unknown encoding is named now
+            self.encoding, self.more_candidates = encoding, False
+        text = sample.decode(self.encoding, errors="ignore")
+        if delimiter in ("auto", "", None):
+            self.delimiter = sniff_delimiter(text)
+        else:
+            self.delimiter = "\t" if delimiter == "\\t" else delimiter
+        if len(self.delimiter) != 1:
+            raise UserError(f"delimiter {delimiter!r} must be one character, e.g. , ; | or \\t")
+        self.has_header = header
+        self.header: list[str] = []
+
+    def rows(self, progress=None, every: int = 50_000):
+        """Yield (line number, stripped cells) for every data row; sets `header` before the first one."""
+        csv.field_size_limit(MAX_FIELD)
+        with open_regular_file(self.path, "CSV file") as raw:
+            text = io.TextIOWrapper(raw, encoding=self.encoding, newline="", errors="strict")
+            reader = csv.reader(text, delimiter=self.delimiter)
+            head = None
+            count = 0
+            try:
+                for row in reader:
+                    if not row:
+                        continue                  # a blank line
+                    if all(not c.strip() for c in row):
+                        if head is None and self.has_header and len(row) > 1:
+                            raise UserError(f"{self.path} line {reader.line_num}: the header row is empty; give "
+                                            "every column a name in the first row")
+                        continue
+                    if head is None:
+                        if len(row) > MAX_COLUMNS:
+                            raise UserError(f"{self.path} has {len(row):,} columns, more than the limit of "
+                                            f"{MAX_COLUMNS:,}")
+                        if self.has_header:
+                            head = [c.strip() or f"column{i + 1}" for i, c in enumerate(row)]
+                            dupes = sorted({h for h in head if head.count(h) > 1})
+                            if dupes:
+                                raise UserError(f"{self.path} has duplicate column names: {', '.join(dupes)}; "
+                                                "rename them")
+                            self.header = head
+                            continue
+                        head = [f"column{i + 1}" for i in range(len(row))]
+                        self.header = head
+                    if len(row) != len(head):
+                        raise UserError(f"{self.path} line {reader.line_num} has {len(row)} fields but the header "
+                                        f"has {len(head)} (delimiter {_show(self.delimiter)}); fix that line or "
+                                        "choose the delimiter")
+                    count += 1
+                    if progress is not None and count % every == 0:
+                        progress(raw.tell(), self.size, f"Reading {self.path.name}: {count:,} rows")
+                    yield reader.line_num, [c.strip() for c in row]
+            except UnicodeDecodeError as exc:
+                if self.more_candidates:
+                    raise _WrongEncoding from None
+                raise UserError(f"{self.path} is not valid {self.encoding} near line {reader.line_num} "
+                                f"({exc.reason}); choose another encoding") from None
+            except csv.Error as exc:
+                raise UserError(f"{self.path} line {reader.line_num}: {exc}") from None
+            if head is None:
+                raise UserError(f"{self.path} has no rows")
+            if not count:
+                raise UserError(f"{self.path} has a header but no data rows")
+
+
+def _complete_utf8(data: bytes) -> int:
+    """Length of `data` without a UTF-8 sequence cut at its end (so a sample never fails on its last byte)."""
+    for back in range(1, 4):
+        if len(data) >= back and (data[-back] & 0xC0) == 0xC0:
+            return len(data) - back
+        if len(data) >= back and (data[-back] & 0x80) == 0:
+            return len(data)
+    return len(data)
+
+
+def read_rows(path, encoding, delimiter, header, consume, progress=None):
+    """`consume(csv_rows, iterator)` over the file's rows, started again with the next encoding candidate when
+    the guessed one fails further into the file. Returns what `consume` returns."""
+    candidate = 0
+    while True:
+        rows = CsvRows(path, encoding, delimiter, header, candidate)
+        try:
+            return consume(rows, rows.rows(progress))
+        except _WrongEncoding:
+            candidate += 1
+
+
 def read_csv(path: str | Path, encoding: str = "auto", delimiter: str = "auto", header: bool = True,
              max_rows: int | None = None) -> CsvTable:
-    path = Path(path).expanduser()
-    data = read_bytes(path)
-    if not data.strip():
-        raise UserError(f"{path} is empty; a CSV needs a header row and at least one data row")
-    if b"\x00" in data[:4096] and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise UserError(f"{path} looks like a binary file, not CSV text")
-    text, used = decode_text(data, encoding)
-    delim = sniff_delimiter(text) if delimiter in ("auto", "", None) else ("\t" if delimiter == "\\t" else delimiter)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
-    head: list[str] | None = None
-    rows, lines = [], []
-    try:
-        for row in reader:
-            if not row or all(not c.strip() for c in row):
-                continue
-            if head is None:
-                if header:
-                    head = [c.strip() or f"column{i + 1}" for i, c in enumerate(row)]
-                    continue
-                head = [f"column{i + 1}" for i in range(len(row))]
-            if len(row) != len(head):
-                raise UserError(f"{path} line {reader.line_num} has {len(row)} fields but the header has "
-                                f"{len(head)} (delimiter {_show(delim)}); fix that line or choose the delimiter")
-            rows.append([c.strip() for c in row])
-            lines.append(reader.line_num)
+    """The rows as strings (for previews, the header, small files). Large files: see `read_rows`."""
+
+    def collect(src: CsvRows, it) -> CsvTable:
+        rows, lines = [], []
+        for line, cells in it:
+            rows.append(cells)
+            lines.append(line)
             if max_rows is not None and len(rows) >= max_rows:
                 break
-    except csv.Error as exc:
-        raise UserError(f"{path} line {reader.line_num}: {exc}") from None
-    if head is None or not rows:
-        raise UserError(f"{path} has a header but no data rows" if head else f"{path} has no rows")
-    dupes = sorted({h for h in head if head.count(h) > 1})
-    if dupes:
-        raise UserError(f"{path} has duplicate column names: {', '.join(dupes)}; rename them")
-    return CsvTable(header=head, rows=rows, lines=lines, encoding=used, delimiter=delim)
+        return CsvTable(header=src.header, rows=rows, lines=lines, encoding=src.encoding, delimiter=src.delimiter)
+
+    return read_rows(path, encoding, delimiter, header, collect)
 
 
 def _show(delim: str) -> str:

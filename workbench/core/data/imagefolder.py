@@ -10,6 +10,7 @@ val split. Sets larger than the in-memory budget are indexed only and decoded pe
 from __future__ import annotations
 
 import os
+import stat
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,6 +24,10 @@ from workbench.core.errors import Cancelled, UserError
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 DECODE_THREADS = min(4, os.cpu_count() or 1)
 CHUNK = 256
+MAX_FILES = 2_000_000           # entries walked in a dataset folder
+MAX_DEPTH = 32                  # folder levels inside a class folder
+MAX_CLASSES = 10_000            # class subfolders
+MAX_IMAGE_PIXELS = 64_000_000   # declared width x height of one image (8000 x 8000); checked before decoding
 COLOR_MODES = {"RGB", "RGBA", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"}
 
 
@@ -40,11 +45,18 @@ def _open_dir(path: Path) -> list[os.DirEntry]:
 
 def index_folder(root: Path, skipped: list[dict[str, str]], class_names: list[str] | None = None
                  ) -> tuple[list[str], list[str], list[int]]:
-    """(class names, file paths, labels). Files outside class folders and non-image files go to `skipped`."""
+    """(class names, file paths, labels). Files outside class folders, non-image files, special files (FIFOs,
+    devices) and links that lead out of `root` go to `skipped`; the walk stops with an error past MAX_FILES."""
     entries = _open_dir(root)
-    classes = [e.name for e in entries if e.is_dir()]
+    root_real = os.path.realpath(root)
+    budget = [MAX_FILES]
+    classes = []
     for e in entries:
-        if not e.is_dir():
+        if not _inside_root(e, root_real, skipped):
+            continue
+        if e.is_dir():
+            classes.append(e.name)
+        else:
             skipped.append({"path": e.path, "reason": "not inside a class subfolder"})
     if not classes:
         raise UserError(f"folder {root} has no class subfolders; put the images in one subfolder per class "
@@ -54,27 +66,16 @@ def index_folder(root: Path, skipped: list[dict[str, str]], class_names: list[st
         if unknown:
             raise UserError(f"validation folder {root} has classes the training folder lacks: "
                             f"{', '.join(unknown[:5])}; use the same class subfolders in both")
-        classes = class_names
+        classes = [c for c in class_names if c in classes]
+    if len(classes) > MAX_CLASSES:
+        raise UserError(f"folder {root} has {len(classes):,} class subfolders, more than the limit of "
+                        f"{MAX_CLASSES:,}; is it the right folder?")
     paths: list[str] = []
     labels: list[int] = []
     kept_classes: list[str] = []
     for name in classes:
         folder = root / name
-        if not folder.is_dir():
-            continue
-        found = []
-        for dirpath, dirnames, filenames in os.walk(folder, onerror=lambda e: skipped.append(
-                {"path": str(e.filename), "reason": f"cannot read: {e.strerror}"})):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for fn in sorted(filenames):
-                if fn.startswith("."):
-                    continue
-                full = os.path.join(dirpath, fn)
-                if fn.lower().endswith(IMAGE_EXTENSIONS):
-                    found.append(full)
-                else:
-                    skipped.append({"path": full, "reason": f"not an image file ({Path(fn).suffix or 'no extension'};"
-                                    f" expected {', '.join(e[1:] for e in IMAGE_EXTENSIONS)})"})
+        found = _walk_class(folder, root, root_real, skipped, budget)
         if not found and class_names is None:
             skipped.append({"path": str(folder), "reason": "class folder has no images; class left out"})
             continue
@@ -88,6 +89,99 @@ def index_folder(root: Path, skipped: list[dict[str, str]], class_names: list[st
     return (kept_classes if class_names is None else class_names), paths, labels
 
 
+def _inside_root(entry: os.DirEntry, root_real: str, skipped: list[dict[str, str]]) -> bool:
+    """A link is followed only when it stays inside the dataset folder."""
+    if not entry.is_symlink():
+        return True
+    target = os.path.realpath(entry.path)
+    if target == root_real or target.startswith(root_real.rstrip(os.sep) + os.sep):
+        return True
+    skipped.append({"path": entry.path, "reason": f"a link to {target}, outside the dataset folder; not followed"})
+    return False
+
+
+def _walk_class(folder: Path, root: Path, root_real: str, skipped: list[dict[str, str]], budget: list[int]
+                ) -> list[str]:
+    """Image files under one class folder, sorted, without following links out of the dataset folder, without
+    visiting a folder twice (link loops) and at most MAX_DEPTH levels deep."""
+    found: list[str] = []
+    seen: set[str] = set()
+    stack = [(str(folder), 0)]
+    while stack:
+        dirpath, depth = stack.pop()
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            continue
+        seen.add(real)
+        try:
+            with os.scandir(dirpath) as it:
+                entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+        except OSError as exc:
+            skipped.append({"path": dirpath, "reason": f"cannot read: {exc.strerror or exc}"})
+            continue
+        subdirs = []
+        for e in entries:
+            budget[0] -= 1
+            if budget[0] < 0:
+                raise UserError(f"the dataset folder {root} holds more than {MAX_FILES:,} files (the limit); "
+                                "choose a smaller folder")
+            if not _inside_root(e, root_real, skipped):
+                continue
+            try:
+                if e.is_dir():
+                    if depth + 1 > MAX_DEPTH:
+                        skipped.append({"path": e.path, "reason": f"nested more than {MAX_DEPTH} folders deep"})
+                    else:
+                        subdirs.append(e.path)
+                    continue
+                regular = e.is_file() and stat.S_ISREG(e.stat().st_mode)
+            except OSError as exc:
+                skipped.append({"path": e.path, "reason": f"cannot read: {exc.strerror or exc}"})
+                continue
+            if not e.name.lower().endswith(IMAGE_EXTENSIONS):
+                skipped.append({"path": e.path, "reason": f"not an image file ({Path(e.name).suffix or 'no extension'};"
+                                f" expected {', '.join(x[1:] for x in IMAGE_EXTENSIONS)})"})
+            elif not regular:
+                skipped.append({"path": e.path, "reason": "not a regular file (a FIFO, device or socket)"})
+            else:
+                found.append(e.path)
+        stack.extend((d, depth + 1) for d in reversed(subdirs))
+    return found
+
+
+class ImageTooLarge(ValueError):
+    """An image whose header declares more pixels than MAX_IMAGE_PIXELS (refused before decoding)."""
+
+
+def open_image(path: str):
+    """PIL image from a regular file, its declared size checked before any pixel is decoded."""
+    from PIL import Image
+
+    from workbench.core.io import open_regular_file
+
+    fh = open_regular_file(path, "image")
+    try:
+        img = Image.open(fh)
+    except BaseException:
+        fh.close()
+        raise
+    w, h = img.size
+    if w * h > MAX_IMAGE_PIXELS:
+        img.close()
+        fh.close()
+        raise ImageTooLarge(f"the image declares {w}x{h} pixels, more than the limit of {MAX_IMAGE_PIXELS:,} "
+                            "pixels")
+    img._wb_file = fh                     # closed with the image (see _close)
+    return img
+
+
+def _close(img) -> None:
+    img.close()
+    fh = getattr(img, "_wb_file", None)
+    if fh is not None:
+        fh.close()
+
+
 def _pil_mode(img) -> str:
     return "RGB" if img.mode in COLOR_MODES else "L"
 
@@ -96,17 +190,22 @@ def decode_image(path: str, mode: str | None, size: tuple[int, int] | None) -> n
     """uint8 (C, H, W). `mode` "L" / "RGB", or None for the image's own (grayscale or colour)."""
     from PIL import Image
 
-    with Image.open(path) as img:
+    img = open_image(path)
+    try:
         img.seek(0)                                   # first frame of an animated GIF / WebP
         img.load()
-        img = img.convert(mode or _pil_mode(img))
-        if size is not None and img.size != (size[1], size[0]):
-            img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR, reducing_gap=None)
-        arr = np.array(img, dtype=np.uint8)
+        out = img.convert(mode or _pil_mode(img))
+        if size is not None and out.size != (size[1], size[0]):
+            out = out.resize((size[1], size[0]), Image.Resampling.BILINEAR, reducing_gap=None)
+        arr = np.array(out, dtype=np.uint8)
+    finally:
+        _close(img)
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
 
 def _reason(exc: Exception) -> str:
+    if isinstance(exc, ImageTooLarge | UserError):
+        return str(exc)
     if isinstance(exc, PermissionError):
         return "permission denied"
     if isinstance(exc, OSError) and exc.strerror:
@@ -122,7 +221,13 @@ class ImageFileReader:
         self.paths, self.mode, self.size = paths, mode, size
 
     def __call__(self, i: int) -> np.ndarray:
-        return decode_image(self.paths[i], self.mode, self.size)
+        try:
+            return decode_image(self.paths[i], self.mode, self.size)
+        except UserError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a file changed or broken since it was indexed is bad input
+            raise UserError(f"image {self.paths[i]} can no longer be read ({_reason(exc)}); fix or remove it and "
+                            "start again") from None
 
 
 def _fixed_mode(color: str) -> str | None:
@@ -199,12 +304,12 @@ def _should_stream(in_memory, paths, mode, size, limit) -> bool:
         return False
     if in_memory in (False, "no"):
         return True
-    from PIL import Image
 
     try:
-        with Image.open(paths[0]) as img:
-            h, w = size or (img.size[1], img.size[0])
-            c = 3 if (mode or _pil_mode(img)) == "RGB" else 1
+        img = open_image(paths[0])
+        h, w = size or (img.size[1], img.size[0])
+        c = 3 if (mode or _pil_mode(img)) == "RGB" else 1
+        _close(img)
     except Exception:  # noqa: BLE001 - the decode pass reports it
         return False
     return len(paths) * c * h * w * 4 > limit
@@ -212,7 +317,6 @@ def _should_stream(in_memory, paths, mode, size, limit) -> bool:
 
 def _index_only(paths, labels, classes, skipped, preset, mode, size, progress, cancel) -> RawData:
     """Streaming: read headers only (size, mode); pixels are decoded per batch by `ImageFileReader`."""
-    from PIL import Image
 
     kept, sizes, color = [], Counter(), False
     for i, path in enumerate(paths):
@@ -222,9 +326,10 @@ def _index_only(paths, labels, classes, skipped, preset, mode, size, progress, c
             if progress:
                 progress(i, len(paths), f"Indexing images {i:,} / {len(paths):,}")
         try:
-            with Image.open(path) as img:
-                sizes[(img.size[1], img.size[0])] += 1
-                color |= _pil_mode(img) == "RGB"
+            img = open_image(path)
+            sizes[(img.size[1], img.size[0])] += 1
+            color |= _pil_mode(img) == "RGB"
+            _close(img)
             kept.append(i)
         except Exception as exc:  # noqa: BLE001
             skipped.append({"path": path, "reason": _reason(exc)})
