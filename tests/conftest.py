@@ -65,6 +65,28 @@ def _no_dangling_threads():
         time.sleep(0.05)
     assert not leftover, f"test left threads running: {leftover}"
     assert not running, f"test left QThreads running: {running}"
+    children = _child_processes()
+    assert not children, f"test left child processes running: {children}"
+
+
+def _child_processes() -> list[str]:
+    """Our child processes still running, except the shared warm trainer process parked between GUI tests."""
+    import psutil
+
+    jobs = sys.modules.get("workbench.ui.jobs")
+    parked = jobs.pooled_pids() if jobs is not None else set()
+    deadline = time.monotonic() + 2.0
+    while True:
+        found = []
+        for child in psutil.Process().children():
+            try:
+                if child.pid not in parked and child.status() != psutil.STATUS_ZOMBIE:
+                    found.append(f"{child.pid} {' '.join(child.cmdline()[:4])}")
+            except psutil.NoSuchProcess:
+                pass
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 def pytest_configure(config):

@@ -29,3 +29,13 @@ def _no_blocking_dialogs(monkeypatch):
         monkeypatch.setattr(QMessageBox, kind, answer(kind))
     monkeypatch.setattr(QMessageBox, "about", lambda *a, **k: DIALOGS.append(("about",) + a[1:3]))
     yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _warm_trainer_process_shared():
+    """One warm trainer process serves the GUI tests: a closed window parks it idle for the next one."""
+    from workbench.ui import jobs
+
+    jobs.KEEP_WARM = True
+    yield
+    jobs.close_pool()
