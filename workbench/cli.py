@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
             from workbench.app import main as gui_main
 
             return gui_main(argv[0] if argv else None)
-        if argv[0] in PLUGIN_GROUPS:
+        if argv[0] in PLUGIN_GROUPS and argv[:2] not in (["plugins", "enable"], ["plugins", "disable"],
+                                                          ["plugins", "folder"]):   # these never import plugins
             from workbench.plugins.manager import load_plugins
 
             load_plugins()

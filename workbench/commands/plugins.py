@@ -64,8 +64,18 @@ def run_list(args) -> int:
     return 0
 
 
+def _discovered():
+    """The plugin records without importing any plugin: enable / disable / folder work even when a plugin
+    hangs or crashes on import."""
+    from workbench.plugins.manager import plugin_manager
+
+    manager = plugin_manager()
+    manager.discover()
+    return manager
+
+
 def run_enable(args) -> int:
-    manager = _manager()
+    manager = _discovered()
     record = manager.record(args.plugin_id)
     if record is None:
         known = ", ".join(r.id for r in manager.records if r.can_disable) or "none"
@@ -78,7 +88,7 @@ def run_enable(args) -> int:
 
 
 def run_folder(args) -> int:
-    manager = _manager()
+    manager = _discovered()
     path = Path(args.path).expanduser().resolve()
     if args.state == "remove":
         manager.remove_folder(path)

@@ -18,6 +18,7 @@ import importlib.util
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
 import types
@@ -146,7 +147,7 @@ class PluginManager:
             if c.register is not None:
                 register, plugin = c.register, c.plugin
             else:
-                register, plugin = _entry_of(c.load(), c)
+                register, plugin = _entry_of(_import_with_deadline(c), c)
                 record.module = c.module
             record.name, record.version, record.description = plugin.name, plugin.version, plugin.description
             register(PluginAPI(plugin, c.id, c.location))
@@ -154,7 +155,11 @@ class PluginManager:
             _unregister(_diff(before, _snapshot()))
             _forget_modules(c.module)
             record.module = None
-            self._fail(record, f"{type(exc).__name__}: {exc}", _plugin_traceback(exc))
+            if isinstance(exc, PluginTimeout):
+                self._disable_hung(record)
+                self._fail(record, str(exc), None)
+            else:
+                self._fail(record, f"{type(exc).__name__}: {exc}", _plugin_traceback(exc))
             return
         finally:
             record.seconds = time.perf_counter() - started
@@ -162,6 +167,27 @@ class PluginManager:
         if c.origin != BUILTIN:
             _guard_contributions(record)
         self.records.append(record)
+
+    def _disable_hung(self, record: PluginRecord) -> None:
+        """A plugin whose import did not finish is disabled for the next starts, so they do not wait again."""
+        if record.id not in self.state.disabled:
+            self.state.disabled = sorted([*self.state.disabled, record.id])
+            try:
+                save_state(self.state, self.state_file)
+            except Exception as exc:  # noqa: BLE001 - this start goes on without it in any case
+                log.warning("cannot save plugin settings: %s", exc)
+
+    def discover(self) -> list[PluginRecord]:
+        """The plugins' records without importing any of them (for enable / disable, which must work even when
+        a plugin hangs or crashes on import). Does nothing once `load()` ran."""
+        if self.loaded or self.records:
+            return self.records
+        for c in self._builtin_candidates() + self._entry_point_candidates() + self._folder_candidates():
+            if not any(r.id == c.id for r in self.records):
+                enabled = c.origin == BUILTIN or self.state.is_enabled(c.id)
+                self.records.append(self._unloaded_record(c, LOADED if c.origin == BUILTIN else
+                                                          (SKIPPED if enabled else DISABLED)))
+        return self.records
 
     def _fail(self, record: PluginRecord, error: str, tb: str | None) -> None:
         record.status, record.error, record.traceback = FAILED, error, tb
@@ -290,6 +316,46 @@ class PluginManager:
 
     def path(self) -> Path:
         return self.state_file or state_path()
+
+
+IMPORT_TIMEOUT_ENV = "WORKBENCH_PLUGIN_TIMEOUT"   # seconds a plugin may take to import (default 10)
+DEFAULT_IMPORT_TIMEOUT = 10.0
+
+
+class PluginTimeout(Exception):
+    """A plugin's import did not finish within the deadline."""
+
+
+def import_timeout() -> float:
+    try:
+        value = float(os.environ.get(IMPORT_TIMEOUT_ENV, DEFAULT_IMPORT_TIMEOUT))
+    except ValueError:
+        return DEFAULT_IMPORT_TIMEOUT
+    return value if value > 0 and value == value else DEFAULT_IMPORT_TIMEOUT
+
+
+def _import_with_deadline(c: _Candidate) -> Any:
+    """`c.load()` in a daemon thread, waited for at most `import_timeout()` seconds: a plugin that hangs on
+    import (a network call, a lock, an endless loop) cannot hang Workbench. The thread is left behind (Python
+    cannot stop it); it ends with the process."""
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["value"] = c.load()
+        except BaseException as exc:  # noqa: BLE001 - handed to the loading thread
+            result["error"] = exc
+
+    limit = import_timeout()
+    thread = threading.Thread(target=run, name=f"wb-plugin-import-{c.id}", daemon=True)
+    thread.start()
+    thread.join(limit)
+    if thread.is_alive():
+        raise PluginTimeout(f"the plugin did not finish importing within {limit:g} s; it is disabled (fix it, "
+                            f"then `workbench plugins enable {c.id}` or Help > Plugins)")
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
 
 
 def _entry_of(obj: Any, c: _Candidate) -> tuple[Callable[[PluginAPI], Any], Plugin]:

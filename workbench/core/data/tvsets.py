@@ -12,6 +12,7 @@ anything).
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
@@ -50,11 +51,41 @@ def _check_mnist(root: Path, name: str) -> None:
                         f"{', '.join(missing)}{hint}")
 
 
+IDX_TYPES = {0x08: 1, 0x09: 1, 0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8}   # idx type code -> bytes per value
+MAX_BATCH_BYTES = 256 << 20          # a CIFAR-10 batch file is about 31 MB
+
+
+def _idx_count(path: Path) -> int:
+    """The sample count an idx file's header declares, checked against the file's size before it is read."""
+    from workbench.core.io import check_regular_file, open_regular_file
+
+    size = check_regular_file(path, f"{path.name}").st_size
+    with open_regular_file(path, "MNIST file") as fh:
+        head = fh.read(4)
+        if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in IDX_TYPES or not 1 <= head[3] <= 4:
+            raise UserError(f"{path} is not an MNIST idx file (bad magic number); extract it again")
+        dims_raw = fh.read(4 * head[3])
+    if len(dims_raw) < 4 * head[3]:
+        raise UserError(f"{path} is cut short in its header; extract it again")
+    dims = [int.from_bytes(dims_raw[i:i + 4], "big") for i in range(0, len(dims_raw), 4)]
+    expected = 4 + 4 * len(dims) + IDX_TYPES[head[2]] * int(np.prod(dims, dtype=object))
+    if expected != size:
+        raise UserError(f"{path} declares {' x '.join(map(str, dims))} values ({expected:,} bytes) but the file "
+                        f"has {size:,} bytes; the file is damaged or cut short, extract it again")
+    return dims[0]
+
+
 def _load_mnist_like(settings, progress, name: str) -> RawData:
     import torchvision.datasets as tvd
 
     root = _mnist_root(Path(settings.source), name)
     _check_mnist(root, name)
+    raw = root / name / "raw"
+    for images, labels in ((MNIST_FILES[0], MNIST_FILES[1]), (MNIST_FILES[2], MNIST_FILES[3])):
+        n_images, n_labels = _idx_count(raw / images), _idx_count(raw / labels)
+        if n_images != n_labels:
+            raise UserError(f"{raw / images} holds {n_images:,} images but {raw / labels} holds {n_labels:,} "
+                            "labels; they must match (a file from another set or cut short?)")
     cls = getattr(tvd, name)
     parts = []
     for k, train in enumerate((True, False)):
@@ -97,21 +128,42 @@ class _ArrayUnpickler(pickle.Unpickler):
                ("numpy._core.multiarray", "scalar"), ("_codecs", "encode"),
                ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer")}
 
+    def __init__(self, fh, limit: int, **kwargs):
+        super().__init__(fh, **kwargs)
+        self.limit = limit
+
     def find_class(self, module, name):
-        if (module, name) in self.ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        found = super().find_class(module, name)
+        if name != "_reconstruct":
+            return found
+        limit = self.limit
+
+        def reconstruct(subtype, shape, dtype):
+            """numpy's pickle path allocates `shape` of `dtype` here: never more than the file could hold."""
+            try:
+                count = int(np.prod([int(d) for d in shape], dtype=object)) * np.dtype(dtype).itemsize
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise pickle.UnpicklingError(f"bad array header ({exc})") from None
+            if count > limit:
+                raise pickle.UnpicklingError(f"an array of {count:,} bytes declared in a file of {limit:,} bytes")
+            return found(subtype, shape, dtype)
+
+        return reconstruct
 
 
 def read_cifar_batch(path: Path) -> dict:
     """One batch file: a pickled dict with b"data" (N x 3072 uint8, rows of R then G then B planes, 32x32
     each, row-major) and b"labels" (N ints); batches.meta has b"label_names"."""
+    from workbench.core.io import open_regular_file
+
     try:
-        with open(path, "rb") as fh:
-            obj = _ArrayUnpickler(fh, encoding="bytes").load()
-    except PermissionError:
-        raise UserError(f"cannot read {path}: permission denied") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        with open_regular_file(path, "CIFAR-10 batch file", MAX_BATCH_BYTES) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            obj = _ArrayUnpickler(fh, size, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            MemoryError, OverflowError, RecursionError) as exc:
         raise UserError(f"{path} is not a CIFAR-10 python batch file ({exc or type(exc).__name__})") from None
     if not isinstance(obj, dict):
         raise UserError(f"{path} is not a CIFAR-10 python batch file (expected a dict)")
@@ -133,7 +185,10 @@ def load_cifar10(settings, progress=None, cancel=None) -> RawData:
                         f"{', '.join(missing)}. Extract cifar-10-python.tar.gz there (torchvision's layout), or get "
                         "it with torchvision.datasets.CIFAR10(root, download=True) on a machine with internet")
     meta = read_cifar_batch(folder / "batches.meta")
-    names = [n.decode() if isinstance(n, bytes) else str(n) for n in meta.get("label_names", CIFAR_CLASSES)]
+    names = meta.get("label_names", CIFAR_CLASSES)
+    if not isinstance(names, list) or not 2 <= len(names) <= 1000:
+        raise UserError(f"{folder / 'batches.meta'} has no list of 2..1000 label_names; is it CIFAR-10's meta file?")
+    names = [n.decode(errors="replace") if isinstance(n, bytes) else str(n) for n in names]
     xs, ys = [], []
     for k, name in enumerate(CIFAR_FILES[:-1]):
         if progress:
@@ -142,12 +197,16 @@ def load_cifar10(settings, progress=None, cancel=None) -> RawData:
         data, labels = batch.get("data"), batch.get("labels")
         if data is None or labels is None:
             raise UserError(f"{folder / name} has no data/labels entries; is it a CIFAR-10 batch file?")
-        data = np.asarray(data, dtype=np.uint8)
-        if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
+        try:
+            data = np.asarray(data, dtype=np.uint8)
+            labels = np.asarray(labels, dtype=np.int64)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise UserError(f"{folder / name}: data or labels are not arrays of numbers ({exc})") from None
+        if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or labels.ndim != 1 or len(data) != len(labels):
             raise UserError(f"{folder / name}: data has shape {data.shape} for {len(labels)} labels; expected "
                             "(N, 3072) for N labels")
         xs.append(data.reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(labels, dtype=np.int64))
+        ys.append(labels)
     n_train = sum(len(y) for y in ys[:5])
     if progress:
         progress(6, 6, f"Read {n_train + len(ys[5]):,} images")
