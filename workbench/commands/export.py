@@ -15,7 +15,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("export", help="export a run or checkpoint to ONNX / fp16 / int8 / TorchScript, verified",
                        description="Export a trained model and verify it: onnx.checker, onnxruntime at batch 1 "
                                    "and 32, parity and accuracy against PyTorch, size and latency. The report is "
-                                   "written beside the model as <model>.report.json and .report.md.")
+                                   "written beside the model as <model>.report.json and .report.md. Exit codes: "
+                                   "0 exported and verified; 2 bad input; 3 verification failed (one line names "
+                                   "the failed check; nothing is left under OUT unless --keep-failed).")
     p.add_argument("source", metavar="SOURCE", help="a run folder (runs/<id>) or a checkpoint file (.safetensors)")
     p.add_argument("--format", "-f", default="onnx", metavar="FORMAT",
                    help=f"one of {', '.join(BUILTIN_FORMATS)} (or a plugin's format); default onnx")
@@ -28,6 +30,14 @@ def add_parser(sub) -> None:
                    help="onnx-int8-static: train samples to calibrate on (default 256)")
     p.add_argument("--calibration-method", choices=("minmax", "entropy", "percentile"),
                    help="onnx-int8-static: how activation ranges are chosen (default minmax)")
+    p.add_argument("--max-accuracy-drop", type=float, metavar="POINTS",
+                   help="onnx-int8-static: the largest accuracy drop accepted, in points on the validation split; "
+                        "the most sensitive nodes stay in fp32 until it is met (the report lists each node's "
+                        "sensitivity)")
+    p.add_argument("--max-fp32-nodes", type=int, metavar="N",
+                   help="with --max-accuracy-drop: keep at most N nodes in fp32 (default half the quantizable ones)")
+    p.add_argument("--keep-failed", action="store_true",
+                   help="keep the file (and its report) even when verification fails; the exit code is still 3")
     p.add_argument("--verify-samples", type=int, metavar="K", help="validation samples for parity (default 1000)")
     p.add_argument("--fp16-io", action="store_true", help="onnx-fp16: half-precision inputs and outputs too")
     p.add_argument("--report", metavar="REPORT.json", help="also write the report here")
@@ -43,7 +53,13 @@ def _settings(args):
 
     values = {"format": args.format, "opset": args.opset, "calibration_samples": args.calibration_samples,
               "calibration_method": args.calibration_method, "verify_samples": args.verify_samples,
-              "keep_io_float32": False if args.fp16_io else None, "source": args.checkpoint}
+              "keep_io_float32": False if args.fp16_io else None, "source": args.checkpoint,
+              "max_accuracy_drop": args.max_accuracy_drop, "max_fp32_nodes": args.max_fp32_nodes}
+    if (args.max_accuracy_drop is not None or args.max_fp32_nodes is not None) and args.format != "onnx-int8-static":
+        raise UserError("--max-accuracy-drop and --max-fp32-nodes apply to --format onnx-int8-static only; "
+                        "choose that format or leave them out")
+    if args.max_fp32_nodes is not None and args.max_accuracy_drop is None:
+        raise UserError("--max-fp32-nodes needs --max-accuracy-drop (the budget it helps to meet)")
     try:
         return ExportSettings.model_validate({k: v for k, v in values.items() if v is not None})
     except ValidationError as exc:
@@ -64,7 +80,12 @@ def _refuse_overwrites(args, source, settings) -> None:
 
 
 def run_export_command(args) -> int:
-    from workbench.core.export.pipeline import ExportFinished, run_export
+    from workbench.core.export.pipeline import (
+        EXIT_VERIFICATION_FAILED,
+        ExportFinished,
+        VerificationFailed,
+        run_export,
+    )
     from workbench.core.export.registry import get_exporter
     from workbench.core.export.source import source_from_checkpoint
     from workbench.core.io import atomic_write_text
@@ -74,13 +95,19 @@ def run_export_command(args) -> int:
     source = source_from_checkpoint(args.source, settings.source)
     _refuse_overwrites(args, source, settings)
     report = None
-    for event in run_export(source, settings, args.output):
-        if isinstance(event, ExportFinished):
-            report = event.report
-        else:
-            sys.stderr.write(f"[{int(100 * event.fraction):3d}%] {event.message}\n")
-            sys.stderr.flush()
+    failed = None
+    try:
+        for event in run_export(source, settings, args.output, on_failure="keep" if args.keep_failed else "delete"):
+            if isinstance(event, ExportFinished):
+                report = event.report
+            else:
+                sys.stderr.write(f"[{int(100 * event.fraction):3d}%] {event.message}\n")
+                sys.stderr.flush()
+    except VerificationFailed as exc:
+        report, failed = exc.report, exc
     assert report is not None
+    if failed is None and report.verdict == "failed":
+        failed = VerificationFailed(report)
     for warning in report.warnings:
         sys.stderr.write(f"warning: {warning}\n")
     if args.report:
@@ -91,4 +118,8 @@ def run_export_command(args) -> int:
         print_json(report.to_dict())
     else:
         sys.stdout.write(report.to_markdown())
+    if failed is not None:
+        kept = f" (kept: {report.path})" if args.keep_failed else " (nothing written; --keep-failed keeps it)"
+        sys.stderr.write(f"{failed}{kept}\n")
+        return EXIT_VERIFICATION_FAILED
     return 0

@@ -21,10 +21,32 @@ def digits_data():
     return _CACHE["data"]
 
 
-def trained_digits_run(root: Path, epochs: int = 8) -> Path:
-    """runs/<id>/ with checkpoints/best.safetensors (meta as the trainer writes it) and config.json."""
-    if "run" in _CACHE:
-        return _CACHE["run"]
+# two convolutions in a row: the first one's channel 0 can be scaled up and the second one's input column 0
+# scaled down by the same factor, which leaves the fp32 function unchanged and breaks int8 (see break_model)
+TWO_CONV_CNN = {"input_shape": [1, 8, 8], "layers": [
+    {"type": "Conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1}, {"type": "ReLU"},
+    {"type": "Conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1}, {"type": "ReLU"},
+    {"type": "MaxPool2d", "kernel_size": 2}, {"type": "Flatten"}, {"type": "Linear", "out_features": 10}]}
+OUTLIER = 1000.0
+
+
+def break_model(model) -> None:
+    """Give the second convolution an outlier weight scale (its input column 0 is 1000x smaller than the rest),
+    compensated by a 1000x larger channel 0 out of the first: the same fp32 outputs, a broken int8 model."""
+    import torch
+
+    with torch.no_grad():
+        model[0].weight[0] *= OUTLIER
+        model[0].bias[0] *= OUTLIER
+        model[2].weight[:, 0] /= OUTLIER
+
+
+def trained_digits_run(root: Path, epochs: int = 8, spec_dict: dict | None = None, broken: bool = False) -> Path:
+    """runs/<id>/ with checkpoints/best.safetensors (meta as the trainer writes it) and config.json.
+    `spec_dict` / `broken`: another architecture, trained the same way, optionally broken for int8."""
+    key = "run" if spec_dict is None and not broken else f"{'broken' if broken else 'other'}-{id(spec_dict)}"
+    if key in _CACHE:
+        return _CACHE[key]
     import torch
 
     from workbench.core.data import DatasetSettings
@@ -33,7 +55,7 @@ def trained_digits_run(root: Path, epochs: int = 8) -> Path:
     from workbench.core.training.checkpoints import save_checkpoint
 
     data = digits_data()
-    spec = ModelSpec.model_validate(DIGITS_CNN)
+    spec = ModelSpec.model_validate(spec_dict or DIGITS_CNN)
     torch.manual_seed(0)
     model = build_model(spec)
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
@@ -52,12 +74,14 @@ def trained_digits_run(root: Path, epochs: int = 8) -> Path:
     finally:
         torch.set_num_threads(threads)
     model.eval()
-    run = root / "project" / "runs" / "20250101-000000"
+    if broken:
+        break_model(model)
+    run = root / "project" / "runs" / ("20250101-000000" if key == "run" else f"20250101-00000{len(_CACHE)}")
     settings = DatasetSettings()
     meta = {"run_id": run.name, "epoch": epochs, "step": epochs * 40, "dataset_settings": settings.model_dump(mode="json"),
             "dataset": {"kind": "digits", "input_shape": [1, 8, 8], "num_classes": 10, "input_dtype": "float32"}}
     save_checkpoint(run / "checkpoints" / "best.safetensors", model, spec, meta)
     (run / "config.json").write_text(json.dumps({"dataset": settings.model_dump(mode="json"),
                                                  "model": spec.to_dict()}), encoding="utf-8")
-    _CACHE["run"] = run
+    _CACHE[key] = run
     return run

@@ -121,11 +121,20 @@ def test_report_says_plainly_when_int8_is_slower_or_less_accurate():
     from workbench.core.export.report import ExportReport
     from workbench.core.export.verify import plain_notes
 
+    def timing(export_ms, baseline_ms, ratio, iqr, verdict):
+        return {"export_ms": export_ms, "export_iqr_ms": [export_ms, export_ms], "baseline_ms": baseline_ms,
+                "baseline_iqr_ms": [baseline_ms, baseline_ms], "ratio": ratio, "ratio_iqr": iqr, "pairs": 20,
+                "verdict": verdict}
+
     report = ExportReport(format="onnx-int8-static", path="m.onnx", size_bytes=10, checker_ok=True,
                           max_abs_diff=1.0, top1_agreement=0.97, accuracy_before=0.98, accuracy_after=0.95,
                           latency_ms={"batch_1": 0.2, "batch_32": 1.0}, baseline="fp32 ONNX",
-                          baseline_latency_ms={"batch_1": 0.1, "batch_32": 2.0}, baseline_size_bytes=40)
+                          baseline_latency_ms={"batch_1": 0.1, "batch_32": 2.0}, baseline_size_bytes=40,
+                          latency_comparison={"batch_1": timing(0.2, 0.1, 2.0, [1.8, 2.2], "slower"),
+                                              "batch_32": timing(1.0, 2.0, 0.5, [0.45, 0.55], "faster")})
     notes = " ".join(plain_notes(report, "int8"))
-    assert "SLOWER than fp32 ONNX at batch 1" in notes and "2.00x" in notes
+    assert "SLOWER than fp32 ONNX at batch 1" in notes and "2.00x" in notes and "IQR 1.80-2.20x" in notes
     assert "2.00x faster than fp32 ONNX at batch 32" in notes
     assert "LESS ACCURATE" in notes and "-3.00 points" in notes
+    report.latency_comparison["batch_1"] = timing(0.2, 0.1, 1.02, [0.9, 1.1], "no measurable difference")
+    assert "No measurable latency difference from fp32 ONNX at batch 1" in " ".join(plain_notes(report, "int8"))

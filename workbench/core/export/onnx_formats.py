@@ -254,6 +254,12 @@ def write_int8_static(job) -> Iterator[Any]:
     yield job.progress("quantize", 0.3, "Pre-processing for quantization...")
     pre = _preprocess(job, job.fp32_path)
     job.check_cancel()
+    if job.settings.max_accuracy_drop is not None:
+        from workbench.core.export.quant_budget import write_within_budget
+
+        yield from write_within_budget(job, pre, samples)
+        _record_calibration(job, samples)
+        return
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[job.settings.calibration_method]
     reader = job.calibration_reader(samples, INPUT_NAME)
@@ -265,6 +271,10 @@ def write_int8_static(job) -> Iterator[Any]:
 
     yield from job.blocking(quantize, "calibrate", 0.35, 0.6,
                             f"Calibrating on {len(samples)} train samples ({job.settings.calibration_method})...")
+    _record_calibration(job, samples)
+
+
+def _record_calibration(job, samples) -> None:
     job.facts["calibration"] = {"samples": len(samples), "method": job.settings.calibration_method,
                                 "split": "train", "format": "QDQ", "per_channel": True,
                                 "activations": "uint8", "weights": "int8"}
@@ -277,6 +287,7 @@ def load_onnx(path: Path, job=None):
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")   # fair interleaved timing
     try:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - the report says why it does not load
@@ -325,7 +336,7 @@ _onnx("onnx-int8-dynamic", "ONNX int8 dynamic", write_int8_dynamic,
 _onnx("onnx-int8-static", "ONNX int8 static (QDQ)", write_int8_static,
       "Weights and activations in int8 (QDQ, per-channel), calibrated on samples of the train split. "
       "Best for convolutional and dense models.", baseline="onnx-fp32", lossy=True, needs_calibration=True,
-      options=("opset", "calibration_samples", "calibration_method"))
+      options=("opset", "calibration_samples", "calibration_method", "max_accuracy_drop"))
 
 
 RECURRENT = ("LSTM", "GRU", "RNN")

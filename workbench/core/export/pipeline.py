@@ -38,6 +38,36 @@ class ExportProgress:
 @dataclass(frozen=True)
 class ExportFinished:
     report: ExportReport
+    pending: PendingExport | None = None     # a failed export held for the user to keep or discard (GUI)
+
+
+EXIT_VERIFICATION_FAILED = 3     # the CLI's exit code when the export was made but failed verification
+
+
+class VerificationFailed(Exception):
+    """The export was written but failed a verification check (named first in the message)."""
+
+    def __init__(self, report: ExportReport):
+        self.report = report
+        super().__init__(f"verification failed: {'; '.join(report.failed_checks)}")
+
+
+@dataclass
+class PendingExport:
+    """A failed export still in its hidden work folder: `keep()` renames it into place, `discard()` deletes it."""
+
+    report: ExportReport
+    work_dir: Path
+    work_path: Path
+    target: Path
+
+    def keep(self) -> ExportReport:
+        _commit(self.report, self.work_dir, self.work_path, self.target)
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        return self.report
+
+    def discard(self) -> None:
+        shutil.rmtree(self.work_dir, ignore_errors=True)
 
 
 @dataclass
@@ -178,14 +208,22 @@ def output_path(out: str | os.PathLike, exporter: Exporter, source: ExportSource
 
 
 def run_export(source: ExportSource, settings: ExportSettings, out: str | os.PathLike,
-               cancel: Callable[[], bool] | threading.Event | None = None) -> Iterator[ExportProgress | ExportFinished]:
-    """Export `source` as `settings.format` to `out`; yields ExportProgress, then one ExportFinished."""
+               cancel: Callable[[], bool] | threading.Event | None = None,
+               on_failure: str = "delete") -> Iterator[ExportProgress | ExportFinished]:
+    """Export `source` as `settings.format` to `out`; yields ExportProgress, then one ExportFinished.
+
+    When verification fails, `on_failure` says what happens to the file: "delete" (raise VerificationFailed,
+    nothing left behind), "keep" (written under its name with its failed report) or "hold" (left in the work
+    folder; ExportFinished.pending lets the caller keep or discard it)."""
+    if on_failure not in ("delete", "keep", "hold"):
+        raise ValueError(f"on_failure must be delete, keep or hold, not {on_failure!r}")
     is_cancelled = cancel.is_set if isinstance(cancel, threading.Event) else (cancel or (lambda: False))
     exporter = get_exporter(settings.format)
     target = output_path(out, exporter, source)
     started = time.perf_counter()
     yield ExportProgress("prepare", 0.0, f"Preparing {exporter.label} export of {source.label}...")
     work_dir = _make_work_dir(target)
+    pending = None
     try:
         with _disk_errors(target):
             job = _prepare_job(source, exporter, settings, work_dir, target, is_cancelled)
@@ -197,31 +235,46 @@ def run_export(source: ExportSource, settings: ExportSettings, out: str | os.Pat
             report = verify(job, target)
             report.seconds = round(time.perf_counter() - started, 2)
             job.check_cancel()
+            failed = report.verdict == "failed"
+            if failed and on_failure != "keep":
+                if on_failure == "delete":
+                    raise VerificationFailed(report)
+                pending = PendingExport(report, work_dir, job.work_path, target)
+                yield ExportProgress("done", 1.0, f"Verification failed: {report.failed_checks[0]}")
+                yield ExportFinished(report, pending)
+                return
             yield ExportProgress("save", 0.97, f"Saving {target.name} and its report...")
-            json_path, md_path = report_paths(target)
-            atomic_write_text(work_dir / "report.json", report.to_json())
-            atomic_write_text(work_dir / "report.md", report.to_markdown())
-            os.replace(job.work_path, target)
-            os.replace(work_dir / "report.json", json_path)
-            os.replace(work_dir / "report.md", md_path)
+            _commit(report, work_dir, job.work_path, target)
     finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
+        if pending is None:
+            shutil.rmtree(work_dir, ignore_errors=True)
     yield ExportProgress("done", 1.0, f"Exported {target.name} in {report.seconds:.1f} s")
     yield ExportFinished(report)
 
 
 def export(source: ExportSource, settings: ExportSettings, out: str | os.PathLike,
            progress: Callable[[ExportProgress], None] | None = None,
-           cancel: Callable[[], bool] | threading.Event | None = None) -> ExportReport:
-    """Run an export to the end and return its report (progress / cancel as callbacks)."""
+           cancel: Callable[[], bool] | threading.Event | None = None, on_failure: str = "delete") -> ExportReport:
+    """Run an export to the end and return its report (progress / cancel as callbacks); raises
+    VerificationFailed when verification fails (unless `on_failure="keep"`)."""
     report = None
-    for event in run_export(source, settings, out, cancel):
+    for event in run_export(source, settings, out, cancel, on_failure):
         if isinstance(event, ExportFinished):
             report = event.report
         elif progress is not None:
             progress(event)
     assert report is not None
     return report
+
+
+def _commit(report: ExportReport, work_dir: Path, work_path: Path, target: Path) -> None:
+    """Write the report files, then rename the model and its reports into place."""
+    json_path, md_path = report_paths(target)
+    atomic_write_text(work_dir / "report.json", report.to_json())
+    atomic_write_text(work_dir / "report.md", report.to_markdown())
+    os.replace(work_path, target)
+    os.replace(work_dir / "report.json", json_path)
+    os.replace(work_dir / "report.md", md_path)
 
 
 def _make_work_dir(target: Path) -> Path:

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.core.units import bytes_text
+
 
 @dataclass
 class ExportReport:
@@ -38,6 +40,11 @@ class ExportReport:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)      # plain statements: int8 slower than fp32 here, ...
     details: dict[str, Any] = field(default_factory=dict)
+    latency_comparison: dict[str, Any] = field(default_factory=dict)  # per batch: medians, IQRs, ratio, verdict
+    verdict: str = ""                       # "passed" / "failed" (a failed export is kept only when asked)
+    failed_checks: list[str] = field(default_factory=list)   # "parity: ...", "accuracy budget: ..."
+    accuracy_budget: dict[str, Any] = field(default_factory=dict)   # int8 static with --max-accuracy-drop
+    sensitivity: list[dict[str, Any]] = field(default_factory=list)  # per node: node, op, sqnr_db, ..., kept_fp32
     seconds: float = 0.0
     created: str = ""
 
@@ -68,12 +75,34 @@ class ExportReport:
                  f"| accuracy | {_pct(self.accuracy_before)} | {_pct(self.accuracy_after)} |",
                  f"| size | {_size(self.baseline_size_bytes)} | {_size(self.size_bytes)} |"]
         for key in ("batch_1", "batch_32"):
-            lines.append(f"| latency {key.replace('_', ' ')} | {_ms(self.baseline_latency_ms.get(key))} "
-                         f"| {_ms(self.latency_ms.get(key))} |")
+            c = (self.latency_comparison or {}).get(key)
+            if c:
+                lines.append(f"| latency {key.replace('_', ' ')} (median, IQR) | {_ms(c['baseline_ms'])} "
+                             f"({_ms(c['baseline_iqr_ms'][0])}-{_ms(c['baseline_iqr_ms'][1])}) | {_ms(c['export_ms'])} "
+                             f"({_ms(c['export_iqr_ms'][0])}-{_ms(c['export_iqr_ms'][1])}): {c['verdict']} |")
+            else:
+                lines.append(f"| latency {key.replace('_', ' ')} | {_ms(self.baseline_latency_ms.get(key))} "
+                             f"| {_ms(self.latency_ms.get(key))} |")
         lines += ["", f"\"Before\" is {self.baseline}. Parity against PyTorch: max abs diff "
                   f"{_num(self.max_abs_diff)}, mean abs diff {_num(self.mean_abs_diff)}, top-1 agreement "
-                  f"{_pct(self.top1_agreement)}" + (f" ({'within' if self.parity_ok else 'OUTSIDE'} tolerance)"
+                  f"{_pct(self.top1_agreement)}" + (f" ({'within' if self.parity_ok else 'OUTSIDE'} tolerance "
+                                                   f"{_tolerance(self.tolerance)})"
                                                    if self.parity_ok is not None else "") + "."]
+        if self.verdict:
+            lines += ["", f"**Verification {self.verdict.upper()}**"
+                      + "".join(f"\n- {check}" for check in self.failed_checks)]
+        budget = self.accuracy_budget
+        if budget:
+            lines += ["", "## Accuracy budget",
+                      f"Maximum accuracy drop {budget['max_drop_points']:g} points; achieved "
+                      f"{_points(budget.get('achieved_drop_points'))} with {budget.get('fp32_nodes', 0)} of "
+                      f"{budget.get('quantizable_nodes', 0)} quantizable nodes kept in fp32: "
+                      + ("met." if budget.get("met") else f"NOT met ({budget.get('reason', '')}).")]
+        if self.sensitivity:
+            lines += ["", "## Sensitivity (most sensitive first)",
+                      "| node | op | SQNR (dB) | noise added | kept in fp32 |", "| --- | --- | --- | --- | --- |"]
+            lines += [f"| {r['node']} | {r['op']} | {r['sqnr_db']:.1f} | {r['noise_added']:.3g} | "
+                      f"{'yes' if r['kept_fp32'] else 'no'} |" for r in self.sensitivity]
         if self.notes:
             lines += ["", "## Notes", *[f"- {n}" for n in self.notes]]
         if self.warnings:
@@ -103,15 +132,23 @@ def _ms(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.3f} ms" if v < 10 else f"{v:.1f} ms"
 
 
+def _points(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:+.2f} points".replace("+-", "-")
+
+
+def _tolerance(t: dict) -> str:
+    if "rtol" in t:
+        return f"rtol {t['rtol']:g}, atol {t['atol']:g} x output scale"
+    if "max_accuracy_drop_points" in t:
+        return f"accuracy drop <= {t['max_accuracy_drop_points']:g} points"
+    if "top1_agreement" in t:
+        return f"top-1 agreement >= {100 * t['top1_agreement']:.0f}%"
+    return ""
+
+
 def _num(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.3g}"
 
 
 def _size(v: int | None) -> str:
-    if v is None:
-        return "n/a"
-    for unit in ("B", "KB", "MB", "GB"):
-        if v < 1024 or unit == "GB":
-            return f"{v:.0f} {unit}" if unit == "B" else f"{v:.1f} {unit}"
-        v /= 1024
-    return f"{v} B"
+    return "n/a" if v is None else bytes_text(v)

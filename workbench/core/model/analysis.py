@@ -16,6 +16,7 @@ from typing import Any
 from workbench.core.errors import UserError
 from workbench.core.model.registry import Fix, LayerError, LayerType, get_layer_type
 from workbench.core.model.spec import LayerSpec, ModelSpec
+from workbench.core.units import shape_text
 
 ENGINE_KEYS = ("body", "body_shape", "body_code", "body_present")
 OPTIMIZER_STATES = {"sgd": 1, "adam": 2, "adamw": 2, "rmsprop": 1, "none": 0}  # extra copies of the weights
@@ -231,12 +232,8 @@ def _public(p: dict) -> dict:
 
 def _check_output(lt, shape, out) -> None:
     if any(d < 1 for d in out):
-        raise LayerError(f"{lt.name} turns its {_fmt(shape)} input into an empty {_fmt(out)} output; reduce the "
+        raise LayerError(f"{lt.name} turns its {shape_text(shape, 'x')} input into an empty {shape_text(out, 'x')} output; reduce the "
                          "kernel or stride, add padding, or downsample less before it")
-
-
-def _fmt(shape) -> str:
-    return "x".join(map(str, shape))
 
 
 def _meta_stats(lt: LayerType, p: dict, shape: tuple):
@@ -256,19 +253,72 @@ def _meta_stats(lt: LayerType, p: dict, shape: tuple):
                 if isinstance(out, torch.Tensor):
                     leaf_values[0] += out[0].numel()
             hooks = [m.register_forward_hook(count) for m in module.modules() if not list(m.children())]
-            with FlopCounterMode(display=False) as flops:
+            norms = _NormAndAddCounter(module)
+            with FlopCounterMode(display=False) as flops, norms:
                 y = module(x)
             for h in hooks:
                 h.remove()
+            norms.remove()
     except (LayerError, UserError):
         raise
     except Exception as exc:  # torch says why the layer does not fit this input
-        raise LayerError(f"{lt.name} does not accept a {_fmt(shape)} input: {str(exc).splitlines()[0]}") from None
+        raise LayerError(f"{lt.name} does not accept a {shape_text(shape, 'x')} input: {str(exc).splitlines()[0]}") from None
     if not isinstance(y, torch.Tensor):
         raise LayerError(f"{lt.name} returns a {type(y).__name__}, not a tensor")
     n = sum(t.numel() for t in module.parameters())
     trainable = sum(t.numel() for t in module.parameters() if t.requires_grad)
-    return tuple(y.shape[1:]), n, trainable, flops.get_total_flops() // 2 // 2, max(leaf_values[0], y[0].numel())
+    macs = flops.get_total_flops() // 2 // 2 + norms.per_sample(2)
+    return tuple(y.shape[1:]), n, trainable, macs, max(leaf_values[0], y[0].numel())
+
+
+def _norm_and_add_counter():
+    """The one MAC convention, for built-in layers and any module alike (torchvision backbones, plugins):
+    multiply-accumulates of convolutions / linear / matmuls (torch's FlopCounterMode, which omits the rest),
+    plus one per element for normalization (BatchNorm, LayerNorm, GroupNorm, InstanceNorm) and for an addition
+    of two same-shaped tensors (a residual add), as the Residual and normalization rules count them.
+    Activations, pooling, dropout and element-wise products (squeeze-excitation gates) count 0."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    norm_types = (torch.nn.modules.batchnorm._NormBase, torch.nn.LayerNorm, torch.nn.GroupNorm)
+    adds = {torch.ops.aten.add.Tensor, torch.ops.aten.add_.Tensor}
+
+    class Counter(TorchDispatchMode):
+        def __init__(self, module):
+            super().__init__()
+            self.total = 0
+            self.hooks = [m.register_forward_pre_hook(self._norm) for m in module.modules()
+                          if isinstance(m, norm_types)]
+
+        def _norm(self, _module, args):
+            if args and isinstance(args[0], torch.Tensor):
+                self.total += args[0].numel()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func in adds and len(args) >= 2 and all(isinstance(a, torch.Tensor) for a in args[:2]) \
+                    and args[0].shape == args[1].shape == out.shape:
+                self.total += out.numel()
+            return out
+
+        def per_sample(self, batch: int) -> int:
+            return self.total // batch
+
+        def remove(self) -> None:
+            for hook in self.hooks:
+                hook.remove()
+
+    return Counter
+
+
+def _NormAndAddCounter(module):  # noqa: N802 - a class built on first use (torch imported lazily)
+    global _COUNTER
+    if _COUNTER is None:
+        _COUNTER = _norm_and_add_counter()
+    return _COUNTER(module)
+
+
+_COUNTER = None
 
 
 def _check_head(result: Analysis, num_classes: int) -> None:
@@ -278,7 +328,7 @@ def _check_head(result: Analysis, num_classes: int) -> None:
         return
     last = result.layers[-1]
     if out is None or len(out) != 1:
-        last.warning = (f"the network ends in a {_fmt(out or ())} tensor, not {num_classes} class scores; "
+        last.warning = (f"the network ends in a {shape_text(out or (), 'x')} tensor, not {num_classes} class scores; "
                         f"add Flatten and Linear({num_classes})")
         last.warning_fix = Fix(f"Append Flatten + Linear({num_classes})", "insert", (len(result.layers),),
                                [{"type": "Flatten"}, {"type": "Linear", "out_features": num_classes}])
