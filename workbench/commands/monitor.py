@@ -10,7 +10,8 @@ import sys
 import time
 
 from workbench.core.hardware.sampler import DEFAULT_INTERVAL_S, HardwareSampler, check_interval
-from workbench.core.hardware.snapshot import HardwareSnapshot, format_bytes
+from workbench.core.hardware.snapshot import HardwareSnapshot
+from workbench.core.units import bytes_text
 
 
 def add_parser(sub) -> None:
@@ -72,13 +73,13 @@ def format_table(s: HardwareSnapshot) -> str:
     cores = " ".join(f"{p:3.0f}" for p in s.cpu.per_core)
     lines = [f"Workbench monitor  {stamp}",
              f"CPU      {s.cpu.percent:5.1f} %  ({s.cpu.count} cores{freq})  per core: {cores}",
-             f"RAM      {s.memory.percent:5.1f} %  {format_bytes(s.memory.used)} / {format_bytes(s.memory.total)}"
-             + (f"   swap {format_bytes(s.memory.swap_used)} / {format_bytes(s.memory.swap_total)}"
+             f"RAM      {s.memory.percent:5.1f} %  {bytes_text(s.memory.used)} / {bytes_text(s.memory.total)}"
+             + (f"   swap {bytes_text(s.memory.swap_used)} / {bytes_text(s.memory.swap_total)}"
                 if s.memory.swap_total else ""),
-             f"Process  pid {s.process.pid}  RSS {format_bytes(s.process.rss)}  CPU {s.process.cpu_percent:.0f} %  "
+             f"Process  pid {s.process.pid}  RSS {bytes_text(s.process.rss)}  CPU {s.process.cpu_percent:.0f} %  "
              f"{s.process.threads} threads"]
     if s.disk:
-        lines.append(f"Disk     {format_bytes(s.disk.free)} free of {format_bytes(s.disk.total)}  ({s.disk.path})")
+        lines.append(f"Disk     {bytes_text(s.disk.free)} free of {bytes_text(s.disk.total)}  ({s.disk.path})")
     if not s.gpus:
         lines.append(f"GPU      No NVIDIA GPU: {s.gpu_error}")
     for g in s.gpus:
@@ -86,12 +87,12 @@ def format_table(s: HardwareSnapshot) -> str:
             lines.append(f"GPU {g.index}    {g.name}: {g.error}")
             continue
         lines.append(f"GPU {g.index}    {g.name}  ({g.device or 'hidden by CUDA_VISIBLE_DEVICES'})")
-        lines.append(f"         util {_v(g.utilization, '%')}  memory {format_bytes(g.memory_used)} / "
-                     f"{format_bytes(g.memory_total)}  temp {_v(g.temperature, '°C')}  power {_v(g.power_watts, 'W')}"
+        lines.append(f"         util {_v(g.utilization, '%')}  memory {bytes_text(g.memory_used)} / "
+                     f"{bytes_text(g.memory_total)}  temp {_v(g.temperature, '°C')}  power {_v(g.power_watts, 'W')}"
                      f" / {_v(g.power_limit_watts, 'W')}  SM {_v(g.sm_clock_mhz, 'MHz')}  fan {_v(g.fan_percent, '%')}")
         for p in g.processes:
             mark = "  <- this process" if p.ours else ""
-            lines.append(f"         pid {p.pid:>7}  {format_bytes(p.memory_used) if p.memory_used is not None else 'n/a':>10}"
+            lines.append(f"         pid {p.pid:>7}  {bytes_text(p.memory_used) if p.memory_used is not None else 'n/a':>10}"
                          f"  {p.name or '(not visible here)'}{mark}")
     return "\n".join(lines)
 

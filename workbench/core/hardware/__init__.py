@@ -24,11 +24,10 @@ from workbench.core.hardware.snapshot import (
     MemoryStats,
     ProcessStats,
     TorchMemory,
-    format_bytes,
 )
 
 __all__ = [
     "DEFAULT_INTERVAL_S", "MAX_INTERVAL_S", "MIN_INTERVAL_S", "CpuStats", "DiskStats", "GpuProcess", "GpuStats",
     "HardwareSampler", "HardwareSnapshot", "History", "MemoryStats", "NvmlBackend", "NvmlError", "ProcessStats",
-    "TorchMemory", "check_interval", "format_bytes", "series_of",
+    "TorchMemory", "check_interval", "series_of",
 ]

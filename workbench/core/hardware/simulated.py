@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from workbench.core.hardware import nvml
 from workbench.core.hardware.nvml import NvmlError, NvmlProcess
+from workbench.core.units import GiB
 
-GiB = 1024**3
 MESSAGES = {nvml.LIBRARY_NOT_FOUND: "NVML Shared Library Not Found", nvml.DRIVER_NOT_LOADED: "Driver Not Loaded",
             nvml.GPU_IS_LOST: "GPU is lost", nvml.NOT_SUPPORTED: "Not Supported", nvml.UNKNOWN: "Unknown Error",
             nvml.NO_PERMISSION: "Insufficient Permissions", nvml.UNINITIALIZED: "Uninitialized",

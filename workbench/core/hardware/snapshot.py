@@ -142,18 +142,3 @@ def _gpu_dict(gpu: GpuStats) -> dict:
     doc["memory_free"] = gpu.memory_free
     doc["processes"] = [asdict(p) for p in gpu.processes]
     return doc
-
-
-_BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
-
-
-def format_bytes(n: float | None, digits: int = 1) -> str:
-    """1536 -> '1.5 KiB'; None -> '–'."""
-    if n is None:
-        return "–"
-    value = float(n)
-    for unit in _BYTE_UNITS[:-1]:
-        if abs(value) < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.{digits}f} {unit}"
-        value /= 1024
-    return f"{value:.{digits}f} TiB"

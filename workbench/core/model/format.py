@@ -1,25 +1,8 @@
-"""Human-readable numbers for the builder and the CLI."""
+"""The model analysis as a text table (the CLI); numbers written by workbench.core.units."""
 
 from __future__ import annotations
 
-
-def shape_text(shape) -> str:
-    return "—" if shape is None else "×".join(map(str, shape)) or "scalar"
-
-
-def count_text(n: int) -> str:
-    """1234 -> 1.2K, 11_173_962 -> 11.2M."""
-    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.1f}{unit}"
-    return str(n)
-
-
-def bytes_text(n: float) -> str:
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{int(n)} B"
+from workbench.core.units import bytes_text, count_text, shape_text
 
 
 def table(analysis) -> str:

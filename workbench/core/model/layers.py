@@ -7,16 +7,13 @@ from __future__ import annotations
 import math
 
 from workbench.core.model.registry import Fix, LayerError, LayerType, Param, register_layer
+from workbench.core.units import shape_text
 
 CHANNELS = "inferred from the input's channel dimension when left empty"
 
 
 def prod(shape) -> int:
     return math.prod(shape) if shape else 1
-
-
-def fmt_shape(shape) -> str:
-    return "x".join(str(d) for d in shape)
 
 
 def pair(v, n: int) -> list[int]:
@@ -37,7 +34,7 @@ def torch_build(name: str):
 
 def need_rank(name: str, in_shape, ranks: tuple[int, ...], what: str, fix: Fix | None = None) -> None:
     if len(in_shape) not in ranks:
-        raise LayerError(f"{name} needs {what} but receives {fmt_shape(in_shape)}", fix)
+        raise LayerError(f"{name} needs {what} but receives {shape_text(in_shape, 'x')}", fix)
 
 
 def check_inferred(p: dict, key: str, actual: int, name: str, spec_p: dict | None = None) -> dict:
@@ -65,7 +62,7 @@ def unflatten_fix(in_shape, channels: int | None = None) -> Fix | None:
 def _linear_infer(p, s):
     if len(s) >= 3 or (len(s) == 2 and p.get("in_features") not in (None, s[-1]) and p["in_features"] == prod(s)):
         want = f"expects {p['in_features']} inputs" if p.get("in_features") else "needs a flat input"
-        raise LayerError(f"Linear {want} but receives a {fmt_shape(s)} tensor ({prod(s)} values per sample); "
+        raise LayerError(f"Linear {want} but receives a {shape_text(s, 'x')} tensor ({prod(s)} values per sample); "
                          "insert Flatten before it",
                          Fix("Insert Flatten before it", "insert", (), {"type": "Flatten"}))
     return check_inferred(p, "in_features", s[-1], "Linear")
@@ -99,7 +96,7 @@ def _spatial_check(name, p, in_shape, dims: int, kernel_key="kernel_size", dilat
         span = d[i] * (k[i] - 1) + 1
         if span > spatial[i] + 2 * pad[i]:
             biggest = max(1, (spatial[i] + 2 * pad[i] - 1) // d[i] + 1)
-            raise LayerError(f"{name} {kernel_key} {k[i]} is larger than its {fmt_shape(spatial)} input "
+            raise LayerError(f"{name} {kernel_key} {k[i]} is larger than its {shape_text(spatial, 'x')} input "
                              f"(padding {pad[i]}); use kernel_size {biggest} or less, add padding, or pool less "
                              "before it", Fix(f"Set {kernel_key} to {biggest}", "set", (), {kernel_key: biggest}))
 
@@ -175,7 +172,7 @@ def _convt_infer(p, s):
         raise LayerError(f"ConvTranspose2d output_padding {p['output_padding']} must be smaller than stride "
                          f"{p['stride']}")
     if any(d < 1 for d in _convt_shape(p, s)[1:]):
-        raise LayerError(f"ConvTranspose2d padding {p['padding']} is too large for its {fmt_shape(s)} input")
+        raise LayerError(f"ConvTranspose2d padding {p['padding']} is too large for its {shape_text(s, 'x')} input")
     return p
 
 
@@ -266,7 +263,7 @@ for _dims in (1, 2):
 def _ln_infer(p, s):
     given = p.get("normalized_shape")
     if given is not None and list(s[len(s) - len(given):]) != list(given):
-        raise LayerError(f"LayerNorm normalized_shape {given} must match the end of its input {fmt_shape(s)}",
+        raise LayerError(f"LayerNorm normalized_shape {given} must match the end of its input {shape_text(s, 'x')}",
                          Fix("Infer normalized_shape from the input", "set", (), {"normalized_shape": None}))
     p["normalized_shape"] = list(given) if given is not None else [s[-1]]
     return p
@@ -321,7 +318,7 @@ register_layer(LayerType("Dropout2d", "Regularization", (_P,), "Randomly zeroes 
 def _dim_infer(name):
     def infer(p, s):
         if not -(len(s) + 1) <= p["dim"] <= len(s):
-            raise LayerError(f"{name} dim {p['dim']} is out of range for a {fmt_shape(s)} input (plus the batch); "
+            raise LayerError(f"{name} dim {p['dim']} is out of range for a {shape_text(s, 'x')} input (plus the batch); "
                              "use -1 for the last dimension",
                              Fix("Set dim to -1", "set", (), {"dim": -1}))
         return p
@@ -361,7 +358,7 @@ def _flatten_infer(p, s):
     n = len(s) + 1
     for key in ("start_dim", "end_dim"):
         if not -n <= p[key] < n:
-            raise LayerError(f"Flatten {key} {p[key]} is out of range for a {fmt_shape(s)} input (plus the batch)")
+            raise LayerError(f"Flatten {key} {p[key]} is out of range for a {shape_text(s, 'x')} input (plus the batch)")
     start, end = p["start_dim"] % n, p["end_dim"] % n
     if start == 0 or start > end:
         raise LayerError("Flatten start_dim must be 1 or more (keep the batch dimension) and not after end_dim",
@@ -379,10 +376,10 @@ register_layer(LayerType(
 def _unflatten_infer(p, s):
     n = len(s) + 1
     if not 1 <= p["dim"] % n < n or p["dim"] % n == 0:
-        raise LayerError(f"Unflatten dim {p['dim']} must name a non-batch dimension of {fmt_shape(s)}")
+        raise LayerError(f"Unflatten dim {p['dim']} must name a non-batch dimension of {shape_text(s, 'x')}")
     size = s[p["dim"] % n - 1]
     if prod(p["unflattened_size"]) != size:
-        raise LayerError(f"Unflatten unflattened_size {fmt_shape(p['unflattened_size'])} holds "
+        raise LayerError(f"Unflatten unflattened_size {shape_text(p['unflattened_size'], 'x')} holds "
                          f"{prod(p['unflattened_size'])} values but dimension {p['dim']} has {size}")
     return p
 

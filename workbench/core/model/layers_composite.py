@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from workbench.core.errors import UserError
-from workbench.core.model.layers import fmt_shape, prod
+from workbench.core.model.layers import prod
 from workbench.core.model.registry import LayerError, LayerType, Param, register_layer
+from workbench.core.units import shape_text
 
 
 def projection(in_shape, out_shape) -> tuple[str, dict] | None:
@@ -34,7 +35,7 @@ def _residual_infer(p, s):
         raise LayerError("Residual has an empty body; add layers inside it (select it and use Add)")
     proj = projection(s, p["body_shape"])
     if proj and not proj[0]:
-        raise LayerError(f"Residual body turns {fmt_shape(s)} into {fmt_shape(p['body_shape'])}; a projection "
+        raise LayerError(f"Residual body turns {shape_text(s, 'x')} into {shape_text(p['body_shape'], 'x')}; a projection "
                          "can match channels with an integer stride or features, not this; keep the rank and "
                          "an even downsampling inside the body")
     return p
@@ -92,7 +93,7 @@ SMALL_INPUT = 64   # below this side length "auto" uses a stride-1 stem that kee
 
 def _tv_infer(p, s):
     if len(s) != 3:
-        raise LayerError(f"TorchvisionModel needs an image input (C, H, W) but receives {fmt_shape(s)}; use it "
+        raise LayerError(f"TorchvisionModel needs an image input (C, H, W) but receives {shape_text(s, 'x')}; use it "
                          "as the first layer on an image dataset")
     p["small_stem"] = p["stem"] == "small" or (p["stem"] == "auto" and min(s[1:]) < SMALL_INPUT)
     return p

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyle, QTreeWidget, QTreeWidgetItem
 
-from workbench.core.model.format import count_text, shape_text
+from workbench.core.units import count_text, shape_text
 from workbench.ui.panels.builder.palette import LAYER_MIME
 
 PATH_ROLE = Qt.ItemDataRole.UserRole

@@ -29,11 +29,12 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.errors import UserError
+from workbench.core.hardware.fit import gpu_fit
 from workbench.core.model import editing
 from workbench.core.model.analysis import Analysis, analyze, apply_fix
-from workbench.core.model.format import bytes_text, count_text, shape_text
 from workbench.core.model.registry import get_layer_type
 from workbench.core.model.spec import ModelSpec
+from workbench.core.units import bytes_text, count_text, shape_text
 from workbench.ui.panels.builder.layer_list import LayerList
 from workbench.ui.panels.builder.palette import LayerPalette
 from workbench.ui.panels.builder.properties import PropertyEditor
@@ -377,30 +378,21 @@ class BuilderPanel(QWidget):
             f"{bytes_text(a.param_bytes)}) · {count_text(a.total_macs)} MACs/sample · batch {a.batch_size}: "
             f"activations {bytes_text(a.activation_bytes)}, training ≈ {bytes_text(a.training_bytes)}")
 
-    def device_free_bytes(self) -> tuple[str, int] | None:
-        """(device, free bytes) of the GPU training would use, or None on the CPU / without a GPU."""
-        free, device = self.session.gpu_free or {}, self.session.device
-        if device in ("cpu", "") or not free:
-            return None
-        if device == "auto":
-            device = sorted(free)[0]
-        elif device == "cuda":
-            device = "cuda:0"
-        return (device, free[device]) if device in free else None
-
     def _on_session_gpu_memory(self, *_args) -> None:
-        a, target = self.analysis, self.device_free_bytes()
-        if a is None or not a.ok or target is None:
+        """The hardware panel's fit check (core/hardware/fit.py), on the GPU free memory the session publishes."""
+        a = self.analysis
+        fit = gpu_fit(a.training_bytes, self.session.device, self.session.gpu_free or {}) if a and a.ok else None
+        if fit is None:
             self.memory.hide()
             return
-        device, free = target
-        if a.training_bytes > free:
-            self.memory.setText(f"<span style='color:#b00020'>⚠ Training needs about {bytes_text(a.training_bytes)}"
-                                f" but {device} has {bytes_text(free)} free: lower the batch size, use bf16/fp16, "
-                                "or shrink the model.</span>")
+        if not fit.fits:
+            self.memory.setText(f"<span style='color:#b00020'>⚠ Training needs about {bytes_text(fit.needed)} "
+                                f"with the CUDA context, but {fit.device} has {bytes_text(fit.available)} free: lower "
+                                "the batch size, use bf16/fp16, or shrink the model.</span>")
         else:
-            self.memory.setText(f"<span style='color:#2e7d32'>Fits on {device}: about {bytes_text(a.training_bytes)}"
-                                f" of {bytes_text(free)} free.</span>")
+            self.memory.setText(f"<span style='color:#2e7d32'>Fits on {fit.device}: about "
+                                f"{bytes_text(fit.needed)} with the CUDA context, of {bytes_text(fit.available)} "
+                                "free.</span>")
         self.memory.show()
 
     # -- editing actions -----------------------------------------------------------------------------------------

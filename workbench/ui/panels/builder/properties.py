@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.errors import UserError
-from workbench.core.model.format import shape_text
 from workbench.core.model.registry import REQUIRED, Param, get_layer_type
+from workbench.core.units import shape_text
 
 INT_LIMIT = 2_147_483_647
 

@@ -9,20 +9,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
 from workbench.core.data.dataset import DataBundle
+from workbench.core.units import bytes_text, shape_text
 
 SPLITS = ("train", "val", "test")
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
-
-
-def shape_text(shape) -> str:
-    return "\u00d7".join(str(s) for s in shape)
 
 
 def summary_html(bundle: DataBundle) -> str:
@@ -30,7 +19,7 @@ def summary_html(bundle: DataBundle) -> str:
     n = sum(len(bundle.split(s)) for s in SPLITS)
     classes = f"{m.num_classes} classes" if m.task == "classification" else "regression target"
     mem = bundle.meta.extra.get("memory_bytes", 0)
-    where = "streamed from disk" if m.extra.get("streaming") else f"{human_bytes(mem)} in memory"
+    where = "streamed from disk" if m.extra.get("streaming") else f"{bytes_text(mem)} in memory"
     splits = " \u00b7 ".join(f"{s} <b>{len(bundle.split(s)):,}</b>" for s in SPLITS)
     return (f"<b>{n:,}</b> samples \u00b7 <b>{classes}</b> \u00b7 input <b>{shape_text(m.input_shape)}</b> "
             f"{m.input_dtype} \u00b7 {where}<br>{splits}")
@@ -46,7 +35,7 @@ def details_html(bundle: DataBundle) -> str:
         rows.append(("Mean (train)", fmt))
         rows.append(("Std (train)", ", ".join(f"{v:.4g}" for v in m.std[:8]) + (" \u2026" if len(m.std) > 8 else "")))
     rows.append(("Memory", "streamed from disk (decoded per batch)" if x.get("streaming") else
-                 human_bytes(x.get("memory_bytes", 0))))
+                 bytes_text(x.get("memory_bytes", 0))))
     if bundle.augment is not None:
         rows.append(("Augmentation", bundle.augment.describe()))
     for key, label in (("encoding", "Encoding"), ("delimiter", "Delimiter"), ("target", "Target column"),

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from workbench.core.errors import UserError
 from workbench.core.export.report import ExportReport, load_report
+from workbench.core.units import bytes_text
 
 COLUMNS = ("File", "Format", "Size", "Accuracy", "Agreement", "Latency b1 / b32", "Check")
 MAX_REPORTS = 20
@@ -118,7 +119,7 @@ class ExportPanel(QWidget):
             latency = r.latency_ms or {}
             check = "ok" if r.checker_ok and r.parity_ok is not False else "check failed" if not r.checker_ok \
                 else "parity"
-            values = (Path(r.path).name, r.format, f"{r.size_bytes / 1024:.1f} KB",
+            values = (Path(r.path).name, r.format, bytes_text(r.size_bytes),
                       f"{_pct(r.accuracy_before)} → {_pct(r.accuracy_after)}", _pct(r.top1_agreement),
                       f"{latency.get('batch_1', 0):.3g} / {latency.get('batch_32', 0):.3g} ms", check)
             for column, value in enumerate(values):

@@ -6,7 +6,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QProgressBar, QSizePolicy
 
-from workbench.core.hardware.snapshot import GpuStats, HardwareSnapshot, format_bytes
+from workbench.core.hardware.snapshot import GpuStats, HardwareSnapshot
+from workbench.core.units import bytes_text
 
 GREEN, AMBER, RED, GREY = "#3fa34d", "#d99a1e", "#d0453b", "#8a8f98"
 VALUE_WIDTH = 136
@@ -121,11 +122,11 @@ class SystemMeters(MeterBlock):
         freq = f" @ {s.cpu.frequency_mhz / 1000:.1f} GHz" if s.cpu.frequency_mhz else ""
         self.set_meter("cpu", s.cpu.percent, f"{s.cpu.percent:.0f}% of {s.cpu.count} cores",
                        f"All cores{freq}\nPer core: " + " ".join(f"{p:.0f}%" for p in s.cpu.per_core))
-        self.set_meter("ram", s.memory.percent, f"{format_bytes(s.memory.used)} / {format_bytes(s.memory.total)}",
+        self.set_meter("ram", s.memory.percent, f"{bytes_text(s.memory.used)} / {bytes_text(s.memory.total)}",
                        f"In use (not available to new programs): {s.memory.percent:.0f}%")
         if s.memory.swap_total:
             self.set_meter("swap", s.memory.swap_percent,
-                           f"{format_bytes(s.memory.swap_used)} / {format_bytes(s.memory.swap_total)}",
+                           f"{bytes_text(s.memory.swap_used)} / {bytes_text(s.memory.swap_total)}",
                            "Swap in use: a training job that swaps slows down many times", level_color(
                                s.memory.swap_percent, 25, 60))
         else:
@@ -133,15 +134,15 @@ class SystemMeters(MeterBlock):
         p = s.process
         share = p.cpu_percent / max(s.cpu.count, 1)
         self.set_meter("process", 100.0 * p.rss / s.memory.total if s.memory.total else None,
-                       f"{format_bytes(p.rss)} · CPU {p.cpu_percent:.0f}%",
+                       f"{bytes_text(p.rss)} · CPU {p.cpu_percent:.0f}%",
                        f"This Workbench process, PID {p.pid}: {p.threads} threads\n"
-                       f"Resident memory {format_bytes(p.rss)}; CPU {p.cpu_percent:.0f}% of one core "
+                       f"Resident memory {bytes_text(p.rss)}; CPU {p.cpu_percent:.0f}% of one core "
                        f"({share:.0f}% of the machine)\nLast sample took {s.sample_ms:.1f} ms",
                        color=level_color(share))
         if s.disk:
             used = 100.0 * (1 - s.disk.free / s.disk.total) if s.disk.total else None
-            self.set_meter("disk", used, f"{format_bytes(s.disk.free, 0)} free",
-                           f"{s.disk.path}\n{format_bytes(s.disk.free)} free of {format_bytes(s.disk.total)}",
+            self.set_meter("disk", used, f"{bytes_text(s.disk.free, 0)} free",
+                           f"{s.disk.path}\n{bytes_text(s.disk.free)} free of {bytes_text(s.disk.total)}",
                            color=level_color(used, 90, 97))
         else:
             self.set_meter("disk", None, "cannot read", "The project's folder cannot be read")
@@ -171,12 +172,12 @@ class GpuMeters(MeterBlock):
         self.set_meter("util", gpu.utilization, _num(gpu.utilization, "%"),
                        "Share of time a kernel was running on the GPU", GREEN)
         ours = gpu.our_memory
-        torch_line = (f"\ntorch: allocated {format_bytes(gpu.torch.allocated)}, reserved "
-                      f"{format_bytes(gpu.torch.reserved)}, peak {format_bytes(gpu.torch.peak)}" if gpu.torch else "")
+        torch_line = (f"\ntorch: allocated {bytes_text(gpu.torch.allocated)}, reserved "
+                      f"{bytes_text(gpu.torch.reserved)}, peak {bytes_text(gpu.torch.peak)}" if gpu.torch else "")
         self.set_meter("memory", gpu.memory_percent,
-                       f"{format_bytes(gpu.memory_used)} / {format_bytes(gpu.memory_total)}",
-                       f"Free: {format_bytes(gpu.memory_free)}\nThis process: "
-                       f"{format_bytes(ours) if ours is not None else 'not using this GPU'}{torch_line}")
+                       f"{bytes_text(gpu.memory_used)} / {bytes_text(gpu.memory_total)}",
+                       f"Free: {bytes_text(gpu.memory_free)}\nThis process: "
+                       f"{bytes_text(ours) if ours is not None else 'not using this GPU'}{torch_line}")
         power_pct = (100.0 * gpu.power_watts / gpu.power_limit_watts
                      if gpu.power_watts is not None and gpu.power_limit_watts else None)
         limit = f" / {gpu.power_limit_watts:.0f}" if gpu.power_limit_watts else ""
@@ -194,7 +195,7 @@ def _gpu_details(gpu: GpuStats) -> list[str]:
     if gpu.fan_percent is not None:
         parts.append(f"fan {gpu.fan_percent:.0f}%")
     if gpu.our_memory is not None:
-        parts.append(f"<b>Workbench {format_bytes(gpu.our_memory)}</b>")
+        parts.append(f"<b>Workbench {bytes_text(gpu.our_memory)}</b>")
     return parts or ["no sensor readings"]
 
 

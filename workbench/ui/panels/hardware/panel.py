@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
 
 from workbench.core.hardware.fit import fit_warning, resolve_device, training_memory_estimate
 from workbench.core.hardware.sampler import DEFAULT_INTERVAL_S, HardwareSampler
-from workbench.core.hardware.snapshot import HardwareSnapshot, format_bytes
+from workbench.core.hardware.snapshot import HardwareSnapshot
+from workbench.core.units import bytes_text
 from workbench.ui.panels.hardware.meters import STYLE, GpuMeters, NoGpuNote, SystemMeters, short_gpu_name
 from workbench.ui.panels.hardware.plots import GROUPS, HistoryPlot
 from workbench.ui.panels.hardware.processes import GpuProcessTable
@@ -227,7 +228,7 @@ class HardwarePanel(QWidget):
             for gpu in s.gpus:
                 if not gpu.device:
                     continue
-                free = f" ({format_bytes(gpu.memory_free)} free)" if gpu.memory_free is not None else ""
+                free = f" ({bytes_text(gpu.memory_free)} free)" if gpu.memory_free is not None else ""
                 name = short_gpu_name(gpu.name)
                 text = f"{gpu.device} · {name}{free}" if not gpu.error else f"{gpu.device} · {name} (lost)"
                 index = self.device_combo.findData(gpu.device)
@@ -283,7 +284,7 @@ class HardwarePanel(QWidget):
             target = resolve_device(self.session.device, self.latest)
             estimate = self._estimate
             self.device_combo.setToolTip(f"Training runs on {target}" + (
-                f"; the model needs about {format_bytes(estimate)} to train" if estimate else ""))
+                f"; the model needs about {bytes_text(estimate)} to train" if estimate else ""))
 
     # -- controls -------------------------------------------------------------------------------------------------
     def _on_group_changed(self, index: int) -> None:

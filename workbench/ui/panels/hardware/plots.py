@@ -13,8 +13,8 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from workbench.core.hardware.history import History
+from workbench.core.units import GiB
 
-GiB = 1024.0**3
 CPU_COLOR, RAM_COLOR, SWAP_COLOR = "#4c8bf5", "#a05cd6", "#8a8f98"
 GPU_COLORS = ("#3fa34d", "#e07b24", "#d0453b", "#17a2b8", "#c2185b", "#7b8d23", "#6d4c41", "#5c6bc0")
 

@@ -6,7 +6,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
-from workbench.core.hardware.snapshot import GpuStats, format_bytes
+from workbench.core.hardware.snapshot import GpuStats
+from workbench.core.units import bytes_text
 
 COLUMNS = ("GPU", "PID", "Process", "Memory")
 
@@ -65,4 +66,4 @@ def _name(p) -> str:
 def _memory(p) -> str:
     if p.memory_used is None:
         return "n/a (WDDM)"
-    return format_bytes(p.memory_used) + (" (torch)" if p.source == "torch" else "")
+    return bytes_text(p.memory_used) + (" (torch)" if p.source == "torch" else "")
