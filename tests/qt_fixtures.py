@@ -39,3 +39,12 @@ def _warm_trainer_process_shared():
     jobs.KEEP_WARM = True
     yield
     jobs.close_pool()
+
+
+@pytest.fixture(autouse=True)
+def _jobs_shut_down():
+    """A test that built a session without closing a window still ends its jobs (as closing would)."""
+    yield
+    from workbench.ui import jobs
+
+    jobs.shutdown_all()

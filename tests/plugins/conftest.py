@@ -6,7 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from qt_fixtures import _no_blocking_dialogs  # noqa: F401  (an autouse fixture: no modal dialog hangs)
+from qt_fixtures import (  # noqa: F401  (autouse fixtures: no modal dialog hangs, jobs end, one warm trainer)
+    _jobs_shut_down,
+    _no_blocking_dialogs,
+    _warm_trainer_process_shared,
+)
 
 from workbench.plugins import manager as manager_module
 from workbench.plugins.manager import PluginManager

@@ -47,6 +47,7 @@ class JobControl:
 
         self.training = TrainingControl()
         self.cancelled = threading.Event()
+        self.emit: Callable[[Any], None] = lambda event: None     # send an event now (e.g. progress)
 
     def apply(self, action: str, argument: Any = None) -> None:
         t = self.training
@@ -105,10 +106,11 @@ def evaluate_job(control: JobControl, run_dir: str, split: str = "val", device: 
     from workbench.core.training.evaluation import evaluation_job
     from workbench.core.training.runs import Run
 
-    settings = DatasetSettings.model_validate(dataset if dataset is not None else Run(run_dir).config.get("dataset", {}))
-    data = CACHE.get(settings)
-    for result, data in evaluation_job(run_dir, data, split, device, settings):
-        CACHE.put(settings, data)
+    if dataset is None:
+        dataset = Run(run_dir).config.get("dataset", {})
+    settings = DatasetSettings.model_validate(dataset)
+    for result, loaded in evaluation_job(run_dir, CACHE.get(settings), split, device, settings):
+        CACHE.put(settings, loaded)
         yield result
 
 
@@ -123,6 +125,57 @@ def prepare_job(control: JobControl, dataset: dict) -> Iterator[Any]:
     yield from ()
 
 
+def load_data_job(control: JobControl, dataset: dict) -> Iterator[Any]:
+    """Load a data set for the GUI to show (and keep it here for training): ("progress", done, total, text)
+    events, then ("loaded", bundle, csv preview table), the bundle's arrays as numpy so the GUI never imports
+    torch to read them; or ("streamed",) when the data does not fit in memory (the GUI loads it itself)."""
+    from workbench.core.data import load_dataset
+    from workbench.core.data.settings import DatasetSettings
+
+    settings = DatasetSettings.model_validate(dataset)
+    data = load_dataset(settings, lambda done, total, text: control.emit(("progress", done, total, text)),
+                        control.cancelled.is_set)
+    CACHE.put(settings, data)
+    bundle = numpy_bundle(data)
+    yield ("loaded", bundle, preview_table(settings)) if bundle is not None else ("streamed",)
+
+
+GUI_COPY_LIMIT = 512 * 2**20    # a larger in-memory data set is loaded by the GUI itself (not sent over)
+
+
+def numpy_bundle(data) -> Any:
+    """The bundle with numpy arrays instead of tensors (None for streamed or very large data sets)."""
+    import dataclasses
+
+    splits, size = {}, 0
+    for name in ("train", "val", "test"):
+        split = data.split(name)
+        if not split.in_memory:
+            return None
+        x, y = split.x.numpy(), split.y.numpy()
+        size += x.nbytes + y.nbytes
+        splits[name] = dataclasses.replace(split, dataset=None, x=x, y=y)
+    return dataclasses.replace(data, **splits) if size <= GUI_COPY_LIMIT else None
+
+
+def preview_table(settings) -> Any:
+    """The first rows of a CSV as the user wrote them, for the Dataset panel's table."""
+    if settings.kind != "csv":
+        return None
+    from workbench.core.data.csvfile import read_csv
+    from workbench.core.errors import UserError
+
+    opts = settings.options
+    try:
+        return read_csv(settings.source, opts.get("encoding", "auto"), opts.get("delimiter", "auto"),
+                        bool(opts.get("header", True)), max_rows=PREVIEW_ROWS)
+    except UserError:
+        return None
+
+
+PREVIEW_ROWS = 300
+
+
 def sleep_job(control: JobControl, seconds: float, steps: int = 1) -> Iterator[Any]:
     """A job whose steps take `seconds` each and ignore stop requests (a stuck step): for shutdown tests."""
     for step in range(steps):
@@ -131,7 +184,8 @@ def sleep_job(control: JobControl, seconds: float, steps: int = 1) -> Iterator[A
 
 
 JOBS: dict[str, Callable[..., Iterator[Any]]] = {"train": train_job, "evaluate": evaluate_job,
-                                                 "prepare": prepare_job, "sleep": sleep_job}
+                                                 "prepare": prepare_job, "load_data": load_data_job,
+                                                 "sleep": sleep_job}
 
 
 def error_dict(exc: BaseException) -> dict[str, Any]:
@@ -211,6 +265,7 @@ class Child:
 
     def _start(self, job_id: int, name: str, kwargs: dict) -> None:
         control = JobControl()
+        control.emit = lambda event: self.outbox.event(job_id, event)
         thread = threading.Thread(target=self._run, args=(job_id, name, kwargs, control), name=f"wb-job-{name}",
                                   daemon=True)
         self.jobs[job_id] = (thread, control)

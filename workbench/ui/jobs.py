@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
 SHUTDOWN_S = 1.8                # closing the window: every job and the trainer process end within this
 FRAME_MS = 33                   # the live training view: at most 30 frames a second
@@ -35,6 +35,7 @@ DRAIN_MS = 40                   # other jobs deliver their events 25 times a sec
 KEEP_WARM = False               # tests: a closed window parks its idle trainer process for the next window
 _POOL: list = []                # parked, idle TrainerProcess objects (KEEP_WARM)
 _ABANDONED: list = []           # stuck QThreads that must outlive their window (never destroyed running)
+_RUNNERS: list = []             # open JobRunners (held until shut down: a running QThread is never freed)
 
 
 @dataclass(frozen=True)
@@ -381,6 +382,10 @@ class JobRunner(QObject):
         self.host = TrainerHost(self)
         self._jobs: dict[str, Job] = {}
         self.closing = False
+        _RUNNERS.append(self)
+        app = QCoreApplication.instance()
+        if app is not None:         # a window that never closed (a preview, a script) still ends its jobs
+            app.aboutToQuit.connect(self.shutdown)
 
     def current(self, kind: str) -> Job | None:
         job = self._jobs.get(kind)
@@ -426,7 +431,11 @@ class JobRunner(QObject):
     def shutdown(self, timeout_s: float = SHUTDOWN_S) -> None:
         """Every job stops (training saves a checkpoint); returns within `timeout_s`; nothing is left running
         except threads stuck in a step, which are kept alive (see the module docstring)."""
+        if self.closing:
+            return
         self.closing = True
+        if self in _RUNNERS:
+            _RUNNERS.remove(self)
         deadline = time.monotonic() + timeout_s
         jobs = [job for job in self._jobs.values() if job.running]
         for job in jobs:
@@ -439,6 +448,12 @@ class JobRunner(QObject):
                 _ABANDONED.append(job)
         self.host.shutdown(max(0.3, deadline - time.monotonic()))
         self._jobs.clear()
+
+
+def shutdown_all() -> None:
+    """Shut down every JobRunner still open (the end of a test)."""
+    for runner in list(_RUNNERS):
+        runner.shutdown()
 
 
 def abandoned_threads_running() -> bool:

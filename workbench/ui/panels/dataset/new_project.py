@@ -30,7 +30,7 @@ from workbench.ui.panels.dataset.source_form import SourceForm
 from workbench.ui.panels.dataset.split_form import SplitTransformForm
 from workbench.ui.panels.dataset.thumbnails import ThumbnailGrid
 from workbench.ui.panels.dataset.views import SPLITS, summary_html
-from workbench.ui.panels.dataset.worker import DataLoadThread
+from workbench.ui.panels.dataset.worker import DataLoad
 
 
 class NewFromDataDialog(QDialog):
@@ -41,7 +41,7 @@ class NewFromDataDialog(QDialog):
         self.resize(620, 720)
         self.bundle = None
         self._settings: DatasetSettings | None = None
-        self._thread: DataLoadThread | None = None
+        self._thread: DataLoad | None = None
         lay = QVBoxLayout(self)
         form = QFormLayout()
         self.name = QLineEdit("Untitled")
@@ -105,7 +105,7 @@ class NewFromDataDialog(QDialog):
         self._settings = settings
         self.bundle = None
         self.buttons.button(QDialogButtonBox.Ok).setEnabled(False)
-        self._thread = DataLoadThread(settings, 1, self)
+        self._thread = DataLoad(settings, 1, self, jobs=_jobs(self.parent()), kind="data-new")
         self._thread.sig_progress.connect(self._on_progress)
         self._thread.sig_loaded.connect(self._on_loaded)
         self._thread.sig_failed.connect(self._on_failed)
@@ -139,10 +139,10 @@ class NewFromDataDialog(QDialog):
                                                      "panel)." if bundle.skipped else ""))
         if m.task == "classification":
             self.histogram.show_classes(m.class_names, {s: np.bincount(
-                bundle.split(s).y.numpy() if bundle.split(s).y is not None else np.asarray(bundle.split(s).dataset.y),
+                np.asarray(bundle.split(s).y) if bundle.split(s).y is not None else np.asarray(bundle.split(s).dataset.y),
                 minlength=m.num_classes) for s in SPLITS})
         else:
-            self.histogram.show_values(bundle.train.y.numpy())
+            self.histogram.show_values(np.asarray(bundle.train.y))
         if bundle.modality == "image":
             rng = np.random.default_rng(0)
             picks = rng.choice(len(bundle.train), size=min(len(bundle.train), self.grid.capacity()), replace=False)
@@ -154,7 +154,9 @@ class NewFromDataDialog(QDialog):
         for t in templates_for(m.input_shape, m.input_dtype):
             self.template.addItem(t.title, t.name)
             self.template.setItemData(self.template.count() - 1, t.doc, Qt.ToolTipRole)
-        default = {"image": "lenet5" if max(m.input_shape[1:]) <= 64 else "small_resnet"}.get(bundle.modality)
+        default = None
+        if bundle.modality == "image" and len(m.input_shape) == 3:     # CSV / npz inputs are 1-D (features,)
+            default = "lenet5" if max(m.input_shape[1:]) <= 64 else "small_resnet"
         i = self.template.findData(default) if default else -1
         self.template.setCurrentIndex(max(0, i))
         if self.name.text() in ("", "Untitled"):
@@ -164,7 +166,6 @@ class NewFromDataDialog(QDialog):
     def _on_finished(self) -> None:
         thread, self._thread = self._thread, None
         if thread is not None:
-            thread.wait()          # `finished` arrives while the thread is still winding down
             thread.deleteLater()
         self.progress.setVisible(False)
         self.cancel_button.setVisible(False)
@@ -205,3 +206,9 @@ def _default_name(settings: DatasetSettings | None) -> str:
     if settings is None or settings.kind == "digits":
         return "Digits"
     return Path(settings.source).stem or settings.kind
+
+
+def _jobs(window):
+    """The main window's JobRunner (the data loads in the trainer process), or None (a dialog on its own)."""
+    session = getattr(window, "session", None)
+    return getattr(session, "jobs", None)

@@ -39,7 +39,7 @@ from workbench.ui.panels.dataset.views import (
     sample_rows,
     summary_html,
 )
-from workbench.ui.panels.dataset.worker import DataLoadThread
+from workbench.ui.panels.dataset.worker import DataLoad
 
 EDIT_DELAY_MS = 350
 
@@ -62,7 +62,7 @@ class DatasetPanel(QWidget):
         self.bundle = None
         self.table = None                       # CSV preview rows
         self._loaded_settings: DatasetSettings | None = None
-        self._thread: DataLoadThread | None = None
+        self._thread: DataLoad | None = None
         self._pending: DatasetSettings | None = None
         self._generation = 0
         self._shuffle = 0
@@ -250,7 +250,7 @@ class DatasetPanel(QWidget):
             return
         self._generation += 1
         self._requested = settings
-        thread = DataLoadThread(settings, self._generation, self)
+        thread = DataLoad(settings, self._generation, self, jobs=self.session.jobs)
         thread.sig_progress.connect(self._on_worker_progress)
         thread.sig_loaded.connect(self._on_worker_loaded)
         thread.sig_failed.connect(self._on_worker_failed)
@@ -305,7 +305,6 @@ class DatasetPanel(QWidget):
     def _on_worker_finished(self) -> None:
         thread, self._thread = self._thread, None
         if thread is not None:
-            thread.wait()          # `finished` arrives while the thread is still winding down
             thread.deleteLater()
         self.progress_row.setVisible(False)
         self.source_form.load_button.setEnabled(True)
@@ -327,14 +326,9 @@ class DatasetPanel(QWidget):
         for timer in (self._edit_timer, self._refresh_timer, self._pending_timer):
             timer.stop()
         self._pending = None
-        thread = self._thread
+        thread, self._thread = self._thread, None
         if thread is not None:
-            thread.cancel()
-            # Cancel is checked between files; an import of torch / sklearn in progress cannot be interrupted,
-            # and a QThread destroyed while running aborts the process: wait until it has really ended.
-            while not thread.wait(1000):
-                pass
-            self._on_worker_finished()
+            thread.cancel()         # the job ends with the session's JobRunner.shutdown
 
     # -- views ----------------------------------------------------------------------------------------------------
     def _show_error(self, message: str) -> None:
@@ -366,11 +360,11 @@ class DatasetPanel(QWidget):
             self.augment_check.setChecked(False)
         self.shuffle_button.setEnabled(True)
         if b.meta.task == "classification":
-            counts = {s: np.bincount(b.split(s).y.numpy() if b.split(s).y is not None else
+            counts = {s: np.bincount(np.asarray(b.split(s).y) if b.split(s).y is not None else
                                      np.asarray(b.split(s).dataset.y), minlength=b.meta.num_classes) for s in SPLITS}
             self.histogram.show_classes(b.meta.class_names, counts)
         else:
-            self.histogram.show_values(b.train.y.numpy(), b.meta.extra.get("target", "target"))
+            self.histogram.show_values(np.asarray(b.train.y), b.meta.extra.get("target", "target"))
         self._refresh_samples()
 
     @staticmethod
@@ -413,12 +407,13 @@ class DatasetPanel(QWidget):
             fill_table(self.rows_table, header, rows, highlight=0)
 
     def _thumbnails(self, b, split: str, picks: np.ndarray) -> list:
-        import torch
-
         samples = [b.sample(split, int(i)) for i in picks]
         if not samples:
             return []
-        x = torch.stack([s[0] for s in samples])
-        if self.augment_check.isChecked() and b.augment is not None:
-            x = b.augment(x, generator=torch.Generator().manual_seed(self._shuffle))
+        x = [s[0] for s in samples]
+        if self.augment_check.isChecked() and b.augment is not None:   # torch here only to show augmentation
+            import torch
+
+            x = b.augment(torch.as_tensor(np.stack([np.asarray(xi) for xi in x])),
+                          generator=torch.Generator().manual_seed(self._shuffle))
         return [(b.to_image(xi), b.label_name(y)) for xi, (_, y) in zip(x, samples, strict=True)]

@@ -1,72 +1,122 @@
-"""DataLoadThread: runs `workbench.core.data.load_dataset` off the GUI thread (a thin QThread adapter).
+"""DataLoad: loads a data set for the Dataset panel and the New project dialog, as a job (workbench.ui.jobs).
 
-Results come back as signals tagged with the job's generation, so a late answer from a superseded job is
-recognised and dropped. `cancel()` makes the core job raise `Cancelled` at its next check.
+With a JobRunner a built-in source loads in the trainer process (`load_data`), which keeps it for training and
+sends the GUI a copy with numpy arrays, so the GUI process never imports torch for it; a data set too large to
+send (or streamed from disk), a plugin's source, or any load without a JobRunner runs here on a thread. Results come back as signals
+tagged with the load's generation; a cancelled load's results are dropped.
 """
 
 from __future__ import annotations
 
 import threading
 
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import QObject, Signal
 
 from workbench.core.data.settings import DatasetSettings
-from workbench.core.errors import Cancelled, UserError
+from workbench.core.errors import Cancelled
 
-PREVIEW_ROWS = 300
+LOAD_FAILED = {"MemoryError": "not enough memory to load this data set; resize the images smaller or set "
+                              "in_memory to no (stream from disk)"}
 
 
-class DataLoadThread(QThread):
+def _load_here(settings: DatasetSettings, cancel: threading.Event, push):
+    """The thread variant of the trainer process's `load_data` job: the same events."""
+    from workbench.core.data import load_dataset
+    from workbench.core.trainer_process import preview_table
+
+    data = load_dataset(settings, lambda done, total, text: push([("progress", done, total, text)]), cancel.is_set)
+    yield ("loaded", data, preview_table(settings))
+
+
+def _builtin(kind: str) -> bool:
+    """A built-in source loads in the trainer process; a plugin's (registered in this process, perhaps after the
+    trainer process started) loads here."""
+    from workbench.core.data.registry import get_source
+
+    try:
+        return get_source(kind).load.__module__.startswith("workbench.")
+    except Exception:  # noqa: BLE001 - an unknown kind: the load here reports it
+        return False
+
+
+class DataLoad(QObject):
     sig_progress = Signal(int, int, str)         # done, total (0 = unknown), message
     sig_loaded = Signal(int, object, object)     # generation, DataBundle, CSV preview table (or None)
     sig_failed = Signal(int, str)                # generation, message for the user
     sig_cancelled = Signal(int)
+    finished = Signal()
 
-    def __init__(self, settings: DatasetSettings, generation: int, parent=None):
+    def __init__(self, settings: DatasetSettings, generation: int, parent=None, jobs=None, kind: str = "data"):
         super().__init__(parent)
-        self.setObjectName("wb-data-load")      # Qt names the OS thread after it
         self.settings = settings
         self.generation = generation
+        self.jobs = jobs
+        self.kind = kind
+        self.job = None
         self._cancel = threading.Event()
+
+    def start(self) -> None:
+        if self.jobs is not None and not self.jobs.closing and _builtin(self.settings.kind):
+            self._run(self.jobs.process_job(self.kind, "load_data", dataset=self.settings.model_dump(mode="json")))
+        else:
+            self._start_here()
+
+    def _start_here(self) -> None:
+        from workbench.ui.jobs import ThreadJob
+
+        job = ThreadJob(self.kind, lambda: _load_here(self.settings, self._cancel, job._push),
+                        on_command=lambda action, _arg: self._cancel.set() if action == "cancel" else None)
+        self._run(job)
+
+    def _run(self, job) -> None:
+        self.job = job
+        job.sig_events.connect(lambda events, j=job: self._on_job_events(j, events))
+        job.sig_done.connect(lambda error, j=job: self._on_job_done(j, error))
+        if self.jobs is not None:
+            self.jobs.start(job)
+        else:
+            job.setParent(self)
+            job.start()
 
     def cancel(self) -> None:
         self._cancel.set()
+        if self.job is not None and self.job.running:
+            self.job.cancel()
+            self.sig_cancelled.emit(self.generation)
+            self.finished.emit()
 
     @property
     def cancelled(self) -> bool:
         return self._cancel.is_set()
 
-    def run(self) -> None:
-        from workbench.core.data import load_dataset
+    def wait(self, timeout_ms: int = 5000) -> bool:
+        return self.job is None or self.job.wait(timeout_ms / 1000)
 
-        try:
-            bundle = load_dataset(self.settings, progress=self.sig_progress.emit, cancel=self._cancel.is_set)
-            table = self._preview_table(bundle)
-        except Cancelled:
-            self.sig_cancelled.emit(self.generation)
+    def _on_job_events(self, job, events: list) -> None:
+        if job is not self.job:
             return
-        except UserError as exc:
-            self.sig_failed.emit(self.generation, str(exc))
-            return
-        except MemoryError:
-            self.sig_failed.emit(self.generation, "not enough memory to load this data set; resize the images "
-                                 "smaller or set in_memory to no (stream from disk)")
-            return
-        except Exception as exc:  # noqa: BLE001 - a bug, but the GUI must show it, not die
-            self.sig_failed.emit(self.generation, f"unexpected error while loading ({type(exc).__name__}: {exc}); "
-                                 "please report it")
-            return
-        self.sig_loaded.emit(self.generation, bundle, table)
+        for event in events:
+            if event[0] == "progress":
+                self.sig_progress.emit(*event[1:])
+            elif event[0] == "loaded":
+                self.sig_loaded.emit(self.generation, event[1], event[2])
+            elif event[0] == "streamed":    # too large to send: load it here instead
+                self._start_here()
+                return
 
-    def _preview_table(self, bundle):
-        """The first rows of a CSV as the user wrote them, for the table view."""
-        if self.settings.kind != "csv":
-            return None
-        from workbench.core.data.csvfile import read_csv
+    def _on_job_done(self, job, error) -> None:
+        if job is not self.job:
+            return
+        if error is not None:
+            if error.message.startswith("Cancelled"):
+                self.sig_cancelled.emit(self.generation)
+            elif error.user_error:
+                self.sig_failed.emit(self.generation, error.message)
+            else:
+                kind = error.message.split(":")[0]
+                self.sig_failed.emit(self.generation, LOAD_FAILED.get(kind) or
+                                     f"unexpected error while loading ({error.message}); please report it")
+        self.finished.emit()
 
-        opts = self.settings.options
-        try:
-            return read_csv(self.settings.source, opts.get("encoding", "auto"), opts.get("delimiter", "auto"),
-                            bool(opts.get("header", True)), max_rows=PREVIEW_ROWS)
-        except UserError:
-            return None
+
+__all__ = ["Cancelled", "DataLoad"]
