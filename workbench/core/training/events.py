@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Started:
     run_dir: str
     run_id: str
@@ -22,7 +22,7 @@ class Started:
     kind: str = "started"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BatchEnd:
     step: int                           # global, 1-based, continues across epochs and resumes
     epoch: int                          # 1-based
@@ -39,7 +39,7 @@ class BatchEnd:
     kind: str = "batch"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EpochEnd:
     epoch: int
     step: int
@@ -54,7 +54,7 @@ class EpochEnd:
     kind: str = "epoch"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Evaluated:
     """The final model on the test split (falls back to val when there is no test split)."""
 
@@ -65,14 +65,14 @@ class Evaluated:
     kind: str = "evaluation"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StateChanged:
     state: str                          # "paused" | "running" | "stopping"
     step: int
     kind: str = "state"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Finished:
     status: str                         # "completed" | "stopped" | "failed"
     epochs_completed: int

@@ -91,25 +91,55 @@ class Trainer:
         self.paused_for = 0.0
         self.checkpoints: list[str] = []
         self.end_status, self.end_message = "completed", ""
+        self.notes: list[str] = []              # things the user should know, in Started
+        self.plan: setup.TrainingSetup | None = None   # device, precision, loss... (decided in _setup)
+        self.t0: float | None = None            # perf_counter at the first epoch
+        self.cause = ""                         # why a run failed: "nan" | "oom" | "input" | "bug"
+        self.final_eval: tuple[float | None, float | None] = (None, None)   # last weights on the test split
+        self.best_eval: tuple[float | None, float | None] = (None, None)    # best checkpoint on the test split
+        self.final_split: str | None = None
+
+    # what `_setup` decided (setup.TrainingSetup), read often enough to deserve a name
+    @property
+    def device(self) -> torch.device:
+        return self.plan.device
+
+    @property
+    def precision(self) -> str:
+        return self.plan.precision
+
+    @property
+    def task(self) -> str:
+        return self.plan.task
+
+    @property
+    def loss_fn(self) -> torch.nn.Module:
+        return self.plan.loss_fn
+
+    @property
+    def scaler(self) -> torch.amp.GradScaler | None:
+        return self.plan.scaler
 
     # -- the generator -----------------------------------------------------------------------------------------------
     def run(self) -> Iterator[Event]:
         if self.data is None:
-            yield StateChanged("loading", 0)
+            yield StateChanged(state="loading", step=0)
             from workbench.core.data import load_dataset
 
             try:
                 self.data = load_dataset(self.project.dataset, None, lambda: self.control.stop_requested)
             except Cancelled:
-                yield Finished("stopped", 0, 0, None, 0.0, 0.0, "", message="stopped while loading the data")
+                yield Finished(status="stopped", epochs_completed=0, steps=0, best_val_accuracy=None,
+                               samples_per_second=0.0, elapsed=0.0, run_dir="", message="stopped while loading the data")
                 return
         self._setup()
         self._open_run()
-        yield Started(str(self.run_path), self.run_path.name, str(self.device), self.cfg.epochs,
-                      self.train_batches.batches, len(self.data.train), len(self.data.val),
-                      self.step + 1, self.start_epoch, self.precision, tuple(self.notes))
+        yield Started(run_dir=str(self.run_path), run_id=self.run_path.name, device=str(self.device),
+                      epochs=self.cfg.epochs, batches_per_epoch=self.train_batches.batches,
+                      train_samples=len(self.data.train), val_samples=len(self.data.val), first_step=self.step + 1,
+                      first_epoch=self.start_epoch, precision=self.precision, notes=tuple(self.notes))
         status, message, error = "completed", "", None
-        weights_intact, self.cause = False, ""
+        weights_intact = False
         try:
             yield from self._epochs()
             status, message = self.end_status, self.end_message
@@ -157,20 +187,8 @@ class Trainer:
         from workbench.core.model.build import build_model
 
         cfg, data = self.cfg, self.data
-        self.device = self._resolve_device()
-        self.notes: list[str] = []
-        self.precision = cfg.precision
-        if self.precision != "fp32" and self.device.type != "cuda":
-            self.notes.append(f"{self.precision} mixed precision needs a CUDA GPU; training in fp32 on the CPU")
-            self.precision = "fp32"
-        if self.precision == "bf16" and not torch.cuda.is_bf16_supported():
-            self.notes.append("this GPU has no bf16 support; training in fp16 with loss scaling")
-            self.precision = "fp16"
-        self.task = data.meta.task
-        if len(data.train) == 0:
-            raise UserError("the training split is empty; give the train split a larger share of the data")
-        if self.task == "classification" and cfg.loss == "cross_entropy" and data.meta.num_classes < 2:
-            raise UserError("cross-entropy needs at least 2 classes; check the dataset's target column")
+        self.plan = setup.prepare(cfg, data, self._resolve_device())
+        self.notes.extend(self.plan.notes)
 
         resume = self._read_resume()
         spec = resume.spec if resume is not None else self.project.model
@@ -189,8 +207,6 @@ class Trainer:
                               "each epoch is one batch of them all")
         self.val_batches = SplitBatches(data.val, self.device, max(cfg.batch_size, 256), cfg.num_workers)
         self.scheduler = setup.Scheduler(cfg, self.optimizer, self.train_batches.batches)
-        self.loss_fn = setup.make_loss(cfg, self.task)
-        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         self.start_epoch, self.skip_batches, self.epoch_sums = 1, 0, [0.0, 0.0, 0.0]
         if resume is not None:
             self._apply_resume(resume)
@@ -313,15 +329,15 @@ class Trainer:
         """Pause at a batch boundary: the model and optimizer stay in memory until resumed or stopped."""
         control = self.control
         if control.paused and not control.stop_requested:
-            yield StateChanged("paused", self.step)
+            yield StateChanged(state="paused", step=self.step)
             started = time.perf_counter()
             while not control.wait_while_paused(0.1):
                 pass
             self.paused_for += time.perf_counter() - started
             if not control.stop_requested:
-                yield StateChanged("running", self.step)
+                yield StateChanged(state="running", step=self.step)
         if control.stop_requested:
-            yield StateChanged("stopping", self.step)
+            yield StateChanged(state="stopping", step=self.step)
 
     def _train_step(self, xb: torch.Tensor, yb: torch.Tensor) -> BatchEnd:
         cfg, model, optimizer = self.cfg, self.model, self.optimizer
@@ -363,15 +379,17 @@ class Trainer:
             sums[1] += (out.detach().argmax(1) == yb).sum().item()
         now = time.time()
         elapsed = self._elapsed()
-        cuda = (None, None, None)
+        cuda = {}
         if self.device.type == "cuda":
-            cuda = (torch.cuda.memory_allocated(self.device), torch.cuda.memory_reserved(self.device),
-                    torch.cuda.max_memory_allocated(self.device))
+            cuda = {"cuda_allocated": torch.cuda.memory_allocated(self.device),
+                    "cuda_reserved": torch.cuda.memory_reserved(self.device),
+                    "cuda_peak": torch.cuda.max_memory_allocated(self.device)}
         if self.writer is not None:
             self.writer.write({"kind": "batch", "step": self.step, "epoch": self.epoch, "loss": loss_value,
                                "lr": lr, "time": now})
-        return BatchEnd(self.step, self.epoch, self.batch, self.train_batches.batches, loss_value, lr, now,
-                        elapsed, self.samples_seen / elapsed if elapsed > 0 else 0.0, *cuda)
+        return BatchEnd(step=self.step, epoch=self.epoch, batch=self.batch, batches=self.train_batches.batches,
+                        loss=loss_value, lr=lr, time=now, elapsed=elapsed,
+                        samples_per_second=self.samples_seen / elapsed if elapsed > 0 else 0.0, **cuda)
 
     def _loss(self, out: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         if isinstance(self.loss_fn, torch.nn.MSELoss):
@@ -413,8 +431,9 @@ class Trainer:
         if cfg.early_stopping and self.bad_epochs >= cfg.patience:
             self.end_message = (f"early stopping: {self._monitored_name()} did not improve for {cfg.patience} "
                                 f"epoch(s)")
-        return EpochEnd(epoch, self.step, train_loss, train_acc, val_loss, val_acc, lr, now, self._elapsed(),
-                        improved)
+        return EpochEnd(epoch=epoch, step=self.step, train_loss=train_loss, train_accuracy=train_acc,
+                        val_loss=val_loss, val_accuracy=val_acc, lr=lr, time=now, elapsed=self._elapsed(),
+                        improved=improved)
 
     def _monitored_name(self) -> str:
         if len(self.data.val) == 0:
@@ -466,7 +485,7 @@ class Trainer:
         loss, acc = self.final_eval
         self.final_split = split.name
         self.best_eval = self._evaluate_best(split)
-        return Evaluated(split.name, loss, acc, len(split))
+        return Evaluated(split=split.name, loss=loss, accuracy=acc, samples=len(split))
 
     def _evaluate_best(self, split) -> tuple[float | None, float | None]:
         """(loss, accuracy) of the best checkpoint on `split` (what export uses); the last weights are put back."""
@@ -522,22 +541,22 @@ class Trainer:
             if status != "failed":
                 status, message, error = "failed", str(exc), traceback.format_exc()
                 self.cause = "input" if isinstance(exc, UserError) else "bug"
-        elapsed = self._elapsed() if hasattr(self, "t0") else 0.0
+        elapsed = self._elapsed() if self.t0 is not None else 0.0
         sps = self.samples_seen / elapsed if elapsed > 0 else 0.0
         if self.writer is not None:
-            test = getattr(self, "final_eval", (None, None))
-            best = getattr(self, "best_eval", (None, None))
+            test, best = self.final_eval, self.best_eval
             self.writer.finish({
                 "status": status, "epochs_completed": self.epochs_completed,
                 "best_val_accuracy": self.best_val_accuracy, "samples_per_second": sps, "error": error,
                 "message": message, "steps": self.step, "elapsed": elapsed, "device": str(self.device),
                 "test_loss": test[0], "test_accuracy": test[1], "test_accuracy_weights": "last",
                 "best_checkpoint_test_loss": best[0], "best_checkpoint_test_accuracy": best[1],
-                "test_split": getattr(self, "final_split", None), "finished": time.time()})
+                "test_split": self.final_split, "finished": time.time()})
             self.writer = None
-        return Finished(status, self.epochs_completed, self.step, self.best_val_accuracy, sps, elapsed,
-                        str(self.run_path) if self.is_main else "", message=message, error=error,
-                        cause=getattr(self, "cause", ""), checkpoints=tuple(self.checkpoints))
+        return Finished(status=status, epochs_completed=self.epochs_completed, steps=self.step,
+                        best_val_accuracy=self.best_val_accuracy, samples_per_second=sps, elapsed=elapsed,
+                        run_dir=str(self.run_path) if self.is_main else "", message=message, error=error,
+                        cause=self.cause, checkpoints=tuple(self.checkpoints))
 
 
 __all__ = ["NonFiniteLoss", "Trainer", "dataset_meta_dict", "train"]

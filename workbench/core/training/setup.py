@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -31,6 +33,38 @@ def resolve_device(name: str | None) -> torch.device:
         raise UserError(f"device cuda:{index} does not exist: this machine has {count} GPU(s) "
                         f"(cuda:0{'' if count == 1 else f' .. cuda:{count - 1}'})")
     return torch.device(f"cuda:{index}")
+
+
+@dataclass(frozen=True)
+class TrainingSetup:
+    """What a run trains with, decided once before the model is built (`prepare`)."""
+
+    device: torch.device
+    precision: str                      # what runs: fp16 / bf16 fall back to fp32 on the CPU, bf16 to fp16
+    notes: tuple[str, ...]              # why a choice differs from the settings, for the user
+    task: str                           # "classification" | "regression"
+    loss_fn: torch.nn.Module
+    scaler: torch.amp.GradScaler | None  # fp16 loss scaling
+
+
+def prepare(config: TrainingConfig, data: Any, device: torch.device) -> TrainingSetup:
+    """Check the settings against the data and the device; bad input raises UserError (before any file)."""
+    notes = []
+    precision = config.precision
+    if precision != "fp32" and device.type != "cuda":
+        notes.append(f"{precision} mixed precision needs a CUDA GPU; training in fp32 on the CPU")
+        precision = "fp32"
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        notes.append("this GPU has no bf16 support; training in fp16 with loss scaling")
+        precision = "fp16"
+    task = data.meta.task
+    if len(data.train) == 0:
+        raise UserError("the training split is empty; give the train split a larger share of the data")
+    if task == "classification" and config.loss == "cross_entropy" and data.meta.num_classes < 2:
+        raise UserError("cross-entropy needs at least 2 classes; check the dataset's target column")
+    return TrainingSetup(device=device, precision=precision, notes=tuple(notes), task=task,
+                         loss_fn=make_loss(config, task),
+                         scaler=torch.amp.GradScaler("cuda") if precision == "fp16" else None)
 
 
 def make_optimizer(config: TrainingConfig, params) -> torch.optim.Optimizer:
