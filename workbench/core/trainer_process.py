@@ -176,6 +176,14 @@ def preview_table(settings) -> Any:
 PREVIEW_ROWS = 300
 
 
+def analyse_job(control: JobControl, spec: dict, **kwargs: Any) -> Iterator[Any]:
+    """The builder's analysis of a spec with torch-backed layers (shapes, params, MACs on the meta device)."""
+    from workbench.core.model.analysis import analyze
+    from workbench.core.model.spec import ModelSpec
+
+    yield analyze(ModelSpec.model_validate(spec), **kwargs)
+
+
 def sleep_job(control: JobControl, seconds: float, steps: int = 1) -> Iterator[Any]:
     """A job whose steps take `seconds` each and ignore stop requests (a stuck step): for shutdown tests."""
     for step in range(steps):
@@ -185,6 +193,7 @@ def sleep_job(control: JobControl, seconds: float, steps: int = 1) -> Iterator[A
 
 JOBS: dict[str, Callable[..., Iterator[Any]]] = {"train": train_job, "evaluate": evaluate_job,
                                                  "prepare": prepare_job, "load_data": load_data_job,
+                                                 "analyse": analyse_job,
                                                  "sleep": sleep_job}
 
 

@@ -2,16 +2,15 @@
 
 Every edit is a QUndoCommand that swaps the whole spec (specs are small and immutable here), then writes through
 `session.update_model`. The analysis runs on the GUI thread when the spec has only rule-based layers (no torch
-needed, a few ms); a spec with a torchvision backbone or a rule-less plugin layer is analyzed on a `wb-builder`
-thread because it imports torch and builds on the meta device.
+needed, a few ms); a spec with a torchvision backbone or a rule-less layer is analyzed as a job (workbench.ui.jobs)
+in the trainer process, which builds it on the meta device (a plugin's layer: on a `wb-analysis` thread here).
 """
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -35,6 +34,7 @@ from workbench.core.model.analysis import Analysis, analyze, apply_fix
 from workbench.core.model.registry import get_layer_type
 from workbench.core.model.spec import ModelSpec
 from workbench.core.units import bytes_text, count_text, shape_text
+from workbench.ui.jobs import ThreadJob
 from workbench.ui.panels.builder.layer_list import LayerList
 from workbench.ui.panels.builder.palette import LayerPalette
 from workbench.ui.panels.builder.properties import PropertyEditor
@@ -66,8 +66,18 @@ class _SpecEdit(QUndoCommand):
         return True
 
 
-class _Bridge(QObject):
-    sig_done = Signal(int, object)
+def _builtin_layers(layers) -> bool:
+    """Only built-in layer types: the trainer process can analyze the spec (a plugin's layer registered in this
+    process may be unknown there)."""
+    for layer in layers:
+        try:
+            lt = get_layer_type(layer.type)
+        except UserError:
+            return False
+        if (lt.build is not None and not lt.build.__module__.startswith("workbench.")) or (
+                layer.layers and not _builtin_layers(layer.layers)):
+            return False
+    return True
 
 
 def _needs_torch(layers) -> bool:
@@ -94,10 +104,6 @@ class BuilderPanel(QWidget):
         self.undo_stack = QUndoStack(self)
         self._writing = False
         self._generation = 0
-        self._thread: threading.Thread | None = None
-        self._pending: int | None = None
-        self._bridge = _Bridge(self)
-        self._bridge.sig_done.connect(self._on_worker_done)
         self._build_ui()
         self._build_actions()
         session.sig_project_loaded.connect(self._on_session_project_loaded)
@@ -283,27 +289,24 @@ class BuilderPanel(QWidget):
         self._show(analyze(self.spec, **self._analysis_args()))
 
     def _start_worker(self, generation: int) -> None:
-        spec, args = self.spec, self._analysis_args()
-
-        def work():
-            try:
-                result = analyze(spec, **args)
-            except Exception as exc:  # noqa: BLE001 - shown in the panel, never a crash
-                result = exc
-            self._bridge.sig_done.emit(generation, result)
-
-        if self._thread is not None and self._thread.is_alive():
-            self._pending = generation   # the running job's result will be stale; re-run when it ends
+        """Analyze a spec with torch-backed layers as a job: in the trainer process (torch stays out of the GUI)
+        or, for plugin layers, on a thread here. A newer analysis cancels the older one (its result is stale)."""
+        spec, args, jobs = self.spec, self._analysis_args(), self.session.jobs
+        if jobs.closing:
             return
-        self._pending = None
-        self._thread = threading.Thread(target=work, name="wb-builder-analysis", daemon=True)
-        self._thread.start()
+        if _builtin_layers(spec.layers):
+            job = jobs.process_job("analysis", "analyse", spec=spec.to_dict(), **args)
+        else:
+            def analysis():
+                yield analyze(spec, **args)
+
+            job = ThreadJob("analysis", analysis)
+        job.sig_events.connect(lambda events: self._on_worker_done(generation, events[-1]))
+        job.sig_done.connect(lambda error: error is not None and self._on_worker_done(
+            generation, RuntimeError(error.message)))
+        jobs.start(job)
 
     def _on_worker_done(self, generation: int, result) -> None:
-        if self._pending:
-            self._pending = None
-            self._start_worker(self._generation)
-            return
         if generation != self._generation:
             return
         if isinstance(result, Exception):
@@ -631,6 +634,4 @@ class BuilderPanel(QWidget):
             self.refresh()
 
     def shutdown(self) -> None:
-        self._generation += 1
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        self._generation += 1           # a late result is dropped; the job ends with JobRunner.shutdown
