@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from workbench.core.errors import UserError, describe_validation_error
-from workbench.core.io import atomic_replace_with
+from workbench.core.io import atomic_replace_with, parse_json_text
 from workbench.core.model.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -46,15 +47,39 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, spec: Model
 
 
 def checkpoint_writer(path: str | os.PathLike, model: torch.nn.Module, spec: ModelSpec,
-                      meta: dict[str, Any] | None = None) -> Callable[[], Path]:
+                      meta: dict[str, Any] | None = None, optimizer: torch.optim.Optimizer | None = None,
+                      scheduler_state: dict[str, Any] | None = None) -> Callable[[], Path]:
     """Copy the weights now; return the function that writes them (the trainer runs it on a background
-    thread so training does not wait for the disk)."""
+    thread so training does not wait for the disk). With `optimizer`, its state goes to `<stem>.optim.safetensors`
+    as one unit with the weights: both carry the same `state_id`, and resuming refuses a pair whose ids differ
+    (e.g. the disk filled up after one of the two was written)."""
     module = getattr(model, "module", model)
     module = getattr(module, "_orig_mod", module)
     tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in module.state_dict().items()}
+    meta = dict(meta or {})
+    write_state = None
+    if optimizer is not None:
+        meta["state_id"] = uuid.uuid4().hex
+        write_state = training_state_writer(optim_path(path), optimizer, scheduler_state, meta["state_id"])
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
-                "model_spec": json.dumps(spec.to_dict()), "meta": json.dumps(meta or {}, default=str)}
-    return _safetensors_writer(Path(path), tensors, metadata)
+                "model_spec": json.dumps(spec.to_dict()), "meta": json.dumps(meta, default=str)}
+    write_weights = _safetensors_writer(Path(path), tensors, metadata)
+    if write_state is None:
+        return write_weights
+
+    def write_pair() -> Path:
+        # weights first: if they fail, the previous pair stays whole; if the state then fails, the ids differ
+        written = write_weights()
+        write_state()
+        return written
+
+    return write_pair
+
+
+def optim_path(checkpoint: str | os.PathLike) -> Path:
+    """Where the optimizer state of a checkpoint lives: `last.safetensors` -> `last.optim.safetensors`."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.stem + ".optim.safetensors")
 
 
 def _safetensors_writer(path: Path, tensors: dict, metadata: dict[str, str]) -> Callable[[], Path]:
@@ -108,12 +133,48 @@ def load_checkpoint(source: str | os.PathLike) -> Checkpoint:
     if "model_spec" not in metadata:
         raise UserError(f"{path} has no model spec in its metadata; it was not written by Workbench")
     try:
-        spec = ModelSpec.model_validate(json.loads(metadata["model_spec"]))
-        meta = json.loads(metadata.get("meta", "{}"))
-    except (json.JSONDecodeError, ValidationError) as exc:
-        detail = describe_validation_error(exc, "bad model spec") if isinstance(exc, ValidationError) else str(exc)
-        raise UserError(f"{path}: {detail}") from exc
+        spec = ModelSpec.model_validate(parse_json_text(metadata["model_spec"], f"{path}: the model spec"))
+        meta = parse_json_text(metadata.get("meta", "{}"), f"{path}: the metadata")
+    except ValidationError as exc:
+        raise UserError(f"{path}: {describe_validation_error(exc, 'bad model spec')}") from exc
+    except (RecursionError, ValueError) as exc:
+        raise UserError(f"{path}: the model spec cannot be read ({str(exc)[:120]})") from None
+    if not isinstance(meta, dict):
+        raise UserError(f"{path}: the checkpoint metadata is a {type(meta).__name__}, not a JSON object; it was "
+                        "not written by Workbench")
     return Checkpoint(state, spec, meta, path)
+
+
+def check_resume(checkpoint: Checkpoint, project_path: str | os.PathLike | None, data_meta: Any) -> None:
+    """Before a run is resumed: its training position is well formed, it was trained from this project (its
+    config.json names the project file) and on data of the same shape, classes and task. One UserError line."""
+    meta, path = checkpoint.meta, checkpoint.path
+    for key in ("step", "epoch"):
+        value = meta.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2 ** 53:
+            raise UserError(f"{path}: the checkpoint's {key} is {value!r}, not a whole number; it cannot be resumed")
+    batch, sums = meta.get("batch", 0), meta.get("epoch_sums")
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 0 or (sums is not None and not (
+            isinstance(sums, list) and len(sums) == 3 and all(isinstance(v, int | float) for v in sums))):
+        raise UserError(f"{path}: the checkpoint's position within its epoch is malformed; it cannot be resumed")
+    run = path.parent.parent if path is not None and path.parent.name == "checkpoints" else None
+    config_file = run / "config.json" if run is not None else None
+    own_runs = project_path is not None and run is not None and (
+        run.resolve().parent == Path(project_path).resolve().parent / "runs")   # moved with its project: fine
+    if project_path is not None and not own_runs and config_file is not None and config_file.is_file():
+        from workbench.core.io import read_json
+
+        config = read_json(config_file, "run config")
+        trained_from = config.get("project") if isinstance(config, dict) else None
+        if isinstance(trained_from, str) and Path(trained_from).resolve() != Path(project_path).resolve():
+            raise UserError(f"run {run} was trained from the project {trained_from}, not {project_path}; resume "
+                            "it from its own project, or start a new run")
+    facts = meta.get("dataset") if isinstance(meta.get("dataset"), dict) else {}
+    now = {"input_shape": list(data_meta.input_shape), "num_classes": data_meta.num_classes, "task": data_meta.task}
+    for key, value in now.items():
+        if key in facts and facts[key] != value:
+            raise UserError(f"{path} was trained on data with {key} {facts[key]}, but this project's data has "
+                            f"{value}; resume it with the data it was trained on, or start a new run")
 
 
 def _load_torch_file(path: Path) -> Checkpoint:
@@ -157,7 +218,8 @@ def save_training_state(path: str | os.PathLike, optimizer: torch.optim.Optimize
 
 
 def training_state_writer(path: str | os.PathLike, optimizer: torch.optim.Optimizer,
-                          scheduler_state: dict[str, Any] | None = None) -> Callable[[], Path]:
+                          scheduler_state: dict[str, Any] | None = None, state_id: str | None = None
+                          ) -> Callable[[], Path]:
     """Copy the optimizer state now; return the function that writes it."""
     import torch
 
@@ -173,27 +235,42 @@ def training_state_writer(path: str | os.PathLike, optimizer: torch.optim.Optimi
     metadata = {"format": f"{FORMAT}-optimizer", "format_version": str(FORMAT_VERSION),
                 "param_groups": json.dumps(state["param_groups"]), "scalars": json.dumps(scalars),
                 "scheduler": json.dumps(scheduler_state)}
+    if state_id is not None:
+        metadata["state_id"] = state_id
     return _safetensors_writer(Path(path), tensors, metadata)
 
 
-def load_training_state(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """(optimizer state_dict, scheduler state) written by save_training_state."""
+def load_training_state(path: str | os.PathLike, state_id: str | None = None
+                        ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(optimizer state_dict, scheduler state) written by save_training_state. With `state_id` (from the
+    checkpoint's metadata) the file must carry the same id: weights and optimizer state from different saves are
+    refused."""
     from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="pt") as fh:
             metadata = fh.metadata() or {}
             tensors = {key: fh.get_tensor(key) for key in fh.keys()}
+        if state_id is not None and metadata.get("state_id") != state_id:
+            raise UserError(f"{path} does not belong to the checkpoint beside it (they were saved at different "
+                            "times, e.g. the disk filled up in between); resume from an earlier run, or start "
+                            "a new one")
         groups = json.loads(metadata["param_groups"])
         scalars = json.loads(metadata.get("scalars", "{}"))
         scheduler = json.loads(metadata.get("scheduler", "null"))
+    except UserError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same problem for the user
         raise UserError(f"{path} is not a readable optimizer state ({exc}); resume from a run trained by "
                         "this Workbench") from exc
     state: dict[int, dict[str, Any]] = {}
-    for key, value in tensors.items():
-        _, pid, name = key.split(".", 2)
-        state.setdefault(int(pid), {})[name] = value
-    for pid, entry in scalars.items():
-        state.setdefault(int(pid), {}).update(entry)
+    try:
+        for key, value in tensors.items():
+            _, pid, name = key.split(".", 2)
+            state.setdefault(int(pid), {})[name] = value
+        for pid, entry in scalars.items():
+            state.setdefault(int(pid), {}).update(entry)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise UserError(f"{path} is not a readable optimizer state ({exc}); resume from a run trained by "
+                        "this Workbench") from None
     return {"state": state, "param_groups": groups}, scheduler

@@ -25,10 +25,10 @@ from workbench.core.training import setup
 from workbench.core.training.background import BackgroundWriter
 from workbench.core.training.batches import SplitBatches
 from workbench.core.training.checkpoints import (
+    check_resume,
     checkpoint_writer,
     load_checkpoint,
     load_training_state,
-    training_state_writer,
 )
 from workbench.core.training.control import TrainingControl
 from workbench.core.training.events import (
@@ -237,6 +237,8 @@ class Trainer:
             source = source / "checkpoints" / "last.safetensors"
         checkpoint = load_checkpoint(source)
         meta = checkpoint.meta
+        if "step" in meta:
+            check_resume(checkpoint, self.project_path, self.data.meta)   # position, project, data, optimizer pair
         if "step" not in meta:
             raise UserError(f"{checkpoint.path} has no training position (step, epoch); it cannot be resumed")
         done = meta["epoch"] if meta.get("epoch_complete") else meta["epoch"] - 1
@@ -256,7 +258,7 @@ class Trainer:
             self.epoch_sums = list(meta.get("epoch_sums") or [0.0, 0.0, 0.0])
         optim_path = checkpoint.path.with_name(checkpoint.path.stem + ".optim.safetensors")
         if optim_path.is_file():
-            optim_state, sched_state = load_training_state(optim_path)
+            optim_state, sched_state = load_training_state(optim_path, meta.get("state_id"))
             self.optimizer.load_state_dict(optim_state)
             self.scheduler.load_state_dict(sched_state)
         else:
@@ -518,10 +520,8 @@ class Trainer:
         if not self.is_main:
             return
         path = self.run_path / "checkpoints" / f"{which}.safetensors"
-        self.saver.submit(checkpoint_writer(path, self.model, self.spec, self._checkpoint_meta(epoch_complete)))
-        if which == "last":
-            self.saver.submit(training_state_writer(path.with_name("last.optim.safetensors"), self.optimizer,
-                                                    self.scheduler.state_dict()))
+        pair = (self.optimizer, self.scheduler.state_dict()) if which == "last" else ()   # one unit with the weights
+        self.saver.submit(checkpoint_writer(path, self.model, self.spec, self._checkpoint_meta(epoch_complete), *pair))
         if str(path) not in self.checkpoints:
             self.checkpoints.append(str(path))
 
