@@ -143,6 +143,7 @@ def test_batch_smaller_than_the_ranks_is_refused(digits, tmp_path):
 
 
 # -- two ranks under torchrun ---------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_torchrun_two_cpu_ranks_match_one_process(tmp_path, digits):
     """The acceptance run: 2 gloo ranks, 2 epochs, one run folder, accuracy within 2 points of one process."""
     from workbench.cli import main

@@ -70,6 +70,7 @@ def test_digits_script_is_clean_python_without_workbench_imports(tmp_path):
     assert lint.returncode == 0, lint.stdout
 
 
+@pytest.mark.slow
 def test_digits_script_trains_with_python(tmp_path):
     """The acceptance check: `python train.py` on digits reaches a sensible accuracy and writes weights that
     Workbench can load."""
