@@ -73,6 +73,25 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
         return 130
+    except (MemoryError, RuntimeError) as exc:
+        if not is_out_of_memory(exc):
+            raise
+        sys.stderr.write("error: out of memory: the data or the model does not fit in this machine's memory "
+                         f"({_first_line(exc) or 'MemoryError'}); use a smaller model, batch or data set\n")
+        return 2
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """A failed allocation (Python's MemoryError, or torch's CPU / CUDA allocator): bad input, not a bug."""
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc)
+    return any(s in text for s in ("can't allocate memory", "CUDA out of memory", "not enough memory",
+                                   "Cannot allocate memory"))
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0][:200]
 
 
 if __name__ == "__main__":

@@ -272,6 +272,11 @@ def load_torch_weights(path: str | os.PathLike):
     import torch
 
     path = Path(path)
+    with open_regular_file(path, "weights file") as fh:
+        magic = fh.read(4)
+    if not (magic.startswith(b"PK\x03\x04") or magic[:1] == b"\x80"):     # torch.save: a zip, or a legacy pickle
+        raise UserError(f"{path} is not a PyTorch weights file (neither a torch.save zip nor a pickle); give a "
+                        ".safetensors file or a state_dict saved with torch.save")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as exc:
