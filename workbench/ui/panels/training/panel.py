@@ -30,11 +30,11 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.errors import UserError
+from workbench.ui.jobs import FRAME_MS, Job, JobError
 from workbench.ui.panels.training.curves import CurvesView
 from workbench.ui.panels.training.evaluation_view import EvaluationView
 from workbench.ui.panels.training.runs_view import RunsView
 from workbench.ui.panels.training.settings_form import TrainingSettingsForm
-from workbench.ui.jobs import FRAME_MS, Job, JobError
 
 STATE_TEXT = {"idle": "Idle", "loading": "Loading data…", "running": "Training", "paused": "Paused",
               "stopping": "Stopping…", "starting": "Starting…"}

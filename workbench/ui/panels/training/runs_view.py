@@ -26,7 +26,16 @@ from workbench.core.training.runs import Run, list_runs
 
 STATUS_COLORS = {"completed": "#2e7d32", "stopped": "#8d6e00", "failed": "#b00020", "interrupted": "#b00020",
                  "running": "#1565c0"}
-COLUMNS = ("Run", "Status", "Epochs", "Best val acc", "Samples/s", "Started")
+COLUMNS = ("Run", "Status", "Epochs", "Best val acc", "LR", "Batch", "Samples/s", "Started")
+RESUMABLE = ("stopped", "interrupted")   # a completed run has nothing left; a failed one fails again
+
+
+def _settings(run: Run) -> tuple[str, str, int | None]:
+    """(learning rate, batch size, planned epochs) from the run's config.json, so runs differ by more than id."""
+    cfg = run.config.get("training") or {}
+    lr, batch, epochs = cfg.get("lr"), cfg.get("batch_size"), cfg.get("epochs")
+    return (f"{lr:.3g}" if isinstance(lr, int | float) else "", str(batch) if isinstance(batch, int) else "",
+            epochs if isinstance(epochs, int) else None)
 
 
 def _started(run: Run) -> str:
@@ -45,7 +54,7 @@ class RunsView(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.root: Path | None = None
+        self.root = None                   # a Path, or a callable giving it (the project's runs move on Save As)
         self.busy_run: Path | None = None  # the live run (cannot be deleted)
         self.tree = QTreeWidget()
         self.tree.setObjectName("runList")
@@ -94,9 +103,13 @@ class RunsView(QWidget):
         self._update_buttons()
 
     # -- contents --------------------------------------------------------------------------------------------------
-    def set_root(self, root: Path | None) -> None:
+    def set_root(self, root) -> None:
+        """`root`: the runs folder, or a function that returns it (asked again on every reload)."""
         self.root = root
         self.reload()
+
+    def root_path(self) -> Path | None:
+        return self.root() if callable(self.root) else self.root
 
     def runs(self) -> list[Run]:
         return [self.tree.topLevelItem(i).data(0, Qt.UserRole) for i in range(self.tree.topLevelItemCount())]
@@ -106,7 +119,7 @@ class RunsView(QWidget):
         ticked = {r.path for r in self.overlays()}
         self.tree.blockSignals(True)
         self.tree.clear()
-        for run in reversed(list_runs(self.root)):   # newest first
+        for run in reversed(list_runs(self.root_path())):   # newest first
             summary = run.summary or {}
             status = run.status
             best = summary.get("best_val_accuracy")
@@ -119,8 +132,11 @@ class RunsView(QWidget):
                     epochs = len(done)
                     accuracies = [e["val_accuracy"] for e in done if e.get("val_accuracy") is not None]
                     best = max(accuracies) if accuracies else None
+            lr, batch, planned = _settings(run)
+            if planned is not None and epochs != "":
+                epochs = f"{epochs}/{planned}"
             item = QTreeWidgetItem([run.name, status, str(epochs), f"{best:.4f}" if best is not None else "",
-                                    f"{sps:,.0f}" if sps else "", _started(run)])
+                                    lr, batch, f"{sps:,.0f}" if sps else "", _started(run)])
             item.setData(0, Qt.UserRole, run)
             item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
             item.setCheckState(0, Qt.Checked if run.path in ticked else Qt.Unchecked)
@@ -207,11 +223,16 @@ class RunsView(QWidget):
         self._update_buttons()
 
     def _update_buttons(self) -> None:
-        has = self.selected() is not None
+        run = self.selected()
+        has = run is not None
         busy = getattr(self, "_busy", False)
         for key in ("rename", "delete", "evaluate"):
             self.buttons[key].setEnabled(has)
-        self.buttons["resume"].setEnabled(has and not busy)
+        status = self.tree.selectedItems()[0].text(1) if has else ""
+        self.buttons["resume"].setEnabled(has and not busy and status in RESUMABLE)
+        self.buttons["resume"].setToolTip(
+            "Continue the selected run from its last checkpoint (same step count)" if status in RESUMABLE or not has
+            else f"This run is {status}: start a new run instead (Resume continues stopped or interrupted runs)")
 
     def _on_tree_selection_changed(self) -> None:
         self._update_buttons()
