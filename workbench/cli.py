@@ -1,4 +1,4 @@
-"""Command line front over core (CONTRACT section 3).
+"""Command line front over core (docs/contract.md section 3).
 
 `workbench [PROJECT]` opens the GUI; `workbench <group> ...` runs headless. Bad input exits 2 with one
 `error:` line on stderr and no traceback; exit 1 is reserved for bugs. Each command group lives in

@@ -1,4 +1,4 @@
-"""`workbench data inspect` for every kind, in the CONTRACT's JSON shape; bad input -> one error line, exit 2."""
+"""`workbench data inspect` for every kind, in docs/contract.md's JSON shape; bad input -> one error line, exit 2."""
 
 import json
 import subprocess

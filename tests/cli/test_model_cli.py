@@ -1,4 +1,4 @@
-"""`workbench model check` / `model code` / `model templates` (CONTRACT section 3)."""
+"""`workbench model check` / `model code` / `model templates` (docs/contract.md section 3)."""
 
 from __future__ import annotations
 

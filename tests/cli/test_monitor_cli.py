@@ -1,4 +1,4 @@
-"""`workbench monitor`: the CONTRACT's JSON shape, streaming JSON Lines, the table, bad input."""
+"""`workbench monitor`: docs/contract.md's JSON shape, streaming JSON Lines, the table, bad input."""
 
 import json
 import os

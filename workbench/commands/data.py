@@ -1,4 +1,4 @@
-"""`workbench data ...` (CONTRACT section 3): `workbench data inspect SOURCE [--kind K] [--target COLUMN] --json`."""
+"""`workbench data ...` (docs/contract.md section 3): `workbench data inspect SOURCE [--kind K] [--target COLUMN] --json`."""
 
 from __future__ import annotations
 

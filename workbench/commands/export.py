@@ -1,4 +1,4 @@
-"""`workbench export SOURCE --format F -o OUT` (CONTRACT section 3): export a run or checkpoint, verify it,
+"""`workbench export SOURCE --format F -o OUT` (docs/contract.md section 3): export a run or checkpoint, verify it,
 and write the model with its report (JSON + Markdown) beside it. Progress goes to stderr; `--json` prints
 the report as one JSON document on stdout, otherwise the Markdown report."""
 

@@ -1,4 +1,4 @@
-"""`workbench model check|code|templates` (CONTRACT section 3). SPEC is a spec .json or a .wbproj (its model)."""
+"""`workbench model check|code|templates` (docs/contract.md section 3). SPEC is a spec .json or a .wbproj (its model)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`workbench monitor [--once] [--interval S] [--json]` (CONTRACT section 3).
+"""`workbench monitor [--once] [--interval S] [--json]` (docs/contract.md section 3).
 
 --json --once: one JSON document. --json: one JSON document per line every interval until Ctrl+C (JSON Lines,
 ready for `jq` or a log file). Without --json: a readable table, refreshed every interval."""

@@ -1,4 +1,4 @@
-"""`workbench project new|script` (CONTRACT section 3).
+"""`workbench project new|script` (docs/contract.md section 3).
 
     workbench project new PATH --data SOURCE [--kind K] [--target COLUMN] (--template NAME | --model SPEC)
     workbench project script PROJECT -o train.py

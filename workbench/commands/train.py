@@ -1,4 +1,4 @@
-"""`workbench train PROJECT ...` (CONTRACT section 3): headless training into the project's runs/ folder.
+"""`workbench train PROJECT ...` (docs/contract.md section 3): headless training into the project's runs/ folder.
 
 A progress bar on a terminal, plain lines otherwise, one JSON event per line with --json-lines. Ctrl-C stops
 after the current batch and saves a checkpoint (a second Ctrl-C aborts). Exit 0 when the run completed or

@@ -1,4 +1,4 @@
-"""Open one panel alone on the sample project (DESIGN 8): `python -m workbench.ui.panels.<name>`."""
+"""Open one panel alone on the sample project: `python -m workbench.ui.panels.<name>`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Render the main window and each panel to PNG so GUI changes can be looked at (DESIGN 12).
+"""Render the main window and each panel to PNG so GUI changes can be looked at.
 
     python -m workbench.ui.screenshots docs/screenshots [--size 1600x1000] [--train SECONDS]
 

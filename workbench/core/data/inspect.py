@@ -1,4 +1,4 @@
-"""What `workbench data inspect` reports about a source (CONTRACT section 3), without splitting or tensors."""
+"""What `workbench data inspect` reports about a source (docs/contract.md section 3), without splitting or tensors."""
 
 from __future__ import annotations
 

@@ -124,7 +124,7 @@ class HardwareSnapshot:
         return replace(self, gpus=tuple(gpus))
 
     def to_dict(self) -> dict:
-        """The CONTRACT's `workbench monitor --json` document (plus extra keys)."""
+        """The `workbench monitor --json` document of docs/contract.md (plus extra keys)."""
         return {
             "time": self.time,
             "cpu": asdict(self.cpu),

@@ -1,4 +1,4 @@
-"""The model spec document (CONTRACT section 2): layers named as in torch.nn, their kwargs beside `type`."""
+"""The model spec document (docs/contract.md section 2): layers named as in torch.nn, their kwargs beside `type`."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 the GUI's worker thread. It checks a TrainingControl between batches (pause holds with the model and
 optimizer in memory; stop finishes the batch and saves a checkpoint) and writes the run folder (runs.py).
 
-Ready for DistributedDataParallel (issue 8): only rank 0 writes files (`self.is_main`), the epoch order goes
+Ready for DistributedDataParallel (distributed.py): only rank 0 writes files (`self.is_main`), the epoch order goes
 through one sampler hook (`_epoch_order`), and the per-epoch sums pass through one reduction point
 (`_reduce`).
 """

@@ -1,4 +1,4 @@
-"""Runs: one folder per training run in `runs/` beside the project (CONTRACT section 2).
+"""Runs: one folder per training run in `runs/` beside the project (docs/contract.md section 2).
 
     runs/<id>/config.json         everything needed to repeat the run (dataset, model, training settings)
     runs/<id>/metrics.jsonl       every batch and every epoch, one JSON object per line, flushed line by line

@@ -1,4 +1,4 @@
-"""The Model builder panel (issue 4)."""
+"""The Model builder panel."""
 
 from workbench.ui.panels.builder.panel import BuilderPanel
 

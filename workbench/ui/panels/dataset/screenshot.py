@@ -1,4 +1,4 @@
-"""Render the Dataset panel offscreen to PNGs for docs/screenshots (DESIGN 12).
+"""Render the Dataset panel offscreen to PNGs for docs/screenshots.
 
     QT_QPA_PLATFORM=offscreen python -m workbench.ui.panels.dataset.screenshot [OUT_DIR]
 
