@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -41,54 +41,82 @@ class Evaluation:
         return sorted(wrong, key=lambda i: -self.confidence[i])
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Shallow (no copy of the matrix); a large confusion matrix is stored as its non-zero cells."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        n = len(self.confusion)
+        if n > SPARSE_CLASSES:
+            out["confusion"] = {"n": n, "cells": [[i, j, c] for i, row in enumerate(self.confusion)
+                                                  for j, c in enumerate(row) if c]}
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Evaluation:
+        data = dict(data)
+        matrix = data.get("confusion")
+        if isinstance(matrix, dict):
+            n = int(matrix["n"])
+            if not 0 <= n <= MAX_CLASSES:
+                raise TypeError(f"a confusion matrix of {n} classes")
+            dense = [[0] * n for _ in range(n)]
+            for i, j, c in matrix["cells"]:
+                dense[i][j] = c
+            data["confusion"] = dense
         return cls(**data)
 
 
-def predict(model, data, split: str, device, batch_size: int = 512) -> tuple[Any, Any, float]:
-    """(logits on the CPU, labels on the CPU, mean loss) for every sample of a split, in order."""
+SPARSE_CLASSES = 1000        # above this, evaluation files store the confusion matrix's non-zero cells
+MAX_CLASSES = 100_000
+
+
+def predict_classes(model, data, split: str, device, batch_size: int = 512) -> tuple[Any, Any, Any, float]:
+    """(predicted class, its softmax probability, label, mean loss) per sample of a split, in order. Only these
+    are kept per batch, never the logits of the whole split (samples x classes)."""
     import torch
 
     from workbench.core.training.batches import SplitBatches
 
     batches = SplitBatches(data.split(split), device, batch_size)
-    outs, labels, loss_sum = [], [], 0.0
+    preds, confs, labels, loss_sum = [], [], [], 0.0
     model.eval()
     with torch.no_grad():
         for xb, yb in batches.in_order():
             out = model(xb).float()
             loss_sum += torch.nn.functional.cross_entropy(out, yb, reduction="sum").item()
-            outs.append(out.cpu())
+            conf, pred = out.softmax(1).max(1)
+            preds.append(pred.cpu())
+            confs.append(conf.cpu())
             labels.append(yb.cpu())
-    return torch.cat(outs), torch.cat(labels), loss_sum / max(len(batches.split), 1)
+    return torch.cat(preds), torch.cat(confs), torch.cat(labels), loss_sum / max(len(batches.split), 1)
 
 
 def evaluate_model(model, data, split: str = "val", device=None, batch_size: int = 512,
                    run: str | None = None, checkpoint: str | None = None) -> Evaluation:
     import numpy as np
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     if data.meta.task != "classification":
         raise UserError("a confusion matrix needs a classification data set; this one has regression targets")
     if len(data.split(split)) == 0:
         raise UserError(f"the {split} split is empty; give it a share of the data in the dataset's split settings")
     device = device or next(model.parameters()).device
-    logits, labels, loss = predict(model, data, split, device, batch_size)
-    probs = logits.softmax(1)
-    conf, pred = probs.max(1)
-    y_true, y_pred = labels.numpy().astype(int), pred.numpy().astype(int)
+    pred, conf, labels, loss = predict_classes(model, data, split, device, batch_size)
+    y_true, y_pred = labels.numpy().astype(np.int64), pred.numpy().astype(np.int64)
     n = max(data.meta.num_classes, int(y_true.max()) + 1, int(y_pred.max()) + 1)
-    classes = list(range(n))
-    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=classes,
-                                                                     zero_division=0)
+    if n > MAX_CLASSES:
+        raise UserError(f"{n:,} classes are more than a confusion matrix can show (the limit is {MAX_CLASSES:,})")
+    # per-class counts in O(samples + classes); only the matrix itself is classes x classes
+    support = np.bincount(y_true, minlength=n)
+    predicted = np.bincount(y_pred, minlength=n)
+    hits = np.bincount(y_true[y_true == y_pred], minlength=n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, hits / np.maximum(predicted, 1), 0.0)
+        recall = np.where(support > 0, hits / np.maximum(support, 1), 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    confusion = np.zeros((n, n), dtype=np.int64 if n <= SPARSE_CLASSES else np.int32)
+    np.add.at(confusion, (y_true, y_pred), 1)
     names = list(data.meta.class_names) + [str(i) for i in range(len(data.meta.class_names), n)]
     return Evaluation(split, names, y_true.tolist(), y_pred.tolist(), conf.numpy().astype(float).tolist(),
-                      confusion_matrix(y_true, y_pred, labels=classes).tolist(), precision.tolist(),
-                      recall.tolist(), f1.tolist(), support.tolist(), float(np.mean(y_true == y_pred)), loss,
-                      run, checkpoint)
+                      confusion.tolist(), precision.tolist(), recall.tolist(), f1.tolist(), support.tolist(),
+                      float(np.mean(y_true == y_pred)), loss, run, checkpoint)
 
 
 def evaluate_run(run_dir: str | os.PathLike, data, split: str = "val", device: str = "auto",
