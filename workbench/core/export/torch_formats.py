@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from workbench.core.errors import UserError
 from workbench.core.export.onnx_formats import quiet
 from workbench.core.export.registry import Exporter, register_exporter
+from workbench.core.io import atomic_write_bytes
 
 
 def write_torchscript(job) -> Iterator[Any]:
@@ -21,7 +23,9 @@ def write_torchscript(job) -> Iterator[Any]:
             traced = torch.jit.freeze(traced.eval()) if not _has_rnn(job.model) else traced
         except Exception as exc:  # noqa: BLE001
             raise UserError(f"TorchScript cannot trace this model: {str(exc).splitlines()[0][:300]}") from exc
-        torch.jit.save(traced, str(job.work_path))
+        buffer = io.BytesIO()          # torch.jit.save onto a full disk aborts the process (a C++ terminate):
+        torch.jit.save(traced, buffer)  # serialize in memory, then write from Python, where ENOSPC is an error
+    atomic_write_bytes(job.work_path, buffer.getbuffer())
     job.facts["exporter"] = "torch.jit.trace"
     yield job.progress("export", 0.6, "Traced")
 
