@@ -139,9 +139,22 @@ def _report_events(events, args, control, quiet: bool = False, distributed: bool
         return 0
     if finished.cause in ("nan", "oom", "input"):
         raise UserError(f"{finished.message} (run folder: {finished.run_dir})")
+    if distributed and _peer_lost(finished.error or finished.message or ""):
+        raise UserError(f"another process of the distributed job stopped or became unreachable "
+                        f"({finished.message}); check the other ranks' output, then resume the run (run folder: "
+                        f"{finished.run_dir})")
     sys.stderr.write(f"{finished.error}\nerror: training failed with a bug: {finished.message} "
                      f"(run folder: {finished.run_dir})\n")
     return 1
+
+
+PEER_LOST = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "DistBackendError",
+             "NCCL communicator was aborted", "Socket Timeout", "timed out", "Timed out", "ProcessGroupGloo")
+
+
+def _peer_lost(text: str) -> bool:
+    """The error of a torchrun rank whose peer died: the collective failed, not this process's code."""
+    return any(s in text for s in PEER_LOST)
 
 
 def _fmt(value, pattern: str = "{:.4f}") -> str:
