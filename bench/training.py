@@ -35,8 +35,8 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
 RESULTS = Path(__file__).parent / "results" / "training.json"
 BATCH = 64
@@ -235,7 +235,7 @@ def gui(model_name: str, bundle, epochs: int, root: Path, probe_latency: bool = 
     if probe_latency:
         lat = np.array(gaps[1:]) if len(gaps) > 1 else np.zeros(1)
         result.update({"latency_p50_ms": float(np.percentile(lat, 50)), "latency_p99_ms": float(np.percentile(lat, 99)),
-                       "latency_max_ms": float(lat.max()), "probes": int(len(lat))})
+                       "latency_max_ms": float(lat.max()), "probes": len(lat)})
     return result
 
 

@@ -1,8 +1,9 @@
 """Shared test set-up: Qt offscreen, settings and user data in temp folders, no dangling threads.
 
-Qt-free: the GUI fixtures live in tests/qt_fixtures.py (imported by tests/ui, tests/plugins and tests/reliability).
-With WORKBENCH_TEST_BLOCK_QT=1 importing PySide6, shiboken6 or pyqtgraph raises ImportError (`make test` runs
-tests/core that way, with `-p no:pytestqt`), so a core module or core test that needs Qt fails."""
+Qt-free: the GUI fixtures live in tests/qt_fixtures.py (imported by tests/ui, tests/plugins and
+tests/reliability). With WORKBENCH_TEST_BLOCK_QT=1, importing PySide6, shiboken6 or pyqtgraph raises
+ImportError: `make test` runs tests/core that way (with `-p no:pytest-qt`), so a core module or core test that
+needs Qt fails."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ class _QtBlocker:
 
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in BLOCKED_QT:
-            raise ImportError(f"{name} is blocked in this test run (WORKBENCH_TEST_BLOCK_QT=1: core is Qt-free)")
+            raise ImportError(f"{name} is blocked in this run (WORKBENCH_TEST_BLOCK_QT=1: core is Qt-free)")
         return None
 
 
@@ -58,7 +59,8 @@ def _no_dangling_threads():
     yield
     deadline = time.monotonic() + 2.0
     while True:
-        leftover = [t.name for t in threading.enumerate() if t.name.startswith(OUR_THREAD_PREFIX) and t.is_alive()]
+        leftover = [t.name for t in threading.enumerate()
+                    if t.name.startswith(OUR_THREAD_PREFIX) and t.is_alive()]
         running = running_qthreads()
         if not (leftover or running) or time.monotonic() > deadline:
             break

@@ -1,5 +1,6 @@
-"""Qt fixtures for the test folders that use a GUI (tests/ui, tests/plugins, tests/reliability): their conftest.py
-imports them. tests/conftest.py stays Qt-free so tests/core runs with PySide6 blocked (see `make test`)."""
+"""Qt fixtures for the test folders that use a GUI (tests/ui, tests/plugins, tests/reliability): their
+conftest.py imports them. tests/conftest.py stays Qt-free so tests/core runs with PySide6 blocked (see
+`make test`)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""docs/contract.md stays true: every command and option its CLI table lists exists in `workbench ... --help`, and
-the repository's docs point at files inside it."""
+"""docs/contract.md stays true: every command and option its CLI table lists exists in
+`workbench ... --help`, and the repository's docs point at files inside it."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ def test_every_documented_command_and_option_exists(row):
     command = [w for w in words[:2] if re.fullmatch(r"[a-z]+", w)]
     text = _help(command)
     for option in sorted(set(re.findall(r"--[a-z][a-z0-9-]*", row))):
-        assert option in text, f"docs/contract.md lists {option} for `workbench {' '.join(command)}`; it is gone"
+        where = f"`workbench {' '.join(command)}`"
+        assert option in text, f"docs/contract.md lists {option} for {where}; it is gone"
 
 
 def test_the_contract_table_is_read():

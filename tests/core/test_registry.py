@@ -1,4 +1,4 @@
-"""workbench.core.registry.Registry: the one register / lookup used by layers, sources, exporters and panels."""
+"""workbench.core.registry.Registry: the one register / lookup behind layers, sources, exporters, panels."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The window shows before torch loads: no module on the GUI's start-up path imports a heavy package at module
-level. import-linter cannot tell a module-level import from one inside a function, so this walks the ASTs: from
-the start-up modules, it follows every import executed at import time (module and class bodies, not functions,
-not `if TYPE_CHECKING:`) through workbench, and fails on a heavy package reached that way."""
+level. import-linter cannot tell a module-level import from one inside a function, so this walks the ASTs:
+from the start-up modules, it follows every import executed at import time (module and class bodies, not
+functions, not `if TYPE_CHECKING:`) through workbench, and fails on a heavy package reached that way."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def test_no_heavy_import_on_the_gui_start_up_path():
 
 
 def test_the_check_sees_a_heavy_import(tmp_path, monkeypatch):
-    """The walk itself: a module importing torch at module level is caught through a chain, a lazy one is not."""
+    """The walk itself: a module-level torch import is caught through a chain, a lazy one is not."""
     pkg = tmp_path / "workbench"
     (pkg / "ui").mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
@@ -97,4 +97,5 @@ def test_the_check_sees_a_heavy_import(tmp_path, monkeypatch):
     (pkg / "ui" / "a.py").write_text("from . import b\n\ndef f():\n    import onnx\n")
     (pkg / "ui" / "b.py").write_text("try:\n    import torch.nn as nn\nexcept ImportError:\n    pass\n")
     monkeypatch.setitem(globals(), "PACKAGE_ROOT", pkg)
-    assert heavy_imports_at_start_up(["workbench.ui.a"]) == {"torch": "workbench.ui.a -> workbench.ui.b -> torch.nn"}
+    found = heavy_imports_at_start_up(["workbench.ui.a"])
+    assert found == {"torch": "workbench.ui.a -> workbench.ui.b -> torch.nn"}

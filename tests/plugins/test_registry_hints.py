@@ -1,4 +1,4 @@
-"""Every registry says why a name is unknown when a disabled plugin provides it (one Registry type for all)."""
+"""Every registry says why a name is unknown when a disabled plugin provides it (one Registry type)."""
 
 from __future__ import annotations
 

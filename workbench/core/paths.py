@@ -7,8 +7,8 @@ from importlib.resources import files
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# Package data (workbench/resources/, shipped in the wheel). Workbench installs as a plain folder (never zipped),
-# so the resource is a real file on disk and callers may use it as a Path.
+# Package data (workbench/resources/, shipped in the wheel). Workbench installs as a plain folder (never
+# zipped), so the resource is a real file on disk and callers may use it as a Path.
 RESOURCES = Path(str(files("workbench") / "resources"))
 SAMPLE_PROJECT = RESOURCES / "sample" / "digits.wbproj"
 
@@ -29,5 +29,6 @@ def sample_project() -> Path:
 
     copy = user_data_dir() / "sample" / SAMPLE_PROJECT.name
     if not copy.exists():   # copied atomically: a crash mid-copy must not leave a half project forever
-        atomic_write_bytes(copy, (files("workbench") / "resources" / "sample" / SAMPLE_PROJECT.name).read_bytes())
+        bundled = files("workbench") / "resources" / "sample" / SAMPLE_PROJECT.name
+        atomic_write_bytes(copy, bundled.read_bytes())
     return copy

@@ -26,8 +26,8 @@ class Registry(Generic[T]):
     """Items of type T by name, in registration order.
 
     `what` names an item in messages ("layer type", "data kind", ...); `key(item)` is its name; `builtins()`
-    registers the built-in items on first use (an import, usually); `unknown(name, known)` ends the message for
-    an unknown name that no hook explains."""
+    registers the built-in items on first use (an import, usually); `unknown(name, known)` ends the message
+    for an unknown name that no hook explains."""
 
     def __init__(self, what: str, key: Callable[[T], str], builtins: Callable[[], object] | None = None,
                  unknown: Callable[[str, list[str]], str] = choose_one_of):
@@ -64,7 +64,8 @@ class Registry(Generic[T]):
         return list(self._items.values())
 
     def add_missing_hint(self, explain: Explain) -> None:
-        """`explain(name) -> str | None` says why a name is unknown (the plugin manager: "its plugin is disabled")."""
+        """`explain(name) -> str | None` says why a name is unknown (the plugin manager: "its plugin is
+        disabled")."""
         self._hints.append(explain)
 
     def why_unknown(self, name: str) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workbench.core.hardware.fit import CUDA_CONTEXT_BYTES, fit_warning, gpu_fit, pick_device
+from workbench.core.hardware.fit import fit_warning, gpu_fit, pick_device
 from workbench.core.hardware.sampler import HardwareSampler
 from workbench.core.hardware.simulated import SimulatedGpu, SimulatedNvml
 from workbench.core.hardware.snapshot import HardwareSnapshot
@@ -19,17 +19,17 @@ def test_auto_picks_the_first_gpu_not_the_smallest_and_cpu_has_no_gpu_fit():
 
 
 def test_the_cuda_context_counts():
-    """An estimate that fits the free memory but not with the CUDA context does not fit (the builder used to say
-    "fits" here while the hardware panel warned)."""
+    """An estimate that fits the free memory but not with the CUDA context does not fit (the builder used to
+    say "fits" here while the hardware panel warned)."""
     free = {"cuda:0": 4 * GiB}
-    assert CUDA_CONTEXT_BYTES == 512 * MiB
     assert gpu_fit(4 * GiB - 256 * MiB, "cuda:0", free).fits is False
     assert gpu_fit(4 * GiB - 512 * MiB, "cuda:0", free).fits is True
     assert gpu_fit(GiB, "cuda:0", free).needed == GiB + 512 * MiB
 
 
 def _snapshot(used_gib: int) -> HardwareSnapshot:
-    return HardwareSampler(backend=SimulatedNvml([SimulatedGpu(used=used_gib * GiB, total=24 * GiB)])).sample()
+    backend = SimulatedNvml([SimulatedGpu(used=used_gib * GiB, total=24 * GiB)])
+    return HardwareSampler(backend=backend).sample()
 
 
 def test_the_hardware_panel_warning_uses_the_same_check():

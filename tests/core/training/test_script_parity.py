@@ -1,5 +1,5 @@
-"""The standalone training script (core/scriptgen) trains step by step like the trainer (core/training/loop.py):
-the same project, run by both on the CPU, gives the same loss at every step and the same test accuracy."""
+"""The standalone training script (core/scriptgen) trains step by step like the trainer (core/training/
+loop.py): the same project, run by both on the CPU, gives the same loss at every step and test accuracy."""
 
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ def _script_losses(project, tmp_path) -> tuple[list[float], dict]:
 def test_script_and_trainer_give_the_same_loss_at_every_step(tmp_path, training):
     settings = DatasetSettings(kind="digits", source="digits")
     meta = load_dataset(settings).meta
-    project = Project(name="parity", dataset=settings, model=make_template("mlp", meta.input_shape, meta.num_classes),
+    model = make_template("mlp", meta.input_shape, meta.num_classes)
+    project = Project(name="parity", dataset=settings, model=model,
                       training={"epochs": 3, "batch_size": 64, "device": "cpu", "seed": 7, **training})
     events = list(train(project, runs_root=tmp_path / "runs"))
     trainer_losses = [e.loss for e in events if isinstance(e, BatchEnd)]

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -106,10 +107,8 @@ class GpuReader:
     def close(self) -> None:
         if self._ready:
             self._ready = False
-            try:
+            with contextlib.suppress(NvmlError):
                 self.backend.shutdown()
-            except NvmlError:
-                pass
 
     # -- reading -----------------------------------------------------------------------------------------------
     def read(self) -> tuple[tuple[GpuStats, ...], str | None]:
@@ -129,7 +128,7 @@ class GpuReader:
         return gpus, self.error
 
     def _read_device(self, i: int) -> GpuStats:
-        base = dict(index=i, name=self._names[i], uuid=self._uuids[i], device=self._devices[i])
+        base = {"index": i, "name": self._names[i], "uuid": self._uuids[i], "device": self._devices[i]}
         if i in self._lost:
             return GpuStats(**base, error=self._lost[i])
         handle = self._handles[i]

@@ -261,7 +261,7 @@ def _meta_stats(lt: LayerType, p: dict, shape: tuple):
             norms.remove()
     except (LayerError, UserError):
         raise
-    except Exception as exc:  # torch says why the layer does not fit this input
+    except Exception as exc:  # noqa: BLE001 - torch says why the layer does not fit this input
         raise LayerError(f"{lt.name} does not accept a {shape_text(shape, 'x')} input: {str(exc).splitlines()[0]}") from None
     if not isinstance(y, torch.Tensor):
         raise LayerError(f"{lt.name} returns a {type(y).__name__}, not a tensor")

@@ -395,5 +395,5 @@ register_layer(LayerType(
             Param("unflattened_size", "shape", [1, 8, 8], doc="The sizes it becomes; their product must match")),
     build=torch_build("Unflatten"), infer=_unflatten_infer, shape=_unflatten_shape, count_params=lambda p, s: 0))
 
-import workbench.core.model.layers_composite  # noqa: E402,F401 - Residual, TorchvisionModel
+import workbench.core.model.layers_composite  # noqa: E402 - Residual, TorchvisionModel
 import workbench.core.model.layers_sequence  # noqa: E402,F401 - Embedding, LSTM, GRU
