@@ -43,3 +43,32 @@ def test_bad_input_is_one_error_line_and_exit_2(tmp_path):
         assert result.returncode == 2, result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.stderr
+
+
+def test_int8_over_its_accuracy_budget_exits_3_and_leaves_no_file(tmp_path_factory, tmp_path):
+    from export_helpers import TWO_CONV_CNN
+
+    run = trained_digits_run(tmp_path_factory.mktemp("export-cli-broken"), spec_dict=TWO_CONV_CNN, broken=True)
+    out = tmp_path / "out"
+    args = ("export", str(run), "--format", "onnx-int8-static", "-o", str(out / "m.onnx"), "--calibration-samples",
+            "64", "--verify-samples", "200", "--max-accuracy-drop", "0.5", "--max-fp32-nodes", "0")
+    result = _workbench(*args)
+    assert result.returncode == 3, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("verification failed: accuracy budget: the accuracy drop is"), result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists() or list(out.iterdir()) == []           # nothing under -o, no hidden work folder
+    assert "## Sensitivity" in result.stdout                      # the report still says what happened
+    kept = _workbench(*args, "--keep-failed")
+    assert kept.returncode == 3 and "(kept:" in kept.stderr.strip().splitlines()[-1]
+    assert sorted(p.name for p in out.iterdir()) == ["m.onnx", "m.onnx.report.json", "m.onnx.report.md"]
+    assert json.loads((out / "m.onnx.report.json").read_text())["verdict"] == "failed"
+
+
+def test_budget_options_need_int8_static(tmp_path):
+    result = _workbench("export", str(tmp_path), "--format", "onnx", "-o", str(tmp_path / "m.onnx"),
+                        "--max-accuracy-drop", "1")
+    assert result.returncode == 2 and result.stderr.startswith("error: --max-accuracy-drop"), result.stderr
+    result = _workbench("export", str(tmp_path), "--format", "onnx-int8-static", "-o", str(tmp_path / "m.onnx"),
+                        "--max-accuracy-drop", "-1")
+    assert result.returncode == 2 and "max_accuracy_drop" in result.stderr, result.stderr

@@ -199,6 +199,16 @@ def split_arrays(split, indices: list[int] | None = None):
     return (np.stack([np.asarray(item[0]) for item in items]), np.asarray([int(item[1]) for item in items]))
 
 
+def unavailable(exporter: Exporter) -> str | None:
+    """Why this format cannot run on this machine (a module it requires is missing), else None."""
+    import importlib.util
+
+    if exporter.requires and importlib.util.find_spec(exporter.requires) is None:
+        return (f"{exporter.label} needs the '{exporter.requires}' package, which is not installed here: "
+                f"`pip install {exporter.requires}` on a machine with an NVIDIA GPU (CUDA), or choose another format")
+    return None
+
+
 def output_path(out: str | os.PathLike, exporter: Exporter, source: ExportSource) -> Path:
     out = Path(out).expanduser()
     if out.is_dir() or str(out).endswith(os.sep):
@@ -219,6 +229,9 @@ def run_export(source: ExportSource, settings: ExportSettings, out: str | os.Pat
         raise ValueError(f"on_failure must be delete, keep or hold, not {on_failure!r}")
     is_cancelled = cancel.is_set if isinstance(cancel, threading.Event) else (cancel or (lambda: False))
     exporter = get_exporter(settings.format)
+    missing = unavailable(exporter)
+    if missing:
+        raise UserError(missing)
     target = output_path(out, exporter, source)
     started = time.perf_counter()
     yield ExportProgress("prepare", 0.0, f"Preparing {exporter.label} export of {source.label}...")

@@ -31,6 +31,7 @@ class Exporter:
     needs_calibration: bool = False          # reads samples of the train split
     lossy: bool = False                      # fp16 / int8: judged by agreement and accuracy, not tolerance
     options: tuple[str, ...] = ()            # ExportSettings fields the wizard shows for this format
+    requires: str = ""                       # a module it needs (e.g. "tensorrt"); missing: offered but disabled
 
 
 def _load_builtin_exporters() -> None:

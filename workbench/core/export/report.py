@@ -85,7 +85,7 @@ class ExportReport:
                              f"| {_ms(self.latency_ms.get(key))} |")
         lines += ["", f"\"Before\" is {self.baseline}. Parity against PyTorch: max abs diff "
                   f"{_num(self.max_abs_diff)}, mean abs diff {_num(self.mean_abs_diff)}, top-1 agreement "
-                  f"{_pct(self.top1_agreement)}" + (f" ({'within' if self.parity_ok else 'OUTSIDE'} tolerance "
+                  f"{_pct(self.top1_agreement)}" + (f" ({'within' if self.parity_ok else 'OUTSIDE'} tolerance: "
                                                    f"{_tolerance(self.tolerance)})"
                                                    if self.parity_ok is not None else "") + "."]
         if self.verdict:

@@ -37,7 +37,8 @@ def export_events(request: ExportRequest, cancel) -> Iterator[Any]:
         source = source_from_checkpoint(request.run, request.source)
         if request.data is not None and source.dataset is not None and source.dataset == request.dataset:
             source.data = request.data        # the dataset the GUI already holds: no second load
-    yield from run_export(source, request.settings, request.destination, cancel)
+    # a failed verification is held for the user to keep or discard (the report page offers both)
+    yield from run_export(source, request.settings, request.destination, cancel, on_failure="hold")
 
 
 def default_destination(runs_dir: Path | None, run: Path | None, source: str, suffix: str, fmt: str) -> Path:

@@ -117,8 +117,8 @@ class ExportPanel(QWidget):
         self.table.setRowCount(len(self.reports))
         for row, r in enumerate(self.reports):
             latency = r.latency_ms or {}
-            check = "ok" if r.checker_ok and r.parity_ok is not False else "check failed" if not r.checker_ok \
-                else "parity"
+            check = "failed" if r.verdict == "failed" else "ok" if r.checker_ok and r.parity_ok is not False \
+                else "check failed" if not r.checker_ok else "parity"
             values = (Path(r.path).name, r.format, bytes_text(r.size_bytes),
                       f"{_pct(r.accuracy_before)} → {_pct(r.accuracy_after)}", _pct(r.top1_agreement),
                       f"{latency.get('batch_1', 0):.3g} / {latency.get('batch_32', 0):.3g} ms", check)
