@@ -1,78 +1,84 @@
-"""Frames: the worker holds its generator while the GUI takes in events and paints; plots paint inside the
-frame (not on a later pass of the event loop, when the trainer would contend for the GIL); auto-ranges hold
-still while the data fits."""
+"""The live view's clock: a job's events reach the GUI in order, none dropped, at most 30 times a second
+however fast they come; the producer never waits for the GUI (not even while the GUI thread is busy); every
+plot of the Curves tab takes its new points in the same frame; auto-ranges hold still while the data fits."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
 import pytest
 
-from workbench.ui.widgets.live_plot import LivePlot, paint_pending, steady_range
-from workbench.ui.workers import FRAME_CREDIT_S, GeneratorWorker
+from workbench.ui.jobs import FRAME_MS, ThreadJob
+from workbench.ui.widgets.live_plot import LivePlot, ema_filter, steady_range
 
 
-def counting(n: int, produced: list, gate: threading.Event | None = None):
-    for i in range(n):
-        if gate is not None and i == n // 2:
-            gate.wait(5)                  # blocked half way (as a paused trainer is)
-        produced.append(i)
-        yield i
-        time.sleep(0.0005)
+def test_events_arrive_in_order_at_most_30_times_a_second_and_the_producer_never_waits(qtbot):
+    produced = []
 
+    def fast():
+        for i in range(40_000):
+            produced.append(time.perf_counter())
+            yield i
 
-def test_the_generator_waits_while_a_frame_runs(qtbot):
-    produced: list = []
-    received: list = []
-    advanced_during_frame = []
-
-    worker = GeneratorWorker(lambda: counting(400, produced), "wb-test", frame_budget=0.5)
-
-    def on_events(events):
-        before = len(produced)
-        time.sleep(0.01)                  # a frame's work; the generator must not move meanwhile
-        advanced_during_frame.append(len(produced) - before)
-        received.extend(events)
-
-    worker.sig_events.connect(on_events)
-    with qtbot.waitSignal(worker.sig_done, timeout=20000) as done:
-        worker.start()
-    worker.wait(2000)
-    assert done.args == [None]
-    assert received == list(range(400))          # every event, in order
-    assert worker.frames >= 2
-    # the generator stood still during every frame
-    assert set(advanced_during_frame) == {0}
-
-
-def test_a_blocked_generator_still_delivers_its_events(qtbot):
-    """A paused trainer never reaches the next event: what it sent before pausing arrives anyway."""
-    produced: list = []
-    received: list = []
-    gate = threading.Event()
-    worker = GeneratorWorker(lambda: counting(20, produced, gate), "wb-test", frame_budget=0.5)
-    worker.sig_events.connect(received.extend)
-    worker.start()
-    qtbot.waitUntil(lambda: received == list(range(10)), timeout=5000)
-    gate.set()
-    qtbot.waitUntil(lambda: received == list(range(20)), timeout=5000)
-    worker.wait(2000)
-
-
-def test_frames_keep_to_their_budget(qtbot):
-    """A costly frame (20 ms) at a 5% budget: the frames' total stays within 5% of the time plus the credit."""
-    produced: list = []
-    worker = GeneratorWorker(lambda: counting(3000, produced), "wb-test", frame_budget=0.05)
-    worker.sig_events.connect(lambda events: time.sleep(0.02))
+    job = ThreadJob("test", fast, interval_ms=FRAME_MS)
+    deliveries: list[list] = []
+    job.sig_events.connect(deliveries.append)
     start = time.perf_counter()
-    with qtbot.waitSignal(worker.sig_done, timeout=30000):
-        worker.start()
+    job.start()
+    with qtbot.waitSignal(job.sig_done, timeout=30_000):
+        time.sleep(0.3)             # the GUI thread busy: the generator goes on regardless
     elapsed = time.perf_counter() - start
-    worker.wait(2000)
-    assert worker.frames >= 2
-    assert worker.frame_seconds <= 0.05 * elapsed + FRAME_CREDIT_S + 0.03   # one frame of slack
+    assert [e for batch in deliveries for e in batch] == list(range(40_000))
+    assert len(deliveries) <= elapsed * 1000 / FRAME_MS + 2
+    produced_during_busy = sum(1 for t in produced if t < start + 0.3)
+    assert produced_during_busy > 1000
+
+
+def test_a_slow_event_is_shown_on_the_next_frame(qtbot):
+    def slow():
+        yield "first"
+        time.sleep(1.0)
+        yield "second"
+
+    job = ThreadJob("test", slow, interval_ms=FRAME_MS)
+    arrived = []
+    job.sig_events.connect(lambda events: arrived.extend((e, time.perf_counter()) for e in events))
+    start = time.perf_counter()
+    job.start()
+    qtbot.waitUntil(lambda: bool(arrived), timeout=5000)
+    assert arrived[0][0] == "first" and arrived[0][1] - start < 0.5
+    with qtbot.waitSignal(job.sig_done, timeout=5000):
+        pass
+
+
+def test_the_curves_take_all_their_new_points_in_one_frame(qtbot):
+    from workbench.core.training.events import BatchEnd, EpochEnd
+    from workbench.ui.panels.training.curves import CurvesView
+
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.show()
+    now = time.time()
+    batches = [BatchEnd(step=i, epoch=1, batch=i, batches=20, loss=2.0 / i, lr=1e-3, time=now + i * 0.01,
+                        elapsed=i * 0.01, samples_per_second=1000.0) for i in range(1, 21)]
+    view.add_batches(batches, now)
+    view.add_epoch(EpochEnd(epoch=1, step=20, train_loss=1.0, train_accuracy=0.5, val_loss=1.1,
+                            val_accuracy=0.45, lr=1e-3, time=now + 0.2, elapsed=0.2), 0.2)
+    view.refresh()
+    assert not [plot for plot in view.all_plots if plot.has_new_points()]
+
+
+def test_ema_filter_matches_the_recursion():
+    rng = np.random.default_rng(0)
+    for weight in (0.0, 0.01, 0.6, 0.99, 0.999):
+        x = rng.normal(size=300) * 5 + 1
+        expected, state = [], 2.5
+        for value in x:
+            state = weight * state + (1 - weight) * value
+            expected.append(state)
+        assert np.allclose(ema_filter(x, weight, 2.5), expected, rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize(("current", "data", "expected"), [
@@ -87,6 +93,8 @@ def test_steady_range(current, data, expected):
 
 
 def test_a_live_curve_rescales_now_and_then_not_every_frame(qtbot):
+    from PySide6.QtWidgets import QApplication
+
     plot = LivePlot("loss")
     qtbot.addWidget(plot)
     plot.add_series("loss", "loss", "#000")
@@ -99,36 +107,12 @@ def test_a_live_curve_rescales_now_and_then_not_every_frame(qtbot):
         loss = 2.3 * np.exp(-steps / 300) + 0.1 * rng.random(20)
         plot.extend("loss", steps, steps / 100, steps * 0.01, loss)
         plot.refresh()
-        paint_pending([plot])
+        QApplication.processEvents()
         ranges.append(tuple(plot.getPlotItem().viewRange()[1]))
     changes = sum(a != b for a, b in zip(ranges, ranges[1:], strict=False))
     assert changes <= 8, ranges                     # pyqtgraph's own auto-range changes on every frame
     low, high = ranges[-1]
     assert low == 0.0 and high >= 2.3               # settled on a range from zero that holds the curve
-
-
-def test_paint_pending_paints_within_the_frame(qtbot):
-    """After refresh() + paint_pending() nothing is left for a later pass of the event loop to paint."""
-    from PySide6.QtWidgets import QApplication
-
-    plot = LivePlot("loss")
-    qtbot.addWidget(plot)
-    plot.add_series("loss", "loss", "#000")
-    plot.resize(600, 300)
-    with qtbot.waitExposed(plot):
-        plot.show()
-    for _ in range(5):
-        QApplication.processEvents()
-    for frame in range(5):
-        plot.extend("loss", [frame], [frame], [frame], [1.0 / (frame + 1)])
-        plot.refresh()
-        before = LivePlot.paint_seconds
-        paint_pending([plot])
-        assert LivePlot.paint_seconds > before           # painted now
-        after = LivePlot.paint_seconds
-        for _ in range(5):
-            QApplication.processEvents()
-        assert LivePlot.paint_seconds == after           # and not again later
 
 
 def test_points_added_a_frame_at_a_time_smooth_as_one_series(qtbot):

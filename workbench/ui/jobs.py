@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal, Slot
 
 SHUTDOWN_S = 1.8                # closing the window: every job and the trainer process end within this
 FRAME_MS = 33                   # the live training view: at most 30 frames a second
@@ -61,6 +61,8 @@ class Job(QObject):
         self._buffer: collections.deque = collections.deque()
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
+        if interval_ms <= FRAME_MS:             # a live view: frames on time, not coalesced
+            self._timer.setTimerType(Qt.PreciseTimer)
         self._timer.timeout.connect(self._deliver)
         self._sig_ended.connect(self._on_ended)
 

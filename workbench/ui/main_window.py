@@ -6,7 +6,7 @@ import importlib
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QThread, QTimer
+from PySide6.QtCore import QByteArray, QCoreApplication, QSettings, Qt, QThread, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -120,10 +120,12 @@ class MainWindow(QMainWindow):
         self.panels[object_name] = panel
 
     def build_panels(self) -> None:
-        """Build the panels of a window made with `defer_panels=True` (the app shows the window first)."""
+        """Build the panels of a window made with `defer_panels=True` (the app shows the window first). The
+        event loop runs between panels, so the window keeps painting while they are built."""
         for object_name in self._factories:
             if object_name not in self.panels:
                 self._make_panel(object_name)
+                QCoreApplication.processEvents()
 
     def _add_plugin_problems_label(self) -> None:
         """A lasting note in the status bar when a plugin failed to load; the link opens Help > Plugins."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QCoreApplication, QEvent, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGraphicsItem
 
 X_MODES = ("step", "epoch", "time")
@@ -74,22 +74,6 @@ class SteadyViewBox(pg.ViewBox):
         return steady_range(tuple(self.viewRange()[axis]), (padded[0] + pad, padded[1] - pad), p)
 
 
-def paint_pending(widgets) -> None:
-    """Paint now what `refresh()` changed in these plots (and whatever else in their windows waits for a
-    paint), instead of on a later pass of the event loop: a training frame paints while the trainer waits.
-    Delivers only the plots' queued scene updates, then syncs their windows, nothing else that is queued."""
-    windows = []
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
-    for widget in widgets:
-        widget.getPlotItem().vb.prepareForPaint()           # the auto-range, before the scene updates
-        QCoreApplication.sendPostedEvents(widget.scene(), QEvent.Type.MetaCall)
-        QCoreApplication.sendPostedEvents(widget, QEvent.Type.MetaCall)
-        if widget.window() not in windows:
-            windows.append(widget.window())
-    for window in windows:      # what Qt does on its next pass: paint every dirty widget of the window
-        QCoreApplication.sendEvent(window, QEvent(QEvent.Type.UpdateRequest))
-
-
 class GrowingArray:
     """Append-only float64 storage with amortized O(1) appends and zero-copy views."""
 
@@ -135,6 +119,29 @@ def thinning_index(y: np.ndarray, older: int) -> np.ndarray:
     return np.concatenate([pairs, np.arange(blocks * 4, len(y))])
 
 
+EMA_BLOCK = 64     # the closed form below per block of this many points: weight**-64 stays far inside float64
+
+
+def ema_filter(x: np.ndarray, weight: float, last: float = 0.0) -> np.ndarray:
+    """y[n] = weight * y[n-1] + (1 - weight) * x[n], starting from y[-1] = `last`, in numpy (as
+    scipy.signal.lfilter([1 - w], [1, -w], x, zi=[w * last]) computes it; importing scipy.signal costs the GUI
+    thread seconds). Per block: y_k = w^(k+1) s + (1 - w) w^k cumsum(w^-j x_j)."""
+    out = np.empty(len(x), dtype=np.float64)
+    if weight <= 0:
+        out[:] = x
+        return out
+    k = np.arange(EMA_BLOCK, dtype=np.float64)
+    up, down = weight ** k, weight ** -k
+    state = float(last)
+    for start in range(0, len(x), EMA_BLOCK):
+        block = np.asarray(x[start:start + EMA_BLOCK], dtype=np.float64)
+        n = len(block)
+        y = weight * up[:n] * state + (1.0 - weight) * up[:n] * np.cumsum(block * down[:n])
+        out[start:start + n] = y
+        state = float(y[-1])
+    return out
+
+
 def debiased_ema(values: np.ndarray, weight: float) -> np.ndarray:
     """Exponential moving average divided by (1 - weight^k): no pull toward zero at the start.
     Non-finite points pass through unsmoothed and do not disturb the average."""
@@ -144,9 +151,7 @@ def debiased_ema(values: np.ndarray, weight: float) -> np.ndarray:
     finite = np.isfinite(out)
     y = out[finite]
     if len(y):
-        from scipy.signal import lfilter
-
-        ema = lfilter([1.0 - weight], [1.0, -weight], y)
+        ema = ema_filter(y, weight)
         ema /= 1.0 - weight ** np.arange(1, len(y) + 1)
         out[finite] = ema
     return out
@@ -288,10 +293,8 @@ class LivePlot(pg.PlotWidget):
         finite = np.isfinite(out)
         if weight <= 0 or not finite.any():
             return out
-        from scipy.signal import lfilter
-
         last, count = smooth.ema_state
-        ema, _ = lfilter([1.0 - weight], [1.0, -weight], out[finite], zi=[weight * last])
+        ema = ema_filter(out[finite], weight, last)
         counts = count + np.arange(1, len(ema) + 1)
         out[finite] = ema / (1.0 - weight ** counts)
         smooth.ema_state = (float(ema[-1]), int(counts[-1]))

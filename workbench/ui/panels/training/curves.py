@@ -4,7 +4,6 @@ system (GPU, or CPU and RAM) below. One toolbar for x unit, log y, smoothing and
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -53,8 +52,6 @@ class CurvesView(QWidget):
         self.all_plots = (*self.plots, self.system)
         self._system_kind: str | None = None
         self._overlays: list[str] = []
-        self._refreshed = {plot: 0.0 for plot in self.all_plots[1:]}    # when each small plot last refreshed
-        self._small_turn = False
         self._extent: tuple[int | None, int | None] = (None, None)
         self._build()
         self.set_empty("Press Start to train: the loss appears here within seconds")
@@ -160,22 +157,12 @@ class CurvesView(QWidget):
             if label in self.system.series:
                 self.system.append(label, 0, 0, t, value)
 
-    def refresh(self, everything: bool = True) -> None:
-        """Push new points to the curves (they paint on the next paint event). `everything=False` (a live
-        frame) updates either the batch loss or the small plot that has new points and has waited longest
-        (a second at least): they change per epoch, or slowly, and a frame stays short (refreshing all of them
-        at once doubled a frame's cost: 2.7% of the trainer's time instead of 1.5-1.9%)."""
-        now = time.perf_counter()
-        if everything:
-            plots = self.all_plots
-        else:
-            waiting = [p for p in self._refreshed if p.has_new_points() and now - self._refreshed[p] >= 1.0]
-            self._small_turn = bool(waiting) and not self._small_turn
-            plots = (min(waiting, key=self._refreshed.get),) if self._small_turn else (self.loss,)
+    def refresh(self) -> None:
+        """Push the new points of every plot to its curves in this one frame (Qt paints them together on its
+        next pass), so the small plots never lag the batch loss."""
+        plots = self.all_plots
         for plot in plots:
-            plot.refresh()
-            if plot is not self.loss:
-                self._refreshed[plot] = now
+            plot.refresh()          # a plot without new points only checks its empty-state text
         if self.lr in plots:
             lr = self.lr.series["lr"].y.view
             if len(lr) and lr.min() == lr.max() and not self.log_check.isChecked():
