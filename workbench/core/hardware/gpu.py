@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from workbench.core.hardware import nvml
 from workbench.core.hardware.nvml import NvmlBackend, NvmlError
@@ -128,7 +129,7 @@ class GpuReader:
         return gpus, self.error
 
     def _read_device(self, i: int) -> GpuStats:
-        base = {"index": i, "name": self._names[i], "uuid": self._uuids[i], "device": self._devices[i]}
+        base: dict[str, Any] = {"index": i, "name": self._names[i], "uuid": self._uuids[i], "device": self._devices[i]}
         if i in self._lost:
             return GpuStats(**base, error=self._lost[i])
         handle = self._handles[i]

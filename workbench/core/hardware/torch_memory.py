@@ -67,7 +67,7 @@ def merge_torch_memory(snapshot: HardwareSnapshot, memory: dict[str, TorchMemory
     (WDDM, container PIDs), add or fill our entry from torch's reserved bytes so ours is never unknown."""
     if not memory or not snapshot.gpus:
         return snapshot
-    return snapshot.with_gpus(tuple(_merge_gpu(g, memory.get(g.device), pid) for g in snapshot.gpus))
+    return snapshot.with_gpus(tuple(_merge_gpu(g, memory.get(g.device or ""), pid) for g in snapshot.gpus))
 
 
 def _merge_gpu(gpu: GpuStats, memory: TorchMemory | None, pid: int) -> GpuStats:

@@ -361,6 +361,7 @@ def apply_fix(spec: ModelSpec, fix: Fix) -> ModelSpec:
     elif fix.op == "replace":
         layers[last] = copy.deepcopy(fix.layer)
     elif fix.op == "set":
+        assert isinstance(fix.layer, dict), fix          # "set" carries the keys to set on one layer
         for key, value in fix.layer.items():
             if value is None:
                 layers[last].pop(key, None)

@@ -66,7 +66,7 @@ def generate_code(spec: ModelSpec, class_name: str = "Model", title: str = "A Py
         out.append("\n\n" + inspect.getsource(_helper(modules, name)).rstrip() + "\n")
     body = "".join(f"\n            {_indent(line, 12)}," for line in lines)
     out.append(f'\n\nclass {class_name}(nn.Sequential):\n    """{len(lines)} layers, '
-               f'{analysis.total_params:,} parameters; output {tuple(analysis.output_shape)}."""\n\n'
+               f'{analysis.total_params:,} parameters; output {tuple(analysis.output_shape or ())}."""\n\n'
                f"    def __init__(self):\n        super().__init__({body}\n        )\n")
     example = ("torch.randint(0, 2, (2, *INPUT_SHAPE))" if tokens else "torch.randn(2, *INPUT_SHAPE)")
     out.append(FOOTER.format(shape=shape, cls=class_name, example=example))

@@ -138,7 +138,7 @@ def _conv_macs(dims: int):
 
 
 def _conv_params_schema(dims: int, transposed: bool = False):
-    out = (Param("in_channels", "int", minimum=1, inferred=True, doc=f"Input channels; {CHANNELS}"),
+    out: tuple[Param, ...] = (Param("in_channels", "int", minimum=1, inferred=True, doc=f"Input channels; {CHANNELS}"),
            Param("out_channels", "int", 16, 1, 65_536, doc="Number of filters (output channels)"),
            Param("kernel_size", "ints", 3, 1, 1024, size=dims, doc="Filter size (one number or one per dimension)"),
            Param("stride", "ints", 1, 1, 1024, size=dims, doc="Step between filter positions"),

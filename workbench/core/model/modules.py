@@ -56,8 +56,9 @@ def torchvision_model(name: str, num_classes: int, in_channels: int = 3, small_s
             model.maxpool = nn.Identity()
     elif hasattr(model, "features") and isinstance(model.features[0], nn.Sequential):  # MobileNet, EfficientNet
         first = model.features[0][0]
-        model.features[0][0] = nn.Conv2d(in_channels, first.out_channels, first.kernel_size,
-                                         1 if small_stem else first.stride, first.padding, bias=False)
+        model.features[0][0] = nn.Conv2d(in_channels, first.out_channels, first.kernel_size,  # type: ignore[arg-type]
+                                         1 if small_stem else first.stride, first.padding,  # type: ignore[arg-type]
+                                         bias=False)
     else:
         raise ValueError(f"{name}: cannot adapt the first convolution to {in_channels} channels / small inputs")
     return model

@@ -119,7 +119,7 @@ class Fix:
     label: str
     op: str                       # "insert" | "replace" | "set"
     path: tuple[int, ...]
-    layer: dict[str, Any]
+    layer: dict[str, Any] | list[dict[str, Any]]     # "insert" may insert several layers
 
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "op": self.op, "path": list(self.path), "layer": self.layer}

@@ -88,7 +88,7 @@ class Scheduler:
     def __init__(self, config: TrainingConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int):
         sched = torch.optim.lr_scheduler
         self.kind = config.scheduler
-        self.impl = None
+        self.impl: Any = None       # the torch scheduler (their classes share no useful base type)
         if self.kind == "step":
             self.impl = sched.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
         elif self.kind == "cosine":
