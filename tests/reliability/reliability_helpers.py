@@ -34,6 +34,9 @@ def disk_state(*roots: str | os.PathLike) -> dict[str, str]:
             state[dirpath + "/"] = "dir"
             for name in filenames:
                 path = Path(dirpath) / name
+                if not path.is_file():          # a FIFO, a device, a dangling link: never opened (it could block)
+                    state[str(path)] = "special"
+                    continue
                 state[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
     return state
 

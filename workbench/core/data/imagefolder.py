@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
+import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -161,7 +162,13 @@ def open_image(path: str):
 
     fh = open_regular_file(path, "image")
     try:
-        img = Image.open(fh)
+        with warnings.catch_warnings():     # our own limit below is lower than PIL's warning threshold
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(fh)
+    except Image.DecompressionBombError:
+        fh.close()
+        raise ImageTooLarge(f"the image declares more than twice PIL's limit of {Image.MAX_IMAGE_PIXELS:,} pixels "
+                            f"(Workbench's limit is {MAX_IMAGE_PIXELS:,})") from None
     except BaseException:
         fh.close()
         raise
