@@ -22,7 +22,7 @@ run: $(STAMP)
 test: $(STAMP) lint wheel-smoke
 	WORKBENCH_TEST_BLOCK_QT=1 $(BIN)/python -m pytest -q -p no:pytest-qt -W ignore::pytest.PytestConfigWarning \
 		tests/core $(PYTEST_ARGS)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q --ignore=tests/core $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q --ignore=tests/core -m "not screenshots" $(PYTEST_ARGS)
 
 # The built wheel, installed outside the checkout, runs (a file missing from the package data fails here).
 wheel-smoke: $(STAMP)
@@ -36,6 +36,7 @@ lint: $(STAMP)
 
 screenshots: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m workbench.ui.screenshots docs/screenshots
+	QT_QPA_PLATFORM=offscreen WORKBENCH_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q -m screenshots tests/ui
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

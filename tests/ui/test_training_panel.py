@@ -234,9 +234,11 @@ def test_plot_export_and_readout(qtbot, tmp_path):
     assert curve.opts["clipToView"] and curve.opts["autoDownsample"]
 
 
+@pytest.mark.screenshots
 def test_screenshots(qtbot, panel, tmp_path):
     """A run in progress (with real CPU/RAM snapshots in the system plot), the evaluation view, the run list.
-    WORKBENCH_SCREENSHOTS=docs/screenshots writes them there (docs/screenshots/training*.png)."""
+    Not part of `make test`: `make screenshots` runs it with WORKBENCH_SCREENSHOTS=docs/screenshots, which
+    writes docs/screenshots/training*.png (a tmp folder otherwise)."""
     import os
     from pathlib import Path
 
@@ -255,7 +257,11 @@ def test_screenshots(qtbot, panel, tmp_path):
     panel.session.project.training.epochs = 300      # still running when the picture is taken
     panel.start()
     qtbot.waitUntil(lambda: panel.epoch_bar.value() >= 6 or not panel.running, timeout=60_000)
-    qtbot.wait(9000)                 # the small plots take turns every other frame (about one a second here)
+    def every_plot_drawn():          # the small plots take turns every other frame: wait until each has a curve
+        return all(any(s.curve.yData is not None and len(s.curve.yData) > 1 for s in plot.series.values())
+                   for plot in panel.curves.all_plots)
+
+    qtbot.waitUntil(every_plot_drawn, timeout=30_000)
     assert panel.running
     panel.grab().save(str(out / "training.png"))
     publish.stop()
