@@ -8,7 +8,8 @@ import sys
 
 from workbench.core.errors import UserError
 
-BUILTIN_FORMATS = ("onnx", "onnx-fp16", "onnx-int8-dynamic", "onnx-int8-static", "torchscript", "safetensors")
+BUILTIN_FORMATS = ("onnx", "onnx-fp16", "onnx-int8-dynamic", "onnx-int8-static", "tensorrt-int8", "torchscript",
+                   "safetensors")
 
 
 def add_parser(sub) -> None:
@@ -20,7 +21,8 @@ def add_parser(sub) -> None:
                                    "the failed check; nothing is left under OUT unless --keep-failed).")
     p.add_argument("source", metavar="SOURCE", help="a run folder (runs/<id>) or a checkpoint file (.safetensors)")
     p.add_argument("--format", "-f", default="onnx", metavar="FORMAT",
-                   help=f"one of {', '.join(BUILTIN_FORMATS)} (or a plugin's format); default onnx")
+                   help=f"one of {', '.join(BUILTIN_FORMATS)} (or a plugin's format; tensorrt-int8 needs "
+                        "`pip install tensorrt` and an NVIDIA GPU); default onnx")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="the file to write (a folder: <checkpoint name>.<suffix> inside it)")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best",
@@ -31,7 +33,8 @@ def add_parser(sub) -> None:
     p.add_argument("--calibration-method", choices=("minmax", "entropy", "percentile"),
                    help="onnx-int8-static: how activation ranges are chosen (default minmax)")
     p.add_argument("--max-accuracy-drop", type=float, metavar="POINTS",
-                   help="onnx-int8-static: the largest accuracy drop accepted, in points on the validation split; "
+                   help="onnx-int8-static / tensorrt-int8: the largest accuracy drop accepted, in points on the "
+                        "validation split; "
                         "the most sensitive nodes stay in fp32 until it is met (the report lists each node's "
                         "sensitivity)")
     p.add_argument("--max-fp32-nodes", type=int, metavar="N",
@@ -49,15 +52,17 @@ def _settings(args):
     from pydantic import ValidationError
 
     from workbench.core.errors import describe_validation_error
+    from workbench.core.export.registry import exporters
     from workbench.core.export.settings import ExportSettings
 
     values = {"format": args.format, "opset": args.opset, "calibration_samples": args.calibration_samples,
               "calibration_method": args.calibration_method, "verify_samples": args.verify_samples,
               "keep_io_float32": False if args.fp16_io else None, "source": args.checkpoint,
               "max_accuracy_drop": args.max_accuracy_drop, "max_fp32_nodes": args.max_fp32_nodes}
-    if (args.max_accuracy_drop is not None or args.max_fp32_nodes is not None) and args.format != "onnx-int8-static":
-        raise UserError("--max-accuracy-drop and --max-fp32-nodes apply to --format onnx-int8-static only; "
-                        "choose that format or leave them out")
+    budgeted = [e.name for e in exporters() if "max_accuracy_drop" in e.options]
+    if (args.max_accuracy_drop is not None or args.max_fp32_nodes is not None) and args.format not in budgeted:
+        raise UserError(f"--max-accuracy-drop and --max-fp32-nodes apply to --format {' / '.join(budgeted)} only; "
+                        "choose one of those or leave them out")
     if args.max_fp32_nodes is not None and args.max_accuracy_drop is None:
         raise UserError("--max-fp32-nodes needs --max-accuracy-drop (the budget it helps to meet)")
     try:

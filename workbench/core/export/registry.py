@@ -35,7 +35,7 @@ class Exporter:
 
 
 def _load_builtin_exporters() -> None:
-    from workbench.core.export import onnx_formats, torch_formats  # noqa: F401 - they register themselves
+    from workbench.core.export import onnx_formats, tensorrt_format, torch_formats  # noqa: F401 - self-registering
 
 
 EXPORTERS: Registry[Exporter] = Registry("export format", lambda e: e.name, _load_builtin_exporters)
