@@ -203,3 +203,26 @@ def test_a_failed_verification_is_shown_and_kept_only_when_asked(session_with_br
     QTest.mouseClick(wizard.button(wizard.WizardButton.FinishButton), Qt.LeftButton)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.onnx", "a.onnx.report.json", "a.onnx.report.md"]
     panel.shutdown()
+
+
+def test_tensorrt_is_offered_disabled_with_what_to_install(session_with_run, qtbot):
+    import importlib.util
+
+    from PySide6.QtCore import Qt
+
+    from workbench.ui.panels.export import ExportPanel
+
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("tensorrt is installed here: the option is enabled")
+    session, _run = session_with_run
+    panel = ExportPanel(session)
+    qtbot.addWidget(panel)
+    wizard = panel.open_wizard()
+    wizard.next()
+    formats = wizard.format_page.formats
+    index = formats.findData("tensorrt-int8")
+    assert index >= 0 and "(not installed)" in formats.itemText(index)
+    assert not formats.model().item(index).isEnabled()
+    assert "pip install tensorrt" in formats.itemData(index, Qt.ToolTipRole)
+    wizard.reject()
+    panel.shutdown()
