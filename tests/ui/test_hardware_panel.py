@@ -2,7 +2,6 @@
 
 import os
 import re
-import threading
 
 import pytest
 
@@ -53,7 +52,7 @@ def make_panel(qtbot, session):
 def step(panel):
     """One sample, shown as the thread would show it."""
     snapshot = panel.sampler.sample()
-    panel.show_snapshot(snapshot)
+    panel.session.publish_hardware(snapshot)
     return snapshot
 
 
@@ -236,12 +235,13 @@ def test_real_sampler_thread_updates_the_panel_and_stops(qtbot, session):
             pass
         snapshot = blocker.args[0]
         assert snapshot.process.pid == PID and panel.latest is snapshot
-        assert any(t.name == "wb-hardware" for t in threading.enumerate())
+        job = panel.session.jobs.current("hardware")    # the session's sampling job, on its own thread
+        assert job.thread.isRunning() and job.thread.objectName() == "wb-hardware"
         assert snapshot.disk.path == str(SAMPLE_PROJECT.parent)
         assert panel.no_gpu_note.isHidden() == bool(snapshot.gpus)
     finally:
         panel.shutdown()
-    assert not panel.sampler.running
+    assert panel.session.jobs.current("hardware") is None
 
 
 def test_screenshot_renders(qtbot, tmp_path):

@@ -382,7 +382,8 @@ class JobRunner(QObject):
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.host = TrainerHost(self)
-        self._jobs: dict[str, Job] = {}
+        self._jobs: dict[str, Job] = {}         # the current job of each kind
+        self._live: list[Job] = []              # every job whose work has not ended (cancelled ones included)
         self.closing = False
         _RUNNERS.append(self)
         app = QCoreApplication.instance()
@@ -390,8 +391,9 @@ class JobRunner(QObject):
             app.aboutToQuit.connect(self.shutdown)
 
     def current(self, kind: str) -> Job | None:
+        """The running job of `kind` (a cancelled one no longer counts)."""
         job = self._jobs.get(kind)
-        return job if job is not None and not job.ended else None
+        return job if job is not None and not job.ended and not job.cancelled else None
 
     def start(self, job: Job, if_busy: str = "cancel") -> bool:
         """Start `job`; the running job of its kind is cancelled first, or `job` is refused (`if_busy`)."""
@@ -402,11 +404,11 @@ class JobRunner(QObject):
             if if_busy == "refuse":
                 return False
             previous.cancel()
-            self._retire(previous)
         if job.parent() is None:
             job.setParent(self)
         self._jobs[job.kind] = job
-        job.sig_done.connect(lambda _error, j=job: self._on_job_done(j))
+        self._live.append(job)
+        job._sig_ended.connect(lambda _error, j=job: self._on_job_ended(j))   # after the job's own slot
         job.start()
         return True
 
@@ -418,17 +420,13 @@ class JobRunner(QObject):
         if not self.closing:
             self.host.ensure_started()
 
-    def _on_job_done(self, job: Job) -> None:
+    def _on_job_ended(self, job: Job) -> None:
+        """Done or cancelled, a job is freed once its work has ended (a QThread must never die running)."""
         if self._jobs.get(job.kind) is job:
             del self._jobs[job.kind]
+        if job in self._live:
+            self._live.remove(job)
         job.deleteLater()
-
-    def _retire(self, job: Job) -> None:
-        """A cancelled job is freed once its work has ended (a ThreadJob's QThread must not die running)."""
-        if job.ended:
-            job.deleteLater()
-        else:
-            job._sig_ended.connect(lambda _e, j=job: j.deleteLater())
 
     def shutdown(self, timeout_s: float = SHUTDOWN_S) -> None:
         """Every job stops (training saves a checkpoint); returns within `timeout_s`; nothing is left running
@@ -439,7 +437,7 @@ class JobRunner(QObject):
         if self in _RUNNERS:
             _RUNNERS.remove(self)
         deadline = time.monotonic() + timeout_s
-        jobs = [job for job in self._jobs.values() if job.running]
+        jobs = [job for job in self._live if job.running]
         for job in jobs:
             job.command("stop")
             job.cancelled = True
@@ -450,6 +448,7 @@ class JobRunner(QObject):
                 _ABANDONED.append(job)
         self.host.shutdown(max(0.3, deadline - time.monotonic()))
         self._jobs.clear()
+        self._live.clear()
 
 
 def shutdown_all() -> None:

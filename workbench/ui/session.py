@@ -85,6 +85,7 @@ class ProjectSession(QObject):
         self._autosave.setInterval(AUTOSAVE_MS)
         self._autosave.timeout.connect(self.autosave)
         self.jobs = JobRunner(self)         # every background job; the trainer process lives here
+        self.sampler: Any = None            # the hardware sampler (`start_sampling`); its snapshots: sig_hardware
         self.sig_runs_changed.connect(self._on_runs_changed)
 
     # -- document ---------------------------------------------------------------------------------------------
@@ -244,8 +245,29 @@ class ProjectSession(QObject):
         self.selected_run = run
         self.sig_run_selected.emit(run)
 
+    def start_sampling(self, sampler: Any = None) -> Any:
+        """Sample the hardware in the background (a job of kind "hardware"; a new sampler replaces the old one)
+        and publish every snapshot: sig_hardware, and the GPUs' free memory (sig_gpu_memory)."""
+        from workbench.core.hardware.sampler import HardwareSampler
+        from workbench.ui.jobs import ThreadJob
+
+        if sampler is not None or self.sampler is None:
+            self.sampler = sampler or HardwareSampler(disk_path=self.path.parent if self.path else None)
+        running = self.jobs.current("hardware")
+        if running is not None and running.sampler is self.sampler:
+            return self.sampler
+        current = self.sampler
+        job = ThreadJob("hardware", current.stream, on_command=lambda action, _arg: current.halt())
+        job.sampler = current
+        job.sig_events.connect(lambda snapshots: [self.publish_hardware(s) for s in snapshots])
+        self.jobs.start(job)
+        return current
+
     def publish_hardware(self, snapshot: Any) -> None:
         self.sig_hardware.emit(snapshot)
+        free = snapshot.gpu_free()
+        if free or self.gpu_free:
+            self.set_gpu_free(free)
 
     def set_gpu_free(self, free: dict[str, int]) -> None:
         self.gpu_free = dict(free)

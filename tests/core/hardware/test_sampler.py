@@ -12,7 +12,6 @@ import pytest
 from workbench.core.errors import UserError
 from workbench.core.hardware import HardwareSampler, History, nvml
 from workbench.core.hardware.nvml import NvmlProcess
-from workbench.core.hardware.sampler import THREAD_NAME
 from workbench.core.hardware.simulated import GiB, SimulatedGpu, SimulatedNvml
 
 CONTRACT_KEYS = {"time", "cpu", "memory", "process", "gpus", "gpu_error"}
@@ -67,23 +66,23 @@ def test_interval_out_of_range_is_a_user_error(bad):
         HardwareSampler(bad, backend=no_gpu())
 
 
-def test_background_thread_samples_records_and_stops_quickly():
+def test_stream_samples_on_its_interval_records_and_halts_quickly():
     sampler = HardwareSampler(0.25, backend=SimulatedNvml())
-    seen, names = [], []
-    sampler.add_listener(lambda s: (seen.append(s), names.append(threading.current_thread().name)))
-    sampler.add_listener(lambda s: 1 / 0)   # a broken listener must not stop the others or the thread
-    sampler.start()
-    try:
-        deadline = time.monotonic() + 5
-        while len(seen) < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
+    seen = []
+    stream = sampler.stream()
+
+    def halt_later():
+        time.sleep(1.2)
+        sampler.halt()
+
+    threading.Thread(target=halt_later, name="halter", daemon=True).start()
+    started = None
+    for snapshot in stream:                 # ends within one interval of halt()
+        seen.append(snapshot)
         started = time.monotonic()
-        assert sampler.stop(timeout=2.0)
-        assert time.monotonic() - started < 2.0
-    assert len(seen) >= 3 and set(names) == {THREAD_NAME}
-    assert not sampler.running and sampler.gpus.backend.shutdowns == 1
-    assert len(sampler.history) == len(seen) or len(sampler.history) == len(seen) + 1
+    assert time.monotonic() - started < 0.5
+    assert len(seen) >= 3 and sampler.gpus.backend.shutdowns == 1     # NVML released at the end
+    assert len(sampler.history) == len(seen)
     gaps = [b.time - a.time for a, b in itertools.pairwise(seen)]
     assert all(0.15 < g < 1.0 for g in gaps), gaps
 
@@ -91,8 +90,13 @@ def test_background_thread_samples_records_and_stops_quickly():
 def test_changing_the_interval_takes_effect_at_once():
     sampler = HardwareSampler(10, backend=no_gpu())
     seen = []
-    sampler.add_listener(seen.append)
-    sampler.start()
+
+    def consume():
+        for snapshot in sampler.stream():
+            seen.append(snapshot)
+
+    consumer = threading.Thread(target=consume, name="consumer", daemon=True)
+    consumer.start()
     try:
         time.sleep(0.3)
         assert len(seen) == 1               # the first sample comes at once, the next in 10 s...
@@ -102,7 +106,8 @@ def test_changing_the_interval_takes_effect_at_once():
             time.sleep(0.05)
         assert len(seen) >= 3
     finally:
-        sampler.stop()
+        sampler.halt()
+        consumer.join(2)
 
 
 def test_our_torch_memory_fills_in_when_nvml_does_not_list_us():

@@ -2,7 +2,7 @@
 
     sampler = HardwareSampler(interval=1.0)     # psutil + NVML (through NvmlBackend, the one NVML door)
     snapshot = sampler.sample()                 # a HardwareSnapshot: frozen numbers, `to_dict()` for JSON
-    sampler.add_listener(callback); sampler.start(); ...; sampler.stop()   # thread `wb-hardware`
+    for snapshot in sampler.stream(): ...        # one every `interval` s until sampler.halt() (a GUI job)
     times, series = sampler.history.window(600, ["cpu", "gpu0.memory"])   # the last 10 minutes
 """
 

@@ -1,5 +1,6 @@
-"""HardwareSampler: a snapshot now (`sample()`), or one every `interval` seconds on a background thread
-named `wb-hardware`, kept in a History and handed to listeners. Qt-free: the GUI wraps it, the CLI loops it."""
+"""HardwareSampler: a snapshot now (`sample()`), or one every `interval` seconds from `stream()`, kept in a
+History. Qt-free: the GUI runs `stream()` as a background job (workbench.ui.jobs, thread `wb-hardware`), the CLI
+loops `sample()`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import replace
 
 from workbench.core.errors import UserError
@@ -23,7 +24,6 @@ log = logging.getLogger(__name__)
 MIN_INTERVAL_S = 0.25
 MAX_INTERVAL_S = 10.0
 DEFAULT_INTERVAL_S = 1.0
-THREAD_NAME = "wb-hardware"
 
 
 def check_interval(seconds: float) -> float:
@@ -47,11 +47,9 @@ class HardwareSampler:
         self.history = history if history is not None else History()
         self.trainer = TrainerMemoryBoard()
         self._probe_torch = probe_torch
-        self._listeners: list[Callable[[HardwareSnapshot], None]] = []
         self._lock = threading.Lock()   # one sample at a time (thread and callers of sample())
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
         self._failures: set[str] = set()
         self.latest: HardwareSnapshot | None = None
 
@@ -63,14 +61,10 @@ class HardwareSampler:
     @interval.setter
     def interval(self, seconds: float) -> None:
         self._interval = check_interval(seconds)
-        self._wake.set()                # the running thread picks the new interval up now
+        self._wake.set()                # a running stream picks the new interval up now
 
     def set_disk_path(self, path: str | os.PathLike | None) -> None:
         self.system.disk_path = path
-
-    def add_listener(self, callback: Callable[[HardwareSnapshot], None]) -> None:
-        """`callback(snapshot)` after each background sample, on the sampler's thread."""
-        self._listeners.append(callback)
 
     # -- sampling -------------------------------------------------------------------------------------------------
     def sample(self) -> HardwareSnapshot:
@@ -88,55 +82,46 @@ class HardwareSampler:
             self.latest = snapshot
             return snapshot
 
-    # -- background thread ----------------------------------------------------------------------------------------
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> None:
-        if self.running:
-            return
+    # -- a stream for a background job ----------------------------------------------------------------------------
+    def stream(self) -> Iterator[HardwareSnapshot]:
+        """A snapshot every `interval` seconds until `halt()`; NVML is released when the stream ends."""
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
-        self._thread.start()
+        next_at = None
+        try:
+            while not self._stop.is_set():
+                try:
+                    snapshot = self.sample()
+                except Exception as exc:    # noqa: BLE001 - a bad reading must not end monitoring
+                    self._log_once(exc, "hardware sample failed")
+                    snapshot = None
+                if snapshot is not None and not self._stop.is_set():
+                    yield snapshot
+                now = time.monotonic()
+                next_at = now + self._interval if next_at is None else max(next_at + self._interval, now)
+                self._wake.clear()
+                self._wake.wait(max(next_at - time.monotonic(), 0.0))
+                if self._wake.is_set():     # interval changed (or stopping): restart the clock
+                    next_at = None
+        finally:
+            self.release()
 
-    def stop(self, timeout: float = 2.0) -> bool:
-        """Stop the thread and release NVML; True when it ended within `timeout` seconds."""
+    def halt(self) -> None:
+        """End `stream()` at its next wait (from any thread)."""
         self._stop.set()
         self._wake.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(timeout)
-            if thread.is_alive():
-                log.warning("the hardware sampler did not stop within %.1f s", timeout)
-                return False
+
+    def release(self, timeout: float = 2.0) -> None:
+        """Release NVML (after the last sample)."""
         if self._lock.acquire(timeout=timeout):
             try:
                 self.gpus.close()
             finally:
                 self._lock.release()
-        return True
 
-    def _run(self) -> None:
-        next_at = None
-        while not self._stop.is_set():
-            try:
-                snapshot = self.sample()
-            except Exception as exc:    # noqa: BLE001 - a bad reading must not end monitoring
-                self._log_once(exc, "hardware sample failed")
-                snapshot = None
-            if snapshot is not None and not self._stop.is_set():
-                for callback in list(self._listeners):
-                    try:
-                        callback(snapshot)
-                    except Exception as exc:    # noqa: BLE001 - a listener's bug must not stop the others
-                        self._log_once(exc, "hardware listener failed")
-            now = time.monotonic()
-            next_at = now + self._interval if next_at is None else max(next_at + self._interval, now)
-            self._wake.clear()
-            self._wake.wait(max(next_at - time.monotonic(), 0.0))
-            if self._wake.is_set():     # interval changed (or stopping): restart the clock
-                next_at = None
+    def stop(self) -> None:
+        """Halt a stream and release NVML (the CLI's `monitor` calls this when it ends)."""
+        self.halt()
+        self.release()
 
     def _log_once(self, exc: Exception, what: str) -> None:
         """Each kind of failure once, with its traceback; not every second."""

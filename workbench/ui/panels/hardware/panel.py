@@ -1,15 +1,15 @@
 """HardwarePanel: CPU, RAM, this process, disk and each NVIDIA GPU now (cards), over time (plot) and who uses
 the GPUs (table); the device picker for training and a warning when the model will not fit there.
 
-The sampler runs on its own thread (`wb-hardware`) from the moment the panel exists; each snapshot crosses to
-the GUI thread through a queued signal, updates the view and is published to the session
-(`publish_hardware`, `set_gpu_free`) for the training plots, the toolbar and the builder."""
+The session owns the sampler and runs it as a background job (`ProjectSession.start_sampling`, thread
+`wb-hardware`) from the moment the panel exists; every snapshot is published by the session (`sig_hardware`,
+`sig_gpu_memory`) for this view, the training plots, the toolbar and the builder."""
 
 from __future__ import annotations
 
 import sys
 
-from PySide6.QtCore import QObject, QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -36,12 +36,6 @@ WARNING_STYLE = ("QLabel#hardwareFitWarning { background: #fff4d6; color: #6b4e0
                  " border-radius: 4px; padding: 3px 6px; }")
 
 
-class _SnapshotBridge(QObject):
-    """Lives in the GUI thread; emitting from the sampler thread queues the call to the GUI thread."""
-
-    sig_snapshot = Signal(object)
-
-
 class HardwarePanel(QWidget):
     sig_snapshot_shown = Signal(object)     # after the view shows a snapshot (tests, screenshots)
 
@@ -51,22 +45,22 @@ class HardwarePanel(QWidget):
         self.setObjectName("hardwarePanel")
         self.session = session
         self.settings = QSettings("Workbench", "Workbench")
-        self.sampler = sampler or HardwareSampler(self._saved_interval(), disk_path=self._project_folder())
+        if sampler is None:
+            sampler = session.sampler or HardwareSampler(self._saved_interval(), disk_path=self._project_folder())
+        self.sampler = session.sampler = sampler          # the session owns it (and its job)
         self.latest: HardwareSnapshot | None = None
         self._estimate: int | None = None
         self._estimate_stale = True
         self._stopped = False
         self._had_gpus: bool | None = None
         self._build()
-        self._bridge = _SnapshotBridge(self)
-        self._bridge.sig_snapshot.connect(self.show_snapshot, Qt.QueuedConnection)
-        self.sampler.add_listener(self._bridge.sig_snapshot.emit)
+        session.sig_hardware.connect(self.show_snapshot)
         session.sig_device_changed.connect(self._on_session_device_changed)
         session.sig_project_loaded.connect(self._on_session_project_loaded)
         for signal in (session.sig_model_changed, session.sig_training_changed):
             signal.connect(self._on_session_model_changed)
         if start:
-            self.sampler.start()
+            session.start_sampling(self.sampler)
 
     # -- construction -------------------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -181,10 +175,6 @@ class HardwarePanel(QWidget):
         self.latest = snapshot
         if self.isVisible():                    # a hidden tab costs nothing; it catches up when shown
             self._render(snapshot)
-        self.session.publish_hardware(snapshot)
-        free = snapshot.gpu_free()
-        if free or self.session.gpu_free:
-            self.session.set_gpu_free(free)
         self._update_warning()
         self.sig_snapshot_shown.emit(snapshot)
 
@@ -321,11 +311,13 @@ class HardwarePanel(QWidget):
         self.sampler.trainer.report(device, allocated, reserved, peak)
 
     def shutdown(self) -> None:
-        """Stop the sampler thread (joined within 2 s) and release NVML."""
+        """Stop showing snapshots and stop the sampling job (it releases NVML when it ends)."""
         if self._stopped:
             return
         self._stopped = True
-        self.sampler.stop(timeout=2.0)      # snapshots still queued are dropped by show_snapshot
+        job = self.session.jobs.current("hardware")
+        if job is not None:
+            job.cancel()
 
 
 def _nearest(values, value: float) -> int:
