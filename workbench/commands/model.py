@@ -29,6 +29,8 @@ def add_parser(sub) -> None:
     templates.add_argument("name", nargs="?", help="template name (omit to list them)")
     templates.add_argument("--input-shape", default="1,8,8", help="input shape without the batch (default 1,8,8)")
     templates.add_argument("--num-classes", type=int, default=10)
+    templates.add_argument("--vocab-size", type=int, help="token templates (text_lstm): the vocabulary size; "
+                           "the input shape is then the sequence length, e.g. --input-shape 40")
     templates.add_argument("-o", "--output", help="spec .json to write (default: print it)")
     templates.set_defaults(func=run_templates)
 
@@ -96,7 +98,9 @@ def run_templates(args) -> int:
         for t in TEMPLATES.values():
             print(f"{t.name:14} {t.title}: {t.doc}")
         return 0
-    spec = make_template(args.name, parse_shape(args.input_shape), args.num_classes)
+    tokens = args.name in TEMPLATES and TEMPLATES[args.name].kind == "tokens"    # integer token ids in
+    spec = make_template(args.name, parse_shape(args.input_shape), args.num_classes,
+                         "int64" if tokens else "float32", vocab_size=args.vocab_size)
     if args.output:
         save_spec(spec, args.output)
         print(f"wrote {args.output}")

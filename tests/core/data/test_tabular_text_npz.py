@@ -98,9 +98,9 @@ def test_text_column_tokenized_with_vocab_from_train(tmp_path):
 def test_tokenizer_rules():
     tok = Tokenizer("words", vocab_size=5, seq_len=4).fit(["b a a", "c a b", "b d"])
     assert tok.vocab == ["<pad>", "<unk>", "a", "b", "c"]     # by frequency, ties alphabetical
-    assert tok.encode(["A b zz", "a a a a a"]).tolist() == [[2, 3, 1, 0], [2, 2, 2, 2]]
+    assert tok.encode(["A b zz", "a a a a a"]).tolist() == [[0, 2, 3, 1], [2, 2, 2, 2]]   # padded on the left
     chars = Tokenizer("chars", vocab_size=10, seq_len=3).fit(["ab"])
-    assert chars.encode(["BA"]).tolist() == [[3, 2, 0]] or chars.encode(["BA"]).tolist() == [[2, 3, 0]]
+    assert chars.encode(["BA"]).tolist() == [[0, 3, 2]] or chars.encode(["BA"]).tolist() == [[0, 2, 3]]
 
 
 def test_npz_arrays_and_errors(tmp_path):

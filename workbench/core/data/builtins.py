@@ -41,7 +41,8 @@ CSV_OPTIONS = (
     OptionSpec("text_column", "Text column", "", help="a column of free text: tokenized for Embedding models"),
     OptionSpec("tokenizer", "Tokenizer", "words", choices=("words", "chars")),
     OptionSpec("vocab_size", "Vocabulary size", 10000, minimum=3, maximum=1_000_000),
-    OptionSpec("seq_len", "Sequence length", 64, minimum=1, maximum=100_000),
+    OptionSpec("seq_len", "Sequence length", 0, minimum=0, maximum=100_000,
+               help="tokens per text; 0 = automatic: the 95th percentile of the train texts' lengths"),
 )
 
 register_source(SourceType(

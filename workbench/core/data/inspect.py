@@ -25,7 +25,10 @@ def inspect_source(settings: DatasetSettings, progress: Callable | None = None, 
     """{"kind","num_samples","num_classes","class_names","input_shape","skipped"} plus a "details" dict."""
     raw = read_source(settings, progress, cancel)
     if raw.modality == TEXT:
-        shape = [int(settings.options.get("seq_len", 64))]
+        from workbench.core.data.text import Tokenizer
+
+        shape = [int(settings.options.get("seq_len", 0)) or Tokenizer(settings.options.get("tokenizer", "words"))
+                 .fit(list(raw.texts)).seq_len]
     elif raw.modality == IMAGE:
         shape = [int(s) for s in raw.sample_shape]
     else:

@@ -4,7 +4,10 @@
   `"chars"`: lower-case characters (spaces included).
 - vocabulary: fitted on the train split only; id 0 is `<pad>`, id 1 is `<unk>`, then the most frequent tokens
   (ties alphabetical) up to `vocab_size` ids in all.
-- every text becomes `seq_len` int64 ids: truncated at the end, padded with 0 at the end.
+- every text becomes `seq_len` int64 ids: truncated at the end, padded with 0 at the START (left padding),
+  so a recurrent layer's last step is the text's last real token, never padding. `seq_len=0` (the default)
+  sizes it from the data: the 95th percentile of the train texts' token counts (`auto_seq_len`), so padding
+  does not swamp short texts and only the longest 5% are cut.
 `meta.input_dtype` is "int64", `meta.input_shape` is (seq_len,), the vocabulary is `meta.extra["vocab"]`.
 """
 
@@ -21,27 +24,40 @@ from workbench.core.errors import UserError
 
 PAD, UNK = "<pad>", "<unk>"
 WORD = re.compile(r"[\w']+")
+AUTO_PERCENTILE = 95
+MAX_AUTO_SEQ_LEN = 512
+
+
+def auto_seq_len(counts) -> int:
+    """The sequence length for texts with these token counts: their 95th percentile (1 to 512)."""
+    counts = np.asarray(list(counts), dtype=np.float64)
+    if counts.size == 0:
+        return 1
+    return int(min(MAX_AUTO_SEQ_LEN, max(1, np.ceil(np.percentile(counts, AUTO_PERCENTILE)))))
 
 
 @dataclass
 class Tokenizer:
     mode: str = "words"
     vocab_size: int = 10000
-    seq_len: int = 64
+    seq_len: int = 0            # 0: sized by fit() from the texts (auto_seq_len)
     vocab: list[str] | None = None
 
     def __post_init__(self):
         if self.mode not in ("words", "chars"):
             raise UserError(f"tokenizer {self.mode!r} is unknown; use words or chars")
-        if self.vocab_size < 3 or self.seq_len < 1:
-            raise UserError("vocab_size must be at least 3 and seq_len at least 1")
+        if self.vocab_size < 3 or self.seq_len < 0:
+            raise UserError("vocab_size must be at least 3 and seq_len at least 1 (or 0 for automatic)")
 
     def tokens(self, text: str) -> list[str]:
         text = text.lower()
         return WORD.findall(text) if self.mode == "words" else list(text)
 
     def fit(self, texts: list[str]) -> Tokenizer:
-        counts = Counter(t for text in texts for t in self.tokens(text))
+        tokenized = [self.tokens(text) for text in texts]
+        if self.seq_len == 0:
+            self.seq_len = auto_seq_len(len(t) for t in tokenized)
+        counts = Counter(t for tokens in tokenized for t in tokens)
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: self.vocab_size - 2]
         self.vocab = [PAD, UNK] + [t for t, _ in ranked]
         return self
@@ -53,7 +69,8 @@ class Tokenizer:
         out = np.zeros((len(texts), self.seq_len), dtype=np.int64)
         for row, text in enumerate(texts):
             ids = [index.get(t, 1) for t in self.tokens(text)[: self.seq_len]]
-            out[row, : len(ids)] = ids
+            if ids:
+                out[row, self.seq_len - len(ids):] = ids     # left padding: the last step is a real token
         return out
 
     def decode(self, ids) -> str:
@@ -67,7 +84,7 @@ def text_bundle_parts(settings, raw, parts, make_meta, make_split):
     from workbench.core.data.dataset import DataBundle
 
     opts = settings.options
-    tok = Tokenizer(opts.get("tokenizer", "words"), int(opts.get("vocab_size", 10000)), int(opts.get("seq_len", 64)))
+    tok = Tokenizer(opts.get("tokenizer", "words"), int(opts.get("vocab_size", 10000)), int(opts.get("seq_len", 0)))
     tok.fit([raw.texts[i] for i in parts["train"]])
     ids = tok.encode(raw.texts)
     lengths = np.array([len(tok.tokens(t)) for t in raw.texts])

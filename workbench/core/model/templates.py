@@ -27,7 +27,8 @@ TEMPLATES = {t.name: t for t in (
              "image"),
     Template("backbone", "Torchvision backbone", "resnet18 (or another torchvision architecture) with a new "
              "head; architecture only, no downloaded weights", "image"),
-    Template("text_lstm", "Embedding + LSTM", "Token ids -> Embedding -> LSTM (last step) -> Linear", "tokens"),
+    Template("text_lstm", "Embedding + LSTM", "Token ids (left-padded with 0) -> Embedding -> LSTM (last step) -> "
+             "Linear; the embedding has one row per vocabulary entry", "tokens"),
 )}
 
 
@@ -125,10 +126,16 @@ def _backbone(shape, outputs, backbone="resnet18", **_):
     return [{"type": "TorchvisionModel", "name": backbone, "num_classes": outputs}]
 
 
+DEFAULT_VOCAB = 10000      # the text source's default vocabulary size (workbench.core.data.text)
+
+
 def _text_lstm(shape, outputs, vocab_size=None, **_):
     if len(shape) != 1:
         raise UserError(f"the text template needs a sequence of token ids (L,), not {shape}")
-    return [{"type": "Embedding", "num_embeddings": int(vocab_size or 1000), "embedding_dim": 64},
+    # padding_idx 0: the texts are left-padded with id 0 (workbench.core.data.text), so the LSTM's last step is
+    # the text's last real token and the padding's vector stays zero
+    return [{"type": "Embedding", "num_embeddings": int(vocab_size or DEFAULT_VOCAB), "embedding_dim": 64,
+             "padding_idx": 0},
             {"type": "LSTM", "hidden_size": 128, "output": "last"}, {"type": "Dropout", "p": 0.3},
             {"type": "Linear", "out_features": outputs}]
 
