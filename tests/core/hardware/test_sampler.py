@@ -68,19 +68,17 @@ def test_interval_out_of_range_is_a_user_error(bad):
 
 def test_stream_samples_on_its_interval_records_and_halts_quickly():
     sampler = HardwareSampler(0.25, backend=SimulatedNvml())
-    seen = []
-    stream = sampler.stream()
+    seen, halted = [], []
 
     def halt_later():
-        time.sleep(1.2)
+        time.sleep(1.5)
+        halted.append(time.monotonic())
         sampler.halt()
 
     threading.Thread(target=halt_later, name="halter", daemon=True).start()
-    started = None
-    for snapshot in stream:                 # ends within one interval of halt()
+    for snapshot in sampler.stream():       # ends within one interval of halt()
         seen.append(snapshot)
-        started = time.monotonic()
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - halted[0] < 0.5
     assert len(seen) >= 3 and sampler.gpus.backend.shutdowns == 1     # NVML released at the end
     assert len(sampler.history) == len(seen)
     gaps = [b.time - a.time for a, b in itertools.pairwise(seen)]

@@ -183,7 +183,8 @@ class GpuReader:
             for proc in self._field(i, key, lambda call=call: call(handle)) or ():
                 if found.get(proc.pid) is None:
                     found[proc.pid] = proc.used_memory
-        procs = [GpuProcess(pid=pid, memory_used=mem, name=self._name_of(pid), ours=pid == self._pid)
+        ours = {self._pid} | _children(self._pid) if found else set()     # the GUI's trainer process too
+        procs = [GpuProcess(pid=pid, memory_used=mem, name=self._name_of(pid), ours=pid in ours)
                  for pid, mem in found.items()]
         procs.sort(key=lambda p: (not p.ours, -(p.memory_used or 0), p.pid))
         return tuple(procs)
@@ -220,6 +221,15 @@ def cuda_devices(uuids: list[str | None], visible: str | None) -> list[str | Non
             break
         result[nvml_index] = f"cuda:{cuda_index}"
     return result
+
+
+def _children(pid: int) -> set[int]:
+    import psutil
+
+    try:
+        return {child.pid for child in psutil.Process(pid).children(recursive=True)}
+    except psutil.Error:
+        return set()
 
 
 def _process_name(pid: int) -> str | None:

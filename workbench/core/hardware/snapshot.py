@@ -29,6 +29,8 @@ class MemoryStats:
 
 @dataclass(frozen=True, slots=True)
 class ProcessStats:
+    """Workbench: this process and its children (the GUI's trainer process) together."""
+
     pid: int
     rss: int
     cpu_percent: float                  # of one core: 250 means two and a half cores busy

@@ -19,6 +19,7 @@ MIN_FIRST_PERIOD_S = 0.1                # a CPU percent over less than this is n
 class SystemReader:
     def __init__(self, disk_path: str | os.PathLike | None = None):
         self._process = psutil.Process()
+        self._children: dict[int, psutil.Process] = {}
         self._count = psutil.cpu_count() or 1
         self.disk_path = disk_path
         self._primed_at = self._prime()
@@ -53,10 +54,24 @@ class SystemReader:
         swap = psutil.swap_memory()
         memory = MemoryStats(total=vm.total, used=vm.total - vm.available, percent=vm.percent,
                              swap_total=swap.total, swap_used=swap.used, swap_percent=swap.percent)
-        with self._process.oneshot():
-            process = ProcessStats(pid=self._process.pid, rss=self._process.memory_info().rss,
-                                   cpu_percent=self._process.cpu_percent(None), threads=self._process.num_threads())
-        return cpu, memory, process, self._disk()
+        return cpu, memory, self._workbench(), self._disk()
+
+    def _workbench(self) -> ProcessStats:
+        """This process and its children (the GUI's trainer process): what Workbench uses."""
+        rss = cpu = threads = 0
+        alive = {}
+        for proc in [self._process, *self._process.children(recursive=True)]:
+            proc = self._children.get(proc.pid, proc)   # the same object: cpu_percent measures since its last call
+            try:
+                with proc.oneshot():
+                    rss += proc.memory_info().rss
+                    cpu += proc.cpu_percent(None)
+                    threads += proc.num_threads()
+            except psutil.Error:
+                continue
+            alive[proc.pid] = proc
+        self._children = alive
+        return ProcessStats(pid=self._process.pid, rss=rss, cpu_percent=cpu, threads=threads)
 
     def _disk(self) -> DiskStats | None:
         try:
