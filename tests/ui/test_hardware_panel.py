@@ -164,7 +164,7 @@ def test_gpu_lost_mid_session(make_panel, session):
 
 def test_trainer_memory_stands_in_when_nvml_does_not_list_us(make_panel):
     panel = make_panel(SimulatedNvml([SimulatedGpu(compute=[NvmlProcess(3_999_999, 5 * GiB)])]))
-    panel.report_trainer_memory("cuda:0", allocated=GiB, reserved=3 * GiB // 2, peak=2 * GiB)
+    panel.session.sampler.trainer.report("cuda:0", allocated=GiB, reserved=3 * GiB // 2, peak=2 * GiB)
     step(panel)
     rows = panel.processes.row_texts()
     assert rows[0][1:] == [str(PID), "▶ Workbench (this process)", "1.5 GiB (torch)"]

@@ -303,13 +303,7 @@ class HardwarePanel(QWidget):
     def _project_folder(self):
         return self.session.path.parent if self.session.path else None
 
-    # -- the trainer's own figures, lifecycle -----------------------------------------------------------------------
-    def report_trainer_memory(self, device: str, allocated: int | None, reserved: int | None,
-                              peak: int | None = None) -> None:
-        """torch.cuda figures from a trainer's events (e.g. BatchEnd.cuda_*), merged into the next snapshots.
-        (A trainer in this process is read directly; this is for one whose events arrive from elsewhere.)"""
-        self.sampler.trainer.report(device, allocated, reserved, peak)
-
+    # -- lifecycle -----------------------------------------------------------------------
     def shutdown(self) -> None:
         """Stop showing snapshots and stop the sampling job (it releases NVML when it ends)."""
         if self._stopped:

@@ -317,6 +317,8 @@ class TrainingPanel(QWidget):
             remaining = started.epochs * started.batches_per_epoch - e.step
             parts.insert(0, f"ETA {_clock(e.elapsed / done * remaining)}")
         if e.cuda_allocated is not None:
+            if self.session.sampler is not None and started is not None:     # the hardware view shows them too
+                self.session.sampler.trainer.report(started.device, e.cuda_allocated, e.cuda_reserved, e.cuda_peak)
             parts.append(f"GPU mem {e.cuda_allocated / 2**20:,.0f} MiB (peak {e.cuda_peak / 2**20:,.0f})")
         self.stats_label.setText("  ·  ".join(parts))
 
