@@ -97,6 +97,7 @@ def test_saving_on_a_full_disk_shows_a_dialog_and_keeps_the_file(window, project
     assert "Autosave failed" in window.statusBar().currentMessage()
 
 
+@pytest.mark.slow
 def test_training_on_a_missing_gpu_shows_the_reason(window, project_copy, qtbot, dialogs):
     import torch
 
