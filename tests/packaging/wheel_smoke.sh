@@ -29,7 +29,8 @@ assert where.startswith(sys.argv[1]), f"workbench imported from {where}, not fro
 ' "$WORK/site"
 run -c 'import sys; from workbench.cli import main; sys.exit(main(sys.argv[1:]))' --version
 run -c 'import sys; from workbench.cli import main; sys.exit(main(sys.argv[1:]))' data inspect digits --json >"$WORK/inspect.json"
-run -c 'import json, sys; doc = json.load(open(sys.argv[1])); assert doc, "empty inspect output"' "$WORK/inspect.json"
+run -c 'import json, sys; doc = json.load(open(sys.argv[1])); assert doc["kind"] == "digits" and doc["num_classes"] == 10, doc' \
+    "$WORK/inspect.json"
 # The sample project opens in the main window (offscreen), as `workbench` with no argument does.
 run -c '
 from PySide6.QtWidgets import QApplication
