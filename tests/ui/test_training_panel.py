@@ -386,3 +386,52 @@ def test_closing_while_jobs_are_stuck_in_a_5s_step_exits_0_within_3s(tmp_path):
     trainer = int(re.search(r"trainer (\d+)", result.stdout).group(1))
     time.sleep(0.5)
     assert not psutil.pid_exists(trainer) or psutil.Process(trainer).status() == psutil.STATUS_ZOMBIE
+
+
+GUI_ONLY = """
+import sys, time
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from workbench.app import finish
+from workbench.core.paths import sample_project
+from workbench.ui.main_window import MainWindow
+
+app = QApplication([])
+window = MainWindow()
+window.show()
+window.open_project(str(sample_project()), confirmed=True)
+window.session.project.training.epochs = 2
+panel = window.panels["trainingDock"]
+
+def wait(condition, seconds):
+    end = time.monotonic() + seconds
+    while not condition() and time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.01)
+    assert condition()
+
+wait(lambda: window.session.data is not None, 60)
+panel.start_button.click()
+wait(lambda: panel.running, 10)
+wait(lambda: not panel.running and panel.eval_job is None and panel.evaluation.result is not None, 120)
+heavy = sorted(m for m in ("torch", "torchvision", "onnx", "onnxruntime", "scipy", "sklearn")
+               if m in sys.modules)
+print("status", panel.last_finished.status, "heavy", ",".join(heavy) or "none", flush=True)
+window.close()
+sys.exit(finish(0))
+"""
+
+
+def test_the_gui_process_never_imports_torch_while_a_project_loads_trains_and_evaluates(tmp_path):
+    """torch (and scipy, sklearn, onnx) load in the trainer process only: their imports stalled the GUI thread
+    for up to a second."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "gui_only.py"
+    script.write_text(GUI_ONLY)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "WORKBENCH_HOME": str(tmp_path / "home")}
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "status completed heavy none" in result.stdout, result.stdout + result.stderr[-2000:]
