@@ -98,6 +98,20 @@ class Trainer:
         self.final_eval: tuple[float | None, float | None] = (None, None)   # last weights on the test split
         self.best_eval: tuple[float | None, float | None] = (None, None)    # best checkpoint on the test split
         self.final_split: str | None = None
+        # made by _setup and _open_run before the first batch (a run that fails earlier never reads them)
+        self.spec: Any = None                   # the model spec trained (the checkpoint's when resumed)
+        self.model: Any = None
+        self.optimizer: Any = None
+        self.scheduler: setup.Scheduler | None = None
+        self.train_batches: Any = None
+        self.val_batches: Any = None
+        self.run_path: Path | None = None
+        self.start_epoch, self.skip_batches, self.first_step = 1, 0, 1    # where this run starts (resumes)
+        self.batch = 0                          # 1-based batch within the epoch, 0 before the first
+        self.epoch_sums = [0.0, 0.0, 0.0]       # loss sum, correct, samples of the epoch so far
+        self.epoch_complete = True
+        self.parent_run: Path | None = None     # the run resumed from, and its metrics lines kept
+        self.parent_lines: list[dict] = []
 
     # what `_setup` decided (setup.TrainingSetup), read often enough to deserve a name
     @property
