@@ -19,10 +19,12 @@ run: $(STAMP)
 	$(BIN)/workbench $(PROJECT)
 
 # tests/core runs with PySide6 / pyqtgraph blocked from importing (tests/conftest.py), the rest with Qt offscreen.
+# Both runs always run; the target fails if either failed.
 test: $(STAMP) lint wheel-smoke
 	WORKBENCH_TEST_BLOCK_QT=1 $(BIN)/python -m pytest -q -p no:pytest-qt -W ignore::pytest.PytestConfigWarning \
-		tests/core $(PYTEST_ARGS)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q --ignore=tests/core -m "not screenshots" $(PYTEST_ARGS)
+		tests/core $(PYTEST_ARGS); core=$$?; \
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q --ignore=tests/core -m "not screenshots" $(PYTEST_ARGS); \
+	rest=$$?; test $$core -eq 0 -a $$rest -eq 0
 
 # The built wheel, installed outside the checkout, runs (a file missing from the package data fails here).
 wheel-smoke: $(STAMP)
