@@ -246,9 +246,21 @@ def write_int8_dynamic(job) -> Iterator[Any]:
     yield job.progress("quantize", 0.6, "Quantized (int8 dynamic)")
 
 
-def write_int8_static(job) -> Iterator[Any]:
+def quantize_qdq(pre: Path, out: Path, reader, method: str, cache: Path | None = None, exclude=()) -> None:
+    """QDQ, per-channel, uint8 activations / int8 weights; `cache`: calibration ranges from / into that file
+    (the accuracy budget quantizes several times on one calibration); `exclude`: nodes kept in fp32."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
+    calibrate = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                 "percentile": CalibrationMethod.Percentile}[method]
+    with quiet():
+        quantize_static(str(pre), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=calibrate,
+                        nodes_to_exclude=list(exclude),
+                        calibration_cache_path=str(cache) if cache is not None else None)
+
+
+def write_int8_static(job) -> Iterator[Any]:
     samples = job.calibration_samples()      # validates the count before the slow export
     yield from _fp32_first(job)
     yield job.progress("quantize", 0.3, "Pre-processing for quantization...")
@@ -258,19 +270,11 @@ def write_int8_static(job) -> Iterator[Any]:
         from workbench.core.export.quant_budget import write_within_budget
 
         yield from write_within_budget(job, pre, samples)
-        _record_calibration(job, samples)
-        return
-    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-              "percentile": CalibrationMethod.Percentile}[job.settings.calibration_method]
-    reader = job.calibration_reader(samples, INPUT_NAME)
-
-    def quantize():
-        with quiet():
-            quantize_static(str(pre), str(job.work_path), reader, quant_format=QuantFormat.QDQ, per_channel=True,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=method)
-
-    yield from job.blocking(quantize, "calibrate", 0.35, 0.6,
-                            f"Calibrating on {len(samples)} train samples ({job.settings.calibration_method})...")
+    else:
+        method = job.settings.calibration_method
+        reader = job.calibration_reader(samples, INPUT_NAME)
+        yield from job.blocking(lambda: quantize_qdq(pre, job.work_path, reader, method), "calibrate", 0.35, 0.6,
+                                f"Calibrating on {len(samples)} train samples ({method})...")
     _record_calibration(job, samples)
 
 

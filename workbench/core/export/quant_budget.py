@@ -23,22 +23,15 @@ from typing import Any
 
 from workbench.core.errors import UserError
 
-SENSITIVITY_SAMPLES = 16          # calibration samples whose activations are compared (all kept in memory)
+SENSITIVITY_SAMPLES = 16          # calibration samples whose activations are compared (all kept in memory),
+ACTIVATION_BUDGET = 256 << 20     # fewer for large inputs: every intermediate activation is held 3 times
+ACTIVATIONS_PER_INPUT = 200       # a CNN's activations, all layers together, are ~50-100x its input (x2 for QDQ)
+
+
+def sensitivity_samples(samples) -> int:
+    per_sample = max(1, samples[:1].nbytes * ACTIVATIONS_PER_INPUT)
+    return max(2, min(SENSITIVITY_SAMPLES, len(samples), ACTIVATION_BUDGET // per_sample))
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
-
-
-def quantize_qdq(pre: Path, out: Path, reader, method: str, cache: Path, exclude=()) -> None:
-    """QDQ, per-channel, uint8 activations / int8 weights; calibration ranges from / into `cache`."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-
-    from workbench.core.export.onnx_formats import quiet
-
-    calibrate = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-                 "percentile": CalibrationMethod.Percentile}[method]
-    with quiet():
-        quantize_static(str(pre), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=calibrate,
-                        nodes_to_exclude=list(exclude), calibration_cache_path=str(cache))
 
 
 class _Samples:
@@ -168,7 +161,7 @@ def write_within_budget(job, pre: Path, samples) -> Iterator[Any]:
     """Quantize `pre` into `job.work_path`, keeping the most sensitive nodes in fp32 until the accuracy drop on
     the validation split is within `job.settings.max_accuracy_drop`; records `sensitivity` and
     `accuracy_budget` in job.facts."""
-    from workbench.core.export.onnx_formats import INPUT_NAME, load_onnx
+    from workbench.core.export.onnx_formats import INPUT_NAME, load_onnx, quantize_qdq
     from workbench.core.export.verify import torch_predictor
 
     budget = float(job.settings.max_accuracy_drop)
@@ -196,7 +189,7 @@ def write_within_budget(job, pre: Path, samples) -> Iterator[Any]:
     yield from job.blocking(lambda: quantize_qdq(pre, first, reader, method, cache), "calibrate", 0.35, 0.45,
                             f"Calibrating on {len(samples)} train samples ({method})...")
     yield job.progress("quantize", 0.46, "Measuring each node's sensitivity (QDQ debugging, SQNR)...")
-    table = node_sensitivity(pre, first, samples[:SENSITIVITY_SAMPLES], job.work_dir, INPUT_NAME)
+    table = node_sensitivity(pre, first, samples[:sensitivity_samples(samples)], job.work_dir, INPUT_NAME)
     quantizable = len(table)
     limit = quantizable // 2 if job.settings.max_fp32_nodes is None else min(job.settings.max_fp32_nodes, quantizable)
     k_max = max((k for k in range(quantizable + 1) if len(fp32_nodes_for(table, k)) <= limit), default=0)
@@ -236,5 +229,5 @@ def write_within_budget(job, pre: Path, samples) -> Iterator[Any]:
         "max_drop_points": budget, "achieved_drop_points": round(drops[chosen], 3), "met": met,
         "fp32_nodes": len(kept), "fp32_node_names": kept, "quantizable_nodes": quantizable,
         "max_fp32_nodes": limit, "reference_accuracy": round(reference, 5), "tries": tries, "reason": reason,
-        "sensitivity_samples": min(len(samples), SENSITIVITY_SAMPLES)}
+        "sensitivity_samples": sensitivity_samples(samples)}
     yield job.progress("quantize", 0.6, f"int8 with {len(kept)} node(s) in fp32: {reason}")

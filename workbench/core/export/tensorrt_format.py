@@ -11,6 +11,7 @@ from typing import Any
 
 from workbench.core.errors import UserError
 from workbench.core.export.registry import Exporter, register_exporter
+from workbench.core.io import atomic_write_bytes
 
 MAX_BATCH = 64                 # the optimization profile: batch 1 .. 64, tuned for 32 (verification runs <= 64)
 OPT_BATCH = 32
@@ -26,7 +27,7 @@ def write_tensorrt(job) -> Iterator[Any]:
     finally:
         job.work_path = engine_path
     yield job.progress("convert", 0.6, "Building the TensorRT engine from the QDQ model (int8)...")
-    engine_path.write_bytes(build_engine(qdq, tuple(job.source.input_shape)))
+    atomic_write_bytes(engine_path, build_engine(qdq, tuple(job.source.input_shape)))
     job.facts["tensorrt"] = {"from": "QDQ ONNX (explicit int8)", "profile_batches": [1, OPT_BATCH, MAX_BATCH]}
 
 
