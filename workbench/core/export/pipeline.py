@@ -193,7 +193,7 @@ def split_arrays(split, indices: list[int] | None = None):
         if indices is not None:
             index = torch.as_tensor(indices, dtype=torch.long)
             x, y = x[index], y[index]
-        return x.numpy(), y.numpy()
+        return np.asarray(x), np.asarray(y)     # torch tensors, or numpy arrays (an image folder's uint8 pixels)
     indices = list(range(len(split))) if indices is None else indices
     items = [split.dataset[i] for i in indices]
     return (np.stack([np.asarray(item[0]) for item in items]), np.asarray([int(item[1]) for item in items]))
