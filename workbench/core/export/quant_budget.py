@@ -230,4 +230,4 @@ def write_within_budget(job, pre: Path, samples) -> Iterator[Any]:
         "fp32_nodes": len(kept), "fp32_node_names": kept, "quantizable_nodes": quantizable,
         "max_fp32_nodes": limit, "reference_accuracy": round(reference, 5), "tries": tries, "reason": reason,
         "sensitivity_samples": sensitivity_samples(samples)}
-    yield job.progress("quantize", 0.6, f"int8 with {len(kept)} node(s) in fp32: {reason}")
+    yield job.progress("quantize", 0.6, f"Accuracy budget {'met' if met else 'NOT met'}: {reason}")

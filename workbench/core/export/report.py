@@ -94,7 +94,7 @@ class ExportReport:
         budget = self.accuracy_budget
         if budget:
             lines += ["", "## Accuracy budget",
-                      f"Maximum accuracy drop {budget['max_drop_points']:g} points; achieved "
+                      f"Maximum accuracy drop {budget['max_drop_points']:g} points; the drop achieved is "
                       f"{_points(budget.get('achieved_drop_points'))} with {budget.get('fp32_nodes', 0)} of "
                       f"{budget.get('quantizable_nodes', 0)} quantizable nodes kept in fp32: "
                       + ("met." if budget.get("met") else f"NOT met ({budget.get('reason', '')}).")]
@@ -133,7 +133,7 @@ def _ms(v: float | None) -> str:
 
 
 def _points(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:+.2f} points".replace("+-", "-")
+    return "n/a" if v is None else f"{v:.2f} points"
 
 
 def _tolerance(t: dict) -> str:
