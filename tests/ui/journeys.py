@@ -68,14 +68,15 @@ def answer_modal(qtbot, trigger, drive) -> None:
         raise outcome[0]
 
 
-def new_project_from_data(qtbot, window, kind: str, source: Path, target: str | None = None,
+def new_project_from_data(qtbot, window, kind: str, source: Path | None, target: str | None = None,
                           template: str | None = None, name: str | None = None) -> None:
     """File > New project: pick the source, Inspect, pick the template, Create project."""
 
     def drive(dialog):
         form = dialog.source_form
         form.kind.setCurrentIndex(form.kind.findData(kind))
-        type_into(form.path.edit, str(source))
+        if source is not None:
+            type_into(form.path.edit, str(source))
         if target is not None:
             type_into(form.target.lineEdit(), target)
         click(form.load_button)
@@ -199,3 +200,9 @@ def save_as(qtbot, window, monkeypatch, path: Path) -> None:
     """File > Save As..., answering the file dialog with `path`."""
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), ""))
     menu_action(window, "File", "Save As...").trigger()
+
+
+def open_project(window, monkeypatch, path: Path) -> None:
+    """File > Open..., answering the file dialog with `path`."""
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    menu_action(window, "File", "Open...").trigger()

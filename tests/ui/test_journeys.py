@@ -9,10 +9,16 @@ import json
 
 import pytest
 from journeys import (
+    click,
     data_loaded,
     evaluate_newest_run,
     export_best_checkpoint,
+    export_runs,
     new_project_from_data,
+    open_export_wizard,
+    open_project,
+    run_rows,
+    save_as,
     set_epochs,
     train,
     training_panel,
@@ -80,3 +86,95 @@ def test_csv_text_journey(qtbot, window, tmp_path):
     assert window.session.project.model.input_shape == [meta.extra["seq_len"]] != [64]
     assert report["checker_ok"]
     assert training_panel(window).runs.root_path() == window.session.runs_dir
+
+
+# -- projects and runs that are never lost -------------------------------------------------------------------------
+def _new_digits_project(qtbot, window, epochs=1):
+    new_project_from_data(qtbot, window, "digits", None, template="mlp")
+    qtbot.waitUntil(lambda: data_loaded(window), timeout=WAIT_MS)
+    set_epochs(window, epochs)
+
+
+def test_untitled_runs_move_with_the_project_and_come_back_after_quit(qtbot, window, tmp_path, monkeypatch):
+    _new_digits_project(qtbot, window)
+    untitled_root = window.session.runs_dir
+    assert untitled_root.parent.parent.name == "untitled"          # its own folder in the user data folder
+    first = train(qtbot, window)
+    second = train(qtbot, window)
+    assert len(run_rows(window)) == 2
+    wizard = open_export_wizard(qtbot, window)                      # before any Save: exportable already
+    assert len(export_runs(wizard)) == 2
+    wizard.reject()
+    target = tmp_path / "mine" / "digits.wbproj"
+    target.parent.mkdir()
+    save_as(qtbot, window, monkeypatch, target)                      # the first Save asks where
+    assert window.session.path == target and not window.windowTitle().startswith("*")
+    runs = tmp_path / "mine" / "runs"
+    assert len(list(runs.iterdir())) == 2 and not untitled_root.exists()
+    assert [r[0] for r in run_rows(window)] == [second[0], first[0]]
+    window.close()                                                   # quit
+    assert not window.isVisible()
+
+    again = MainWindow()
+    qtbot.addWidget(again)
+    again.show()
+    try:
+        open_project(again, monkeypatch, target)
+        assert again.session.path == target
+        assert [r[0] for r in run_rows(again)] == [second[0], first[0]]
+        qtbot.waitUntil(lambda: data_loaded(again), timeout=WAIT_MS)
+        onnx = export_best_checkpoint(qtbot, again, tmp_path / "out" / "digits.onnx")
+        assert onnx.is_file()
+    finally:
+        again.shutdown()
+
+
+def test_save_as_reroots_the_runs_and_renames(qtbot, window, tmp_path, monkeypatch):
+    _new_digits_project(qtbot, window)
+    first = tmp_path / "a" / "first.wbproj"
+    first.parent.mkdir()
+    save_as(qtbot, window, monkeypatch, first)
+    train(qtbot, window)
+    assert len(run_rows(window)) == 1
+    second = tmp_path / "b" / "second.wbproj"
+    second.parent.mkdir()
+    save_as(qtbot, window, monkeypatch, second)
+    assert str(second) in window.windowTitle() and window.session.display_name == "second"
+    assert window.project_label.text().startswith("<b>second</b>")
+    assert run_rows(window) == []                                   # the new folder's runs, not the old ones
+    row = train(qtbot, window)
+    assert [r[0] for r in run_rows(window)] == [row[0]]
+    assert len(list((tmp_path / "b" / "runs").iterdir())) == 1 and len(list((tmp_path / "a" / "runs").iterdir())) == 1
+
+
+def test_opening_another_project_mid_run_asks(qtbot, window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox, QPushButton
+
+    from workbench.core.paths import sample_project
+
+    _new_digits_project(qtbot, window, epochs=500)
+    start = training_panel(window).findChild(QPushButton, "startTrainingButton")
+    click(start)
+    qtbot.waitUntil(lambda: bool(run_rows(window)) and run_rows(window)[0][1] == "running", timeout=WAIT_MS)
+    asked = []
+    answer = [QMessageBox.Cancel]
+    def question(parent, title, text, *args, **kwargs):
+        asked.append((title, text))
+        return QMessageBox.Discard if title == "Unsaved changes" else answer[0]
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    before = window.session.project
+    open_project(window, monkeypatch, sample_project())
+    assert asked and asked[0][0] == "Training is running" and "Stop it" in asked[0][1]
+    assert window.session.project is before and training_panel(window).running     # cancelled: nothing changed
+    answer[0] = QMessageBox.Yes
+    untitled_root = window.session.runs_dir
+    open_project(window, monkeypatch, sample_project())
+    assert len(asked) >= 2
+    assert window.session.path == sample_project().resolve() and not training_panel(window).running
+    assert start.isEnabled()
+    from workbench.core.training.runs import list_runs
+
+    stopped = list_runs(untitled_root)
+    assert len(stopped) == 1 and stopped[0].status == "stopped"   # its checkpoint saved, in its own project
+    assert all(r[0] != stopped[0].id for r in run_rows(window))   # not streaming into the new project

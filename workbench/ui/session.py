@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
 
 from workbench.core.data.settings import DatasetSettings
 from workbench.core.export.settings import ExportSettings
@@ -51,13 +52,30 @@ def move_runs(source: Path, target: Path) -> list[Path]:
     return left
 
 
+COMMANDS = {   # id: (text, tip, shortcut): the menus, the toolbar and the panels share these QActions
+    "train": ("Train", "Start training (Training panel)", "Ctrl+T"),
+    "pause": ("Pause", "Pause or resume at the next batch", "Ctrl+P"),
+    "stop": ("Stop", "Stop after the current batch and save a checkpoint", None),
+    "export": ("Export...", "Open the export wizard", "Ctrl+E"),
+}
+
+
+def _action(parent: QObject, command: str, text: str, tip: str, shortcut: str | None) -> QAction:
+    action = QAction(text, parent)
+    action.setObjectName(f"{command}Action")
+    action.setToolTip(f"{tip} ({shortcut})" if shortcut else tip)
+    if shortcut:
+        action.setShortcut(QKeySequence(shortcut))
+    return action
+
+
 class ProjectSession(QObject):
-    sig_project_loaded = Signal()          # a new document (New / Open): panels re-read everything
-    sig_dataset_changed = Signal()         # project.dataset replaced (settings, not data)
+    sig_project_loaded = Signal(object)    # Project: a new document (New / Open), panels re-read everything
+    sig_dataset_changed = Signal(object)   # DatasetSettings: project.dataset replaced (settings, not data)
     sig_data_loaded = Signal(object)       # the loaded, Qt-free dataset (or None when cleared)
-    sig_model_changed = Signal()           # project.model replaced
-    sig_training_changed = Signal()        # project.training replaced
-    sig_export_changed = Signal()          # project.export replaced
+    sig_model_changed = Signal(object)     # ModelSpec: project.model replaced
+    sig_training_changed = Signal(object)  # TrainingConfig: project.training replaced
+    sig_export_changed = Signal(object)    # ExportSettings: project.export replaced
     sig_dirty_changed = Signal(bool)
     sig_runs_changed = Signal()            # a run was added, renamed or deleted
     sig_runs_root_changed = Signal(object)  # Path: where runs are listed and written (New / Open / Save As)
@@ -65,7 +83,6 @@ class ProjectSession(QObject):
     sig_device_changed = Signal(str)       # "cpu", "cuda:0", ... picked in the toolbar or hardware panel
     sig_gpu_memory = Signal(object)        # {device: free_bytes} from the hardware sampler
     sig_hardware = Signal(object)          # each workbench.core.hardware snapshot, for plots beside the loss
-    sig_command = Signal(str)              # toolbar requests: "train", "pause", "stop", "export"
     sig_status = Signal(str)               # a message for the status bar
 
     def __init__(self, parent: QObject | None = None):
@@ -85,6 +102,7 @@ class ProjectSession(QObject):
         self._autosave.setInterval(AUTOSAVE_MS)
         self._autosave.timeout.connect(self.autosave)
         self.jobs = JobRunner(self)         # every background job; the trainer process lives here
+        self.actions = {command: _action(self, command, *spec) for command, spec in COMMANDS.items()}
         self.sampler: Any = None            # the hardware sampler (`start_sampling`); its snapshots: sig_hardware
         self.sig_runs_changed.connect(self._on_runs_changed)
 
@@ -130,7 +148,7 @@ class ProjectSession(QObject):
             self._untitled = untitled_folder()
         self._autosave.stop()
         self._set_dirty(False)
-        self.sig_project_loaded.emit()
+        self.sig_project_loaded.emit(self.project)
         self.sig_runs_root_changed.emit(self.runs_dir)
 
     def recover(self, autosave: str | Path) -> None:
@@ -149,8 +167,8 @@ class ProjectSession(QObject):
         if target is None:
             raise ValueError("no path to save to")
         old_path, old_root = self.path, self.runs_dir
-        if old_path is not None and target != old_path and self.project.name in ("", "Untitled", old_path.stem):
-            self.project.name = target.stem             # Save As names the project after its new file
+        if target != old_path:
+            self.project.name = target.stem             # Save (As) to a new file: the project takes its name
         save_project(self.project, target)
         self.path = target
         self._saved_json = self.project.to_json()
@@ -207,7 +225,7 @@ class ProjectSession(QObject):
         if settings != self.project.dataset:
             self.project.dataset = settings
             self._set_dirty(True)
-            self.sig_dataset_changed.emit()
+            self.sig_dataset_changed.emit(settings)
 
     def set_data(self, data: Any) -> None:
         self.data = data
@@ -217,19 +235,19 @@ class ProjectSession(QObject):
         if spec != self.project.model:
             self.project.model = spec
             self._set_dirty(True)
-            self.sig_model_changed.emit()
+            self.sig_model_changed.emit(spec)
 
     def update_training(self, config: TrainingConfig) -> None:
         if config != self.project.training:
             self.project.training = config
             self._set_dirty(True)
-            self.sig_training_changed.emit()
+            self.sig_training_changed.emit(config)
 
     def update_export(self, settings: ExportSettings) -> None:
         if settings != self.project.export:
             self.project.export = settings
             self._set_dirty(True)
-            self.sig_export_changed.emit()
+            self.sig_export_changed.emit(settings)
 
     def rename(self, name: str) -> None:
         if name and name != self.project.name:

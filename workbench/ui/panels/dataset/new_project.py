@@ -176,9 +176,10 @@ class NewFromDataDialog(QDialog):
             self._thread.cancel()
 
     def shutdown(self) -> None:
-        if self._thread is not None:
-            self._thread.cancel()
-            self._thread.wait(5000)
+        thread = self._thread
+        if thread is not None:
+            thread.cancel()
+            thread.wait(5000)
             self._on_finished()
 
     def done(self, result: int) -> None:  # accept / reject / close: never leave the thread running
