@@ -126,7 +126,8 @@ class ExportJob:
             self.warnings.append(f"{n} calibration samples were asked for; the train split has {available}, "
                                  "all of them were used.")
         order = np.random.default_rng(0).permutation(available)[:n]
-        return split_arrays(bundle.train, sorted(order.tolist()))[0]
+        x = split_arrays(bundle.train, sorted(order.tolist()))[0]
+        return x.astype(np.int64 if self.source.input_dtype == "int64" else np.float32)   # as verification feeds
 
     def calibration_reader(self, samples, input_name: str, batch_size: int = 16):
         from onnxruntime.quantization import CalibrationDataReader
