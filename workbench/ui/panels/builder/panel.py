@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from workbench.core.errors import UserError
 from workbench.core.hardware.fit import gpu_fit
 from workbench.core.model import editing
-from workbench.core.model.analysis import Analysis, analyze, apply_fix
+from workbench.core.model.analysis import Analysis, analyze
 from workbench.core.model.registry import get_layer_type
 from workbench.core.model.spec import ModelSpec
 from workbench.core.units import bytes_text, count_text, shape_text
@@ -316,6 +316,7 @@ class BuilderPanel(QWidget):
 
     def _show(self, analysis: Analysis | None) -> None:
         self.analysis = analysis
+        self._vet_fixes(analysis)
         self.layer_list.show_network(self.spec, analysis, self.selected)
         self._show_properties()
         self._show_problem()
@@ -326,6 +327,22 @@ class BuilderPanel(QWidget):
             act.setEnabled(has_sel)
         if analysis is not None:
             self.sig_analyzed.emit(analysis)
+
+    def _vet_fixes(self, analysis: Analysis | None) -> None:
+        """Offer each fix only as it leaves the whole model (fixes.vet_fix): checked against the layers after
+        it, an Embedding sized from the vocabulary. Specs analyzed in the background keep their fixes as given."""
+        if analysis is None or _needs_torch(self.spec.layers):
+            return
+        from workbench.ui.panels.builder.fixes import vet_fix
+
+        args = self._analysis_args()
+        extra = (self.meta.extra or {}) if self.meta is not None else {}
+        vocab = extra.get("vocab_size") or len(extra.get("vocab") or []) or None
+        for report in analysis.walk():
+            if report.error and report.fix is not None:
+                report.fix = vet_fix(self.spec, report.fix, vocab, **args)
+            if report.warning and report.warning_fix is not None:
+                report.warning_fix = vet_fix(self.spec, report.warning_fix, vocab, **args)
 
     def _show_properties(self) -> None:
         if self.selected is None:
@@ -469,12 +486,15 @@ class BuilderPanel(QWidget):
         self.edit(after, f"set {key}", self.selected, merge_key=(self.selected, key))
 
     def apply_fix(self, fix) -> None:
+        from workbench.ui.panels.builder.fixes import apply_any
+
         select = fix.path
         if fix.op == "insert":
             count = len(fix.layer) if isinstance(fix.layer, list) else 1
             shift = count if editing.exists(self.spec, fix.path) else count - 1   # the fixed layer, or the last added
             select = (*fix.path[:-1], fix.path[-1] + shift)
-        self.edit(apply_fix(self.spec, fix), fix.label[0].lower() + fix.label[1:], select)
+        self.edit(apply_any(self.spec, fix), fix.label[0].lower() + fix.label[1:], select)
+        self.layer_list.setFocus()     # on the fixed layer: not a text field whose text a key would replace
 
     def apply_template(self, name: str) -> None:
         from workbench.core.model.templates import make_template

@@ -52,6 +52,35 @@ def _as_int(value, default, fallback) -> int:
     return fallback
 
 
+class FloatSpinBox(QDoubleSpinBox):
+    """Shows a float as written (1e-05, 0.001, 0.9): a fixed 4 decimals showed BatchNorm's eps 1e-5 as 0.0000."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setDecimals(12)          # the value is kept, not rounded to 4 places
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802 - Qt API
+        return f"{value:.6g}"
+
+    def valueFromText(self, text: str) -> float:  # noqa: N802 - Qt API
+        try:
+            return float(text.strip())
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int):
+        from PySide6.QtGui import QValidator
+
+        stripped = text.strip()
+        try:
+            value = float(stripped)
+        except ValueError:
+            ok = stripped in ("", "-", "+", ".") or stripped.lower().endswith(("e", "e-", "e+"))
+            return (QValidator.Intermediate if ok else QValidator.Invalid), text, pos
+        inside = self.minimum() <= value <= self.maximum()
+        return (QValidator.Acceptable if inside else QValidator.Intermediate), text, pos
+
+
 def _as_float(value, default) -> float:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else float(default)
 
@@ -217,11 +246,13 @@ class PropertyEditor(QWidget):
                     n, None if p.inferred and v == b.minimum() else v))
             return box
         if param.kind == "float":
-            box = QDoubleSpinBox()
-            box.setDecimals(4)
+            box = FloatSpinBox()
             box.setRange(param.minimum if param.minimum is not None else -1e9,
                          param.maximum if param.maximum is not None else 1e9)
-            box.setSingleStep(0.05 if (param.maximum or 0) <= 1 else 0.1)
+            small = _as_float(value, param.default)
+            small = small if 0 < abs(small) < 0.01 else _as_float(param.default, 0.0)
+            step = abs(small) if 0 < abs(small) < 0.01 else 0.05 if (param.maximum or 0) <= 1 else 0.1
+            box.setSingleStep(step)       # eps 1e-5 steps by 1e-5, not by 0.05
             box.setValue(_as_float(value, param.default))
             box.setKeyboardTracking(False)
             box.valueChanged.connect(lambda v, n=name: self.sig_param_changed.emit(n, float(v)))
