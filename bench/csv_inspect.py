@@ -5,7 +5,7 @@
 Writes a CSV of about `--mb` MB in a temp folder (8 numeric feature columns with ~1% missing cells, one
 categorical column of 5 values, a text target of 4 classes; fixed seed), then runs
 `python -m workbench data inspect FILE --json` in a child process and reads the child's peak RSS
-(`os.wait4`'s `ru_maxrss`) and its wall time. The baseline is a child that only imports
+(its VmHWM, polled) and its wall time. The baseline is a child that only imports
 Workbench's CSV source (no file read), so the figure for the data itself is peak - baseline.
 Writes bench/results/csv_inspect.json.
 """
@@ -47,20 +47,35 @@ def make_csv(path: Path, megabytes: float, seed: int = 0) -> int:
     return rows
 
 
+def _hwm_mb(pid: int) -> float | None:
+    """The process's peak RSS so far (VmHWM, its own address space only), or None once it has exited."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
 def run_child(args: list[str]) -> tuple[float, float, str]:
-    """(peak RSS in MB, wall seconds, stdout) of one child process, its own peak from wait4's rusage."""
+    """(peak RSS in MB, wall seconds, stdout) of one child process. The peak is the child's VmHWM, polled
+    every 20 ms (getrusage's ru_maxrss would include this process's memory at the fork)."""
     start = time.perf_counter()
+    peak = 0.0
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         child = subprocess.Popen([sys.executable, *args], stdout=out, stderr=err, cwd=ROOT)
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
+        while child.poll() is None:
+            peak = max(peak, _hwm_mb(child.pid) or 0.0)
+            time.sleep(0.02)
         wall = time.perf_counter() - start
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode()
     if child.returncode != 0:
         raise SystemExit(f"child failed ({child.returncode}): {stderr.strip()[-400:]}")
-    return usage.ru_maxrss / 1024.0, wall, stdout
+    return peak, wall, stdout
 
 
 def main() -> None:

@@ -112,8 +112,9 @@ class CsvRows:
         self.has_header = header
         self.header: list[str] = []
 
-    def rows(self, progress=None, every: int = 50_000):
-        """Yield (line number, stripped cells) for every data row; sets `header` before the first one."""
+    def rows(self, progress=None, every: int = 50_000, strip: bool = True):
+        """Yield (line number, cells) for every data row, the cells stripped of spaces unless `strip` is False
+        (the caller strips what it keeps); sets `header` before the first one."""
         csv.field_size_limit(MAX_FIELD)
         with open_regular_file(self.path, "CSV file") as raw:
             text = io.TextIOWrapper(raw, encoding=self.encoding, newline="", errors="strict")
@@ -124,7 +125,7 @@ class CsvRows:
                 for row in reader:
                     if not row:
                         continue                  # a blank line
-                    if all(not c.strip() for c in row):
+                    if (not row[0] or row[0].isspace()) and not "".join(row).strip():
                         if head is None and self.has_header and len(row) > 1:
                             raise UserError(f"{self.path} line {reader.line_num}: the header row is empty; give "
                                             "every column a name in the first row")
@@ -150,7 +151,7 @@ class CsvRows:
                     count += 1
                     if progress is not None and count % every == 0:
                         progress(raw.tell(), self.size, f"Reading {self.path.name}: {count:,} rows")
-                    yield reader.line_num, [c.strip() for c in row]
+                    yield reader.line_num, [c.strip() for c in row] if strip else row
             except UnicodeDecodeError as exc:
                 if self.more_candidates:
                     raise _WrongEncoding from None
@@ -174,14 +175,14 @@ def _complete_utf8(data: bytes) -> int:
     return len(data)
 
 
-def read_rows(path, encoding, delimiter, header, consume, progress=None):
+def read_rows(path, encoding, delimiter, header, consume, progress=None, strip: bool = True):
     """`consume(csv_rows, iterator)` over the file's rows, started again with the next encoding candidate when
     the guessed one fails further into the file. Returns what `consume` returns."""
     candidate = 0
     while True:
         rows = CsvRows(path, encoding, delimiter, header, candidate)
         try:
-            return consume(rows, rows.rows(progress))
+            return consume(rows, rows.rows(progress, strip=strip))
         except _WrongEncoding:
             candidate += 1
 

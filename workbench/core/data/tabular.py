@@ -24,70 +24,98 @@ MAX_CATEGORIES = 100
 MAX_CLASSES = 50
 MAX_TARGET_VALUES = max(MAX_CLASSES, 2) * 20    # a text target with more different values is the wrong column
 CODE_LIMIT = MAX_TARGET_VALUES + 1              # distinct strings remembered per column (enough for both checks)
-CHUNK_ROWS = 50_000                             # rows converted to column arrays at a time
+CHUNK_ROWS = 8_192                              # rows converted to column arrays at a time
 GUESS_ROWS = 500                                # rows looked at to tell a text column
 
 
-class Column:
-    """One CSV column held as arrays, filled chunk by chunk: the number in each cell (NaN when missing or text),
-    whether it is missing, whether it is text, and for text cells a code per distinct string (up to
-    CODE_LIMIT strings; past that only the count matters, as the column is refused for one-hot or as a target)."""
+class Growing:
+    """An array appended to in chunks, grown by doubling: one block in memory (no list of small chunks left to
+    fragment the heap), trimmed by `array()`."""
 
-    def __init__(self):
-        self.values: list[np.ndarray] = []
-        self.missing: list[np.ndarray] = []
-        self.text: list[np.ndarray] = []
-        self.codes: list[np.ndarray | None] = []
+    def __init__(self, dtype, capacity: int = 0):
+        self.data = np.empty(capacity, dtype=dtype)
+        self.size = 0
+
+    def append(self, part: np.ndarray) -> None:
+        end = self.size + len(part)
+        if end > len(self.data):
+            grown = np.empty(max(end, int(1.25 * len(self.data)), 1024), dtype=self.data.dtype)
+            grown[:self.size] = self.data[:self.size]
+            self.data = grown
+        self.data[self.size:end] = part
+        self.size = end
+
+    def array(self) -> np.ndarray:
+        self.data.resize(self.size, refcheck=False)     # shrinks in place (realloc), no second copy
+        return self.data
+
+
+class Column:
+    """One CSV column held as arrays, filled chunk by chunk: the number in each cell as float32 (NaN when the
+    cell is missing or text), whether it is text, and for text cells a code per distinct string (up to
+    CODE_LIMIT strings; past that only the count matters, as the column is refused for one-hot or as a target).
+    About 5 bytes per cell (9 for a column holding text)."""
+
+    def __init__(self, rows_hint: int = 0):
+        self.values = Growing(np.float32, rows_hint)
+        self.text: Growing | None = None           # made when the first text cell comes, like the codes
+        self.codes: Growing | None = None
         self.index: dict[str, int] = {}
         self.overflow = False
 
     def add(self, cells: list[str]) -> None:
-        try:                            # fast path: numbers and empty cells, parsed by numpy
+        """`cells` as read (not stripped): numbers and empty cells take numpy's parser, the rest `_add_mixed`."""
+        try:
             values = np.array([c or "nan" for c in cells], dtype=np.float64)
         except ValueError:
-            self._add_mixed(cells)
+            self._add_mixed([c.strip() for c in cells])
             return
         self.values.append(values)
-        self.missing.append(np.isnan(values))
-        self.text.append(np.zeros(len(cells), dtype=bool))
-        self.codes.append(None)
+        if self.text is not None:
+            self.text.append(np.zeros(len(cells), dtype=bool))
+        if self.codes is not None:
+            self.codes.append(np.full(len(cells), -1, dtype=np.int32))
 
     def _add_mixed(self, cells: list[str]) -> None:
         wide = max(map(len, cells)) * 4 * len(cells) > (64 << 20)
         uniq, inverse = np.unique(np.array(cells, dtype=object if wide else None), return_inverse=True)
         values = np.full(len(uniq), np.nan)
-        missing = np.zeros(len(uniq), dtype=bool)
         text = np.zeros(len(uniq), dtype=bool)
         codes = np.full(len(uniq), -1, dtype=np.int32)
         for k, cell in enumerate(uniq.tolist()):
             if is_missing(cell):
-                missing[k] = True
                 continue
             number = to_float(cell)
             if number is not None:
-                values[k] = number
-            elif not self.overflow:
-                text[k] = True
+                values[k] = np.nan if number != number else number
+                continue
+            text[k] = True
+            if not self.overflow:
                 codes[k] = self.index.setdefault(cell, len(self.index))
                 if len(self.index) > CODE_LIMIT:
                     self.overflow, self.index = True, {}
-            else:
-                text[k] = True
+        if self.text is None and text.any():
+            self.text = Growing(bool)
+            self.text.append(np.zeros(self.values.size, dtype=bool))
+        if self.codes is None and not self.overflow and text.any():
+            self.codes = Growing(np.int32)
+            self.codes.append(np.full(self.values.size, -1, dtype=np.int32))
         self.values.append(values[inverse])
-        self.missing.append(missing[inverse])
-        self.text.append(text[inverse])
-        self.codes.append(None if self.overflow else codes[inverse])
+        if self.text is not None:
+            self.text.append(text[inverse])
+        if self.overflow:
+            self.codes = None
+        elif self.codes is not None:
+            self.codes.append(codes[inverse])
 
     def finish(self) -> None:
-        sizes = [len(v) for v in self.values]
-        self.values = np.concatenate(self.values) if sizes else np.zeros(0)
-        self.missing = np.concatenate(self.missing) if sizes else np.zeros(0, dtype=bool)
-        self.text = np.concatenate(self.text) if sizes else np.zeros(0, dtype=bool)
-        if self.overflow or not any(c is not None for c in self.codes):
-            self.codes = None
-        else:
-            self.codes = np.concatenate([np.full(n, -1, dtype=np.int32) if c is None else c
-                                         for c, n in zip(self.codes, sizes, strict=True)])
+        self.values = self.values.array()
+        self.text = np.zeros(len(self.values), dtype=bool) if self.text is None else self.text.array()
+        self.codes = None if self.overflow or self.codes is None else self.codes.array()
+
+    @property
+    def missing(self) -> np.ndarray:
+        return np.isnan(self.values) & ~self.text
 
     def labels(self, rows: np.ndarray) -> tuple[list[str], np.ndarray] | None:
         """(sorted distinct cell texts, label index per row, -1 when missing) for a column holding text: text
@@ -98,8 +126,9 @@ class Column:
         for cell, code in self.index.items():
             strings[code] = cell
         codes = self.codes[rows] if self.codes is not None else np.full(len(rows), -1, dtype=np.int32)
-        numeric = ~self.missing[rows] & ~self.text[rows]
-        numbers = np.unique(self.values[rows][numeric])
+        values = self.values[rows]
+        numeric = ~np.isnan(values)
+        numbers = np.unique(values[numeric])
         if len(numbers) > CODE_LIMIT:
             return None
         used = np.unique(codes[codes >= 0])
@@ -110,31 +139,30 @@ class Column:
         out = np.full(len(rows), -1, dtype=np.int64)
         text_rows = codes >= 0
         out[text_rows] = rank[np.searchsorted(used, codes[text_rows])]
-        out[numeric] = rank[len(used) + np.searchsorted(numbers, self.values[rows][numeric])]
+        out[numeric] = rank[len(used) + np.searchsorted(numbers, values[numeric])]
         return [names[k] for k in order], out
 
 
 class CsvData:
     """A CSV read into columns: header, line numbers, one Column each (a text column as its strings)."""
 
-    def __init__(self, header: list[str], text_col: int | None):
+    def __init__(self, header: list[str], text_col: int | None, rows_hint: int = 0):
         self.header = header
         self.text_col = text_col
-        self.columns = [Column() for _ in header]
+        self.columns = [Column(rows_hint if c != text_col else 0) for c in range(len(header))]
         self.texts: list[str] = []
-        self.lines: list[np.ndarray] = []
+        self.lines = Growing(np.uint32, rows_hint)
 
     def add(self, rows: list[list[str]], lines: list[int]) -> None:
-        line_arr = np.asarray(lines, dtype=np.int64)
-        self.lines.append(line_arr)
+        self.lines.append(np.asarray(lines, dtype=np.uint32))
         for c, cells in enumerate(zip(*rows, strict=True)):
             if c == self.text_col:
-                self.texts.extend(cells)
+                self.texts.extend(cell.strip() for cell in cells)
             else:
                 self.columns[c].add(list(cells))
 
     def finish(self) -> None:
-        self.lines = np.concatenate(self.lines) if self.lines else np.zeros(0, dtype=np.int64)
+        self.lines = self.lines.array()
         for c in self.columns:
             c.finish()
 
@@ -161,7 +189,9 @@ def _read_columns(path: Path, opts: dict, target: str | None, progress, cancel):
         table = CsvTable(header=header, rows=first, lines=lines, encoding=src.encoding, delimiter=src.delimiter)
         t_col = table.column(target or header[-1])
         text_name = opts.get("text_column") or _guess_text_column(table, t_col)
-        data = CsvData(header, table.column(text_name) if text_name else None)
+        row_bytes = sum(len(src.delimiter.join(r)) + 1 for r in first) / max(len(first), 1)
+        rows_hint = int(1.05 * src.size / max(row_bytes, 1)) if len(first) >= GUESS_ROWS else 0
+        data = CsvData(header, table.column(text_name) if text_name else None, min(rows_hint, 1 << 31))
         rows, row_lines = first, lines
         for line, cells in it:
             if len(rows) >= CHUNK_ROWS:
@@ -177,7 +207,7 @@ def _read_columns(path: Path, opts: dict, target: str | None, progress, cancel):
         return data, src.encoding, src.delimiter, t_col, text_name
 
     return read_rows(path, opts.get("encoding", "auto"), opts.get("delimiter", "auto"),
-                     bool(opts.get("header", True)), consume, progress)
+                     bool(opts.get("header", True)), consume, progress, strip=False)
 
 
 def load_csv(settings, progress=None, cancel=None) -> RawData:
@@ -265,11 +295,13 @@ def _column_kind(data: CsvData, col: int, rows: np.ndarray) -> str:
 
 
 def _features(data: CsvData, cols: list[int], kinds: dict[int, str], rows: np.ndarray, categorical: str):
-    blocks, names = [], []
+    """(x float32 (rows, features), feature names): numeric columns as they are, text columns one-hot. x is
+    allocated once and each column's arrays are released as soon as it is copied in (bounded peak memory)."""
+    plans, names = [], []
     for c in cols:
         name, column = data.header[c], data.columns[c]
         if kinds[c] == "numeric":
-            blocks.append(column.values[rows].astype(np.float32)[:, None])
+            plans.append((c, None, 1))
             names.append(name)
             continue
         if categorical != "onehot":
@@ -282,13 +314,19 @@ def _features(data: CsvData, cols: list[int], kinds: dict[int, str], rows: np.nd
             raise UserError(f"column {name!r} has {many} different text values (more than {MAX_CATEGORIES} "
                             "for one-hot encoding); remove it, or use it as the text column")
         cats, index = found
-        present = index[index >= 0]
-        mode = int(np.argmax(np.bincount(present, minlength=len(cats))))
-        block = np.zeros((len(rows), len(cats)), dtype=np.float32)
-        block[np.arange(len(rows)), np.where(index >= 0, index, mode)] = 1.0
-        blocks.append(block)
+        mode = int(np.argmax(np.bincount(index[index >= 0], minlength=len(cats))))
+        plans.append((c, np.where(index >= 0, index, mode).astype(np.int16), len(cats)))
         names.extend(f"{name}={v}" for v in cats)
-    return np.concatenate(blocks, axis=1), names
+    x = np.zeros((len(rows), len(names)), dtype=np.float32)
+    at = 0
+    for c, onehot, width in plans:
+        if onehot is None:
+            x[:, at] = data.columns[c].values[rows]
+        else:
+            x[np.arange(len(rows)), at + onehot] = 1.0
+        at += width
+        data.columns[c] = None                   # its arrays are no longer needed
+    return x, names
 
 
 def _target(data: CsvData, col: int, rows: np.ndarray, task: str):
