@@ -293,6 +293,17 @@ def test_bad_values_are_named(case, tmp_path, capsys):
     assert "learning rate" not in line
 
 
+def test_an_image_that_breaks_after_indexing_is_bad_input(tmp_path, capsys):
+    """Streamed folders read headers only when indexed; a file that is cut short decodes later (statistics,
+    batches): that is bad input with the file named, never 'a bug'."""
+    root = _image_folder(tmp_path / "images")
+    data = (root / "dog" / "2.png").read_bytes()
+    (root / "dog" / "2.png").write_bytes(data[:60])          # the header survives, the pixels do not
+    assert_cli_error(["project", "new", tmp_path / "p.wbproj", "--data", root, "--option", "in_memory=no",
+                      "--template", "mlp"], capsys, [str(root / "dog" / "2.png"), "can no longer be read"],
+                     [tmp_path])
+
+
 def test_relative_dataset_source_is_taken_from_the_project_folder(tmp_path, monkeypatch):
     from workbench.core.project import load_project
 
