@@ -18,8 +18,7 @@ class ClassHistogram(pg.PlotWidget):
         self.hideButtons()
         self.showGrid(y=True, alpha=0.25)
         self.setLabel("left", "samples")
-        self._legend = self.addLegend(offset=(-6, 2), labelTextColor=(40, 40, 40), colCount=3,
-                                      brush=pg.mkBrush(255, 255, 255, 200))
+        self.legend_html = ""        # the splits' colours and counts, in the title: above the bars, never over them
         self._empty = pg.TextItem("Load a dataset to see its classes", color=(120, 120, 120), anchor=(0.5, 0.5))
         self.addItem(self._empty)
         self._empty.setPos(0.5, 0.5)
@@ -27,9 +26,13 @@ class ClassHistogram(pg.PlotWidget):
         self.setYRange(0, 1)
         self.getAxis("bottom").setTicks([[]])
 
+    def _set_legend(self, entries: list[tuple[str, tuple]]) -> None:
+        self.legend_html = "  ".join(f"<span style='color:rgb{color}'>\u25a0</span> {text}" for text, color in entries)
+        self.setTitle(self.legend_html or None, size="8pt", color="#333")
+
     def clear_data(self, message: str = "Load a dataset to see its classes") -> None:
         self.clear()
-        self._legend.clear()
+        self._set_legend([])
         self.getAxis("bottom").setTicks([[]])
         self._empty.setText(message)
         self.addItem(self._empty)
@@ -40,7 +43,7 @@ class ClassHistogram(pg.PlotWidget):
     def show_classes(self, class_names: list[str], counts: dict[str, np.ndarray]) -> None:
         """counts: split name -> samples per class (same order as class_names); drawn stacked."""
         self.clear()
-        self._legend.clear()
+        entries = []
         x = np.arange(len(class_names))
         base = np.zeros(len(class_names))
         for name, c in counts.items():
@@ -50,18 +53,19 @@ class ClassHistogram(pg.PlotWidget):
             bar = pg.BarGraphItem(x=x, y0=base, height=c, width=0.8, brush=pg.mkBrush(*SPLIT_COLORS[name], 220),
                                   pen=pg.mkPen(None))
             self.addItem(bar)
-            self._legend.addItem(bar, f"{name} ({int(c.sum()):,})")
+            entries.append((f"{name} ({int(c.sum()):,})", SPLIT_COLORS[name]))
             base = base + c
         step = max(1, int(np.ceil(len(class_names) / MAX_TICKS)))
         self.getAxis("bottom").setTicks([[(i, _short(class_names[i])) for i in range(0, len(class_names), step)]])
         self.setLabel("bottom", "class")
         self.setXRange(-0.6, len(class_names) - 0.4, padding=0)
-        self.setYRange(0, max(1.0, float(base.max())) * 1.3, padding=0)   # room for the legend
+        self._set_legend(entries)
+        self.setYRange(0, max(1.0, float(base.max())) * 1.05, padding=0)
 
     def show_values(self, values: np.ndarray, label: str = "target") -> None:
         """A histogram of a continuous target (regression)."""
         self.clear()
-        self._legend.clear()
+        self._set_legend([])
         hist, edges = np.histogram(values, bins=min(40, max(5, len(values) // 10)))
         self.addItem(pg.BarGraphItem(x0=edges[:-1], x1=edges[1:], height=hist, brush=pg.mkBrush(66, 133, 244, 220),
                                      pen=pg.mkPen(None)))

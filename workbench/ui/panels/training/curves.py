@@ -25,7 +25,8 @@ from workbench.core.errors import UserError
 from workbench.ui.widgets.live_plot import LivePlot
 
 BLUE, ORANGE, GREEN, PURPLE, GREY = "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#9aa7b4"
-OVERLAY_COLORS = ("#d62728", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
+# overlays: far from the current run's blue / orange / grey and from each other (no red beside dark red)
+OVERLAY_COLORS = ("#d62728", "#2ca02c", "#6a1b9a", "#222222", "#e377c2", "#bcbd22", "#8c564b")
 
 
 class CurvesView(QWidget):
@@ -53,6 +54,10 @@ class CurvesView(QWidget):
         self._system_kind: str | None = None
         self._overlays: list[str] = []
         self._extent: tuple[int | None, int | None] = (None, None)
+        self._overlay_extent: tuple[float, float] = (0, 0)      # the longest overlay's last step and epoch
+        for plot in self.all_plots:
+            for axis in ("left", "bottom"):     # "loss" with ticks 0.0006..0.0009, never "loss (x0.001)" 600..900
+                plot.getPlotItem().getAxis(axis).enableAutoSIPrefix(False)
         self._build()
         self.set_empty("Press Start to train: the loss appears here within seconds")
 
@@ -180,6 +185,8 @@ class CurvesView(QWidget):
         steps, epochs = self._extent
         mode = self.x_combo.currentText()
         end = steps if mode == "step" else epochs if mode == "epoch" else None
+        if end:             # a longer overlaid run is shown whole, not cut at this run's length
+            end = max(end, self._overlay_extent[0 if mode == "step" else 1])
         for plot in self.plots:
             if end:
                 plot.getPlotItem().enableAutoRange(x=False)
@@ -210,6 +217,8 @@ class CurvesView(QWidget):
             self.loss.remove_series(key + "_raw")
             self.accuracy.remove_series(key)
         self._overlays = []
+        self._overlay_extent = (max((m.steps[-1] for _, m in runs if m.steps), default=0),
+                                max((m.batch_epoch[-1] for _, m in runs if m.batch_epoch), default=0))
         for i, (name, metrics) in enumerate(runs):
             key = f"overlay{i}"
             color = OVERLAY_COLORS[i % len(OVERLAY_COLORS)]
@@ -227,6 +236,7 @@ class CurvesView(QWidget):
         if self.loss.legend is not None:
             for key in self._overlays:
                 self.loss.legend.removeItem(self.loss.series[key + "_raw"].curve)
+        self._apply_extent()
         self.refresh()
 
     # -- toolbar ---------------------------------------------------------------------------------------------------

@@ -60,6 +60,10 @@ class ConfusionMatrixPlot(pg.PlotWidget):
         item.setAspectLocked(True)
         item.setLabel("bottom", "predicted")
         item.setLabel("left", "true")
+        for axis in ("left", "bottom"):      # class ticks only: no "true (x0.001)" from -400 to 400 when empty
+            item.getAxis(axis).enableAutoSIPrefix(False)
+            item.getAxis(axis).setTicks([[]])
+        item.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setLookupTable(_lut())
         item.addItem(self.image)
@@ -214,6 +218,18 @@ class EvaluationView(QWidget):
                 self.table.setItem(row, col, cell)
         self.show_misclassified()
 
+    def _set_gallery_mode(self, images: bool) -> None:
+        """Thumbnails in a grid for images; one line per sample (classes, confidence, values) otherwise."""
+        gallery = self.gallery
+        if images:
+            gallery.setViewMode(QListWidget.IconMode)
+            gallery.setGridSize(QSize(THUMB + 16, THUMB + 30))
+            gallery.setUniformItemSizes(True)
+        else:
+            gallery.setViewMode(QListWidget.ListMode)
+            gallery.setGridSize(QSize())
+            gallery.setWordWrap(False)
+
     def show_cell(self, true_class: int, predicted_class: int) -> None:
         if self.result is None:
             return
@@ -235,11 +251,15 @@ class EvaluationView(QWidget):
         more = f" (first {MAX_THUMBS} shown)" if len(indices) > MAX_THUMBS else ""
         self.gallery_label.setText(caption + more)
         r, data = self.result, self.data
+        images = bool(shown) and _sample_image(data, r.split, shown[0]) is not None
+        self._set_gallery_mode(images)
         for i in shown:
             true, pred = r.class_names[r.y_true[i]], r.class_names[r.y_pred[i]]
             label = f"{true}→{pred}" if true != pred else true
+            if not images:                 # a table row or a text: its values beside the classes, in a list
+                label = f"{label}  ({r.confidence[i]:.0%})   {_sample_text(data, r.split, i)}"
             item = QListWidgetItem(label)
-            image = _sample_image(data, r.split, i)
+            image = _sample_image(data, r.split, i) if images else None
             if image is not None:
                 item.setIcon(QIcon(to_pixmap(image)))
             tip = f"{r.split} sample {i}: true {true}, predicted {pred} ({r.confidence[i]:.0%})"
@@ -252,6 +272,17 @@ class EvaluationView(QWidget):
             item.setToolTip(tip)
             item.setData(Qt.UserRole, i)
             self.gallery.addItem(item)
+
+
+def _sample_text(data, split: str, i: int, width: int = 160) -> str:
+    text = getattr(data, "sample_text", None)
+    if data is None or not callable(text):
+        return ""
+    try:
+        value = " ".join(str(text(split, i)).split())
+    except Exception:  # noqa: BLE001 - a sample that cannot be read shows its classes only
+        return ""
+    return value if len(value) <= width else value[: width - 1] + "…"
 
 
 def _sample_image(data, split: str, i: int):
