@@ -102,6 +102,9 @@ def run_templates(args) -> int:
     spec = make_template(args.name, parse_shape(args.input_shape), args.num_classes,
                          "int64" if tokens else "float32", vocab_size=args.vocab_size)
     if args.output:
+        from workbench.core.io import refuse_output_over_inputs
+
+        refuse_output_over_inputs([args.output], [])        # never into a run's checkpoints
         save_spec(spec, args.output)
         print(f"wrote {args.output}")
     else:

@@ -360,6 +360,8 @@ def _index_only(paths, labels, classes, skipped, preset, mode, size, progress, c
 def looks_like_imagefolder(path: Path) -> bool:
     if not path.is_dir():
         return False
-    subdirs = [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    from itertools import islice
+
+    subdirs = [p for p in islice(path.iterdir(), 1000) if p.is_dir() and not p.name.startswith(".")]
     return bool(subdirs) and any(
-        f.suffix.lower() in IMAGE_EXTENSIONS for d in subdirs[:20] for f in list(d.iterdir())[:50])
+        f.suffix.lower() in IMAGE_EXTENSIONS for d in subdirs[:20] for f in islice(d.iterdir(), 50))
