@@ -136,9 +136,18 @@ class _ArrayUnpickler(pickle.Unpickler):
         if (module, name) not in self.ALLOWED:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
         found = super().find_class(module, name)
+        limit = self.limit
+        if name == "scalar":
+            def scalar(dtype, *args):
+                """A numpy scalar is allocated at its dtype's size: never more than the file could hold."""
+                if np.dtype(dtype).itemsize > limit:
+                    raise pickle.UnpicklingError(f"a value of {np.dtype(dtype).itemsize:,} bytes declared in a file "
+                                                 f"of {limit:,} bytes")
+                return found(dtype, *args)
+
+            return scalar
         if name != "_reconstruct":
             return found
-        limit = self.limit
 
         def reconstruct(subtype, shape, dtype):
             """numpy's pickle path allocates `shape` of `dtype` here: never more than the file could hold."""
@@ -197,6 +206,10 @@ def load_cifar10(settings, progress=None, cancel=None) -> RawData:
         data, labels = batch.get("data"), batch.get("labels")
         if data is None or labels is None:
             raise UserError(f"{folder / name} has no data/labels entries; is it a CIFAR-10 batch file?")
+        if not isinstance(data, np.ndarray) or not isinstance(labels, list | np.ndarray) or not all(
+                isinstance(v, int | np.integer) for v in labels):
+            raise UserError(f"{folder / name}: data must be an array and labels a list of integers; is it a "
+                            "CIFAR-10 batch file?")
         try:
             data = np.asarray(data, dtype=np.uint8)
             labels = np.asarray(labels, dtype=np.int64)
