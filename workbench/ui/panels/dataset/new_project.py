@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
+    QWidget,
 )
 
 from workbench.core.data.settings import DatasetSettings
@@ -42,7 +46,16 @@ class NewFromDataDialog(QDialog):
         self.bundle = None
         self._settings: DatasetSettings | None = None
         self._thread: DataLoad | None = None
-        lay = QVBoxLayout(self)
+        # everything but the buttons scrolls: Options and a CSV's summary never push Create below the screen
+        body = QWidget()
+        body.setObjectName("newProjectBody")
+        lay = QVBoxLayout(body)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.NoFrame)
+        self.scroll.setWidget(body)
+        outer = QVBoxLayout(self)
+        outer.addWidget(self.scroll, 1)
         form = QFormLayout()
         self.name = QLineEdit("Untitled")
         form.addRow("Project name", self.name)
@@ -80,7 +93,7 @@ class NewFromDataDialog(QDialog):
         self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         self.buttons.button(QDialogButtonBox.Ok).setText("Create project")
         self.buttons.button(QDialogButtonBox.Ok).setEnabled(False)
-        lay.addWidget(self.buttons)
+        outer.addWidget(self.buttons)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         self.source_form.sig_load.connect(self._on_inspect)
@@ -88,6 +101,26 @@ class NewFromDataDialog(QDialog):
         if settings is not None:
             self.source_form.set_settings(settings)
         self.split_form.set_settings(settings or DatasetSettings())
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        self.fit_to_screen()
+
+    def fit_to_screen(self) -> None:
+        """At most the screen's free height (less a margin for the title bar), and inside it."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        free = screen.availableGeometry()
+        height = min(self.height(), free.height() - 40)
+        width = min(self.width(), free.width() - 20)
+        if (width, height) != (self.width(), self.height()):
+            self.resize(width, height)
+        frame = self.frameGeometry()
+        top = min(max(frame.top(), free.top()), free.bottom() - frame.height())
+        left = min(max(frame.left(), free.left()), free.right() - frame.width())
+        if (left, top) != (frame.left(), frame.top()):
+            self.move(max(left, free.left()), max(top, free.top()))
 
     # -- loading ----------------------------------------------------------------------------------------------
     def _on_inspect(self) -> None:

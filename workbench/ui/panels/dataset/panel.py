@@ -341,7 +341,8 @@ class DatasetPanel(QWidget):
         self.samples.setCurrentWidget(self.grid)
         self.histogram.clear_data(message.replace("samples", "classes"))
         self.details.setText(message)
-        self.skipped_table.setRowCount(0)
+        fill_table(self.skipped_table, ["file", "reason"],
+                   [["Nothing loaded yet", "files or rows a source cannot use are listed here, with the reason"]])
         self.tabs.setTabText(3, "Skipped")
         self.augment_check.setEnabled(False)
         self.shuffle_button.setEnabled(False)
@@ -353,7 +354,8 @@ class DatasetPanel(QWidget):
         self.split_form.set_note(self._split_note(b))
         root = b.meta.extra.get("root")
         fill_table(self.skipped_table, ["file", "reason"],
-                   [[_relative(s["path"], root), s["reason"]] for s in b.skipped])
+                   [[_relative(s["path"], root), s["reason"]] for s in b.skipped]
+                   or [["Nothing was skipped", "every file (or row) of the source was used"]])
         self.tabs.setTabText(3, f"Skipped ({len(b.skipped):,})" if b.skipped else "Skipped")
         self.augment_check.setEnabled(b.augment is not None)
         if b.augment is None:

@@ -93,6 +93,7 @@ class SourceForm(QWidget):
         form.addRow(self.options)
         self._form = form
         self.kind.currentIndexChanged.connect(self._on_kind_changed)
+        self.kind.currentIndexChanged.connect(self._on_kind_switched)
         self.path.browse.clicked.connect(self._on_browse)
         self.val.browse.clicked.connect(self._on_browse_val)
         self.path.sig_changed.connect(self._refresh_columns)
@@ -140,6 +141,13 @@ class SourceForm(QWidget):
         self.options_toggle.setVisible(bool(specs))
         self.options.setVisible(bool(specs) and self.options_toggle.isChecked())
         self.path.edit.setPlaceholderText("a file" if src.path_mode == "file" else "a folder")
+
+    def _on_kind_switched(self) -> None:
+        """The user picked another source type: the old path (a folder for a CSV, ...) does not carry over."""
+        for edit in (self.path.edit, self.val.edit):
+            edit.clear()
+        self.target.clear()
+        self.target.setEditText("")
 
     def _on_options_toggled(self, on: bool) -> None:
         self.options_toggle.setArrowType(Qt.DownArrow if on else Qt.RightArrow)

@@ -534,6 +534,7 @@ class ExportWizard(QWizard):
         self.setButtonText(QWizard.CommitButton, "Export")
         self.destination_page.setCommitPage(True)
         self.resize(640, 520)
+        session.sig_runs_root_changed.connect(self._on_session_runs_root_changed)
 
     def request(self) -> ExportRequest:
         settings = self.format_page.settings()
@@ -554,10 +555,17 @@ class ExportWizard(QWizard):
         super().done(result)
 
     def reject(self) -> None:
-        if self.run_page.is_running():
+        running = self.run_page.is_running()
+        if running:
             self.run_page.status.setText("Cancelling...")
             self.run_page.stop()
         super().reject()
+        self.session.sig_status.emit("Export cancelled; nothing was written." if running else "Export cancelled.")
+
+    def _on_session_runs_root_changed(self, _root) -> None:
+        """Save As / New / Open moved the runs: the run list shows the project's runs, not the old folder's."""
+        if self.currentPage() is self.source_page:
+            self.source_page.initializePage()
 
     def shutdown(self) -> None:
         if self.run_page.is_running():
