@@ -99,12 +99,13 @@ def test_outputs_never_overwrite_inputs(case, project_copy, run_dir, tmp_path, c
 def test_fifos_never_block_a_read(tmp_path, capsys):
     fifos = tmp_path / "fifos"
     fifos.mkdir()
-    for name in ("p.wbproj", "d.csv", "a.npz", "spec.json"):
+    for name in ("p.wbproj", "d.csv", "a.npz", "spec.json", "c.safetensors"):
         os.mkfifo(fifos / name)
     cases = [(["train", fifos / "p.wbproj"], "not a regular file"),
              (["model", "check", fifos / "spec.json"], "not a regular file"),
              (["data", "inspect", fifos / "d.csv", "--kind", "csv"], "not a regular file"),
-             (["data", "inspect", fifos / "a.npz", "--kind", "npz"], "not a regular file")]
+             (["data", "inspect", fifos / "a.npz", "--kind", "npz"], "not a regular file"),
+             (["export", fifos / "c.safetensors", "-o", tmp_path / "m.onnx"], "not a regular file")]
     with deadline():
         for argv, fragment in cases:
             assert_cli_error(argv, capsys, [fragment, str(fifos)], [tmp_path])

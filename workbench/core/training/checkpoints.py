@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from workbench.core.errors import UserError, describe_validation_error
-from workbench.core.io import atomic_replace_with, parse_json_text
+from workbench.core.io import atomic_replace_with, check_regular_file, parse_json_text
 from workbench.core.model.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -113,8 +113,7 @@ def resolve_checkpoint(source: str | os.PathLike) -> Path:
                 return candidate
         raise UserError(f"run folder {source} has no checkpoints/best.safetensors or last.safetensors; "
                         "train it first or pass a checkpoint file")
-    if not source.exists():
-        raise UserError(f"checkpoint not found: {source}")
+    check_regular_file(source, "checkpoint")       # a FIFO would block the safetensors reader
     return source
 
 
@@ -247,6 +246,7 @@ def load_training_state(path: str | os.PathLike, state_id: str | None = None
     refused."""
     from safetensors import safe_open
 
+    check_regular_file(path, "optimizer state")
     try:
         with safe_open(str(path), framework="pt") as fh:
             metadata = fh.metadata() or {}

@@ -124,17 +124,22 @@ class RunMetrics:
 
 def read_metrics_lines(path: Path) -> list[dict[str, Any]]:
     """metrics.jsonl as dicts; a half-written last line (a killed run) is skipped."""
+    import io
+
+    from workbench.core.errors import UserError
+    from workbench.core.io import open_regular_file
+
     lines = []
     try:
-        with open(path, encoding="utf-8") as fh:
+        with io.TextIOWrapper(open_regular_file(path, "metrics file"), encoding="utf-8", errors="replace") as fh:
             for raw in fh:
                 try:
                     obj = json.loads(raw)
-                except json.JSONDecodeError:
+                except (ValueError, RecursionError):    # half a line, or a line no metrics writer makes
                     continue
                 if isinstance(obj, dict):
                     lines.append(obj)
-    except FileNotFoundError:
+    except UserError:                                   # missing, or not a regular file (never blocks on a FIFO)
         pass
     return lines
 
