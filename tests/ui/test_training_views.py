@@ -135,7 +135,7 @@ def test_misclassified_table_rows_show_their_values(qtbot):
     view.set_result(result, _Table())
     assert view.gallery.viewMode() == QListWidget.ListMode
     text = view.gallery.item(0).text()
-    assert text.startswith("benign→malignant") and "mean_radius=10" in text
+    assert text.startswith("benign→malignant  (80%)") and "\nmean_radius=10" in text
 
 
 def test_class_histogram_legend_is_above_the_bars(qtbot):

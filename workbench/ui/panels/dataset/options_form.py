@@ -19,6 +19,8 @@ def _editor(spec: OptionSpec) -> QWidget:
         w = QSpinBox()
         w.setRange(int(spec.minimum if spec.minimum is not None else -1_000_000),
                    int(spec.maximum if spec.maximum is not None else 1_000_000))
+        if spec.default == 0 and spec.minimum == 0 and "automatic" in spec.help:
+            w.setSpecialValueText("auto")        # 0 = sized from the data (the text sequence length)
     elif isinstance(spec.default, float):
         w = QDoubleSpinBox()
         w.setDecimals(1)

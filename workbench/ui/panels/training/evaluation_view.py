@@ -222,13 +222,15 @@ class EvaluationView(QWidget):
         """Thumbnails in a grid for images; one line per sample (classes, confidence, values) otherwise."""
         gallery = self.gallery
         if images:
+            gallery.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
             gallery.setViewMode(QListWidget.IconMode)
             gallery.setGridSize(QSize(THUMB + 16, THUMB + 30))
             gallery.setUniformItemSizes(True)
         else:
             gallery.setViewMode(QListWidget.ListMode)
             gallery.setGridSize(QSize())
-            gallery.setWordWrap(False)
+            gallery.setWordWrap(True)           # the values wrap under the classes in a narrow column
+            gallery.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
 
     def show_cell(self, true_class: int, predicted_class: int) -> None:
         if self.result is None:
@@ -257,7 +259,7 @@ class EvaluationView(QWidget):
             true, pred = r.class_names[r.y_true[i]], r.class_names[r.y_pred[i]]
             label = f"{true}→{pred}" if true != pred else true
             if not images:                 # a table row or a text: its values beside the classes, in a list
-                label = f"{label}  ({r.confidence[i]:.0%})   {_sample_text(data, r.split, i)}"
+                label = f"{label}  ({r.confidence[i]:.0%})\n{_sample_text(data, r.split, i)}"
             item = QListWidgetItem(label)
             image = _sample_image(data, r.split, i) if images else None
             if image is not None:
