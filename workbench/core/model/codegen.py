@@ -127,7 +127,15 @@ def _worth_writing(defaults: dict, key: str, value) -> bool:
 
 
 def export_code(spec: ModelSpec, path: str | os.PathLike, class_name: str = "Model") -> Path:
+    """Write the module file; it never replaces a file that is not Python code (a project, a spec, weights) nor
+    anything in a run's checkpoints (the same check for the command line and the GUI)."""
+    from workbench.core.io import refuse_output_over_inputs
+
     path = Path(path)
+    refuse_output_over_inputs([path], [])
+    if path.exists() and path.suffix != ".py":
+        raise UserError(f"refusing to write {path}: it exists and is not a Python file; choose another output "
+                        "path (e.g. model.py)")
     source = generate_code(spec, class_name, title=f"{path.stem}: a PyTorch model exported from Workbench")
     atomic_write_text(path, source)
     return path

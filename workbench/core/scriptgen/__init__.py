@@ -96,11 +96,13 @@ def generate_training_script(project, script_name: str = "train.py", origin: str
 
 def export_training_script(project, path: str | os.PathLike) -> Path:
     """Write the project's training script to `path` (atomically)."""
-    from workbench.core.io import atomic_write_text
+    from workbench.core.io import atomic_write_text, refuse_output_over_inputs
 
     path = Path(path)
     if path.suffix != ".py":
         raise UserError(f"the training script must be a .py file, not {path.name}")
+    data = project.dataset
+    refuse_output_over_inputs([path], [data.source if data.kind != "digits" else None, data.val_source])
     atomic_write_text(path, generate_training_script(project, path.name))
     return path
 
