@@ -96,7 +96,11 @@ def resolve_data_paths(project: Project, folder: Path) -> None:
 
 def save_project(project: Project, path: str | os.PathLike) -> Path:
     """Write atomically. The project file is replaced only once the new content is complete on disk."""
+    from workbench.core.io import refuse_output_over_inputs
+
     path = Path(path)
+    data = project.dataset
+    refuse_output_over_inputs([path], [data.source if data.kind != "digits" else None, data.val_source])
     atomic_write_text(path, project.to_json())
     return path
 
