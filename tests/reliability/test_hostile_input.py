@@ -499,3 +499,37 @@ def test_evaluation_memory_and_metrics_with_many_classes():
     stored = result.to_dict()
     assert len(stored["confusion"]["cells"]) <= n      # stored sparse
     assert Evaluation.from_dict(json.loads(json.dumps(stored))).confusion == result.confusion
+
+
+# -- 13. any bytes in a data file: read, or one UserError ----------------------------------------------------------
+
+def _csv_bytes():
+    from hypothesis import strategies as st
+
+    cell = st.sampled_from(["1", "2.5", "", "inf", "-inf", "nan", "NA", "x", "y z", '"q,r"', "1e999", "\u00e9",
+                            " 3 ", "?", "-", "1,5", "\x00"])
+    row = st.lists(cell, min_size=1, max_size=4).map(lambda cells: ",".join(cells))
+    text = st.lists(row, min_size=0, max_size=12).map(lambda rows: "\n".join(rows))
+    return text.map(lambda t: t.encode("utf-8")) | st.binary(max_size=300)
+
+
+def test_any_bytes_as_a_csv_or_npz_is_read_or_refused(tmp_path):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from workbench.core.data.inspect import inspect_source, settings_for
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(data=_csv_bytes() | st.binary(max_size=400).map(lambda b: b"PK\x03\x04" + b), target=st.booleans())
+    def check(data, target):
+        for suffix, kind in ((".csv", "csv"), (".npz", "npz")):
+            path = tmp_path / f"d{suffix}"
+            path.write_bytes(data)
+            try:
+                inspect_source(settings_for(str(path), kind, "column1" if target else None,
+                                            {"header": not target} if kind == "csv" else None))
+            except UserError as exc:
+                assert "\n" not in str(exc).strip()
+            assert path.read_bytes() == data
+
+    check()
