@@ -533,3 +533,38 @@ def test_any_bytes_as_a_csv_or_npz_is_read_or_refused(tmp_path):
             assert path.read_bytes() == data
 
     check()
+
+
+# -- 14. failed allocations and dead peers are bad input, not bugs ------------------------------------------------
+
+def test_out_of_memory_is_exit_2(tmp_path, monkeypatch, capsys):
+    import workbench.core.data.inspect as inspect
+
+    def allocate(*args, **kwargs):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
+                           "you tried to allocate 400000000000 bytes. Error code 12 (Cannot allocate memory)")
+
+    monkeypatch.setattr(inspect, "read_source", allocate)
+    assert_cli_error(["data", "inspect", "digits"], capsys, ["out of memory", "can't allocate memory"], [tmp_path])
+    monkeypatch.setattr(inspect, "read_source", lambda *a, **k: (_ for _ in ()).throw(ValueError("a real bug")))
+    with pytest.raises(ValueError, match="a real bug"):        # anything else stays a bug (exit 1, traceback)
+        run_cli(["data", "inspect", "digits"], capsys)
+
+
+def test_a_dead_distributed_peer_is_named(tmp_path):
+    from types import SimpleNamespace
+
+    from workbench.commands.train import _report_events
+    from workbench.core.training.control import TrainingControl
+    from workbench.core.training.events import Finished
+
+    def finished(error):
+        return Finished(status="failed", epochs_completed=1, steps=10, best_val_accuracy=None, samples_per_second=1.0,
+                        elapsed=1.0, run_dir=str(tmp_path), message="RuntimeError: collective failed", error=error,
+                        cause="bug")
+
+    args = SimpleNamespace(json_lines=False)
+    lost = "RuntimeError: [gloo/transport/tcp/pair.cc:534] Connection closed by peer [10.0.0.2]:4242"
+    with pytest.raises(UserError, match="another process of the distributed job stopped"):
+        _report_events(iter([finished(lost)]), args, TrainingControl(), distributed=True)
+    assert _report_events(iter([finished("KeyError: 'x'")]), args, TrainingControl(), distributed=True) == 1
