@@ -34,7 +34,7 @@ def _progress():
         return None, lambda: None
     from tqdm import tqdm
 
-    bar = tqdm(total=0, file=sys.stderr, leave=False, unit="file")
+    bar = tqdm(total=0, file=sys.stderr, leave=False, unit="", unit_scale=True)   # files, or bytes of a CSV
 
     def update(done, total, message):
         if total and bar.total != total:
