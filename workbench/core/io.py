@@ -34,6 +34,7 @@ def _follow_umask(fd_or_path) -> None:
         else:
             os.chmod(fd_or_path, _umask_mode())
 
+
 MAX_JSON_BYTES = 64 << 20       # a project, spec or run file larger than this is not one of ours
 MAX_JSON_DEPTH = 100            # nesting of arrays / objects in such a file
 MAX_JSON_ITEMS = 1_000_000      # values in it
@@ -72,6 +73,7 @@ def open_regular_file(path: str | os.PathLike, what: str = "file", max_bytes: in
     st = check_regular_file(path, what)
     if max_bytes is not None and st.st_size > max_bytes:
         raise UserError(f"{what} {path} is {st.st_size:,} bytes, more than the limit of {max_bytes:,} bytes")
+
     def opener(name, flags):
         return os.open(name, flags | getattr(os, "O_NONBLOCK", 0))
 
