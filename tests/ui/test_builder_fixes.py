@@ -91,3 +91,19 @@ def test_embedding_fix_is_sized_from_the_vocabulary(panel):
     first = panel.session.project.model.layers[0]
     assert first.type == "Embedding" and first.params["num_embeddings"] == 1332 and first.params["padding_idx"] == 0
     assert panel.analysis.ok
+
+
+def test_export_code_shows_a_preview_before_saving(panel, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QDialogButtonBox, QFileDialog
+
+    load(panel, [{"type": "Flatten"}, {"type": "Linear", "out_features": 10}], [1, 8, 8])
+    target = tmp_path / "model.py"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    QTest.mouseClick(panel.export_button, Qt.LeftButton)
+    preview = panel.code_preview
+    qtbot.waitUntil(preview.isVisible, timeout=5000)
+    assert "class Model(nn.Sequential)" in preview.text.toPlainText() and not target.exists()
+    preview.grab().save(str(tmp_path / "preview.png"))
+    QTest.mouseClick(preview.buttons.button(QDialogButtonBox.Save), Qt.LeftButton)
+    assert "class Model(nn.Sequential)" in target.read_text()
+    assert not preview.isVisible()

@@ -554,13 +554,29 @@ class BuilderPanel(QWidget):
         return written
 
     def export_code_dialog(self) -> None:
+        """The generated code first (a preview to read or copy), then Save as… writes it."""
+        from workbench.core.model.codegen import generate_code
+        from workbench.ui.panels.builder.code_preview import CodePreviewDialog
+
+        try:
+            source = generate_code(self.spec)
+        except UserError as exc:
+            self._error("Cannot export code", str(exc))
+            return
+        self.code_preview = CodePreviewDialog(source, self._save_code_dialog, self)
+        self.code_preview.open()
+
+    def _save_code_dialog(self) -> bool:
         path, _ = QFileDialog.getSaveFileName(self, "Export PyTorch code", str(Path(self._start_dir()) / "model.py"),
                                               "Python (*.py)")
-        if path:
-            try:
-                self.export_code(path)
-            except UserError as exc:
-                self._error("Cannot export code", str(exc))
+        if not path:
+            return False
+        try:
+            self.export_code(path)
+        except UserError as exc:
+            self._error("Cannot export code", str(exc))
+            return False
+        return True
 
     def _error(self, title: str, message: str) -> None:
         QMessageBox.warning(self, title, message)
