@@ -38,7 +38,7 @@ def test_wizard_exports_a_run_to_onnx_and_shows_the_report(session_with_run, qtb
     assert panel.empty.isVisibleTo(panel) and "No exports yet" in panel.empty.text()
     session.select_run(run)
     assert run.name in panel.source_label.text()
-    session.sig_command.emit("export")
+    session.actions["export"].trigger()
     wizard = panel.wizard
     assert wizard is not None and wizard.objectName() == "exportWizard"
     qtbot.waitUntil(wizard.isVisible)
@@ -82,8 +82,10 @@ def test_current_model_warns_untrained_and_cancel_leaves_nothing(session_with_ru
     wizard.destination_page.path.setText(str(tmp_path / "c.onnx"))
     wizard.next()
     assert wizard.run_page.is_running()
-    wizard.reject()                                  # Cancel: stops the export and waits for the thread
+    job = wizard.run_page.job
+    wizard.reject()                                  # Cancel: the wizard closes at once, the export stops
     assert not wizard.run_page.is_running()
+    qtbot.waitUntil(lambda: job.ended, timeout=60_000)   # at its next step, removing its hidden work folder
     assert list(tmp_path.iterdir()) == []
     panel.shutdown()
 

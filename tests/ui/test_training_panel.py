@@ -87,7 +87,7 @@ def test_start_fills_the_plot_pause_resume_stop(qtbot, panel):
 
 
 def test_a_full_run_evaluation_and_run_list(qtbot, panel):
-    panel.session.sig_command.emit("train")                 # the toolbar's Train
+    panel.session.actions["train"].trigger()                # the toolbar's Train
     _wait_idle(qtbot, panel)
     finished = panel.last_finished
     assert finished.status == "completed" and finished.epochs_completed == 3

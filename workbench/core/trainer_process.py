@@ -184,6 +184,16 @@ def analyse_job(control: JobControl, spec: dict, **kwargs: Any) -> Iterator[Any]
     yield analyze(ModelSpec.model_validate(spec), **kwargs)
 
 
+def export_job(control: JobControl, request: dict) -> Iterator[Any]:
+    """The export wizard's export (ExportProgress events, then ExportFinished), with the data loaded here."""
+    from workbench.core.data.settings import DatasetSettings
+    from workbench.core.export.request import ExportRequest, export_events
+
+    dataset = request.get("dataset")
+    data = CACHE.get(DatasetSettings.model_validate(dataset)) if dataset is not None else None
+    yield from export_events(ExportRequest.from_dict(request, data), control.cancelled)
+
+
 def sleep_job(control: JobControl, seconds: float, steps: int = 1) -> Iterator[Any]:
     """A job whose steps take `seconds` each and ignore stop requests (a stuck step): for shutdown tests."""
     for step in range(steps):
@@ -193,7 +203,7 @@ def sleep_job(control: JobControl, seconds: float, steps: int = 1) -> Iterator[A
 
 JOBS: dict[str, Callable[..., Iterator[Any]]] = {"train": train_job, "evaluate": evaluate_job,
                                                  "prepare": prepare_job, "load_data": load_data_job,
-                                                 "analyse": analyse_job,
+                                                 "analyse": analyse_job, "export": export_job,
                                                  "sleep": sleep_job}
 
 

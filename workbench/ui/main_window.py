@@ -167,6 +167,12 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         self._action("&Reset layout", self.reset_layout, None, view_menu)
 
+        run_menu = self.menuBar().addMenu("&Run")           # the session's actions: the toolbar shows them too
+        for command in ("train", "pause", "stop"):
+            run_menu.addAction(self.session.actions[command])
+        run_menu.addSeparator()
+        run_menu.addAction(self.session.actions["export"])
+
         self.help_menu = self.menuBar().addMenu("&Help")
         self._action("&Plugins...", self.show_plugins, None, self.help_menu)
         self._action("&About Workbench", self.about, None, self.help_menu)
@@ -189,16 +195,11 @@ class MainWindow(QMainWindow):
         self.device_combo.currentTextChanged.connect(self._on_device_combo_changed)
         bar.addWidget(self.device_combo)
         bar.addSeparator()
-        for text, command, tip in (("Train", "train", "Start training (Training panel)"),
-                                   ("Pause", "pause", "Pause or resume at the next batch"),
-                                   ("Stop", "stop", "Stop after the current batch and save a checkpoint")):
-            action = bar.addAction(text)
-            action.setToolTip(tip)
-            action.triggered.connect(lambda _=False, c=command: self.session.sig_command.emit(c))
+        actions = self.session.actions
+        for command in ("train", "pause", "stop"):
+            bar.addAction(actions[command])
         bar.addSeparator()
-        export = bar.addAction("Export...")
-        export.setToolTip("Open the export wizard")
-        export.triggered.connect(lambda: self.session.sig_command.emit("export"))
+        bar.addAction(actions["export"])
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
         bar.addWidget(spacer)

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _wait(app, 2)
     if args.train > 0:
-        window.session.sig_command.emit("train")
+        window.session.actions["train"].trigger()
         _wait(app, args.train)
     args.outdir.mkdir(parents=True, exist_ok=True)
     suffix = "" if (width, height) == (1600, 1000) else f"-{width}x{height}"
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         _wait(app, 0.3)
         dock.widget().grab().save(str(args.outdir / f"{name.removesuffix('Dock')}-docked{suffix}.png"))
     if args.train > 0:
-        window.session.sig_command.emit("stop")
+        window.session.actions["stop"].trigger()
         _wait(app, 3)
     window.session._set_dirty(False)
     window.close()

@@ -67,7 +67,7 @@ class ExportPanel(QWidget):
         session.sig_run_selected.connect(lambda *_: self._update_source())
         session.sig_runs_changed.connect(self._update_source)
         session.sig_export_changed.connect(self._update_source)
-        session.sig_command.connect(self._on_session_command)
+        session.actions["export"].triggered.connect(self.open_wizard)
         self._on_session_project_loaded()
 
     # -- what will be exported --------------------------------------------------------------------------------------
@@ -134,10 +134,6 @@ class ExportPanel(QWidget):
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(report.path).parent)))
 
     # -- the wizard -------------------------------------------------------------------------------------------------
-    def _on_session_command(self, command: str) -> None:
-        if command == "export":
-            self.open_wizard()
-
     def open_wizard(self):
         from workbench.ui.panels.export.wizard import ExportWizard
 

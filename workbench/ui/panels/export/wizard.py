@@ -38,10 +38,10 @@ from PySide6.QtWidgets import (
 
 from workbench.core.export.pipeline import unavailable
 from workbench.core.export.registry import exporters, get_exporter
+from workbench.core.export.request import ExportRequest, default_destination, export_events
 from workbench.core.export.settings import ExportSettings
 from workbench.core.training.runs import list_runs
-from workbench.ui.panels.export.job import ExportRequest, default_destination, export_events
-from workbench.ui.workers import GeneratorWorker
+from workbench.ui.jobs import ThreadJob
 
 SOURCE_PAGE, FORMAT_PAGE, DESTINATION_PAGE, RUN_PAGE, REPORT_PAGE, BUDGET_PAGE = range(6)
 DEFAULT_BUDGET = 1.0          # points, when the project has none remembered
@@ -307,29 +307,33 @@ class RunPage(QWizardPage):
         layout = QVBoxLayout(self)
         for widget in (self.progress, self.status, self.log, self.error):
             layout.addWidget(widget)
-        self.worker: GeneratorWorker | None = None
-        self.cancel = threading.Event()
+        self.job = None                # the export: a job in the trainer process (workbench.ui.jobs)
         self.report = None
         self.pending = None            # a failed export held in its work folder until kept or discarded
 
     def initializePage(self) -> None:  # noqa: N802
         self.discard_pending()
-        self.report, self.worker = None, None
+        self.report, self.job = None, None
         self.error.setText("")
         self.log.clear()
         self.progress.setValue(0)
-        self.cancel = threading.Event()
         request = self.wiz.request()
-        self.wiz.session.update_export(request.settings)
-        self.status.setText(f"Exporting {request.describe()} as {get_exporter(request.settings.format).label}...")
-        cancel = self.cancel
-        self.worker = GeneratorWorker(lambda: export_events(request, cancel), name="wb-export", on_stop=cancel.set,
-                                      parent=self)
-        self.worker.sig_events.connect(self._on_worker_events)
-        self.worker.sig_done.connect(self._on_worker_done)
-        self.worker.start()
+        session = self.wiz.session
+        session.update_export(request.settings)
+        exporter = get_exporter(request.settings.format)
+        self.status.setText(f"Exporting {request.describe()} as {exporter.label}...")
+        if exporter.write.__module__.startswith("workbench."):     # built-in: in the trainer process
+            job = session.jobs.process_job("export", "export", request=request.to_dict())
+        else:                       # a plugin's exporter, registered in this process: on a thread here
+            cancel = threading.Event()
+            job = ThreadJob("export", lambda: export_events(request, cancel),
+                            on_command=lambda action, _arg: cancel.set())
+        job.sig_events.connect(self._on_job_events)
+        job.sig_done.connect(self._on_job_done)
+        self.job = job
+        session.jobs.start(job)
 
-    def _on_worker_events(self, events: list) -> None:
+    def _on_job_events(self, events: list) -> None:
         for event in events:
             if hasattr(event, "report"):
                 self.report, self.pending = event.report, event.pending
@@ -339,17 +343,14 @@ class RunPage(QWizardPage):
                 self.log.addItem(event.message)
         self.log.scrollToBottom()
 
-    def _on_worker_done(self, error) -> None:
-        from workbench.core.errors import Cancelled, UserError
-
+    def _on_job_done(self, error) -> None:
         if error is not None:
-            exc, trace = error
-            if isinstance(exc, Cancelled):
+            if error.message.startswith("Cancelled"):
                 self.status.setText("Cancelled; nothing was written.")
-            elif isinstance(exc, UserError):
-                self.error.setText(f"Export failed: {exc}\nGo Back to change the options.")
+            elif error.user_error:
+                self.error.setText(f"Export failed: {error.message}\nGo Back to change the options.")
             else:
-                self.error.setText(f"Export failed (a bug; please report it):\n{trace[-1500:]}")
+                self.error.setText(f"Export failed (a bug; please report it):\n{(error.details or error.message)[-1500:]}")
         self.completeChanged.emit()
         if self.report is not None:
             self.sig_finished.emit(self.report)
@@ -358,11 +359,12 @@ class RunPage(QWizardPage):
         return self.report is not None
 
     def is_running(self) -> bool:
-        return self.worker is not None and self.worker.isRunning()
+        return self.job is not None and self.job.running and not self.job.cancelled
 
     def stop(self) -> None:
-        if self.worker is not None:
-            self.worker.stop_and_wait(60_000)  # an exporter call cannot be interrupted midway
+        """Cancel the export: it stops at its next step and removes its hidden work folder (nothing is left)."""
+        if self.job is not None:
+            self.job.cancel()
 
     def keep_pending(self):
         """Keep a failed export under its name (with its failed report); the report, or None."""

@@ -100,7 +100,9 @@ class TrainingPanel(QWidget):
         self.t0 = time.time()
         self.last_finished_run: Path | None = None
         self._build()
-        session.sig_command.connect(self._on_session_command)
+        session.actions["train"].triggered.connect(lambda: self.start())
+        session.actions["pause"].triggered.connect(self.toggle_pause)
+        session.actions["stop"].triggered.connect(self.stop)
         session.sig_project_loaded.connect(self._on_session_project_loaded)
         session.sig_runs_changed.connect(self.runs.reload)
         session.sig_hardware.connect(self._on_session_hardware)
@@ -227,6 +229,7 @@ class TrainingPanel(QWidget):
         self.paused = not self.paused
         self.job.command("pause" if self.paused else "resume")
         self.pause_button.setText("Resume" if self.paused else "Pause")
+        self.session.actions["pause"].setText(self.pause_button.text())
         self.state_label.setText("Pausing…" if self.paused else STATE_TEXT["running"])
 
     def stop(self) -> None:
@@ -237,14 +240,6 @@ class TrainingPanel(QWidget):
     def _on_stop_epoch_toggled(self, on: bool) -> None:
         if self.job is not None:
             self.job.command("stop_after_epoch", on)
-
-    def _on_session_command(self, command: str) -> None:
-        if command == "train":
-            self.start()
-        elif command == "pause":
-            self.toggle_pause()
-        elif command == "stop":
-            self.stop()
 
     # -- job events (GUI thread: one frame per tick of the job's clock, <= 30 a second) -----------------------------
     def _on_job_events(self, events: list) -> None:
@@ -368,6 +363,11 @@ class TrainingPanel(QWidget):
         self.stop_button.setEnabled(busy and state != "stopping")
         self.pause_button.setText("Resume" if state == "paused" else "Pause")
         self.state_label.setText(STATE_TEXT.get(state, state))
+        actions = self.session.actions          # the toolbar's Train / Pause / Stop follow the buttons
+        for command, button in (("train", self.start_button), ("pause", self.pause_button),
+                                ("stop", self.stop_button)):
+            actions[command].setEnabled(button.isEnabled())
+        actions["pause"].setText(self.pause_button.text())
 
     def export_script(self, path: str | None = None) -> Path | None:
         """Write the standalone training script (workbench.core.scriptgen) to `path`, asking where when None."""

@@ -1,4 +1,5 @@
-"""What the wizard asks for, turned into a core export generator (runs in the worker thread: torch loads there)."""
+"""What the export wizard asks for, turned into a core export generator. The GUI sends it to the trainer process
+as plain data (`to_dict` / `from_dict`), so torch, onnx and onnxruntime load there, never in the GUI."""
 
 from __future__ import annotations
 
@@ -19,6 +20,23 @@ class ExportRequest:
     spec: Any = None              # the builder's ModelSpec for "current"
     data: Any = None              # the session's loaded DataBundle (reused when it matches)
     dataset: Any = None           # the session's DatasetSettings
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for the trainer process (the data itself stays behind: that process has its own)."""
+        return {"source": self.source, "run": str(self.run) if self.run else None,
+                "settings": self.settings.model_dump(mode="json"), "destination": str(self.destination),
+                "spec": self.spec.to_dict() if self.spec is not None else None,
+                "dataset": self.dataset.model_dump(mode="json") if self.dataset is not None else None}
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any], data: Any = None) -> ExportRequest:
+        from workbench.core.data.settings import DatasetSettings
+        from workbench.core.model.spec import ModelSpec
+
+        return cls(doc["source"], Path(doc["run"]) if doc["run"] else None,
+                   ExportSettings.model_validate(doc["settings"]), Path(doc["destination"]),
+                   spec=ModelSpec.model_validate(doc["spec"]) if doc["spec"] is not None else None, data=data,
+                   dataset=DatasetSettings.model_validate(doc["dataset"]) if doc["dataset"] is not None else None)
 
     def describe(self) -> str:
         if self.source == "current" or self.run is None:
