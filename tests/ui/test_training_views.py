@@ -150,3 +150,16 @@ def test_class_histogram_legend_is_above_the_bars(qtbot):
     assert "test (30)" in hist.legend_html and "train (180)" in hist.legend_html
     assert not [i for i in hist.getPlotItem().vb.addedItems if type(i).__name__ == "LegendItem"]
     assert hist.getPlotItem().legend is None or not hist.getPlotItem().legend.items
+
+
+def test_clearing_drops_the_old_runs_axes(curves, qtbot):
+    """Another project opened (or a new run): the axes start again, not at the old run's 0..100 steps."""
+    curves.show_run(metrics(100))
+    curves.set_extent(100, 10)
+    qtbot.wait(50)
+    assert curves.loss.viewRange()[0][1] >= 100
+    curves.clear()
+    qtbot.wait(50)
+    for plot in curves.plots:
+        (x0, x1), (y0, y1) = plot.viewRange()
+        assert x1 <= 2 and y1 <= 2, plot.getPlotItem().titleLabel.text

@@ -118,9 +118,15 @@ class CurvesView(QWidget):
 
     # -- data ------------------------------------------------------------------------------------------------------
     def clear(self) -> None:
+        self._extent = (None, None)
         for plot in self.all_plots:
             plot.clear_data()
         self.set_overlays([])
+        for plot in self.all_plots:
+            view = plot.getPlotItem().vb       # the old run's axes go too (another project opened, a new run)
+            view.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+            view.enableAutoRange()
+            view.fresh = True
         self.set_extent(None, None)
 
     def set_empty(self, text: str) -> None:
