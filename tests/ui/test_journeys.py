@@ -60,6 +60,7 @@ def _journey(qtbot, window, tmp_path, kind, source, target=None, template=None, 
     return row, status, report
 
 
+@pytest.mark.slow
 def test_image_folder_journey(qtbot, window, tmp_path):
     root = write_digits_folder(tmp_path / "digits", per_class=20, classes=(0, 1, 2, 3))
     row, status, report = _journey(qtbot, window, tmp_path, "imagefolder", root, template="lenet5", classes=4)
@@ -76,6 +77,7 @@ def test_csv_tabular_journey(qtbot, window, tmp_path):
     assert report["checker_ok"]
 
 
+@pytest.mark.slow
 def test_csv_text_journey(qtbot, window, tmp_path):
     path = write_docstrings_csv(tmp_path / "docs.csv", ("json", "http", "email"), per_class=60)
     row, status, report = _journey(qtbot, window, tmp_path, "csv", path, target="module", template="text_lstm",
@@ -95,6 +97,7 @@ def _new_digits_project(qtbot, window, epochs=1):
     set_epochs(window, epochs)
 
 
+@pytest.mark.slow
 def test_untitled_runs_move_with_the_project_and_come_back_after_quit(qtbot, window, tmp_path, monkeypatch):
     _new_digits_project(qtbot, window)
     untitled_root = window.session.runs_dir
@@ -147,6 +150,7 @@ def test_save_as_reroots_the_runs_and_renames(qtbot, window, tmp_path, monkeypat
     assert len(list((tmp_path / "b" / "runs").iterdir())) == 1 and len(list((tmp_path / "a" / "runs").iterdir())) == 1
 
 
+@pytest.mark.slow
 def test_opening_another_project_mid_run_asks(qtbot, window, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QMessageBox, QPushButton
 
