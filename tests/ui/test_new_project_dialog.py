@@ -64,3 +64,24 @@ def test_skipped_tab_says_nothing_was_skipped(qtbot):
     assert panel.skipped_table.item(0, 0).text() == "Nothing was skipped"
     panel.shutdown()
     session.jobs.shutdown()          # the data loaded in the trainer process: no thread left behind
+
+
+def test_npz_with_flat_features_makes_a_project(qtbot, tmp_path):
+    """The blocker's other half: an .npz of 1-D features (X (n, 64), y) offers the MLP and creates the project."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    path = tmp_path / "digits.npz"
+    np.savez(path, X=digits.data[:300].astype(np.float32), y=digits.target[:300])
+    dialog = NewFromDataDialog()
+    qtbot.addWidget(dialog)
+    form = dialog.source_form
+    form.kind.setCurrentIndex(form.kind.findData("npz"))
+    form.path.edit.setText(str(path))
+    QTest.mouseClick(form.load_button, Qt.LeftButton)
+    create = dialog.buttons.button(QDialogButtonBox.Ok)
+    qtbot.waitUntil(create.isEnabled, timeout=LOAD_MS)
+    project = dialog.project()
+    assert project.model.input_shape == [64] and project.model.layers[-1].params["out_features"] == 10
+    dialog.reject()

@@ -163,3 +163,20 @@ def test_clearing_drops_the_old_runs_axes(curves, qtbot):
     for plot in curves.plots:
         (x0, x1), (y0, y1) = plot.viewRange()
         assert x1 <= 2 and y1 <= 2, plot.getPlotItem().titleLabel.text
+
+
+def test_evaluation_clears_when_another_project_opens(qtbot):
+    view = EvaluationView()
+    qtbot.addWidget(view)
+    view.show()
+    result = Evaluation(split="val", class_names=["benign", "malignant"], y_true=[0, 1], y_pred=[1, 1],
+                        confidence=[0.8, 0.9], confusion=[[0, 1], [0, 1]], precision=[0.0, 0.5],
+                        recall=[0.0, 1.0], f1=[0.0, 0.67], support=[1, 1], accuracy=0.5, loss=0.5)
+    view.set_result(result, _Table())
+    assert view.table.rowCount() == 2 and view.matrix.texts
+    view.clear()
+    qtbot.wait(20)
+    assert view.result is None and view.table.rowCount() == 0 and not view.matrix.texts
+    assert view.gallery.count() == 0 and "Select a run" in view.status.text()
+    ticks = view.matrix.getPlotItem().getAxis("left")._tickLevels
+    assert not ticks or not any(level for level in ticks)

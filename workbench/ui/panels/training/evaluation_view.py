@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
 
 THUMB = 56
 MAX_THUMBS = 200
+EMPTY_TEXT = ("Select a run in Runs (or finish a run), then Evaluate: a confusion matrix appears here; click a cell "
+              "to see its samples.")
 
 
 def _lut() -> np.ndarray:
@@ -107,6 +109,19 @@ class ConfusionMatrixPlot(pg.PlotWidget):
         item.setRange(xRange=(0, n), yRange=(0, n), padding=0.02)
         self.highlight.setVisible(False)
 
+    def reset(self) -> None:
+        """No matrix: no image, counts, class ticks or highlight."""
+        item = self.getPlotItem()
+        for text in self.texts:
+            item.removeItem(text)
+        self.texts = []
+        self.image.clear()
+        self.matrix = np.zeros((0, 0), dtype=int)
+        self.highlight.setVisible(False)
+        for axis in ("left", "bottom"):
+            item.getAxis(axis).setTicks([[]])
+        item.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+
     def cell_at(self, scene_pos) -> tuple[int, int] | None:
         point = self.getPlotItem().vb.mapSceneToView(scene_pos)
         p, t = int(np.floor(point.x())), int(np.floor(point.y()))
@@ -140,8 +155,7 @@ class EvaluationView(QWidget):
         self.misclassified_button = QPushButton("Misclassified")
         self.misclassified_button.setToolTip("Every wrong prediction, the most confident first")
         self.misclassified_button.clicked.connect(self.show_misclassified)
-        self.status = QLabel("Select a run in Runs (or finish a run), then Evaluate: a confusion matrix appears "
-                             "here; click a cell to see its samples.")
+        self.status = QLabel(EMPTY_TEXT)
         self.status.setWordWrap(True)
         self.status.setObjectName("evaluationStatus")
         self.matrix = ConfusionMatrixPlot()
@@ -190,6 +204,17 @@ class EvaluationView(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(split, 1)
         self.misclassified_button.setEnabled(False)
+
+    def clear(self) -> None:
+        """Back to the empty state (another project was opened: its runs, its classes)."""
+        self.result = self.data = None
+        self.status.setText(EMPTY_TEXT)
+        self.matrix.reset()
+        self.table.setRowCount(0)
+        self.gallery.clear()
+        self.gallery_label.setText("")
+        self.misclassified_button.setEnabled(False)
+        self.evaluate_button.setEnabled(True)
 
     def set_busy(self, text: str) -> None:
         self.status.setText(text)

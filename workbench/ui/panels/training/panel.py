@@ -397,6 +397,7 @@ class TrainingPanel(QWidget):
     def _on_session_project_loaded(self) -> None:
         self.runs.set_root(self._runs_root)
         self.error_box.hide()                   # an earlier project's failure is not this one's
+        self.evaluation.clear()                 # nor its classes and confusion matrix
         if not self.running:
             self.curves.clear()
             self.curves.set_empty("Press Start to train: the loss appears here within seconds")
