@@ -435,3 +435,13 @@ def test_the_gui_process_never_imports_torch_while_a_project_loads_trains_and_ev
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "status completed heavy none" in result.stdout, result.stdout + result.stderr[-2000:]
+
+
+def test_the_failure_banner_goes_once_the_model_is_edited(qtbot, panel):
+    panel.session.set_device("cuda:7")                       # a run that fails: no such device
+    panel.start()
+    _wait_idle(qtbot, panel)
+    assert panel.error_box.isVisible()
+    spec = panel.session.project.model
+    panel.session.update_model(spec.model_copy(update={"layers": spec.layers[:-1]}))
+    assert not panel.error_box.isVisible()

@@ -107,6 +107,8 @@ class TrainingPanel(QWidget):
         session.sig_runs_changed.connect(self.runs.reload)
         session.sig_hardware.connect(self._on_session_hardware)
         session.sig_data_loaded.connect(self._on_session_data_loaded)
+        for changed in (session.sig_model_changed, session.sig_dataset_changed, session.sig_training_changed):
+            changed.connect(self._on_session_project_edited)
         self._on_session_project_loaded()
 
     # -- layout ----------------------------------------------------------------------------------------------------
@@ -413,6 +415,11 @@ class TrainingPanel(QWidget):
     def _on_tabs_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self.runs:
             self.runs.reload()
+
+    def _on_session_project_edited(self) -> None:
+        """A failed run's banner is about the project as it was: an edit (the fix, usually) puts it away."""
+        if not self.running:
+            self.error_box.hide()
 
     def _on_session_data_loaded(self, data) -> None:
         """The trainer process loads the same data now, so Start does not wait for it."""
