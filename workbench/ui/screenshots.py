@@ -41,14 +41,16 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow()
     window.settings.clear()
     window.resize(width, height)
+    window.move(0, 0)
     window.show()
     window.reset_layout()
     window.open_project(args.project or sample_project(), confirmed=True)
-    _wait(app, 20, until=lambda: window.session.data is not None)
-    import torch  # noqa: F401  - let panels that wait for torch finish their first analysis
-
+    jobs = window.session.jobs
+    _wait(app, 60, until=lambda: window.session.data is not None and jobs.host.process is not None
+          and jobs.host.process.ready and jobs.current("prepare") is None)
     _wait(app, 2)
     if args.train > 0:
+        window.session.project.training.epochs = 60       # still running when the shots are taken
         window.session.actions["train"].trigger()
         _wait(app, args.train)
     args.outdir.mkdir(parents=True, exist_ok=True)

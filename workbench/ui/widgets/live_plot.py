@@ -172,6 +172,24 @@ class Series:
         return self.y.n
 
 
+def compact_number(value: float) -> str:
+    """2000 -> 2k, 1500000 -> 1.5M: x tick labels that fit side by side in a small plot."""
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:g}{suffix}"
+    return f"{value:g}"
+
+
+class CompactAxis(pg.AxisItem):
+    """A bottom axis whose labels stay short (steps run into the thousands; at 1280x800 a small plot is
+    150 px wide and "2000 4000 6000 8000" ran together)."""
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph API
+        if spacing * scale < 1000:
+            return super().tickStrings(values, scale, spacing)
+        return [compact_number(v * scale) for v in values]
+
+
 class LivePlot(pg.PlotWidget):
     paint_seconds = 0.0     # time spent painting every LivePlot (bench/training.py reports it)
 
@@ -181,7 +199,8 @@ class LivePlot(pg.PlotWidget):
         LivePlot.paint_seconds += time.perf_counter() - start
 
     def __init__(self, title: str = "", y_label: str = "", parent=None, legend: bool = True):
-        super().__init__(parent=parent, background="w", viewBox=SteadyViewBox())
+        super().__init__(parent=parent, background="w", viewBox=SteadyViewBox(),
+                         axisItems={"bottom": CompactAxis("bottom")})
         self.setMinimumSize(120, 90)
         item = self.getPlotItem()
         item.setTitle(title, size="9pt", color="#333")
