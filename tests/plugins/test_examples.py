@@ -126,7 +126,7 @@ def test_shapes_source_is_balanced_reproducible_and_validated(plugins):
     assert not torch.equal(a.train.x, other.train.x)
     rgb = load_dataset(DatasetSettings(kind="shapes", source="shapes", options={"color": "rgb", "per_class": 10}))
     assert rgb.meta.input_shape == (3, 16, 16)
-    with pytest.raises(UserError, match="size must be between 8 and 128"):
+    with pytest.raises(UserError, match=r"size = 4 is out of range; the limit is 8\.\.128"):
         load_dataset(DatasetSettings(kind="shapes", source="shapes", options={"size": 4}))
 
 

@@ -33,11 +33,13 @@ def summary(exc: BaseException) -> str:
 
 def append_to_log(exc_type, exc, tb) -> Path | None:
     """Append a dated traceback to the log; None when the log cannot be written (that never raises)."""
+    from workbench.core.io import atomic_write_bytes
+
     path = log_path()
     try:
         if path.exists() and path.stat().st_size > MAX_LOG_BYTES:
             keep = path.read_bytes()[-MAX_LOG_BYTES // 2:]
-            path.write_bytes(keep)
+            atomic_write_bytes(path, keep)
         with path.open("a", encoding="utf-8") as fh:
             fh.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n")
             fh.write("".join(traceback.format_exception(exc_type, exc, tb)))
