@@ -85,10 +85,17 @@ def one(mode: str, epochs: int) -> dict:
     jobs = getattr(session, "jobs", None)
 
     def wait(condition, timeout: float) -> bool:
-        end = time.perf_counter() + timeout
-        while not condition() and time.perf_counter() < end:
-            app.processEvents()
-            time.sleep(0.002)
+        """Run the event loop (idle between events, as for a user) until `condition()` or `timeout`."""
+        from PySide6.QtCore import QEventLoop
+
+        loop, end = QEventLoop(), time.perf_counter() + timeout
+        check = QTimer()
+        check.setInterval(20)
+        check.timeout.connect(lambda: (condition() or time.perf_counter() >= end) and loop.quit())
+        check.start()
+        if not condition():
+            loop.exec()
+        check.stop()
         return condition()
 
     app.processEvents()             # the user can click once the panels are there and painted

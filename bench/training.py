@@ -164,10 +164,17 @@ class Gui:
         self.panel = self.window.panels["trainingDock"]
 
     def wait(self, condition, timeout: float, must: bool = True) -> None:
-        end = time.perf_counter() + timeout
-        while not condition() and time.perf_counter() < end:
-            self.app.processEvents()
-            time.sleep(0.002)
+        """Run the event loop (idle between events, as for a user) until `condition()` or `timeout`."""
+        from PySide6.QtCore import QEventLoop, QTimer
+
+        loop, end = QEventLoop(), time.perf_counter() + timeout
+        check = QTimer()
+        check.setInterval(20)
+        check.timeout.connect(lambda: (condition() or time.perf_counter() >= end) and loop.quit())
+        check.start()
+        if not condition():
+            loop.exec()
+        check.stop()
         if must and not condition():
             raise TimeoutError("the GUI did not get there in time")
 

@@ -36,6 +36,7 @@ from workbench.ui.panels.training.evaluation_view import EvaluationView
 from workbench.ui.panels.training.runs_view import RunsView
 from workbench.ui.panels.training.settings_form import TrainingSettingsForm
 
+PROGRESS_S = 0.1            # progress bars and the stats line: 10 updates a second (the plots: every frame)
 STATE_TEXT = {"idle": "Idle", "loading": "Loading data…", "running": "Training", "paused": "Paused",
               "stopping": "Stopping…", "starting": "Starting…"}
 
@@ -94,6 +95,7 @@ class TrainingPanel(QWidget):
         self.job: Job | None = None
         self.eval_job: Job | None = None
         self.paused = False
+        self._progress_shown = 0.0
         self.state = "idle"
         self.run_path: Path | None = None
         self.started = None
@@ -273,7 +275,9 @@ class TrainingPanel(QWidget):
             curves.add_batches(batches, self.t0)
         if last_epoch is not None:
             self.epoch_bar.setValue(last_epoch.epoch)
-        if last_batch is not None and not finished_now:
+        now = time.monotonic()
+        if last_batch is not None and not finished_now and now - self._progress_shown >= PROGRESS_S:
+            self._progress_shown = now        # (QProgressBar.setValue repaints at once: 0.6 ms a call here)
             self._show_progress(last_batch)
         self.curves.refresh()           # every plot in this one frame: the small plots never lag the loss
 
