@@ -138,6 +138,9 @@ def one(mode: str, epochs: int) -> dict:
     all_gaps = np.array([g for _, g in gaps] or [0.0])
     shown = [(t, n) for t, n in paints if t >= clicked and n > 0]
     if os.environ.get("GUI_LATENCY_DEBUG"):
+        worst = sorted(((g, t) for t, g in gaps if clicked <= t <= ended), reverse=True)[:12]
+        print("worst gaps (ms, s after click)", [(round(g, 1), round(t - clicked, 2)) for g, t in worst],
+              "run", round(ended - clicked, 2), flush=True)
         print("paints after click", [(round(t - clicked, 3), n) for t, n in paints if t >= clicked][:8], flush=True)
     first_point = shown[0][0] - clicked if shown else None
     frames, seen = 0, 0

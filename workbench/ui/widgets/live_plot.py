@@ -119,6 +119,7 @@ def thinning_index(y: np.ndarray, older: int) -> np.ndarray:
     return np.concatenate([pairs, np.arange(blocks * 4, len(y))])
 
 
+SYMBOL_POINTS = 60  # a series drawn with markers shows them up to this many points (a 100-epoch run: a line)
 EMA_BLOCK = 64     # the closed form below per block of this many points: weight**-64 stays far inside float64
 
 
@@ -165,6 +166,7 @@ class Series:
     xs: dict[str, GrowingArray] = field(default_factory=lambda: {m: GrowingArray() for m in X_MODES})
     y: GrowingArray = field(default_factory=GrowingArray)
     smooth_of: str | None = None          # this series displays the EMA of another series
+    symbol: str | None = None             # a marker per point, while there are few of them
     ema_state: tuple[float, int] = (0.0, 0)
     dirty: bool = False
 
@@ -237,7 +239,7 @@ class LivePlot(pg.PlotWidget):
                                         symbolBrush=color, symbolPen=None)
         curve.setClipToView(True)
         curve.setDownsampling(auto=True, method="peak")
-        series = Series(key, label, curve, smooth_of=smooth_of)
+        series = Series(key, label, curve, smooth_of=smooth_of, symbol=symbol)
         self.series[key] = series
         return series
 
@@ -374,6 +376,10 @@ class LivePlot(pg.PlotWidget):
         for series in self.series.values():
             has_points = has_points or len(series) > 0
             if series.dirty:
+                if series.symbol is not None:   # markers go past SYMBOL_POINTS: each setData redraws them all
+                    wanted = series.symbol if len(series) <= SYMBOL_POINTS else None
+                    if series.curve.opts["symbol"] != wanted:
+                        series.curve.setSymbol(wanted)
                 series.curve.setData(series.xs[self.x_mode].view, series.y.view)
                 series.dirty = False
         self.empty_text.setVisible(not has_points and bool(self.empty_text.toPlainText()))
