@@ -34,6 +34,21 @@ RESULTS = Path(__file__).parent / "results" / "gui_latency.json"
 PROBE_MS = 10
 
 
+def wait(condition, timeout: float) -> bool:
+    """Run the event loop (idle between events, as a user's window is) until `condition()` or `timeout`."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop, end = QEventLoop(), time.perf_counter() + timeout
+    check = QTimer()
+    check.setInterval(20)
+    check.timeout.connect(lambda: (condition() or time.perf_counter() >= end) and loop.quit())
+    check.start()
+    if not condition():
+        loop.exec()
+    check.stop()
+    return condition()
+
+
 def one(mode: str, epochs: int) -> dict:
     import numpy as np
     import psutil
@@ -83,20 +98,6 @@ def one(mode: str, epochs: int) -> dict:
     session.project.training.epochs = epochs
     panel = window.panels["trainingDock"]
     jobs = getattr(session, "jobs", None)
-
-    def wait(condition, timeout: float) -> bool:
-        """Run the event loop (idle between events, as for a user) until `condition()` or `timeout`."""
-        from PySide6.QtCore import QEventLoop
-
-        loop, end = QEventLoop(), time.perf_counter() + timeout
-        check = QTimer()
-        check.setInterval(20)
-        check.timeout.connect(lambda: (condition() or time.perf_counter() >= end) and loop.quit())
-        check.start()
-        if not condition():
-            loop.exec()
-        check.stop()
-        return condition()
 
     app.processEvents()             # the user can click once the panels are there and painted
     if mode == "cold":

@@ -164,18 +164,9 @@ class Gui:
         self.panel = self.window.panels["trainingDock"]
 
     def wait(self, condition, timeout: float, must: bool = True) -> None:
-        """Run the event loop (idle between events, as for a user) until `condition()` or `timeout`."""
-        from PySide6.QtCore import QEventLoop, QTimer
+        from gui_latency import wait  # bench/ is on sys.path when a bench script runs
 
-        loop, end = QEventLoop(), time.perf_counter() + timeout
-        check = QTimer()
-        check.setInterval(20)
-        check.timeout.connect(lambda: (condition() or time.perf_counter() >= end) and loop.quit())
-        check.start()
-        if not condition():
-            loop.exec()
-        check.stop()
-        if must and not condition():
+        if not wait(condition, timeout) and must:
             raise TimeoutError("the GUI did not get there in time")
 
     def run(self, model_name: str, epochs: int) -> dict:
