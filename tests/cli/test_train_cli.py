@@ -84,6 +84,7 @@ def test_resume_continues_a_run(project, capsys):
     assert resumed.metrics().steps == list(range(1, events[-1]["steps"] + 1))
 
 
+@pytest.mark.slow
 def test_python_dash_m_in_a_subprocess(project):
     out = subprocess.run([sys.executable, "-m", "workbench", "train", str(project), "--epochs", "1",
                           "--json-lines"], capture_output=True, text=True, timeout=120)

@@ -312,6 +312,7 @@ def test_script_button_writes_a_standalone_script(qtbot, tmp_path):
     panel.shutdown()
 
 
+@pytest.mark.slow
 def test_the_trainer_process_killed_mid_run_leaves_the_window_alive_and_the_run_resumable(qtbot, panel):
     import os
     import signal

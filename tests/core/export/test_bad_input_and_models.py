@@ -106,6 +106,7 @@ EVERY_SEQUENCE_LAYER = {"input_shape": [12], "layers": [
     {"type": "Linear", "out_features": 5}]}
 
 
+@pytest.mark.slow
 def test_every_builder_layer_exports_with_parity(tmp_path):
     from workbench.core.export.onnx_formats import recommend_quantization
     from workbench.core.model.registry import layer_types
