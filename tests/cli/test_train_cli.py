@@ -73,6 +73,7 @@ def test_diverging_run_exits_2_and_says_why(project, capsys):
     assert list_runs(project.parent / "runs")[0].status == "failed"
 
 
+@pytest.mark.slow
 def test_resume_continues_a_run(project, capsys):
     assert main(["train", str(project), "--epochs", "1", "--json-lines"]) == 0
     first = list_runs(project.parent / "runs")[0]

@@ -179,6 +179,7 @@ def test_settings_form_edits_the_project(qtbot, panel):
     assert form.w["batch_size"].value() == 128
 
 
+@pytest.mark.slow
 def test_closing_while_training_asks_then_stops_within_2s(qtbot, panel, monkeypatch):
     import time
 
@@ -367,6 +368,7 @@ sys.exit(finish(code))
 """
 
 
+@pytest.mark.slow
 def test_closing_while_jobs_are_stuck_in_a_5s_step_exits_0_within_3s(tmp_path):
     import os
     import re
@@ -423,6 +425,7 @@ sys.exit(finish(0))
 """
 
 
+@pytest.mark.slow
 def test_the_gui_process_never_imports_torch_while_a_project_loads_trains_and_evaluates(tmp_path):
     """torch (and scipy, sklearn, onnx) load in the trainer process only: their imports stalled the GUI thread
     for up to a second."""

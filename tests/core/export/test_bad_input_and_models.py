@@ -129,6 +129,7 @@ def test_every_builder_layer_exports_with_parity(tmp_path):
     assert report.max_abs_diff < 0.1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small"])
 def test_torchvision_backbones_export_with_parity(tmp_path, name):
     import torchvision
