@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core" / "export"))
 from export_helpers import trained_digits_run  # noqa: E402
 
@@ -18,6 +20,7 @@ def _workbench(*args, cwd=None):
                           cwd=cwd, timeout=300)
 
 
+@pytest.mark.slow
 def test_export_int8_static_from_a_run_folder_with_json_and_report(tmp_path_factory, tmp_path):
     run = trained_digits_run(tmp_path_factory.mktemp("export-cli"))
     out = tmp_path / "model.onnx"
@@ -45,6 +48,7 @@ def test_bad_input_is_one_error_line_and_exit_2(tmp_path):
         assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.stderr
 
 
+@pytest.mark.slow
 def test_int8_over_its_accuracy_budget_exits_3_and_leaves_no_file(tmp_path_factory, tmp_path):
     from export_helpers import TWO_CONV_CNN
 
