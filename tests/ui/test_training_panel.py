@@ -321,6 +321,8 @@ def test_the_trainer_process_killed_mid_run_leaves_the_window_alive_and_the_run_
     panel.session.project.training.epochs = 200
     panel.start()
     qtbot.waitUntil(lambda: len(panel.curves.epoch_loss.series["train_loss"]) >= 1, timeout=60_000)
+    last = panel.run_path / "checkpoints" / "last.safetensors"      # written in the background after the epoch
+    qtbot.waitUntil(last.is_file, timeout=30_000)
     host = panel.session.jobs.host
     killed = host.pid
     os.kill(killed, signal.SIGKILL)
