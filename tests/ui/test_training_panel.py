@@ -333,7 +333,9 @@ def test_the_trainer_process_killed_mid_run_leaves_the_window_alive_and_the_run_
     run = list_runs(panel.session.runs_dir)[0]
     assert run.status == "interrupted" and run.checkpoint("last") is not None
     qtbot.waitUntil(lambda: host.pid not in (None, killed), timeout=10_000)     # a fresh trainer process
-    panel.session.project.training.epochs = 3
+    from workbench.core.training.checkpoints import load_checkpoint
+
+    panel.session.project.training.epochs = load_checkpoint(run.checkpoint("last")).meta["epoch"] + 2
     panel.tabs.setCurrentWidget(panel.runs)
     panel.runs.select(run.path)
     panel.runs.buttons["resume"].click()
