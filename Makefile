@@ -33,6 +33,7 @@ wheel-smoke: $(STAMP)
 # ruff, the import contracts in pyproject.toml ([tool.importlinter]) and the type checker on workbench/core.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 

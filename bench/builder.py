@@ -33,9 +33,12 @@ def network(n_layers: int, width: int = 32):
             layers.append({"type": "MaxPool2d", "kernel_size": 2})
             side //= 2
             continue
-        layers += [{"type": "Conv2d", "out_channels": width, "kernel_size": 3, "padding": 1},
-                   {"type": "BatchNorm2d"}, {"type": "ReLU"}]
-    layers = layers[:n_layers - 2] + [{"type": "Flatten"}, {"type": "Linear", "out_features": 10}]
+        layers += [
+            {"type": "Conv2d", "out_channels": width, "kernel_size": 3, "padding": 1},
+            {"type": "BatchNorm2d"},
+            {"type": "ReLU"},
+        ]
+    layers = layers[: n_layers - 2] + [{"type": "Flatten"}, {"type": "Linear", "out_features": 10}]
     return ModelSpec(input_shape=[3, 32, 32], layers=layers)
 
 
@@ -81,7 +84,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     panel = _panel()
-    A.analyze(network(10))     # imports and registry outside the timings
+    A.analyze(network(10))  # imports and registry outside the timings
     rows = []
     for n in (10, 50, 200):
         spec = network(n)
@@ -97,7 +100,7 @@ def main() -> None:
 
         def edit(spec=spec, edits=edits):
             changed = spec.model_copy(deep=True)
-            changed.layers[0].out_channels = 33 + next(edits) % 1000   # a shape no cache entry has seen
+            changed.layers[0].out_channels = 33 + next(edits) % 1000  # a shape no cache entry has seen
             return A.analyze(changed, batch_size=64)
 
         def meta(result=result):
@@ -108,24 +111,43 @@ def main() -> None:
             with torch.no_grad():
                 build_model(spec)(torch.zeros(1, *spec.input_shape))
 
-        row = {"layers": n, "params": result.total_params,
-               "rules_ms": timed(rules, args.repeat), "edit_ms": timed(edit, args.repeat),
-               "cached_ms": timed(lambda spec=spec: A.analyze(spec, batch_size=64), args.repeat),
-               "meta_ms": timed(meta, max(1, args.repeat // 2)), "real_ms": timed(real, max(1, args.repeat // 2))}
+        row = {
+            "layers": n,
+            "params": result.total_params,
+            "rules_ms": timed(rules, args.repeat),
+            "edit_ms": timed(edit, args.repeat),
+            "cached_ms": timed(lambda spec=spec: A.analyze(spec, batch_size=64), args.repeat),
+            "meta_ms": timed(meta, max(1, args.repeat // 2)),
+            "real_ms": timed(real, max(1, args.repeat // 2)),
+        }
         if panel is not None:
             panel.session.update_model(spec)
             row["panel_ms"] = timed(panel.refresh, args.repeat)
         row["meta_over_rules"] = row["meta_ms"] / row["rules_ms"]
         row["real_over_rules"] = row["real_ms"] / row["rules_ms"]
         rows.append(row)
-        print(f"{n:4d} layers ({result.total_params:>9,} params): rules {row['rules_ms']:7.2f} ms  "
-              f"edit {row['edit_ms']:7.2f} ms  cached {row['cached_ms']:6.2f} ms  meta {row['meta_ms']:8.2f} ms  "
-              f"real {row['real_ms']:8.2f} ms  panel {row.get('panel_ms', float('nan')):6.1f} ms  | meta/rules {row['meta_over_rules']:5.1f}x  "
-              f"real/rules {row['real_over_rules']:5.1f}x")
+        print(
+            f"{n:4d} layers ({result.total_params:>9,} params): rules {row['rules_ms']:7.2f} ms  "
+            f"edit {row['edit_ms']:7.2f} ms  cached {row['cached_ms']:6.2f} ms  meta {row['meta_ms']:8.2f} ms  "
+            f"real {row['real_ms']:8.2f} ms  panel {row.get('panel_ms', float('nan')):6.1f} ms  "
+            f"| meta/rules {row['meta_over_rules']:5.1f}x  "
+            f"real/rules {row['real_over_rules']:5.1f}x"
+        )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"benchmark": "builder analysis", "machine": platform.processor() or
-                                   platform.machine(), "python": platform.python_version(),
-                                   "torch": torch.__version__, "repeat": args.repeat, "rows": rows}, indent=2) + "\n")
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "benchmark": "builder analysis",
+                "machine": platform.processor() or platform.machine(),
+                "python": platform.python_version(),
+                "torch": torch.__version__,
+                "repeat": args.repeat,
+                "rows": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {RESULTS}")
 
 

@@ -80,7 +80,9 @@ def run_child(args: list[str]) -> tuple[float, float, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mb", type=float, default=200.0, help="size of the generated CSV in MB (default 200)")
+    parser.add_argument(
+        "--mb", type=float, default=200.0, help="size of the generated CSV in MB (default 200)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp folder")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="wb-csv-bench-"))
@@ -89,20 +91,32 @@ def main() -> None:
         t0 = time.perf_counter()
         rows = make_csv(csv_path, args.mb)
         size_mb = csv_path.stat().st_size / 1e6
-        print(f"wrote {csv_path}: {size_mb:.1f} MB, {rows:,} rows in {time.perf_counter() - t0:.1f} s", flush=True)
+        print(
+            f"wrote {csv_path}: {size_mb:.1f} MB, {rows:,} rows in {time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
         base_rss, base_wall, _ = run_child(["-c", "import workbench.core.data.tabular, workbench.cli"])
         rss, wall, out = run_child(["-m", "workbench", "data", "inspect", str(csv_path), "--json"])
         report = json.loads(out)
         result = {
-            "file_mb": round(size_mb, 1), "rows": rows, "columns": 10,
-            "peak_rss_mb": round(rss, 1), "baseline_rss_mb": round(base_rss, 1),
+            "file_mb": round(size_mb, 1),
+            "rows": rows,
+            "columns": 10,
+            "peak_rss_mb": round(rss, 1),
+            "baseline_rss_mb": round(base_rss, 1),
             "data_rss_mb": round(rss - base_rss, 1),
             "peak_rss_over_file": round(rss / size_mb, 2),
             "data_rss_over_file": round((rss - base_rss) / size_mb, 2),
-            "seconds": round(wall, 1), "baseline_seconds": round(base_wall, 1),
+            "seconds": round(wall, 1),
+            "baseline_seconds": round(base_wall, 1),
             "mb_per_second": round(size_mb / max(wall - base_wall, 1e-6), 1),
-            "num_samples": report["num_samples"], "num_classes": report["num_classes"],
-            "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+            "num_samples": report["num_samples"],
+            "num_classes": report["num_classes"],
+            "machine": {
+                "python": platform.python_version(),
+                "cpus": os.cpu_count(),
+                "platform": platform.platform(),
+            },
         }
         out_path = ROOT / "bench" / "results" / "csv_inspect.json"
         out_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

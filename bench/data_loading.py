@@ -63,8 +63,13 @@ def main() -> int:
     from workbench.core.data import DatasetSettings, load_dataset, read_source
 
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
-    results: dict = {"images": args.images, "batch_size": args.batch_size, "python": platform.python_version(),
-                     "torch": torch.__version__, "cpus": os.cpu_count()}
+    results: dict = {
+        "images": args.images,
+        "batch_size": args.batch_size,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpus": os.cpu_count(),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "pngs"
         gen, _ = timed(lambda: make_folder(root, args.images))
@@ -84,15 +89,25 @@ def main() -> int:
 
         tv, arr = timed(torchvision_decode, repeat=2)
         assert arr.shape[0] == raw.x.shape[0] == args.images
-        results["index_decode"] = {"workbench_s": ours, "workbench_1_thread_s": serial, "decode_threads": threads,
-                                   "torchvision_imagefolder_s": tv,
-                                   "workbench_images_per_s": args.images / ours,
-                                   "torchvision_images_per_s": args.images / tv, "speedup": tv / ours}
-        print(f"index + decode: workbench {ours:.2f} s ({args.images / ours:,.0f} img/s, {threads} threads; "
-              f"{serial:.2f} s with 1), torchvision ImageFolder {tv:.2f} s -> {tv / ours:.2f}x")
+        results["index_decode"] = {
+            "workbench_s": ours,
+            "workbench_1_thread_s": serial,
+            "decode_threads": threads,
+            "torchvision_imagefolder_s": tv,
+            "workbench_images_per_s": args.images / ours,
+            "torchvision_images_per_s": args.images / tv,
+            "speedup": tv / ours,
+        }
+        print(
+            f"index + decode: workbench {ours:.2f} s ({args.images / ours:,.0f} img/s, {threads} threads; "
+            f"{serial:.2f} s with 1), torchvision ImageFolder {tv:.2f} s -> {tv / ours:.2f}x"
+        )
 
-        bundle = load_dataset(settings.model_copy(update={"split": settings.split.model_copy(
-            update={"train": 1.0, "val": 0.0, "test": 0.0})}))
+        bundle = load_dataset(
+            settings.model_copy(
+                update={"split": settings.split.model_copy(update={"train": 1.0, "val": 0.0, "test": 0.0})}
+            )
+        )
         x, y = bundle.train.x, bundle.train.y
         bs = args.batch_size
 
@@ -100,7 +115,7 @@ def main() -> int:
             perm = torch.randperm(len(y))
             seen = 0
             for s in range(0, len(y), bs):
-                idx = perm[s:s + bs]
+                idx = perm[s : s + bs]
                 xb, yb = x[idx], y[idx]
                 seen += len(yb) + 0 * xb.shape[0]
             return seen
@@ -109,27 +124,34 @@ def main() -> int:
             return sum(len(yb) for _, yb in DataLoader(TensorDataset(x, y), batch_size=bs, shuffle=True))
 
         threads = torch.get_num_threads()
-        torch.set_num_threads(1)          # batching is memory-bound; one intra-op thread is fastest (and fair)
+        torch.set_num_threads(1)  # batching is memory-bound; one intra-op thread is fastest (and fair)
         mem, n1 = timed(in_memory_epoch, repeat=3)
         dl, n2 = timed(dataloader_epoch, repeat=3)
-        stream = load_dataset(settings.model_copy(update={"options": {"in_memory": "no"},
-                                                          "split": bundle_split(settings)}))
+        stream = load_dataset(
+            settings.model_copy(update={"options": {"in_memory": "no"}, "split": bundle_split(settings)})
+        )
 
         def streaming_epoch():
-            loader = DataLoader(stream.train.dataset, batch_size=bs, shuffle=True, num_workers=2,
-                                persistent_workers=False)
+            loader = DataLoader(
+                stream.train.dataset, batch_size=bs, shuffle=True, num_workers=2, persistent_workers=False
+            )
             return sum(len(yb) for _, yb in loader)
 
         disk, n3 = timed(streaming_epoch, repeat=1)
         torch.set_num_threads(threads)
         assert n1 == n2 == n3 == args.images
         results["batching"] = {
-            "in_memory_samples_per_s": n1 / mem, "dataloader_tensor_samples_per_s": n2 / dl,
-            "dataloader_streaming_png_samples_per_s": n3 / disk, "in_memory_vs_dataloader": dl / mem,
-            "in_memory_vs_streaming": disk / mem}
-        print(f"one epoch, batch {bs}: in-memory {n1 / mem:,.0f} samples/s, DataLoader(TensorDataset) "
-              f"{n2 / dl:,.0f} samples/s -> {dl / mem:.1f}x; DataLoader streaming PNGs (2 workers) "
-              f"{n3 / disk:,.0f} samples/s -> {disk / mem:.1f}x")
+            "in_memory_samples_per_s": n1 / mem,
+            "dataloader_tensor_samples_per_s": n2 / dl,
+            "dataloader_streaming_png_samples_per_s": n3 / disk,
+            "in_memory_vs_dataloader": dl / mem,
+            "in_memory_vs_streaming": disk / mem,
+        }
+        print(
+            f"one epoch, batch {bs}: in-memory {n1 / mem:,.0f} samples/s, DataLoader(TensorDataset) "
+            f"{n2 / dl:,.0f} samples/s -> {dl / mem:.1f}x; DataLoader streaming PNGs (2 workers) "
+            f"{n3 / disk:,.0f} samples/s -> {disk / mem:.1f}x"
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")

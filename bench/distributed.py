@@ -38,12 +38,35 @@ def run_once(procs: int | None, epochs: int, device: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="wb-bench-ddp-") as tmp:
         project = Path(tmp) / "digits.wbproj"
         shutil.copy(SAMPLE_PROJECT, project)
-        train = ["-m", "workbench", "train", str(project), "--epochs", str(epochs), "--batch-size", "64",
-                 "--device", device, "--run-dir", str(Path(tmp) / "run")]
-        cmd = [sys.executable, *train] if procs is None else [
-            sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(procs), *train]
+        train = [
+            "-m",
+            "workbench",
+            "train",
+            str(project),
+            "--epochs",
+            str(epochs),
+            "--batch-size",
+            "64",
+            "--device",
+            device,
+            "--run-dir",
+            str(Path(tmp) / "run"),
+        ]
+        cmd = (
+            [sys.executable, *train]
+            if procs is None
+            else [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                "--nproc-per-node",
+                str(procs),
+                *train,
+            ]
+        )
         env = {k: v for k, v in os.environ.items() if k not in TORCHRUN_ENV}
-        env.setdefault("OMP_NUM_THREADS", "1")      # what torchrun sets for its workers; the same for all rows
+        env.setdefault("OMP_NUM_THREADS", "1")  # what torchrun sets for its workers; the same for all rows
         started = time.perf_counter()
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
         wall = time.perf_counter() - started
@@ -51,13 +74,19 @@ def run_once(procs: int | None, epochs: int, device: str) -> dict:
             raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
         summary = json.loads((Path(tmp) / "run" / "summary.json").read_text())
         lines = [json.loads(line) for line in (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()]
-    # steady state: epochs 2..N from the metrics timestamps (the first epoch pays one-time costs, e.g. the lazy
+    # steady state: epochs 2..N from the metrics timestamps (the first epoch pays one-time costs, e.g. the
+    # lazy
     # import of torch._dynamo at the first optimizer step, which the plain loop counts and DDP pays at set-up)
     epochs = [e for e in lines if e["kind"] == "epoch"]
     later = [b for b in lines if b["kind"] == "batch" and b["epoch"] > 1]
     steady = len(later) * 64 / (epochs[-1]["time"] - epochs[0]["time"])
-    return {"steady_samples_per_second": steady, "samples_per_second": summary["samples_per_second"],
-            "train_seconds": summary["elapsed"], "wall_seconds": wall, "best_val_accuracy": summary["best_val_accuracy"]}
+    return {
+        "steady_samples_per_second": steady,
+        "samples_per_second": summary["samples_per_second"],
+        "train_seconds": summary["elapsed"],
+        "wall_seconds": wall,
+        "best_val_accuracy": summary["best_val_accuracy"],
+    }
 
 
 def main(argv=None) -> int:
@@ -73,16 +102,31 @@ def main(argv=None) -> int:
         runs = [run_once(procs, args.epochs, args.device) for _ in range(args.repeat)]
         results[name] = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
     base = results["plain"]["steady_samples_per_second"]
-    print(f"{'':10} {'steady/s':>9} {'vs plain':>9} {'run/s':>7} {'train s':>8} {'wall s':>7} {'best val':>9}")
+    print(
+        f"{'':10} {'steady/s':>9} {'vs plain':>9} {'run/s':>7} {'train s':>8} {'wall s':>7} {'best val':>9}"
+    )
     for name, r in results.items():
         r["steady_ratio_vs_plain"] = r["steady_samples_per_second"] / base
-        print(f"{name:10} {r['steady_samples_per_second']:9.0f} {r['steady_ratio_vs_plain']:8.2f}x "
-              f"{r['samples_per_second']:7.0f} {r['train_seconds']:8.2f} {r['wall_seconds']:7.1f} "
-              f"{r['best_val_accuracy']:9.4f}")
-    doc = {"benchmark": "distributed", "device": args.device, "epochs": args.epochs, "global_batch": 64,
-           "repeat": args.repeat, "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                                              "load_average": os.getloadavg(), "platform": platform.platform()},
-           "results": results, "time": time.time()}
+        print(
+            f"{name:10} {r['steady_samples_per_second']:9.0f} {r['steady_ratio_vs_plain']:8.2f}x "
+            f"{r['samples_per_second']:7.0f} {r['train_seconds']:8.2f} {r['wall_seconds']:7.1f} "
+            f"{r['best_val_accuracy']:9.4f}"
+        )
+    doc = {
+        "benchmark": "distributed",
+        "device": args.device,
+        "epochs": args.epochs,
+        "global_batch": 64,
+        "repeat": args.repeat,
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_average": os.getloadavg(),
+            "platform": platform.platform(),
+        },
+        "results": results,
+        "time": time.time(),
+    }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"wrote {RESULTS}")

@@ -2,10 +2,11 @@
 
 A small CNN trained briefly on the digits upscaled to 1x32x32, and torchvision resnet18 (architecture only) with
 fixed random weights (seed 0) whose labels are its own fp32 predictions on the same images (so its accuracy is
-agreement with fp32; random weights give flat logits, a hard case for int8), are exported as fp32 ONNX, fp16 and int8 static with accuracy budgets of 0.5 and 2 points. For each: the
-verification verdict, the accuracy drop achieved (and whether the budget is met), the nodes kept in fp32, and the
-size and latency against the baseline (fp32 ONNX for fp16/int8, PyTorch eager for fp32 ONNX) as a median ratio
-with its IQR over interleaved repeats. The whole set runs twice; the script then checks that no verdict flips
+agreement with fp32; random weights give flat logits, a hard case for int8), are exported as fp32 ONNX, fp16
+and int8 static with accuracy budgets of 0.5 and 2 points. For each: the verification verdict, the accuracy
+drop achieved (and whether the budget is met), the nodes kept in fp32, and the size and latency against the
+baseline (fp32 ONNX for fp16/int8, PyTorch eager for fp32 ONNX) as a median ratio with its IQR over interleaved
+repeats. The whole set runs twice; the script then checks that no verdict flips
 (faster <-> slower, passed <-> failed, budget met <-> not met).
 
     .venv/bin/python bench/export.py            # ~3-5 minutes; writes bench/results/export.json
@@ -48,15 +49,24 @@ def digits_32():
 def small_cnn():
     from torch import nn
 
-    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Flatten(), nn.Linear(32 * 8 * 8, 10))
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * 8 * 8, 10),
+    )
 
 
 def resnet18():
     from workbench.core.model.modules import torchvision_model
 
-    return torchvision_model("resnet18", 10, 1, False)      # the standard stem: 32x32 -> 8x8 after the stem
+    return torchvision_model("resnet18", 10, 1, False)  # the standard stem: 32x32 -> 8x8 after the stem
 
 
 def relabel(model, data):
@@ -66,8 +76,10 @@ def relabel(model, data):
     from workbench.core.data.dataset import DataBundle, Split
 
     with torch.no_grad():
-        splits = [Split(s.name, None, s.x, model(s.x).argmax(1) if len(s.x) else s.y)
-                  for s in (data.train, data.val, data.test)]
+        splits = [
+            Split(s.name, None, s.x, model(s.x).argmax(1) if len(s.x) else s.y)
+            for s in (data.train, data.val, data.test)
+        ]
     return DataBundle(data.meta, *splits)
 
 
@@ -82,7 +94,7 @@ def train(model, data, epochs: int, lr: float) -> float:
     for _ in range(epochs):
         order = torch.randperm(len(data.train.x), generator=generator)
         for start in range(0, len(order), 32):
-            index = order[start:start + 32]
+            index = order[start : start + 32]
             loss = torch.nn.functional.cross_entropy(model(data.train.x[index]), data.train.y[index])
             optimizer.zero_grad()
             loss.backward()
@@ -95,19 +107,34 @@ def train(model, data, epochs: int, lr: float) -> float:
 def row_of(report, seconds: float) -> dict:
     budget = report.accuracy_budget or {}
     return {
-        "verdict": report.verdict, "failed_checks": report.failed_checks,
-        "accuracy_before": report.accuracy_before, "accuracy_after": report.accuracy_after,
+        "verdict": report.verdict,
+        "failed_checks": report.failed_checks,
+        "accuracy_before": report.accuracy_before,
+        "accuracy_after": report.accuracy_after,
         "accuracy_drop_points": round(100 * (report.accuracy_before - report.accuracy_after), 3),
-        "budget_met": budget.get("met"), "fp32_nodes": budget.get("fp32_nodes"),
-        "fp32_node_names": budget.get("fp32_node_names"), "quantizable_nodes": budget.get("quantizable_nodes"),
+        "budget_met": budget.get("met"),
+        "fp32_nodes": budget.get("fp32_nodes"),
+        "fp32_node_names": budget.get("fp32_node_names"),
+        "quantizable_nodes": budget.get("quantizable_nodes"),
         "budget_tries": budget.get("tries"),
         "most_sensitive": [(r["node"], r["op"], r["sqnr_db"]) for r in report.sensitivity[:3]],
-        "size_ratio": round(report.size_bytes / report.baseline_size_bytes, 3), "baseline": report.baseline,
-        "latency": {k: {"ratio": c["ratio"], "ratio_iqr": c["ratio_iqr"], "export_ms": c["export_ms"],
-                        "baseline_ms": c["baseline_ms"], "pairs": c["pairs"], "verdict": c["verdict"]}
-                    for k, c in report.latency_comparison.items()},
-        "max_abs_diff": report.max_abs_diff, "top1_agreement": report.top1_agreement,
-        "export_seconds": round(seconds, 1)}
+        "size_ratio": round(report.size_bytes / report.baseline_size_bytes, 3),
+        "baseline": report.baseline,
+        "latency": {
+            k: {
+                "ratio": c["ratio"],
+                "ratio_iqr": c["ratio_iqr"],
+                "export_ms": c["export_ms"],
+                "baseline_ms": c["baseline_ms"],
+                "pairs": c["pairs"],
+                "verdict": c["verdict"],
+            }
+            for k, c in report.latency_comparison.items()
+        },
+        "max_abs_diff": report.max_abs_diff,
+        "top1_agreement": report.top1_agreement,
+        "export_seconds": round(seconds, 1),
+    }
 
 
 def bench_model(name, source, tmp: Path, run: int) -> dict:
@@ -119,13 +146,21 @@ def bench_model(name, source, tmp: Path, run: int) -> dict:
         key = fmt if budget is None else f"{fmt} budget {budget:g}"
         settings = ExportSettings(format=fmt, calibration_samples=256, max_accuracy_drop=budget)
         started = time.perf_counter()
-        report = export(source, settings, tmp / f"{name}-{run}-{key.replace(' ', '-')}.onnx", on_failure="keep")
+        report = export(
+            source, settings, tmp / f"{name}-{run}-{key.replace(' ', '-')}.onnx", on_failure="keep"
+        )
         rows[key] = row_of(report, time.perf_counter() - started)
         r = rows[key]
-        print(f"  run {run} {name:9} {key:28} {r['verdict']:6} drop {r['accuracy_drop_points']:+6.2f} "
-              f"fp32 nodes {r['fp32_nodes']!s:>4} size {r['size_ratio']:.2f} "
-              + " ".join(f"{k} {c['ratio']:.2f}x [{c['ratio_iqr'][0]:.2f}-{c['ratio_iqr'][1]:.2f}] {c['verdict']}"
-                         for k, c in r["latency"].items()) + f"  ({r['export_seconds']} s)", flush=True)
+        print(
+            f"  run {run} {name:9} {key:28} {r['verdict']:6} drop {r['accuracy_drop_points']:+6.2f} "
+            f"fp32 nodes {r['fp32_nodes']!s:>4} size {r['size_ratio']:.2f} "
+            + " ".join(
+                f"{k} {c['ratio']:.2f}x [{c['ratio_iqr'][0]:.2f}-{c['ratio_iqr'][1]:.2f}] {c['verdict']}"
+                for k, c in r["latency"].items()
+            )
+            + f"  ({r['export_seconds']} s)",
+            flush=True,
+        )
     return rows
 
 
@@ -171,31 +206,53 @@ def main() -> None:
     t0 = time.perf_counter()
     cnn = small_cnn()
     accuracy = train(cnn, data, 2, 3e-3)
-    models = {"small_cnn": {"model": cnn, "data": data, "weights": "trained 2 epochs (Adam 3e-3, batch 32)",
-                            "val_accuracy": accuracy, "train_seconds": round(time.perf_counter() - t0, 1)}}
-    print(f"trained small_cnn: val accuracy {100 * accuracy:.1f}% in {models['small_cnn']['train_seconds']} s",
-          flush=True)
+    models = {
+        "small_cnn": {
+            "model": cnn,
+            "data": data,
+            "weights": "trained 2 epochs (Adam 3e-3, batch 32)",
+            "val_accuracy": accuracy,
+            "train_seconds": round(time.perf_counter() - t0, 1),
+        }
+    }
+    print(
+        f"trained small_cnn: val accuracy {100 * accuracy:.1f}% in {models['small_cnn']['train_seconds']} s",
+        flush=True,
+    )
     torch.manual_seed(0)
     r18 = resnet18().eval()
-    models["resnet18"] = {"model": r18, "data": relabel(r18, data), "val_accuracy": 1.0,
-                          "weights": "fixed random (seed 0); labels = its own fp32 predictions"}
+    models["resnet18"] = {
+        "model": r18,
+        "data": relabel(r18, data),
+        "val_accuracy": 1.0,
+        "weights": "fixed random (seed 0); labels = its own fp32 predictions",
+    }
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(1, RUNS + 1):
             results = {}
             for name, m in models.items():
-                source = source_from_model(m["model"], (1, SIDE, SIDE), f"{name} (digits 32x32)", data=m["data"])
+                source = source_from_model(
+                    m["model"], (1, SIDE, SIDE), f"{name} (digits 32x32)", data=m["data"]
+                )
                 results[name] = bench_model(name, source, Path(tmp), run)
             runs.append(results)
     flipped, moved = flips(runs), changes(runs)
     out = {
-        "machine": {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
-                    "onnxruntime": onnxruntime.__version__, "threads": torch.get_num_threads()},
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "torch": torch.__version__,
+            "onnxruntime": onnxruntime.__version__,
+            "threads": torch.get_num_threads(),
+        },
         "data": f"digits upscaled to 1x{SIDE}x{SIDE} (train {len(data.train.x)}, val {len(data.val.x)})",
         "models": {n: {k: v for k, v in m.items() if k not in ("model", "data")} for n, m in models.items()},
         "settings": {"calibration_samples": 256, "budgets_points": [0.5, 2.0], "runs": RUNS},
-        "runs": runs, "verdict_flips": flipped, "latency_verdict_changes": moved,
-        "seconds": round(time.perf_counter() - started, 1)}
+        "runs": runs,
+        "verdict_flips": flipped,
+        "latency_verdict_changes": moved,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
     path = ROOT / "bench" / "results" / "export.json"
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(f"\nverdict flips between runs: {flipped or 'none'}")

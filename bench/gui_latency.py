@@ -21,6 +21,7 @@ script measures an older checkout for a before/after comparison.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -63,7 +64,7 @@ def one(mode: str, epochs: int) -> dict:
     from workbench.ui.main_window import MainWindow
     from workbench.ui.widgets.live_plot import LivePlot
 
-    paints: list[tuple[float, int]] = []          # (time, points in the loss curve) of each loss-plot paint
+    paints: list[tuple[float, int]] = []  # (time, points in the loss curve) of each loss-plot paint
     original_paint = LivePlot.paintEvent
 
     def recording_paint(self, event):
@@ -77,7 +78,7 @@ def one(mode: str, epochs: int) -> dict:
     window.show()
     app.processEvents()
     appeared = time.perf_counter()
-    gaps: list[tuple[float, float]] = []        # (time, lateness ms)
+    gaps: list[tuple[float, float]] = []  # (time, lateness ms)
     clock = QElapsedTimer()
     last = [0]
     probe = QTimer()
@@ -99,14 +100,21 @@ def one(mode: str, epochs: int) -> dict:
     panel = window.panels["trainingDock"]
     jobs = getattr(session, "jobs", None)
 
-    app.processEvents()             # the user can click once the panels are there and painted
+    app.processEvents()  # the user can click once the panels are there and painted
     if mode == "cold":
         wait(lambda: False, max(0.0, appeared + 1.0 - time.perf_counter()))
     else:
         if jobs is not None:
-            wait(lambda: jobs.host.process is not None and jobs.host.process.ready and session.data is not None
-                 and jobs.current("prepare") is None, 60)
-        else:       # before the trainer process: the GUI's own torch warm-up thread
+            wait(
+                lambda: (
+                    jobs.host.process is not None
+                    and jobs.host.process.ready
+                    and session.data is not None
+                    and jobs.current("prepare") is None
+                ),
+                60,
+            )
+        else:  # before the trainer process: the GUI's own torch warm-up thread
             wait(lambda: "torch" in sys.modules and session.data is not None, 60)
         wait(lambda: False, 1.0)
     start_button = panel.start_button
@@ -123,10 +131,8 @@ def one(mode: str, epochs: int) -> dict:
             rss.append(me.memory_info().rss)
             pid = jobs.host.pid if jobs is not None else None
             if pid:
-                try:
+                with contextlib.suppress(psutil.NoSuchProcess):
                     trainer_rss.append(psutil.Process(pid).memory_info().rss)
-                except psutil.NoSuchProcess:
-                    pass
         return panel.running or not start_button.isEnabled()
 
     wait(lambda: panel.running, 5)
@@ -140,28 +146,50 @@ def one(mode: str, epochs: int) -> dict:
     shown = [(t, n) for t, n in paints if t >= clicked and n > 0]
     if os.environ.get("GUI_LATENCY_DEBUG"):
         worst = sorted(((g, t) for t, g in gaps if clicked <= t <= ended), reverse=True)[:12]
-        print("worst gaps (ms, s after click)", [(round(g, 1), round(t - clicked, 2)) for g, t in worst],
-              "run", round(ended - clicked, 2), flush=True)
-        print("paints after click", [(round(t - clicked, 3), n) for t, n in paints if t >= clicked][:8], flush=True)
+        print(
+            "worst gaps (ms, s after click)",
+            [(round(g, 1), round(t - clicked, 2)) for g, t in worst],
+            "run",
+            round(ended - clicked, 2),
+            flush=True,
+        )
+        print(
+            "paints after click",
+            [(round(t - clicked, 3), n) for t, n in paints if t >= clicked][:8],
+            flush=True,
+        )
     first_point = shown[0][0] - clicked if shown else None
     frames, seen = 0, 0
-    for t, n in shown:
+    for _, n in shown:
         if n > seen:
             frames += 1
             seen = n
     training_s = (shown[-1][0] - shown[0][0]) if len(shown) > 1 else 0.0
     result = {
-        "mode": mode, "status": status, "epochs": epochs,
-        "window_appeared_s": appeared - launched, "start_clicked_after_window_s": clicked - appeared,
+        "mode": mode,
+        "status": status,
+        "epochs": epochs,
+        "window_appeared_s": appeared - launched,
+        "start_clicked_after_window_s": clicked - appeared,
         "first_point_painted_s": first_point,
-        "frames_per_s": frames / training_s if training_s else 0.0, "frames": frames,
+        "frames_per_s": frames / training_s if training_s else 0.0,
+        "frames": frames,
         "run_s": ended - clicked,
-        "latency_run_ms": {"p50": float(np.percentile(run_gaps, 50)), "p99": float(np.percentile(run_gaps, 99)),
-                           "max": float(run_gaps.max()), "probes": int(len(run_gaps))},
-        "latency_from_window_ms": {"p50": float(np.percentile(all_gaps, 50)),
-                                   "p99": float(np.percentile(all_gaps, 99)), "max": float(all_gaps.max())},
-        "gui_rss_mb": {"median": statistics.median(rss) / 2**20 if rss else None,
-                       "max": max(rss) / 2**20 if rss else None},
+        "latency_run_ms": {
+            "p50": float(np.percentile(run_gaps, 50)),
+            "p99": float(np.percentile(run_gaps, 99)),
+            "max": float(run_gaps.max()),
+            "probes": len(run_gaps),
+        },
+        "latency_from_window_ms": {
+            "p50": float(np.percentile(all_gaps, 50)),
+            "p99": float(np.percentile(all_gaps, 99)),
+            "max": float(all_gaps.max()),
+        },
+        "gui_rss_mb": {
+            "median": statistics.median(rss) / 2**20 if rss else None,
+            "max": max(rss) / 2**20 if rss else None,
+        },
         "trainer_rss_mb": {"median": statistics.median(trainer_rss) / 2**20 if trainer_rss else None},
         "gui_imported_torch": "torch" in sys.modules,
     }
@@ -183,26 +211,34 @@ def main() -> int:
         print("RESULT " + json.dumps(result), flush=True)
         import workbench.app
 
-        return getattr(workbench.app, "finish", lambda code: code)(0)     # (an older checkout has none)
+        return getattr(workbench.app, "finish", lambda code: code)(0)  # (an older checkout has none)
     rows: dict[str, list] = {"cold": [], "warm": []}
     for _ in range(args.repeats):
         for mode in ("cold", "warm"):
             with tempfile.TemporaryDirectory() as home:
                 env = {**os.environ, "WORKBENCH_HOME": home, "XDG_CONFIG_HOME": str(Path(home) / "config")}
-                out = subprocess.run([sys.executable, __file__, "--one", mode, "--epochs", str(args.epochs)],
-                                     capture_output=True, text=True, env=env, timeout=900)
+                out = subprocess.run(
+                    [sys.executable, __file__, "--one", mode, "--epochs", str(args.epochs)],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    timeout=900,
+                )
             line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
             if line is None:
                 print(out.stdout[-2000:], out.stderr[-3000:], file=sys.stderr)
                 return 1
             row = json.loads(line[7:])
             rows[mode].append(row)
-            print(f"{mode}: start->first point {row['first_point_painted_s']:.2f} s, "
-                  f"{row['frames_per_s']:.1f} frames/s, latency over the run p50/p99/max "
-                  f"{row['latency_run_ms']['p50']:.1f}/{row['latency_run_ms']['p99']:.1f}/"
-                  f"{row['latency_run_ms']['max']:.1f} ms (from the window: max "
-                  f"{row['latency_from_window_ms']['max']:.1f} ms), GUI RSS {row['gui_rss_mb']['median']:.0f} MB, "
-                  f"torch in the GUI: {row['gui_imported_torch']}", flush=True)
+            print(
+                f"{mode}: start->first point {row['first_point_painted_s']:.2f} s, "
+                f"{row['frames_per_s']:.1f} frames/s, latency over the run p50/p99/max "
+                f"{row['latency_run_ms']['p50']:.1f}/{row['latency_run_ms']['p99']:.1f}/"
+                f"{row['latency_run_ms']['max']:.1f} ms (from the window: max "
+                f"{row['latency_from_window_ms']['max']:.1f} ms), GUI RSS {row['gui_rss_mb']['median']:.0f} MB, "
+                f"torch in the GUI: {row['gui_imported_torch']}",
+                flush=True,
+            )
     summary = {}
     for mode, runs in rows.items():
         summary[mode] = {
@@ -213,16 +249,27 @@ def main() -> int:
             "latency_run_max_ms": max(r["latency_run_ms"]["max"] for r in runs),
             "latency_from_window_max_ms": max(r["latency_from_window_ms"]["max"] for r in runs),
             "gui_rss_mb": statistics.median(r["gui_rss_mb"]["median"] for r in runs),
-            "trainer_rss_mb": (statistics.median(r["trainer_rss_mb"]["median"] for r in runs)
-                               if runs[0]["trainer_rss_mb"]["median"] else None),
+            "trainer_rss_mb": (
+                statistics.median(r["trainer_rss_mb"]["median"] for r in runs)
+                if runs[0]["trainer_rss_mb"]["median"]
+                else None
+            ),
             "gui_imported_torch": any(r["gui_imported_torch"] for r in runs),
         }
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results[args.label] = {"settings": {"project": "sample (digits 8x8, CNN)", "epochs": args.epochs,
-                                        "repeats": args.repeats, "probe_ms": PROBE_MS, "cpus": os.cpu_count(),
-                                        "torch_threads": "default",
-                                        "window": "MainWindow, QT_QPA_PLATFORM=offscreen"},
-                           "summary": summary, "runs": rows}
+    results[args.label] = {
+        "settings": {
+            "project": "sample (digits 8x8, CNN)",
+            "epochs": args.epochs,
+            "repeats": args.repeats,
+            "probe_ms": PROBE_MS,
+            "cpus": os.cpu_count(),
+            "torch_threads": "default",
+            "window": "MainWindow, QT_QPA_PLATFORM=offscreen",
+        },
+        "summary": summary,
+        "runs": rows,
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(summary, indent=2))

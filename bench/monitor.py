@@ -31,15 +31,18 @@ def sample_cost(samples: int) -> dict:
     from workbench.core.hardware.system import SystemReader
 
     def timed(fn) -> dict:
-        fn()                                            # warm-up (psutil priming, NVML init)
+        fn()  # warm-up (psutil priming, NVML init)
         times = []
         for _ in range(samples):
             start = time.perf_counter()
             fn()
             times.append((time.perf_counter() - start) * 1000)
         times.sort()
-        return {"median_ms": round(statistics.median(times), 3), "p95_ms": round(times[int(0.95 * len(times))], 3),
-                "max_ms": round(times[-1], 3)}
+        return {
+            "median_ms": round(statistics.median(times), 3),
+            "p95_ms": round(times[int(0.95 * len(times))], 3),
+            "max_ms": round(times[-1], 3),
+        }
 
     system = SystemReader()
     real = HardwareSampler(probe_torch=False)
@@ -83,7 +86,7 @@ def idle_cpu(seconds: float) -> dict:
         shown = []
         panel.sig_snapshot_shown.connect(shown.append)
         loop = QEventLoop()
-        QTimer.singleShot(1500, loop.quit)             # settle: first sample, first paint
+        QTimer.singleShot(1500, loop.quit)  # settle: first sample, first paint
         loop.exec()
         shown.clear()
         cpu0, wall0 = me.cpu_times(), time.perf_counter()
@@ -95,13 +98,20 @@ def idle_cpu(seconds: float) -> dict:
         panel.deleteLater()
         app.processEvents()
         used = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
-        return {"seconds": round(wall1 - wall0, 2), "cpu_seconds": round(used, 4),
-                "percent_of_a_core": round(100 * used / (wall1 - wall0), 3), "snapshots_shown": len(shown)}
+        return {
+            "seconds": round(wall1 - wall0, 2),
+            "cpu_seconds": round(used, 4),
+            "percent_of_a_core": round(100 * used / (wall1 - wall0), 3),
+            "snapshots_shown": len(shown),
+        }
 
     off = run(start=False)
     on = run(start=True)
-    return {"monitor_off": off, "monitor_on_1hz": on,
-            "monitor_cost_percent_of_a_core": round(on["percent_of_a_core"] - off["percent_of_a_core"], 3)}
+    return {
+        "monitor_off": off,
+        "monitor_on_1hz": on,
+        "monitor_cost_percent_of_a_core": round(on["percent_of_a_core"] - off["percent_of_a_core"], 3),
+    }
 
 
 def main() -> int:
@@ -111,27 +121,44 @@ def main() -> int:
     args = parser.parse_args()
     cost = sample_cost(args.samples)
     idle = idle_cpu(args.seconds)
-    result = {"machine": {"platform": platform.platform(), "python": platform.python_version(),
-                          "cpus": os.cpu_count()},
-              "sample": cost, "idle": idle,
-              "goals": {"sample_ms": 5.0, "idle_percent_of_a_core": 1.0},
-              "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    result = {
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+        },
+        "sample": cost,
+        "idle": idle,
+        "goals": {"sample_ms": 5.0, "idle_percent_of_a_core": 1.0},
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
     s = cost
     base = s["psutil_only"]["median_ms"]
     print(f"one sample (median of {args.samples}):")
-    for key in ("psutil_only", "full_sample_here", "full_sample_2_simulated_gpus", "gpu_reader_2_simulated_gpus"):
+    for key in (
+        "psutil_only",
+        "full_sample_here",
+        "full_sample_2_simulated_gpus",
+        "gpu_reader_2_simulated_gpus",
+    ):
         v = s[key]
-        print(f"  {key:30s} {v['median_ms']:7.3f} ms  (p95 {v['p95_ms']:.3f}, max {v['max_ms']:.3f})  "
-              f"x{v['median_ms'] / base:.2f} of psutil alone")
+        print(
+            f"  {key:30s} {v['median_ms']:7.3f} ms  (p95 {v['p95_ms']:.3f}, max {v['max_ms']:.3f})  "
+            f"x{v['median_ms'] / base:.2f} of psutil alone"
+        )
     print(f"  GPUs here: {s['gpus_here']}  ({s['gpu_error_here'] or 'NVML ok'})")
     off, on = idle["monitor_off"], idle["monitor_on_1hz"]
-    print(f"app idling {args.seconds:g} s: monitor off {off['percent_of_a_core']:.3f}% of a core, "
-          f"monitor at 1 Hz {on['percent_of_a_core']:.3f}% ({on['snapshots_shown']} snapshots shown); "
-          f"the monitor costs {idle['monitor_cost_percent_of_a_core']:.3f}% of a core "
-          f"(ratio on/off x{on['percent_of_a_core'] / max(off['percent_of_a_core'], 1e-3):.1f})")
+    print(
+        f"app idling {args.seconds:g} s: monitor off {off['percent_of_a_core']:.3f}% of a core, "
+        f"monitor at 1 Hz {on['percent_of_a_core']:.3f}% ({on['snapshots_shown']} snapshots shown); "
+        f"the monitor costs {idle['monitor_cost_percent_of_a_core']:.3f}% of a core "
+        f"(ratio on/off x{on['percent_of_a_core'] / max(off['percent_of_a_core'], 1e-3):.1f})"
+    )
     worst = max(s["full_sample_here"]["median_ms"], s["full_sample_2_simulated_gpus"]["median_ms"])
-    print(f"goals: sample {worst:.2f} ms <= 5 ms: {'met' if worst <= 5 else 'MISSED'}; "
-          f"idle {on['percent_of_a_core']:.2f}% <= 1%: {'met' if on['percent_of_a_core'] <= 1 else 'MISSED'}")
+    print(
+        f"goals: sample {worst:.2f} ms <= 5 ms: {'met' if worst <= 5 else 'MISSED'}; "
+        f"idle {on['percent_of_a_core']:.2f}% <= 1%: {'met' if on['percent_of_a_core'] <= 1 else 'MISSED'}"
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {RESULTS}")

@@ -38,7 +38,7 @@ print(json.dumps({"import_api_ms": (t1 - t0) * 1e3, "load_ms": (t2 - t1) * 1e3,
                   "torch_imported": "torch" in sys.modules}))
 """
 
-PLUGIN = '''from workbench.plugins import LayerType, Param, Plugin
+PLUGIN = """from workbench.plugins import LayerType, Param, Plugin
 
 PLUGIN = Plugin("Generated {i}", "1.0")
 
@@ -52,7 +52,7 @@ def _build(p, s):
 def register(api):
     api.add_layer(LayerType("Generated{i}", "Generated", (Param("k", "int", 1, 1, 9, doc="k"),), doc="identity",
                             build=_build, shape=lambda p, s: tuple(s), count_params=lambda p, s: 0))
-'''
+"""
 
 
 def run(env: dict) -> dict:
@@ -84,8 +84,12 @@ def window_shown(runs: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--window-runs", type=int, default=3,
-                        help="also time the whole GUI start-up this many times per scenario (0: skip)")
+    parser.add_argument(
+        "--window-runs",
+        type=int,
+        default=3,
+        help="also time the whole GUI start-up this many times per scenario (0: skip)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         homes = {name: Path(tmp) / name for name in ("builtins", "examples", "many")}
@@ -99,15 +103,18 @@ def main() -> None:
         envs = {name: {**os.environ, "WORKBENCH_HOME": str(home)} for name, home in homes.items()}
         envs["builtins"]["WORKBENCH_NO_PLUGINS"] = "1"
         samples: dict[str, list[dict]] = {name: [] for name in homes}
-        for _ in range(args.runs):            # interleaved, so a busy machine affects every scenario alike
+        for _ in range(args.runs):  # interleaved, so a busy machine affects every scenario alike
             for name in homes:
                 samples[name].append(run(envs[name]))
     result = {}
     for name, runs in samples.items():
-        result[name] = {"load_ms_median": round(statistics.median(r["load_ms"] for r in runs), 1),
-                        "import_api_ms_median": round(statistics.median(r["import_api_ms"] for r in runs), 1),
-                        "plugins_loaded": runs[0]["loaded"], "failed": runs[0]["failed"],
-                        "torch_imported": any(r["torch_imported"] for r in runs)}
+        result[name] = {
+            "load_ms_median": round(statistics.median(r["load_ms"] for r in runs), 1),
+            "import_api_ms_median": round(statistics.median(r["import_api_ms"] for r in runs), 1),
+            "plugins_loaded": runs[0]["loaded"],
+            "failed": runs[0]["failed"],
+            "torch_imported": any(r["torch_imported"] for r in runs),
+        }
     base = result["builtins"]["load_ms_median"]
     for name in ("examples", "many"):
         result[name]["ratio_to_builtins"] = round(result[name]["load_ms_median"] / base, 2)
@@ -121,13 +128,17 @@ def main() -> None:
     for name in ("builtins", "examples", "many"):
         r = result[name]
         ratio = f"  x{r['ratio_to_builtins']:.2f}" if "ratio_to_builtins" in r else ""
-        print(f"{name:9s} import API {r['import_api_ms_median']:6.1f} ms  load_plugins {r['load_ms_median']:6.1f} ms"
-              f"{ratio}  ({r['plugins_loaded']} loaded, torch imported: {r['torch_imported']})")
+        print(
+            f"{name:9s} import API {r['import_api_ms_median']:6.1f} ms  load_plugins {r['load_ms_median']:6.1f} ms"
+            f"{ratio}  ({r['plugins_loaded']} loaded, torch imported: {r['torch_imported']})"
+        )
     print(f"each extra plugin: {result['per_generated_plugin_ms']:.2f} ms")
     if "window_shown_s" in result:
         w = result["window_shown_s"]
-        print(f"window shown: built-ins only {w['builtins']:.2f} s, with the examples {w['examples']:.2f} s "
-              f"(x{w['ratio']:.2f})")
+        print(
+            f"window shown: built-ins only {w['builtins']:.2f} s, with the examples {w['examples']:.2f} s "
+            f"(x{w['ratio']:.2f})"
+        )
 
 
 if __name__ == "__main__":

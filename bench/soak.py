@@ -56,13 +56,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30.0, help="how long to train (default 30)")
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between RSS samples (default 5)")
-    parser.add_argument("--warmup", type=float, default=0.25,
-                        help="fraction of the run excluded as warm-up (default 0.25)")
-    parser.add_argument("--plot-points", type=int, default=None,
-                        help="points each live-plot series keeps in memory (default: LivePlot's MAX_POINTS); "
-                             "a small value shows the bound within a short soak")
-    parser.add_argument("--trace", action="store_true",
-                        help="tracemalloc: print the Python allocation sites that grew most after the warm-up")
+    parser.add_argument(
+        "--warmup", type=float, default=0.25, help="fraction of the run excluded as warm-up (default 0.25)"
+    )
+    parser.add_argument(
+        "--plot-points",
+        type=int,
+        default=None,
+        help="points each live-plot series keeps in memory (default: LivePlot's MAX_POINTS); "
+        "a small value shows the bound within a short soak",
+    )
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="tracemalloc: print the Python allocation sites that grew most after the warm-up",
+    )
     parser.add_argument("--out", default=str(RESULTS), help="the JSON results file")
     args = parser.parse_args()
 
@@ -74,7 +82,7 @@ def main() -> int:
     from PySide6.QtCore import QEventLoop, QStandardPaths, QTimer
     from PySide6.QtWidgets import QApplication
 
-    QStandardPaths.setTestModeEnabled(True)     # QSettings never touch the user's real settings
+    QStandardPaths.setTestModeEnabled(True)  # QSettings never touch the user's real settings
     from workbench.core.paths import SAMPLE_PROJECT
     from workbench.core.project import load_project, save_project
     from workbench.ui.main_window import MainWindow
@@ -115,11 +123,18 @@ def main() -> int:
     while True:
         pump(args.interval)
         now = time.monotonic() - t0
-        sample = {"t": round(now, 2), "rss_mb": round(process.memory_info().rss / 2**20, 2),
-                  "epoch": panel.epoch_bar.value(), "plot_points": plot_points(panel)}
+        sample = {
+            "t": round(now, 2),
+            "rss_mb": round(process.memory_info().rss / 2**20, 2),
+            "epoch": panel.epoch_bar.value(),
+            "plot_points": plot_points(panel),
+        }
         samples.append(sample)
-        print(f"{now:7.0f} s  rss {sample['rss_mb']:8.1f} MB  epoch {sample['epoch']:6d}  "
-              f"plot points {sample['plot_points']:9,d}", flush=True)
+        print(
+            f"{now:7.0f} s  rss {sample['rss_mb']:8.1f} MB  epoch {sample['epoch']:6d}  "
+            f"plot points {sample['plot_points']:9,d}",
+            flush=True,
+        )
         if args.trace and baseline is None and now >= args.warmup * duration:
             import tracemalloc
 
@@ -133,8 +148,10 @@ def main() -> int:
         growth = tracemalloc.take_snapshot().compare_to(baseline, "traceback")
         print("\nPython allocations that grew most after the warm-up:")
         for stat in growth[:12]:
-            print(f"  {stat.size_diff / 2**10:+9.1f} KiB {stat.count_diff:+7d} blocks  "
-                  + " <- ".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in stat.traceback[:4]))
+            print(
+                f"  {stat.size_diff / 2**10:+9.1f} KiB {stat.count_diff:+7d} blocks  "
+                + " <- ".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in stat.traceback[:4])
+            )
         tracemalloc.stop()
     panel.stop()
     deadline = time.monotonic() + 30
@@ -158,17 +175,27 @@ def main() -> int:
     after = [s for s in samples if s["t"] >= cut]
     rss_after = [s["rss_mb"] for s in after]
     result = {
-        "minutes": round(samples[-1]["t"] / 60, 2), "interval_s": args.interval, "warmup_fraction": args.warmup,
-        "epochs": samples[-1]["epoch"], "metrics_lines_on_disk": metrics_lines,
+        "minutes": round(samples[-1]["t"] / 60, 2),
+        "interval_s": args.interval,
+        "warmup_fraction": args.warmup,
+        "epochs": samples[-1]["epoch"],
+        "metrics_lines_on_disk": metrics_lines,
         "run_status": run.status if run else None,
-        "rss_start_mb": samples[0]["rss_mb"], "rss_end_mb": samples[-1]["rss_mb"],
-        "rss_after_warmup_min_mb": min(rss_after), "rss_after_warmup_max_mb": max(rss_after),
+        "rss_start_mb": samples[0]["rss_mb"],
+        "rss_end_mb": samples[-1]["rss_mb"],
+        "rss_after_warmup_min_mb": min(rss_after),
+        "rss_after_warmup_max_mb": max(rss_after),
         "growth_after_warmup_mb": round(max(rss_after) - min(rss_after), 2),
         "slope_after_warmup_mb_per_min": round(slope_mb_per_min(after), 3),
         "slope_whole_run_mb_per_min": round(slope_mb_per_min(samples), 3),
-        "plot_points_end": samples[-1]["plot_points"], "plot_max_points_per_series": max_points,
-        "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.processor()
-                    or platform.machine(), "cores": os.cpu_count()},
+        "plot_points_end": samples[-1]["plot_points"],
+        "plot_max_points_per_series": max_points,
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+        },
         "samples": samples,
     }
     out = Path(args.out)
@@ -176,10 +203,14 @@ def main() -> int:
     from workbench.core.io import atomic_write_json
 
     atomic_write_json(out, result)
-    print(f"\n{result['minutes']} min, {result['epochs']} epochs, {metrics_lines:,} metrics lines on disk, "
-          f"{result['plot_points_end']:,} points in the live plots")
-    print(f"RSS {result['rss_start_mb']:.0f} -> {result['rss_end_mb']:.0f} MB; after warm-up: slope "
-          f"{result['slope_after_warmup_mb_per_min']:+.2f} MB/min, max-min {result['growth_after_warmup_mb']:.1f} MB")
+    print(
+        f"\n{result['minutes']} min, {result['epochs']} epochs, {metrics_lines:,} metrics lines on disk, "
+        f"{result['plot_points_end']:,} points in the live plots"
+    )
+    print(
+        f"RSS {result['rss_start_mb']:.0f} -> {result['rss_end_mb']:.0f} MB; after warm-up: slope "
+        f"{result['slope_after_warmup_mb_per_min']:+.2f} MB/min, max-min {result['growth_after_warmup_mb']:.1f} MB"
+    )
     print(f"wrote {out}")
     shutil.rmtree(home, ignore_errors=True)
     QTimer.singleShot(0, app.quit)

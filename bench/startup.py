@@ -20,10 +20,17 @@ RESULTS = Path(__file__).parent / "results" / "startup.json"
 
 
 def one_run(home: str) -> dict[str, float]:
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "WORKBENCH_STARTUP_TRACE": "1",
-           "WORKBENCH_EXIT_AFTER": "8", "WORKBENCH_HOME": home}
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "WORKBENCH_STARTUP_TRACE": "1",
+        "WORKBENCH_EXIT_AFTER": "8",
+        "WORKBENCH_HOME": home,
+    }
     start = time.time()
-    out = subprocess.run([sys.executable, "-m", "workbench"], capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "workbench"], capture_output=True, text=True, env=env, timeout=120
+    )
     marks = {}
     for line in out.stdout.splitlines():
         parts = line.split()
@@ -46,11 +53,15 @@ def main() -> None:
         for i in range(args.runs):
             runs.append(one_run(home))
             print(f"run {i + 1}: " + ", ".join(f"{k} {v:.2f} s" for k, v in runs[-1].items()))
-    summary = {key: round(statistics.median(r[key] for r in runs if key in r), 3)
-               for key in ("window_shown", "panels_built", "event_loop", "trainer_ready")}
+    summary = {
+        key: round(statistics.median(r[key] for r in runs if key in r), 3)
+        for key in ("window_shown", "panels_built", "event_loop", "trainer_ready")
+    }
     summary.update(runs=args.runs, goal_window_s=1.5, python=sys.version.split()[0], cpus=os.cpu_count())
-    print(f"median: window shown {summary['window_shown']:.2f} s, panels built {summary['panels_built']:.2f} s, "
-          f"trainer process ready {summary['trainer_ready']:.2f} s (goal: window <= 1.5 s)")
+    print(
+        f"median: window shown {summary['window_shown']:.2f} s, panels built {summary['panels_built']:.2f} s, "
+        f"trainer process ready {summary['trainer_ready']:.2f} s (goal: window <= 1.5 s)"
+    )
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
 

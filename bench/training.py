@@ -38,37 +38,62 @@ import numpy as np
 import torch
 
 RESULTS = Path(__file__).parent / "results" / "training.json"
-DATASET = {"kind": "digits", "source": "digits", "options": {"resize": "28"},
-           "split": {"train": 0.8, "val": 0.2, "test": 0.0, "seed": 0}}
+DATASET = {
+    "kind": "digits",
+    "source": "digits",
+    "options": {"resize": "28"},
+    "split": {"train": 0.8, "val": 0.2, "test": 0.0, "seed": 0},
+}
 BATCH = 64
 LR = 0.01
 EPOCHS = {"mlp": 80, "cnn": 8}
 MODELS = {
-    "mlp": {"input_shape": [1, 28, 28], "layers": [
-        {"type": "Flatten"}, {"type": "Linear", "out_features": 128}, {"type": "ReLU"},
-        {"type": "Linear", "out_features": 10}]},
-    "cnn": {"input_shape": [1, 28, 28], "layers": [
-        {"type": "Conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1}, {"type": "ReLU"},
-        {"type": "MaxPool2d", "kernel_size": 2},
-        {"type": "Conv2d", "out_channels": 32, "kernel_size": 3, "padding": 1}, {"type": "ReLU"},
-        {"type": "MaxPool2d", "kernel_size": 2}, {"type": "Flatten"}, {"type": "Linear", "out_features": 10}]},
+    "mlp": {
+        "input_shape": [1, 28, 28],
+        "layers": [
+            {"type": "Flatten"},
+            {"type": "Linear", "out_features": 128},
+            {"type": "ReLU"},
+            {"type": "Linear", "out_features": 10},
+        ],
+    },
+    "cnn": {
+        "input_shape": [1, 28, 28],
+        "layers": [
+            {"type": "Conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1},
+            {"type": "ReLU"},
+            {"type": "MaxPool2d", "kernel_size": 2},
+            {"type": "Conv2d", "out_channels": 32, "kernel_size": 3, "padding": 1},
+            {"type": "ReLU"},
+            {"type": "MaxPool2d", "kernel_size": 2},
+            {"type": "Flatten"},
+            {"type": "Linear", "out_features": 10},
+        ],
+    },
 }
 
 
-# -- data ------------------------------------------------------------------------------------------------------
+# -- data
+# ------------------------------------------------------------------------------------------------------
 def digits_28():
     """The digits as 28x28 uint8 images (PIL bilinear upscaling), a fixed 80/20 split."""
     from PIL import Image
     from sklearn.datasets import load_digits
 
     d = load_digits()
-    images = [Image.fromarray((img * 255 / 16).astype(np.uint8)).resize((28, 28), Image.BILINEAR)
-              for img in d.images]
+    images = [
+        Image.fromarray((img * 255 / 16).astype(np.uint8)).resize((28, 28), Image.BILINEAR)
+        for img in d.images
+    ]
     rng = np.random.default_rng(0)
     order = rng.permutation(len(images))
     cut = int(0.8 * len(images))
-    return ([images[i] for i in order[:cut]], d.target[order[:cut]],
-            [images[i] for i in order[cut:]], d.target[order[cut:]])
+    return (
+        [images[i] for i in order[:cut]],
+        d.target[order[:cut]],
+        [images[i] for i in order[cut:]],
+        d.target[order[cut:]],
+    )
 
 
 def project_for(model: str, epochs: int):
@@ -76,12 +101,18 @@ def project_for(model: str, epochs: int):
     from workbench.core.project import Project
     from workbench.core.training.config import TrainingConfig
 
-    return Project(name=f"bench {model}", dataset=DATASET, model=ModelSpec.model_validate(MODELS[model]),
-                   training=TrainingConfig(epochs=epochs, batch_size=BATCH, optimizer="sgd", lr=LR, momentum=0.9,
-                                           device="cpu", seed=0))
+    return Project(
+        name=f"bench {model}",
+        dataset=DATASET,
+        model=ModelSpec.model_validate(MODELS[model]),
+        training=TrainingConfig(
+            epochs=epochs, batch_size=BATCH, optimizer="sgd", lr=LR, momentum=0.9, device="cpu", seed=0
+        ),
+    )
 
 
-# -- (a) the tutorial loop -------------------------------------------------------------------------------------
+# -- (a) the tutorial loop
+# -------------------------------------------------------------------------------------
 def tutorial(model_name: str, data, norm, epochs: int) -> float:
     from torch.utils.data import DataLoader, Dataset
     from torchvision import transforms
@@ -124,7 +155,8 @@ def tutorial(model_name: str, data, norm, epochs: int) -> float:
     return time.perf_counter() - start
 
 
-# -- (b) the core trainer, headless -------------------------------------------------------------------------------
+# -- (b) the core trainer, headless
+# -------------------------------------------------------------------------------
 def headless(model_name: str, data, epochs: int, root: Path) -> dict:
     from workbench.core.training.loop import train
 
@@ -133,11 +165,16 @@ def headless(model_name: str, data, epochs: int, root: Path) -> dict:
     elapsed = time.perf_counter() - start
     finished = events[-1]
     assert finished.status == "completed", finished.message
-    return {"seconds": elapsed, "trainer_cpu_s": time.process_time() - cpu, "loop_s": finished.elapsed,
-            "val_accuracy": [e for e in events if e.kind == "epoch"][-1].val_accuracy}
+    return {
+        "seconds": elapsed,
+        "trainer_cpu_s": time.process_time() - cpu,
+        "loop_s": finished.elapsed,
+        "val_accuracy": [e for e in events if e.kind == "epoch"][-1].val_accuracy,
+    }
 
 
-# -- (c) the GUI-driven trainer ------------------------------------------------------------------------------------
+# -- (c) the GUI-driven trainer
+# ------------------------------------------------------------------------------------
 class Gui:
     """The real main window, offscreen; its trainer process warm and holding the data before the first run."""
 
@@ -176,16 +213,29 @@ class Gui:
 
         session, jobs = self.window.session, self.window.session.jobs
         session.new(project_for(model_name, epochs))
-        self.wait(lambda: jobs.host.process is not None and jobs.host.process.ready and session.data is not None
-                  and jobs.current("prepare") is None and jobs.current("data") is None, 120)
-        self.wait(lambda: False, 0.3, must=False)      # settled, as a user would see it before clicking
+        self.wait(
+            lambda: (
+                jobs.host.process is not None
+                and jobs.host.process.ready
+                and session.data is not None
+                and jobs.current("prepare") is None
+                and jobs.current("data") is None
+            ),
+            120,
+        )
+        self.wait(lambda: False, 0.3, must=False)  # settled, as a user would see it before clicking
         trainer = psutil.Process(jobs.host.pid)
         cpu = sum(trainer.cpu_times()[:2])
         del self.paints[:]
         start = time.perf_counter()
         QTest.mouseClick(self.panel.start_button, Qt.LeftButton)
-        self.wait(lambda: getattr(getattr(self.panel, "last_finished", None), "run_dir", None)
-                  not in (None, "", self._last_run), 600)
+        self.wait(
+            lambda: (
+                getattr(getattr(self.panel, "last_finished", None), "run_dir", None)
+                not in (None, "", self._last_run)
+            ),
+            600,
+        )
         finished_seen = time.perf_counter()
         cpu = sum(trainer.cpu_times()[:2]) - cpu
         finished = self.panel.last_finished
@@ -198,9 +248,14 @@ class Gui:
             if n > seen:
                 frames, seen = frames + 1, n
         span = shown[-1][0] - shown[0][0] if len(shown) > 1 else 0.0
-        return {"seconds": finished_seen - start, "trainer_cpu_s": cpu, "loop_s": finished.elapsed,
-                "frames_per_s": frames / span if span else 0.0,
-                "points_plotted": len(self.panel.curves.loss.series["loss"]), "steps": finished.steps}
+        return {
+            "seconds": finished_seen - start,
+            "trainer_cpu_s": cpu,
+            "loop_s": finished.elapsed,
+            "frames_per_s": frames / span if span else 0.0,
+            "points_plotted": len(self.panel.curves.loss.series["loss"]),
+            "steps": finished.steps,
+        }
 
     _last_run = None
 
@@ -216,7 +271,7 @@ def main() -> int:
     parser.add_argument("--tutorial-repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
-    if args.threads:            # this process and the trainer process the window starts
+    if args.threads:  # this process and the trainer process the window starts
         torch.set_num_threads(args.threads)
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)
     label = f"{args.threads}_thread{'s' if args.threads > 1 else ''}" if args.threads else "default_threads"
@@ -226,20 +281,33 @@ def main() -> int:
     tutorial_data = digits_28()
     data = load_dataset(DatasetSettings.model_validate(DATASET))
     gui = Gui()
-    results = {"machine": {"python": sys.version.split()[0], "torch": torch.__version__,
-                           "platform": platform.platform(), "cpus": os.cpu_count(),
-                           "torch_threads": torch.get_num_threads(), "label": label},
-               "settings": {"epochs": {m: args.epochs or EPOCHS[m] for m in MODELS}, "batch_size": BATCH,
-                            "optimizer": "sgd", "lr": LR, "train_samples": len(data.train),
-                            "val_samples": len(data.val), "repeats": args.repeats,
-                            "image": "28x28 grayscale (digits, resize 28)",
-                            "gui": "MainWindow 1600x1000, QT_QPA_PLATFORM=offscreen, trainer process"},
-               "models": {}}
+    results = {
+        "machine": {
+            "python": sys.version.split()[0],
+            "torch": torch.__version__,
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "label": label,
+        },
+        "settings": {
+            "epochs": {m: args.epochs or EPOCHS[m] for m in MODELS},
+            "batch_size": BATCH,
+            "optimizer": "sgd",
+            "lr": LR,
+            "train_samples": len(data.train),
+            "val_samples": len(data.val),
+            "repeats": args.repeats,
+            "image": "28x28 grayscale (digits, resize 28)",
+            "gui": "MainWindow 1600x1000, QT_QPA_PLATFORM=offscreen, trainer process",
+        },
+        "models": {},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for model in MODELS:
             epochs = args.epochs or EPOCHS[model]
             samples = len(data.train) * epochs
-            tutorial(model, tutorial_data, (0.0, 1.0), 1)              # warm-up (first-call costs) for each path
+            tutorial(model, tutorial_data, (0.0, 1.0), 1)  # warm-up (first-call costs) for each path
             headless(model, data, 1, Path(tmp) / "warm")
             gui.run(model, 1)
             a = [tutorial(model, tutorial_data, (0.0, 1.0), epochs) for _ in range(args.tutorial_repeats)]
@@ -254,33 +322,47 @@ def main() -> int:
             tb = statistics.median(x["seconds"] for x in b)
             tc = statistics.median(x["seconds"] for x in c)
             row = {
-                "tutorial_s": ta, "core_s": tb, "gui_s": tc,
-                "tutorial_samples_per_s": samples / ta, "core_samples_per_s": samples / tb,
-                "gui_samples_per_s": samples / tc, "core_vs_tutorial": ta / tb,
-                "gui_vs_core": statistics.median(x["seconds"] / y["seconds"] for x, y in zip(b, c, strict=True)),
+                "tutorial_s": ta,
+                "core_s": tb,
+                "gui_s": tc,
+                "tutorial_samples_per_s": samples / ta,
+                "core_samples_per_s": samples / tb,
+                "gui_samples_per_s": samples / tc,
+                "core_vs_tutorial": ta / tb,
+                "gui_vs_core": statistics.median(
+                    x["seconds"] / y["seconds"] for x, y in zip(b, c, strict=True)
+                ),
                 "gui_vs_core_min": min(x["seconds"] / y["seconds"] for x, y in zip(b, c, strict=True)),
                 "gui_vs_core_max": max(x["seconds"] / y["seconds"] for x, y in zip(b, c, strict=True)),
                 "gui_vs_core_of_medians": tb / tc,
                 "gui_vs_core_cpu_normalized": statistics.median(
                     (y["trainer_cpu_s"] / y["seconds"]) / (x["trainer_cpu_s"] / x["seconds"])
-                    for x, y in zip(b, c, strict=True)),
-                "gui_vs_core_loop_only": statistics.median(x["loop_s"] / y["loop_s"] for x, y in zip(b, c, strict=True)),
+                    for x, y in zip(b, c, strict=True)
+                ),
+                "gui_vs_core_loop_only": statistics.median(
+                    x["loop_s"] / y["loop_s"] for x, y in zip(b, c, strict=True)
+                ),
                 "gui_frames_per_s": statistics.median(x["frames_per_s"] for x in c),
-                "gui_points_plotted": c[0]["points_plotted"], "steps": c[0]["steps"],
+                "gui_points_plotted": c[0]["points_plotted"],
+                "steps": c[0]["steps"],
                 "val_accuracy": statistics.median(x["val_accuracy"] for x in b),
                 "runs": {"tutorial_s": a, "core": b, "gui": c},
             }
             results["models"][model] = row
-            print(f"{model}: tutorial {ta:.2f}s  core {tb:.2f}s  gui {tc:.2f}s  |  core/tutorial "
-                  f"{row['core_vs_tutorial']:.2f}x  gui/core {row['gui_vs_core']:.3f}x (pairs "
-                  f"{row['gui_vs_core_min']:.3f}-{row['gui_vs_core_max']:.3f}), CPU-normalized "
-                  f"{row['gui_vs_core_cpu_normalized']:.3f}x, loop only {row['gui_vs_core_loop_only']:.3f}x  |  "
-                  f"{row['gui_frames_per_s']:.1f} frames/s  |  val acc {row['val_accuracy']:.3f}", flush=True)
+            print(
+                f"{model}: tutorial {ta:.2f}s  core {tb:.2f}s  gui {tc:.2f}s  |  core/tutorial "
+                f"{row['core_vs_tutorial']:.2f}x  gui/core {row['gui_vs_core']:.3f}x (pairs "
+                f"{row['gui_vs_core_min']:.3f}-{row['gui_vs_core_max']:.3f}), CPU-normalized "
+                f"{row['gui_vs_core_cpu_normalized']:.3f}x, loop only {row['gui_vs_core_loop_only']:.3f}x  |  "
+                f"{row['gui_frames_per_s']:.1f} frames/s  |  val acc {row['val_accuracy']:.3f}",
+                flush=True,
+            )
     gui.close()
     goals = {
         "gui_vs_core >= 0.97": all(m["gui_vs_core"] >= 0.97 for m in results["models"].values()),
-        "gui_vs_core_cpu_normalized >= 0.97": all(m["gui_vs_core_cpu_normalized"] >= 0.97
-                                                   for m in results["models"].values()),
+        "gui_vs_core_cpu_normalized >= 0.97": all(
+            m["gui_vs_core_cpu_normalized"] >= 0.97 for m in results["models"].values()
+        ),
         "cnn core_vs_tutorial >= 1.0": results["models"]["cnn"]["core_vs_tutorial"] >= 1.0,
         "mlp core_vs_tutorial >= 5": results["models"]["mlp"]["core_vs_tutorial"] >= 5.0,
     }
@@ -288,7 +370,7 @@ def main() -> int:
     for goal, ok in goals.items():
         print(f"{'PASS' if ok else 'MISS'}  {goal}")
     everything = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    if "models" in everything:      # the layout before the trainer process: one run, one intra-op thread
+    if "models" in everything:  # the layout before the trainer process: one run, one intra-op thread
         everything = {"before_trainer_process_1_thread": everything}
     everything[label] = results
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

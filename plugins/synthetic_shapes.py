@@ -16,7 +16,7 @@ PLUGIN = Plugin(
     name="Synthetic shapes",
     version="1.0.0",
     description="A data source of generated images: circles, squares, triangles and crosses at random "
-                "positions, sizes and angles, with optional noise. Offline and reproducible.",
+    "positions, sizes and angles, with optional noise. Offline and reproducible.",
     author="Workbench examples",
 )
 
@@ -24,10 +24,21 @@ CLASSES = ("circle", "square", "triangle", "cross")
 OPTIONS = (
     OptionSpec("size", "Image size (px)", 16, minimum=8, maximum=128, help="height and width of each image"),
     OptionSpec("per_class", "Images per class", 150, minimum=10, maximum=20_000),
-    OptionSpec("noise", "Noise", 0.1, minimum=0.0, maximum=1.0,
-               help="standard deviation of Gaussian pixel noise, as a fraction of full brightness"),
-    OptionSpec("color", "Colour", "grayscale", choices=("grayscale", "rgb"),
-               help="grayscale = 1 channel; rgb = 3 channels with a random colour per shape"),
+    OptionSpec(
+        "noise",
+        "Noise",
+        0.1,
+        minimum=0.0,
+        maximum=1.0,
+        help="standard deviation of Gaussian pixel noise, as a fraction of full brightness",
+    ),
+    OptionSpec(
+        "color",
+        "Colour",
+        "grayscale",
+        choices=("grayscale", "rgb"),
+        help="grayscale = 1 channel; rgb = 3 channels with a random colour per shape",
+    ),
     OptionSpec("seed", "Seed", 0, minimum=0, maximum=2**31 - 1, help="the same seed draws the same images"),
     OptionSpec("normalize", "Normalize", True, help="subtract the train split's mean, divide by its std"),
 )
@@ -41,8 +52,9 @@ def _option(options: dict, name: str, kind: type):
     except (TypeError, ValueError):
         raise UserError(f"shapes option {name} must be a {kind.__name__}, not {value!r}") from None
     if spec.minimum is not None and not spec.minimum <= value <= spec.maximum:
-        raise UserError(f"shapes option {name} must be between {spec.minimum:g} and {spec.maximum:g}, "
-                        f"not {value}")
+        raise UserError(
+            f"shapes option {name} must be between {spec.minimum:g} and {spec.maximum:g}, not {value}"
+        )
     return value
 
 
@@ -53,16 +65,18 @@ def draw(label: int, size: int, rng: np.random.Generator) -> np.ndarray:
     cx, cy = rng.uniform(radius, size - radius, 2)
     angle = rng.uniform(0, 2 * np.pi)
     dx, dy = xx - cx, yy - cy
-    u = dx * np.cos(angle) + dy * np.sin(angle)         # coordinates in the shape's own rotated frame
+    u = dx * np.cos(angle) + dy * np.sin(angle)  # coordinates in the shape's own rotated frame
     v = -dx * np.sin(angle) + dy * np.cos(angle)
     name = CLASSES[label]
     if name == "circle":
-        mask = u ** 2 + v ** 2 <= radius ** 2
+        mask = u**2 + v**2 <= radius**2
     elif name == "square":
         half = radius / np.sqrt(2)
         mask = (np.abs(u) <= half) & (np.abs(v) <= half)
     elif name == "triangle":
-        corners = [(radius * np.cos(a), radius * np.sin(a)) for a in (np.pi / 2, np.pi * 7 / 6, np.pi * 11 / 6)]
+        corners = [
+            (radius * np.cos(a), radius * np.sin(a)) for a in (np.pi / 2, np.pi * 7 / 6, np.pi * 11 / 6)
+        ]
         mask = np.ones_like(u, dtype=bool)
         for (x1, y1), (x2, y2) in zip(corners, corners[1:] + corners[:1], strict=True):
             mask &= (x2 - x1) * (v - y1) - (y2 - y1) * (u - x1) >= 0
@@ -101,15 +115,26 @@ def load_shapes(settings, progress=None, cancel=None) -> RawData:
             progress(i, len(labels), f"Drawing shapes ({i}/{len(labels)})")
     if progress is not None:
         progress(len(labels), len(labels), f"Drew {len(labels)} shapes")
-    return RawData(modality=IMAGE, x=images, y=labels.astype(np.int64), class_names=list(CLASSES), scale=255.0,
-                   extra={"source_note": f"synthetic shapes, {size}x{size}, seed {seed}"})
+    return RawData(
+        modality=IMAGE,
+        x=images,
+        y=labels.astype(np.int64),
+        class_names=list(CLASSES),
+        scale=255.0,
+        extra={"source_note": f"synthetic shapes, {size}x{size}, seed {seed}"},
+    )
 
 
 SHAPES = SourceType(
-    kind="shapes", label="Synthetic shapes (generated)", load=load_shapes, path_mode="none",
-    detect=lambda path: str(path).strip().lower() == "shapes", options=OPTIONS,
+    kind="shapes",
+    label="Synthetic shapes (generated)",
+    load=load_shapes,
+    path_mode="none",
+    detect=lambda path: str(path).strip().lower() == "shapes",
+    options=OPTIONS,
     description="Circles, squares, triangles and crosses drawn at random positions, sizes and angles. "
-                "No files needed; the seed makes it reproducible.")
+    "No files needed; the seed makes it reproducible.",
+)
 
 
 def register(api) -> None:

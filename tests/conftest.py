@@ -59,8 +59,9 @@ def _no_dangling_threads():
     yield
     deadline = time.monotonic() + 2.0
     while True:
-        leftover = [t.name for t in threading.enumerate()
-                    if t.name.startswith(OUR_THREAD_PREFIX) and t.is_alive()]
+        leftover = [
+            t.name for t in threading.enumerate() if t.name.startswith(OUR_THREAD_PREFIX) and t.is_alive()
+        ]
         running = running_qthreads()
         if not (leftover or running) or time.monotonic() > deadline:
             break

@@ -24,6 +24,7 @@ def _no_blocking_dialogs(monkeypatch):
                 buttons = args[0] if args else kwargs.get("buttons", QMessageBox.Yes | QMessageBox.No)
                 return QMessageBox.Discard if buttons & QMessageBox.Discard else QMessageBox.No
             return QMessageBox.Ok
+
         return static
 
     for kind in ("question", "warning", "critical", "information"):

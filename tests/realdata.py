@@ -36,7 +36,11 @@ def stdlib_docstrings(families=DOC_FAMILIES, per_class: int | None = None) -> li
                     continue
                 doc = ast.get_docstring(node)
                 text = " ".join(doc.split("\n\n")[0].split()) if doc else ""
-                if len(text.split()) >= MIN_WORDS and text not in seen and (per_class is None or count < per_class):
+                if (
+                    len(text.split()) >= MIN_WORDS
+                    and text not in seen
+                    and (per_class is None or count < per_class)
+                ):
                     seen.add(text)
                     rows.append((text, family))
                     count += 1

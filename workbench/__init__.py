@@ -1,2 +1,3 @@
 """Workbench: build, train, monitor and export PyTorch networks."""
+
 __version__ = "0.1.0"

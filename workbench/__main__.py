@@ -12,7 +12,7 @@ import sys
 def _drop_current_folder(path: list[str]) -> None:
     try:
         here = os.path.realpath(os.getcwd())
-    except OSError:          # the current folder was deleted: only the '' entry can point at it
+    except OSError:  # the current folder was deleted: only the '' entry can point at it
         here = None
     path[:] = [p for p in path if p != "" and (here is None or os.path.realpath(p) != here)]
 

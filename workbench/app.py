@@ -37,7 +37,7 @@ def main(project: str | None = None) -> int:
     app.setOrganizationName("Workbench")
     _load_plugins()
     window = MainWindow(defer_panels=True)
-    window.install_exception_hook()     # a failing slot: a dialog and the error log, the app goes on
+    window.install_exception_hook()  # a failing slot: a dialog and the error log, the app goes on
     path = project or str(sample_project())
     window.show()
     _trace("window_shown")
@@ -73,7 +73,6 @@ def _load_plugins() -> None:
     from workbench.plugins.manager import load_plugins
 
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("workbench.plugins").setLevel(logging.INFO)     # with tracebacks of failing plugins
+    logging.getLogger("workbench.plugins").setLevel(logging.INFO)  # with tracebacks of failing plugins
     load_plugins()
     _trace("plugins_loaded")
-

@@ -17,13 +17,13 @@ from workbench import __version__
 from workbench.core.errors import UserError
 
 COMMAND_GROUPS = ("data", "model", "project", "train", "export", "monitor", "plugins")
-PLUGIN_GROUPS = ("data", "model", "project", "train", "export", "plugins")   # these see plugin contributions
+PLUGIN_GROUPS = ("data", "model", "project", "train", "export", "plugins")  # these see plugin contributions
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports bad usage as one `error:` line (exit 2) instead of a usage dump."""
 
-    def error(self, message: str):  # noqa: D401 - argparse API
+    def error(self, message: str):
         raise UserError(f"{message} (see `{self.prog} --help`)")
 
 
@@ -58,14 +58,19 @@ def main(argv: list[str] | None = None) -> int:
             from workbench.app import main as gui_main
 
             return gui_main(argv[0] if argv else None)
-        if argv[0] in PLUGIN_GROUPS and argv[:2] not in (["plugins", "enable"], ["plugins", "disable"],
-                                                          ["plugins", "folder"]):   # these never import plugins
+        if argv[0] in PLUGIN_GROUPS and argv[:2] not in (
+            ["plugins", "enable"],
+            ["plugins", "disable"],
+            ["plugins", "folder"],
+        ):  # these never import plugins
             from workbench.plugins.manager import load_plugins
 
             load_plugins()
         args = build_parser().parse_args(argv)
         if not getattr(args, "func", None):
-            raise UserError(f"choose a subcommand of `workbench {args.command}` (see `workbench {args.command} --help`)")
+            raise UserError(
+                f"choose a subcommand of `workbench {args.command}` (see `workbench {args.command} --help`)"
+            )
         return int(args.func(args) or 0)
     except UserError as exc:
         sys.stderr.write(f"error: {exc}\n")
@@ -76,8 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     except (MemoryError, RuntimeError) as exc:
         if not is_out_of_memory(exc):
             raise
-        sys.stderr.write("error: out of memory: the data or the model does not fit in this machine's memory "
-                         f"({_first_line(exc) or 'MemoryError'}); use a smaller model, batch or data set\n")
+        sys.stderr.write(
+            "error: out of memory: the data or the model does not fit in this machine's memory "
+            f"({_first_line(exc) or 'MemoryError'}); use a smaller model, batch or data set\n"
+        )
         return 2
 
 
@@ -86,8 +93,15 @@ def is_out_of_memory(exc: BaseException) -> bool:
     if isinstance(exc, MemoryError):
         return True
     text = str(exc)
-    return any(s in text for s in ("can't allocate memory", "CUDA out of memory", "not enough memory",
-                                   "Cannot allocate memory"))
+    return any(
+        s in text
+        for s in (
+            "can't allocate memory",
+            "CUDA out of memory",
+            "not enough memory",
+            "Cannot allocate memory",
+        )
+    )
 
 
 def _first_line(exc: BaseException) -> str:

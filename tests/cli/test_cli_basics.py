@@ -11,8 +11,13 @@ from workbench.cli import main
 
 
 def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "workbench", *args], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "workbench", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_version():
@@ -21,8 +26,7 @@ def test_version():
     assert result.stdout.strip() == f"workbench {__version__}"
 
 
-@pytest.mark.parametrize("args", [["data", "--no-such-flag"], ["monitor", "--interval", "abc"],
-                                  ["train"]])
+@pytest.mark.parametrize("args", [["data", "--no-such-flag"], ["monitor", "--interval", "abc"], ["train"]])
 def test_bad_usage_is_one_error_line_exit_2(args, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
@@ -33,10 +37,13 @@ def test_bad_usage_is_one_error_line_exit_2(args, capsys):
 
 def test_gui_without_display_says_how_to_run(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
-    result = subprocess.run([sys.executable, "-m", "workbench"], capture_output=True, text=True, timeout=120,
-                            env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "workbench"], capture_output=True, text=True, timeout=120, env=env
+    )
     assert result.returncode == 2
-    assert "no display" in result.stderr and "xvfb-run" in result.stderr and "workbench train" in result.stderr
+    assert (
+        "no display" in result.stderr and "xvfb-run" in result.stderr and "workbench train" in result.stderr
+    )
     assert "Traceback" not in result.stderr
 
 

@@ -21,7 +21,7 @@ def _cli_rows() -> list[str]:
 
 def _help(words: list[str]) -> str:
     parser = build_parser()
-    for word in words:             # walk down the subparsers: workbench -> export, or data -> inspect
+    for word in words:  # walk down the subparsers: workbench -> export, or data -> inspect
         sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
         parser = sub.choices[word]
     return parser.format_help()

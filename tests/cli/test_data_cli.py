@@ -36,8 +36,14 @@ def digits():
 
 def test_digits(capsys):
     r = inspect(capsys, "digits")
-    assert r == {"kind": "digits", "num_samples": 1797, "num_classes": 10, "class_names": [str(i) for i in range(10)],
-                 "input_shape": [1, 8, 8], "skipped": []}
+    assert r == {
+        "kind": "digits",
+        "num_samples": 1797,
+        "num_classes": 10,
+        "class_names": [str(i) for i in range(10)],
+        "input_shape": [1, 8, 8],
+        "skipped": [],
+    }
 
 
 def test_imagefolder_detected_with_skipped_files(tmp_path, capsys, digits):
@@ -46,8 +52,10 @@ def test_imagefolder_detected_with_skipped_files(tmp_path, capsys, digits):
     r = inspect(capsys, str(root))
     assert r["kind"] == "imagefolder" and r["num_samples"] == 12 and r["class_names"] == ["digit1", "digit2"]
     assert r["input_shape"] == [1, 8, 8]
-    assert r["skipped"] == [{"path": str(root / "digit1" / "readme.md"),
-                             "reason": r["skipped"][0]["reason"]}] and "not an image" in r["skipped"][0]["reason"]
+    assert (
+        r["skipped"] == [{"path": str(root / "digit1" / "readme.md"), "reason": r["skipped"][0]["reason"]}]
+        and "not an image" in r["skipped"][0]["reason"]
+    )
     assert inspect(capsys, str(root), "--option", "resize=16x16")["input_shape"] == [1, 16, 16]
 
 
@@ -55,8 +63,11 @@ def test_csv_npz_and_text(tmp_path, capsys):
     path = write_digits_csv(tmp_path / "d.csv", n=120)
     r = inspect(capsys, str(path), "--target", "label")
     assert (r["kind"], r["num_samples"], r["num_classes"], r["input_shape"]) == ("csv", 120, 10, [64])
-    text = write_csv(tmp_path / "t.csv", ["text", "label"],
-                     [[f"words number {i} here", "odd" if i % 2 else "even"] for i in range(40)])
+    text = write_csv(
+        tmp_path / "t.csv",
+        ["text", "label"],
+        [[f"words number {i} here", "odd" if i % 2 else "even"] for i in range(40)],
+    )
     r = inspect(capsys, str(text), "--kind", "csv", "--option", "seq_len=12")
     assert r["input_shape"] == [12] and r["class_names"] == ["even", "odd"]
     np.savez(tmp_path / "a.npz", X=np.random.default_rng(0).normal(size=(50, 5)), y=np.arange(50) % 3)
@@ -84,8 +95,12 @@ def test_plain_text_output(tmp_path, capsys):
 def test_bad_input_exit_2_one_line(tmp_path):
     bad = tmp_path / "rag.csv"
     bad.write_text("a,b,y\n1,2,0\n1,2\n")
-    proc = subprocess.run([sys.executable, "-m", "workbench", "data", "inspect", str(bad), "--json"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "workbench", "data", "inspect", str(bad), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert proc.stderr.startswith("error: ") and "line 3 has 2 fields" in proc.stderr

@@ -11,37 +11,65 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core" / "export"))
-from export_helpers import trained_digits_run  # noqa: E402
+from export_helpers import trained_digits_run
 
 
 def _workbench(*args, cwd=None):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    return subprocess.run([sys.executable, "-m", "workbench", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "workbench", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 @pytest.mark.slow
 def test_export_int8_static_from_a_run_folder_with_json_and_report(tmp_path_factory, tmp_path):
     run = trained_digits_run(tmp_path_factory.mktemp("export-cli"))
     out = tmp_path / "model.onnx"
-    result = _workbench("export", str(run), "--format", "onnx-int8-static", "-o", str(out),
-                        "--calibration-samples", "64", "--report", str(tmp_path / "r.json"), "--json")
+    result = _workbench(
+        "export",
+        str(run),
+        "--format",
+        "onnx-int8-static",
+        "-o",
+        str(out),
+        "--calibration-samples",
+        "64",
+        "--report",
+        str(tmp_path / "r.json"),
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert {"format", "path", "size_bytes", "checker_ok", "max_abs_diff", "top1_agreement", "accuracy_before",
-            "accuracy_after", "latency_ms"} <= doc.keys()
+    assert {
+        "format",
+        "path",
+        "size_bytes",
+        "checker_ok",
+        "max_abs_diff",
+        "top1_agreement",
+        "accuracy_before",
+        "accuracy_after",
+        "latency_ms",
+    } <= doc.keys()
     assert doc["format"] == "onnx-int8-static" and doc["checker_ok"] and doc["top1_agreement"] >= 0.97
-    assert doc["samples_from"] == "val split" and doc["accuracy_after"] > 0.8   # dataset rebuilt from the meta
+    assert doc["samples_from"] == "val split" and doc["accuracy_after"] > 0.8  # dataset rebuilt from the meta
     assert doc["details"]["calibration"]["samples"] == 64
     assert json.loads((tmp_path / "r.json").read_text())["path"] == str(out)
     assert out.is_file() and Path(str(out) + ".report.md").is_file()
-    assert "%]" in result.stderr   # progress on stderr
+    assert "%]" in result.stderr  # progress on stderr
 
 
 def test_bad_input_is_one_error_line_and_exit_2(tmp_path):
-    for args, message in ((("export", str(tmp_path / "missing"), "-o", str(tmp_path / "m.onnx")), "not found"),
-                          (("export", str(tmp_path), "--format", "tflite", "-o", "m"), "unknown export format"),
-                          (("export", str(tmp_path), "-o", "m", "--opset", "3"), "opset")):
+    for args, message in (
+        (("export", str(tmp_path / "missing"), "-o", str(tmp_path / "m.onnx")), "not found"),
+        (("export", str(tmp_path), "--format", "tflite", "-o", "m"), "unknown export format"),
+        (("export", str(tmp_path), "-o", "m", "--opset", "3"), "opset"),
+    ):
         result = _workbench(*args)
         assert result.returncode == 2, result.stderr
         lines = result.stderr.strip().splitlines()
@@ -52,17 +80,33 @@ def test_bad_input_is_one_error_line_and_exit_2(tmp_path):
 def test_int8_over_its_accuracy_budget_exits_3_and_leaves_no_file(tmp_path_factory, tmp_path):
     from export_helpers import TWO_CONV_CNN
 
-    run = trained_digits_run(tmp_path_factory.mktemp("export-cli-broken"), spec_dict=TWO_CONV_CNN, broken=True)
+    run = trained_digits_run(
+        tmp_path_factory.mktemp("export-cli-broken"), spec_dict=TWO_CONV_CNN, broken=True
+    )
     out = tmp_path / "out"
-    args = ("export", str(run), "--format", "onnx-int8-static", "-o", str(out / "m.onnx"), "--calibration-samples",
-            "64", "--verify-samples", "200", "--max-accuracy-drop", "0.5", "--max-fp32-nodes", "0")
+    args = (
+        "export",
+        str(run),
+        "--format",
+        "onnx-int8-static",
+        "-o",
+        str(out / "m.onnx"),
+        "--calibration-samples",
+        "64",
+        "--verify-samples",
+        "200",
+        "--max-accuracy-drop",
+        "0.5",
+        "--max-fp32-nodes",
+        "0",
+    )
     result = _workbench(*args)
     assert result.returncode == 3, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("verification failed: accuracy budget: the accuracy drop is"), result.stderr
     assert "Traceback" not in result.stderr
-    assert not out.exists() or list(out.iterdir()) == []           # nothing under -o, no hidden work folder
-    assert "## Sensitivity" in result.stdout                      # the report still says what happened
+    assert not out.exists() or list(out.iterdir()) == []  # nothing under -o, no hidden work folder
+    assert "## Sensitivity" in result.stdout  # the report still says what happened
     kept = _workbench(*args, "--keep-failed")
     assert kept.returncode == 3 and "(kept:" in kept.stderr.strip().splitlines()[-1]
     assert sorted(p.name for p in out.iterdir()) == ["m.onnx", "m.onnx.report.json", "m.onnx.report.md"]
@@ -70,9 +114,25 @@ def test_int8_over_its_accuracy_budget_exits_3_and_leaves_no_file(tmp_path_facto
 
 
 def test_budget_options_need_int8_static(tmp_path):
-    result = _workbench("export", str(tmp_path), "--format", "onnx", "-o", str(tmp_path / "m.onnx"),
-                        "--max-accuracy-drop", "1")
+    result = _workbench(
+        "export",
+        str(tmp_path),
+        "--format",
+        "onnx",
+        "-o",
+        str(tmp_path / "m.onnx"),
+        "--max-accuracy-drop",
+        "1",
+    )
     assert result.returncode == 2 and result.stderr.startswith("error: --max-accuracy-drop"), result.stderr
-    result = _workbench("export", str(tmp_path), "--format", "onnx-int8-static", "-o", str(tmp_path / "m.onnx"),
-                        "--max-accuracy-drop", "-1")
+    result = _workbench(
+        "export",
+        str(tmp_path),
+        "--format",
+        "onnx-int8-static",
+        "-o",
+        str(tmp_path / "m.onnx"),
+        "--max-accuracy-drop",
+        "-1",
+    )
     assert result.returncode == 2 and "max_accuracy_drop" in result.stderr, result.stderr

@@ -14,9 +14,15 @@ from workbench.core.model.build import build_model
 from workbench.core.model.spec import load_spec
 from workbench.core.paths import SAMPLE_PROJECT
 
-BROKEN = {"format_version": 1, "input_shape": [1, 8, 8], "layers": [
-    {"type": "Conv2d", "out_channels": 4, "kernel_size": 3}, {"type": "ReLU"},
-    {"type": "Linear", "out_features": 10}]}
+BROKEN = {
+    "format_version": 1,
+    "input_shape": [1, 8, 8],
+    "layers": [
+        {"type": "Conv2d", "out_channels": 4, "kernel_size": 3},
+        {"type": "ReLU"},
+        {"type": "Linear", "out_features": 10},
+    ],
+}
 
 
 def run(capsys, *argv):
@@ -72,7 +78,9 @@ def test_table_output(capsys):
 
 def test_code_writes_a_module_that_reproduces_the_model(tmp_path, capsys):
     target = tmp_path / "digits_model.py"
-    code, out, _ = run(capsys, "model", "code", str(SAMPLE_PROJECT), "-o", str(target), "--class-name", "DigitsNet")
+    code, out, _ = run(
+        capsys, "model", "code", str(SAMPLE_PROJECT), "-o", str(target), "--class-name", "DigitsNet"
+    )
     assert code == 0 and target.exists()
     spec = importlib.util.spec_from_file_location("digits_model", target)
     module = importlib.util.module_from_spec(spec)
@@ -95,15 +103,29 @@ def test_templates(tmp_path, capsys):
     code, out, _ = run(capsys, "model", "templates")
     assert code == 0 and "lenet5" in out
     target = tmp_path / "lenet.json"
-    code, _, _ = run(capsys, "model", "templates", "lenet5", "--input-shape", "1,28,28", "--num-classes", "5",
-                     "-o", str(target))
+    code, _, _ = run(
+        capsys,
+        "model",
+        "templates",
+        "lenet5",
+        "--input-shape",
+        "1,28,28",
+        "--num-classes",
+        "5",
+        "-o",
+        str(target),
+    )
     assert code == 0 and build_model(load_spec(target))(torch.zeros(1, 1, 28, 28)).shape == (1, 5)
 
 
 def test_entry_point_exit_status(tmp_path):
     path = tmp_path / "broken.json"
     path.write_text(json.dumps(BROKEN))
-    proc = subprocess.run([sys.executable, "-m", "workbench", "model", "check", str(path), "--json"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "workbench", "model", "check", str(path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and json.loads(proc.stdout)["ok"] is False
     assert "Traceback" not in proc.stderr

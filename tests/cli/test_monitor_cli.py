@@ -1,5 +1,6 @@
 """`workbench monitor`: docs/contract.md's JSON shape, streaming JSON Lines, the table, bad input."""
 
+import itertools
 import json
 import os
 import signal
@@ -19,8 +20,16 @@ def test_once_json_has_the_contract_shape(capsys):
     assert doc["process"]["pid"] == os.getpid() and doc["process"]["rss"] > 0
     assert isinstance(doc["process"]["cpu_percent"], float)
     for gpu in doc["gpus"]:
-        assert {"index", "name", "utilization", "memory_used", "memory_total", "temperature", "power_watts",
-                "processes"} <= gpu.keys()
+        assert {
+            "index",
+            "name",
+            "utilization",
+            "memory_used",
+            "memory_total",
+            "temperature",
+            "power_watts",
+            "processes",
+        } <= gpu.keys()
         assert all({"pid", "memory_used"} <= p.keys() for p in gpu["processes"])
     assert (doc["gpus"] and doc["gpu_error"] is None) or (doc["gpus"] == [] and doc["gpu_error"])
 
@@ -28,7 +37,9 @@ def test_once_json_has_the_contract_shape(capsys):
 def test_once_table_is_readable(capsys):
     assert main(["monitor", "--once"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("Workbench monitor") and "CPU" in out and "RAM" in out and f"pid {os.getpid()}" in out
+    assert (
+        out.startswith("Workbench monitor") and "CPU" in out and "RAM" in out and f"pid {os.getpid()}" in out
+    )
     assert "No NVIDIA GPU:" in out or "GPU 0" in out
 
 
@@ -41,8 +52,12 @@ def test_bad_interval_is_one_error_line(capsys):
 
 
 def test_streaming_json_lines_until_ctrl_c():
-    proc = subprocess.Popen([sys.executable, "-m", "workbench", "monitor", "--json", "--interval", "0.25"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench", "monitor", "--json", "--interval", "0.25"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         lines = [proc.stdout.readline() for _ in range(3)]
         proc.send_signal(signal.SIGINT)
@@ -53,6 +68,6 @@ def test_streaming_json_lines_until_ctrl_c():
     docs = [json.loads(line) for line in lines]
     assert [d["process"]["pid"] for d in docs] == [proc.pid] * 3
     times = [d["time"] for d in docs]
-    assert all(0.15 < b - a < 1.5 for a, b in zip(times, times[1:], strict=False)), times
+    assert all(0.15 < b - a < 1.5 for a, b in itertools.pairwise(times)), times
     assert proc.returncode == 0 and "Traceback" not in err, err
     assert time.time() - times[0] < 30

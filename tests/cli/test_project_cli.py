@@ -25,7 +25,9 @@ def image_folder(tmp_path):
     for name, base in (("bright", 200), ("dark", 30), ("striped", 0)):
         (root / name).mkdir(parents=True)
         for i in range(8):
-            img = np.full((12, 10, 3), base, dtype=np.uint8) + rng.integers(0, 20, (12, 10, 3), dtype=np.uint8)
+            img = np.full((12, 10, 3), base, dtype=np.uint8) + rng.integers(
+                0, 20, (12, 10, 3), dtype=np.uint8
+            )
             if name == "striped":
                 img[::2] = 250
             Image.fromarray(img).save(root / name / f"{i}.png")
@@ -54,9 +56,10 @@ def test_new_digits_from_a_template(tmp_path, capsys):
 
 
 def test_new_image_folder_adapts_the_template(tmp_path, image_folder, capsys):
-    report = _new(capsys, tmp_path / "shapes", "--data", image_folder, "--template", "small_vgg",
-                  "--name", "Shapes")
-    project = load_project(tmp_path / "shapes.wbproj")      # the suffix is added
+    report = _new(
+        capsys, tmp_path / "shapes", "--data", image_folder, "--template", "small_vgg", "--name", "Shapes"
+    )
+    project = load_project(tmp_path / "shapes.wbproj")  # the suffix is added
     assert project.name == "Shapes" and project.dataset.kind == "imagefolder"
     assert project.dataset.source == str(image_folder.resolve())
     assert project.model.input_shape == [3, 12, 10] and report["model"]["output_shape"] == [3]
@@ -64,11 +67,21 @@ def test_new_image_folder_adapts_the_template(tmp_path, image_folder, capsys):
 
 def test_new_csv_with_a_target_and_a_spec_file(tmp_path, csv_file, capsys):
     spec = tmp_path / "mlp.json"
-    spec.write_text(json.dumps({"input_shape": [99], "layers": [
-        {"type": "Linear", "out_features": 16}, {"type": "ReLU"}, {"type": "Linear", "out_features": 3}]}))
+    spec.write_text(
+        json.dumps(
+            {
+                "input_shape": [99],
+                "layers": [
+                    {"type": "Linear", "out_features": 16},
+                    {"type": "ReLU"},
+                    {"type": "Linear", "out_features": 3},
+                ],
+            }
+        )
+    )
     report = _new(capsys, tmp_path / "table.wbproj", "--data", csv_file, "--target", "label", "--model", spec)
     project = load_project(tmp_path / "table.wbproj")
-    assert project.dataset.target == "label" and project.model.input_shape == [4]   # 2 numbers + 2 one-hot
+    assert project.dataset.target == "label" and project.model.input_shape == [4]  # 2 numbers + 2 one-hot
     assert "adapted" in report["model"]["from"] and report["dataset"]["num_classes"] == 3
 
 
@@ -80,12 +93,15 @@ def test_new_then_train_and_script(tmp_path, capsys):
     assert "class Model(nn.Sequential)" in (tmp_path / "train.py").read_text()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--data", "nowhere/images", "--template", "mlp"], "data source not found"),
-    (["--data", "digits", "--template", "vit"], "unknown template 'vit'; choose one of mlp, lenet5"),
-    (["--data", "digits"], "one of the arguments --template --model is required"),
-    (["--data", "digits", "--template", "text_lstm"], "templates that fit: mlp, lenet5"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--data", "nowhere/images", "--template", "mlp"], "data source not found"),
+        (["--data", "digits", "--template", "vit"], "unknown template 'vit'; choose one of mlp, lenet5"),
+        (["--data", "digits"], "one of the arguments --template --model is required"),
+        (["--data", "digits", "--template", "text_lstm"], "templates that fit: mlp, lenet5"),
+    ],
+)
 def test_new_errors_are_one_line(tmp_path, capsys, args, message):
     assert main(["project", "new", str(tmp_path / "x.wbproj"), *args]) == 2
     err = capsys.readouterr().err
@@ -95,14 +111,26 @@ def test_new_errors_are_one_line(tmp_path, capsys, args, message):
 
 def test_new_refuses_a_spec_that_does_not_fit(tmp_path, capsys):
     spec = tmp_path / "wrong.json"
-    spec.write_text(json.dumps({"input_shape": [1, 8, 8], "layers": [
-        {"type": "Flatten"}, {"type": "Linear", "out_features": 5}]}))
+    spec.write_text(
+        json.dumps(
+            {"input_shape": [1, 8, 8], "layers": [{"type": "Flatten"}, {"type": "Linear", "out_features": 5}]}
+        )
+    )
     assert main(["project", "new", str(tmp_path / "x.wbproj"), "--data", "digits", "--model", str(spec)]) == 2
     assert "10 classes; set out_features to 10" in capsys.readouterr().err
     big = tmp_path / "big.json"
-    big.write_text(json.dumps({"input_shape": [1, 8, 8], "layers": [
-        {"type": "Conv2d", "out_channels": 4, "kernel_size": 9}, {"type": "Flatten"},
-        {"type": "Linear", "out_features": 10}]}))
+    big.write_text(
+        json.dumps(
+            {
+                "input_shape": [1, 8, 8],
+                "layers": [
+                    {"type": "Conv2d", "out_channels": 4, "kernel_size": 9},
+                    {"type": "Flatten"},
+                    {"type": "Linear", "out_features": 10},
+                ],
+            }
+        )
+    )
     assert main(["project", "new", str(tmp_path / "x.wbproj"), "--data", "digits", "--model", str(big)]) == 2
     err = capsys.readouterr().err
     assert "does not fit the data (input 1x8x8): layer 0 (Conv2d)" in err

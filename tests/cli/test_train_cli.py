@@ -22,8 +22,12 @@ def project(tmp_path):
 
 
 def test_train_json_lines_writes_the_run_folder(project, capsys):
-    assert main(["train", str(project), "--epochs", "2", "--batch-size", "128", "--device", "cpu",
-                 "--json-lines"]) == 0
+    assert (
+        main(
+            ["train", str(project), "--epochs", "2", "--batch-size", "128", "--device", "cpu", "--json-lines"]
+        )
+        == 0
+    )
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     kinds = [e["kind"] for e in events]
     assert kinds[0] == "started" and kinds[-1] == "finished"
@@ -44,11 +48,14 @@ def test_train_plain_lines_and_run_dir(project, tmp_path, capsys):
     assert json.loads((run_dir / "config.json").read_text())["name"] == "quick"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--epochs", "0"], "epochs"),
-    (["--device", "cuda:9"], "cuda:9"),
-    (["--device", "tpu"], "unknown device"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--epochs", "0"], "epochs"),
+        (["--device", "cuda:9"], "cuda:9"),
+        (["--device", "tpu"], "unknown device"),
+    ],
+)
 def test_bad_options_exit_2_with_one_line(project, capsys, args, message):
     assert main(["train", str(project), *args]) == 2
     err = capsys.readouterr().err
@@ -63,8 +70,11 @@ def test_missing_project_exit_2(tmp_path, capsys):
 
 def test_diverging_run_exits_2_and_says_why(project, capsys):
     doc = json.loads(project.read_text())
-    doc["model"]["layers"] = [{"type": "Flatten"}, {"type": "Linear", "out_features": 64},
-                              {"type": "Linear", "out_features": 10}]
+    doc["model"]["layers"] = [
+        {"type": "Flatten"},
+        {"type": "Linear", "out_features": 64},
+        {"type": "Linear", "out_features": 10},
+    ]
     doc["training"].update({"optimizer": "sgd", "lr": 5.0, "momentum": 0.9})
     project.write_text(json.dumps(doc))
     assert main(["train", str(project), "--epochs", "2"]) == 2
@@ -87,7 +97,11 @@ def test_resume_continues_a_run(project, capsys):
 
 @pytest.mark.slow
 def test_python_dash_m_in_a_subprocess(project):
-    out = subprocess.run([sys.executable, "-m", "workbench", "train", str(project), "--epochs", "1",
-                          "--json-lines"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "workbench", "train", str(project), "--epochs", "1", "--json-lines"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.splitlines()[-1])["status"] == "completed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -30,9 +31,9 @@ def test_atomic_writes_follow_the_umask(tmp_path, umask, mask):
     umask(mask)
     atomic_write_text(tmp_path / "config.json", "{}")
     atomic_write_json(tmp_path / "summary.json", {"status": "completed"})
-    atomic_replace_with(tmp_path / "model.onnx", lambda tmp: open(tmp, "wb").write(b"x"))
+    atomic_replace_with(tmp_path / "model.onnx", lambda tmp: Path(tmp).write_bytes(b"x"))
     plain = tmp_path / "plain.txt"
-    plain.write_text("x")                       # what a plain open() gives under this umask
+    plain.write_text("x")  # what a plain open() gives under this umask
     assert _mode(plain) == 0o666 & ~mask
     for name in ("config.json", "summary.json", "model.onnx"):
         assert _mode(tmp_path / name) == 0o666 & ~mask, name
@@ -47,13 +48,20 @@ def test_a_run_folder_is_readable_by_the_group(tmp_path, umask):
     from workbench.core.training.loop import train
 
     umask(0o022)
-    project = Project(model=ModelSpec(input_shape=[1, 8, 8], layers=[{"type": "Flatten"},
-                                                                     {"type": "Linear", "out_features": 10}]),
-                      training=TrainingConfig(epochs=1, batch_size=64, device="cpu"))
+    project = Project(
+        model=ModelSpec(
+            input_shape=[1, 8, 8], layers=[{"type": "Flatten"}, {"type": "Linear", "out_features": 10}]
+        ),
+        training=TrainingConfig(epochs=1, batch_size=64, device="cpu"),
+    )
     events = list(train(project, load_dataset(DatasetSettings()), runs_root=tmp_path / "runs"))
     run = tmp_path / "runs" / os.path.basename(events[-1].run_dir)
-    files = [run / "config.json", run / "summary.json", run / "metrics.jsonl",
-             *sorted((run / "checkpoints").glob("*.safetensors"))]
+    files = [
+        run / "config.json",
+        run / "summary.json",
+        run / "metrics.jsonl",
+        *sorted((run / "checkpoints").glob("*.safetensors")),
+    ]
     assert len(files) >= 5
     for path in files:
         assert _mode(path) == 0o644, f"{path.name} is {oct(_mode(path))}"

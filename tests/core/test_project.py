@@ -25,16 +25,19 @@ def test_save_load_round_trip_is_identical(tmp_path):
     assert (tmp_path / "q.wbproj").read_text() == path.read_text()
 
 
-@pytest.mark.parametrize("content, message", [
-    ("", "is empty"),
-    ("{not json", "not valid JSON"),
-    ("[1, 2]", "must be a JSON object"),
-    ('{"name": "x"}', "format_version"),
-    ('{"format_version": 99}', "newer than this Workbench"),
-    ('{"format_version": 1, "training": {"epochs": -3}}', "training.epochs"),
-    ('{"format_version": 1, "dataset": {"split": {"train": 0.9, "val": 0.5, "test": 0}}}', "add up to 1"),
-    ('{"format_version": 1, "evil": "__import__(\'os\')"}', "evil"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "is empty"),
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"name": "x"}', "format_version"),
+        ('{"format_version": 99}', "newer than this Workbench"),
+        ('{"format_version": 1, "training": {"epochs": -3}}', "training.epochs"),
+        ('{"format_version": 1, "dataset": {"split": {"train": 0.9, "val": 0.5, "test": 0}}}', "add up to 1"),
+        ('{"format_version": 1, "evil": "__import__(\'os\')"}', "evil"),
+    ],
+)
 def test_bad_project_is_refused_and_left_unchanged(tmp_path, content, message):
     path = tmp_path / "bad.wbproj"
     path.write_text(content)
@@ -54,10 +57,14 @@ def test_migration_hook_runs_in_order(monkeypatch):
     from workbench.core import project as module
 
     monkeypatch.setattr(module, "FORMAT_VERSION", 3)
-    monkeypatch.setattr(module, "MIGRATIONS", {
-        1: lambda d: {**d, "format_version": 2, "steps": ["1->2"]},
-        2: lambda d: {**d, "format_version": 3, "steps": d["steps"] + ["2->3"]},
-    })
+    monkeypatch.setattr(
+        module,
+        "MIGRATIONS",
+        {
+            1: lambda d: {**d, "format_version": 2, "steps": ["1->2"]},
+            2: lambda d: {**d, "format_version": 3, "steps": d["steps"] + ["2->3"]},
+        },
+    )
     assert migrate({"format_version": 1})["steps"] == ["1->2", "2->3"]
 
 

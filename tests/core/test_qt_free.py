@@ -18,7 +18,9 @@ print(json.dumps({"failed": failed, "modules": sorted(sys.modules)}))
 
 
 def test_core_imports_no_qt():
-    out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True, timeout=120
+    )
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["failed"] == {}
     loaded = set(report["modules"])

@@ -33,5 +33,5 @@ def test_unknown_names_are_explained_by_a_hook_or_listed():
     reg.add_missing_hint(lambda name: "its plugin is disabled" if name == "blue" else None)
     with pytest.raises(UserError, match=r"^unknown colour 'blue': its plugin is disabled$"):
         reg.lookup("blue")
-    with pytest.raises(UserError, match=r"unknown colour \['x'\]"):     # an unhashable name from a bad file
+    with pytest.raises(UserError, match=r"unknown colour \['x'\]"):  # an unhashable name from a bad file
         reg.lookup(["x"])

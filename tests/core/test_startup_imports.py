@@ -15,7 +15,8 @@ PACKAGE_ROOT = Path(workbench.__file__).parent
 START = ["workbench.cli", "workbench.app", "workbench.ui.main_window", "workbench.ui.session"] + sorted(
     "workbench." + ".".join(p.relative_to(PACKAGE_ROOT).with_suffix("").parts).removesuffix(".__init__")
     for p in (PACKAGE_ROOT / "ui" / "panels").rglob("*.py")
-    if p.name not in ("__main__.py", "screenshot.py"))
+    if p.name not in ("__main__.py", "screenshot.py")
+)
 
 
 def _file(module: str) -> Path | None:
@@ -74,7 +75,7 @@ def heavy_imports_at_start_up(start: list[str]) -> dict[str, str]:
                 found.setdefault(top, f"{chain} -> {name}")
             elif top == "workbench":
                 parts = name.split(".")
-                for i in range(1, len(parts) + 1):     # importing a.b.c runs a/__init__, a/b/__init__ too
+                for i in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__, a/b/__init__ too
                     if _file(".".join(parts[:i])):
                         todo.append((".".join(parts[:i]), f"{chain} -> {'.'.join(parts[:i])}"))
     return found

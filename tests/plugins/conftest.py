@@ -31,7 +31,7 @@ def make_manager():
             setup.set_folder_enabled(folder, True)
         for plugin_id in disabled:
             setup.set_enabled(plugin_id, False)
-        manager = PluginManager(entry_points=False)       # a "restart": state read back from disk
+        manager = PluginManager(entry_points=False)  # a "restart": state read back from disk
         manager_module._MANAGER = manager
         made.append(manager)
         if load:

@@ -9,7 +9,7 @@ from workbench.core.errors import UserError
 from workbench.core.export.registry import get_exporter
 from workbench.core.model.registry import get_layer_type
 
-PLUGIN = '''
+PLUGIN = """
 from workbench.plugins import Exporter, Plugin
 from workbench.core.data.registry import SourceType
 from workbench.core.model.registry import LayerType
@@ -21,7 +21,7 @@ def register(api):
                               load=lambda path, job: None))
     api.add_source(SourceType(kind="demo-kind", label="Demo", load=lambda *a: None))
     api.add_layer(LayerType(name="DemoLayer", category="Core", build=lambda p: None))
-'''
+"""
 
 
 def test_a_disabled_plugin_explains_its_exporter_source_and_layer(make_manager, tmp_path):
@@ -32,14 +32,17 @@ def test_a_disabled_plugin_explains_its_exporter_source_and_layer(make_manager, 
     assert {r.id: r.status for r in manager.records}["demo_formats"] == "loaded"
     assert get_exporter("demo-format").name == "demo-format"
 
-    make_manager(folders=[folder], disabled=["demo_formats"])       # a restart with the plugin disabled
-    for lookup, what, name in ((get_exporter, "export format", "demo-format"),
-                               (get_source, "data kind", "demo-kind"),
-                               (get_layer_type, "layer type", "DemoLayer")):
+    make_manager(folders=[folder], disabled=["demo_formats"])  # a restart with the plugin disabled
+    for lookup, what, name in (
+        (get_exporter, "export format", "demo-format"),
+        (get_source, "data kind", "demo-kind"),
+        (get_layer_type, "layer type", "DemoLayer"),
+    ):
         with pytest.raises(UserError) as caught:
             lookup(name)
         assert str(caught.value).startswith(
-            f"unknown {what} '{name}': it comes from the plugin 'Demo formats', which is disabled; enable it")
+            f"unknown {what} '{name}': it comes from the plugin 'Demo formats', which is disabled; enable it"
+        )
 
 
 def test_an_unknown_name_without_a_plugin_lists_the_known_ones():

@@ -27,8 +27,11 @@ def trained_project(tmp_path_factory) -> Path:
     from workbench.core.training.loop import train
 
     root = tmp_path_factory.mktemp("trained")
-    path = write_project(root / "digits.wbproj", model=MLP,
-                         training={"epochs": 1, "batch_size": 128, "device": "cpu", "lr": 0.01})
+    path = write_project(
+        root / "digits.wbproj",
+        model=MLP,
+        training={"epochs": 1, "batch_size": 128, "device": "cpu", "lr": 0.01},
+    )
     events = list(train(load_project(path), runs_root=runs_dir(path), project_path=path))
     assert events[-1].status == "completed", events[-1]
     return path
@@ -60,8 +63,9 @@ def tiny_disk(tmp_path):
         pytest.skip("mounting a tiny tmpfs needs root; the patched-write cases cover a full disk elsewhere")
     mount_point = tmp_path / f"tiny-{uuid.uuid4().hex[:6]}"
     mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount_point)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
 
@@ -76,4 +80,3 @@ def tiny_disk(tmp_path):
         yield SimpleNamespace(path=mount_point, fill=fill)
     finally:
         subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
-

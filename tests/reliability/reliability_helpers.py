@@ -15,9 +15,15 @@ from pathlib import Path
 
 from workbench.core.paths import SAMPLE_PROJECT
 
-MLP = {"input_shape": [1, 8, 8], "layers": [
-    {"type": "Flatten"}, {"type": "Linear", "out_features": 32}, {"type": "ReLU"},
-    {"type": "Linear", "out_features": 10}]}
+MLP = {
+    "input_shape": [1, 8, 8],
+    "layers": [
+        {"type": "Flatten"},
+        {"type": "Linear", "out_features": 32},
+        {"type": "ReLU"},
+        {"type": "Linear", "out_features": 10},
+    ],
+}
 
 
 def disk_state(*roots: str | os.PathLike) -> dict[str, str]:
@@ -34,7 +40,7 @@ def disk_state(*roots: str | os.PathLike) -> dict[str, str]:
             state[dirpath + "/"] = "dir"
             for name in filenames:
                 path = Path(dirpath) / name
-                if not path.is_file():          # a FIFO, a device, a dangling link: never opened (it could block)
+                if not path.is_file():  # a FIFO, a device, a dangling link: never opened (it could block)
                     state[str(path)] = "special"
                     continue
                 state[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -70,7 +76,7 @@ def assert_cli_error(argv: list[str], capsys, fragments, roots) -> str:
     errors = [line for line in lines if line.startswith("error:")]
     # progress lines (export's "[ 5%] ...") may come first; the error is one line, the last one
     assert len(errors) == 1 and lines[-1] == errors[0], err
-    for fragment in ([fragments] if isinstance(fragments, str) else fragments):
+    for fragment in [fragments] if isinstance(fragments, str) else fragments:
         assert fragment.lower() in errors[0].lower(), f"{fragment!r} not in {errors[0]!r}"
     assert_unchanged(before, after)
     return errors[0]

@@ -19,34 +19,69 @@ from workbench.core.errors import UserError
 from workbench.core.io import atomic_open, atomic_replace_with, atomic_write_json
 
 PACKAGE = Path(workbench.__file__).parent
-WRITERS = {"write_text", "write_bytes", "copyfile", "copy", "copy2", "copytree", "save", "savez",
-           "savez_compressed", "save_model", "save_file", "export", "quantize_dynamic", "quantize_static", "dump"}
+WRITERS = {
+    "write_text",
+    "write_bytes",
+    "copyfile",
+    "copy",
+    "copy2",
+    "copytree",
+    "save",
+    "savez",
+    "savez_compressed",
+    "save_model",
+    "save_file",
+    "export",
+    "quantize_dynamic",
+    "quantize_static",
+    "dump",
+}
 ALLOWED = {
     # the atomic writers themselves
     ("core/io.py", "os.fdopen"): "atomic_open: the temp file from mkstemp",
     ("core/io.py", "os.open"): "atomic_replace_with: reopens the temp file to fsync it",
-    # an append-only log: each line is flushed whole; readers skip a half-written last line (test_crash_safety)
+    # an append-only log: each line is flushed whole; readers skip a half-written last line
+    # (test_crash_safety)
     ("core/training/runs.py", "open"): "metrics.jsonl, append-only",
     # called inside atomic_replace_with (checkpoints) or on the export's work path, renamed onto the target
     ("core/training/checkpoints.py", "save_file"): "inside atomic_replace_with",
     ("core/export/torch_formats.py", "save_file"): "writes job.work_path in the export's temp folder",
     ("core/export/torch_formats.py", "torch.jit.save"): "writes job.work_path in the export's temp folder",
     ("core/export/onnx_formats.py", "onnx.save_model"): "writes job.work_path in the export's temp folder",
-    ("core/export/onnx_formats.py", "torch.onnx.export"): "work path in the export's temp folder (or BytesIO)",
+    (
+        "core/export/onnx_formats.py",
+        "torch.onnx.export",
+    ): "work path in the export's temp folder (or BytesIO)",
     ("core/export/onnx_formats.py", "quantize_dynamic"): "writes job.work_path in the export's temp folder",
     ("core/export/onnx_formats.py", "quantize_static"): "writes job.work_path in the export's temp folder",
     ("ui/widgets/live_plot.py", "image.save"): "inside atomic_replace_with",
     # not the application's documents
-    ("core/data/synthetic.py", "path.write_bytes"): "generates sample datasets for demos, screenshots and tests",
+    (
+        "core/data/synthetic.py",
+        "path.write_bytes",
+    ): "generates sample datasets for demos, screenshots and tests",
     ("core/data/synthetic.py", "open"): "generates sample datasets for demos, screenshots and tests",
-    ("core/data/synthetic.py", "pickle.dump"): "writes a CIFAR-layout sample set (never read back unrestricted)",
+    (
+        "core/data/synthetic.py",
+        "pickle.dump",
+    ): "writes a CIFAR-layout sample set (never read back unrestricted)",
     ("core/data/synthetic.py", "img.convert(mode).save"): "generates sample image folders",
-    ("core/scriptgen/train_parts.py", "save_file"): "copied into generated standalone scripts (tmp + os.replace)",
+    (
+        "core/scriptgen/train_parts.py",
+        "save_file",
+    ): "copied into generated standalone scripts (tmp + os.replace)",
     ("core/scriptgen/train_parts.py", "torch.save"): "copied into generated standalone scripts",
-    ("core/scriptgen/train_parts.py", "path.with_name('spec.json').write_text"): "generated standalone scripts",
+    (
+        "core/scriptgen/train_parts.py",
+        "path.with_name('spec.json').write_text",
+    ): "generated standalone scripts",
     ("core/scriptgen/train_parts.py", "out_dir / 'summary.json'.write_text"): "generated standalone scripts",
 }
-SCREENSHOT_TOOLS = ("screenshot", "__main__.py", "plugins_dialog.py")   # developer tools writing PNGs of panels
+SCREENSHOT_TOOLS = (
+    "screenshot",
+    "__main__.py",
+    "plugins_dialog.py",
+)  # developer tools writing PNGs of panels
 
 
 def file_writes(source: str) -> list[tuple[str, int]]:
@@ -60,8 +95,11 @@ def file_writes(source: str) -> list[tuple[str, int]]:
         receiver = ast.unparse(func.value) if isinstance(func, ast.Attribute) else ""
         call = f"{receiver}.{name}" if receiver else name
         if name in ("open", "fdopen"):
-            mode = node.args[1] if len(node.args) > 1 else next(
-                (k.value for k in node.keywords if k.arg in ("mode", "flags")), None)
+            mode = (
+                node.args[1]
+                if len(node.args) > 1
+                else next((k.value for k in node.keywords if k.arg in ("mode", "flags")), None)
+            )
             text = mode.value if isinstance(mode, ast.Constant) else "?" if mode is not None else "r"
             if not isinstance(text, str) or any(c in text for c in "wax+?"):
                 found.append((call, node.lineno))
@@ -81,12 +119,23 @@ def test_every_writer_is_atomic_or_listed_with_a_reason():
         for call, line in file_writes(path.read_text(encoding="utf-8")):
             if (rel, call) not in ALLOWED:
                 problems.append(f"workbench/{rel}:{line}: {call}")
-    assert not problems, ("files written without workbench.core.io (use atomic_write_* / atomic_replace_with, "
-                          "or list the call in ALLOWED with the reason it is safe):\n" + "\n".join(problems))
+    assert not problems, (
+        "files written without workbench.core.io (use atomic_write_* / atomic_replace_with, "
+        "or list the call in ALLOWED with the reason it is safe):\n" + "\n".join(problems)
+    )
 
 
-@pytest.mark.parametrize("snippet", ["Path(p).write_text('x')", "open(p, 'w')", "shutil.copyfile(a, b)",
-                                     "torch.save(state, p)", "json.dump(obj, fh)", "open(p, mode='ab')"])
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        "Path(p).write_text('x')",
+        "open(p, 'w')",
+        "shutil.copyfile(a, b)",
+        "torch.save(state, p)",
+        "json.dump(obj, fh)",
+        "open(p, mode='ab')",
+    ],
+)
 def test_the_audit_sees_plain_writes(snippet):
     assert len(file_writes(snippet)) == 1
 
@@ -95,7 +144,8 @@ def test_the_audit_ignores_reads():
     assert file_writes("open(p)\nopen(p, 'rb')\nPath(p).read_text()\nx.copy()\ns.replace('a', 'b')") == []
 
 
-# -- the writers keep the old file when a write fails half-way ------------------------------------------------------
+# -- the writers keep the old file when a write fails half-way
+# ------------------------------------------------------
 def test_atomic_open_keeps_the_old_file_when_the_writer_fails(tmp_path):
     target = tmp_path / "doc.json"
     atomic_write_json(target, {"v": 1})
@@ -128,7 +178,7 @@ def test_plot_png_export_is_atomic(qtbot, tmp_path, monkeypatch):
     qtbot.addWidget(plot)
     target = tmp_path / "loss.png"
     target.write_bytes(b"previous export")
-    monkeypatch.setattr(QPixmap, "save", lambda self, *args, **kwargs: False)   # the encoder fails
+    monkeypatch.setattr(QPixmap, "save", lambda self, *args, **kwargs: False)  # the encoder fails
     with pytest.raises(UserError, match="cannot write"):
         plot.export_png(target)
     assert target.read_bytes() == b"previous export" and [p.name for p in tmp_path.iterdir()] == ["loss.png"]

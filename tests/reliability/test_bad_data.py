@@ -45,7 +45,11 @@ def _make(kind, tmp_path):
     tmp_path.mkdir(parents=True, exist_ok=True)
     if kind == "empty folder":
         (tmp_path / "empty").mkdir()
-        return tmp_path / "empty", ["--kind", "imagefolder"], ["no class subfolders", "one subfolder per class"]
+        return (
+            tmp_path / "empty",
+            ["--kind", "imagefolder"],
+            ["no class subfolders", "one subfolder per class"],
+        )
     if kind == "single class":
         return _image_folder(tmp_path / "one", ("only",)), [], ["only one class", "two classes"]
     if kind == "all images truncated":
@@ -90,15 +94,26 @@ def _make(kind, tmp_path):
     if kind == "mnist files corrupt":
         raw = tmp_path / "mnist" / "MNIST" / "raw"
         raw.mkdir(parents=True)
-        for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                     "t10k-labels-idx1-ubyte"):
+        for name in (
+            "train-images-idx3-ubyte",
+            "train-labels-idx1-ubyte",
+            "t10k-images-idx3-ubyte",
+            "t10k-labels-idx1-ubyte",
+        ):
             (raw / name).write_bytes(b"\x00\x00\x08\x03garbage")
         return tmp_path / "mnist", ["--kind", "mnist"], ["mnist"]
     if kind == "cifar batch runs code":
         folder = tmp_path / "cifar" / "cifar-10-batches-py"
         folder.mkdir(parents=True)
-        for name in ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch",
-                     "batches.meta"):
+        for name in (
+            "data_batch_1",
+            "data_batch_2",
+            "data_batch_3",
+            "data_batch_4",
+            "data_batch_5",
+            "test_batch",
+            "batches.meta",
+        ):
             (folder / name).write_bytes(_malicious_pickle(tmp_path / "PWNED"))
         return tmp_path / "cifar", ["--kind", "cifar10"], ["not a CIFAR-10 python batch file", "refusing"]
     if kind == "missing path":
@@ -110,10 +125,27 @@ def _make(kind, tmp_path):
     raise AssertionError(kind)
 
 
-BROKEN = ["empty folder", "single class", "all images truncated", "ragged csv", "missing target column",
-          "empty csv", "header-only csv", "binary file as csv", "npz without X and y", "npz lengths differ",
-          "npz negative label", "npz with pickled objects", "npz not a zip", "mnist files missing",
-          "mnist files corrupt", "cifar batch runs code", "missing path", "unknown kind", "folder given as csv"]
+BROKEN = [
+    "empty folder",
+    "single class",
+    "all images truncated",
+    "ragged csv",
+    "missing target column",
+    "empty csv",
+    "header-only csv",
+    "binary file as csv",
+    "npz without X and y",
+    "npz lengths differ",
+    "npz negative label",
+    "npz with pickled objects",
+    "npz not a zip",
+    "mnist files missing",
+    "mnist files corrupt",
+    "cifar batch runs code",
+    "missing path",
+    "unknown kind",
+    "folder given as csv",
+]
 
 
 @pytest.mark.parametrize("kind", BROKEN)
@@ -121,10 +153,14 @@ def test_broken_source_is_one_error_line_and_no_project(kind, tmp_path, capsys):
     source, extra, fragments = _make(kind, tmp_path / "data")
     project = tmp_path / "out" / "new.wbproj"
     project.parent.mkdir()
-    assert_cli_error(["project", "new", project, "--data", source, *extra, "--template", "mlp"], capsys,
-                     fragments, [tmp_path])
+    assert_cli_error(
+        ["project", "new", project, "--data", source, *extra, "--template", "mlp"],
+        capsys,
+        fragments,
+        [tmp_path],
+    )
     assert not project.exists()
-    assert not (tmp_path / "data" / "PWNED").exists()    # the pickle's payload never ran
+    assert not (tmp_path / "data" / "PWNED").exists()  # the pickle's payload never ran
 
 
 @pytest.mark.parametrize("kind", ["empty csv", "npz lengths differ", "mnist files missing", "single class"])
@@ -163,7 +199,9 @@ def test_latin1_csv_is_read_and_says_so(tmp_path, capsys):
 def test_unicode_and_spaces_in_paths_work_end_to_end(tmp_path, capsys):
     root = _image_folder(tmp_path / "données d'entrée" / "画像 フォルダ", classes=("chat noir", "chien ✓"))
     project = tmp_path / "mes projets" / "projet ü.wbproj"
-    code, out, err = run_cli(["project", "new", project, "--data", root, "--template", "mlp", "--json"], capsys)
+    code, out, err = run_cli(
+        ["project", "new", project, "--data", root, "--template", "mlp", "--json"], capsys
+    )
     assert code == 0, err
     assert json.loads(out)["dataset"]["num_classes"] == 2
     code, out, err = run_cli(["train", project, "--epochs", "1", "--device", "cpu"], capsys)

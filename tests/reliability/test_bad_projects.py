@@ -35,20 +35,38 @@ CORRUPTIONS = {
     "binary garbage": (lambda text, doc: os.urandom(512) + b"\xff\xfe", ["not a text (UTF-8 JSON) file"]),
     "empty": (lambda text, doc: b"", ["is empty"]),
     "a JSON list": (lambda text, doc: b"[]", ["must be a JSON object", "not list"]),
-    "future version": (lambda text, doc: json.dumps({**doc, "format_version": 7}).encode(),
-                       ["format_version 7", "update Workbench"]),
-    "no format_version": (lambda text, doc: json.dumps({k: v for k, v in doc.items() if k != "format_version"})
-                          .encode(), ["no integer format_version"]),
-    "format_version true": (lambda text, doc: json.dumps({**doc, "format_version": True}).encode(),
-                            ["no integer format_version"]),
-    "wrong types": (lambda text, doc: json.dumps({**doc, "training": {**doc["training"], "epochs": "ten"}}).encode(),
-                    ["training.epochs", "valid integer"]),
-    "extra key with code": (lambda text, doc: json.dumps({**doc, "on_load": CODE}).encode(),
-                            ["on_load", "extra inputs are not permitted"]),
-    "unknown optimizer": (lambda text, doc: json.dumps({**doc, "training": {**doc["training"], "optimizer": "sgd; "
-                                                        + CODE}}).encode(), ["training.optimizer"]),
-    "splits over 100%": (lambda text, doc: json.dumps({**doc, "dataset": {**doc["dataset"], "split": {
-        "train": 0.8, "val": 0.3, "test": 0.1}}}).encode(), ["add up to 1"]),
+    "future version": (
+        lambda text, doc: json.dumps({**doc, "format_version": 7}).encode(),
+        ["format_version 7", "update Workbench"],
+    ),
+    "no format_version": (
+        lambda text, doc: json.dumps({k: v for k, v in doc.items() if k != "format_version"}).encode(),
+        ["no integer format_version"],
+    ),
+    "format_version true": (
+        lambda text, doc: json.dumps({**doc, "format_version": True}).encode(),
+        ["no integer format_version"],
+    ),
+    "wrong types": (
+        lambda text, doc: json.dumps({**doc, "training": {**doc["training"], "epochs": "ten"}}).encode(),
+        ["training.epochs", "valid integer"],
+    ),
+    "extra key with code": (
+        lambda text, doc: json.dumps({**doc, "on_load": CODE}).encode(),
+        ["on_load", "extra inputs are not permitted"],
+    ),
+    "unknown optimizer": (
+        lambda text, doc: json.dumps(
+            {**doc, "training": {**doc["training"], "optimizer": "sgd; " + CODE}}
+        ).encode(),
+        ["training.optimizer"],
+    ),
+    "splits over 100%": (
+        lambda text, doc: json.dumps(
+            {**doc, "dataset": {**doc["dataset"], "split": {"train": 0.8, "val": 0.3, "test": 0.1}}}
+        ).encode(),
+        ["add up to 1"],
+    ),
     "model section a string": (lambda text, doc: json.dumps({**doc, "model": CODE}).encode(), ["model"]),
 }
 
@@ -76,27 +94,35 @@ def test_project_path_that_is_not_a_file(target, tmp_path, capsys):
     path = tmp_path / "p.wbproj"
     if target == "folder":
         path.mkdir()
-    assert_cli_error(["train", path], capsys, ["not found" if target == "missing" else "is a folder"], [tmp_path])
+    assert_cli_error(
+        ["train", path], capsys, ["not found" if target == "missing" else "is a folder"], [tmp_path]
+    )
 
 
 def test_project_script_of_a_corrupt_project(project_copy, capsys):
     project_copy.write_bytes(b'{"format_version": 1, "name": ')
     out = project_copy.parent / "train.py"
-    assert_cli_error(["project", "script", project_copy, "-o", out], capsys, ["not valid JSON"], [project_copy.parent])
+    assert_cli_error(
+        ["project", "script", project_copy, "-o", out], capsys, ["not valid JSON"], [project_copy.parent]
+    )
 
 
-# -- training settings ----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("args, fragments", [
-    (["--epochs", "0"], ["epochs", "greater than or equal to 1"]),
-    (["--epochs", "-3"], ["epochs"]),
-    (["--lr", "-0.1"], ["lr", "greater than 0"]),
-    (["--lr", "nan"], ["lr", "finite number"]),
-    (["--lr", "inf"], ["lr", "finite number"]),
-    (["--batch-size", "0"], ["batch_size"]),
-    (["--epochs", "many"], ["--epochs", "invalid int value"]),
-    (["--device", "tpu:0"], ["unknown device 'tpu:0'"]),
-    (["--resume", "{root}/no-such-run"], ["not found"]),
-])
+# -- training settings
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--epochs", "0"], ["epochs", "greater than or equal to 1"]),
+        (["--epochs", "-3"], ["epochs"]),
+        (["--lr", "-0.1"], ["lr", "greater than 0"]),
+        (["--lr", "nan"], ["lr", "finite number"]),
+        (["--lr", "inf"], ["lr", "finite number"]),
+        (["--batch-size", "0"], ["batch_size"]),
+        (["--epochs", "many"], ["--epochs", "invalid int value"]),
+        (["--device", "tpu:0"], ["unknown device 'tpu:0'"]),
+        (["--resume", "{root}/no-such-run"], ["not found"]),
+    ],
+)
 def test_bad_training_option(args, fragments, project_copy, capsys):
     argv = ["train", project_copy, *[a.format(root=project_copy.parent) for a in args]]
     assert_cli_error(argv, capsys, fragments, [project_copy.parent])
@@ -107,22 +133,34 @@ def test_cuda_without_a_gpu(project_copy, capsys):
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    assert_cli_error(["train", project_copy, "--device", "cuda"], capsys, ["no CUDA GPU", "--device cpu"],
-                     [project_copy.parent])
+    assert_cli_error(
+        ["train", project_copy, "--device", "cuda"],
+        capsys,
+        ["no CUDA GPU", "--device cpu"],
+        [project_copy.parent],
+    )
 
 
 def test_run_dir_that_is_not_empty(project_copy, capsys):
     (run,) = list_runs(project_copy.parent / "runs")
-    assert_cli_error(["train", project_copy, "--run-dir", run.path], capsys, ["already exists and is not empty"],
-                     [project_copy.parent])
+    assert_cli_error(
+        ["train", project_copy, "--run-dir", run.path],
+        capsys,
+        ["already exists and is not empty"],
+        [project_copy.parent],
+    )
 
 
 def test_resume_from_a_truncated_checkpoint(project_copy, capsys):
     (run,) = list_runs(project_copy.parent / "runs")
     last = run.path / "checkpoints" / "last.safetensors"
     last.write_bytes(last.read_bytes()[:100])
-    assert_cli_error(["train", project_copy, "--epochs", "3", "--resume", run.path], capsys,
-                     ["not a readable safetensors checkpoint"], [project_copy.parent])
+    assert_cli_error(
+        ["train", project_copy, "--epochs", "3", "--resume", run.path],
+        capsys,
+        ["not a readable safetensors checkpoint"],
+        [project_copy.parent],
+    )
 
 
 def test_dataset_that_moved_away(project_copy, tmp_path, capsys):
@@ -144,8 +182,11 @@ def test_batch_size_larger_than_the_data_trains_and_says_so(project_copy, capsys
 
 def test_nan_producing_learning_rate_fails_the_run_not_the_app(project_copy, capsys):
     doc = _doc(project_copy)
-    doc["model"]["layers"] = [{"type": "Flatten"}, {"type": "Linear", "out_features": 64},
-                              {"type": "Linear", "out_features": 10}]
+    doc["model"]["layers"] = [
+        {"type": "Flatten"},
+        {"type": "Linear", "out_features": 64},
+        {"type": "Linear", "out_features": 10},
+    ]
     doc["training"].update({"optimizer": "sgd", "lr": 5.0, "momentum": 0.9, "epochs": 2})
     project_copy.write_text(json.dumps(doc), encoding="utf-8")
     (earlier,) = list_runs(project_copy.parent / "runs")
@@ -163,8 +204,12 @@ def test_full_disk_while_writing_a_checkpoint(tiny_disk, project_copy, capsys):
     """A real full filesystem (a tiny tmpfs): the run fails with a clear message; the project and the earlier
     run are untouched; no half-written checkpoint or temp file is left in the run folder."""
     doc = _doc(project_copy)
-    doc["model"]["layers"] = [{"type": "Flatten"}, {"type": "Linear", "out_features": 512}, {"type": "ReLU"},
-                              {"type": "Linear", "out_features": 10}]    # a ~150 KB checkpoint
+    doc["model"]["layers"] = [
+        {"type": "Flatten"},
+        {"type": "Linear", "out_features": 512},
+        {"type": "ReLU"},
+        {"type": "Linear", "out_features": 10},
+    ]  # a ~150 KB checkpoint
     doc["training"]["epochs"] = 1
     project_copy.write_text(json.dumps(doc), encoding="utf-8")
     tiny_disk.fill(leave=48 * 1024)
@@ -180,7 +225,8 @@ def test_full_disk_while_writing_a_checkpoint(tiny_disk, project_copy, capsys):
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "failed"
 
 
-# -- saving ---------------------------------------------------------------------------------------------------------
+# -- saving
+# ---------------------------------------------------------------------------------------------------------
 def test_save_into_a_read_only_folder(project_copy, monkeypatch):
     project = load_project(project_copy)
     project.name = "changed"
@@ -214,7 +260,7 @@ def test_save_on_a_real_full_disk(tiny_disk, project_copy):
     save_project(project, target)
     original = target.read_bytes()
     project.name = "x" * 4096
-    project.model.layers = project.model.layers * 20      # far bigger than what is left
+    project.model.layers = project.model.layers * 20  # far bigger than what is left
     tiny_disk.fill(leave=1024)
     with pytest.raises(UserError, match="No space left on device"):
         save_project(project, target)

@@ -10,36 +10,71 @@ from reliability_helpers import assert_cli_error
 
 FLAT = [{"type": "Flatten"}]
 SPECS = {
-    "unknown layer type": ({"input_shape": [1, 8, 8], "layers": [{"type": "Frobnicate"}]},
-                           ["layer 0", "unknown layer type 'Frobnicate'"]),
-    "python internals as a type": ({"input_shape": [1, 8, 8], "layers": [{"type": "__class__"}]},
-                                   ["unknown layer type '__class__'"]),
-    "a non-layer torch.nn name": ({"input_shape": [1, 8, 8], "layers": [{"type": "Module"}]},
-                                  ["unknown layer type 'Module'"]),
-    "wrong value type": ({"input_shape": [1, 8, 8], "layers": FLAT + [{"type": "Linear", "out_features": "ten"}]},
-                         ["layer 1 (Linear)", "out_features must be a whole number", "'ten'"]),
-    "out_features 0": ({"input_shape": [1, 8, 8], "layers": FLAT + [{"type": "Linear", "out_features": 0}]},
-                       ["layer 1 (Linear)", "out_features must be at least 1"]),
-    "absurd out_features": ({"input_shape": [1, 8, 8], "layers": FLAT + [{"type": "Linear", "out_features": 1e30}]},
-                            ["out_features must be at most"]),
-    "code in a parameter": ({"input_shape": [1, 8, 8], "layers": FLAT + [
-        {"type": "Linear", "out_features": 10, "bias": "__import__('os').system('touch PWNED')"}]},
-        ["bias must be true or false"]),
-    "kernel larger than input": ({"input_shape": [1, 8, 8], "layers": [
-        {"type": "Conv2d", "out_channels": 4, "kernel_size": 20}]}, ["kernel_size 20 is larger than its 8x8 input"]),
+    "unknown layer type": (
+        {"input_shape": [1, 8, 8], "layers": [{"type": "Frobnicate"}]},
+        ["layer 0", "unknown layer type 'Frobnicate'"],
+    ),
+    "python internals as a type": (
+        {"input_shape": [1, 8, 8], "layers": [{"type": "__class__"}]},
+        ["unknown layer type '__class__'"],
+    ),
+    "a non-layer torch.nn name": (
+        {"input_shape": [1, 8, 8], "layers": [{"type": "Module"}]},
+        ["unknown layer type 'Module'"],
+    ),
+    "wrong value type": (
+        {"input_shape": [1, 8, 8], "layers": FLAT + [{"type": "Linear", "out_features": "ten"}]},
+        ["layer 1 (Linear)", "out_features must be a whole number", "'ten'"],
+    ),
+    "out_features 0": (
+        {"input_shape": [1, 8, 8], "layers": FLAT + [{"type": "Linear", "out_features": 0}]},
+        ["layer 1 (Linear)", "out_features must be at least 1"],
+    ),
+    "absurd out_features": (
+        {"input_shape": [1, 8, 8], "layers": FLAT + [{"type": "Linear", "out_features": 1e30}]},
+        ["out_features must be at most"],
+    ),
+    "code in a parameter": (
+        {
+            "input_shape": [1, 8, 8],
+            "layers": FLAT
+            + [{"type": "Linear", "out_features": 10, "bias": "__import__('os').system('touch PWNED')"}],
+        },
+        ["bias must be true or false"],
+    ),
+    "kernel larger than input": (
+        {"input_shape": [1, 8, 8], "layers": [{"type": "Conv2d", "out_channels": 4, "kernel_size": 20}]},
+        ["kernel_size 20 is larger than its 8x8 input"],
+    ),
     "empty network": ({"input_shape": [1, 8, 8], "layers": []}, ["no layers"]),
-    "future format_version": ({"format_version": 99, "input_shape": [1, 8, 8], "layers": FLAT},
-                              ["format_version 99", "update Workbench"]),
+    "future format_version": (
+        {"format_version": 99, "input_shape": [1, 8, 8], "layers": FLAT},
+        ["format_version 99", "update Workbench"],
+    ),
     "negative input shape": ({"input_shape": [1, -8, 8], "layers": FLAT}, ["input_shape", "positive"]),
-    "wrong container types": ({"input_shape": "1x8x8", "layers": {"type": "Flatten"}},
-                              ["input_shape", "layers", "valid list"]),
-    "unknown top-level key": ({"input_shape": [1, 8, 8], "layers": FLAT, "optimizer": "eval('1')"},
-                              ["optimizer", "extra inputs"]),
+    "wrong container types": (
+        {"input_shape": "1x8x8", "layers": {"type": "Flatten"}},
+        ["input_shape", "layers", "valid list"],
+    ),
+    "unknown top-level key": (
+        {"input_shape": [1, 8, 8], "layers": FLAT, "optimizer": "eval('1')"},
+        ["optimizer", "extra inputs"],
+    ),
     "layer without type": ({"input_shape": [1, 8, 8], "layers": [{"out_features": 3}]}, ["layers.0.type"]),
-    "unknown torchvision model": ({"input_shape": [3, 32, 32], "layers": [
-        {"type": "TorchvisionModel", "name": "os.system", "num_classes": 10}]}, ["name must be one of"]),
-    "Linear on an image": ({"input_shape": [1, 8, 8], "layers": [{"type": "Residual", "layers": [
-        {"type": "Linear", "out_features": 3}]}]}, ["layer 0.0 (Linear)", "insert Flatten"]),
+    "unknown torchvision model": (
+        {
+            "input_shape": [3, 32, 32],
+            "layers": [{"type": "TorchvisionModel", "name": "os.system", "num_classes": 10}],
+        },
+        ["name must be one of"],
+    ),
+    "Linear on an image": (
+        {
+            "input_shape": [1, 8, 8],
+            "layers": [{"type": "Residual", "layers": [{"type": "Linear", "out_features": 3}]}],
+        },
+        ["layer 0.0 (Linear)", "insert Flatten"],
+    ),
 }
 RAW = {
     "not JSON": (b"this is not json", ["not valid JSON", "line 1"]),
@@ -68,13 +103,22 @@ def test_model_check_rejects_bad_spec(name, tmp_path, capsys):
     assert not (tmp_path / "specs" / "PWNED").exists()
 
 
-@pytest.mark.parametrize("name", ["unknown layer type", "out_features 0", "future format_version", "a JSON list",
-                                  "kernel larger than input"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "unknown layer type",
+        "out_features 0",
+        "future format_version",
+        "a JSON list",
+        "kernel larger than input",
+    ],
+)
 def test_project_new_with_bad_spec_writes_nothing(name, tmp_path, capsys):
     path, fragments = _spec_file(tmp_path, name)
     project = tmp_path / "p.wbproj"
-    assert_cli_error(["project", "new", project, "--data", "digits", "--model", path], capsys, fragments[:1],
-                     [tmp_path])
+    assert_cli_error(
+        ["project", "new", project, "--data", "digits", "--model", path], capsys, fragments[:1], [tmp_path]
+    )
     assert not project.exists()
 
 

@@ -23,14 +23,14 @@ def test_live_plot_memory_is_bounded_and_spikes_survive(qtbot):
     plot.add_series("loss_smooth", "smoothed", "#ff7f0e", smooth_of="loss")
     rng = np.random.default_rng(0)
     values = 1.0 + 0.1 * rng.random(50_000)
-    values[1234] = 50.0                                  # one spike early in the run
+    values[1234] = 50.0  # one spike early in the run
     for step, value in enumerate(values, 1):
         plot.append("loss", step, step / 100, step * 0.01, value)
     raw, smooth = plot.series["loss"], plot.series["loss_smooth"]
     assert 500 <= len(raw) <= 1_000 and len(smooth) == len(raw)
     steps = raw.xs["step"].view
     assert np.all(np.diff(steps) > 0) and steps[-1] == 50_000
-    assert 50.0 in raw.y.view                            # the spike is still drawn
-    assert np.array_equal(raw.y.view[-250:], values[-250:])   # recent points exact
-    assert len(raw.y._data) <= 2_048                     # the storage itself stays small
+    assert 50.0 in raw.y.view  # the spike is still drawn
+    assert np.array_equal(raw.y.view[-250:], values[-250:])  # recent points exact
+    assert len(raw.y._data) <= 2_048  # the storage itself stays small
     plot.refresh()

@@ -21,7 +21,7 @@ from reliability_helpers import MLP, write_project
 
 from workbench.core.training.runs import Run, list_runs, read_metrics_lines
 
-CHILD = textwrap.dedent('''
+CHILD = textwrap.dedent("""
     import json, os, sys, threading, time
     from pathlib import Path
 
@@ -64,23 +64,34 @@ CHILD = textwrap.dedent('''
     from workbench.cli import main
 
     sys.exit(main(sys.argv[1:]))
-''')
+""")
 
 
 @pytest.fixture(scope="module")
 def killed_run(tmp_path_factory):
     """(project path, run folder) of a training run killed mid-checkpoint."""
     root = tmp_path_factory.mktemp("crash")
-    project = write_project(root / "crash test.wbproj", model=MLP,
-                            training={"epochs": 50, "batch_size": 128, "device": "cpu", "lr": 0.01})
+    project = write_project(
+        root / "crash test.wbproj",
+        model=MLP,
+        training={"epochs": 50, "batch_size": 128, "device": "cpu", "lr": 0.01},
+    )
     script = root / "child.py"
     script.write_text(CHILD, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    child = subprocess.Popen([sys.executable, str(script), "train", str(project)], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=env, cwd=root)
+    child = subprocess.Popen(
+        [sys.executable, str(script), "train", str(project)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=root,
+    )
     try:
-        line = child.stdout.readline()             # blocks until READY (or the child ends)
-        assert line.strip() == "READY", f"child ended early (exit {child.poll()}): {child.stderr.read()[-2000:]}"
+        line = child.stdout.readline()  # blocks until READY (or the child ends)
+        assert line.strip() == "READY", (
+            f"child ended early (exit {child.poll()}): {child.stderr.read()[-2000:]}"
+        )
         os.kill(child.pid, signal.SIGKILL)
         assert child.wait(30) == -signal.SIGKILL
     finally:
@@ -96,7 +107,7 @@ def killed_run(tmp_path_factory):
 def test_the_kill_landed_mid_checkpoint_and_mid_line(killed_run):
     _, run_dir = killed_run
     temps = [p for p in (run_dir / "checkpoints").iterdir() if p.name.startswith(".last.safetensors.")]
-    assert len(temps) == 1 and temps[0].stat().st_size > 0           # the half-written temp file
+    assert len(temps) == 1 and temps[0].stat().st_size > 0  # the half-written temp file
     raw = (run_dir / "metrics.jsonl").read_bytes()
     assert not raw.endswith(b"\n")
     with pytest.raises(json.JSONDecodeError):
@@ -119,7 +130,7 @@ def test_previous_checkpoint_is_intact_and_loadable(killed_run):
     test = load_dataset(DatasetSettings()).test
     with torch.no_grad():
         accuracy = (model(test.x).argmax(1) == test.y).float().mean().item()
-    assert accuracy > 0.8, accuracy                                     # trained weights, not noise
+    assert accuracy > 0.8, accuracy  # trained weights, not noise
     best = load_checkpoint(run_dir / "checkpoints" / "best.safetensors")
     assert best.build_model() is not None
     optimizer_state, _ = load_training_state(run_dir / "checkpoints" / "last.optim.safetensors")
@@ -147,11 +158,13 @@ def test_run_is_listed_as_interrupted_and_resumes(killed_run, tmp_path):
     assert run.summary is None and run.status == "interrupted"
     project = load_project(project_path)
     project.training.epochs = 3
-    events = list(train(project, resume_from=run_dir, run_dir=tmp_path / "resumed", project_path=project_path))
+    events = list(
+        train(project, resume_from=run_dir, run_dir=tmp_path / "resumed", project_path=project_path)
+    )
     finished = events[-1]
     assert finished.status == "completed" and finished.epochs_completed == 3
     started = next(e for e in events if e.kind == "started")
-    assert started.first_epoch == 3                  # it went on from the intact epoch-2 checkpoint
+    assert started.first_epoch == 3  # it went on from the intact epoch-2 checkpoint
 
 
 def test_gui_reopens_the_project_and_shows_the_run_interrupted(killed_run, qtbot):
@@ -165,11 +178,14 @@ def test_gui_reopens_the_project_and_shows_the_run_interrupted(killed_run, qtbot
         runs = window.panels["trainingDock"].runs
         runs.reload()
         items = [runs.tree.topLevelItem(i) for i in range(runs.tree.topLevelItemCount())]
-        rows = {item.data(0, 0x0100).path: item.text(1) for item in items}     # Qt.UserRole -> Run
+        rows = {item.data(0, 0x0100).path: item.text(1) for item in items}  # Qt.UserRole -> Run
         assert rows == {run_dir: "interrupted"}
         item = items[0]
-        assert item.text(2) in ("2/50", "3/50")  # epochs with a complete line in metrics.jsonl, of those planned
-        assert float(item.text(3)) > 0.8         # best val accuracy so far, read from those lines
+        assert item.text(2) in (
+            "2/50",
+            "3/50",
+        )  # epochs with a complete line in metrics.jsonl, of those planned
+        assert float(item.text(3)) > 0.8  # best val accuracy so far, read from those lines
         deadline = time.monotonic() + 1
         while time.monotonic() < deadline:
             qtbot.wait(20)

@@ -20,14 +20,47 @@ from workbench.core.project import load_project
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 SAMPLE = json.loads(SAMPLE_PROJECT.read_text(encoding="utf-8"))
 
-scalars = st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(max_size=20)
-json_like = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                         | st.dictionaries(st.text(max_size=12), inner, max_size=5), max_leaves=25)
-keys = st.sampled_from(["format_version", "name", "dataset", "model", "training", "export", "input_shape", "layers",
-                        "type", "kind", "source", "split", "options", "epochs", "lr", "out_features", "__class__"])
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+)
+json_like = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
+    max_leaves=25,
+)
+keys = st.sampled_from(
+    [
+        "format_version",
+        "name",
+        "dataset",
+        "model",
+        "training",
+        "export",
+        "input_shape",
+        "layers",
+        "type",
+        "kind",
+        "source",
+        "split",
+        "options",
+        "epochs",
+        "lr",
+        "out_features",
+        "__class__",
+    ]
+)
 # documents shaped like the real ones, so the fuzz reaches the nested validators, not just the top level
-shaped = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                      | st.dictionaries(keys | st.text(max_size=8), inner, max_size=6), max_leaves=30)
+shaped = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(keys | st.text(max_size=8), inner, max_size=6)
+    ),
+    max_leaves=30,
+)
 
 
 def _paths(doc):
@@ -48,9 +81,9 @@ def _load_untouched(loader, path: Path, data: bytes) -> None:
     try:
         loader(path)
     except UserError as exc:
-        assert path.name in str(exc)                  # the message names the file it is about
+        assert path.name in str(exc)  # the message names the file it is about
     assert path.read_bytes() == data
-    assert sorted(p.name for p in path.parent.iterdir()) == beside     # nothing written beside it
+    assert sorted(p.name for p in path.parent.iterdir()) == beside  # nothing written beside it
 
 
 @pytest.fixture
@@ -84,8 +117,11 @@ def test_real_project_with_one_value_replaced(folder, data, value):
     container, key = data.draw(st.sampled_from(list(_paths(doc))))
     container[key] = value
     _load_untouched(load_project, folder / "p.wbproj", json.dumps(doc).encode())
-    _load_untouched(load_spec, folder / "spec.json", json.dumps(doc["model"] if isinstance(doc, dict) and
-                                                                  "model" in doc else doc).encode())
+    _load_untouched(
+        load_spec,
+        folder / "spec.json",
+        json.dumps(doc["model"] if isinstance(doc, dict) and "model" in doc else doc).encode(),
+    )
 
 
 @FUZZ
@@ -101,17 +137,50 @@ def test_spec_analysis_of_fuzzed_layers_never_raises():
     from workbench.core.model.analysis import analyze
     from workbench.core.model.spec import ModelSpec
 
-    layer_types = ["Linear", "Conv2d", "MaxPool2d", "BatchNorm2d", "Dropout", "Flatten", "ReLU", "Embedding", "LSTM",
-                   "Residual", "TorchvisionModel", "AdaptiveAvgPool2d", "Conv1d", "LayerNorm", "Frobnicate"]
-    params = st.dictionaries(st.sampled_from(["out_features", "out_channels", "kernel_size", "stride", "padding",
-                                              "p", "bias", "num_embeddings", "embedding_dim", "hidden_size",
-                                              "output_size", "name", "num_classes", "normalized_shape", "layers"]),
-                             json_like, max_size=4)
+    layer_types = [
+        "Linear",
+        "Conv2d",
+        "MaxPool2d",
+        "BatchNorm2d",
+        "Dropout",
+        "Flatten",
+        "ReLU",
+        "Embedding",
+        "LSTM",
+        "Residual",
+        "TorchvisionModel",
+        "AdaptiveAvgPool2d",
+        "Conv1d",
+        "LayerNorm",
+        "Frobnicate",
+    ]
+    params = st.dictionaries(
+        st.sampled_from(
+            [
+                "out_features",
+                "out_channels",
+                "kernel_size",
+                "stride",
+                "padding",
+                "p",
+                "bias",
+                "num_embeddings",
+                "embedding_dim",
+                "hidden_size",
+                "output_size",
+                "name",
+                "num_classes",
+                "normalized_shape",
+                "layers",
+            ]
+        ),
+        json_like,
+        max_size=4,
+    )
     layer = st.builds(lambda t, p: {**p, "type": t}, st.sampled_from(layer_types), params)
 
     @settings(max_examples=150, deadline=None)
-    @given(layers=st.lists(layer, max_size=4),
-           shape=st.lists(st.integers(1, 40), min_size=1, max_size=3))
+    @given(layers=st.lists(layer, max_size=4), shape=st.lists(st.integers(1, 40), min_size=1, max_size=3))
     def check(layers, shape):
         try:
             spec = ModelSpec.model_validate({"input_shape": shape, "layers": layers})

@@ -33,7 +33,7 @@ def window(qtbot, project_copy):
     from workbench.ui.main_window import MainWindow
 
     window = MainWindow()
-    window._ask_save_changes = lambda: QMessageBox.Discard    # closing an edited project asks; tests answer
+    window._ask_save_changes = lambda: QMessageBox.Discard  # closing an edited project asks; tests answer
     qtbot.addWidget(window)
     assert window.open_project(project_copy, confirmed=True)
     yield window
@@ -43,13 +43,20 @@ def window(qtbot, project_copy):
 CORRUPT = {
     "truncated": (lambda text: text[: len(text) // 3].encode(), "not valid JSON"),
     "binary garbage": (lambda text: bytes(range(256)), "not a text (UTF-8 JSON) file"),
-    "future version": (lambda text: json.dumps({**json.loads(text), "format_version": 3}).encode(), "update Workbench"),
-    "wrong types": (lambda text: json.dumps({**json.loads(text), "training": {"epochs": [1]}}).encode(),
-                    "training.epochs"),
+    "future version": (
+        lambda text: json.dumps({**json.loads(text), "format_version": 3}).encode(),
+        "update Workbench",
+    ),
+    "wrong types": (
+        lambda text: json.dumps({**json.loads(text), "training": {"epochs": [1]}}).encode(),
+        "training.epochs",
+    ),
 }
 
 
-def test_opening_corrupt_projects_shows_a_dialog_and_keeps_the_current_one(window, project_copy, tmp_path, dialogs):
+def test_opening_corrupt_projects_shows_a_dialog_and_keeps_the_current_one(
+    window, project_copy, tmp_path, dialogs
+):
     session = window.session
     current, current_path = session.project, session.path
     for name, (make, fragment) in CORRUPT.items():
@@ -70,8 +77,7 @@ def test_saving_into_a_read_only_folder_shows_a_dialog(window, project_copy, tmp
     locked.mkdir()
     (locked / "existing.wbproj").write_bytes(project_copy.read_bytes())
     window.session.rename("edited")
-    monkeypatch.setattr(QFileDialog, "getSaveFileName",
-                        lambda *a, **k: (str(locked / "existing.wbproj"), ""))
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(locked / "existing.wbproj"), ""))
     before = disk_state(tmp_path)
     with refused_writes(locked, monkeypatch):
         assert window.save_as() is False
@@ -89,10 +95,14 @@ def test_saving_on_a_full_disk_shows_a_dialog_and_keeps_the_file(window, project
 
     monkeypatch.setattr(os, "fsync", full)
     assert window.save() is False
-    window.session.autosave()                       # the 30 s autosave hits the same full disk
+    window.session.autosave()  # the 30 s autosave hits the same full disk
     monkeypatch.undo()
     assert_unchanged(before, disk_state(project_copy.parent))
-    assert len(dialogs) == 1 and "No space left on device" in dialogs[0][1] and "free some disk space" in dialogs[0][1]
+    assert (
+        len(dialogs) == 1
+        and "No space left on device" in dialogs[0][1]
+        and "free some disk space" in dialogs[0][1]
+    )
     assert window.session.dirty and not autosave_path(project_copy).exists()
     assert "Autosave failed" in window.statusBar().currentMessage()
 
@@ -124,7 +134,7 @@ def test_a_corrupt_autosave_is_refused_and_kept(qtbot, project_copy, dialogs, mo
     side = autosave_path(project_copy)
     side.write_bytes(project_copy.read_bytes()[:200])
     os.utime(side, (project_copy.stat().st_mtime + 60,) * 2)
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes)   # "Recover them?" -> Yes
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes)  # "Recover them?" -> Yes
     before = disk_state(project_copy.parent)
     window = MainWindow()
     qtbot.addWidget(window)

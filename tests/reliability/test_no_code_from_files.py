@@ -18,10 +18,21 @@ from workbench.core.errors import UserError
 
 PACKAGE = Path(workbench.__file__).parent
 FORBIDDEN_NAMES = {"eval", "exec", "compile", "__import__"}
-FORBIDDEN_CALLS = {("pickle", "load"), ("pickle", "loads"), ("marshal", "load"), ("marshal", "loads"),
-                   ("shelve", "open"), ("dill", "load"), ("dill", "loads"), ("cloudpickle", "load"),
-                   ("cloudpickle", "loads"), ("joblib", "load"), ("yaml", "load"), ("yaml", "unsafe_load"),
-                   ("pickle", "Unpickler")}
+FORBIDDEN_CALLS = {
+    ("pickle", "load"),
+    ("pickle", "loads"),
+    ("marshal", "load"),
+    ("marshal", "loads"),
+    ("shelve", "open"),
+    ("dill", "load"),
+    ("dill", "loads"),
+    ("cloudpickle", "load"),
+    ("cloudpickle", "loads"),
+    ("joblib", "load"),
+    ("yaml", "load"),
+    ("yaml", "unsafe_load"),
+    ("pickle", "Unpickler"),
+}
 
 
 def _dotted(node: ast.AST) -> tuple[str, ...]:
@@ -55,12 +66,17 @@ def code_from_file_problems(source: str, filename: str) -> list[str]:
                 problems.append(f"{where}: {'.'.join(name)}()")
             elif name[-2:] == ("torch", "load") and _keyword(node, "weights_only") is not True:
                 problems.append(f"{where}: torch.load() without weights_only=True")
-            elif name[-1:] == ("load",) and name[:-1] in (("np",), ("numpy",)) \
-                    and _keyword(node, "allow_pickle") is True:
+            elif (
+                name[-1:] == ("load",)
+                and name[:-1] in (("np",), ("numpy",))
+                and _keyword(node, "allow_pickle") is True
+            ):
                 problems.append(f"{where}: numpy.load(allow_pickle=True)")
         elif isinstance(node, ast.ClassDef):
             unpickler = any(_dotted(base)[-1:] == ("Unpickler",) for base in node.bases)
-            restricted = any(isinstance(item, ast.FunctionDef) and item.name == "find_class" for item in node.body)
+            restricted = any(
+                isinstance(item, ast.FunctionDef) and item.name == "find_class" for item in node.body
+            )
             if unpickler and not restricted:
                 problems.append(f"{where}: Unpickler subclass {node.name} without a restricting find_class")
     return problems
@@ -73,15 +89,18 @@ def test_workbench_source_runs_no_code_from_files():
     assert not problems, "ways to run a file's contents:\n" + "\n".join(problems)
 
 
-@pytest.mark.parametrize("snippet, found", [
-    ("import torch\ntorch.load(f)", "without weights_only"),
-    ("import torch\ntorch.load(f, weights_only=False)", "without weights_only"),
-    ("import pickle\npickle.loads(b)", "pickle.loads"),
-    ("eval(text)", "eval()"),
-    ("exec(text)", "exec()"),
-    ("import numpy as np\nnp.load(p, allow_pickle=True)", "allow_pickle=True"),
-    ("import pickle\nclass U(pickle.Unpickler):\n    pass", "without a restricting find_class"),
-])
+@pytest.mark.parametrize(
+    "snippet, found",
+    [
+        ("import torch\ntorch.load(f)", "without weights_only"),
+        ("import torch\ntorch.load(f, weights_only=False)", "without weights_only"),
+        ("import pickle\npickle.loads(b)", "pickle.loads"),
+        ("eval(text)", "eval()"),
+        ("exec(text)", "exec()"),
+        ("import numpy as np\nnp.load(p, allow_pickle=True)", "allow_pickle=True"),
+        ("import pickle\nclass U(pickle.Unpickler):\n    pass", "without a restricting find_class"),
+    ],
+)
 def test_the_scan_catches_each_pattern(snippet, found):
     """The scan above would fail on each of these (so its silence means something)."""
     problems = code_from_file_problems(snippet, "x.py")
@@ -89,9 +108,11 @@ def test_the_scan_catches_each_pattern(snippet, found):
 
 
 def test_the_scan_allows_the_safe_forms():
-    safe = ("import torch\ntorch.load(f, map_location='cpu', weights_only=True)\nmodel.eval()\napp.exec()\n"
-            "import numpy as np\nnp.load(p, allow_pickle=False)\nimport pickle\n"
-            "class U(pickle.Unpickler):\n    def find_class(self, m, n):\n        raise ValueError\n")
+    safe = (
+        "import torch\ntorch.load(f, map_location='cpu', weights_only=True)\nmodel.eval()\napp.exec()\n"
+        "import numpy as np\nnp.load(p, allow_pickle=False)\nimport pickle\n"
+        "class U(pickle.Unpickler):\n    def find_class(self, m, n):\n        raise ValueError\n"
+    )
     assert code_from_file_problems(safe, "x.py") == []
 
 
@@ -116,8 +137,17 @@ def test_a_pickled_object_in_a_pt_checkpoint_is_refused(tmp_path, capsys):
     marker = tmp_path / "PWNED"
     evil = _evil_pt(tmp_path / "weights.pt", marker)
     (tmp_path / "spec.json").write_text('{"input_shape": [1, 8, 8], "layers": [{"type": "Flatten"}]}')
-    assert_cli_error(["export", evil, "-o", tmp_path / "out.onnx"], capsys,
-                     ["cannot be loaded as plain weights", "pickled Python object (io.open)", "would run code", "only tensors are accepted"], [tmp_path])
+    assert_cli_error(
+        ["export", evil, "-o", tmp_path / "out.onnx"],
+        capsys,
+        [
+            "cannot be loaded as plain weights",
+            "pickled Python object (io.open)",
+            "would run code",
+            "only tensors are accepted",
+        ],
+        [tmp_path],
+    )
     assert not marker.exists()
 
 
@@ -127,9 +157,17 @@ def test_a_pickled_object_as_backbone_weights_is_refused(tmp_path):
 
     marker = tmp_path / "PWNED"
     evil = _evil_pt(tmp_path / "resnet.pth", marker)
-    spec = ModelSpec.model_validate({"input_shape": [3, 32, 32], "layers": [
-        {"type": "TorchvisionModel", "name": "resnet18", "num_classes": 10, "weights_path": str(evil)}]})
-    with pytest.raises(UserError, match="resnet.pth cannot be loaded as plain weights: it holds a pickled Python object"):
+    spec = ModelSpec.model_validate(
+        {
+            "input_shape": [3, 32, 32],
+            "layers": [
+                {"type": "TorchvisionModel", "name": "resnet18", "num_classes": 10, "weights_path": str(evil)}
+            ],
+        }
+    )
+    with pytest.raises(
+        UserError, match="resnet.pth cannot be loaded as plain weights: it holds a pickled Python object"
+    ):
         build_model(spec)
     assert not marker.exists()
 
@@ -156,7 +194,8 @@ def test_plugins_in_a_folder_the_user_did_not_enable_are_never_imported(tmp_path
     folder = user_plugins_dir()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sneaky.py").write_text(
-        f"open({str(marker)!r}, 'w').close()\n\ndef register(api):\n    pass\n", encoding="utf-8")
+        f"open({str(marker)!r}, 'w').close()\n\ndef register(api):\n    pass\n", encoding="utf-8"
+    )
     manager = PluginManager(entry_points=False)
     try:
         manager.load()
@@ -164,7 +203,7 @@ def test_plugins_in_a_folder_the_user_did_not_enable_are_never_imported(tmp_path
         assert not marker.exists()
     finally:
         manager.unload()
-    manager.set_folder_enabled(folder, True)            # the user's choice, persisted
+    manager.set_folder_enabled(folder, True)  # the user's choice, persisted
     enabled = PluginManager(entry_points=False)
     try:
         enabled.load()

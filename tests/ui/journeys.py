@@ -42,7 +42,7 @@ def type_into(edit, text: str) -> None:
     edit.selectAll()
     QTest.keyClick(edit, Qt.Key_Delete)
     QTest.keyClicks(edit, text)
-    QTest.keyClick(edit, Qt.Key_Tab)          # leaves the field: editingFinished
+    QTest.keyClick(edit, Qt.Key_Tab)  # leaves the field: editingFinished
 
 
 def answer_modal(qtbot, trigger, drive) -> None:
@@ -68,8 +68,15 @@ def answer_modal(qtbot, trigger, drive) -> None:
         raise outcome[0]
 
 
-def new_project_from_data(qtbot, window, kind: str, source: Path | None, target: str | None = None,
-                          template: str | None = None, name: str | None = None) -> None:
+def new_project_from_data(
+    qtbot,
+    window,
+    kind: str,
+    source: Path | None,
+    target: str | None = None,
+    template: str | None = None,
+    name: str | None = None,
+) -> None:
     """File > New project: pick the source, Inspect, pick the template, Create project."""
 
     def drive(dialog):
@@ -151,11 +158,15 @@ def evaluate_newest_run(qtbot, window) -> str:
     assert tree.topLevelItem(0).isSelected()
     status = panel.evaluation.status
     again = panel.evaluation.evaluate_button
-    qtbot.waitUntil(lambda: "accuracy" in status.text() and again.isEnabled(), timeout=WAIT_MS)   # after training
+    qtbot.waitUntil(
+        lambda: "accuracy" in status.text() and again.isEnabled(), timeout=WAIT_MS
+    )  # after training
     click(panel.findChild(QPushButton, "evaluateRunButton"))
     qtbot.waitUntil(lambda: "accuracy" in status.text() and again.isEnabled(), timeout=WAIT_MS)
-    assert tree.topLevelItem(0).text(0) in status.text() or tree.topLevelItem(0).data(0, Qt.UserRole).id in \
-        status.text()
+    assert (
+        tree.topLevelItem(0).text(0) in status.text()
+        or tree.topLevelItem(0).data(0, Qt.UserRole).id in status.text()
+    )
     return status.text()
 
 
@@ -188,8 +199,9 @@ def export_best_checkpoint(qtbot, window, destination: Path) -> Path:
     type_into(wizard.destination_page.path, str(destination))
     click(wizard.button(QWizard.CommitButton))
     run_page = wizard.run_page
-    qtbot.waitUntil(lambda: wizard.currentPage() is wizard.report_page or bool(run_page.error.text()),
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: wizard.currentPage() is wizard.report_page or bool(run_page.error.text()), timeout=WAIT_MS
+    )
     assert wizard.currentPage() is wizard.report_page, f"{run_page.status.text()} {run_page.error.text()}"
     assert destination.is_file()
     click(wizard.button(QWizard.FinishButton))

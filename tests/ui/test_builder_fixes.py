@@ -34,9 +34,17 @@ def load(panel, layers, input_shape, meta=None):
 
 def test_a_fix_is_offered_only_as_it_leaves_the_whole_model_valid(panel):
     """kernel 20 on a 16x16 input before a 2x2 max pool: 'kernel 16' would break the pool; 15 does not."""
-    load(panel, [{"type": "Conv2d", "out_channels": 8, "kernel_size": 20}, {"type": "ReLU"},
-                 {"type": "MaxPool2d", "kernel_size": 2}, {"type": "Flatten"}, {"type": "Linear", "out_features": 10}],
-         [1, 16, 16])
+    load(
+        panel,
+        [
+            {"type": "Conv2d", "out_channels": 8, "kernel_size": 20},
+            {"type": "ReLU"},
+            {"type": "MaxPool2d", "kernel_size": 2},
+            {"type": "Flatten"},
+            {"type": "Linear", "out_features": 10},
+        ],
+        [1, 16, 16],
+    )
     assert panel.fix_button.isVisible() and panel.fix_button.text() == "Fix: Set kernel_size to 15"
     QTest.mouseClick(panel.fix_button, Qt.LeftButton)
     assert panel.analysis.ok and panel.session.project.model.layers[0].params["kernel_size"] == 15
@@ -45,21 +53,37 @@ def test_a_fix_is_offered_only_as_it_leaves_the_whole_model_valid(panel):
 def test_a_fix_that_needs_more_says_what_else_it_changes(panel):
     """A 20x20 max pool after the conv: no kernel size alone makes the model valid, so the fix says it also
     shrinks the pool, and one click leaves a valid model (undone in one step)."""
-    load(panel, [{"type": "Conv2d", "out_channels": 8, "kernel_size": 20}, {"type": "ReLU"},
-                 {"type": "MaxPool2d", "kernel_size": 20}, {"type": "Flatten"}, {"type": "Linear", "out_features": 10}],
-         [1, 16, 16])
+    load(
+        panel,
+        [
+            {"type": "Conv2d", "out_channels": 8, "kernel_size": 20},
+            {"type": "ReLU"},
+            {"type": "MaxPool2d", "kernel_size": 20},
+            {"type": "Flatten"},
+            {"type": "Linear", "out_features": 10},
+        ],
+        [1, 16, 16],
+    )
     assert panel.fix_button.text() == "Fix: Set kernel_size to 16, and also set kernel_size to 1"
     QTest.mouseClick(panel.fix_button, Qt.LeftButton)
     layers = panel.session.project.model.layers
-    assert panel.analysis.ok and layers[0].params["kernel_size"] == 16 and layers[2].params["kernel_size"] == 1
+    assert (
+        panel.analysis.ok and layers[0].params["kernel_size"] == 16 and layers[2].params["kernel_size"] == 1
+    )
     panel.undo_stack.undo()
     assert panel.session.project.model.layers[0].params["kernel_size"] == 20
 
 
 def test_after_append_flatten_linear_focus_is_not_in_a_text_field(panel, qtbot):
-    meta = DatasetMeta(kind="digits", input_shape=(1, 8, 8), num_classes=10, class_names=[str(i) for i in range(10)])
-    load(panel, [{"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1}, {"type": "ReLU"}],
-         [1, 8, 8], meta)
+    meta = DatasetMeta(
+        kind="digits", input_shape=(1, 8, 8), num_classes=10, class_names=[str(i) for i in range(10)]
+    )
+    load(
+        panel,
+        [{"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1}, {"type": "ReLU"}],
+        [1, 8, 8],
+        meta,
+    )
     panel.activateWindow()
     assert "Append Flatten + Linear(10)" in panel.fix_button.text()
     panel.fix_button.setFocus()
@@ -73,8 +97,16 @@ def test_after_append_flatten_linear_focus_is_not_in_a_text_field(panel, qtbot):
 
 
 def test_batchnorm_eps_shows_its_value(panel):
-    load(panel, [{"type": "Conv2d", "out_channels": 4, "kernel_size": 3}, {"type": "BatchNorm2d"},
-                 {"type": "Flatten"}, {"type": "Linear", "out_features": 10}], [1, 8, 8])
+    load(
+        panel,
+        [
+            {"type": "Conv2d", "out_channels": 4, "kernel_size": 3},
+            {"type": "BatchNorm2d"},
+            {"type": "Flatten"},
+            {"type": "Linear", "out_features": 10},
+        ],
+        [1, 8, 8],
+    )
     panel.layer_list.setCurrentItem(panel.layer_list.item_for((1,)))
     eps = next(w for w in panel.properties.findChildren(QDoubleSpinBox) if abs(w.value() - 1e-5) < 1e-12)
     assert eps.text() == "1e-05"
@@ -83,13 +115,23 @@ def test_batchnorm_eps_shows_its_value(panel):
 
 
 def test_embedding_fix_is_sized_from_the_vocabulary(panel):
-    meta = DatasetMeta(kind="csv", input_shape=(40,), num_classes=3, class_names=list("abc"), input_dtype="int64",
-                       extra={"vocab_size": 1332})
+    meta = DatasetMeta(
+        kind="csv",
+        input_shape=(40,),
+        num_classes=3,
+        class_names=list("abc"),
+        input_dtype="int64",
+        extra={"vocab_size": 1332},
+    )
     load(panel, [{"type": "LSTM", "hidden_size": 16}, {"type": "Linear", "out_features": 3}], [40], meta)
     assert "Embedding(1,332 tokens)" in panel.fix_button.text()
     QTest.mouseClick(panel.fix_button, Qt.LeftButton)
     first = panel.session.project.model.layers[0]
-    assert first.type == "Embedding" and first.params["num_embeddings"] == 1332 and first.params["padding_idx"] == 0
+    assert (
+        first.type == "Embedding"
+        and first.params["num_embeddings"] == 1332
+        and first.params["padding_idx"] == 0
+    )
     assert panel.analysis.ok
 
 

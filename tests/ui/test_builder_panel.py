@@ -33,8 +33,10 @@ def panel(qtbot):
 
 def rows(panel):
     tree = panel.layer_list
-    return [(tree.topLevelItem(i).text(0).split()[1].split("(")[0], tree.topLevelItem(i).text(1))
-            for i in range(tree.topLevelItemCount())]
+    return [
+        (tree.topLevelItem(i).text(0).split()[1].split("(")[0], tree.topLevelItem(i).text(1))
+        for i in range(tree.topLevelItemCount())
+    ]
 
 
 def select(panel, path):
@@ -54,7 +56,9 @@ def test_sample_network_shows_every_layer_with_its_output_shape(panel):
     assert panel.layer_list.topLevelItem(6).text(2) == "32.8K"
     assert "38,282" in panel.totals.text() and not panel.problem.isVisible()
     palette = panel.palette
-    assert palette.tree.objectName() == "layerPalette" and {"LSTM", "Residual", "Conv2d"} <= set(palette.visible_types())
+    assert palette.tree.objectName() == "layerPalette" and {"LSTM", "Residual", "Conv2d"} <= set(
+        palette.visible_types()
+    )
     palette.search.setText("pool")
     assert set(palette.visible_types()) == {"MaxPool1d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"}
 
@@ -62,7 +66,7 @@ def test_sample_network_shows_every_layer_with_its_output_shape(panel):
 def test_add_from_palette_then_undo_and_redo(panel, qtbot):
     select(panel, (7,))
     item = panel.palette.tree.findItems("Dropout", Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive)[0]
-    panel.palette.tree.itemActivated.emit(item, 0)           # double-click / Enter
+    panel.palette.tree.itemActivated.emit(item, 0)  # double-click / Enter
     assert types(panel)[8] == "Dropout" and panel.selected == (8,)
     assert rows(panel)[8] == ("Dropout", "64")
     panel.undo_action.trigger()
@@ -74,7 +78,11 @@ def test_add_from_palette_then_undo_and_redo(panel, qtbot):
     panel.layer_list.setFocus()
     qtbot.keyClick(panel.layer_list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert "Dropout" not in types(panel)
-    qtbot.keyClick(panel.layer_list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClick(
+        panel.layer_list,
+        Qt.Key.Key_Z,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
     assert types(panel)[8] == "Dropout"
 
 
@@ -87,12 +95,14 @@ def test_reorder_duplicate_delete(panel):
     select(panel, (3,))
     panel.duplicate_action.trigger()
     assert types(panel)[3:5] == ["Conv2d", "Conv2d"]
-    assert rows(panel)[4] == ("Conv2d", "32×4×4")       # in_channels inferred from the copy before it
+    assert rows(panel)[4] == ("Conv2d", "32×4×4")  # in_channels inferred from the copy before it
     panel.delete_action.trigger()
     assert types(panel).count("Conv2d") == 2 and panel.undo_stack.count() == 4
     for _ in range(4):
         panel.undo_stack.undo()
-    assert panel.session.project.model == ModelSpec.model_validate(json.loads(SAMPLE_PROJECT.read_text())["model"])
+    assert panel.session.project.model == ModelSpec.model_validate(
+        json.loads(SAMPLE_PROJECT.read_text())["model"]
+    )
 
 
 def test_editing_a_parameter_updates_the_shapes(panel):
@@ -100,9 +110,9 @@ def test_editing_a_parameter_updates_the_shapes(panel):
     box = panel.properties.fields["out_channels"]
     box.setValue(8)
     assert rows(panel)[0] == ("Conv2d", "8×8×8")
-    assert panel.analysis.layers[3].num_params == 32 * 8 * 9 + 32          # in_channels inferred as 8
+    assert panel.analysis.layers[3].num_params == 32 * 8 * 9 + 32  # in_channels inferred as 8
     assert panel.session.project.model.layers[0].params["out_channels"] == 8
-    box.setValue(9)                                                         # typing on: one undo step
+    box.setValue(9)  # typing on: one undo step
     panel.undo_stack.undo()
     assert panel.session.project.model.layers[0].params["out_channels"] == 16
     select(panel, (2,))
@@ -114,26 +124,28 @@ def test_editing_a_parameter_updates_the_shapes(panel):
 
 def test_mismatch_shows_on_the_right_layer_and_the_fix_resolves_it(panel):
     select(panel, (5,))
-    panel.delete_action.trigger()                         # remove Flatten: the Linear after it cannot take 32x4x4
+    panel.delete_action.trigger()  # remove Flatten: the Linear after it cannot take 32x4x4
     assert panel.analysis.error_path == (5,)
     item = panel.layer_list.topLevelItem(5)
     assert "Linear" in item.text(0) and not item.icon(0).isNull() and "Flatten" in item.toolTip(0)
     assert all(panel.layer_list.topLevelItem(i).icon(0).isNull() for i in range(5))
     assert panel.selected == (5,) and "insert Flatten" in panel.properties.problem.text()
-    assert not panel.problem.isVisible()          # shown once, in the properties of the selected layer
+    assert not panel.problem.isVisible()  # shown once, in the properties of the selected layer
     select(panel, (0,))
     assert panel.problem.isVisible() and "Layer 5 (Linear)" in panel.problem.text()
     assert panel.fix_button.isVisible() and "Insert Flatten" in panel.fix_button.text()
     panel.fix_button.click()
     assert panel.analysis.ok and types(panel)[5] == "Flatten" and not panel.fix_button.isVisible()
-    assert panel.selected == (6,)                          # the layer that failed, now fine
+    assert panel.selected == (6,)  # the layer that failed, now fine
     build_model(panel.session.project.model)
 
 
 def test_property_editor_offers_the_selected_layers_fix(panel):
     select(panel, (6,))
-    panel.properties.fields["in_features"].setValue(100)   # explicit and wrong
-    assert panel.properties.problem.isVisible() and "set in_features to 512" in panel.properties.problem.text()
+    panel.properties.fields["in_features"].setValue(100)  # explicit and wrong
+    assert (
+        panel.properties.problem.isVisible() and "set in_features to 512" in panel.properties.problem.text()
+    )
     panel.properties.fix_button.click()
     assert panel.analysis.ok and panel.session.project.model.layers[6].params["in_features"] == 512
 
@@ -143,12 +155,17 @@ def test_drop_from_palette_at_a_position_and_drag_to_reorder(panel):
     rect = tree.visualItemRect(tree.topLevelItem(2))
     data = QMimeData()
     data.setData(LAYER_MIME, b"BatchNorm2d")
-    event = QDropEvent(QPoint(rect.center().x(), rect.top() + 2), Qt.DropAction.CopyAction, data,
-                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        QPoint(rect.center().x(), rect.top() + 2),
+        Qt.DropAction.CopyAction,
+        data,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     tree.dropEvent(event)
     assert types(panel)[2] == "BatchNorm2d" and rows(panel)[2] == ("BatchNorm2d", "16×8×8")
     assert panel.analysis.layers[2].params["num_features"] == 16
-    panel.move_layer((2,), (), 0)                           # what dragging row 2 onto the top does
+    panel.move_layer((2,), (), 0)  # what dragging row 2 onto the top does
     assert types(panel)[0] == "BatchNorm2d" and panel.analysis.layers[0].params["num_features"] == 1
 
 
@@ -158,10 +175,10 @@ def test_residual_body_is_edited_in_place(panel):
     assert types(panel)[4] == "Residual" and panel.analysis.ok
     assert panel.layer_list.item_for((4,)).childCount() == 3
     select(panel, (4, 0))
-    panel.properties.fields["out_channels"].setValue(64)    # the body now changes the channels: a projection
+    panel.properties.fields["out_channels"].setValue(64)  # the body now changes the channels: a projection
     assert panel.analysis.ok and panel.analysis.layers[4].output_shape == (64, 4, 4)
     select(panel, (4,))
-    panel.add_layer("ReLU")                                   # a selected Residual takes new layers into its body
+    panel.add_layer("ReLU")  # a selected Residual takes new layers into its body
     assert panel.session.project.model.layers[4].layers[-1].type == "ReLU"
 
 
@@ -201,7 +218,9 @@ def test_no_echo_loops_and_external_changes(panel, qtbot):
     select(panel, (7,))
     panel.add_layer("Tanh")
     assert len(emitted) == 1
-    other = ModelSpec(input_shape=[1, 8, 8], layers=[{"type": "Flatten"}, {"type": "Linear", "out_features": 10}])
+    other = ModelSpec(
+        input_shape=[1, 8, 8], layers=[{"type": "Flatten"}, {"type": "Linear", "out_features": 10}]
+    )
     panel.session.update_model(other)
     assert rows(panel) == [("Flatten", "64"), ("Linear", "10")]
     panel.session.open(SAMPLE_PROJECT)
@@ -217,8 +236,14 @@ def test_files_and_bad_input_never_raise(panel, tmp_path, monkeypatch):
     panel.open_spec_dialog()
     assert shown and "newer" in shown[-1] and len(types(panel)) == 9
     good = tmp_path / "mlp.json"
-    good.write_text(json.dumps({"input_shape": [1, 8, 8], "layers": [{"type": "Flatten"},
-                                                                       {"type": "Linear", "out_features": 10}]}))
+    good.write_text(
+        json.dumps(
+            {
+                "input_shape": [1, 8, 8],
+                "layers": [{"type": "Flatten"}, {"type": "Linear", "out_features": 10}],
+            }
+        )
+    )
     panel.open_spec(good)
     assert types(panel) == ["Flatten", "Linear"]
     target = tmp_path / "model.py"
@@ -228,7 +253,7 @@ def test_files_and_bad_input_never_raise(panel, tmp_path, monkeypatch):
     monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), ""))
     panel.export_code_dialog()
     assert "cannot export" in shown[-1]
-    panel._on_input_edit_finished()   # unchanged text: no edit
+    panel._on_input_edit_finished()  # unchanged text: no edit
     panel.input_edit.setText("0, -1")
     panel.input_edit.editingFinished.emit()
     assert panel.session.project.model.input_shape == [1, 8, 8]
@@ -240,8 +265,9 @@ def test_empty_network_says_what_to_do(panel):
 
 
 def test_backbone_is_analyzed_off_the_gui_thread(panel, qtbot):
-    spec = ModelSpec(input_shape=[1, 8, 8], layers=[{"type": "TorchvisionModel", "name": "resnet18",
-                                                     "num_classes": 10}])
+    spec = ModelSpec(
+        input_shape=[1, 8, 8], layers=[{"type": "TorchvisionModel", "name": "resnet18", "num_classes": 10}]
+    )
     with qtbot.waitSignal(panel.sig_analyzed, timeout=60_000) as blocker:
         panel.session.update_model(spec)
     assert blocker.args[0].ok and blocker.args[0].output_shape == (10,)
@@ -249,10 +275,11 @@ def test_backbone_is_analyzed_off_the_gui_thread(panel, qtbot):
 
 
 def test_unknown_types_and_wrong_values_are_shown_not_raised(panel):
-    panel.session.update_model(ModelSpec(input_shape=[4], layers=[
-        {"type": "Linear", "out_features": "ten"}, {"type": "Conv7d"}]))
+    panel.session.update_model(
+        ModelSpec(input_shape=[4], layers=[{"type": "Linear", "out_features": "ten"}, {"type": "Conv7d"}])
+    )
     assert panel.analysis.error_path == (0,) and "whole number" in panel.analysis.layers[0].error
     select(panel, (0,))
-    assert panel.properties.fields["out_features"].value() == 10      # the default, with the error above it
+    assert panel.properties.fields["out_features"].value() == 10  # the default, with the error above it
     select(panel, (1,))
     assert "unknown layer type" in panel.properties.problem.text()

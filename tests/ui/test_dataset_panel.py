@@ -25,11 +25,21 @@ def _slow_source(settings, progress=None, cancel=None):
             progress(i, 200, f"slow {i}")
         time.sleep(0.02)
     y = np.arange(40) % 2
-    return RawData(modality="image", x=np.zeros((40, 1, 4, 4), np.uint8), y=y, class_names=["a", "b"], scale=255.0)
+    return RawData(
+        modality="image", x=np.zeros((40, 1, 4, 4), np.uint8), y=y, class_names=["a", "b"], scale=255.0
+    )
 
 
-register_source(SourceType(kind="test-slow", label="Slow (test)", load=_slow_source, path_mode="none",
-                           options=(OptionSpec("augment_flip", "flip", False),)), replace=True)
+register_source(
+    SourceType(
+        kind="test-slow",
+        label="Slow (test)",
+        load=_slow_source,
+        path_mode="none",
+        options=(OptionSpec("augment_flip", "flip", False),),
+    ),
+    replace=True,
+)
 
 
 @pytest.fixture
@@ -52,14 +62,14 @@ def test_project_loads_digits_in_background(qtbot, panel):
     session = panel.session
     with qtbot.waitSignal(session.sig_data_loaded, timeout=LOAD_MS) as blocker:
         session.open(SAMPLE_PROJECT)
-        assert panel.loading and panel.progress_row.isVisibleTo(panel)     # the GUI returned at once
+        assert panel.loading and panel.progress_row.isVisibleTo(panel)  # the GUI returned at once
     bundle = blocker.args[0]
     qtbot.waitUntil(lambda: not panel.loading)
     assert session.data is bundle and bundle.meta.input_shape == (1, 8, 8)
     assert "1,797" in panel.summary.text() and "10 classes" in panel.summary.text()
     qtbot.waitUntil(lambda: panel.grid.count == min(panel.grid.capacity(), len(bundle.train)) > 3)
     bars = [i for i in panel.histogram.getPlotItem().items if type(i).__name__ == "BarGraphItem"]
-    assert len(bars) == 3                                                   # train / val / test stacked
+    assert len(bars) == 3  # train / val / test stacked
     assert not panel.progress_row.isVisibleTo(panel) and not panel.error.isVisibleTo(panel)
 
 
@@ -78,10 +88,10 @@ def test_split_edit_updates_project_and_reloads(qtbot, panel):
 def test_augmentation_is_previewed_live_without_reload(qtbot, panel):
     panel.session.open(SAMPLE_PROJECT)
     bundle = loaded(qtbot, panel)
-    assert not panel.augment_check.isEnabled()                             # nothing to show yet
+    assert not panel.augment_check.isEnabled()  # nothing to show yet
     panel.split_form.augment.editors["augment_rotation"][1].setValue(30.0)
     qtbot.waitUntil(lambda: panel.bundle.augment is not None, timeout=5000)
-    assert panel.bundle is bundle and not panel.loading                    # no reload for augmentation
+    assert panel.bundle is bundle and not panel.loading  # no reload for augmentation
     assert panel.session.project.dataset.options["augment_rotation"] == 30.0
     assert panel.augment_check.isChecked()
     augmented = [img.bits().tobytes() for img, _ in panel.grid._items]
@@ -131,7 +141,7 @@ def test_cancel_keeps_gui_responsive_and_stops_the_thread(qtbot, panel):
     panel.session.update_dataset(DatasetSettings(kind="test-slow", source="digits"))
     assert panel.loading
     qtbot.waitUntil(lambda: panel.progress.maximum() == 200 and panel.progress.value() > 3, timeout=10_000)
-    assert "slow" in panel.progress.format()                               # progress arrives while we wait
+    assert "slow" in panel.progress.format()  # progress arrives while we wait
     panel.cancel_button.click()
     qtbot.waitUntil(lambda: not panel.loading, timeout=5000)
     assert panel.bundle is None and panel.session.data is None
@@ -140,7 +150,7 @@ def test_cancel_keeps_gui_responsive_and_stops_the_thread(qtbot, panel):
 def test_new_settings_while_loading_supersede_the_running_job(qtbot, panel):
     panel.session.update_dataset(DatasetSettings(kind="test-slow", source="digits"))
     qtbot.waitUntil(lambda: panel.progress.value() > 1, timeout=10_000)
-    panel.session.update_dataset(DatasetSettings())                        # digits: cancels the slow job
+    panel.session.update_dataset(DatasetSettings())  # digits: cancels the slow job
     bundle = loaded(qtbot, panel)
     assert bundle.meta.kind == "digits" and panel.session.data is bundle
 
@@ -156,7 +166,9 @@ def test_new_project_from_data_dialog(qtbot, tmp_path):
     from workbench.ui.panels.dataset.new_project import NewFromDataDialog
 
     images, labels = digits_uint8()
-    root = write_image_folder(tmp_path / "pets", images, labels, classes=(0, 1, 2, 3), per_class=15, size=(28, 28))
+    root = write_image_folder(
+        tmp_path / "pets", images, labels, classes=(0, 1, 2, 3), per_class=15, size=(28, 28)
+    )
     dialog = NewFromDataDialog()
     qtbot.addWidget(dialog)
     dialog.show()

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core" / "export"))
-from export_helpers import trained_digits_run  # noqa: E402
+from export_helpers import trained_digits_run
 
-from workbench.core.project import Project, save_project  # noqa: E402
-from workbench.ui.panels.export.wizard import BUDGET_PAGE, DESTINATION_PAGE, REPORT_PAGE  # noqa: E402
+from workbench.core.project import Project, save_project
+from workbench.ui.panels.export.wizard import BUDGET_PAGE, DESTINATION_PAGE, REPORT_PAGE
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_wizard_exports_a_run_to_onnx_and_shows_the_report(session_with_run, qtb
     destination = tmp_path / "out" / "digits.onnx"
     wizard.destination_page.path.setText(str(destination))
     assert wizard.button(QWizard.CommitButton).text() == "Export"
-    wizard.next()                                   # starts the export in a wb-export QThread
+    wizard.next()  # starts the export in a wb-export QThread
     assert wizard.currentId() == 3
     qtbot.waitUntil(lambda: wizard.currentId() == 4, timeout=120_000)
     text = wizard.report_page.view.toPlainText()
@@ -83,9 +83,9 @@ def test_current_model_warns_untrained_and_cancel_leaves_nothing(session_with_ru
     wizard.next()
     assert wizard.run_page.is_running()
     job = wizard.run_page.job
-    wizard.reject()                                  # Cancel: the wizard closes at once, the export stops
+    wizard.reject()  # Cancel: the wizard closes at once, the export stops
     assert not wizard.run_page.is_running()
-    qtbot.waitUntil(lambda: job.ended, timeout=60_000)   # at its next step, removing its hidden work folder
+    qtbot.waitUntil(lambda: job.ended, timeout=60_000)  # at its next step, removing its hidden work folder
     assert list(tmp_path.iterdir()) == []
     panel.shutdown()
 
@@ -115,7 +115,7 @@ def _to_budget_page(wizard, qtbot):
     wizard.next()
     formats = wizard.format_page.formats
     formats.setFocus()
-    while formats.currentData() != "onnx-int8-static":      # as a user would: arrow keys through the list
+    while formats.currentData() != "onnx-int8-static":  # as a user would: arrow keys through the list
         QTest.keyClick(formats, Qt.Key_Down)
     wizard.next()
     assert wizard.currentId() == BUDGET_PAGE
@@ -132,8 +132,9 @@ def _type(widget, text):
     QTest.keyClick(widget, Qt.Key_Tab)
 
 
-def test_budget_page_keeps_the_broken_layer_in_fp32_and_shows_its_sensitivity(session_with_broken_run, qtbot,
-                                                                                tmp_path):
+def test_budget_page_keeps_the_broken_layer_in_fp32_and_shows_its_sensitivity(
+    session_with_broken_run, qtbot, tmp_path
+):
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
 
@@ -176,7 +177,7 @@ def test_a_failed_verification_is_shown_and_kept_only_when_asked(session_with_br
     wizard = panel.open_wizard()
     budget = _to_budget_page(wizard, qtbot)
     budget.use_budget.setFocus()
-    QTest.keyClick(budget.use_budget, Qt.Key_Space)          # no budget: judged by top-1 agreement (97%)
+    QTest.keyClick(budget.use_budget, Qt.Key_Space)  # no budget: judged by top-1 agreement (97%)
     assert not budget.use_budget.isChecked() and not budget.drop.isEnabled()
     _type(budget.samples, "64")
     wizard.next()
@@ -186,7 +187,7 @@ def test_a_failed_verification_is_shown_and_kept_only_when_asked(session_with_br
     page = wizard.report_page
     assert "Verification failed" in page.verdict.text() and "top-1 agreement" in page.verdict.text()
     held = [p.name for p in tmp_path.iterdir()]
-    assert page.keep.isVisibleTo(page) and len(held) == 1 and held[0].startswith(".a.onnx.")   # held, hidden
+    assert page.keep.isVisibleTo(page) and len(held) == 1 and held[0].startswith(".a.onnx.")  # held, hidden
     assert panel.table.rowCount() == 0
     QTest.mouseClick(page.keep, Qt.LeftButton)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.onnx", "a.onnx.report.json", "a.onnx.report.md"]
@@ -194,7 +195,7 @@ def test_a_failed_verification_is_shown_and_kept_only_when_asked(session_with_br
     assert panel.table.item(0, 6).text() == "failed"
     wizard.accept()
 
-    wizard = panel.open_wizard()                                # again, and close without keeping
+    wizard = panel.open_wizard()  # again, and close without keeping
     budget = _to_budget_page(wizard, qtbot)
     budget.use_budget.setFocus()
     QTest.keyClick(budget.use_budget, Qt.Key_Space)

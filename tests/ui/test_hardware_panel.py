@@ -75,7 +75,7 @@ def test_gpu_snapshot_fills_meters_table_and_session(make_panel, session):
     assert "RTX 4090" in gpu.header.text() and "cuda:0" in gpu.header.text()
     assert gpu.value_text("util") == "87%"
     assert gpu.value_text("memory") == "3.0 GiB / 24.0 GiB"
-    assert gpu.value_text("power") == "312 / 450 W"                 # watts from NVML's milliwatts
+    assert gpu.value_text("power") == "312 / 450 W"  # watts from NVML's milliwatts
     assert "66 °C" in gpu.detail.text() and "Workbench 2.0 GiB" in gpu.detail.text()
     rows = panel.processes.row_texts()
     assert rows[0][:3] == ["0", str(PID), "▶ Workbench (this process)"] and rows[0][3] == "2.0 GiB"
@@ -95,9 +95,11 @@ def test_no_gpu_is_a_calm_complete_view(make_panel, session):
     assert panel.no_gpu_note.text().startswith("No NVIDIA GPU: the NVIDIA driver is not loaded")
     assert not panel.processes.isVisible()
     assert "GiB" in panel.system_meters.value_text("ram") and "free" in panel.system_meters.value_text("disk")
-    assert re.search(r"\d (MiB|GiB) · CPU \d", panel.system_meters.value_text("process"))  # RSS grows past 1 GiB in a long run
+    assert re.search(
+        r"\d (MiB|GiB) · CPU \d", panel.system_meters.value_text("process")
+    )  # RSS grows past 1 GiB in a long run
     assert seen == [] and session.gpu_free == {}
-    assert not panel.warning.isVisible()                  # "auto" trains on the CPU: nothing to warn about
+    assert not panel.warning.isVisible()  # "auto" trains on the CPU: nothing to warn about
     gpu_groups = [i for i in range(panel.group_combo.count()) if "GPU" in panel.group_combo.itemText(i)]
     assert gpu_groups and not any(panel.group_combo.model().item(i).isEnabled() for i in gpu_groups)
 
@@ -110,29 +112,36 @@ def test_device_picker_and_session_follow_each_other(make_panel, session):
     panel.device_combo.setCurrentIndex(panel.device_combo.findData("cuda:1"))
     assert session.device == "cuda:1" and changes == ["cuda:1"]
     session.set_device("cpu")
-    assert panel.device_combo.currentData() == "cpu" and changes == ["cuda:1", "cpu"]   # no echo
+    assert panel.device_combo.currentData() == "cpu" and changes == ["cuda:1", "cpu"]  # no echo
     step(panel)
-    assert panel.device_combo.currentData() == "cpu"      # a refresh keeps the choice
+    assert panel.device_combo.currentData() == "cpu"  # a refresh keeps the choice
 
 
 def big_model(session):
     # 64 -> 100k -> 10k: about a billion weights; with Adam about 16 GB to train
-    session.update_model(ModelSpec(input_shape=[1, 8, 8], layers=[
-        LayerSpec(type="Flatten"), LayerSpec(type="Linear", out_features=100_000),
-        LayerSpec(type="Linear", out_features=10_000)]))
+    session.update_model(
+        ModelSpec(
+            input_shape=[1, 8, 8],
+            layers=[
+                LayerSpec(type="Flatten"),
+                LayerSpec(type="Linear", out_features=100_000),
+                LayerSpec(type="Linear", out_features=10_000),
+            ],
+        )
+    )
 
 
 def test_warns_when_the_model_will_not_fit_the_chosen_gpu(make_panel, session):
     panel = make_panel(SimulatedNvml([SimulatedGpu(used=20 * GiB, total=24 * GiB)]))
     session.set_device("cuda:0")
     step(panel)
-    assert not panel.warning.isVisible()                  # the sample project's small CNN fits
+    assert not panel.warning.isVisible()  # the sample project's small CNN fits
     big_model(session)
     assert panel.warning.isVisible()
     text = panel.warning.text()
     assert "cuda:0" in text and "4.0 GiB free" in text and "lower the batch size" in text
     assert panel.memory_estimate() > 10 * GiB
-    session.set_device("cpu")                             # plenty of RAM? then no warning; else a RAM warning
+    session.set_device("cpu")  # plenty of RAM? then no warning; else a RAM warning
     snapshot = panel.latest
     expected = panel.memory_estimate() > snapshot.memory.total - snapshot.memory.used
     assert panel.warning.isVisible() == expected
@@ -178,11 +187,11 @@ def test_history_plot_groups_and_ranges(make_panel):
         step(panel)
     assert set(panel.plot.curves) == {"cpu", "ram", "gpu0.util"}
     panel.plot.refresh(panel.sampler.history, force=True)
-    assert len(panel.plot.curves["gpu0.util"].xData) == 3            # every sample (the view may clip)
+    assert len(panel.plot.curves["gpu0.util"].xData) == 3  # every sample (the view may clip)
     assert "GPU 0 util <b>87</b>" in panel.plot.legend.text()
     panel.group_combo.setCurrentIndex(panel.group_combo.findData("GPU memory"))
-    assert set(panel.plot.curves) == {"gpu0.memory_used"}   # not using the GPU: no "ours" line
-    assert panel.plot.curves["gpu0.memory_used"].yData[-1] == pytest.approx(3.0)   # GiB
+    assert set(panel.plot.curves) == {"gpu0.memory_used"}  # not using the GPU: no "ours" line
+    assert panel.plot.curves["gpu0.memory_used"].yData[-1] == pytest.approx(3.0)  # GiB
     panel.range_buttons.button(2).click()
     assert panel.plot.seconds == 3600
     x0, x1 = panel.plot.widget.viewRange()[0]
@@ -192,17 +201,17 @@ def test_history_plot_groups_and_ranges(make_panel):
 def test_plot_redraws_only_when_a_pixel_of_time_has_passed(make_panel):
     panel = make_panel(no_gpu())
     history = panel.sampler.history
-    panel.range_buttons.button(2).click()                 # 1 h: a pixel is several seconds
+    panel.range_buttons.button(2).click()  # 1 h: a pixel is several seconds
     history.append_values(1000.0, {"cpu": 10.0})
     panel.plot.refresh(history)
     history.append_values(1001.0, {"cpu": 90.0})
     panel.plot.refresh(history)
-    assert list(panel.plot.curves["cpu"].yData) == [10.0]                     # not redrawn yet...
-    assert "CPU <b>90</b>" in panel.plot.legend.text()                        # ...but the figure is new
+    assert list(panel.plot.curves["cpu"].yData) == [10.0]  # not redrawn yet...
+    assert "CPU <b>90</b>" in panel.plot.legend.text()  # ...but the figure is new
     history.append_values(1030.0, {"cpu": 50.0})
     panel.plot.refresh(history)
     assert list(panel.plot.curves["cpu"].yData) == [10.0, 90.0, 50.0]
-    panel.range_buttons.button(0).click()                 # 1 min: every sample is drawn
+    panel.range_buttons.button(0).click()  # 1 min: every sample is drawn
     history.append_values(1031.0, {"cpu": 40.0})
     panel.plot.refresh(history)
     assert list(panel.plot.curves["cpu"].yData) == [10.0, 90.0, 50.0, 40.0]
@@ -210,12 +219,12 @@ def test_plot_redraws_only_when_a_pixel_of_time_has_passed(make_panel):
 
 def test_hidden_panel_publishes_and_catches_up_when_shown(make_panel, session):
     panel = make_panel(SimulatedNvml())
-    panel.hide()                                          # e.g. the Export tab is in front
+    panel.hide()  # e.g. the Export tab is in front
     published = []
     session.sig_hardware.connect(published.append)
     snapshot = step(panel)
     assert published == [snapshot] and session.gpu_free == {"cuda:0": 21 * GiB}
-    assert not panel.gpu_meters                           # nothing drawn while hidden
+    assert not panel.gpu_meters  # nothing drawn while hidden
     panel.show()
     assert panel.gpu_meters and panel.gpu_meters[0].value_text("util") == "87%"
 
@@ -227,7 +236,7 @@ def test_interval_picker_changes_the_sampler(make_panel):
 
 
 def test_real_sampler_thread_updates_the_panel_and_stops(qtbot, session):
-    panel = HardwarePanel(session)          # the real thing: psutil here, and NVML if there is a GPU
+    panel = HardwarePanel(session)  # the real thing: psutil here, and NVML if there is a GPU
     qtbot.addWidget(panel)
     panel.show()
     try:
@@ -235,7 +244,7 @@ def test_real_sampler_thread_updates_the_panel_and_stops(qtbot, session):
             pass
         snapshot = blocker.args[0]
         assert snapshot.process.pid == PID and panel.latest is snapshot
-        job = panel.session.jobs.current("hardware")    # the session's sampling job, on its own thread
+        job = panel.session.jobs.current("hardware")  # the session's sampling job, on its own thread
         assert job.thread.isRunning() and job.thread.objectName() == "wb-hardware"
         assert snapshot.disk.path == str(SAMPLE_PROJECT.parent)
         assert panel.no_gpu_note.isHidden() == bool(snapshot.gpus)

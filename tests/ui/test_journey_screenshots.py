@@ -71,10 +71,12 @@ def test_journey_screenshots(qtbot, tmp_path):
     for i in range(runs.tree.topLevelItemCount()):
         runs.set_overlay(runs.tree.topLevelItem(i).data(0, 0x0100).path)
     tabs = panel.findChild(QTabWidget, "trainingTabs")
-    views = (("dataset", "datasetDock", "hardwareDock", panel.curves),
-             ("builder", "builderDock", "exportDock", panel.runs),
-             ("evaluation", "datasetDock", "hardwareDock", panel.evaluation),
-             ("settings", "builderDock", "exportDock", panel.settings))
+    views = (
+        ("dataset", "datasetDock", "hardwareDock", panel.curves),
+        ("builder", "builderDock", "exportDock", panel.runs),
+        ("evaluation", "datasetDock", "hardwareDock", panel.evaluation),
+        ("settings", "builderDock", "exportDock", panel.settings),
+    )
     for width, height in SIZES:
         window.resize(width, height)
         window.reset_layout()

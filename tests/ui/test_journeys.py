@@ -71,8 +71,9 @@ def test_image_folder_journey(qtbot, window, tmp_path):
 def test_csv_tabular_journey(qtbot, window, tmp_path):
     """The blocker: a CSV's 1-D features made 'Create project' stay disabled (max() of an empty shape)."""
     path = write_sklearn_csv(tmp_path / "breast_cancer.csv", "breast_cancer")
-    row, status, report = _journey(qtbot, window, tmp_path, "csv", path, target="target", template="mlp",
-                                   classes=2)
+    row, status, report = _journey(
+        qtbot, window, tmp_path, "csv", path, target="target", template="mlp", classes=2
+    )
     assert window.session.project.model.input_shape == [30]
     assert report["checker_ok"]
 
@@ -80,17 +81,19 @@ def test_csv_tabular_journey(qtbot, window, tmp_path):
 @pytest.mark.slow
 def test_csv_text_journey(qtbot, window, tmp_path):
     path = write_docstrings_csv(tmp_path / "docs.csv", ("json", "http", "email"), per_class=60)
-    row, status, report = _journey(qtbot, window, tmp_path, "csv", path, target="module", template="text_lstm",
-                                   classes=3)
+    row, status, report = _journey(
+        qtbot, window, tmp_path, "csv", path, target="module", template="text_lstm", classes=3
+    )
     meta = window.session.data.meta
     embedding = window.session.project.model.layers[0].params
-    assert embedding["num_embeddings"] == meta.extra["vocab_size"]            # sized from the vocabulary
+    assert embedding["num_embeddings"] == meta.extra["vocab_size"]  # sized from the vocabulary
     assert window.session.project.model.input_shape == [meta.extra["seq_len"]] != [64]
     assert report["checker_ok"]
     assert training_panel(window).runs.root_path() == window.session.runs_dir
 
 
-# -- projects and runs that are never lost -------------------------------------------------------------------------
+# -- projects and runs that are never lost
+# -------------------------------------------------------------------------
 def _new_digits_project(qtbot, window, epochs=1):
     new_project_from_data(qtbot, window, "digits", None, template="mlp")
     qtbot.waitUntil(lambda: data_loaded(window), timeout=WAIT_MS)
@@ -101,21 +104,21 @@ def _new_digits_project(qtbot, window, epochs=1):
 def test_untitled_runs_move_with_the_project_and_come_back_after_quit(qtbot, window, tmp_path, monkeypatch):
     _new_digits_project(qtbot, window)
     untitled_root = window.session.runs_dir
-    assert untitled_root.parent.parent.name == "untitled"          # its own folder in the user data folder
+    assert untitled_root.parent.parent.name == "untitled"  # its own folder in the user data folder
     first = train(qtbot, window)
     second = train(qtbot, window)
     assert len(run_rows(window)) == 2
-    wizard = open_export_wizard(qtbot, window)                      # before any Save: exportable already
+    wizard = open_export_wizard(qtbot, window)  # before any Save: exportable already
     assert len(export_runs(wizard)) == 2
     wizard.reject()
     target = tmp_path / "mine" / "digits.wbproj"
     target.parent.mkdir()
-    save_as(qtbot, window, monkeypatch, target)                      # the first Save asks where
+    save_as(qtbot, window, monkeypatch, target)  # the first Save asks where
     assert window.session.path == target and not window.windowTitle().startswith("*")
     runs = tmp_path / "mine" / "runs"
     assert len(list(runs.iterdir())) == 2 and not untitled_root.exists()
     assert [r[0] for r in run_rows(window)] == [second[0], first[0]]
-    window.close()                                                   # quit
+    window.close()  # quit
     assert not window.isVisible()
 
     again = MainWindow()
@@ -144,10 +147,13 @@ def test_save_as_reroots_the_runs_and_renames(qtbot, window, tmp_path, monkeypat
     save_as(qtbot, window, monkeypatch, second)
     assert str(second) in window.windowTitle() and window.session.display_name == "second"
     assert window.project_label.text().startswith("<b>second</b>")
-    assert run_rows(window) == []                                   # the new folder's runs, not the old ones
+    assert run_rows(window) == []  # the new folder's runs, not the old ones
     row = train(qtbot, window)
     assert [r[0] for r in run_rows(window)] == [row[0]]
-    assert len(list((tmp_path / "b" / "runs").iterdir())) == 1 and len(list((tmp_path / "a" / "runs").iterdir())) == 1
+    assert (
+        len(list((tmp_path / "b" / "runs").iterdir())) == 1
+        and len(list((tmp_path / "a" / "runs").iterdir())) == 1
+    )
 
 
 @pytest.mark.slow
@@ -162,6 +168,7 @@ def test_opening_another_project_mid_run_asks(qtbot, window, tmp_path, monkeypat
     qtbot.waitUntil(lambda: bool(run_rows(window)) and run_rows(window)[0][1] == "running", timeout=WAIT_MS)
     asked = []
     answer = [QMessageBox.Cancel]
+
     def question(parent, title, text, *args, **kwargs):
         asked.append((title, text))
         return QMessageBox.Discard if title == "Unsaved changes" else answer[0]
@@ -170,7 +177,7 @@ def test_opening_another_project_mid_run_asks(qtbot, window, tmp_path, monkeypat
     before = window.session.project
     open_project(window, monkeypatch, sample_project())
     assert asked and asked[0][0] == "Training is running" and "Stop it" in asked[0][1]
-    assert window.session.project is before and training_panel(window).running     # cancelled: nothing changed
+    assert window.session.project is before and training_panel(window).running  # cancelled: nothing changed
     answer[0] = QMessageBox.Yes
     untitled_root = window.session.runs_dir
     open_project(window, monkeypatch, sample_project())
@@ -180,5 +187,5 @@ def test_opening_another_project_mid_run_asks(qtbot, window, tmp_path, monkeypat
     from workbench.core.training.runs import list_runs
 
     stopped = list_runs(untitled_root)
-    assert len(stopped) == 1 and stopped[0].status == "stopped"   # its checkpoint saved, in its own project
-    assert all(r[0] != stopped[0].id for r in run_rows(window))   # not streaming into the new project
+    assert len(stopped) == 1 and stopped[0].status == "stopped"  # its checkpoint saved, in its own project
+    assert all(r[0] != stopped[0].id for r in run_rows(window))  # not streaming into the new project

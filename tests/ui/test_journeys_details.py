@@ -57,7 +57,7 @@ def test_open_recent_shows_full_paths(qtbot, window, tmp_path):
         paths.append(str(path.resolve()))
     window._fill_recent_menu()
     texts = [a.text() for a in window.recent_menu.actions()]
-    assert texts[:2] == paths[::-1]          # two files called project.wbproj, told apart by their folders
+    assert texts[:2] == paths[::-1]  # two files called project.wbproj, told apart by their folders
 
 
 def test_a_model_spec_opened_as_a_project_points_to_spec_open(qtbot, window, tmp_path, monkeypatch):
@@ -66,8 +66,15 @@ def test_a_model_spec_opened_as_a_project_points_to_spec_open(qtbot, window, tmp
     shown = []
     monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a, **k: shown.append(text))
     spec = tmp_path / "cnn.json"
-    spec.write_text(json.dumps({"format_version": 1, "input_shape": [1, 8, 8],
-                                "layers": [{"type": "Flatten"}, {"type": "Linear", "out_features": 10}]}))
+    spec.write_text(
+        json.dumps(
+            {
+                "format_version": 1,
+                "input_shape": [1, 8, 8],
+                "layers": [{"type": "Flatten"}, {"type": "Linear", "out_features": 10}],
+            }
+        )
+    )
     assert not window.open_project(spec, confirmed=True)
     text = shown[-1]
     assert "model spec, not a project" in text and "Spec > Open spec" in text and "\n" not in text
@@ -78,6 +85,6 @@ def test_a_failed_runs_banner_goes_when_another_project_opens(qtbot, window):
     panel = window.panels["trainingDock"]
     panel.error_box.show_error("the loss became NaN at step 3")
     assert panel.error_box.isVisible()
-    menu_action(window, "File", "New project")       # the menu exists; opening a project is what clears it
+    menu_action(window, "File", "New project")  # the menu exists; opening a project is what clears it
     assert window.open_project(sample_project())
     assert not panel.error_box.isVisible()

@@ -4,6 +4,7 @@ plot of the Curves tab takes its new points in the same frame; auto-ranges hold 
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import numpy as np
@@ -27,7 +28,7 @@ def test_events_arrive_in_order_at_most_30_times_a_second_and_the_producer_never
     start = time.perf_counter()
     job.start()
     with qtbot.waitSignal(job.sig_done, timeout=30_000):
-        time.sleep(0.3)             # the GUI thread busy: the generator goes on regardless
+        time.sleep(0.3)  # the GUI thread busy: the generator goes on regardless
     elapsed = time.perf_counter() - start
     assert [e for batch in deliveries for e in batch] == list(range(40_000))
     assert len(deliveries) <= elapsed * 1000 / FRAME_MS + 2
@@ -61,11 +62,35 @@ def test_the_curves_take_all_their_new_points_in_one_frame(qtbot):
     view.resize(900, 600)
     view.show()
     now = time.time()
-    batches = [BatchEnd(step=i, epoch=1, batch=i, batches=20, loss=2.0 / i, lr=1e-3, time=now + i * 0.01,
-                        elapsed=i * 0.01, samples_per_second=1000.0) for i in range(1, 21)]
+    batches = [
+        BatchEnd(
+            step=i,
+            epoch=1,
+            batch=i,
+            batches=20,
+            loss=2.0 / i,
+            lr=1e-3,
+            time=now + i * 0.01,
+            elapsed=i * 0.01,
+            samples_per_second=1000.0,
+        )
+        for i in range(1, 21)
+    ]
     view.add_batches(batches, now)
-    view.add_epoch(EpochEnd(epoch=1, step=20, train_loss=1.0, train_accuracy=0.5, val_loss=1.1,
-                            val_accuracy=0.45, lr=1e-3, time=now + 0.2, elapsed=0.2), 0.2)
+    view.add_epoch(
+        EpochEnd(
+            epoch=1,
+            step=20,
+            train_loss=1.0,
+            train_accuracy=0.5,
+            val_loss=1.1,
+            val_accuracy=0.45,
+            lr=1e-3,
+            time=now + 0.2,
+            elapsed=0.2,
+        ),
+        0.2,
+    )
     view.refresh()
     assert not [plot for plot in view.all_plots if plot.has_new_points()]
 
@@ -81,13 +106,16 @@ def test_ema_filter_matches_the_recursion():
         assert np.allclose(ema_filter(x, weight, 2.5), expected, rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize(("current", "data", "expected"), [
-    ((0.0, 3.0), (0.5, 2.5), (0.0, 3.0)),            # fits and fills 2/3: unchanged
-    ((1.0, 3.0), (0.5, 2.5), (0.0, 2.54)),           # grew below: headroom, clamped at zero for data >= 0
-    ((1.0, 3.0), (1.5, 3.5), (1.46, 4.0)),           # grew above: a quarter of the span of headroom there
-    ((-10.0, 10.0), (1.0, 2.0), (0.75, 2.25)),       # fills 5%: shrinks around the data
-    ((0.0, 1.0), (-2.0, -1.0), (-2.25, -0.98)),      # negative data is not clamped
-])
+@pytest.mark.parametrize(
+    ("current", "data", "expected"),
+    [
+        ((0.0, 3.0), (0.5, 2.5), (0.0, 3.0)),  # fits and fills 2/3: unchanged
+        ((1.0, 3.0), (0.5, 2.5), (0.0, 2.54)),  # grew below: headroom, clamped at zero for data >= 0
+        ((1.0, 3.0), (1.5, 3.5), (1.46, 4.0)),  # grew above: a quarter of the span of headroom there
+        ((-10.0, 10.0), (1.0, 2.0), (0.75, 2.25)),  # fills 5%: shrinks around the data
+        ((0.0, 1.0), (-2.0, -1.0), (-2.25, -0.98)),  # negative data is not clamped
+    ],
+)
 def test_steady_range(current, data, expected):
     assert steady_range(current, data) == pytest.approx(expected)
 
@@ -102,17 +130,17 @@ def test_a_live_curve_rescales_now_and_then_not_every_frame(qtbot):
     plot.show()
     rng = np.random.default_rng(0)
     ranges = []
-    for frame in range(60):          # a falling, noisy loss: 20 points a frame
+    for frame in range(60):  # a falling, noisy loss: 20 points a frame
         steps = np.arange(frame * 20, frame * 20 + 20)
         loss = 2.3 * np.exp(-steps / 300) + 0.1 * rng.random(20)
         plot.extend("loss", steps, steps / 100, steps * 0.01, loss)
         plot.refresh()
         QApplication.processEvents()
         ranges.append(tuple(plot.getPlotItem().viewRange()[1]))
-    changes = sum(a != b for a, b in zip(ranges, ranges[1:], strict=False))
-    assert changes <= 8, ranges                     # pyqtgraph's own auto-range changes on every frame
+    changes = sum(a != b for a, b in itertools.pairwise(ranges))
+    assert changes <= 8, ranges  # pyqtgraph's own auto-range changes on every frame
     low, high = ranges[-1]
-    assert low == 0.0 and high >= 2.3               # settled on a range from zero that holds the curve
+    assert low == 0.0 and high >= 2.3  # settled on a range from zero that holds the curve
 
 
 def test_points_added_a_frame_at_a_time_smooth_as_one_series(qtbot):
@@ -123,7 +151,7 @@ def test_points_added_a_frame_at_a_time_smooth_as_one_series(qtbot):
     plot.add_series("loss", "loss", "k")
     plot.add_series("smooth", "smoothed", "b", smooth_of="loss")
     values = np.random.default_rng(1).random(300)
-    values[[17, 150]] = np.nan                       # a non-finite loss passes through, the average goes on
+    values[[17, 150]] = np.nan  # a non-finite loss passes through, the average goes on
     for chunk in np.array_split(np.arange(300), 7):
         plot.extend("loss", chunk, chunk / 10, chunk * 0.1, values[chunk])
     assert np.allclose(plot.series["smooth"].y.view, debiased_ema(values, 0.6), equal_nan=True)

@@ -1,6 +1,5 @@
 """The main window: docks by object name, menus, dirty flag, unsaved-changes prompt, corrupt files, layout."""
 
-
 import pytest
 from PySide6.QtWidgets import QDockWidget, QMessageBox
 

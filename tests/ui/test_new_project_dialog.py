@@ -28,7 +28,7 @@ def test_dialog_fits_the_screen_after_options_and_a_csv_inspect(qtbot, tmp_path)
     assert form.options.isVisible()
     QTest.mouseClick(form.load_button, Qt.LeftButton)
     create = dialog.buttons.button(QDialogButtonBox.Ok)
-    qtbot.waitUntil(create.isEnabled, timeout=LOAD_MS)      # 1-D features: the blocker of issue 15
+    qtbot.waitUntil(create.isEnabled, timeout=LOAD_MS)  # 1-D features: the blocker of issue 15
     qtbot.wait(50)
     assert dialog.frameGeometry().height() <= free.height()
     bottom = create.mapToGlobal(QPoint(0, create.height()))
@@ -58,12 +58,14 @@ def test_skipped_tab_says_nothing_was_skipped(qtbot):
     session = ProjectSession()
     panel = DatasetPanel(session)
     qtbot.addWidget(panel)
-    assert panel.skipped_table.rowCount() == 1 and "Nothing loaded yet" in panel.skipped_table.item(0, 0).text()
+    assert (
+        panel.skipped_table.rowCount() == 1 and "Nothing loaded yet" in panel.skipped_table.item(0, 0).text()
+    )
     session.open(SAMPLE_PROJECT)
     qtbot.waitUntil(lambda: panel.bundle is not None and not panel.loading, timeout=LOAD_MS)
     assert panel.skipped_table.item(0, 0).text() == "Nothing was skipped"
     panel.shutdown()
-    session.jobs.shutdown()          # the data loaded in the trainer process: no thread left behind
+    session.jobs.shutdown()  # the data loaded in the trainer process: no thread left behind
 
 
 def test_npz_with_flat_features_makes_a_project(qtbot, tmp_path):

@@ -39,8 +39,9 @@ def _run(root, name, live=False):
     return folder
 
 
-def test_first_save_moves_finished_runs_and_a_live_one_when_it_ends(qtbot, tmp_path, monkeypatch, _isolated_home,
-                                                                   sessions):
+def test_first_save_moves_finished_runs_and_a_live_one_when_it_ends(
+    qtbot, tmp_path, monkeypatch, _isolated_home, sessions
+):
     monkeypatch.setattr(session_module, "ADOPT_DELAY_MS", 0)
     session = sessions()
     session.new(Project(name="mine"))
@@ -48,7 +49,7 @@ def test_first_save_moves_finished_runs_and_a_live_one_when_it_ends(qtbot, tmp_p
     assert str(untitled).startswith(str(_isolated_home)) and untitled.parent.parent.name == "untitled"
     other = sessions()
     other.new(Project())
-    assert other.runs_dir != untitled                     # every unsaved project has its own folder
+    assert other.runs_dir != untitled  # every unsaved project has its own folder
     _run(untitled, "20250101-000000-000001")
     live = _run(untitled, "20250101-000000-000002", live=True)
     roots = []
@@ -57,10 +58,10 @@ def test_first_save_moves_finished_runs_and_a_live_one_when_it_ends(qtbot, tmp_p
     target = tmp_path / "p" / "runs"
     assert roots == [target] and session.runs_dir == target
     assert [r.id for r in list_runs(target)] == ["20250101-000000-000001"]
-    assert [r.id for r in list_runs(untitled)] == ["20250101-000000-000002"]     # still training: stays
+    assert [r.id for r in list_runs(untitled)] == ["20250101-000000-000002"]  # still training: stays
     (live / ".lock").unlink()
     (live / "summary.json").write_text(json.dumps({"status": "stopped"}))
-    session.sig_runs_changed.emit()                       # the run ended
+    session.sig_runs_changed.emit()  # the run ended
     qtbot.waitUntil(lambda: len(list_runs(target)) == 2, timeout=5000)
     assert not untitled.parent.exists()
 

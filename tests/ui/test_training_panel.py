@@ -16,8 +16,12 @@ from workbench.ui.panels.training import TrainingPanel
 from workbench.ui.session import ProjectSession
 from workbench.ui.widgets.live_plot import LivePlot, debiased_ema
 
-MLP = [{"type": "Flatten"}, {"type": "Linear", "out_features": 32}, {"type": "ReLU"},
-       {"type": "Linear", "out_features": 10}]
+MLP = [
+    {"type": "Flatten"},
+    {"type": "Linear", "out_features": 32},
+    {"type": "ReLU"},
+    {"type": "Linear", "out_features": 10},
+]
 
 
 @pytest.fixture(scope="module")
@@ -56,23 +60,23 @@ def test_start_fills_the_plot_pause_resume_stop(qtbot, panel):
     stop = panel.findChild(QPushButton, "stopTrainingButton")
     loss_plot = panel.findChild(LivePlot, "lossPlot")
     assert loss_plot is panel.curves.loss and not pause.isEnabled() and not stop.isEnabled()
-    panel.session.project.training.epochs = 200            # long enough to steer
+    panel.session.project.training.epochs = 200  # long enough to steer
     start.click()
-    assert not start.isEnabled() and not panel.settings.widget().isEnabled()   # settings locked
+    assert not start.isEnabled() and not panel.settings.widget().isEnabled()  # settings locked
     loss = loss_plot.series["loss"]
     qtbot.waitUntil(lambda: len(loss) >= 10, timeout=30_000)
     qtbot.waitUntil(lambda: loss.curve.yData is not None and len(loss.curve.yData) >= 10, timeout=10_000)
-    assert np.all(np.isfinite(loss.curve.yData))          # points reached the drawn curve itself
+    assert np.all(np.isfinite(loss.curve.yData))  # points reached the drawn curve itself
     pause.click()
     qtbot.waitUntil(lambda: panel.state == "paused", timeout=10_000)
     assert pause.text() == "Resume"
     held = len(loss)
     qtbot.wait(300)
-    assert len(loss) == held                                # nothing trains while paused
+    assert len(loss) == held  # nothing trains while paused
     pause.click()
     qtbot.waitUntil(lambda: len(loss) > held + 5, timeout=10_000)
     steps = loss.xs["step"].view
-    assert list(steps) == list(range(1, len(steps) + 1))    # the step count continued
+    assert list(steps) == list(range(1, len(steps) + 1))  # the step count continued
     stop.click()
     _wait_idle(qtbot, panel)
     assert panel.last_finished.status == "stopped"
@@ -87,7 +91,7 @@ def test_start_fills_the_plot_pause_resume_stop(qtbot, panel):
 
 
 def test_a_full_run_evaluation_and_run_list(qtbot, panel):
-    panel.session.actions["train"].trigger()                # the toolbar's Train
+    panel.session.actions["train"].trigger()  # the toolbar's Train
     _wait_idle(qtbot, panel)
     finished = panel.last_finished
     assert finished.status == "completed" and finished.epochs_completed == 3
@@ -98,7 +102,7 @@ def test_a_full_run_evaluation_and_run_list(qtbot, panel):
     t, p = next((t, p) for t in range(10) for p in range(10) if t != p and view.result.confusion[t][p])
     view.show_cell(t, p)
     assert view.gallery.count() == view.result.confusion[t][p]
-    assert not view.gallery.item(0).icon().isNull()         # the sample is drawn
+    assert not view.gallery.item(0).icon().isNull()  # the sample is drawn
     view.show_cell(3, 3)
     assert view.gallery.count() == view.result.confusion[3][3]
     assert view.table.rowCount() == 10
@@ -140,8 +144,9 @@ def test_resume_from_a_run_continues_its_curve(qtbot, panel):
 def test_a_failure_leaves_the_gui_alive_with_details(qtbot, panel):
     panel.session.project.training.lr = 5.0
     panel.session.project.training.optimizer = "sgd"
-    panel.session.project.model.layers = [layer for layer in panel.session.project.model.layers
-                                          if layer.type != "ReLU"]
+    panel.session.project.model.layers = [
+        layer for layer in panel.session.project.model.layers if layer.type != "ReLU"
+    ]
     panel.start()
     _wait_idle(qtbot, panel)
     assert panel.last_finished.status == "failed"
@@ -151,7 +156,7 @@ def test_a_failure_leaves_the_gui_alive_with_details(qtbot, panel):
 
 
 def test_a_bug_in_the_trainer_shows_the_traceback(qtbot, panel):
-    panel.session.project.training.epochs = -3      # slips past the form: the trainer process refuses it
+    panel.session.project.training.epochs = -3  # slips past the form: the trainer process refuses it
     panel.start()
     _wait_idle(qtbot, panel)
     assert panel.error_box.isVisible() and "ValidationError" in panel.error_box.message.text()
@@ -208,11 +213,11 @@ def test_smoothing_never_rewrites_stored_points(qtbot):
         plot.append("loss", i + 1, i / 100, i * 0.1, float(v))
     incremental = plot.series["smooth"].y.view.copy()
     assert np.allclose(incremental, debiased_ema(values, 0.6))
-    assert incremental[0] == pytest.approx(values[0])       # debiased: no pull toward zero
+    assert incremental[0] == pytest.approx(values[0])  # debiased: no pull toward zero
     plot.set_smoothing(0.95)
     assert np.array_equal(plot.series["loss"].y.view, values)
     assert np.allclose(plot.series["smooth"].y.view, debiased_ema(values, 0.95))
-    plot.append("loss", 501, 5.0, 50.0, 0.5)                # continues from the recomputed state
+    plot.append("loss", 501, 5.0, 50.0, 0.5)  # continues from the recomputed state
     assert np.allclose(plot.series["smooth"].y.view, debiased_ema(np.append(values, 0.5), 0.95))
 
 
@@ -255,12 +260,15 @@ def test_screenshots(qtbot, panel, tmp_path):
     publish.timeout.connect(lambda: panel.session.publish_hardware(sampler.sample()))
     publish.start(100)
     panel.resize(740, 520)
-    panel.session.project.training.epochs = 300      # still running when the picture is taken
+    panel.session.project.training.epochs = 300  # still running when the picture is taken
     panel.start()
     qtbot.waitUntil(lambda: panel.epoch_bar.value() >= 6 or not panel.running, timeout=60_000)
-    def every_plot_drawn():          # the small plots take turns every other frame: wait until each has a curve
-        return all(any(s.curve.yData is not None and len(s.curve.yData) > 1 for s in plot.series.values())
-                   for plot in panel.curves.all_plots)
+
+    def every_plot_drawn():  # the small plots take turns every other frame: wait until each has a curve
+        return all(
+            any(s.curve.yData is not None and len(s.curve.yData) > 1 for s in plot.series.values())
+            for plot in panel.curves.all_plots
+        )
 
     qtbot.waitUntil(every_plot_drawn, timeout=30_000)
     assert panel.running
@@ -321,18 +329,22 @@ def test_the_trainer_process_killed_mid_run_leaves_the_window_alive_and_the_run_
     panel.session.project.training.epochs = 200
     panel.start()
     qtbot.waitUntil(lambda: len(panel.curves.epoch_loss.series["train_loss"]) >= 1, timeout=60_000)
-    last = panel.run_path / "checkpoints" / "last.safetensors"      # written in the background after the epoch
+    last = panel.run_path / "checkpoints" / "last.safetensors"  # written in the background after the epoch
     qtbot.waitUntil(last.is_file, timeout=30_000)
     host = panel.session.jobs.host
     killed = host.pid
     os.kill(killed, signal.SIGKILL)
     _wait_idle(qtbot, panel)
     message = panel.error_box.message.text()
-    assert panel.error_box.isVisible() and "trainer process ended with signal 9" in message and "at step" in message
+    assert (
+        panel.error_box.isVisible()
+        and "trainer process ended with signal 9" in message
+        and "at step" in message
+    )
     assert panel.start_button.isEnabled() and panel.state == "idle"
     run = list_runs(panel.session.runs_dir)[0]
     assert run.status == "interrupted" and run.checkpoint("last") is not None
-    qtbot.waitUntil(lambda: host.pid not in (None, killed), timeout=10_000)     # a fresh trainer process
+    qtbot.waitUntil(lambda: host.pid not in (None, killed), timeout=10_000)  # a fresh trainer process
     from workbench.core.training.checkpoints import load_checkpoint
 
     panel.session.project.training.epochs = load_checkpoint(run.checkpoint("last")).meta["epoch"] + 2
@@ -384,8 +396,13 @@ def test_closing_while_jobs_are_stuck_in_a_5s_step_exits_0_within_3s(tmp_path):
 
     script = tmp_path / "close_while_stuck.py"
     script.write_text(CLOSE_WHILE_STUCK)
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
     assert result.returncode == 0, result.stderr
     assert "Destroyed while thread" not in result.stderr
     closed_in = float(re.search(r"closed in ([\d.]+) s", result.stdout).group(1))
@@ -440,13 +457,15 @@ def test_the_gui_process_never_imports_torch_while_a_project_loads_trains_and_ev
     script = tmp_path / "gui_only.py"
     script.write_text(GUI_ONLY)
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "WORKBENCH_HOME": str(tmp_path / "home")}
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240, env=env)
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=240, env=env
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "status completed heavy none" in result.stdout, result.stdout + result.stderr[-2000:]
 
 
 def test_the_failure_banner_goes_once_the_model_is_edited(qtbot, panel):
-    panel.session.set_device("cuda:7")                       # a run that fails: no such device
+    panel.session.set_device("cuda:7")  # a run that fails: no such device
     panel.start()
     _wait_idle(qtbot, panel)
     assert panel.error_box.isVisible()

@@ -27,8 +27,18 @@ def metrics(steps: int, per_epoch: int = 10, scale: float = 1.0) -> RunMetrics:
         m.loss.append(scale * (0.9 - 0.3 * i / steps))
         m.lr.append(1e-3)
         m.time.append(i * 0.1)
-    m.epochs = [{"epoch": e, "step": e * per_epoch, "train_loss": 1.0 / e, "val_loss": 1.0 / e,
-                 "train_accuracy": 0.5, "val_accuracy": 0.5 + e / 100, "time": e} for e in range(1, steps // per_epoch + 1)]
+    m.epochs = [
+        {
+            "epoch": e,
+            "step": e * per_epoch,
+            "train_loss": 1.0 / e,
+            "val_loss": 1.0 / e,
+            "train_accuracy": 0.5,
+            "val_accuracy": 0.5 + e / 100,
+            "time": e,
+        }
+        for e in range(1, steps // per_epoch + 1)
+    ]
     return m
 
 
@@ -43,7 +53,7 @@ def curves(qtbot):
 
 
 def test_small_losses_are_labelled_as_they_are(curves, qtbot):
-    curves.show_run(metrics(100, scale=1e-3))          # losses 0.0006 .. 0.0009
+    curves.show_run(metrics(100, scale=1e-3))  # losses 0.0006 .. 0.0009
     qtbot.wait(50)
     axis = curves.loss.getPlotItem().getAxis("left")
     assert "x0.001" not in axis.labelString() and axis.autoSIPrefixScale == 1.0
@@ -57,13 +67,13 @@ def _distance(a: str, b: str) -> float:
 
 def test_overlay_colours_are_far_apart_and_from_the_current_run():
     first = OVERLAY_COLORS[:4]
-    assert min(_distance(a, b) for i, a in enumerate(first) for b in first[i + 1:]) > 120
+    assert min(_distance(a, b) for i, a in enumerate(first) for b in first[i + 1 :]) > 120
     assert min(_distance(a, b) for a in first for b in (BLUE, ORANGE, GREY)) > 80
 
 
 def test_a_longer_overlay_is_not_cut_at_the_current_runs_length(curves, qtbot):
     curves.show_run(metrics(100))
-    curves.set_extent(100, 10)                       # a finished live run keeps its extent
+    curves.set_extent(100, 10)  # a finished live run keeps its extent
     curves.set_overlays([("long", metrics(300)), ("short", metrics(50))])
     qtbot.wait(50)
     assert curves.loss.viewRange()[0][1] >= 300
@@ -79,10 +89,12 @@ def test_a_longer_overlay_is_not_cut_at_the_current_runs_length(curves, qtbot):
 def _run(root, name, status, lr, batch, epochs, done):
     folder = root / name
     folder.mkdir(parents=True)
-    (folder / "config.json").write_text(json.dumps({"created": 1_700_000_000, "training": {
-        "lr": lr, "batch_size": batch, "epochs": epochs}}))
-    (folder / "summary.json").write_text(json.dumps({"status": status, "epochs_completed": done,
-                                                     "best_val_accuracy": 0.9}))
+    (folder / "config.json").write_text(
+        json.dumps({"created": 1_700_000_000, "training": {"lr": lr, "batch_size": batch, "epochs": epochs}})
+    )
+    (folder / "summary.json").write_text(
+        json.dumps({"status": status, "epochs_completed": done, "best_val_accuracy": 0.9})
+    )
 
 
 def test_runs_table_shows_settings_and_resume_only_where_it_can_continue(qtbot, tmp_path):
@@ -90,11 +102,13 @@ def test_runs_table_shows_settings_and_resume_only_where_it_can_continue(qtbot, 
     _run(tmp_path, "20250101-000000-000002", "stopped", 0.01, 128, 20, 3)
     view = RunsView()
     qtbot.addWidget(view)
-    view.set_root(lambda: tmp_path)                  # a root that can move (Save As) is asked on every reload
+    view.set_root(lambda: tmp_path)  # a root that can move (Save As) is asked on every reload
     assert {"LR", "Batch"} <= set(COLUMNS)
     tree = view.tree
-    rows = {tree.topLevelItem(i).text(0): [tree.topLevelItem(i).text(c) for c in range(len(COLUMNS))]
-            for i in range(tree.topLevelItemCount())}
+    rows = {
+        tree.topLevelItem(i).text(0): [tree.topLevelItem(i).text(c) for c in range(len(COLUMNS))]
+        for i in range(tree.topLevelItemCount())
+    }
     stopped = rows["20250101-000000-000002"]
     assert stopped[COLUMNS.index("LR")] == "0.01" and stopped[COLUMNS.index("Batch")] == "128"
     assert stopped[COLUMNS.index("Epochs")] == "3/20"
@@ -114,7 +128,9 @@ def test_empty_evaluation_has_no_scaled_axes(qtbot):
     qtbot.wait(50)
     item = view.matrix.getPlotItem()
     for axis in ("left", "bottom"):
-        assert "x0.001" not in item.getAxis(axis).labelString() and item.getAxis(axis).autoSIPrefixScale == 1.0
+        assert (
+            "x0.001" not in item.getAxis(axis).labelString() and item.getAxis(axis).autoSIPrefixScale == 1.0
+        )
     (x0, x1), (y0, y1) = item.vb.viewRange()
     assert x0 >= -1 and x1 <= 2 and y0 >= -1 and y1 <= 2
 
@@ -129,9 +145,20 @@ class _Table:
 def test_misclassified_table_rows_show_their_values(qtbot):
     view = EvaluationView()
     qtbot.addWidget(view)
-    result = Evaluation(split="val", class_names=["benign", "malignant"], y_true=[0, 1, 0], y_pred=[1, 1, 0],
-                        confidence=[0.8, 0.9, 0.7], confusion=[[1, 1], [0, 1]], precision=[1.0, 0.5],
-                        recall=[0.5, 1.0], f1=[0.67, 0.67], support=[2, 1], accuracy=2 / 3, loss=0.5)
+    result = Evaluation(
+        split="val",
+        class_names=["benign", "malignant"],
+        y_true=[0, 1, 0],
+        y_pred=[1, 1, 0],
+        confidence=[0.8, 0.9, 0.7],
+        confusion=[[1, 1], [0, 1]],
+        precision=[1.0, 0.5],
+        recall=[0.5, 1.0],
+        f1=[0.67, 0.67],
+        support=[2, 1],
+        accuracy=2 / 3,
+        loss=0.5,
+    )
     view.set_result(result, _Table())
     assert view.gallery.viewMode() == QListWidget.ListMode
     text = view.gallery.item(0).text()
@@ -145,8 +172,10 @@ def test_class_histogram_legend_is_above_the_bars(qtbot):
     qtbot.addWidget(hist)
     hist.resize(400, 150)
     hist.show()
-    hist.show_classes(["a", "b", "c"], {"train": np.array([50, 60, 70]), "val": np.array([10, 10, 10]),
-                                        "test": np.array([10, 10, 10])})
+    hist.show_classes(
+        ["a", "b", "c"],
+        {"train": np.array([50, 60, 70]), "val": np.array([10, 10, 10]), "test": np.array([10, 10, 10])},
+    )
     assert "test (30)" in hist.legend_html and "train (180)" in hist.legend_html
     assert not [i for i in hist.getPlotItem().vb.addedItems if type(i).__name__ == "LegendItem"]
     assert hist.getPlotItem().legend is None or not hist.getPlotItem().legend.items
@@ -169,9 +198,20 @@ def test_evaluation_clears_when_another_project_opens(qtbot):
     view = EvaluationView()
     qtbot.addWidget(view)
     view.show()
-    result = Evaluation(split="val", class_names=["benign", "malignant"], y_true=[0, 1], y_pred=[1, 1],
-                        confidence=[0.8, 0.9], confusion=[[0, 1], [0, 1]], precision=[0.0, 0.5],
-                        recall=[0.0, 1.0], f1=[0.0, 0.67], support=[1, 1], accuracy=0.5, loss=0.5)
+    result = Evaluation(
+        split="val",
+        class_names=["benign", "malignant"],
+        y_true=[0, 1],
+        y_pred=[1, 1],
+        confidence=[0.8, 0.9],
+        confusion=[[0, 1], [0, 1]],
+        precision=[0.0, 0.5],
+        recall=[0.0, 1.0],
+        f1=[0.0, 0.67],
+        support=[1, 1],
+        accuracy=0.5,
+        loss=0.5,
+    )
     view.set_result(result, _Table())
     assert view.table.rowCount() == 2 and view.matrix.texts
     view.clear()

@@ -1,4 +1,5 @@
-"""`workbench data ...` (docs/contract.md section 3): `workbench data inspect SOURCE [--kind K] [--target COLUMN] --json`."""
+"""`workbench data ...` (docs/contract.md section 3):
+`workbench data inspect SOURCE [--kind K] [--target COLUMN] --json`."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def _progress():
         return None, lambda: None
     from tqdm import tqdm
 
-    bar = tqdm(total=0, file=sys.stderr, leave=False, unit="", unit_scale=True)   # files, or bytes of a CSV
+    bar = tqdm(total=0, file=sys.stderr, leave=False, unit="", unit_scale=True)  # files, or bytes of a CSV
 
     def update(done, total, message):
         if total and bar.total != total:
@@ -61,19 +62,25 @@ def cmd_inspect(args) -> int:
         return 0
     d = report["details"]
     shape = "x".join(str(s) for s in report["input_shape"])
-    lines = [f"{args.source}: {report['kind']}, {report['num_samples']:,} samples, input {shape} "
-             f"({d['input_dtype']}), {d['task']}"]
+    lines = [
+        f"{args.source}: {report['kind']}, {report['num_samples']:,} samples, input {shape} "
+        f"({d['input_dtype']}), {d['task']}"
+    ]
     if d["task"] == "classification":
         lines.append(f"{report['num_classes']} classes:")
         width = max(len(n) for n in report["class_names"])
         lines += [f"  {n:<{width}}  {c:>7,}" for n, c in d["class_counts"].items()]
     if "missing" in d:
         m = d["missing"]
-        lines.append(f"missing values: policy {m['policy']}, {m['rows_dropped']} rows dropped"
-                     + (f", imputed {m['values_imputed']}" if m["values_imputed"] else ""))
+        lines.append(
+            f"missing values: policy {m['policy']}, {m['rows_dropped']} rows dropped"
+            + (f", imputed {m['values_imputed']}" if m["values_imputed"] else "")
+        )
     if "encoding" in d:
-        lines.append(f"read as {d['encoding']}, delimiter {d['delimiter']!r}, target column {d['target']!r}"
-                     + (f", text column {d['text_column']!r}" if d.get("text_column") else ""))
+        lines.append(
+            f"read as {d['encoding']}, delimiter {d['delimiter']!r}, target column {d['target']!r}"
+            + (f", text column {d['text_column']!r}" if d.get("text_column") else "")
+        )
     if report["skipped"]:
         lines.append(f"skipped {len(report['skipped'])} files:")
         lines += [f"  {s['path']}: {s['reason']}" for s in report["skipped"][:50]]
@@ -86,14 +93,21 @@ def cmd_inspect(args) -> int:
 def add_parser(sub) -> None:
     data = sub.add_parser("data", help="inspect data sources")
     dsub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND", parser_class=type(data))
-    p = dsub.add_parser("inspect", help="count samples and classes of a data source, list skipped files",
-                        description="Kinds: digits, imagefolder, csv, npz, mnist, fashionmnist, cifar10 "
-                                    "(detected from SOURCE when --kind is omitted; SOURCE `digits` is built in).")
+    p = dsub.add_parser(
+        "inspect",
+        help="count samples and classes of a data source, list skipped files",
+        description="Kinds: digits, imagefolder, csv, npz, mnist, fashionmnist, cifar10 "
+        "(detected from SOURCE when --kind is omitted; SOURCE `digits` is built in).",
+    )
     p.add_argument("source", metavar="SOURCE", help="a folder, a .csv / .npz file, or `digits`")
     p.add_argument("--kind", help="the source kind (detected when omitted)")
     p.add_argument("--target", metavar="COLUMN", help="CSV: the target column (default: the last column)")
     p.add_argument("--val-source", metavar="PATH", help="image folder: a separate validation folder")
-    p.add_argument("--option", action="append", metavar="KEY=VALUE",
-                   help="a source option, e.g. resize=28, missing=impute, text_column=review (repeatable)")
+    p.add_argument(
+        "--option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a source option, e.g. resize=28, missing=impute, text_column=review (repeatable)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_inspect)

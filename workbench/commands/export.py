@@ -8,40 +8,86 @@ import sys
 
 from workbench.core.errors import UserError
 
-BUILTIN_FORMATS = ("onnx", "onnx-fp16", "onnx-int8-dynamic", "onnx-int8-static", "tensorrt-int8", "torchscript",
-                   "safetensors")
+BUILTIN_FORMATS = (
+    "onnx",
+    "onnx-fp16",
+    "onnx-int8-dynamic",
+    "onnx-int8-static",
+    "tensorrt-int8",
+    "torchscript",
+    "safetensors",
+)
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("export", help="export a run or checkpoint to ONNX / fp16 / int8 / TorchScript, verified",
-                       description="Export a trained model and verify it: onnx.checker, onnxruntime at batch 1 "
-                                   "and 32, parity and accuracy against PyTorch, size and latency. The report is "
-                                   "written beside the model as <model>.report.json and .report.md. Exit codes: "
-                                   "0 exported and verified; 2 bad input; 3 verification failed (one line names "
-                                   "the failed check; nothing is left under OUT unless --keep-failed).")
-    p.add_argument("source", metavar="SOURCE", help="a run folder (runs/<id>) or a checkpoint file (.safetensors)")
-    p.add_argument("--format", "-f", default="onnx", metavar="FORMAT",
-                   help=f"one of {', '.join(BUILTIN_FORMATS)} (or a plugin's format; tensorrt-int8 needs "
-                        "`pip install tensorrt` and an NVIDIA GPU); default onnx")
-    p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="the file to write (a folder: <checkpoint name>.<suffix> inside it)")
-    p.add_argument("--checkpoint", choices=("best", "last"), default="best",
-                   help="for a run folder: which checkpoint (default best, else last)")
+    p = sub.add_parser(
+        "export",
+        help="export a run or checkpoint to ONNX / fp16 / int8 / TorchScript, verified",
+        description="Export a trained model and verify it: onnx.checker, onnxruntime at batch 1 "
+        "and 32, parity and accuracy against PyTorch, size and latency. The report is "
+        "written beside the model as <model>.report.json and .report.md. Exit codes: "
+        "0 exported and verified; 2 bad input; 3 verification failed (one line names "
+        "the failed check; nothing is left under OUT unless --keep-failed).",
+    )
+    p.add_argument(
+        "source", metavar="SOURCE", help="a run folder (runs/<id>) or a checkpoint file (.safetensors)"
+    )
+    p.add_argument(
+        "--format",
+        "-f",
+        default="onnx",
+        metavar="FORMAT",
+        help=f"one of {', '.join(BUILTIN_FORMATS)} (or a plugin's format; tensorrt-int8 needs "
+        "`pip install tensorrt` and an NVIDIA GPU); default onnx",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="the file to write (a folder: <checkpoint name>.<suffix> inside it)",
+    )
+    p.add_argument(
+        "--checkpoint",
+        choices=("best", "last"),
+        default="best",
+        help="for a run folder: which checkpoint (default best, else last)",
+    )
     p.add_argument("--opset", type=int, help="ONNX opset (default 18; the exporter may write a newer one)")
-    p.add_argument("--calibration-samples", type=int, metavar="N",
-                   help="onnx-int8-static: train samples to calibrate on (default 256)")
-    p.add_argument("--calibration-method", choices=("minmax", "entropy", "percentile"),
-                   help="onnx-int8-static: how activation ranges are chosen (default minmax)")
-    p.add_argument("--max-accuracy-drop", type=float, metavar="POINTS",
-                   help="onnx-int8-static / tensorrt-int8: the largest accuracy drop accepted, in points on the "
-                        "validation split; "
-                        "the most sensitive nodes stay in fp32 until it is met (the report lists each node's "
-                        "sensitivity)")
-    p.add_argument("--max-fp32-nodes", type=int, metavar="N",
-                   help="with --max-accuracy-drop: keep at most N nodes in fp32 (default half the quantizable ones)")
-    p.add_argument("--keep-failed", action="store_true",
-                   help="keep the file (and its report) even when verification fails; the exit code is still 3")
-    p.add_argument("--verify-samples", type=int, metavar="K", help="validation samples for parity (default 1000)")
+    p.add_argument(
+        "--calibration-samples",
+        type=int,
+        metavar="N",
+        help="onnx-int8-static: train samples to calibrate on (default 256)",
+    )
+    p.add_argument(
+        "--calibration-method",
+        choices=("minmax", "entropy", "percentile"),
+        help="onnx-int8-static: how activation ranges are chosen (default minmax)",
+    )
+    p.add_argument(
+        "--max-accuracy-drop",
+        type=float,
+        metavar="POINTS",
+        help="onnx-int8-static / tensorrt-int8: the largest accuracy drop accepted, in points on the "
+        "validation split; "
+        "the most sensitive nodes stay in fp32 until it is met (the report lists each node's "
+        "sensitivity)",
+    )
+    p.add_argument(
+        "--max-fp32-nodes",
+        type=int,
+        metavar="N",
+        help="with --max-accuracy-drop: keep at most N nodes in fp32 (default half the quantizable ones)",
+    )
+    p.add_argument(
+        "--keep-failed",
+        action="store_true",
+        help="keep the file (and its report) even when verification fails; the exit code is still 3",
+    )
+    p.add_argument(
+        "--verify-samples", type=int, metavar="K", help="validation samples for parity (default 1000)"
+    )
     p.add_argument("--fp16-io", action="store_true", help="onnx-fp16: half-precision inputs and outputs too")
     p.add_argument("--report", metavar="REPORT.json", help="also write the report here")
     p.add_argument("--json", action="store_true", help="print the report as one JSON document")
@@ -55,14 +101,25 @@ def _settings(args):
     from workbench.core.export.registry import exporters
     from workbench.core.export.settings import ExportSettings
 
-    values = {"format": args.format, "opset": args.opset, "calibration_samples": args.calibration_samples,
-              "calibration_method": args.calibration_method, "verify_samples": args.verify_samples,
-              "keep_io_float32": False if args.fp16_io else None, "source": args.checkpoint,
-              "max_accuracy_drop": args.max_accuracy_drop, "max_fp32_nodes": args.max_fp32_nodes}
+    values = {
+        "format": args.format,
+        "opset": args.opset,
+        "calibration_samples": args.calibration_samples,
+        "calibration_method": args.calibration_method,
+        "verify_samples": args.verify_samples,
+        "keep_io_float32": False if args.fp16_io else None,
+        "source": args.checkpoint,
+        "max_accuracy_drop": args.max_accuracy_drop,
+        "max_fp32_nodes": args.max_fp32_nodes,
+    }
     budgeted = [e.name for e in exporters() if "max_accuracy_drop" in e.options]
-    if (args.max_accuracy_drop is not None or args.max_fp32_nodes is not None) and args.format not in budgeted:
-        raise UserError(f"--max-accuracy-drop and --max-fp32-nodes apply to --format {' / '.join(budgeted)} only; "
-                        "choose one of those or leave them out")
+    if (
+        args.max_accuracy_drop is not None or args.max_fp32_nodes is not None
+    ) and args.format not in budgeted:
+        raise UserError(
+            f"--max-accuracy-drop and --max-fp32-nodes apply to --format {' / '.join(budgeted)} only; "
+            "choose one of those or leave them out"
+        )
     if args.max_fp32_nodes is not None and args.max_accuracy_drop is None:
         raise UserError("--max-fp32-nodes needs --max-accuracy-drop (the budget it helps to meet)")
     try:
@@ -96,13 +153,15 @@ def run_export_command(args) -> int:
     from workbench.core.io import atomic_write_text
 
     settings = _settings(args)
-    get_exporter(settings.format)            # an unknown format fails before the model is loaded
+    get_exporter(settings.format)  # an unknown format fails before the model is loaded
     source = source_from_checkpoint(args.source, settings.source)
     _refuse_overwrites(args, source, settings)
     report = None
     failed = None
     try:
-        for event in run_export(source, settings, args.output, on_failure="keep" if args.keep_failed else "delete"):
+        for event in run_export(
+            source, settings, args.output, on_failure="keep" if args.keep_failed else "delete"
+        ):
             if isinstance(event, ExportFinished):
                 report = event.report
             else:

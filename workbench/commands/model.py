@@ -1,4 +1,5 @@
-"""`workbench model check|code|templates` (docs/contract.md section 3). SPEC is a spec .json or a .wbproj (its model)."""
+"""`workbench model check|code|templates` (docs/contract.md section 3).
+SPEC is a spec .json or a .wbproj (its model)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ def add_parser(sub) -> None:
     model = sub.add_parser("model", help="check a model spec or export it as PyTorch code")
     cmds = model.add_subparsers(dest="model_command", metavar="COMMAND")
 
-    check = cmds.add_parser("check", help="shapes, parameters and MACs per layer; the error at the failing layer")
+    check = cmds.add_parser(
+        "check", help="shapes, parameters and MACs per layer; the error at the failing layer"
+    )
     check.add_argument("spec", metavar="SPEC", help="model spec .json, or a .wbproj project")
-    check.add_argument("--input-shape", help="input shape without the batch, e.g. 3,32,32 (default: the spec's)")
+    check.add_argument(
+        "--input-shape", help="input shape without the batch, e.g. 3,32,32 (default: the spec's)"
+    )
     check.add_argument("--batch-size", type=int, default=1, help="batch size for the memory estimate")
     check.add_argument("--num-classes", type=int, help="flag a last layer of another size")
     check.add_argument("--json", action="store_true", help="print one JSON document")
@@ -27,10 +32,16 @@ def add_parser(sub) -> None:
 
     templates = cmds.add_parser("templates", help="write a template network sized to an input and classes")
     templates.add_argument("name", nargs="?", help="template name (omit to list them)")
-    templates.add_argument("--input-shape", default="1,8,8", help="input shape without the batch (default 1,8,8)")
+    templates.add_argument(
+        "--input-shape", default="1,8,8", help="input shape without the batch (default 1,8,8)"
+    )
     templates.add_argument("--num-classes", type=int, default=10)
-    templates.add_argument("--vocab-size", type=int, help="token templates (text_lstm): the vocabulary size; "
-                           "the input shape is then the sequence length, e.g. --input-shape 40")
+    templates.add_argument(
+        "--vocab-size",
+        type=int,
+        help="token templates (text_lstm): the vocabulary size; "
+        "the input shape is then the sequence length, e.g. --input-shape 40",
+    )
     templates.add_argument("-o", "--output", help="spec .json to write (default: print it)")
     templates.set_defaults(func=run_templates)
 
@@ -58,8 +69,16 @@ def run_check(args) -> int:
             spec = spec.model_copy(update={"input_shape": parse_shape(args.input_shape)})
     except UserError as exc:
         if args.json:
-            print_json({"ok": False, "error": str(exc), "output_shape": None, "total_params": 0,
-                        "trainable_params": 0, "layers": []})
+            print_json(
+                {
+                    "ok": False,
+                    "error": str(exc),
+                    "output_shape": None,
+                    "total_params": 0,
+                    "trainable_params": 0,
+                    "layers": [],
+                }
+            )
         raise
     result = analyze(spec, batch_size=args.batch_size, num_classes=args.num_classes)
     if args.json:
@@ -98,13 +117,18 @@ def run_templates(args) -> int:
         for t in TEMPLATES.values():
             print(f"{t.name:14} {t.title}: {t.doc}")
         return 0
-    tokens = args.name in TEMPLATES and TEMPLATES[args.name].kind == "tokens"    # integer token ids in
-    spec = make_template(args.name, parse_shape(args.input_shape), args.num_classes,
-                         "int64" if tokens else "float32", vocab_size=args.vocab_size)
+    tokens = args.name in TEMPLATES and TEMPLATES[args.name].kind == "tokens"  # integer token ids in
+    spec = make_template(
+        args.name,
+        parse_shape(args.input_shape),
+        args.num_classes,
+        "int64" if tokens else "float32",
+        vocab_size=args.vocab_size,
+    )
     if args.output:
         from workbench.core.io import refuse_output_over_inputs
 
-        refuse_output_over_inputs([args.output], [])        # never into a run's checkpoints
+        refuse_output_over_inputs([args.output], [])  # never into a run's checkpoints
         save_spec(spec, args.output)
         print(f"wrote {args.output}")
     else:

@@ -15,15 +15,25 @@ from workbench.core.units import bytes_text
 
 
 def add_parser(sub) -> None:
-    parser = sub.add_parser("monitor", help="CPU, memory and NVIDIA GPUs (memory, utilization, temperature, "
-                                            "power, processes), once or every --interval seconds",
-                            description="Show CPU, memory, this process and NVIDIA GPUs. Streams until Ctrl+C "
-                                        "unless --once.")
+    parser = sub.add_parser(
+        "monitor",
+        help="CPU, memory and NVIDIA GPUs (memory, utilization, temperature, "
+        "power, processes), once or every --interval seconds",
+        description="Show CPU, memory, this process and NVIDIA GPUs. Streams until Ctrl+C unless --once.",
+    )
     parser.add_argument("--once", action="store_true", help="take one sample and exit")
-    parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL_S, metavar="S",
-                        help=f"seconds between samples, 0.25 to 10 (default {DEFAULT_INTERVAL_S:g})")
-    parser.add_argument("--json", action="store_true",
-                        help="JSON: one document with --once, otherwise one document per line (JSON Lines)")
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=DEFAULT_INTERVAL_S,
+        metavar="S",
+        help=f"seconds between samples, 0.25 to 10 (default {DEFAULT_INTERVAL_S:g})",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="JSON: one document with --once, otherwise one document per line (JSON Lines)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -59,9 +69,9 @@ def _stream(sampler: HardwareSampler, interval: float, as_json: bool) -> int:
             now = time.monotonic()
             next_at = now + interval if next_at is None else max(next_at + interval, now)
             time.sleep(max(next_at - time.monotonic(), 0.0))
-    except KeyboardInterrupt:           # Ctrl+C is how streaming ends: not an error
+    except KeyboardInterrupt:  # Ctrl+C is how streaming ends: not an error
         return 0
-    except BrokenPipeError:             # `workbench monitor --json | head -3`
+    except BrokenPipeError:  # `workbench monitor --json | head -3`
         sys.stderr.close()
         return 0
 
@@ -71,15 +81,22 @@ def format_table(s: HardwareSnapshot) -> str:
     stamp = time.strftime("%H:%M:%S", time.localtime(s.time))
     freq = f" @ {s.cpu.frequency_mhz / 1000:.2f} GHz" if s.cpu.frequency_mhz else ""
     cores = " ".join(f"{p:3.0f}" for p in s.cpu.per_core)
-    lines = [f"Workbench monitor  {stamp}",
-             f"CPU      {s.cpu.percent:5.1f} %  ({s.cpu.count} cores{freq})  per core: {cores}",
-             f"RAM      {s.memory.percent:5.1f} %  {bytes_text(s.memory.used)} / {bytes_text(s.memory.total)}"
-             + (f"   swap {bytes_text(s.memory.swap_used)} / {bytes_text(s.memory.swap_total)}"
-                if s.memory.swap_total else ""),
-             f"Process  pid {s.process.pid}  RSS {bytes_text(s.process.rss)}  CPU {s.process.cpu_percent:.0f} %  "
-             f"{s.process.threads} threads"]
+    lines = [
+        f"Workbench monitor  {stamp}",
+        f"CPU      {s.cpu.percent:5.1f} %  ({s.cpu.count} cores{freq})  per core: {cores}",
+        f"RAM      {s.memory.percent:5.1f} %  {bytes_text(s.memory.used)} / {bytes_text(s.memory.total)}"
+        + (
+            f"   swap {bytes_text(s.memory.swap_used)} / {bytes_text(s.memory.swap_total)}"
+            if s.memory.swap_total
+            else ""
+        ),
+        f"Process  pid {s.process.pid}  RSS {bytes_text(s.process.rss)}  CPU {s.process.cpu_percent:.0f} %  "
+        f"{s.process.threads} threads",
+    ]
     if s.disk:
-        lines.append(f"Disk     {bytes_text(s.disk.free)} free of {bytes_text(s.disk.total)}  ({s.disk.path})")
+        lines.append(
+            f"Disk     {bytes_text(s.disk.free)} free of {bytes_text(s.disk.total)}  ({s.disk.path})"
+        )
     if not s.gpus:
         lines.append(f"GPU      No NVIDIA GPU: {s.gpu_error}")
     for g in s.gpus:
@@ -87,13 +104,17 @@ def format_table(s: HardwareSnapshot) -> str:
             lines.append(f"GPU {g.index}    {g.name}: {g.error}")
             continue
         lines.append(f"GPU {g.index}    {g.name}  ({g.device or 'hidden by CUDA_VISIBLE_DEVICES'})")
-        lines.append(f"         util {_v(g.utilization, '%')}  memory {bytes_text(g.memory_used)} / "
-                     f"{bytes_text(g.memory_total)}  temp {_v(g.temperature, '°C')}  power {_v(g.power_watts, 'W')}"
-                     f" / {_v(g.power_limit_watts, 'W')}  SM {_v(g.sm_clock_mhz, 'MHz')}  fan {_v(g.fan_percent, '%')}")
+        lines.append(
+            f"         util {_v(g.utilization, '%')}  memory {bytes_text(g.memory_used)} / "
+            f"{bytes_text(g.memory_total)}  temp {_v(g.temperature, '°C')}  power {_v(g.power_watts, 'W')}"
+            f" / {_v(g.power_limit_watts, 'W')}  SM {_v(g.sm_clock_mhz, 'MHz')}  fan {_v(g.fan_percent, '%')}"
+        )
         for p in g.processes:
             mark = "  <- this process" if p.ours else ""
-            lines.append(f"         pid {p.pid:>7}  {bytes_text(p.memory_used) if p.memory_used is not None else 'n/a':>10}"
-                         f"  {p.name or '(not visible here)'}{mark}")
+            lines.append(
+                f"         pid {p.pid:>7}  {bytes_text(p.memory_used) if p.memory_used is not None else 'n/a':>10}"
+                f"  {p.name or '(not visible here)'}{mark}"
+            )
     return "\n".join(lines)
 
 

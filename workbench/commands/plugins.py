@@ -12,11 +12,13 @@ from workbench.core.errors import UserError
 
 
 def add_parser(sub) -> None:
-    parser = sub.add_parser("plugins", help="list plugins (layers, data sources, exporters, panels); enable or "
-                                            "disable them",
-                            description="Plugins come from the built-ins, the entry-point group "
-                                        "`workbench.plugins` and enabled plugin folders. Changes apply at the "
-                                        "next start.")
+    parser = sub.add_parser(
+        "plugins",
+        help="list plugins (layers, data sources, exporters, panels); enable or disable them",
+        description="Plugins come from the built-ins, the entry-point group "
+        "`workbench.plugins` and enabled plugin folders. Changes apply at the "
+        "next start.",
+    )
     group = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=type(parser))
     listing = group.add_parser("list", help="every plugin with its origin, version, status and contributions")
     listing.add_argument("--json", action="store_true", help="one JSON document (errors with tracebacks)")
@@ -42,10 +44,15 @@ def run_list(args) -> int:
     if args.json:
         from workbench.cli import print_json
 
-        print_json({"state_file": str(manager.path()), "state_warning": manager.state_warning,
-                    "folders": [{"path": str(p), "enabled": on} for p, on in manager.folders()],
-                    "plugins": [r.to_dict() for r in manager.records],
-                    "pending": manager.pending_changes()})
+        print_json(
+            {
+                "state_file": str(manager.path()),
+                "state_warning": manager.state_warning,
+                "folders": [{"path": str(p), "enabled": on} for p, on in manager.folders()],
+                "plugins": [r.to_dict() for r in manager.records],
+                "pending": manager.pending_changes(),
+            }
+        )
         return 0
     rows = [("ID", "NAME", "VERSION", "ORIGIN", "STATUS", "CONTRIBUTES")]
     rows += [(r.id, r.name, r.version, r.origin, r.status, r.contribution_summary()) for r in manager.records]

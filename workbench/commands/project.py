@@ -16,33 +16,54 @@ from workbench.core.errors import UserError
 
 
 def add_parser(sub) -> None:
-    project = sub.add_parser("project", help="create a project from data and a model; export a training script")
+    project = sub.add_parser(
+        "project", help="create a project from data and a model; export a training script"
+    )
     cmds = project.add_subparsers(dest="project_command", metavar="COMMAND", parser_class=type(project))
 
-    new = cmds.add_parser("new", help="write a project file for a data source and a template or model spec",
-                          description="Inspects SOURCE, sizes the model to its input and classes and writes PATH "
-                                      "(*.wbproj). Runs go in runs/ beside it.")
+    new = cmds.add_parser(
+        "new",
+        help="write a project file for a data source and a template or model spec",
+        description="Inspects SOURCE, sizes the model to its input and classes and writes PATH "
+        "(*.wbproj). Runs go in runs/ beside it.",
+    )
     new.add_argument("path", metavar="PATH", help="the project file to write (*.wbproj)")
-    new.add_argument("--data", required=True, metavar="SOURCE", help="a folder, a .csv / .npz file, or `digits`")
+    new.add_argument(
+        "--data", required=True, metavar="SOURCE", help="a folder, a .csv / .npz file, or `digits`"
+    )
     new.add_argument("--kind", help="the data kind (detected when omitted)")
     new.add_argument("--target", metavar="COLUMN", help="CSV: the target column (default: the last column)")
     new.add_argument("--val-source", metavar="PATH", help="image folder: a separate validation folder")
-    new.add_argument("--option", action="append", metavar="KEY=VALUE",
-                     help="a data option, e.g. resize=28 or missing=impute (repeatable)")
+    new.add_argument(
+        "--option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a data option, e.g. resize=28 or missing=impute (repeatable)",
+    )
     model = new.add_mutually_exclusive_group(required=True)
-    model.add_argument("--template", metavar="NAME", help="a template sized to the data (see `workbench model "
-                                                           "templates`): mlp, lenet5, small_vgg, small_resnet, ...")
-    model.add_argument("--model", metavar="SPEC", help="a model spec .json (or a .wbproj's model); its input shape "
-                                                       "is set to the data's and checked")
+    model.add_argument(
+        "--template",
+        metavar="NAME",
+        help="a template sized to the data (see `workbench model "
+        "templates`): mlp, lenet5, small_vgg, small_resnet, ...",
+    )
+    model.add_argument(
+        "--model",
+        metavar="SPEC",
+        help="a model spec .json (or a .wbproj's model); its input shape is set to the data's and checked",
+    )
     new.add_argument("--name", help="the project's name (default: the file name)")
     new.add_argument("--force", action="store_true", help="replace PATH when it exists")
     new.add_argument("--json", action="store_true", help="print one JSON document")
     new.set_defaults(func=run_new)
 
-    script = cmds.add_parser("script", help="write a standalone training script (python train.py / torchrun)",
-                             description="A readable Python file with the model code, the data loading, split "
-                                         "and normalization, and the training settings; it imports no Workbench "
-                                         "code.")
+    script = cmds.add_parser(
+        "script",
+        help="write a standalone training script (python train.py / torchrun)",
+        description="A readable Python file with the model code, the data loading, split "
+        "and normalization, and the training settings; it imports no Workbench "
+        "code.",
+    )
     script.add_argument("project", metavar="PROJECT", help="the project file (*.wbproj)")
     script.add_argument("-o", "--output", required=True, help="the .py file to write")
     script.set_defaults(func=run_script)
@@ -70,10 +91,13 @@ def model_for_data(meta, template: str | None = None, spec_path: str | None = No
     if template is not None:
         if template in TEMPLATES and TEMPLATES[template] not in templates_for(shape, meta.input_dtype):
             fits = ", ".join(t.name for t in templates_for(shape, meta.input_dtype))
-            raise UserError(f"template '{template}' does not fit this data ({meta.input_dtype} input "
-                            f"{'x'.join(map(str, shape))}); templates that fit: {fits}")
-        spec = make_template(template, shape, meta.num_classes, meta.input_dtype,
-                             vocab_size=meta.extra.get("vocab_size"))
+            raise UserError(
+                f"template '{template}' does not fit this data ({meta.input_dtype} input "
+                f"{'x'.join(map(str, shape))}); templates that fit: {fits}"
+            )
+        spec = make_template(
+            template, shape, meta.num_classes, meta.input_dtype, vocab_size=meta.extra.get("vocab_size")
+        )
         return spec, f"template {template}"
     from workbench.core.model.spec import load_spec
 
@@ -84,13 +108,17 @@ def model_for_data(meta, template: str | None = None, spec_path: str | None = No
         spec = spec.model_copy(update={"input_shape": shape})
     result = analyze(spec, num_classes=meta.num_classes or None)
     if not result.ok:
-        raise UserError(f"model spec {spec_path} does not fit the data (input {'x'.join(map(str, shape))}): "
-                        f"{result.error}")
+        raise UserError(
+            f"model spec {spec_path} does not fit the data (input {'x'.join(map(str, shape))}): "
+            f"{result.error}"
+        )
     if result.warnings:
         raise UserError(f"model spec {spec_path} does not fit the data: {result.warnings[0]}")
     if meta.task == "regression" and tuple(result.output_shape) != (1,):
-        raise UserError(f"model spec {spec_path} gives {tuple(result.output_shape)} outputs; a regression target "
-                        "needs one output (end with Linear(out_features=1))")
+        raise UserError(
+            f"model spec {spec_path} gives {tuple(result.output_shape)} outputs; a regression target "
+            "needs one output (end with Linear(out_features=1))"
+        )
     return spec, note
 
 
@@ -117,19 +145,34 @@ def run_new(args) -> int:
     save_project(project, path)
     analysis = analyze(spec)
     shape = "x".join(map(str, meta.input_shape))
-    report = {"path": str(path), "name": project.name,
-              "dataset": {"kind": meta.kind, "source": settings.source, "num_samples": meta.extra.get("num_samples"),
-                          "num_classes": meta.num_classes, "input_shape": list(meta.input_shape), "task": meta.task,
-                          "splits": {n: len(data.split(n)) for n in ("train", "val", "test")}},
-              "model": {"from": note, "layers": len(spec.layers), "total_params": analysis.total_params,
-                        "output_shape": list(analysis.output_shape or [])}}
+    report = {
+        "path": str(path),
+        "name": project.name,
+        "dataset": {
+            "kind": meta.kind,
+            "source": settings.source,
+            "num_samples": meta.extra.get("num_samples"),
+            "num_classes": meta.num_classes,
+            "input_shape": list(meta.input_shape),
+            "task": meta.task,
+            "splits": {n: len(data.split(n)) for n in ("train", "val", "test")},
+        },
+        "model": {
+            "from": note,
+            "layers": len(spec.layers),
+            "total_params": analysis.total_params,
+            "output_shape": list(analysis.output_shape or []),
+        },
+    }
     if args.json:
         print_json(report)
     else:
         what = f"{meta.num_classes} classes" if meta.task == "classification" else "regression"
-        print(f"wrote {path}: {meta.kind} data ({report['dataset']['num_samples']:,} samples, {what}, input "
-              f"{shape}); {note}, {len(spec.layers)} layers, {analysis.total_params:,} parameters\n"
-              f"next: workbench train {path}")
+        print(
+            f"wrote {path}: {meta.kind} data ({report['dataset']['num_samples']:,} samples, {what}, input "
+            f"{shape}); {note}, {len(spec.layers)} layers, {analysis.total_params:,} parameters\n"
+            f"next: workbench train {path}"
+        )
     return 0
 
 
@@ -140,8 +183,10 @@ def run_script(args) -> int:
 
     project = load_project(args.project)
     data = project.dataset
-    refuse_output_over_inputs([args.output], [args.project, *(s for s in (data.source, data.val_source)
-                                                               if s and Path(s).expanduser().is_file())])
+    refuse_output_over_inputs(
+        [args.output],
+        [args.project, *(s for s in (data.source, data.val_source) if s and Path(s).expanduser().is_file())],
+    )
     out = export_training_script(project, args.output)
     print(f"wrote {out}\nrun it with: python {out}   (or: torchrun --nproc-per-node 2 {out})")
     return 0

@@ -17,15 +17,20 @@ from workbench.core.errors import UserError
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("train", help="train a project headless; writes a run folder in runs/ beside it",
-                       description="Train a project's model on its dataset without the GUI. The run folder "
-                                   "(config, metrics, checkpoints, summary) appears in the GUI's run list.")
+    p = sub.add_parser(
+        "train",
+        help="train a project headless; writes a run folder in runs/ beside it",
+        description="Train a project's model on its dataset without the GUI. The run folder "
+        "(config, metrics, checkpoints, summary) appears in the GUI's run list.",
+    )
     p.add_argument("project", metavar="PROJECT", help="the project file (*.wbproj)")
     p.add_argument("--epochs", type=int, help="override the project's number of epochs")
     p.add_argument("--batch-size", type=int, help="override the project's batch size")
     p.add_argument("--lr", type=float, help="override the project's learning rate")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:<index> (default: the project's setting)")
-    p.add_argument("--run-dir", metavar="DIR", help="write the run here instead of runs/<id> beside the project")
+    p.add_argument(
+        "--run-dir", metavar="DIR", help="write the run here instead of runs/<id> beside the project"
+    )
     p.add_argument("--resume", metavar="RUN", help="continue a run folder from its last checkpoint")
     p.add_argument("--name", help="a name for the run (shown in the GUI's run list)")
     p.add_argument("--json-lines", action="store_true", help="print one JSON event per line on stdout")
@@ -72,16 +77,23 @@ def _run_train(args, env) -> int:
     if args.run_dir:
         from workbench.core.io import refuse_output_over_inputs
 
-        refuse_output_over_inputs([args.run_dir], [args.project, project.dataset.source,
-                                                   project.dataset.val_source, args.resume])
+        refuse_output_over_inputs(
+            [args.run_dir], [args.project, project.dataset.source, project.dataset.val_source, args.resume]
+        )
     control = TrainingControl()
-    where = {"control": control, "runs_root": runs_dir(args.project), "run_dir": args.run_dir,
-             "resume_from": args.resume, "name": args.name, "project_path": Path(args.project).resolve()}
+    where = {
+        "control": control,
+        "runs_root": runs_dir(args.project),
+        "run_dir": args.run_dir,
+        "resume_from": args.resume,
+        "name": args.name,
+        "project_path": Path(args.project).resolve(),
+    }
     if env is None:
         from workbench.core.training.loop import train
         from workbench.core.training.setup import resolve_device
 
-        resolve_device(project.training.device)   # a bad device fails before the data is loaded
+        resolve_device(project.training.device)  # a bad device fails before the data is loaded
         data = load_dataset(project.dataset)
         return _report_events(train(project, data, **where), args, control)
     from workbench.core.training.distributed import plan_device, process_group, train_distributed
@@ -101,8 +113,10 @@ def _check_data_source(dataset, project_path) -> None:
         return
     for what, source in (("dataset", dataset.source), ("validation data", dataset.val_source)):
         if source and not Path(source).expanduser().exists():
-            raise UserError(f"the project's {what} {source} ({dataset.kind}) does not exist on this machine; copy "
-                            f"the data there or set dataset.source in {project_path}")
+            raise UserError(
+                f"the project's {what} {source} ({dataset.kind}) does not exist on this machine; copy "
+                f"the data there or set dataset.source in {project_path}"
+            )
 
 
 def _report_events(events, args, control, quiet: bool = False, distributed: bool = False) -> int:
@@ -140,16 +154,29 @@ def _report_events(events, args, control, quiet: bool = False, distributed: bool
     if finished.cause in ("nan", "oom", "input"):
         raise UserError(f"{finished.message} (run folder: {finished.run_dir})")
     if distributed and _peer_lost(finished.error or finished.message or ""):
-        raise UserError(f"another process of the distributed job stopped or became unreachable "
-                        f"({finished.message}); check the other ranks' output, then resume the run (run folder: "
-                        f"{finished.run_dir})")
-    sys.stderr.write(f"{finished.error}\nerror: training failed with a bug: {finished.message} "
-                     f"(run folder: {finished.run_dir})\n")
+        raise UserError(
+            f"another process of the distributed job stopped or became unreachable "
+            f"({finished.message}); check the other ranks' output, then resume the run (run folder: "
+            f"{finished.run_dir})"
+        )
+    sys.stderr.write(
+        f"{finished.error}\nerror: training failed with a bug: {finished.message} "
+        f"(run folder: {finished.run_dir})\n"
+    )
     return 1
 
 
-PEER_LOST = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "DistBackendError",
-             "NCCL communicator was aborted", "Socket Timeout", "timed out", "Timed out", "ProcessGroupGloo")
+PEER_LOST = (
+    "Connection closed by peer",
+    "Connection reset by peer",
+    "Broken pipe",
+    "DistBackendError",
+    "NCCL communicator was aborted",
+    "Socket Timeout",
+    "timed out",
+    "Timed out",
+    "ProcessGroupGloo",
+)
 
 
 def _peer_lost(text: str) -> bool:
@@ -176,8 +203,10 @@ def _epoch_line(e) -> str:
 def _finished_line(f) -> str:
     best = f"  best val_acc {f.best_val_accuracy:.4f}" if f.best_val_accuracy is not None else ""
     why = f" ({f.message})" if f.message else ""
-    return (f"{f.status}{why}: {f.epochs_completed} epoch(s), {f.steps} steps, {f.samples_per_second:.0f} "
-            f"samples/s{best}\nrun folder: {f.run_dir}")
+    return (
+        f"{f.status}{why}: {f.epochs_completed} epoch(s), {f.steps} steps, {f.samples_per_second:.0f} "
+        f"samples/s{best}\nrun folder: {f.run_dir}"
+    )
 
 
 class QuietReport:
@@ -202,8 +231,10 @@ class PlainReport:
     def event(self, event) -> None:
         kind = event.kind
         if kind == "started":
-            self.note(f"training on {event.device}: {event.train_samples} samples, {event.batches_per_epoch} "
-                      f"batches/epoch, epochs {event.first_epoch}..{event.epochs}; run {event.run_dir}")
+            self.note(
+                f"training on {event.device}: {event.train_samples} samples, {event.batches_per_epoch} "
+                f"batches/epoch, epochs {event.first_epoch}..{event.epochs}; run {event.run_dir}"
+            )
             for note in event.notes:
                 self.note(f"note: {note}")
         elif kind == "epoch":
@@ -233,8 +264,9 @@ class BarReport(PlainReport):
 
         if event.kind == "started":
             total = event.batches_per_epoch * event.epochs
-            self.bar = tqdm(total=total, initial=event.first_step - 1, unit="batch", dynamic_ncols=True,
-                            file=sys.stderr)
+            self.bar = tqdm(
+                total=total, initial=event.first_step - 1, unit="batch", dynamic_ncols=True, file=sys.stderr
+            )
         elif event.kind == "batch" and self.bar is not None:
             self.bar.update(event.step - self.bar.n)
             if event.batch == event.batches or event.step % 10 == 0:

@@ -16,7 +16,7 @@ from workbench.core.errors import UserError
 
 def _umask_mode() -> int:
     """0o666 less the process umask: the mode open() gives a new file (mkstemp's temp files are 0600)."""
-    try:    # read without changing it: os.umask() sets it process-wide, a race with other threads' files
+    try:  # read without changing it: os.umask() sets it process-wide, a race with other threads' files
         with open("/proc/self/status", encoding="ascii") as fh:
             mask = next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:"))
     except (OSError, StopIteration, ValueError, IndexError):
@@ -35,9 +35,9 @@ def _follow_umask(fd_or_path) -> None:
             os.chmod(fd_or_path, _umask_mode())
 
 
-MAX_JSON_BYTES = 64 << 20       # a project, spec or run file larger than this is not one of ours
-MAX_JSON_DEPTH = 100            # nesting of arrays / objects in such a file
-MAX_JSON_ITEMS = 1_000_000      # values in it
+MAX_JSON_BYTES = 64 << 20  # a project, spec or run file larger than this is not one of ours
+MAX_JSON_DEPTH = 100  # nesting of arrays / objects in such a file
+MAX_JSON_ITEMS = 1_000_000  # values in it
 
 
 def check_regular_file(path: str | os.PathLike, what: str = "file") -> os.stat_result:
@@ -54,14 +54,19 @@ def check_regular_file(path: str | os.PathLike, what: str = "file") -> os.stat_r
     if stat.S_ISDIR(st.st_mode):
         raise UserError(f"{what} {path} is a folder, not a file")
     if not stat.S_ISREG(st.st_mode):
-        raise UserError(f"{what} {path} is not a regular file (it is a {_file_type(st.st_mode)}); give a "
-                        "regular file")
+        raise UserError(
+            f"{what} {path} is not a regular file (it is a {_file_type(st.st_mode)}); give a regular file"
+        )
     return st
 
 
 def _file_type(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "FIFO / named pipe"), (stat.S_ISCHR, "character device"),
-                       (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket")):
+    for test, name in (
+        (stat.S_ISFIFO, "FIFO / named pipe"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISSOCK, "socket"),
+    ):
         if test(mode):
             return name
     return "special file"
@@ -96,7 +101,7 @@ def read_regular_bytes(path: str | os.PathLike, what: str = "file", max_bytes: i
             data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
         except OSError as exc:
             raise UserError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    if max_bytes is not None and len(data) > max_bytes:       # it grew after the check
+    if max_bytes is not None and len(data) > max_bytes:  # it grew after the check
         raise UserError(f"{what} {path} is larger than the limit of {max_bytes:,} bytes")
     return data
 
@@ -108,8 +113,9 @@ def _same_file(a: Path, b: Path) -> bool:
         return a == b
 
 
-def refuse_output_over_inputs(outputs: Iterable[str | os.PathLike | None],
-                              inputs: Iterable[str | os.PathLike | None]) -> None:
+def refuse_output_over_inputs(
+    outputs: Iterable[str | os.PathLike | None], inputs: Iterable[str | os.PathLike | None]
+) -> None:
     """A command must never write over what it reads. Refuses (one-line UserError) an output that is, or
     resolves through links (or a hard link) to, one of `inputs`, that lies inside a run's checkpoints folder,
     or that is the same file as another output of the command. `None` entries are ignored."""
@@ -121,16 +127,22 @@ def refuse_output_over_inputs(outputs: Iterable[str | os.PathLike | None],
         real = out.resolve()
         run = _run_of_checkpoints(real)
         if run is not None:
-            raise UserError(f"refusing to write {out}: it is inside the checkpoints folder of run {run}, which "
-                            "only training writes; choose another output path")
+            raise UserError(
+                f"refusing to write {out}: it is inside the checkpoints folder of run {run}, which "
+                "only training writes; choose another output path"
+            )
         for given, target in resolved_ins:
             if real == target or (real.exists() and _same_file(real, target)):
-                raise UserError(f"refusing to write {out}: it is {given}, an input of this command, which would "
-                                "be overwritten; choose another output path")
+                raise UserError(
+                    f"refusing to write {out}: it is {given}, an input of this command, which would "
+                    "be overwritten; choose another output path"
+                )
         for other, other_real in seen:
             if real == other_real or (real.exists() and _same_file(real, other_real)):
-                raise UserError(f"refusing to write {out}: it is also the output {other} of this command; "
-                                "give each output its own path")
+                raise UserError(
+                    f"refusing to write {out}: it is also the output {other} of this command; "
+                    "give each output its own path"
+                )
         seen.append((out, real))
 
 
@@ -155,8 +167,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):
-            raise UserError(f"cannot write {path}: {exc.strerror or exc}; free some disk space or choose "
-                            "another folder") from exc
+            raise UserError(
+                f"cannot write {path}: {exc.strerror or exc}; free some disk space or choose another folder"
+            ) from exc
         raise
 
 
@@ -189,7 +202,7 @@ def atomic_replace_with(path: str | os.PathLike, write) -> None:
         _follow_umask(tmp)
         fd = os.open(tmp, os.O_RDONLY)
         try:
-            os.fsync(fd)            # the data is on disk before the rename makes it visible
+            os.fsync(fd)  # the data is on disk before the rename makes it visible
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -197,8 +210,9 @@ def atomic_replace_with(path: str | os.PathLike, write) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):
-            raise UserError(f"cannot write {path}: {exc.strerror or exc}; free some disk space or choose "
-                            "another folder") from exc
+            raise UserError(
+                f"cannot write {path}: {exc.strerror or exc}; free some disk space or choose another folder"
+            ) from exc
         raise
 
 
@@ -244,11 +258,15 @@ def parse_json_text(text: str, source: str) -> Any:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UserError(f"{source} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
+        raise UserError(
+            f"{source} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from exc
     except RecursionError:
         raise UserError(f"{source} is nested too deeply (limit {MAX_JSON_DEPTH} levels)") from None
-    except ValueError as exc:       # e.g. an integer of thousands of digits
-        raise UserError(f"{source} holds a value that cannot be read: {str(exc).split(';')[0][:120]}") from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise UserError(
+            f"{source} holds a value that cannot be read: {str(exc).split(';')[0][:120]}"
+        ) from None
     check_json_limits(doc, source)
     return doc
 
@@ -264,7 +282,9 @@ def check_json_limits(doc: Any, source: str) -> None:
             raise UserError(f"{source} holds more than {MAX_JSON_ITEMS:,} values (the limit)")
         if isinstance(value, dict | list):
             if depth > MAX_JSON_DEPTH:
-                raise UserError(f"{source} is nested too deeply (more than {MAX_JSON_DEPTH} levels, the limit)")
+                raise UserError(
+                    f"{source} is nested too deeply (more than {MAX_JSON_DEPTH} levels, the limit)"
+                )
             stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
 
 
@@ -276,14 +296,16 @@ def load_torch_weights(path: str | os.PathLike):
     path = Path(path)
     with open_regular_file(path, "weights file") as fh:
         magic = fh.read(4)
-    if not (magic.startswith(b"PK\x03\x04") or magic[:1] == b"\x80"):     # torch.save: a zip, or a legacy pickle
-        raise UserError(f"{path} is not a PyTorch weights file (neither a torch.save zip nor a pickle); give a "
-                        ".safetensors file or a state_dict saved with torch.save")
+    if not (magic.startswith(b"PK\x03\x04") or magic[:1] == b"\x80"):  # torch.save: a zip, or a legacy pickle
+        raise UserError(
+            f"{path} is not a PyTorch weights file (neither a torch.save zip nor a pickle); give a "
+            ".safetensors file or a state_dict saved with torch.save"
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as exc:
         raise UserError(f"weights file not found: {path}") from exc
-    except Exception as exc:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError ...
+    except Exception as exc:
         import re
 
         text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
@@ -292,5 +314,7 @@ def load_torch_weights(path: str | os.PathLike):
             why = f"it holds a pickled Python object ({found.group(1)}) that would run code when loaded"
         else:
             why = (text.strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise UserError(f"{path} cannot be loaded as plain weights: {why}; only tensors are accepted (save a "
-                        "state_dict, or use safetensors)") from exc
+        raise UserError(
+            f"{path} cannot be loaded as plain weights: {why}; only tensors are accepted (save a "
+            "state_dict, or use safetensors)"
+        ) from exc

@@ -16,7 +16,8 @@ SAMPLE_PROJECT = RESOURCES / "sample" / "digits.wbproj"
 def user_data_dir() -> Path:
     """Per-user folder for autosaves of untitled projects, settings and plugins (XDG on Linux)."""
     base = os.environ.get("WORKBENCH_HOME") or os.path.join(
-        os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "workbench")
+        os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "workbench"
+    )
     path = Path(base)
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -28,7 +29,7 @@ def sample_project() -> Path:
     from workbench.core.io import atomic_write_bytes
 
     copy = user_data_dir() / "sample" / SAMPLE_PROJECT.name
-    if not copy.exists():   # copied atomically: a crash mid-copy must not leave a half project forever
+    if not copy.exists():  # copied atomically: a crash mid-copy must not leave a half project forever
         bundled = files("workbench") / "resources" / "sample" / SAMPLE_PROJECT.name
         atomic_write_bytes(copy, bundled.read_bytes())
     return copy

@@ -47,8 +47,10 @@ def migrate(doc: dict[str, Any], source: str = "project") -> dict[str, Any]:
     if not isinstance(version, int) or isinstance(version, bool):
         raise UserError(f"{source} has no integer format_version: it is not a Workbench project")
     if version > FORMAT_VERSION:
-        raise UserError(f"{source} is format_version {version}, newer than this Workbench ({FORMAT_VERSION}); "
-                        "update Workbench to open it")
+        raise UserError(
+            f"{source} is format_version {version}, newer than this Workbench ({FORMAT_VERSION}); "
+            "update Workbench to open it"
+        )
     while version < FORMAT_VERSION:
         step = MIGRATIONS.get(version)
         if step is None:
@@ -61,13 +63,15 @@ def migrate(doc: dict[str, Any], source: str = "project") -> dict[str, Any]:
 def project_from_dict(doc: Any, source: str = "project") -> Project:
     if not isinstance(doc, dict):
         raise UserError(f"{source} must be a JSON object, not {type(doc).__name__}")
-    check_json_limits(doc, source)          # nesting and size limits, also for documents that did not come from a file
+    check_json_limits(
+        doc, source
+    )  # nesting and size limits, also for documents that did not come from a file
     doc = migrate(doc, source)
     try:
         return Project.model_validate(doc)
     except ValidationError as exc:
         raise UserError(describe_validation_error(exc, f"{source} is not a valid project")) from exc
-    except (RecursionError, ValueError, OverflowError) as exc:   # a value pydantic cannot even convert
+    except (RecursionError, ValueError, OverflowError) as exc:  # a value pydantic cannot even convert
         raise UserError(f"{source} is not a valid project: {str(exc).split(';')[0][:160]}") from None
 
 
@@ -86,7 +90,7 @@ def resolve_data_paths(project: Project, folder: Path) -> None:
     try:
         if get_source(data.kind).path_mode == "none":
             return
-    except UserError:           # an unknown kind (a disabled plugin): reported when the data is loaded
+    except UserError:  # an unknown kind (a disabled plugin): reported when the data is loaded
         return
     for field in ("source", "val_source"):
         value = getattr(data, field)

@@ -29,8 +29,13 @@ class Registry(Generic[T]):
     registers the built-in items on first use (an import, usually); `unknown(name, known)` ends the message
     for an unknown name that no hook explains."""
 
-    def __init__(self, what: str, key: Callable[[T], str], builtins: Callable[[], object] | None = None,
-                 unknown: Callable[[str, list[str]], str] = choose_one_of):
+    def __init__(
+        self,
+        what: str,
+        key: Callable[[T], str],
+        builtins: Callable[[], object] | None = None,
+        unknown: Callable[[str, list[str]], str] = choose_one_of,
+    ):
         self.what = what
         self._key = key
         self._builtins = builtins
@@ -39,7 +44,7 @@ class Registry(Generic[T]):
         self._hints: list[Explain] = []
 
     def _ensure_builtins(self) -> None:
-        load, self._builtins = self._builtins, None      # once; cleared first so registering inside is fine
+        load, self._builtins = self._builtins, None  # once; cleared first so registering inside is fine
         if load is not None:
             load()
 

@@ -20,6 +20,7 @@ the flusher thread, so the trainer never waits for the GUI and a slow step still
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import signal
 import subprocess
@@ -33,13 +34,14 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-FLUSH_S = 0.01              # events reach the GUI within 10 ms of being yielded
-EXIT_GRACE_S = 1.5          # on "exit" (or the GUI gone): jobs get this long to stop cleanly (checkpoint saved)
+FLUSH_S = 0.01  # events reach the GUI within 10 ms of being yielded
+EXIT_GRACE_S = 1.5  # on "exit" (or the GUI gone): jobs get this long to stop cleanly (checkpoint saved)
 STDERR_TAIL_LINES = 20
 NICE = int(os.environ.get("WORKBENCH_TRAINER_NICE", "10"))
 
 
-# -- the jobs (trainer side) ------------------------------------------------------------------------------------
+# -- the jobs (trainer side)
+# ------------------------------------------------------------------------------------
 class JobControl:
     """What the GUI can ask of a running job: the training control, plus cancel for any job."""
 
@@ -48,7 +50,7 @@ class JobControl:
 
         self.training = TrainingControl()
         self.cancelled = threading.Event()
-        self.emit: Callable[[Any], None] = lambda event: None     # send an event now (e.g. progress)
+        self.emit: Callable[[Any], None] = lambda event: None  # send an event now (e.g. progress)
 
     def apply(self, action: str, argument: Any = None) -> None:
         t = self.training
@@ -85,14 +87,28 @@ class DataCache:
 CACHE = DataCache()
 
 
-def train_job(control: JobControl, project: dict, runs_root: str | None = None, run_dir: str | None = None,
-              resume_from: str | None = None, project_path: str | None = None) -> Iterator[Any]:
+def train_job(
+    control: JobControl,
+    project: dict,
+    runs_root: str | None = None,
+    run_dir: str | None = None,
+    resume_from: str | None = None,
+    project_path: str | None = None,
+) -> Iterator[Any]:
     from workbench.core.project import Project
     from workbench.core.training.loop import Trainer
 
     doc = Project.model_validate(project)
-    trainer = Trainer(doc, CACHE.get(doc.dataset), control=control.training, runs_root=runs_root,
-                      run_dir=run_dir, resume_from=resume_from, name=None, project_path=project_path)
+    trainer = Trainer(
+        doc,
+        CACHE.get(doc.dataset),
+        control=control.training,
+        runs_root=runs_root,
+        run_dir=run_dir,
+        resume_from=resume_from,
+        name=None,
+        project_path=project_path,
+    )
     try:
         yield from trainer.run()
     finally:
@@ -100,8 +116,9 @@ def train_job(control: JobControl, project: dict, runs_root: str | None = None, 
             CACHE.put(doc.dataset, trainer.data)
 
 
-def evaluate_job(control: JobControl, run_dir: str, split: str = "val", device: str = "auto",
-                 dataset: dict | None = None) -> Iterator[Any]:
+def evaluate_job(
+    control: JobControl, run_dir: str, split: str = "val", device: str = "auto", dataset: dict | None = None
+) -> Iterator[Any]:
     """Yields the Evaluation (plain lists; the GUI draws samples from the data it has loaded itself)."""
     from workbench.core.data.settings import DatasetSettings
     from workbench.core.training.evaluation import evaluation_job
@@ -134,14 +151,17 @@ def load_data_job(control: JobControl, dataset: dict) -> Iterator[Any]:
     from workbench.core.data.settings import DatasetSettings
 
     settings = DatasetSettings.model_validate(dataset)
-    data = load_dataset(settings, lambda done, total, text: control.emit(("progress", done, total, text)),
-                        control.cancelled.is_set)
+    data = load_dataset(
+        settings,
+        lambda done, total, text: control.emit(("progress", done, total, text)),
+        control.cancelled.is_set,
+    )
     CACHE.put(settings, data)
     bundle = numpy_bundle(data)
     yield ("loaded", bundle, preview_table(settings)) if bundle is not None else ("streamed",)
 
 
-GUI_COPY_LIMIT = 512 * 2**20    # a larger in-memory data set is loaded by the GUI itself (not sent over)
+GUI_COPY_LIMIT = 512 * 2**20  # a larger in-memory data set is loaded by the GUI itself (not sent over)
 
 
 def numpy_bundle(data) -> Any:
@@ -168,8 +188,13 @@ def preview_table(settings) -> Any:
 
     opts = settings.options
     try:
-        return read_csv(settings.source, opts.get("encoding", "auto"), opts.get("delimiter", "auto"),
-                        bool(opts.get("header", True)), max_rows=PREVIEW_ROWS)
+        return read_csv(
+            settings.source,
+            opts.get("encoding", "auto"),
+            opts.get("delimiter", "auto"),
+            bool(opts.get("header", True)),
+            max_rows=PREVIEW_ROWS,
+        )
     except UserError:
         return None
 
@@ -202,18 +227,27 @@ def sleep_job(control: JobControl, seconds: float, steps: int = 1) -> Iterator[A
         yield step
 
 
-JOBS: dict[str, Callable[..., Iterator[Any]]] = {"train": train_job, "evaluate": evaluate_job,
-                                                 "prepare": prepare_job, "load_data": load_data_job,
-                                                 "analyse": analyse_job, "export": export_job,
-                                                 "sleep": sleep_job}
+JOBS: dict[str, Callable[..., Iterator[Any]]] = {
+    "train": train_job,
+    "evaluate": evaluate_job,
+    "prepare": prepare_job,
+    "load_data": load_data_job,
+    "analyse": analyse_job,
+    "export": export_job,
+    "sleep": sleep_job,
+}
 
 
 def error_dict(exc: BaseException) -> dict[str, Any]:
     from workbench.core.errors import UserError
 
     user = isinstance(exc, UserError)
-    return {"type": type(exc).__name__, "message": str(exc) if user else f"{type(exc).__name__}: {exc}",
-            "details": None if user else traceback.format_exc(), "user_error": user}
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc) if user else f"{type(exc).__name__}: {exc}",
+        "details": None if user else traceback.format_exc(),
+        "user_error": user,
+    }
 
 
 class Outbox:
@@ -235,7 +269,7 @@ class Outbox:
             return
         try:
             self.conn.send(message)
-        except (OSError, ValueError):       # the GUI is gone: the reader thread ends the process
+        except (OSError, ValueError):  # the GUI is gone: the reader thread ends the process
             self.closed = True
         self.last_send = time.monotonic()
 
@@ -270,7 +304,7 @@ class Child:
         while True:
             try:
                 message = self.commands.recv()
-            except (EOFError, OSError):     # the GUI process is gone
+            except (EOFError, OSError):  # the GUI process is gone
                 break
             if message[0] == "exit":
                 break
@@ -286,8 +320,9 @@ class Child:
     def _start(self, job_id: int, name: str, kwargs: dict) -> None:
         control = JobControl()
         control.emit = lambda event: self.outbox.event(job_id, event)
-        thread = threading.Thread(target=self._run, args=(job_id, name, kwargs, control), name=f"wb-job-{name}",
-                                  daemon=True)
+        thread = threading.Thread(
+            target=self._run, args=(job_id, name, kwargs, control), name=f"wb-job-{name}", daemon=True
+        )
         self.jobs[job_id] = (thread, control)
         thread.start()
 
@@ -327,7 +362,7 @@ class Child:
         self.stopping.set()
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(0)     # no interpreter teardown: a job stuck in a step must not hold the exit
+        os._exit(0)  # no interpreter teardown: a job stuck in a step must not hold the exit
 
 
 def _give_memory_back() -> None:
@@ -364,10 +399,10 @@ def warm_up() -> None:
     import torch
 
     torch.set_num_threads(trainer_threads())
-    import workbench.core.training.evaluation  # noqa: F401
+    import workbench.core.training.evaluation
     import workbench.core.training.loop  # noqa: F401
 
-    weight = torch.nn.Parameter(torch.zeros(4))     # a first optimizer step imports torch._dynamo (1.7 s here)
+    weight = torch.nn.Parameter(torch.zeros(4))  # a first optimizer step imports torch._dynamo (1.7 s here)
     optimizer = torch.optim.Adam([weight])
     (weight * 2.0).sum().backward()
     optimizer.step()
@@ -376,9 +411,9 @@ def warm_up() -> None:
 def child_main(argv: list[str]) -> None:
     import faulthandler
 
-    faulthandler.enable()           # a segfault prints the Python stack to stderr (the GUI shows its tail)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl+C in the terminal is the GUI's to handle
-    os.nice(NICE)                   # the window's frames get a core at once; training takes every idle cycle
+    faulthandler.enable()  # a segfault prints the Python stack to stderr (the GUI shows its tail)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in the terminal is the GUI's to handle
+    os.nice(NICE)  # the window's frames get a core at once; training takes every idle cycle
     commands = Connection(int(argv[0]), writable=False)
     events = Connection(int(argv[1]), readable=False)
     child = Child(commands, events)
@@ -387,19 +422,27 @@ def child_main(argv: list[str]) -> None:
     child.serve()
 
 
-# -- the handle (GUI side, Qt-free) -----------------------------------------------------------------------------
+# -- the handle (GUI side, Qt-free)
+# -----------------------------------------------------------------------------
 class TrainerProcess:
     """A running trainer process: send commands, receive messages, see how it ended."""
 
     def __init__(self) -> None:
         cmd_read, cmd_write = os.pipe()
         ev_read, ev_write = os.pipe()
-        self._stderr = tempfile.NamedTemporaryFile(prefix="workbench-trainer-", suffix=".log", delete=False)
+        # open for the child's lifetime (its stdout and stderr); closed and removed by dispose()
+        self._stderr = tempfile.NamedTemporaryFile(  # noqa: SIM115
+            prefix="workbench-trainer-", suffix=".log", delete=False
+        )
         # -P: the current folder is not put first on sys.path (a numpy.py there must not be imported)
         self.popen = subprocess.Popen(
             [sys.executable, "-P", "-m", "workbench.core.trainer_process", str(cmd_read), str(ev_write)],
-            pass_fds=(cmd_read, ev_write), stdin=subprocess.DEVNULL, stdout=self._stderr, stderr=self._stderr,
-            close_fds=True)
+            pass_fds=(cmd_read, ev_write),
+            stdin=subprocess.DEVNULL,
+            stdout=self._stderr,
+            stderr=self._stderr,
+            close_fds=True,
+        )
         os.close(cmd_read)
         os.close(ev_write)
         self._commands = Connection(cmd_write, readable=False)
@@ -440,7 +483,7 @@ class TrainerProcess:
             return False
 
     def how_it_ended(self) -> str:
-        """"signal 9 (SIGKILL)", "exit code 1", ... (reaps the process)."""
+        """ "signal 9 (SIGKILL)", "exit code 1", ... (reaps the process)."""
         code = self.popen.wait()
         if code < 0:
             try:
@@ -474,10 +517,8 @@ class TrainerProcess:
         for conn in (self._commands, self._events):
             conn.close()
         self._stderr.close()
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(self._stderr.name)
-        except OSError:
-            pass
 
 
 if __name__ == "__main__":

@@ -50,14 +50,15 @@ class PanelContribution:
 
     title: str
     factory: str
-    area: str = "bottom"             # "left" | "right" | "bottom": the built-in docks it is tabbed with
-    object_name: str = ""            # QDockWidget object name (saved layouts); derived from the title if empty
-    plugin: str = ""                 # filled in by the plugin manager: which plugin contributed it
+    area: str = "bottom"  # "left" | "right" | "bottom": the built-in docks it is tabbed with
+    object_name: str = ""  # QDockWidget object name (saved layouts); derived from the title if empty
+    plugin: str = ""  # filled in by the plugin manager: which plugin contributed it
 
     def __post_init__(self):
         if ":" not in self.factory or not all(self.factory.split(":", 1)):
-            raise ValueError(f"panel {self.title!r}: factory must be 'package.module:ClassName', "
-                             f"not {self.factory!r}")
+            raise ValueError(
+                f"panel {self.title!r}: factory must be 'package.module:ClassName', not {self.factory!r}"
+            )
         if self.area not in PANEL_AREAS:
             raise ValueError(f"panel {self.title!r}: area must be one of {', '.join(PANEL_AREAS)}")
 
@@ -93,7 +94,7 @@ class PluginAPI:
     def __init__(self, plugin: Plugin, plugin_id: str, location: str):
         self.plugin = plugin
         self.plugin_id = plugin_id
-        self.location = location          # the file, folder or distribution it came from
+        self.location = location  # the file, folder or distribution it came from
         self.log = logging.getLogger(f"workbench.plugins.{plugin_id}")
 
     def add_layer(self, layer_type: LayerType) -> LayerType:

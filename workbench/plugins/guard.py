@@ -48,8 +48,10 @@ def _wrap(fn: Callable | None, what: str, error: Callable[[str], Exception]) -> 
 def guard_layer(lt, plugin_id: str):
     """A copy of LayerType `lt` whose rules and build raise PluginError (shown at the layer) on a plugin bug."""
     what = f"{lt.name} (plugin '{plugin_id}')"
-    changes: dict[str, Any] = {name: _wrap(getattr(lt, name), f"{what} {name.replace('_', ' ')}", PluginError)
-                               for name in LAYER_CALLABLES}
+    changes: dict[str, Any] = {
+        name: _wrap(getattr(lt, name), f"{what} {name.replace('_', ' ')}", PluginError)
+        for name in LAYER_CALLABLES
+    }
     changes["extra"] = {**lt.extra, "plugin": plugin_id}
     return dataclasses.replace(lt, **changes)
 
@@ -58,31 +60,45 @@ def guard_source(source, plugin_id: str):
     what = f"the data source '{source.kind}' (plugin '{plugin_id}')"
     detect = source.detect
     if detect is not None and not getattr(detect, GUARDED, False):
+
         def safe_detect(path, _detect=detect):
             try:
                 return bool(_detect(path))
             except Exception as exc:  # noqa: BLE001 - a bad guess must not stop detection of other kinds
                 log.warning("%s: detect(%s) raised %s", what, path, _describe(exc))
                 return False
+
         setattr(safe_detect, GUARDED, True)
         detect = safe_detect
-    return dataclasses.replace(source, load=_wrap(source.load, f"{what} load", UserError), detect=detect,
-                               extra={**source.extra, "plugin": plugin_id})
+    return dataclasses.replace(
+        source,
+        load=_wrap(source.load, f"{what} load", UserError),
+        detect=detect,
+        extra={**source.extra, "plugin": plugin_id},
+    )
 
 
 def guard_exporter(exporter, plugin_id: str):
     what = f"the exporter '{exporter.name}' (plugin '{plugin_id}')"
     write = exporter.write
     if not getattr(write, GUARDED, False):
+
         def guarded_write(job, _write=write):
             try:
                 yield from _write(job)
             except (UserError, Cancelled, OSError):
-                raise                      # the pipeline turns OSError into a disk-space / permission message
+                raise  # the pipeline turns OSError into a disk-space / permission message
             except Exception as exc:
                 log.warning("%s write raised %s", what, _describe(exc), exc_info=True)
-                raise UserError(f"{what} write failed: {_describe(exc)}; this is a bug in the plugin") from exc
+                raise UserError(
+                    f"{what} write failed: {_describe(exc)}; this is a bug in the plugin"
+                ) from exc
+
         setattr(guarded_write, GUARDED, True)
         write = guarded_write
-    return dataclasses.replace(exporter, write=write, load=_wrap(exporter.load, f"{what} load", UserError),
-                               check=_wrap(exporter.check, f"{what} check", UserError))
+    return dataclasses.replace(
+        exporter,
+        write=write,
+        load=_wrap(exporter.load, f"{what} load", UserError),
+        check=_wrap(exporter.check, f"{what} check", UserError),
+    )

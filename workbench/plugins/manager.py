@@ -33,11 +33,17 @@ from workbench.plugins.state import load_state, save_state, state_path
 
 log = logging.getLogger("workbench.plugins")
 KINDS = ("layers", "sources", "exporters", "panels")
-FOLDER_NAMESPACE = "workbench_plugins"     # folder plugins import as workbench_plugins.<id>
-NO_PLUGINS_ENV = "WORKBENCH_NO_PLUGINS"    # =1: load the built-ins only (to rule out a misbehaving plugin)
+FOLDER_NAMESPACE = "workbench_plugins"  # folder plugins import as workbench_plugins.<id>
+NO_PLUGINS_ENV = "WORKBENCH_NO_PLUGINS"  # =1: load the built-ins only (to rule out a misbehaving plugin)
 
 BUILTIN, ENTRY_POINT, FOLDER = "built-in", "entry point", "folder"
-LOADED, FAILED, DISABLED, FOLDER_DISABLED, SKIPPED = "loaded", "failed", "disabled", "folder disabled", "skipped"
+LOADED, FAILED, DISABLED, FOLDER_DISABLED, SKIPPED = (
+    "loaded",
+    "failed",
+    "disabled",
+    "folder disabled",
+    "skipped",
+)
 
 
 @dataclass
@@ -46,16 +52,16 @@ class PluginRecord:
 
     id: str
     name: str
-    origin: str                        # built-in | entry point | folder
-    location: str                      # a module, a distribution, or a path
+    origin: str  # built-in | entry point | folder
+    location: str  # a module, a distribution, or a path
     version: str = ""
     description: str = ""
-    status: str = LOADED               # loaded | failed | disabled | folder disabled | skipped
+    status: str = LOADED  # loaded | failed | disabled | folder disabled | skipped
     error: str | None = None
     traceback: str | None = None
     contributions: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in KINDS})
     seconds: float = 0.0
-    module: str | None = None          # its name in sys.modules, when imported
+    module: str | None = None  # its name in sys.modules, when imported
 
     @property
     def can_disable(self) -> bool:
@@ -70,10 +76,19 @@ class PluginRecord:
         return ", ".join(parts) or "nothing"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "version": self.version, "description": self.description,
-                "origin": self.origin, "location": self.location, "status": self.status, "error": self.error,
-                "traceback": self.traceback, "contributions": self.contributions,
-                "seconds": round(self.seconds, 4)}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "origin": self.origin,
+            "location": self.location,
+            "status": self.status,
+            "error": self.error,
+            "traceback": self.traceback,
+            "contributions": self.contributions,
+            "seconds": round(self.seconds, 4),
+        }
 
 
 @dataclass
@@ -81,11 +96,11 @@ class _Candidate:
     id: str
     origin: str
     location: str
-    load: Callable[[], Any]                   # imports the plugin: a module, or its register function
-    plugin: Plugin | None = None              # what is known without importing (entry-point metadata)
+    load: Callable[[], Any]  # imports the plugin: a module, or its register function
+    plugin: Plugin | None = None  # what is known without importing (entry-point metadata)
     module: str | None = None
-    register: Callable[[PluginAPI], Any] | None = None   # built-ins
-    adopts: str | None = None                             # built-ins: registry kind they own
+    register: Callable[[PluginAPI], Any] | None = None  # built-ins
+    adopts: str | None = None  # built-ins: registry kind they own
 
 
 class PluginManager:
@@ -98,7 +113,8 @@ class PluginManager:
         self._folders_at_load: dict[str, bool] = {}
         self._disabled_at_load: set[str] = set()
 
-    # -- loading ----------------------------------------------------------------------------------------------------
+    # -- loading
+    # ----------------------------------------------------------------------------------------------------
     def load(self) -> list[PluginRecord]:
         """Load every enabled plugin (once). Never raises because of a plugin."""
         if self.loaded:
@@ -118,8 +134,11 @@ class PluginManager:
         self._adopt_builtins()
         self._remember_known()
         failed = [r.id for r in self.records if r.status == FAILED]
-        log.info("plugins loaded in %.0f ms%s", (time.perf_counter() - started) * 1000,
-                 f"; failed: {', '.join(failed)}" if failed else "")
+        log.info(
+            "plugins loaded in %.0f ms%s",
+            (time.perf_counter() - started) * 1000,
+            f"; failed: {', '.join(failed)}" if failed else "",
+        )
         return self.records
 
     def unload(self) -> None:
@@ -134,8 +153,11 @@ class PluginManager:
     def _load_one(self, c: _Candidate) -> None:
         if any(r.id == c.id for r in self.records):
             first = next(r for r in self.records if r.id == c.id)
-            self._fail(self._unloaded_record(c, FAILED), f"a plugin with the id '{c.id}' is already loaded from "
-                       f"{first.location}; rename one of them", None)
+            self._fail(
+                self._unloaded_record(c, FAILED),
+                f"a plugin with the id '{c.id}' is already loaded from {first.location}; rename one of them",
+                None,
+            )
             return
         if c.origin != BUILTIN and not self.state.is_enabled(c.id):
             self.records.append(self._unloaded_record(c, DISABLED))
@@ -185,25 +207,38 @@ class PluginManager:
         for c in self._builtin_candidates() + self._entry_point_candidates() + self._folder_candidates():
             if not any(r.id == c.id for r in self.records):
                 enabled = c.origin == BUILTIN or self.state.is_enabled(c.id)
-                self.records.append(self._unloaded_record(c, LOADED if c.origin == BUILTIN else
-                                                          (SKIPPED if enabled else DISABLED)))
+                self.records.append(
+                    self._unloaded_record(
+                        c, LOADED if c.origin == BUILTIN else (SKIPPED if enabled else DISABLED)
+                    )
+                )
         return self.records
 
     def _fail(self, record: PluginRecord, error: str, tb: str | None) -> None:
         record.status, record.error, record.traceback = FAILED, error, tb
         self.records.append(record)
-        log.error("plugin '%s' (%s) failed to load: %s; details: Help > Plugins or `workbench plugins list`",
-                  record.id, record.location, error)
+        log.error(
+            "plugin '%s' (%s) failed to load: %s; details: Help > Plugins or `workbench plugins list`",
+            record.id,
+            record.location,
+            error,
+        )
         if tb:
             log.info("plugin '%s' traceback:\n%s", record.id, tb.rstrip())
 
     def _unloaded_record(self, c: _Candidate, status: str, error: str | None = None) -> PluginRecord:
         known = self.state.known.get(c.id, {})
         plugin = c.plugin
-        record = PluginRecord(c.id, plugin.name if plugin else known.get("name", c.id), c.origin, c.location,
-                              version=plugin.version if plugin else known.get("version", ""),
-                              description=plugin.description if plugin else known.get("description", ""),
-                              status=status, error=error)
+        record = PluginRecord(
+            c.id,
+            plugin.name if plugin else known.get("name", c.id),
+            c.origin,
+            c.location,
+            version=plugin.version if plugin else known.get("version", ""),
+            description=plugin.description if plugin else known.get("description", ""),
+            status=status,
+            error=error,
+        )
         if status != LOADED:
             saved = known.get("contributions", {})
             record.contributions = {k: list(saved.get(k, [])) for k in KINDS}
@@ -211,7 +246,9 @@ class PluginManager:
 
     def _adopt_builtins(self) -> None:
         """Entries no plugin registered were there before plugins loaded: the registries' own built-ins."""
-        owned = {k: {n for r in self.records if r.origin != BUILTIN for n in r.contributions[k]} for k in KINDS}
+        owned = {
+            k: {n for r in self.records if r.origin != BUILTIN for n in r.contributions[k]} for k in KINDS
+        }
         now = _snapshot()
         by_kind = {c.adopts: c.id for c in self._builtin_candidates()}
         for record in self.records:
@@ -220,9 +257,16 @@ class PluginManager:
                 record.contributions[kind] = [n for n in now[kind] if n not in owned[kind]]
 
     def _remember_known(self) -> None:
-        known = {r.id: {"name": r.name, "version": r.version, "description": r.description,
-                        "contributions": r.contributions}
-                 for r in self.records if r.origin != BUILTIN and r.loaded}
+        known = {
+            r.id: {
+                "name": r.name,
+                "version": r.version,
+                "description": r.description,
+                "contributions": r.contributions,
+            }
+            for r in self.records
+            if r.origin != BUILTIN and r.loaded
+        }
         changed = {k: v for k, v in known.items() if self.state.known.get(k) != v}
         if changed and self.state_warning is None:
             self.state.known.update(changed)
@@ -231,10 +275,21 @@ class PluginManager:
             except Exception as exc:  # noqa: BLE001 - remembering names is a nicety, never a reason to fail
                 log.warning("cannot save plugin settings: %s", exc)
 
-    # -- discovery --------------------------------------------------------------------------------------------------
+    # -- discovery
+    # --------------------------------------------------------------------------------------------------
     def _builtin_candidates(self) -> list[_Candidate]:
-        return [_Candidate(b.id, BUILTIN, ", ".join(b.modules), load=lambda: None, plugin=b.plugin,
-                           register=b.register, adopts=b.kind) for b in BUILTINS]
+        return [
+            _Candidate(
+                b.id,
+                BUILTIN,
+                ", ".join(b.modules),
+                load=lambda: None,
+                plugin=b.plugin,
+                register=b.register,
+                adopts=b.kind,
+            )
+            for b in BUILTINS
+        ]
 
     def _entry_point_candidates(self) -> list[_Candidate]:
         if not self.use_entry_points:
@@ -245,8 +300,16 @@ class PluginManager:
             version = dist.version if dist else ""
             summary = (dist.metadata.get("Summary") or "") if dist else ""
             where = f"{dist.name} {version} ({ep.value})" if dist else ep.value
-            out.append(_Candidate(ep.name, ENTRY_POINT, where, load=ep.load,
-                                  plugin=Plugin(ep.name, version, summary), module=ep.module))
+            out.append(
+                _Candidate(
+                    ep.name,
+                    ENTRY_POINT,
+                    where,
+                    load=ep.load,
+                    plugin=Plugin(ep.name, version, summary),
+                    module=ep.module,
+                )
+            )
         return out
 
     def folders(self) -> list[tuple[Path, bool]]:
@@ -258,17 +321,28 @@ class PluginManager:
             for path in _plugin_paths(folder):
                 plugin_id = path.stem if path.is_file() else path.name
                 module = f"{FOLDER_NAMESPACE}.{plugin_id}"
-                candidate = _Candidate(plugin_id, FOLDER, str(path),
-                                       load=lambda p=path, m=module: _import_path(p, m), module=module)
+                candidate = _Candidate(
+                    plugin_id,
+                    FOLDER,
+                    str(path),
+                    load=lambda p=path, m=module: _import_path(p, m),
+                    module=module,
+                )
                 if not enabled:
-                    self.records.append(self._unloaded_record(
-                        candidate, FOLDER_DISABLED, f"the folder {folder} is not enabled; enable it in "
-                                                    "Help > Plugins to load what it holds"))
+                    self.records.append(
+                        self._unloaded_record(
+                            candidate,
+                            FOLDER_DISABLED,
+                            f"the folder {folder} is not enabled; enable it in "
+                            "Help > Plugins to load what it holds",
+                        )
+                    )
                     continue
                 out.append(candidate)
         return out
 
-    # -- enable / disable (applied at the next start) ------------------------------------------------------------------
+    # -- enable / disable (applied at the next start)
+    # ------------------------------------------------------------------
     def record(self, plugin_id: str) -> PluginRecord | None:
         return next((r for r in self.records if r.id == plugin_id), None)
 
@@ -304,7 +378,7 @@ class PluginManager:
             if not r.can_disable or now == (r.id not in self._disabled_at_load):
                 continue
             if r.origin == FOLDER and not folders_now.get(str(Path(r.location).parent), False):
-                continue                       # its folder decides
+                continue  # its folder decides
             changes.append(f"{r.name} will {'' if now else 'not '}be loaded")
         return changes
 
@@ -318,7 +392,7 @@ class PluginManager:
         return self.state_file or state_path()
 
 
-IMPORT_TIMEOUT_ENV = "WORKBENCH_PLUGIN_TIMEOUT"   # seconds a plugin may take to import (default 10)
+IMPORT_TIMEOUT_ENV = "WORKBENCH_PLUGIN_TIMEOUT"  # seconds a plugin may take to import (default 10)
 DEFAULT_IMPORT_TIMEOUT = 10.0
 
 
@@ -351,8 +425,10 @@ def _import_with_deadline(c: _Candidate) -> Any:
     thread.start()
     thread.join(limit)
     if thread.is_alive():
-        raise PluginTimeout(f"the plugin did not finish importing within {limit:g} s; it is disabled (fix it, "
-                            f"then `workbench plugins enable {c.id}` or Help > Plugins)")
+        raise PluginTimeout(
+            f"the plugin did not finish importing within {limit:g} s; it is disabled (fix it, "
+            f"then `workbench plugins enable {c.id}` or Help > Plugins)"
+        )
     if "error" in result:
         raise result["error"]
     return result["value"]
@@ -360,25 +436,34 @@ def _import_with_deadline(c: _Candidate) -> Any:
 
 def _entry_of(obj: Any, c: _Candidate) -> tuple[Callable[[PluginAPI], Any], Plugin]:
     """(register, Plugin) from what an import gave: a module with register/PLUGIN, or a register function."""
-    module = obj if isinstance(obj, types.ModuleType) else sys.modules.get(getattr(obj, "__module__", ""), None)
+    module = (
+        obj if isinstance(obj, types.ModuleType) else sys.modules.get(getattr(obj, "__module__", ""), None)
+    )
     register = getattr(obj, "register", None) if isinstance(obj, types.ModuleType) else obj
     if not callable(register):
         raise TypeError(f"{c.location} defines no register(api) function; see docs/plugins.md")
     plugin = getattr(module, "PLUGIN", None) if module is not None else None
-    if plugin is None:                      # no PLUGIN: the distribution's metadata, the module's docstring
+    if plugin is None:  # no PLUGIN: the distribution's metadata, the module's docstring
         doc = (getattr(module, "__doc__", None) or "").strip().splitlines()
         known = c.plugin or Plugin(c.id, "")
-        plugin = Plugin(known.name, known.version or str(getattr(module, "__version__", "0.0")),
-                        known.description or (doc[0] if doc else ""))
+        plugin = Plugin(
+            known.name,
+            known.version or str(getattr(module, "__version__", "0.0")),
+            known.description or (doc[0] if doc else ""),
+        )
     if not isinstance(plugin, Plugin):
-        raise TypeError(f"PLUGIN in {c.location} must be a workbench.plugins.Plugin, not {type(plugin).__name__}")
+        raise TypeError(
+            f"PLUGIN in {c.location} must be a workbench.plugins.Plugin, not {type(plugin).__name__}"
+        )
     return register, plugin
 
 
 def _plugin_traceback(exc: BaseException) -> str:
     """The traceback from the plugin's point of view: the loader's own frames and importlib's are left out."""
     te = traceback.TracebackException.from_exception(exc)
-    frames = [f for f in te.stack if f.filename != __file__ and not f.filename.startswith("<frozen importlib")]
+    frames = [
+        f for f in te.stack if f.filename != __file__ and not f.filename.startswith("<frozen importlib")
+    ]
     te.stack = traceback.StackSummary.from_list(frames)
     return "".join(te.format())
 
@@ -388,8 +473,12 @@ def _plugin_paths(folder: Path) -> list[Path]:
         entries = sorted(folder.iterdir())
     except OSError:
         return []
-    return [p for p in entries if not p.name.startswith(("_", "."))
-            and ((p.is_file() and p.suffix == ".py") or (p.is_dir() and (p / "__init__.py").is_file()))]
+    return [
+        p
+        for p in entries
+        if not p.name.startswith(("_", "."))
+        and ((p.is_file() and p.suffix == ".py") or (p.is_dir() and (p / "__init__.py").is_file()))
+    ]
 
 
 def _import_path(path: Path, module_name: str) -> types.ModuleType:
@@ -399,8 +488,9 @@ def _import_path(path: Path, module_name: str) -> types.ModuleType:
         namespace.__path__ = []
         sys.modules[FOLDER_NAMESPACE] = namespace
     if path.is_dir():
-        spec = importlib.util.spec_from_file_location(module_name, path / "__init__.py",
-                                                      submodule_search_locations=[str(path)])
+        spec = importlib.util.spec_from_file_location(
+            module_name, path / "__init__.py", submodule_search_locations=[str(path)]
+        )
     else:
         spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
@@ -423,8 +513,12 @@ def _snapshot() -> dict[str, list[str]]:
     from workbench.core.model.registry import layer_types
     from workbench.plugins.api import panel_contributions
 
-    return {"layers": list(layer_types()), "sources": [s.kind for s in source_types()],
-            "exporters": [e.name for e in exporters()], "panels": [p.dock_name for p in panel_contributions()]}
+    return {
+        "layers": list(layer_types()),
+        "sources": [s.kind for s in source_types()],
+        "exporters": [e.name for e in exporters()],
+        "panels": [p.dock_name for p in panel_contributions()],
+    }
 
 
 def _diff(before: dict[str, list[str]], after: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -437,8 +531,12 @@ def _unregister(contributions: dict[str, list[str]]) -> None:
     from workbench.core.model.registry import unregister_layer
     from workbench.plugins.api import unregister_panel
 
-    for kind, remove in (("layers", unregister_layer), ("sources", unregister_source),
-                         ("exporters", unregister_exporter), ("panels", unregister_panel)):
+    for kind, remove in (
+        ("layers", unregister_layer),
+        ("sources", unregister_source),
+        ("exporters", unregister_exporter),
+        ("panels", unregister_panel),
+    ):
         for name in contributions.get(kind, []):
             remove(name)
 
@@ -469,12 +567,14 @@ def explain_missing(kind: str, name: str) -> str | None:
         known = manager.state.known.get(r.id, {}).get("contributions", {})
         if r.loaded or name not in (r.contributions.get(kind, []) + known.get(kind, [])):
             continue
-        how = {DISABLED: f"which is disabled; enable it in Help > Plugins (or `workbench plugins enable {r.id}`) "
-                         "and restart",
-               FAILED: f"which failed to load ({r.error}); see Help > Plugins",
-               FOLDER_DISABLED: f"whose folder is not enabled; enable {Path(r.location).parent} in Help > Plugins "
-                                "and restart",
-               SKIPPED: f"which is not loaded because {NO_PLUGINS_ENV} is set"}.get(r.status, "which is not loaded")
+        how = {
+            DISABLED: f"which is disabled; enable it in Help > Plugins (or `workbench plugins enable {r.id}`) "
+            "and restart",
+            FAILED: f"which failed to load ({r.error}); see Help > Plugins",
+            FOLDER_DISABLED: f"whose folder is not enabled; enable {Path(r.location).parent} in Help > Plugins "
+            "and restart",
+            SKIPPED: f"which is not loaded because {NO_PLUGINS_ENV} is set",
+        }.get(r.status, "which is not loaded")
         return f"it comes from the plugin '{r.name}', {how}"
     return None
 

@@ -76,8 +76,10 @@ def load_state(path: Path | None = None) -> tuple[PluginState, str | None]:
             raise UserError(f"plugin settings {path} must hold a JSON object")
         version = raw.get("format_version", FORMAT_VERSION)
         if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise UserError(f"plugin settings {path} have format_version {version!r}, newer than this "
-                            f"Workbench ({FORMAT_VERSION}); update Workbench")
+            raise UserError(
+                f"plugin settings {path} have format_version {version!r}, newer than this "
+                f"Workbench ({FORMAT_VERSION}); update Workbench"
+            )
         return PluginState.model_validate(raw), None
     except ValidationError as exc:
         message = describe_validation_error(exc, f"plugin settings {path}")

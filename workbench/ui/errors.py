@@ -9,6 +9,7 @@ summary with the traceback under Details. One dialog at a time: exceptions that 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -16,7 +17,7 @@ import traceback
 from pathlib import Path
 
 LOG_NAME = "errors.log"
-MAX_LOG_BYTES = 2 << 20          # the log is cut to its newer half past this size
+MAX_LOG_BYTES = 2 << 20  # the log is cut to its newer half past this size
 
 
 def log_path() -> Path:
@@ -38,7 +39,7 @@ def append_to_log(exc_type, exc, tb) -> Path | None:
     path = log_path()
     try:
         if path.exists() and path.stat().st_size > MAX_LOG_BYTES:
-            keep = path.read_bytes()[-MAX_LOG_BYTES // 2:]
+            keep = path.read_bytes()[-MAX_LOG_BYTES // 2 :]
             atomic_write_bytes(path, keep)
         with path.open("a", encoding="utf-8") as fh:
             fh.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n")
@@ -64,11 +65,9 @@ class ExceptionHook:
         log = append_to_log(exc_type, exc, tb)
         sys.stderr.write("".join(traceback.format_exception(exc_type, exc, tb)))
         if threading.current_thread() is not threading.main_thread():
-            return      # widgets belong to the GUI thread; the log and stderr have it
-        try:
+            return  # widgets belong to the GUI thread; the log and stderr have it
+        with contextlib.suppress(Exception):  # the hook itself must never raise
             self._show(exc, "".join(traceback.format_exception(exc_type, exc, tb)), log)
-        except Exception:  # noqa: BLE001 - the hook itself must never raise
-            pass
 
     def _show(self, exc: BaseException, details: str, log: Path | None) -> None:
         from PySide6.QtWidgets import QApplication, QMessageBox
@@ -77,8 +76,9 @@ class ExceptionHook:
             return
         if self.dialog is not None and self.dialog.isVisible():
             self.suppressed += 1
-            self.dialog.setInformativeText(self._informative(log) + f"\n{self.suppressed} more error(s) since, "
-                                           "in the log.")
+            self.dialog.setInformativeText(
+                self._informative(log) + f"\n{self.suppressed} more error(s) since, in the log."
+            )
             return
         self.suppressed = 0
         box = QMessageBox(self.parent_getter())
@@ -90,7 +90,7 @@ class ExceptionHook:
         box.setDetailedText(details)
         box.setStandardButtons(QMessageBox.Ok)
         self.dialog = box
-        box.open()          # not exec(): no nested event loop inside the hook; the app keeps running
+        box.open()  # not exec(): no nested event loop inside the hook; the app keeps running
 
     @staticmethod
     def _informative(log: Path | None) -> str:

@@ -29,27 +29,27 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal, Slot
 
-SHUTDOWN_S = 1.8                # closing the window: every job and the trainer process end within this
-FRAME_MS = 33                   # the live training view: at most 30 frames a second
-DRAIN_MS = 40                   # other jobs deliver their events 25 times a second
-KEEP_WARM = False               # tests: a closed window parks its idle trainer process for the next window
-_POOL: list = []                # parked, idle TrainerProcess objects (KEEP_WARM)
-_ABANDONED: list = []           # stuck QThreads that must outlive their window (never destroyed running)
-_RUNNERS: list = []             # open JobRunners (held until shut down: a running QThread is never freed)
+SHUTDOWN_S = 1.8  # closing the window: every job and the trainer process end within this
+FRAME_MS = 33  # the live training view: at most 30 frames a second
+DRAIN_MS = 40  # other jobs deliver their events 25 times a second
+KEEP_WARM = False  # tests: a closed window parks its idle trainer process for the next window
+_POOL: list = []  # parked, idle TrainerProcess objects (KEEP_WARM)
+_ABANDONED: list = []  # stuck QThreads that must outlive their window (never destroyed running)
+_RUNNERS: list = []  # open JobRunners (held until shut down: a running QThread is never freed)
 
 
 @dataclass(frozen=True)
 class JobError:
-    message: str                # one line for the user
+    message: str  # one line for the user
     details: str | None = None  # a traceback, or the last lines of the trainer process's stderr
-    user_error: bool = False    # bad input (a UserError): the message says how to fix it
-    crashed: bool = False       # the trainer process died (signal, abort, OOM killer)
+    user_error: bool = False  # bad input (a UserError): the message says how to fix it
+    crashed: bool = False  # the trainer process died (signal, abort, OOM killer)
 
 
 class Job(QObject):
     sig_events = Signal(list)
     sig_done = Signal(object)
-    _sig_ended = Signal(object)         # from any thread: the work ended (None or JobError)
+    _sig_ended = Signal(object)  # from any thread: the work ended (None or JobError)
 
     def __init__(self, kind: str, interval_ms: int = DRAIN_MS, parent: QObject | None = None):
         super().__init__(parent)
@@ -61,7 +61,7 @@ class Job(QObject):
         self._buffer: collections.deque = collections.deque()
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
-        if interval_ms <= FRAME_MS:             # a live view: frames on time, not coalesced
+        if interval_ms <= FRAME_MS:  # a live view: frames on time, not coalesced
             self._timer.setTimerType(Qt.PreciseTimer)
         self._timer.timeout.connect(self._deliver)
         self._sig_ended.connect(self._on_ended)
@@ -89,7 +89,8 @@ class Job(QObject):
         """Block (shutdown only) until the work has ended; True when it has."""
         return self._ended_flag.wait(timeout_s)
 
-    # -- from the job's thread ------------------------------------------------------------------------------------
+    # -- from the job's thread
+    # ------------------------------------------------------------------------------------
     def _push(self, events: list) -> None:
         self._buffer.extend(events)
 
@@ -97,7 +98,8 @@ class Job(QObject):
         self._ended_flag.set()
         self._sig_ended.emit(error)
 
-    # -- GUI thread --------------------------------------------------------------------------------------------------
+    # -- GUI thread
+    # --------------------------------------------------------------------------------------------------
     def take(self) -> list:
         items = []
         pop = self._buffer.popleft
@@ -124,14 +126,15 @@ class Job(QObject):
             self.sig_done.emit(error)
 
 
-# -- jobs on a thread of the GUI process -------------------------------------------------------------------------
+# -- jobs on a thread of the GUI process
+# -------------------------------------------------------------------------
 class _GeneratorThread(QThread):
     def __init__(self, job: ThreadJob):
         super().__init__()
         self.job = job
         self.setObjectName(f"wb-{job.kind}")
 
-    def run(self) -> None:  # noqa: D401 - QThread API
+    def run(self) -> None:
         job, error, generator = self.job, None, None
         try:
             generator = job.make()
@@ -154,8 +157,14 @@ class ThreadJob(Job):
     """A Qt-free core generator on a QThread named wb-<kind>. `on_command(action, argument)` is how the work
     hears pause/stop/cancel (e.g. setting the core's cancel flag); the thread also stops at its next event."""
 
-    def __init__(self, kind: str, make: Callable[[], Iterator[Any]], on_command: Callable | None = None,
-                 interval_ms: int = DRAIN_MS, parent: QObject | None = None):
+    def __init__(
+        self,
+        kind: str,
+        make: Callable[[], Iterator[Any]],
+        on_command: Callable | None = None,
+        interval_ms: int = DRAIN_MS,
+        parent: QObject | None = None,
+    ):
         super().__init__(kind, interval_ms, parent)
         self.make = make
         self.on_command = on_command
@@ -175,7 +184,7 @@ class ThreadJob(Job):
         return self.thread.wait(max(0, int(timeout_s * 1000))) and super().wait(0.1)
 
     def _on_ended(self, error) -> None:
-        self.thread.wait()      # the run() has returned; let the QThread finish before it can be freed
+        self.thread.wait()  # the run() has returned; let the QThread finish before it can be freed
         super()._on_ended(error)
 
 
@@ -187,18 +196,26 @@ def _error_from_exception(exc: BaseException) -> JobError:
     return JobError(f"{type(exc).__name__}: {exc}", traceback.format_exc())
 
 
-# -- jobs in the trainer process ---------------------------------------------------------------------------------
+# -- jobs in the trainer process
+# ---------------------------------------------------------------------------------
 class ProcessJob(Job):
     """`name` is one of workbench.core.trainer_process.JOBS; `kwargs` plain data (JSON-like)."""
 
-    def __init__(self, kind: str, host: TrainerHost, name: str, kwargs: dict, interval_ms: int = DRAIN_MS,
-                 parent: QObject | None = None):
+    def __init__(
+        self,
+        kind: str,
+        host: TrainerHost,
+        name: str,
+        kwargs: dict,
+        interval_ms: int = DRAIN_MS,
+        parent: QObject | None = None,
+    ):
         super().__init__(kind, interval_ms, parent)
         self.host = host
         self.name = name
         self.kwargs = kwargs
         self.job_id = 0
-        self.last_step = 0          # the last training step seen: a crash report names it
+        self.last_step = 0  # the last training step seen: a crash report names it
         self.device = ""
 
     def _begin(self) -> None:
@@ -224,8 +241,8 @@ class TrainerHost(QThread):
     commands, streams its events into the jobs, and starts a fresh one when it ends or dies. A death is
     reported to the jobs it was running, in one line, with the last lines of its stderr."""
 
-    sig_process_started = Signal(int)       # pid
-    sig_process_died = Signal(str)          # how it ended, for the status bar
+    sig_process_started = Signal(int)  # pid
+    sig_process_died = Signal(str)  # how it ended, for the status bar
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -238,7 +255,8 @@ class TrainerHost(QThread):
         self._recycle = False
         self.restarts = 0
 
-    # -- GUI thread --------------------------------------------------------------------------------------------
+    # -- GUI thread
+    # --------------------------------------------------------------------------------------------
     def ensure_started(self) -> None:
         """Spawn the trainer process (or take a parked warm one) and start reading it; at once, no waiting."""
         if self.isRunning():
@@ -256,7 +274,7 @@ class TrainerHost(QThread):
             self._jobs[job.job_id] = job
             process = self.process
         if process is None or not process.send(("job", job.job_id, job.name, job.kwargs)):
-            pass    # the reader sees the process gone and fails the job with how it ended
+            pass  # the reader sees the process gone and fails the job with how it ended
 
     def send(self, message: tuple) -> None:
         with self._lock:
@@ -291,8 +309,9 @@ class TrainerHost(QThread):
         for job in jobs:
             job._end(JobError("the window closed before the job finished"))
 
-    # -- the reader thread -------------------------------------------------------------------------------------
-    def run(self) -> None:  # noqa: D401 - QThread API
+    # -- the reader thread
+    # -------------------------------------------------------------------------------------
+    def run(self) -> None:
         while not self._stop.is_set():
             with self._lock:
                 process = self.process
@@ -325,8 +344,11 @@ class TrainerHost(QThread):
                 # CUDA memory goes back to the GPU reliably only with the process: start a fresh one
                 self._recycle = self._recycle or (job.device.startswith("cuda") and not self._jobs)
             error = message[2]
-            job._end(None if error is None else JobError(error["message"], error.get("details"),
-                                                         bool(error.get("user_error"))))
+            job._end(
+                None
+                if error is None
+                else JobError(error["message"], error.get("details"), bool(error.get("user_error")))
+            )
 
     def _on_process_ended(self, process) -> None:
         how = process.how_it_ended()
@@ -375,19 +397,20 @@ def pooled_pids() -> set[int]:
     return {p.pid for p in _POOL}
 
 
-# -- the runner: one job per kind, one shutdown policy ---------------------------------------------------------
+# -- the runner: one job per kind, one shutdown policy
+# ---------------------------------------------------------
 class JobRunner(QObject):
     """Owns the GUI's jobs and the trainer process host."""
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.host = TrainerHost(self)
-        self._jobs: dict[str, Job] = {}         # the current job of each kind
-        self._live: list[Job] = []              # every job whose work has not ended (cancelled ones included)
+        self._jobs: dict[str, Job] = {}  # the current job of each kind
+        self._live: list[Job] = []  # every job whose work has not ended (cancelled ones included)
         self.closing = False
         _RUNNERS.append(self)
         app = QCoreApplication.instance()
-        if app is not None:         # a window that never closed (a preview, a script) still ends its jobs
+        if app is not None:  # a window that never closed (a preview, a script) still ends its jobs
             app.aboutToQuit.connect(self.shutdown)
 
     def current(self, kind: str) -> Job | None:
@@ -408,7 +431,7 @@ class JobRunner(QObject):
             job.setParent(self)
         self._jobs[job.kind] = job
         self._live.append(job)
-        job._sig_ended.connect(lambda _error, j=job: self._on_job_ended(j))   # after the job's own slot
+        job._sig_ended.connect(lambda _error, j=job: self._on_job_ended(j))  # after the job's own slot
         job.start()
         return True
 

@@ -29,13 +29,15 @@ from workbench.ui.panels import PANELS
 from workbench.ui.session import ProjectSession
 
 MAX_RECENT = 8
-STOP_WAIT_S = 30          # how long New / Open waits for a stopped run to save its checkpoint and end
+STOP_WAIT_S = 30  # how long New / Open waits for a stopped run to save its checkpoint and end
 LAYOUT_VERSION = 1
 FILE_FILTER = f"Workbench projects (*{SUFFIX});;All files (*)"
 
 
 def _panel_error_widget(title: str, exc: BaseException) -> QWidget:
-    label = QLabel(f"<b>{title} could not be loaded.</b><br><pre>{traceback.format_exception_only(exc)[-1]}</pre>")
+    label = QLabel(
+        f"<b>{title} could not be loaded.</b><br><pre>{traceback.format_exception_only(exc)[-1]}</pre>"
+    )
     label.setWordWrap(True)
     label.setTextInteractionFlags(Qt.TextSelectableByMouse)
     label.setAlignment(Qt.AlignTop | Qt.AlignLeft)
@@ -54,7 +56,9 @@ class MainWindow(QMainWindow):
         self.settings = QSettings("Workbench", "Workbench")
         self.docks: dict[str, QDockWidget] = {}
         self.panels: dict[str, QWidget] = {}
-        self.setDockOptions(QMainWindow.AnimatedDocks | QMainWindow.AllowTabbedDocks | QMainWindow.AllowNestedDocks)
+        self.setDockOptions(
+            QMainWindow.AnimatedDocks | QMainWindow.AllowTabbedDocks | QMainWindow.AllowNestedDocks
+        )
         self.setTabPosition(Qt.AllDockWidgetAreas, QTabWidget.North)
         self._build_docks()
         self._build_actions()
@@ -73,7 +77,8 @@ class MainWindow(QMainWindow):
         self._place_new_plugin_docks()
         self._update_title()
 
-    # -- construction -------------------------------------------------------------------------------------------
+    # -- construction
+    # -------------------------------------------------------------------------------------------
     def _build_docks(self) -> None:
         central = QWidget()
         central.setMaximumSize(0, 0)
@@ -87,7 +92,7 @@ class MainWindow(QMainWindow):
         from workbench.plugins.manager import plugin_manager
 
         manager = plugin_manager()
-        self.plugin_docks: dict[str, str] = {}          # dock object name -> area
+        self.plugin_docks: dict[str, str] = {}  # dock object name -> area
         for contribution in manager.panels() if manager.loaded else []:
             self._add_dock(contribution.dock_name, contribution.title, contribution.factory)
             self.plugin_docks[contribution.dock_name] = contribution.area
@@ -96,8 +101,9 @@ class MainWindow(QMainWindow):
         """A dock for the panel `factory` ("module:Class"); built now, or by build_panels() when deferred."""
         dock = QDockWidget(title, self)
         dock.setObjectName(object_name)
-        dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable
-                         | QDockWidget.DockWidgetClosable)
+        dock.setFeatures(
+            QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable | QDockWidget.DockWidgetClosable
+        )
         self.docks[object_name] = dock
         self._factories[object_name] = (title, factory)
         self.addDockWidget(Qt.LeftDockWidgetArea, dock)
@@ -113,7 +119,7 @@ class MainWindow(QMainWindow):
         module, _, cls = factory.partition(":")
         try:
             panel = getattr(importlib.import_module(module), cls)(self.session)
-        except Exception as exc:  # a broken panel (built-in or plugin) must not take the window down
+        except Exception as exc:  # noqa: BLE001 - a broken panel (built-in or plugin) must not take the window down
             traceback.print_exc()
             panel = _panel_error_widget(title, exc)
         self.docks[object_name].setWidget(panel)
@@ -133,8 +139,9 @@ class MainWindow(QMainWindow):
 
         failed = [r.name for r in plugin_manager().records if r.status == FAILED]
         if failed:
-            label = QLabel(f"<a href='plugins'>{len(failed)} plugin{'s' if len(failed) > 1 else ''} failed to "
-                           f"load</a>")
+            label = QLabel(
+                f"<a href='plugins'>{len(failed)} plugin{'s' if len(failed) > 1 else ''} failed to load</a>"
+            )
             label.setObjectName("pluginProblemsLabel")
             label.setToolTip(f"{', '.join(failed)}: see Help > Plugins for the errors")
             label.linkActivated.connect(lambda _link: self.show_plugins())
@@ -167,7 +174,7 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         self._action("&Reset layout", self.reset_layout, None, view_menu)
 
-        run_menu = self.menuBar().addMenu("&Run")           # the session's actions: the toolbar shows them too
+        run_menu = self.menuBar().addMenu("&Run")  # the session's actions: the toolbar shows them too
         for command in ("train", "pause", "stop"):
             run_menu.addAction(self.session.actions[command])
         run_menu.addSeparator()
@@ -204,7 +211,8 @@ class MainWindow(QMainWindow):
         spacer.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
         bar.addWidget(spacer)
 
-    # -- layout ---------------------------------------------------------------------------------------------------
+    # -- layout
+    # ---------------------------------------------------------------------------------------------------
     def _default_state(self) -> QByteArray:
         """Dataset | Builder tabbed on the left, Training right, Hardware | Export tabbed bottom right.
 
@@ -220,7 +228,7 @@ class MainWindow(QMainWindow):
         stage.tabifyDockWidget(docks["datasetDock"], docks["builderDock"])
         stage.splitDockWidget(docks["trainingDock"], docks["hardwareDock"], Qt.Vertical)
         stage.tabifyDockWidget(docks["hardwareDock"], docks["exportDock"])
-        for name, area in self.plugin_docks.items():   # plugin docks join the built-in group of their area
+        for name, area in self.plugin_docks.items():  # plugin docks join the built-in group of their area
             anchor = {"left": "builderDock", "right": "trainingDock"}.get(area, "exportDock")
             stage.tabifyDockWidget(docks[anchor], docks[name])
         state = stage.saveState(LAYOUT_VERSION)
@@ -231,9 +239,12 @@ class MainWindow(QMainWindow):
         """The left column ~42% of the width; the training curves ~64% of the right column's height."""
         d = self.docks
         width, height = self.width(), self.height()
-        self.resizeDocks([d["datasetDock"], d["trainingDock"]], [int(width * 0.42), int(width * 0.58)], Qt.Horizontal)
-        self.resizeDocks([d["trainingDock"], d["hardwareDock"]], [int(height * 0.62), int(height * 0.38)],
-                         Qt.Vertical)
+        self.resizeDocks(
+            [d["datasetDock"], d["trainingDock"]], [int(width * 0.42), int(width * 0.58)], Qt.Horizontal
+        )
+        self.resizeDocks(
+            [d["trainingDock"], d["hardwareDock"]], [int(height * 0.62), int(height * 0.38)], Qt.Vertical
+        )
 
     def reset_layout(self) -> None:
         size = self.size()  # docks stacked for a moment below would grow the window to their summed height
@@ -250,12 +261,12 @@ class MainWindow(QMainWindow):
                 bar.hide()
         self.docks["datasetDock"].raise_()
         self.docks["hardwareDock"].raise_()
-        self.docks["trainingDock"].raise_()            # in front of plugin docks tabbed with it
+        self.docks["trainingDock"].raise_()  # in front of plugin docks tabbed with it
         QTimer.singleShot(0, self._apply_proportions)  # once the restored layout has settled
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)
-        QTimer.singleShot(0, self.session.jobs.warm_up)   # the trainer process imports torch while we wait
+        QTimer.singleShot(0, self.session.jobs.warm_up)  # the trainer process imports torch while we wait
         if not self._proportioned:
             self._proportioned = True
             if not self._state_restored:
@@ -282,7 +293,7 @@ class MainWindow(QMainWindow):
 
     def _place_new_plugin_docks(self) -> None:
         """A plugin dock the saved layout does not know (a newly enabled plugin) joins its area's group."""
-        if not self._state_restored:   # the default layout placed them: keep the built-ins in front
+        if not self._state_restored:  # the default layout placed them: keep the built-ins in front
             for name in ("trainingDock", "datasetDock", "hardwareDock") if self.plugin_docks else ():
                 self.docks[name].raise_()
             return
@@ -294,7 +305,8 @@ class MainWindow(QMainWindow):
                 self.tabifyDockWidget(self.docks[anchor], self.docks[name])
                 self.docks[anchor].raise_()
 
-    # -- project commands -------------------------------------------------------------------------------------------
+    # -- project commands
+    # -------------------------------------------------------------------------------------------
     def _confirm_discard(self) -> bool:
         """True when it is fine to drop the current document (saved, or the user said so)."""
         if not self.session.dirty:
@@ -306,8 +318,12 @@ class MainWindow(QMainWindow):
 
     def _ask_save_changes(self):
         return QMessageBox.question(
-            self, "Unsaved changes", f"Save the changes to “{self.session.display_name}” first?",
-            QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
+            self,
+            "Unsaved changes",
+            f"Save the changes to “{self.session.display_name}” first?",
+            QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel,
+            QMessageBox.Save,
+        )
 
     def _training_panel(self):
         return self.panels.get("trainingDock")
@@ -319,9 +335,12 @@ class MainWindow(QMainWindow):
         if not getattr(panel, "running", False):
             return True
         answer = QMessageBox.question(
-            self, "Training is running",
+            self,
+            "Training is running",
             f"A run of “{self.session.display_name}” is training. Stop it (a checkpoint is saved) and {doing}?",
-            QMessageBox.Yes | QMessageBox.Cancel, QMessageBox.Cancel)
+            QMessageBox.Yes | QMessageBox.Cancel,
+            QMessageBox.Cancel,
+        )
         if answer != QMessageBox.Yes:
             return False
         from PySide6.QtCore import QDeadlineTimer, QEventLoop
@@ -334,7 +353,9 @@ class MainWindow(QMainWindow):
             QApplication.processEvents(QEventLoop.AllEvents, 50)
             QThread.msleep(10)
         if panel.running:
-            self.show_error("Training is still running", "The run did not stop in time; try again in a moment.")
+            self.show_error(
+                "Training is still running", "The run did not stop in time; try again in a moment."
+            )
             return False
         return True
 
@@ -359,7 +380,9 @@ class MainWindow(QMainWindow):
 
     def open_project(self, path: str | Path, confirmed: bool = False) -> bool:
         """Open a project; a bad file shows a dialog and leaves the current project (and the file) untouched."""
-        if not confirmed and not (self._confirm_stop_training("open another project") and self._confirm_discard()):
+        if not confirmed and not (
+            self._confirm_stop_training("open another project") and self._confirm_discard()
+        ):
             return False
         try:
             self.session.open(path)
@@ -380,9 +403,12 @@ class MainWindow(QMainWindow):
         if not newer:
             return
         answer = QMessageBox.question(
-            self, "Recover unsaved changes",
+            self,
+            "Recover unsaved changes",
             f"“{self.session.path.name}” has unsaved changes from an earlier session ({side.name}). Recover them?",
-            QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
+            QMessageBox.Yes | QMessageBox.No,
+            QMessageBox.Yes,
+        )
         if answer == QMessageBox.Yes:
             try:
                 self.session.recover(side)
@@ -410,7 +436,7 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot save project", str(exc))
             return False
         self._add_recent(path.resolve())
-        self._update_title()             # Save As: the new path and name, even when nothing was unsaved
+        self._update_title()  # Save As: the new path and name, even when nothing was unsaved
         return True
 
     def show_error(self, title: str, message: str) -> None:
@@ -430,7 +456,7 @@ class MainWindow(QMainWindow):
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
         recent = [p for p in self._recent() if Path(p).exists()]
-        for path in recent:     # the full path: two projects are often both called project.wbproj
+        for path in recent:  # the full path: two projects are often both called project.wbproj
             action = self._action(path, lambda _=False, p=path: self.open_project(p), None, self.recent_menu)
             action.setToolTip(path)
         if not recent:
@@ -456,7 +482,8 @@ class MainWindow(QMainWindow):
     def about(self) -> None:
         QMessageBox.about(self, "About Workbench", about_text())
 
-    # -- session events ---------------------------------------------------------------------------------------------
+    # -- session events
+    # ---------------------------------------------------------------------------------------------
     def _update_title(self, *_args) -> None:
         where = f" — {self.session.path}" if self.session.path else ""
         star = "*" if self.session.dirty else ""
@@ -485,7 +512,8 @@ class MainWindow(QMainWindow):
                 self.device_combo.addItem(device)
             self.device_combo.setCurrentText(device)
 
-    # -- closing ------------------------------------------------------------------------------------------------------
+    # -- closing
+    # ------------------------------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         for panel in self.panels.values():
             confirm = getattr(panel, "confirm_close", None)
@@ -517,8 +545,10 @@ def _spec_hint(path) -> str | None:
     except UserError:
         return None
     if isinstance(doc, dict) and "layers" in doc and "model" not in doc:
-        return (f"{Path(path).name} is a model spec, not a project: open it in the Model builder with "
-                "Spec > Open spec…, or make a project from data with File > New project.")
+        return (
+            f"{Path(path).name} is a model spec, not a project: open it in the Model builder with "
+            "Spec > Open spec…, or make a project from data with File > New project."
+        )
     return None
 
 
@@ -526,14 +556,19 @@ def about_text() -> str:
     import PySide6
     from PySide6.QtCore import qVersion
 
-    lines = [f"<h3>Workbench {__version__}</h3>",
-             "<p>Build, train, monitor and export PyTorch networks in one window.</p>",
-             f"<p>Qt {qVersion()} · PySide6 {PySide6.__version__}"]
+    lines = [
+        f"<h3>Workbench {__version__}</h3>",
+        "<p>Build, train, monitor and export PyTorch networks in one window.</p>",
+        f"<p>Qt {qVersion()} · PySide6 {PySide6.__version__}",
+    ]
     try:
         import torch
 
-        cuda = (f"CUDA {torch.version.cuda}, {torch.cuda.device_count()} GPU(s)" if torch.cuda.is_available()
-                else "CUDA not available")
+        cuda = (
+            f"CUDA {torch.version.cuda}, {torch.cuda.device_count()} GPU(s)"
+            if torch.cuda.is_available()
+            else "CUDA not available"
+        )
         lines.append(f" · torch {torch.__version__} · {cuda}")
     except Exception as exc:  # noqa: BLE001
         lines.append(f" · torch not available ({exc})")

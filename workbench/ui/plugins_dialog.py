@@ -43,7 +43,12 @@ from workbench.plugins.manager import (
 )
 
 ID_ROLE = Qt.ItemDataRole.UserRole
-STATUS_TEXT = {LOADED: "Loaded", FAILED: "Failed", DISABLED: "Disabled", FOLDER_DISABLED: "Folder not enabled"}
+STATUS_TEXT = {
+    LOADED: "Loaded",
+    FAILED: "Failed",
+    DISABLED: "Disabled",
+    FOLDER_DISABLED: "Folder not enabled",
+}
 STATUS_COLOR = {LOADED: "#2e7d32", FAILED: "#c62828"}
 BANNER = "QLabel {{ background: {bg}; border: 1px solid {border}; border-radius: 4px; padding: 6px; }}"
 
@@ -56,9 +61,11 @@ class PluginsDialog(QDialog):
         self.setWindowTitle("Plugins")
         self.resize(820, 620)
 
-        intro = QLabel("Plugins add layers, data sources, exporters and panels. They come from the built-ins, "
-                       "installed packages (entry point <code>workbench.plugins</code>) and enabled plugin "
-                       "folders. <b>Changes apply the next time Workbench starts.</b>")
+        intro = QLabel(
+            "Plugins add layers, data sources, exporters and panels. They come from the built-ins, "
+            "installed packages (entry point <code>workbench.plugins</code>) and enabled plugin "
+            "folders. <b>Changes apply the next time Workbench starts.</b>"
+        )
         intro.setWordWrap(True)
         self.restart_banner = _banner("#fff4d6", "#e0b84c")
         self.restart_banner.setObjectName("pluginsRestartBanner")
@@ -129,15 +136,23 @@ class PluginsDialog(QDialog):
         row.addLayout(side)
         return box
 
-    # -- filling -----------------------------------------------------------------------------------------------------
+    # -- filling
+    # -----------------------------------------------------------------------------------------------------
     def refresh(self) -> None:
         current = self.current_id()
         self.plugin_list.blockSignals(True)
         self.plugin_list.clear()
         for record in self.manager.records:
-            item = QTreeWidgetItem(self.plugin_list, [
-                record.name, record.version, record.origin, record.contribution_summary(),
-                STATUS_TEXT.get(record.status, record.status.capitalize())])
+            item = QTreeWidgetItem(
+                self.plugin_list,
+                [
+                    record.name,
+                    record.version,
+                    record.origin,
+                    record.contribution_summary(),
+                    STATUS_TEXT.get(record.status, record.status.capitalize()),
+                ],
+            )
             item.setData(0, ID_ROLE, record.id)
             flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
             if record.can_disable:
@@ -145,8 +160,12 @@ class PluginsDialog(QDialog):
             item.setFlags(flags)
             enabled = record.origin == BUILTIN or self.manager.state.is_enabled(record.id)
             item.setCheckState(0, Qt.CheckState.Checked if enabled else Qt.CheckState.Unchecked)
-            item.setToolTip(0, "Built in: always loaded" if not record.can_disable
-                            else "Checked: loaded at start-up. Unchecked: not imported at all.")
+            item.setToolTip(
+                0,
+                "Built in: always loaded"
+                if not record.can_disable
+                else "Checked: loaded at start-up. Unchecked: not imported at all.",
+            )
             color = STATUS_COLOR.get(record.status)
             if color:
                 item.setForeground(4, QBrush(QColor(color)))
@@ -168,7 +187,9 @@ class PluginsDialog(QDialog):
             exists = path.is_dir()
             item = QListWidgetItem(str(path) + ("" if exists else "   (does not exist yet)"))
             item.setData(ID_ROLE, str(path))
-            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setFlags(
+                Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsUserCheckable
+            )
             item.setCheckState(Qt.CheckState.Checked if enabled else Qt.CheckState.Unchecked)
             item.setToolTip("Checked: plugins in this folder are loaded at start-up")
             self.folder_list.addItem(item)
@@ -189,24 +210,45 @@ class PluginsDialog(QDialog):
             self.traceback_group.hide()
             return
         e = html.escape
-        rows = [("Id", f"<code>{e(record.id)}</code>"), ("Origin", e(record.origin)),
-                ("From", f"<code>{e(record.location)}</code>"),
-                ("Status", e(STATUS_TEXT.get(record.status, record.status))
-                 + (f" in {record.seconds * 1000:.0f} ms" if record.loaded and record.origin != BUILTIN else ""))]
+        rows = [
+            ("Id", f"<code>{e(record.id)}</code>"),
+            ("Origin", e(record.origin)),
+            ("From", f"<code>{e(record.location)}</code>"),
+            (
+                "Status",
+                e(STATUS_TEXT.get(record.status, record.status))
+                + (
+                    f" in {record.seconds * 1000:.0f} ms"
+                    if record.loaded and record.origin != BUILTIN
+                    else ""
+                ),
+            ),
+        ]
         for kind, names in record.contributions.items():
             if names:
                 rows.append((kind.capitalize(), e(", ".join(names))))
         if not any(record.contributions.values()):
-            rows.append(("Contributes", {LOADED: "nothing", FAILED: "nothing (it failed to load)"}.get(
-                record.status, "unknown until it loads")))
-        table = "".join(f"<tr><td style='color:#666;padding-right:10px'>{k}</td><td>{v}</td></tr>" for k, v in rows)
-        error = (f"<p style='color:#c62828'><b>Error:</b> {e(record.error)}</p>" if record.error else "")
-        self.details.setHtml(f"<h3>{e(record.name)} <span style='color:#666'>{e(record.version)}</span></h3>"
-                             f"<p>{e(record.description) or '<i>No description</i>'}</p>{error}<table>{table}</table>")
+            rows.append(
+                (
+                    "Contributes",
+                    {LOADED: "nothing", FAILED: "nothing (it failed to load)"}.get(
+                        record.status, "unknown until it loads"
+                    ),
+                )
+            )
+        table = "".join(
+            f"<tr><td style='color:#666;padding-right:10px'>{k}</td><td>{v}</td></tr>" for k, v in rows
+        )
+        error = f"<p style='color:#c62828'><b>Error:</b> {e(record.error)}</p>" if record.error else ""
+        self.details.setHtml(
+            f"<h3>{e(record.name)} <span style='color:#666'>{e(record.version)}</span></h3>"
+            f"<p>{e(record.description) or '<i>No description</i>'}</p>{error}<table>{table}</table>"
+        )
         self.traceback_box.setPlainText(record.traceback or "")
         self.traceback_group.setVisible(bool(record.traceback))
 
-    # -- helpers for tests and automation ------------------------------------------------------------------------------
+    # -- helpers for tests and automation
+    # ------------------------------------------------------------------------------
     def item_for(self, plugin_id: str | None) -> QTreeWidgetItem | None:
         for i in range(self.plugin_list.topLevelItemCount()):
             item = self.plugin_list.topLevelItem(i)
@@ -222,7 +264,8 @@ class PluginsDialog(QDialog):
         bad = next((r for r in self.manager.records if r.status == FAILED), None)
         return self.item_for(bad.id) if bad else None
 
-    # -- events --------------------------------------------------------------------------------------------------------
+    # -- events
+    # --------------------------------------------------------------------------------------------------------
     def _on_list_current_changed(self, item: QTreeWidgetItem | None, _previous) -> None:
         self._show_details(self.manager.record(item.data(0, ID_ROLE)) if item is not None else None)
 
@@ -240,7 +283,9 @@ class PluginsDialog(QDialog):
             self.manager.set_enabled(plugin_id, enabled)
         except UserError as exc:
             QMessageBox.warning(self, "Cannot save plugin settings", str(exc))
-            with QSignalBlocker(self.plugin_list):    # the item stays (never rebuild a list from its own signal)
+            with QSignalBlocker(
+                self.plugin_list
+            ):  # the item stays (never rebuild a list from its own signal)
                 item.setCheckState(0, Qt.CheckState.Unchecked if enabled else Qt.CheckState.Checked)
         self._update_banners()
 
@@ -293,13 +338,15 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--screenshot", type=Path, help="save a PNG of the dialog and exit")
-    parser.add_argument("--folder", type=Path, action="append", default=[], help="also load this plugin folder")
+    parser.add_argument(
+        "--folder", type=Path, action="append", default=[], help="also load this plugin folder"
+    )
     parser.add_argument("--select", help="the plugin id to select")
     args = parser.parse_args(argv)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     manager = PluginManager()
     for folder in args.folder:
-        manager.state.folders[str(folder.resolve())] = True       # this preview only: not saved
+        manager.state.folders[str(folder.resolve())] = True  # this preview only: not saved
     manager.load()
     dialog = PluginsDialog(manager)
     if args.select:

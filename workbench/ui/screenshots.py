@@ -24,7 +24,9 @@ def _wait(app, seconds: float, until=None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("outdir", type=Path)
     parser.add_argument("--size", default="1600x1000")
     parser.add_argument("--train", type=float, default=0.0, help="train the sample this many seconds first")
@@ -46,11 +48,19 @@ def main(argv: list[str] | None = None) -> int:
     window.reset_layout()
     window.open_project(args.project or sample_project(), confirmed=True)
     jobs = window.session.jobs
-    _wait(app, 60, until=lambda: window.session.data is not None and jobs.host.process is not None
-          and jobs.host.process.ready and jobs.current("prepare") is None)
+    _wait(
+        app,
+        60,
+        until=lambda: (
+            window.session.data is not None
+            and jobs.host.process is not None
+            and jobs.host.process.ready
+            and jobs.current("prepare") is None
+        ),
+    )
     _wait(app, 2)
     if args.train > 0:
-        window.session.project.training.epochs = 60       # still running when the shots are taken
+        window.session.project.training.epochs = 60  # still running when the shots are taken
         window.session.actions["train"].trigger()
         _wait(app, args.train)
     args.outdir.mkdir(parents=True, exist_ok=True)

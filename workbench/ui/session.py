@@ -22,7 +22,7 @@ from workbench.core.training.config import TrainingConfig
 from workbench.ui.jobs import JobRunner
 
 AUTOSAVE_MS = 30_000
-ADOPT_DELAY_MS = 3000       # a run that was training at the first Save moves this long after it ends
+ADOPT_DELAY_MS = 3000  # a run that was training at the first Save moves this long after it ends
 
 
 def untitled_folder() -> Path:
@@ -52,7 +52,7 @@ def move_runs(source: Path, target: Path) -> list[Path]:
     return left
 
 
-COMMANDS = {   # id: (text, tip, shortcut): the menus, the toolbar and the panels share these QActions
+COMMANDS = {  # id: (text, tip, shortcut): the menus, the toolbar and the panels share these QActions
     "train": ("Train", "Start training (Training panel)", "Ctrl+T"),
     "pause": ("Pause", "Pause or resume at the next batch", "Ctrl+P"),
     "stop": ("Stop", "Stop after the current batch and save a checkpoint", None),
@@ -70,50 +70,51 @@ def _action(parent: QObject, command: str, text: str, tip: str, shortcut: str | 
 
 
 class ProjectSession(QObject):
-    sig_project_loaded = Signal(object)    # Project: a new document (New / Open), panels re-read everything
-    sig_dataset_changed = Signal(object)   # DatasetSettings: project.dataset replaced (settings, not data)
-    sig_data_loaded = Signal(object)       # the loaded, Qt-free dataset (or None when cleared)
-    sig_model_changed = Signal(object)     # ModelSpec: project.model replaced
+    sig_project_loaded = Signal(object)  # Project: a new document (New / Open), panels re-read everything
+    sig_dataset_changed = Signal(object)  # DatasetSettings: project.dataset replaced (settings, not data)
+    sig_data_loaded = Signal(object)  # the loaded, Qt-free dataset (or None when cleared)
+    sig_model_changed = Signal(object)  # ModelSpec: project.model replaced
     sig_training_changed = Signal(object)  # TrainingConfig: project.training replaced
-    sig_export_changed = Signal(object)    # ExportSettings: project.export replaced
+    sig_export_changed = Signal(object)  # ExportSettings: project.export replaced
     sig_dirty_changed = Signal(bool)
-    sig_runs_changed = Signal()            # a run was added, renamed or deleted
+    sig_runs_changed = Signal()  # a run was added, renamed or deleted
     sig_runs_root_changed = Signal(object)  # Path: where runs are listed and written (New / Open / Save As)
-    sig_run_selected = Signal(object)      # Path of the run a panel selected (or None)
-    sig_device_changed = Signal(str)       # "cpu", "cuda:0", ... picked in the toolbar or hardware panel
-    sig_gpu_memory = Signal(object)        # {device: free_bytes} from the hardware sampler
-    sig_hardware = Signal(object)          # each workbench.core.hardware snapshot, for plots beside the loss
-    sig_status = Signal(str)               # a message for the status bar
+    sig_run_selected = Signal(object)  # Path of the run a panel selected (or None)
+    sig_device_changed = Signal(str)  # "cpu", "cuda:0", ... picked in the toolbar or hardware panel
+    sig_gpu_memory = Signal(object)  # {device: free_bytes} from the hardware sampler
+    sig_hardware = Signal(object)  # each workbench.core.hardware snapshot, for plots beside the loss
+    sig_status = Signal(str)  # a message for the status bar
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.project = Project()
         self.path: Path | None = None
-        self.data: Any = None               # workbench.core.data dataset object once loaded
+        self.data: Any = None  # workbench.core.data dataset object once loaded
         self.device = "auto"
         self.gpu_free: dict[str, int] = {}
         self.selected_run: Path | None = None
         self._dirty = False
-        self._saved_json = self.project.to_json()    # the document as last saved / opened (undo back = clean)
-        self._untitled = untitled_folder()           # an unsaved project's runs live here until its first Save
-        self._pending_runs: Path | None = None       # runs still training at the first Save: moved when done
+        self._saved_json = self.project.to_json()  # the document as last saved / opened (undo back = clean)
+        self._untitled = untitled_folder()  # an unsaved project's runs live here until its first Save
+        self._pending_runs: Path | None = None  # runs still training at the first Save: moved when done
         self._autosave = QTimer(self)
         self._autosave.setSingleShot(True)
         self._autosave.setInterval(AUTOSAVE_MS)
         self._autosave.timeout.connect(self.autosave)
-        self.jobs = JobRunner(self)         # every background job; the trainer process lives here
+        self.jobs = JobRunner(self)  # every background job; the trainer process lives here
         self.actions = {command: _action(self, command, *spec) for command, spec in COMMANDS.items()}
-        self.sampler: Any = None            # the hardware sampler (`start_sampling`); its snapshots: sig_hardware
+        self.sampler: Any = None  # the hardware sampler (`start_sampling`); its snapshots: sig_hardware
         self.sig_runs_changed.connect(self._on_runs_changed)
 
-    # -- document ---------------------------------------------------------------------------------------------
+    # -- document
+    # ---------------------------------------------------------------------------------------------
     @property
     def dirty(self) -> bool:
         return self._dirty
 
     def _set_dirty(self, dirty: bool) -> None:
         if dirty and self.project.to_json() == self._saved_json:
-            dirty = False                           # edited back to the saved state (undo)
+            dirty = False  # edited back to the saved state (undo)
         if dirty:
             self._autosave.start()
         if dirty != self._dirty:
@@ -168,7 +169,7 @@ class ProjectSession(QObject):
             raise ValueError("no path to save to")
         old_path, old_root = self.path, self.runs_dir
         if target != old_path:
-            self.project.name = target.stem             # Save (As) to a new file: the project takes its name
+            self.project.name = target.stem  # Save (As) to a new file: the project takes its name
         save_project(self.project, target)
         self.path = target
         self._saved_json = self.project.to_json()
@@ -177,7 +178,7 @@ class ProjectSession(QObject):
         self._discard_autosave()
         self._set_dirty(False)
         if self.runs_dir != old_root:
-            if old_path is None:                         # first Save: the runs so far move beside the file
+            if old_path is None:  # first Save: the runs so far move beside the file
                 self._adopt_runs(old_root)
             self.sig_runs_root_changed.emit(self.runs_dir)
             self.sig_runs_changed.emit()
@@ -191,13 +192,13 @@ class ProjectSession(QObject):
             self.sig_status.emit(f"Could not move the runs from {source} to {self.runs_dir}: {exc}")
             return
         self._pending_runs = source if left else None
-        if not left:                           # the untitled project's folder, when nothing else is in it
+        if not left:  # the untitled project's folder, when nothing else is in it
             for folder in (source, source.parent):
                 with contextlib.suppress(OSError):
                     folder.rmdir()
 
     def _on_runs_changed(self) -> None:
-        if self._pending_runs is not None:     # the run that was training at the first Save, once it has ended
+        if self._pending_runs is not None:  # the run that was training at the first Save, once it has ended
             QTimer.singleShot(ADOPT_DELAY_MS, self._adopt_pending)
 
     def _adopt_pending(self) -> None:
@@ -214,13 +215,12 @@ class ProjectSession(QObject):
             except Exception as exc:  # noqa: BLE001 - autosave must never break editing
                 self.sig_status.emit(f"Autosave failed: {exc}")
 
-    def _discard_autosave(self, path: Path | None | bool = False) -> None:
-        try:
+    def _discard_autosave(self, path: Path | bool | None = False) -> None:
+        with contextlib.suppress(OSError):
             autosave_path(self.path if path is False else path).unlink(missing_ok=True)
-        except OSError:
-            pass
 
-    # -- edits (each replaces one part of the document and tells everyone) -------------------------------------
+    # -- edits (each replaces one part of the document and tells everyone)
+    # -------------------------------------
     def update_dataset(self, settings: DatasetSettings) -> None:
         if settings != self.project.dataset:
             self.project.dataset = settings

@@ -23,7 +23,9 @@ def test_digits_bundle_shapes_and_normalization(digits):
     assert digits.train.x.dtype == torch.float32 and digits.train.y.dtype == torch.int64
     assert digits.train.x.shape[1:] == (1, 8, 8)
     # normalized with the train split's statistics: train is ~N(0, 1), the others only close to it
-    assert abs(float(digits.train.x.mean())) < 1e-4 and float(digits.train.x.std()) == pytest.approx(1, abs=1e-3)
+    assert abs(float(digits.train.x.mean())) < 1e-4 and float(digits.train.x.std()) == pytest.approx(
+        1, abs=1e-3
+    )
     assert 0.25 < meta.mean[0] < 0.35 and 0.3 < meta.std[0] < 0.45
 
 
@@ -75,7 +77,7 @@ def test_split_fractions_and_presets():
     assert [len(parts[k]) for k in ("train", "val", "test")] == [210, 45, 45]
     assert np.bincount(y30[parts["val"]], minlength=10).min() >= 4
     preset = np.full(100, -1, dtype=np.int8)
-    preset[:10] = 2                        # an official test set: kept as it is
+    preset[:10] = 2  # an official test set: kept as it is
     parts = split_indices(y, (0.6, 0.2, 0.2), seed=1, preset=preset)
     assert parts["test"].tolist() == list(range(10))
     assert len(parts["train"]) + len(parts["val"]) == 90 and 67 <= len(parts["train"]) <= 68  # the rest 60:20

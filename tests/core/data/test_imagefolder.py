@@ -84,7 +84,7 @@ def test_empty_single_class_and_missing_folders(tmp_path, digits_arrays):
 def test_unreadable_folder_and_file_are_clear(image_folder, monkeypatch):
     real_scandir = os.scandir
 
-    def denied(path):               # chmod does not stop root, so the OS answer is simulated
+    def denied(path):  # chmod does not stop root, so the OS answer is simulated
         if str(path) == str(image_folder):
             raise PermissionError(13, "Permission denied", str(path))
         return real_scandir(path)
@@ -97,7 +97,7 @@ def test_unreadable_folder_and_file_are_clear(image_folder, monkeypatch):
     locked = str(image_folder / "digit1" / "004.png")
 
     def open_denied(fp, *a, **k):
-        if str(getattr(fp, "name", fp)) == locked:      # a path, or the file object opened from it
+        if str(getattr(fp, "name", fp)) == locked:  # a path, or the file object opened from it
             raise PermissionError(13, "Permission denied", locked)
         return real_open(fp, *a, **k)
 

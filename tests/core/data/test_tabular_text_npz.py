@@ -27,8 +27,16 @@ def test_digits_csv_classification(tmp_path):
 
 
 def test_categorical_onehot_or_refused_and_missing_policy(tmp_path):
-    rows = [[1.5, "red", 3, "yes"], [2.0, "blue", "", "no"], ["NA", "red", 5, "yes"], [4.0, "green", 6, "no"],
-            [5.0, "blue", 7, "yes"], [6.0, "", 8, "no"], [7.0, "red", 9, "yes"], [8.0, "blue", 10, "no"]]
+    rows = [
+        [1.5, "red", 3, "yes"],
+        [2.0, "blue", "", "no"],
+        ["NA", "red", 5, "yes"],
+        [4.0, "green", 6, "no"],
+        [5.0, "blue", 7, "yes"],
+        [6.0, "", 8, "no"],
+        [7.0, "red", 9, "yes"],
+        [8.0, "blue", 10, "no"],
+    ]
     path = write_csv(tmp_path / "t.csv", ["size", "color", "count", "buy"], rows)
     dropped = load_dataset(csv_settings(path, "buy"))
     miss = dropped.meta.extra["missing"]
@@ -63,7 +71,9 @@ def test_csv_bad_input_messages(tmp_path):
     good = write_csv(tmp_path / "g.csv", ["a", "b", "y"], [[i, i * 2, i % 2] for i in range(30)])
     with pytest.raises(UserError, match="column 'label' not found; the columns are: a, b, y"):
         load_dataset(csv_settings(good, "label"))
-    typo = write_csv(tmp_path / "typo.csv", ["a", "b", "y"], [[i, "oops" if i == 7 else i, i % 2] for i in range(30)])
+    typo = write_csv(
+        tmp_path / "typo.csv", ["a", "b", "y"], [[i, "oops" if i == 7 else i, i % 2] for i in range(30)]
+    )
     with pytest.raises(UserError, match="column 'b' is numeric but line 9 has 'oops'"):
         load_dataset(csv_settings(typo))
 
@@ -74,31 +84,44 @@ def test_delimiter_and_encoding_are_sniffed(tmp_path):
     bundle = load_dataset(csv_settings(path, "cls"))
     assert bundle.meta.extra["delimiter"] == ";" and bundle.meta.extra["encoding"] == "cp1252"
     assert "name=caf\u00e91" in bundle.meta.extra["features"]
-    tabs = write_csv(tmp_path / "tabs.tsv", ["n", "cls"], [[i, i % 2] for i in range(20)], delimiter="\t",
-                     encoding="utf-16")
+    tabs = write_csv(
+        tmp_path / "tabs.tsv",
+        ["n", "cls"],
+        [[i, i % 2] for i in range(20)],
+        delimiter="\t",
+        encoding="utf-16",
+    )
     assert load_dataset(csv_settings(tabs, "cls")).meta.extra["delimiter"] == "\t"
 
 
 def test_text_column_tokenized_with_vocab_from_train(tmp_path):
-    pos = ["a great and lovely film", "loved it, great acting", "wonderful fun great story", "great great fun"]
+    pos = [
+        "a great and lovely film",
+        "loved it, great acting",
+        "wonderful fun great story",
+        "great great fun",
+    ]
     neg = ["a dull and boring film", "hated it, awful acting", "boring story, awful pace", "dull dull awful"]
-    rows = [[f'"{t} {i}"', "pos"] for i, t in enumerate(pos * 5)] + [[f'"{t} {i}"', "neg"] for i, t in
-                                                                     enumerate(neg * 5)]
+    rows = [[f'"{t} {i}"', "pos"] for i, t in enumerate(pos * 5)] + [
+        [f'"{t} {i}"', "neg"] for i, t in enumerate(neg * 5)
+    ]
     path = write_csv(tmp_path / "reviews.csv", ["review", "sentiment"], rows)
     bundle = load_dataset(csv_settings(path, "sentiment", seq_len=8, vocab_size=30))
-    assert bundle.meta.extra["text_column"] == "review"          # detected: one free-text column
+    assert bundle.meta.extra["text_column"] == "review"  # detected: one free-text column
     assert bundle.meta.input_dtype == "int64" and bundle.meta.input_shape == (8,)
     assert bundle.train.x.dtype == torch.int64 and bundle.train.x.shape[1] == 8
     vocab = bundle.meta.extra["vocab"]
     assert vocab[:2] == ["<pad>", "<unk>"] and "great" in vocab and len(vocab) == 30
     assert int(bundle.train.x.max()) < 30
-    assert bundle.sample_text("val", 0).startswith(("a ", "loved", "wonderful", "great", "hated", "boring", "dull"))
+    assert bundle.sample_text("val", 0).startswith(
+        ("a ", "loved", "wonderful", "great", "hated", "boring", "dull")
+    )
 
 
 def test_tokenizer_rules():
     tok = Tokenizer("words", vocab_size=5, seq_len=4).fit(["b a a", "c a b", "b d"])
-    assert tok.vocab == ["<pad>", "<unk>", "a", "b", "c"]     # by frequency, ties alphabetical
-    assert tok.encode(["A b zz", "a a a a a"]).tolist() == [[0, 2, 3, 1], [2, 2, 2, 2]]   # padded on the left
+    assert tok.vocab == ["<pad>", "<unk>", "a", "b", "c"]  # by frequency, ties alphabetical
+    assert tok.encode(["A b zz", "a a a a a"]).tolist() == [[0, 2, 3, 1], [2, 2, 2, 2]]  # padded on the left
     chars = Tokenizer("chars", vocab_size=10, seq_len=3).fit(["ab"])
     assert chars.encode(["BA"]).tolist() == [[0, 3, 2]] or chars.encode(["BA"]).tolist() == [[0, 2, 3]]
 
@@ -111,7 +134,9 @@ def test_npz_arrays_and_errors(tmp_path):
     flat = load_dataset(DatasetSettings(kind="npz", source=str(tmp_path / "flat.npz")))
     assert flat.meta.input_shape == (64,) and flat.meta.num_classes == 10
     imgs = (d.images[:200] / 16 * 255).astype(np.uint8)
-    np.savez(tmp_path / "img.npz", X=imgs, y=d.target[:200], class_names=np.array([f"c{i}" for i in range(10)]))
+    np.savez(
+        tmp_path / "img.npz", X=imgs, y=d.target[:200], class_names=np.array([f"c{i}" for i in range(10)])
+    )
     img = load_dataset(DatasetSettings(kind="npz", source=str(tmp_path / "img.npz")))
     assert img.meta.input_shape == (1, 8, 8) and img.meta.class_names[3] == "c3"
     assert img.sample_image("train", 0).shape == (8, 8)

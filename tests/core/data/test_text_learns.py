@@ -20,31 +20,45 @@ from realdata import write_docstrings_csv
 
 
 def test_sequence_length_is_the_95th_percentile_of_token_counts():
-    counts = list(range(1, 101))                      # 1..100 tokens
+    counts = list(range(1, 101))  # 1..100 tokens
     assert auto_seq_len(counts) == 96
     texts = [" ".join(["w"] * n) for n in counts]
-    tok = Tokenizer("words").fit(texts)               # seq_len 0 (the default) = automatic
+    tok = Tokenizer("words").fit(texts)  # seq_len 0 (the default) = automatic
     assert tok.seq_len == 96
     assert auto_seq_len([3] * 50) == 3 and auto_seq_len([]) == 1 and auto_seq_len([10_000]) == 512
 
 
 def test_short_texts_are_padded_on_the_left_so_the_last_step_is_a_word(tmp_path):
     path = write_docstrings_csv(tmp_path / "docs.csv", ("json", "http"), per_class=40)
-    bundle = load_dataset(DatasetSettings(kind="csv", source=str(path), target="module",
-                                          options={"text_column": "text"}))
+    bundle = load_dataset(
+        DatasetSettings(kind="csv", source=str(path), target="module", options={"text_column": "text"})
+    )
     x = bundle.train.x.numpy()
     lengths = (x != 0).sum(1)
     assert bundle.meta.input_shape == (bundle.meta.extra["seq_len"],)
-    assert np.percentile(lengths, 50) < x.shape[1] <= lengths.max()   # sized from the data, not 64
-    assert (x[:, -1] != 0).all()                      # every text ends at the last step
+    assert np.percentile(lengths, 50) < x.shape[1] <= lengths.max()  # sized from the data, not 64
+    assert (x[:, -1] != 0).all()  # every text ends at the last step
     short = lengths < x.shape[1]
     assert short.any() and (x[short, 0] == 0).all()  # padding is in front
 
 
 def test_cli_makes_the_text_template_for_token_input(tmp_path, capsys):
     out = tmp_path / "text.json"
-    code = main(["model", "templates", "text_lstm", "--input-shape", "40", "--num-classes", "3",
-                 "--vocab-size", "500", "-o", str(out)])
+    code = main(
+        [
+            "model",
+            "templates",
+            "text_lstm",
+            "--input-shape",
+            "40",
+            "--num-classes",
+            "3",
+            "--vocab-size",
+            "500",
+            "-o",
+            str(out),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     spec = json.loads(out.read_text())
     assert spec["input_shape"] == [40]
@@ -70,13 +84,19 @@ def test_text_lstm_with_default_settings_learns_a_real_corpus(tmp_path):
     data = load_dataset(settings)
     m = data.meta
     majority = np.bincount(data.test.y.numpy()).max() / len(data.test)
-    spec = make_template("text_lstm", m.input_shape, m.num_classes, m.input_dtype,
-                         vocab_size=m.extra["vocab_size"])
+    spec = make_template(
+        "text_lstm", m.input_shape, m.num_classes, m.input_dtype, vocab_size=m.extra["vocab_size"]
+    )
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        events = list(train(Project(dataset=settings, model=spec, training=TrainingConfig(epochs=10, device="cpu")),
-                            data, runs_root=tmp_path / "runs"))
+        events = list(
+            train(
+                Project(dataset=settings, model=spec, training=TrainingConfig(epochs=10, device="cpu")),
+                data,
+                runs_root=tmp_path / "runs",
+            )
+        )
     finally:
         torch.set_num_threads(threads)
     summary = json.loads((Path(events[-1].run_dir) / "summary.json").read_text())

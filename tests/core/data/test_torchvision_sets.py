@@ -16,7 +16,7 @@ def test_mnist_layouts_read_by_torchvision(tmp_path, digits_arrays, name, kind):
     root = write_mnist(tmp_path, *digits_arrays, name=name, n_train=300, n_test=100)
     bundle = load_dataset(DatasetSettings(kind=kind, source=str(root)))
     assert bundle.meta.input_shape == (1, 28, 28) and bundle.meta.num_classes == 10
-    assert len(bundle.test) == 100 and bundle.test.indices == list(range(300, 400))   # the official test set
+    assert len(bundle.test) == 100 and bundle.test.indices == list(range(300, 400))  # the official test set
     assert len(bundle.train) + len(bundle.val) == 300
     assert bundle.meta.class_names[0] in ("0 - zero", "T-shirt/top")
     # pixels survive the IDX round trip through torchvision's reader
@@ -28,8 +28,11 @@ def test_mnist_layouts_read_by_torchvision(tmp_path, digits_arrays, name, kind):
 def test_mnist_missing_files_named(tmp_path, digits_arrays):
     root = write_mnist(tmp_path, *digits_arrays)
     (root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").unlink()
-    with pytest.raises(UserError, match=r"MNIST files missing in .*MNIST/raw: expected .*missing "
-                                        r"t10k-labels-idx1-ubyte"):
+    with pytest.raises(
+        UserError,
+        match=r"MNIST files missing in .*MNIST/raw: expected .*missing "
+        r"t10k-labels-idx1-ubyte",
+    ):
         load_dataset(DatasetSettings(kind="mnist", source=str(root)))
     with pytest.raises(UserError, match="folder not found"):
         load_dataset(DatasetSettings(kind="mnist", source=str(tmp_path / "none")))

@@ -6,9 +6,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-DIGITS_CNN = {"input_shape": [1, 8, 8], "layers": [
-    {"type": "Conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1}, {"type": "ReLU"},
-    {"type": "MaxPool2d", "kernel_size": 2}, {"type": "Flatten"}, {"type": "Linear", "out_features": 10}]}
+DIGITS_CNN = {
+    "input_shape": [1, 8, 8],
+    "layers": [
+        {"type": "Conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1},
+        {"type": "ReLU"},
+        {"type": "MaxPool2d", "kernel_size": 2},
+        {"type": "Flatten"},
+        {"type": "Linear", "out_features": 10},
+    ],
+}
 
 _CACHE: dict[str, object] = {}
 
@@ -23,10 +30,18 @@ def digits_data():
 
 # two convolutions in a row: the first one's channel 0 can be scaled up and the second one's input column 0
 # scaled down by the same factor, which leaves the fp32 function unchanged and breaks int8 (see break_model)
-TWO_CONV_CNN = {"input_shape": [1, 8, 8], "layers": [
-    {"type": "Conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1}, {"type": "ReLU"},
-    {"type": "Conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1}, {"type": "ReLU"},
-    {"type": "MaxPool2d", "kernel_size": 2}, {"type": "Flatten"}, {"type": "Linear", "out_features": 10}]}
+TWO_CONV_CNN = {
+    "input_shape": [1, 8, 8],
+    "layers": [
+        {"type": "Conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1},
+        {"type": "ReLU"},
+        {"type": "Conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1},
+        {"type": "ReLU"},
+        {"type": "MaxPool2d", "kernel_size": 2},
+        {"type": "Flatten"},
+        {"type": "Linear", "out_features": 10},
+    ],
+}
 OUTLIER = 1000.0
 
 
@@ -41,7 +56,9 @@ def break_model(model) -> None:
         model[2].weight[:, 0] /= OUTLIER
 
 
-def trained_digits_run(root: Path, epochs: int = 8, spec_dict: dict | None = None, broken: bool = False) -> Path:
+def trained_digits_run(
+    root: Path, epochs: int = 8, spec_dict: dict | None = None, broken: bool = False
+) -> Path:
     """runs/<id>/ with checkpoints/best.safetensors (meta as the trainer writes it) and config.json.
     `spec_dict` / `broken`: another architecture, trained the same way, optionally broken for int8."""
     key = "run" if spec_dict is None and not broken else f"{'broken' if broken else 'other'}-{id(spec_dict)}"
@@ -61,12 +78,12 @@ def trained_digits_run(root: Path, epochs: int = 8, spec_dict: dict | None = Non
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
     generator = torch.Generator().manual_seed(0)
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)   # tiny batches: one thread is faster and immune to a busy machine
+    torch.set_num_threads(1)  # tiny batches: one thread is faster and immune to a busy machine
     try:
         for _ in range(epochs):
             order = torch.randperm(len(data.train), generator=generator)
             for start in range(0, len(order), 32):
-                index = order[start:start + 32]
+                index = order[start : start + 32]
                 loss = torch.nn.functional.cross_entropy(model(data.train.x[index]), data.train.y[index])
                 optimizer.zero_grad()
                 loss.backward()
@@ -78,10 +95,16 @@ def trained_digits_run(root: Path, epochs: int = 8, spec_dict: dict | None = Non
         break_model(model)
     run = root / "project" / "runs" / ("20250101-000000" if key == "run" else f"20250101-00000{len(_CACHE)}")
     settings = DatasetSettings()
-    meta = {"run_id": run.name, "epoch": epochs, "step": epochs * 40, "dataset_settings": settings.model_dump(mode="json"),
-            "dataset": {"kind": "digits", "input_shape": [1, 8, 8], "num_classes": 10, "input_dtype": "float32"}}
+    meta = {
+        "run_id": run.name,
+        "epoch": epochs,
+        "step": epochs * 40,
+        "dataset_settings": settings.model_dump(mode="json"),
+        "dataset": {"kind": "digits", "input_shape": [1, 8, 8], "num_classes": 10, "input_dtype": "float32"},
+    }
     save_checkpoint(run / "checkpoints" / "best.safetensors", model, spec, meta)
-    (run / "config.json").write_text(json.dumps({"dataset": settings.model_dump(mode="json"),
-                                                 "model": spec.to_dict()}), encoding="utf-8")
+    (run / "config.json").write_text(
+        json.dumps({"dataset": settings.model_dump(mode="json"), "model": spec.to_dict()}), encoding="utf-8"
+    )
     _CACHE[key] = run
     return run

@@ -25,7 +25,9 @@ def test_cancel_before_and_during_calibration_leaves_no_file(source, tmp_path):
         list(events)
     assert list(tmp_path.iterdir()) == []
     # closing the generator while the calibration thread runs stops it and cleans up too
-    events = run_export(source, ExportSettings(format="onnx-int8-static", calibration_samples=512), tmp_path / "s.onnx")
+    events = run_export(
+        source, ExportSettings(format="onnx-int8-static", calibration_samples=512), tmp_path / "s.onnx"
+    )
     for event in events:
         if event.stage == "calibrate":
             break
@@ -69,10 +71,14 @@ def test_checkpoint_that_does_not_match_its_spec_names_the_tensor(tmp_path):
 
 
 def test_untrained_model_is_exported_with_a_warning(tmp_path, digits):
-    spec = ModelSpec.model_validate({"input_shape": [1, 8, 8], "layers": [
-        {"type": "Flatten"}, {"type": "Linear", "out_features": 10}]})
-    report = export(source_from_spec(spec, data=digits), ExportSettings(format="onnx", verify_samples=64),
-                    tmp_path / "u.onnx")
+    spec = ModelSpec.model_validate(
+        {"input_shape": [1, 8, 8], "layers": [{"type": "Flatten"}, {"type": "Linear", "out_features": 10}]}
+    )
+    report = export(
+        source_from_spec(spec, data=digits),
+        ExportSettings(format="onnx", verify_samples=64),
+        tmp_path / "u.onnx",
+    )
     assert report.checker_ok and (tmp_path / "u.onnx").is_file()
     assert any("untrained" in w for w in report.warnings)
 
@@ -84,26 +90,62 @@ def test_an_op_onnx_cannot_express_names_the_layer(tmp_path):
 
     model = torch.nn.Sequential(torch.nn.Linear(4, 4), Eigen(), torch.nn.Linear(2, 3))
     with pytest.raises(UserError, match=r"ONNX cannot express operation .*eig.* used by layer 1 \(Eigen\)"):
-        export(source_from_model(model, [4]), ExportSettings(format="onnx", verify_samples=8), tmp_path / "e.onnx")
+        export(
+            source_from_model(model, [4]),
+            ExportSettings(format="onnx", verify_samples=8),
+            tmp_path / "e.onnx",
+        )
     assert list(tmp_path.iterdir()) == []
 
 
-EVERY_IMAGE_LAYER = {"input_shape": [1, 8, 8], "layers": [
-    {"type": "Conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1}, {"type": "BatchNorm2d"}, {"type": "ReLU"},
-    {"type": "Residual", "layers": [{"type": "Conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1},
-                                    {"type": "GroupNorm", "num_groups": 2}, {"type": "GELU"}]},
-    {"type": "Dropout2d", "p": 0.1}, {"type": "ConvTranspose2d", "out_channels": 4, "kernel_size": 2, "stride": 2},
-    {"type": "LeakyReLU"}, {"type": "MaxPool2d", "kernel_size": 2}, {"type": "AvgPool2d", "kernel_size": 2},
-    {"type": "SiLU"}, {"type": "AdaptiveAvgPool2d", "output_size": 2}, {"type": "ELU"}, {"type": "Flatten"},
-    {"type": "LayerNorm"}, {"type": "Linear", "out_features": 32}, {"type": "BatchNorm1d"}, {"type": "Tanh"},
-    {"type": "Dropout", "p": 0.2}, {"type": "Identity"}, {"type": "Unflatten", "dim": 1, "unflattened_size": [4, 8]},
-    {"type": "Conv1d", "out_channels": 6, "kernel_size": 3, "padding": 1}, {"type": "MaxPool1d", "kernel_size": 2},
-    {"type": "Sigmoid"}, {"type": "Flatten"}, {"type": "Linear", "out_features": 10}, {"type": "Softmax", "dim": 1},
-    {"type": "LogSoftmax", "dim": 1}]}
-EVERY_SEQUENCE_LAYER = {"input_shape": [12], "layers": [
-    {"type": "Embedding", "num_embeddings": 50, "embedding_dim": 16},
-    {"type": "LSTM", "hidden_size": 16, "output": "all"}, {"type": "GRU", "hidden_size": 8, "bidirectional": True},
-    {"type": "Linear", "out_features": 5}]}
+EVERY_IMAGE_LAYER = {
+    "input_shape": [1, 8, 8],
+    "layers": [
+        {"type": "Conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1},
+        {"type": "BatchNorm2d"},
+        {"type": "ReLU"},
+        {
+            "type": "Residual",
+            "layers": [
+                {"type": "Conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1},
+                {"type": "GroupNorm", "num_groups": 2},
+                {"type": "GELU"},
+            ],
+        },
+        {"type": "Dropout2d", "p": 0.1},
+        {"type": "ConvTranspose2d", "out_channels": 4, "kernel_size": 2, "stride": 2},
+        {"type": "LeakyReLU"},
+        {"type": "MaxPool2d", "kernel_size": 2},
+        {"type": "AvgPool2d", "kernel_size": 2},
+        {"type": "SiLU"},
+        {"type": "AdaptiveAvgPool2d", "output_size": 2},
+        {"type": "ELU"},
+        {"type": "Flatten"},
+        {"type": "LayerNorm"},
+        {"type": "Linear", "out_features": 32},
+        {"type": "BatchNorm1d"},
+        {"type": "Tanh"},
+        {"type": "Dropout", "p": 0.2},
+        {"type": "Identity"},
+        {"type": "Unflatten", "dim": 1, "unflattened_size": [4, 8]},
+        {"type": "Conv1d", "out_channels": 6, "kernel_size": 3, "padding": 1},
+        {"type": "MaxPool1d", "kernel_size": 2},
+        {"type": "Sigmoid"},
+        {"type": "Flatten"},
+        {"type": "Linear", "out_features": 10},
+        {"type": "Softmax", "dim": 1},
+        {"type": "LogSoftmax", "dim": 1},
+    ],
+}
+EVERY_SEQUENCE_LAYER = {
+    "input_shape": [12],
+    "layers": [
+        {"type": "Embedding", "num_embeddings": 50, "embedding_dim": 16},
+        {"type": "LSTM", "hidden_size": 16, "output": "all"},
+        {"type": "GRU", "hidden_size": 8, "bidirectional": True},
+        {"type": "Linear", "out_features": 5},
+    ],
+}
 
 
 @pytest.mark.slow
@@ -111,17 +153,21 @@ def test_every_builder_layer_exports_with_parity(tmp_path):
     from workbench.core.export.onnx_formats import recommend_quantization
     from workbench.core.model.registry import layer_types
 
-    covered = {layer["type"] for spec in (EVERY_IMAGE_LAYER, EVERY_SEQUENCE_LAYER) for layer in spec["layers"]}
+    covered = {
+        layer["type"] for spec in (EVERY_IMAGE_LAYER, EVERY_SEQUENCE_LAYER) for layer in spec["layers"]
+    }
     covered |= {layer["type"] for layer in EVERY_IMAGE_LAYER["layers"][3]["layers"]} | {"TorchvisionModel"}
     assert set(layer_types()) <= covered, "a new builder layer needs a place in these export specs"
     image = ModelSpec.model_validate(EVERY_IMAGE_LAYER)
-    report = export(source_from_spec(image), ExportSettings(format="onnx", verify_samples=32), tmp_path / "img.onnx")
+    report = export(
+        source_from_spec(image), ExportSettings(format="onnx", verify_samples=32), tmp_path / "img.onnx"
+    )
     assert report.checker_ok and report.dynamic_batch and report.max_abs_diff <= 1e-4
     assert recommend_quantization(image)[0] == "onnx-int8-static"
     sequence = ModelSpec.model_validate(EVERY_SEQUENCE_LAYER)
     assert recommend_quantization(sequence)[0] == "onnx-int8-dynamic"
     source = source_from_spec(sequence)
-    source.meta["dataset"] = {"input_dtype": "int64"}   # token ids, as a text dataset's meta says
+    source.meta["dataset"] = {"input_dtype": "int64"}  # token ids, as a text dataset's meta says
     for fmt in ("onnx", "onnx-int8-dynamic"):
         report = export(source, ExportSettings(format=fmt, verify_samples=32), tmp_path / f"seq-{fmt}.onnx")
         assert report.checker_ok and report.dynamic_batch, report.to_markdown()
@@ -136,8 +182,13 @@ def test_torchvision_backbones_export_with_parity(tmp_path, name):
 
     torch.manual_seed(0)
     model = getattr(torchvision.models, name)(num_classes=10)
-    events = list(run_export(source_from_model(model, [3, 32, 32], name),
-                             ExportSettings(format="onnx", verify_samples=32), tmp_path / f"{name}.onnx"))
+    events = list(
+        run_export(
+            source_from_model(model, [3, 32, 32], name),
+            ExportSettings(format="onnx", verify_samples=32),
+            tmp_path / f"{name}.onnx",
+        )
+    )
     report = events[-1].report
     assert isinstance(events[-1], ExportFinished)
     assert report.checker_ok and report.dynamic_batch and report.samples_from == "random inputs"

@@ -16,9 +16,11 @@ from workbench.core.export.settings import ExportSettings
 
 
 def test_without_tensorrt_the_format_says_what_to_install(source, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "tensorrt", None)          # import fails, find_spec raises: not installed
-    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None if name == "tensorrt" else
-                        importlib.machinery.PathFinder.find_spec(name))
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # import fails, find_spec raises: not installed
+    monkeypatch.setattr(
+        "importlib.util.find_spec",
+        lambda name, *a: None if name == "tensorrt" else importlib.machinery.PathFinder.find_spec(name),
+    )
     message = unavailable(get_exporter("tensorrt-int8"))
     assert message and "pip install tensorrt" in message and "NVIDIA GPU" in message
     with pytest.raises(UserError, match="pip install tensorrt"):
@@ -115,13 +117,21 @@ def test_with_tensorrt_the_engine_is_built_from_the_qdq_model_and_verified(sourc
     monkeypatch.setitem(sys.modules, "tensorrt", fake.module)
     monkeypatch.setattr(tensorrt_format, "RUNNER", _cpu_runner)
     assert unavailable(get_exporter("tensorrt-int8")) is None
-    report = export(source, ExportSettings(format="tensorrt-int8", calibration_samples=64, verify_samples=200,
-                                           max_accuracy_drop=1.0), tmp_path / "digits")
+    report = export(
+        source,
+        ExportSettings(
+            format="tensorrt-int8", calibration_samples=64, verify_samples=200, max_accuracy_drop=1.0
+        ),
+        tmp_path / "digits",
+    )
     assert (tmp_path / "digits.engine").is_file() and report.path == str(tmp_path / "digits.engine")
-    assert ("parse", True) in fake.calls and ("flag", "INT8") in fake.calls        # explicit int8 from QDQ
+    assert ("parse", True) in fake.calls and ("flag", "INT8") in fake.calls  # explicit int8 from QDQ
     assert ("profile", "input", (1, 1, 8, 8), (32, 1, 8, 8), (64, 1, 8, 8)) in fake.calls
     assert report.format == "tensorrt-int8" and report.runtime == "TensorRT (CUDA)"
     assert report.verdict == "passed" and report.accuracy_budget["met"] and report.sensitivity
     assert report.baseline == "fp32 ONNX in onnxruntime" and report.checker_ok
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits.engine", "digits.engine.report.json",
-                                                          "digits.engine.report.md"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "digits.engine",
+        "digits.engine.report.json",
+        "digits.engine.report.md",
+    ]

@@ -33,7 +33,7 @@ def _snapshot(used_gib: int) -> HardwareSnapshot:
 
 
 def test_the_hardware_panel_warning_uses_the_same_check():
-    snap = _snapshot(20)                                  # 4 GiB free
+    snap = _snapshot(20)  # 4 GiB free
     assert fit_warning(4 * GiB - 512 * MiB, "cuda:0", snap) is None
     warning = fit_warning(4 * GiB - 256 * MiB, "auto", snap)
     assert "3.8 GiB to train (plus ~512 MiB for CUDA)" in warning and "4.0 GiB free" in warning

@@ -22,12 +22,19 @@ class Clock:
 
 
 def reader(backend, clock=None, environ=None):
-    return GpuReader(backend, clock=clock or Clock(), environ=environ or {}, process_name=lambda pid: f"proc{pid}")
+    return GpuReader(
+        backend, clock=clock or Clock(), environ=environ or {}, process_name=lambda pid: f"proc{pid}"
+    )
 
 
 def test_reads_every_field_in_user_units():
-    backend = SimulatedNvml([SimulatedGpu(compute=[NvmlProcess(PID, 2 * GiB), NvmlProcess(777, GiB)],
-                                          graphics=[NvmlProcess(888, None)])])
+    backend = SimulatedNvml(
+        [
+            SimulatedGpu(
+                compute=[NvmlProcess(PID, 2 * GiB), NvmlProcess(777, GiB)], graphics=[NvmlProcess(888, None)]
+            )
+        ]
+    )
     gpus, error = reader(backend).read()
     assert error is None
     (gpu,) = gpus
@@ -36,11 +43,14 @@ def test_reads_every_field_in_user_units():
     assert gpu.memory_percent == pytest.approx(12.5)
     assert gpu.utilization == 87 and gpu.memory_utilization == 40
     assert gpu.temperature == 66 and gpu.sm_clock_mhz == 2520 and gpu.fan_percent == 45
-    assert gpu.power_watts == pytest.approx(312.5)          # NVML says milliwatts
+    assert gpu.power_watts == pytest.approx(312.5)  # NVML says milliwatts
     assert gpu.power_limit_watts == pytest.approx(450.0)
     # ours first and marked; then by memory; WDDM's unknown memory stays None
-    assert [(p.pid, p.ours, p.memory_used) for p in gpu.processes] == [(PID, True, 2 * GiB), (777, False, GiB),
-                                                                       (888, False, None)]
+    assert [(p.pid, p.ours, p.memory_used) for p in gpu.processes] == [
+        (PID, True, 2 * GiB),
+        (777, False, GiB),
+        (888, False, None),
+    ]
     assert gpu.processes[1].name == "proc777"
     assert gpu.our_memory == 2 * GiB
 
@@ -51,12 +61,15 @@ def test_process_in_both_lists_is_listed_once_with_its_memory():
     assert [(p.pid, p.memory_used) for p in gpu.processes] == [(5, GiB)]
 
 
-@pytest.mark.parametrize("code, words", [
-    (nvml.LIBRARY_NOT_FOUND, "not installed"),
-    (nvml.DRIVER_NOT_LOADED, "not loaded"),
-    (nvml.NO_PERMISSION, "permission"),
-    (nvml.UNKNOWN, "NVML error: Unknown Error"),
-])
+@pytest.mark.parametrize(
+    "code, words",
+    [
+        (nvml.LIBRARY_NOT_FOUND, "not installed"),
+        (nvml.DRIVER_NOT_LOADED, "not loaded"),
+        (nvml.NO_PERMISSION, "permission"),
+        (nvml.UNKNOWN, "NVML error: Unknown Error"),
+    ],
+)
 def test_init_failure_is_one_calm_reason(code, words, caplog):
     backend = SimulatedNvml()
     backend.fail["init"] = code
@@ -67,9 +80,11 @@ def test_init_failure_is_one_calm_reason(code, words, caplog):
             gpus, error = r.read()
             clock.now += 1.0
     assert gpus == () and words in error
-    assert len([rec for rec in caplog.records if words in rec.getMessage()]) == 1  # said once, not every second
+    assert (
+        len([rec for rec in caplog.records if words in rec.getMessage()]) == 1
+    )  # said once, not every second
     assert not [rec for rec in caplog.records if rec.levelno >= logging.WARNING]
-    assert backend.calls["init"] == 2      # tried again after RETRY_INIT_S, not on every sample
+    assert backend.calls["init"] == 2  # tried again after RETRY_INIT_S, not on every sample
     assert RETRY_INIT_S < 50
 
 
@@ -80,7 +95,7 @@ def test_driver_loaded_later_is_picked_up():
     r = reader(backend, clock=clock)
     assert r.read()[0] == ()
     del backend.fail["init"]
-    assert r.read()[0] == ()                # not asked again yet
+    assert r.read()[0] == ()  # not asked again yet
     clock.now += RETRY_INIT_S + 1
     gpus, error = r.read()
     assert len(gpus) == 1 and error is None
@@ -115,7 +130,7 @@ def test_unknown_error_on_a_field_is_passing_and_logged_once(caplog):
     assert len([rec for rec in caplog.records if "utilization" in rec.getMessage()]) == 1
     del backend.fail[(0, "utilization")]
     (gpu,), _ = r.read()
-    assert gpu.utilization == 87            # asked again: it was passing, not unsupported
+    assert gpu.utilization == 87  # asked again: it was passing, not unsupported
 
 
 def test_gpu_lost_mid_session_keeps_the_other_gpu():
@@ -126,9 +141,11 @@ def test_gpu_lost_mid_session_keeps_the_other_gpu():
     backend.fail[(0, "memory")] = nvml.GPU_IS_LOST
     for _ in range(3):
         gpus, error = r.read()
-    assert "lost" in gpus[0].error and gpus[0].memory_used is None and gpus[0].name == "NVIDIA GeForce RTX 4090"
+    assert (
+        "lost" in gpus[0].error and gpus[0].memory_used is None and gpus[0].name == "NVIDIA GeForce RTX 4090"
+    )
     assert gpus[1].error is None and gpus[1].memory_used == 3 * GiB
-    assert error is None                    # one GPU still answers
+    assert error is None  # one GPU still answers
     assert backend.calls[(0, "memory")] == 2  # the lost GPU is not asked again
 
 
@@ -164,15 +181,18 @@ def test_close_shuts_nvml_down_once():
     assert backend.shutdowns == 1
 
 
-@pytest.mark.parametrize("visible, expected", [
-    (None, ["cuda:0", "cuda:1", "cuda:2"]),
-    ("2,0", ["cuda:1", None, "cuda:0"]),
-    ("1", [None, "cuda:0", None]),
-    ("GPU-bbb", [None, "cuda:0", None]),
-    ("0,-1,2", ["cuda:0", None, None]),     # CUDA stops at the first invalid entry
-    ("", [None, None, None]),
-    ("7", [None, None, None]),
-])
+@pytest.mark.parametrize(
+    "visible, expected",
+    [
+        (None, ["cuda:0", "cuda:1", "cuda:2"]),
+        ("2,0", ["cuda:1", None, "cuda:0"]),
+        ("1", [None, "cuda:0", None]),
+        ("GPU-bbb", [None, "cuda:0", None]),
+        ("0,-1,2", ["cuda:0", None, None]),  # CUDA stops at the first invalid entry
+        ("", [None, None, None]),
+        ("7", [None, None, None]),
+    ],
+)
 def test_cuda_device_names_follow_cuda_visible_devices(visible, expected):
     assert cuda_devices(["GPU-aaa1", "GPU-bbb2", "GPU-ccc3"], visible) == expected
 

@@ -31,7 +31,7 @@ def test_real_nvml_figures_are_sane():
         assert 0 < gpu.memory_used <= gpu.memory_total
         assert gpu.utilization is None or 0 <= gpu.utilization <= 100
         assert gpu.temperature is None or 5 < gpu.temperature < 120
-        assert gpu.power_watts is None or 1 < gpu.power_watts < 2000        # watts, not milliwatts
+        assert gpu.power_watts is None or 1 < gpu.power_watts < 2000  # watts, not milliwatts
         assert gpu.power_limit_watts is None or 10 < gpu.power_limit_watts < 2000
         assert gpu.sm_clock_mhz is None or 100 < gpu.sm_clock_mhz < 5000
 
@@ -40,7 +40,7 @@ def test_torch_cuda_memory_of_this_process_is_always_known():
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("torch has no CUDA here")
-    block = torch.empty(256 * 1024**2, dtype=torch.uint8, device="cuda:0")     # 256 MiB
+    block = torch.empty(256 * 1024**2, dtype=torch.uint8, device="cuda:0")  # 256 MiB
     torch.cuda.synchronize()
     sampler = HardwareSampler()
     try:
@@ -53,4 +53,4 @@ def test_torch_cuda_memory_of_this_process_is_always_known():
     assert gpu.torch.allocated >= 256 * 1024**2 and gpu.torch.reserved >= gpu.torch.allocated
     ours = [p for p in gpu.processes if p.ours]
     assert len(ours) == 1 and ours[0].pid == os.getpid()
-    assert gpu.our_memory >= 256 * 1024**2      # NVML's figure (context included) or torch's reserved bytes
+    assert gpu.our_memory >= 256 * 1024**2  # NVML's figure (context included) or torch's reserved bytes

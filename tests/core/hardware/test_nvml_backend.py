@@ -22,6 +22,7 @@ def fake_pynvml(**functions):
 def raises(code):
     def call(*_args):
         raise FakePynvmlError(code)
+
     return call
 
 
@@ -41,8 +42,12 @@ def test_missing_function_in_an_old_binding_is_function_not_found():
 
 def test_temperature_prefers_temperature_v():
     calls = []
-    backend = NvmlBackend(fake_pynvml(nvmlDeviceGetTemperatureV=lambda h, s: calls.append("V") or 61,
-                                      nvmlDeviceGetTemperature=lambda h, s: calls.append("old") or 60))
+    backend = NvmlBackend(
+        fake_pynvml(
+            nvmlDeviceGetTemperatureV=lambda h, s: calls.append("V") or 61,
+            nvmlDeviceGetTemperature=lambda h, s: calls.append("old") or 60,
+        )
+    )
     assert backend.temperature("h") == 61 and backend.temperature("h") == 61
     assert calls == ["V", "V"]
 
@@ -55,8 +60,11 @@ def test_temperature_falls_back_on_old_drivers_and_remembers(code):
         calls.append("V")
         raise FakePynvmlError(code)
 
-    backend = NvmlBackend(fake_pynvml(nvmlDeviceGetTemperatureV=v,
-                                      nvmlDeviceGetTemperature=lambda h, s: calls.append("old") or 58))
+    backend = NvmlBackend(
+        fake_pynvml(
+            nvmlDeviceGetTemperatureV=v, nvmlDeviceGetTemperature=lambda h, s: calls.append("old") or 58
+        )
+    )
     assert backend.temperature("h") == 58 and backend.temperature("h") == 58
     assert calls == ["V", "old", "old"]
 
@@ -79,9 +87,13 @@ def test_temperature_v_failing_later_is_not_hidden():
 
 def test_processes_keep_wddm_none_and_units():
     procs = [SimpleNamespace(pid=10, usedGpuMemory=123), SimpleNamespace(pid=11, usedGpuMemory=None)]
-    backend = NvmlBackend(fake_pynvml(nvmlDeviceGetComputeRunningProcesses=lambda h: procs,
-                                      nvmlDeviceGetPowerUsage=lambda h: 250_000,
-                                      nvmlDeviceGetName=lambda h: b"Tesla T4"))
+    backend = NvmlBackend(
+        fake_pynvml(
+            nvmlDeviceGetComputeRunningProcesses=lambda h: procs,
+            nvmlDeviceGetPowerUsage=lambda h: 250_000,
+            nvmlDeviceGetName=lambda h: b"Tesla T4",
+        )
+    )
     assert [(p.pid, p.used_memory) for p in backend.compute_processes("h")] == [(10, 123), (11, None)]
     assert backend.power_usage_mw("h") == 250_000 and backend.name("h") == "Tesla T4"
 

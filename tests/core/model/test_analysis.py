@@ -11,11 +11,17 @@ from workbench.core.model.analysis import analyze, apply_fix
 from workbench.core.model.build import build_model
 from workbench.core.model.spec import ModelSpec
 
-CNN = [{"type": "Conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1}, {"type": "ReLU"},
-       {"type": "MaxPool2d", "kernel_size": 2}, {"type": "Conv2d", "out_channels": 32, "kernel_size": 3,
-                                                 "padding": 1},
-       {"type": "ReLU"}, {"type": "Flatten"}, {"type": "Linear", "out_features": 64}, {"type": "ReLU"},
-       {"type": "Linear", "out_features": 10}]
+CNN = [
+    {"type": "Conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1},
+    {"type": "ReLU"},
+    {"type": "MaxPool2d", "kernel_size": 2},
+    {"type": "Conv2d", "out_channels": 32, "kernel_size": 3, "padding": 1},
+    {"type": "ReLU"},
+    {"type": "Flatten"},
+    {"type": "Linear", "out_features": 64},
+    {"type": "ReLU"},
+    {"type": "Linear", "out_features": 10},
+]
 
 
 def spec(layers, shape=(1, 8, 8)):
@@ -34,7 +40,11 @@ def test_missing_flatten_is_reported_at_the_linear_with_an_insert_fix():
     broken = spec([layer for layer in CNN if layer["type"] != "Flatten"])
     a = analyze(broken)
     assert not a.ok and a.error_path == (5,)
-    assert a.layers[5].type == "Linear" and "insert Flatten" in a.layers[5].error and "32x4x4" in a.layers[5].error
+    assert (
+        a.layers[5].type == "Linear"
+        and "insert Flatten" in a.layers[5].error
+        and "32x4x4" in a.layers[5].error
+    )
     assert a.layers[4].output_shape == (32, 4, 4) and a.layers[6].output_shape is None
     repaired = fixed(broken)
     assert analyze(repaired).ok and repaired.layers[5].type == "Flatten"
@@ -51,21 +61,28 @@ def test_wrong_explicit_in_features_offers_to_set_it():
     assert repaired.layers[6].params["in_features"] == 512 and analyze(repaired).ok
 
 
-@pytest.mark.parametrize(("layers", "shape", "path", "words"), [
-    ([{"type": "Conv2d", "out_channels": 4, "kernel_size": 9}], (1, 8, 8), (0,), "larger than"),
-    ([{"type": "Linear", "out_features": 0}], (5,), (0,), "at least 1"),
-    ([{"type": "Linear", "out_features": -3}], (5,), (0,), "at least 1"),
-    ([{"type": "Linear", "out_features": "ten"}], (5,), (0,), "whole number"),
-    ([{"type": "Linear", "out_features": 4, "colour": 1}], (5,), (0,), "unknown parameter 'colour'"),
-    ([{"type": "Conv7d"}], (5,), (0,), "unknown layer type"),
-    ([{"type": "Flatten"}, {"type": "Conv2d"}], (1, 4, 4), (1,), "needs an image input"),
-    ([{"type": "GroupNorm", "num_groups": 5}], (8, 2, 2), (0,), "must divide"),
-    ([{"type": "BatchNorm2d"}], (8,), (0,), "Use BatchNorm1d"),
-    ([{"type": "ReLU"}, {"type": "Embedding"}], (8,), (1,), "first layer"),
-    ([{"type": "MaxPool2d", "kernel_size": 2}] * 4, (1, 8, 8), (3,), "larger than"),
-    ([{"type": "Residual", "layers": [{"type": "Linear", "out_features": 3}, {"type": "Conv1d"}]}], (6,),
-     (0, 1), "needs a channels x length"),
-])
+@pytest.mark.parametrize(
+    ("layers", "shape", "path", "words"),
+    [
+        ([{"type": "Conv2d", "out_channels": 4, "kernel_size": 9}], (1, 8, 8), (0,), "larger than"),
+        ([{"type": "Linear", "out_features": 0}], (5,), (0,), "at least 1"),
+        ([{"type": "Linear", "out_features": -3}], (5,), (0,), "at least 1"),
+        ([{"type": "Linear", "out_features": "ten"}], (5,), (0,), "whole number"),
+        ([{"type": "Linear", "out_features": 4, "colour": 1}], (5,), (0,), "unknown parameter 'colour'"),
+        ([{"type": "Conv7d"}], (5,), (0,), "unknown layer type"),
+        ([{"type": "Flatten"}, {"type": "Conv2d"}], (1, 4, 4), (1,), "needs an image input"),
+        ([{"type": "GroupNorm", "num_groups": 5}], (8, 2, 2), (0,), "must divide"),
+        ([{"type": "BatchNorm2d"}], (8,), (0,), "Use BatchNorm1d"),
+        ([{"type": "ReLU"}, {"type": "Embedding"}], (8,), (1,), "first layer"),
+        ([{"type": "MaxPool2d", "kernel_size": 2}] * 4, (1, 8, 8), (3,), "larger than"),
+        (
+            [{"type": "Residual", "layers": [{"type": "Linear", "out_features": 3}, {"type": "Conv1d"}]}],
+            (6,),
+            (0, 1),
+            "needs a channels x length",
+        ),
+    ],
+)
 def test_bad_layers_fail_at_the_offending_layer(layers, shape, path, words):
     a = analyze(spec(layers, shape))
     assert not a.ok
@@ -74,14 +91,17 @@ def test_bad_layers_fail_at_the_offending_layer(layers, shape, path, words):
     assert words.lower() in (report.error + (report.fix.label if report.fix else "")).lower()
 
 
-@pytest.mark.parametrize(("layers", "shape", "kw"), [
-    ([{"type": "Conv2d", "out_channels": 4, "kernel_size": 9}, {"type": "Flatten"}], (1, 8, 8), {}),
-    ([{"type": "Flatten"}, {"type": "Conv2d", "out_channels": 2}], (1, 6, 6), {}),
-    ([{"type": "GroupNorm", "num_groups": 5}], (8, 2, 2), {}),
-    ([{"type": "Linear", "out_features": 4}], (6,), {"input_dtype": "int64"}),
-    ([{"type": "LSTM", "hidden_size": 4}], (6,), {}),
-    ([{"type": "Dropout2d"}], (6,), {}),
-])
+@pytest.mark.parametrize(
+    ("layers", "shape", "kw"),
+    [
+        ([{"type": "Conv2d", "out_channels": 4, "kernel_size": 9}, {"type": "Flatten"}], (1, 8, 8), {}),
+        ([{"type": "Flatten"}, {"type": "Conv2d", "out_channels": 2}], (1, 6, 6), {}),
+        ([{"type": "GroupNorm", "num_groups": 5}], (8, 2, 2), {}),
+        ([{"type": "Linear", "out_features": 4}], (6,), {"input_dtype": "int64"}),
+        ([{"type": "LSTM", "hidden_size": 4}], (6,), {}),
+        ([{"type": "Dropout2d"}], (6,), {}),
+    ],
+)
 def test_fixes_resolve_the_error(layers, shape, kw):
     repaired = fixed(spec(layers, shape), **kw)
     assert analyze(repaired, **kw).ok
@@ -132,13 +152,16 @@ def test_apply_fix_leaves_the_original_untouched():
 def test_fifty_layer_network_analyzes_well_under_100ms():
     layers = [{"type": "Conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1}]
     for i in range(24):
-        layers += [{"type": "Conv2d", "out_channels": 16 + i % 3, "kernel_size": 3, "padding": 1}, {"type": "ReLU"}]
+        layers += [
+            {"type": "Conv2d", "out_channels": 16 + i % 3, "kernel_size": 3, "padding": 1},
+            {"type": "ReLU"},
+        ]
     layers += [{"type": "Flatten"}]
     s = spec(layers[:49] + [{"type": "Flatten"}], (3, 32, 32))
     assert len(s.layers) == 50
     analyze(s)  # warm the imports
     edited = s.model_copy(deep=True)
-    edited.layers[9].out_channels = 33   # a fresh edit: nothing from this layer on is cached
+    edited.layers[9].out_channels = 33  # a fresh edit: nothing from this layer on is cached
     start = time.perf_counter()
     a = analyze(edited, batch_size=64)
     elapsed = time.perf_counter() - start

@@ -8,10 +8,15 @@ from workbench.core.model import editing
 from workbench.core.model.analysis import analyze
 from workbench.core.model.spec import ModelSpec
 
-SPEC = ModelSpec(input_shape=[8], layers=[
-    {"type": "Linear", "out_features": 8}, {"type": "ReLU"},
-    {"type": "Residual", "layers": [{"type": "Linear", "out_features": 8}, {"type": "Tanh"}]},
-    {"type": "Linear", "out_features": 3}])
+SPEC = ModelSpec(
+    input_shape=[8],
+    layers=[
+        {"type": "Linear", "out_features": 8},
+        {"type": "ReLU"},
+        {"type": "Residual", "layers": [{"type": "Linear", "out_features": 8}, {"type": "Tanh"}]},
+        {"type": "Linear", "out_features": 3},
+    ],
+)
 
 
 def names(spec, parent=()):
@@ -22,16 +27,16 @@ def names(spec, parent=()):
 def test_move_within_and_across_bodies():
     after, path = editing.move(SPEC, (1,), (), 0)
     assert names(after) == ["ReLU", "Linear", "Residual", "Linear"] and path == (0,)
-    after, path = editing.move(SPEC, (0,), (), 2)             # index counted before the removal
+    after, path = editing.move(SPEC, (0,), (), 2)  # index counted before the removal
     assert names(after) == ["ReLU", "Linear", "Residual", "Linear"] and path == (1,)
-    after, path = editing.move(SPEC, (1,), (2,), 1)           # into the body of the Residual after it
+    after, path = editing.move(SPEC, (1,), (2,), 1)  # into the body of the Residual after it
     assert names(after) == ["Linear", "Residual", "Linear"] and path == (1, 1)
     assert names(after, (1,)) == ["Linear", "ReLU", "Tanh"]
-    after, path = editing.move(SPEC, (2, 1), (), 4)           # out of the body, to the end
+    after, path = editing.move(SPEC, (2, 1), (), 4)  # out of the body, to the end
     assert names(after)[-1] == "Tanh" and path == (4,) and names(after, (2,)) == ["Linear"]
     with pytest.raises(ValueError):
         editing.move(SPEC, (2,), (2,), 0)
-    assert names(SPEC) == ["Linear", "ReLU", "Residual", "Linear"]      # untouched
+    assert names(SPEC) == ["Linear", "ReLU", "Residual", "Linear"]  # untouched
 
 
 def test_insert_remove_duplicate_set():

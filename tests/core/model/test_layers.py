@@ -18,11 +18,28 @@ from workbench.core.model.spec import ModelSpec
 CASES = {
     "Linear": ([20], [], {"type": "Linear", "out_features": 7}),
     "Identity": ([5], [], {"type": "Identity"}),
-    "Conv1d": ([3, 16], [], {"type": "Conv1d", "out_channels": 4, "kernel_size": 3, "stride": 2, "padding": 1}),
-    "Conv2d": ([3, 9, 9], [], {"type": "Conv2d", "out_channels": 6, "kernel_size": [3, 2], "groups": 3,
-                                "dilation": 2}),
-    "ConvTranspose2d": ([4, 5, 5], [], {"type": "ConvTranspose2d", "out_channels": 2, "kernel_size": 3, "stride": 2,
-                                         "padding": 1, "output_padding": 1}),
+    "Conv1d": (
+        [3, 16],
+        [],
+        {"type": "Conv1d", "out_channels": 4, "kernel_size": 3, "stride": 2, "padding": 1},
+    ),
+    "Conv2d": (
+        [3, 9, 9],
+        [],
+        {"type": "Conv2d", "out_channels": 6, "kernel_size": [3, 2], "groups": 3, "dilation": 2},
+    ),
+    "ConvTranspose2d": (
+        [4, 5, 5],
+        [],
+        {
+            "type": "ConvTranspose2d",
+            "out_channels": 2,
+            "kernel_size": 3,
+            "stride": 2,
+            "padding": 1,
+            "output_padding": 1,
+        },
+    ),
     "MaxPool1d": ([2, 11], [], {"type": "MaxPool1d", "kernel_size": 3, "stride": 2}),
     "MaxPool2d": ([2, 9, 9], [], {"type": "MaxPool2d", "kernel_size": 2, "padding": 1}),
     "AvgPool2d": ([2, 8, 8], [], {"type": "AvgPool2d", "kernel_size": 3, "stride": 2}),
@@ -45,11 +62,23 @@ CASES = {
     "Softmax": ([4, 5], [], {"type": "Softmax", "dim": 1}),
     "LogSoftmax": ([5], [], {"type": "LogSoftmax"}),
     "Embedding": ([9], [], {"type": "Embedding", "num_embeddings": 30, "embedding_dim": 8, "padding_idx": 0}),
-    "LSTM": ([9], [{"type": "Embedding", "num_embeddings": 30, "embedding_dim": 8}],
-             {"type": "LSTM", "hidden_size": 6, "num_layers": 2, "bidirectional": True}),
+    "LSTM": (
+        [9],
+        [{"type": "Embedding", "num_embeddings": 30, "embedding_dim": 8}],
+        {"type": "LSTM", "hidden_size": 6, "num_layers": 2, "bidirectional": True},
+    ),
     "GRU": ([7, 5], [], {"type": "GRU", "hidden_size": 6, "output": "all"}),
-    "Residual": ([4, 8, 8], [], {"type": "Residual", "layers": [
-        {"type": "Conv2d", "out_channels": 8, "kernel_size": 3, "stride": 2, "padding": 1}, {"type": "ReLU"}]}),
+    "Residual": (
+        [4, 8, 8],
+        [],
+        {
+            "type": "Residual",
+            "layers": [
+                {"type": "Conv2d", "out_channels": 8, "kernel_size": 3, "stride": 2, "padding": 1},
+                {"type": "ReLU"},
+            ],
+        },
+    ),
     "TorchvisionModel": ([1, 16, 16], [], {"type": "TorchvisionModel", "name": "resnet18", "num_classes": 5}),
 }
 
@@ -87,7 +116,7 @@ def test_layer_builds_and_matches_the_analysis(name, tmp_path):
     # the exported file rebuilds the same module: same state dict keys, identical outputs
     path = export_code(spec, tmp_path / "exported.py")
     source = path.read_text()
-    assert "workbench" not in source.split('"""', 2)[2]   # imports only torch (and torchvision in a helper)
+    assert "workbench" not in source.split('"""', 2)[2]  # imports only torch (and torchvision in a helper)
     module_spec = importlib.util.spec_from_file_location("exported", path)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
@@ -100,8 +129,8 @@ def test_layer_builds_and_matches_the_analysis(name, tmp_path):
 
 MAC_CASES = {  # hand-computed multiply-accumulates per sample
     "Linear": 20 * 7,
-    "Conv1d": 4 * 8 * 3 * 3,                 # out 4x8, each 3 in-channels x kernel 3
-    "Conv2d": 6 * 5 * 7 * 1 * 3 * 2,         # out 6x5x7, groups 3 -> 1 in-channel each, kernel 3x2
+    "Conv1d": 4 * 8 * 3 * 3,  # out 4x8, each 3 in-channels x kernel 3
+    "Conv2d": 6 * 5 * 7 * 1 * 3 * 2,  # out 6x5x7, groups 3 -> 1 in-channel each, kernel 3x2
     "ReLU": 0,
 }
 
@@ -127,10 +156,14 @@ def test_rules_agree_with_the_meta_device_fallback():
 
 
 def test_lstm_last_step_composes_with_linear():
-    spec = ModelSpec(input_shape=[12], layers=[
-        {"type": "Embedding", "num_embeddings": 50, "embedding_dim": 8},
-        {"type": "LSTM", "hidden_size": 16, "bidirectional": True},
-        {"type": "Linear", "out_features": 3}])
+    spec = ModelSpec(
+        input_shape=[12],
+        layers=[
+            {"type": "Embedding", "num_embeddings": 50, "embedding_dim": 8},
+            {"type": "LSTM", "hidden_size": 16, "bidirectional": True},
+            {"type": "Linear", "out_features": 3},
+        ],
+    )
     analysis = analyze(spec)
     assert analysis.ok and analysis.layers[1].output_shape == (32,)
     y = build_model(spec)(torch.randint(0, 50, (4, 12)))
@@ -138,8 +171,10 @@ def test_lstm_last_step_composes_with_linear():
 
 
 def test_residual_without_shape_change_has_no_projection():
-    spec = ModelSpec(input_shape=[16], layers=[{"type": "Residual", "layers": [
-        {"type": "Linear", "out_features": 16}, {"type": "ReLU"}]}])
+    spec = ModelSpec(
+        input_shape=[16],
+        layers=[{"type": "Residual", "layers": [{"type": "Linear", "out_features": 16}, {"type": "ReLU"}]}],
+    )
     model = build_model(spec)
     assert model[0].projection is None
     x = torch.randn(2, 16)

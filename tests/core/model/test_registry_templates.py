@@ -36,14 +36,23 @@ def test_a_plugin_layer_registers_like_a_builtin():
 
             def forward(self, x):
                 return x * self.factor
+
         return Scale(p["factor"])
 
-    register_layer(LayerType("Scale", "Core", (Param("factor", "float", 2.0, 0, 10, doc="multiplier"),),
-                             build=build, infer=infer, code=lambda p, s: f"nn.Identity()  # x{p['factor']}"))
+    register_layer(
+        LayerType(
+            "Scale",
+            "Core",
+            (Param("factor", "float", 2.0, 0, 10, doc="multiplier"),),
+            build=build,
+            infer=infer,
+            code=lambda p, s: f"nn.Identity()  # x{p['factor']}",
+        )
+    )
     try:
         assert "Scale" in layer_types()
         spec = ModelSpec(input_shape=[4], layers=[{"type": "Scale", "factor": 3}])
-        a = analyze(spec)   # no shape rule: measured on the meta device
+        a = analyze(spec)  # no shape rule: measured on the meta device
         assert a.ok and a.output_shape == (4,) and a.total_params == 0
         assert torch.equal(build_model(spec)(torch.ones(1, 4)), torch.full((1, 4), 3.0))
         assert not analyze(ModelSpec(input_shape=[4], layers=[{"type": "Scale", "factor": 11}])).ok
@@ -71,7 +80,7 @@ def test_templates_fit_the_dataset(shape):
     assert "mlp" in names and ("lenet5" in names) == (len(shape) == 3)
     for name in names:
         if name == "backbone":
-            continue   # covered below; torchvision is slow to import
+            continue  # covered below; torchvision is slow to import
         spec = make_template(name, shape, 7)
         a = analyze(spec, num_classes=7)
         assert a.ok, (name, a.error)
@@ -113,12 +122,23 @@ def test_backbone_adapts_channels_and_small_inputs_and_loads_local_weights(tmp_p
     save_file(state, tmp_path / "w.safetensors")
     torch.save(state, tmp_path / "w.pt")
     for name in ("w.safetensors", "w.pt"):
-        spec = ModelSpec(input_shape=[3, 64, 64], layers=[{"type": "TorchvisionModel", "name": "mobilenet_v3_small",
-                                                           "num_classes": 3, "weights_path": str(tmp_path / name)}])
+        spec = ModelSpec(
+            input_shape=[3, 64, 64],
+            layers=[
+                {
+                    "type": "TorchvisionModel",
+                    "name": "mobilenet_v3_small",
+                    "num_classes": 3,
+                    "weights_path": str(tmp_path / name),
+                }
+            ],
+        )
         loaded = build_model(spec)[0]
         key = "features.3.block.0.0.weight"
         assert torch.equal(loaded.state_dict()[key], state[key])
         assert loaded.classifier[-1].out_features == 3
-    bad = ModelSpec(input_shape=[3, 64, 64], layers=[{"type": "TorchvisionModel", "weights_path": "/no/file.pt"}])
+    bad = ModelSpec(
+        input_shape=[3, 64, 64], layers=[{"type": "TorchvisionModel", "weights_path": "/no/file.pt"}]
+    )
     with pytest.raises(UserError, match="does not exist"):
         build_model(bad)

@@ -52,14 +52,17 @@ def test_digits_reaches_95_percent_and_writes_the_run_folder(digits, tmp_path):
     assert best.meta["dataset_settings"]["kind"] == "digits"
     assert (run / "checkpoints" / "last.safetensors").is_file()
     assert not (run / ".lock").exists()
-    evaluation = [e for e in events if e.kind == "evaluation"][0]
+    evaluation = next(e for e in events if e.kind == "evaluation")
     assert evaluation.split == "test" and evaluation.accuracy > 0.9
 
 
 def test_events_are_plain_numbers(digits, tmp_path):
     for event in run_all(make_project(epochs=1), digits, tmp_path):
-        for value in vars(event).values() if hasattr(event, "__dict__") else \
-                [getattr(event, f) for f in event.__slots__]:
+        for value in (
+            vars(event).values()
+            if hasattr(event, "__dict__")
+            else [getattr(event, f) for f in event.__slots__]
+        ):
             assert not isinstance(value, torch.Tensor)
 
 
@@ -101,7 +104,7 @@ def test_pause_holds_until_resumed_from_another_thread(digits, tmp_path):
     assert next(gen).state == "paused"
     thread = threading.Thread(target=resume_later, name="wb-test-resume")
     thread.start()
-    assert next(gen).state == "running"      # blocked until the other thread resumed
+    assert next(gen).state == "running"  # blocked until the other thread resumed
     assert resumed_at and next(gen).step == 1
     gen.close()
     thread.join()
@@ -119,7 +122,7 @@ def test_stop_leaves_a_loadable_checkpoint(digits, tmp_path):
     assert batches(events)[-1].step == 7
     run = Run(finished.run_dir)
     assert run.status == "stopped" and run.summary["epochs_completed"] == 0
-    checkpoint = load_checkpoint(run.path)        # a run folder resolves to its best, else last
+    checkpoint = load_checkpoint(run.path)  # a run folder resolves to its best, else last
     assert checkpoint.meta["step"] == 7 and checkpoint.meta["epoch_complete"] is False
     model = checkpoint.build_model()
     assert model(digits.val.x[:4]).shape == (4, 10)
@@ -140,12 +143,12 @@ def test_resume_from_checkpoint_continues_the_curve_exactly(digits, tmp_path):
     first = []
     for event in train(project, digits, control=control, runs_root=tmp_path / "b"):
         first.append(event)
-        if event.kind == "batch" and event.step == 11:     # mid-epoch 1
+        if event.kind == "batch" and event.step == 11:  # mid-epoch 1
             control.stop()
     resumed = run_all(project, digits, tmp_path / "b", resume_from=first[-1].run_dir)
     assert resumed[0].first_step == 12 and resumed[0].first_epoch == 1
     assert resumed[-1].status == "completed" and resumed[-1].steps == straight[-1].steps
-    assert [e.step for e in batches(resumed)][0] == 12
+    assert next(e.step for e in batches(resumed)) == 12
     losses_straight = [e.loss for e in batches(straight)]
     losses_joined = [e.loss for e in batches(first)] + [e.loss for e in batches(resumed)]
     assert losses_joined == pytest.approx(losses_straight, rel=1e-4, abs=1e-6)
@@ -181,18 +184,24 @@ def test_non_finite_loss_stops_with_the_step_and_advice(fresh_digits, tmp_path):
     summary = json.loads((tmp_path / "runs" / events[0].run_id / "summary.json").read_text())
     assert summary["status"] == "failed" and "step 1" in summary["error"]
     lines = metrics_lines(tmp_path / "runs" / events[0].run_id)
-    assert lines and lines[0]["loss"] is None          # NaN is stored as JSON null, the file stays valid
+    assert lines and lines[0]["loss"] is None  # NaN is stored as JSON null, the file stays valid
 
 
 def test_a_too_high_learning_rate_is_caught(digits, tmp_path):
-    linear = {"input_shape": [1, 8, 8], "layers": [{"type": "Flatten"}, {"type": "Linear", "out_features": 64},
-                                                   {"type": "Linear", "out_features": 10}]}
+    linear = {
+        "input_shape": [1, 8, 8],
+        "layers": [
+            {"type": "Flatten"},
+            {"type": "Linear", "out_features": 64},
+            {"type": "Linear", "out_features": 10},
+        ],
+    }
     events = run_all(make_project(linear, epochs=3, optimizer="sgd", lr=5.0, momentum=0.9), digits, tmp_path)
     finished = events[-1]
     step = batches(events)[-1].step + 1
     assert finished.status == "failed" and f"at step {step} " in finished.message
     assert "lower the learning rate (now 5)" in finished.message
-    checkpoint = load_checkpoint(finished.run_dir)     # the weights before the bad step were kept
+    checkpoint = load_checkpoint(finished.run_dir)  # the weights before the bad step were kept
     assert all(torch.isfinite(t).all() for t in checkpoint.state_dict.values())
 
 
@@ -222,13 +231,16 @@ def test_a_device_that_does_not_exist_is_refused_before_writing(digits, tmp_path
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("options", [
-    {"optimizer": "sgd", "momentum": 0.9, "nesterov": True, "lr": 0.05},
-    {"optimizer": "adamw", "weight_decay": 0.01},
-    {"optimizer": "rmsprop", "lr": 1e-3, "momentum": 0.0},
-    {"scheduler": "cosine", "label_smoothing": 0.1, "grad_clip": 1.0},
-    {"loss": "mse", "lr": 1e-2},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"optimizer": "sgd", "momentum": 0.9, "nesterov": True, "lr": 0.05},
+        {"optimizer": "adamw", "weight_decay": 0.01},
+        {"optimizer": "rmsprop", "lr": 1e-3, "momentum": 0.0},
+        {"scheduler": "cosine", "label_smoothing": 0.1, "grad_clip": 1.0},
+        {"loss": "mse", "lr": 1e-2},
+    ],
+)
 def test_options_train(digits, tmp_path, options):
     events = run_all(make_project(epochs=2, **options), digits, tmp_path)
     epochs = [e for e in events if e.kind == "epoch"]
@@ -239,19 +251,36 @@ def test_options_train(digits, tmp_path, options):
 def test_schedulers_move_the_learning_rate(digits, tmp_path):
     step = run_all(make_project(epochs=3, scheduler="step", step_size=1, gamma=0.5), digits, tmp_path / "s")
     assert [e.lr for e in step if e.kind == "epoch"] == pytest.approx([3e-3, 1.5e-3, 0.75e-3])
-    cycle = [e.lr for e in batches(run_all(make_project(epochs=2, scheduler="onecycle"), digits, tmp_path / "o"))]
+    cycle = [
+        e.lr for e in batches(run_all(make_project(epochs=2, scheduler="onecycle"), digits, tmp_path / "o"))
+    ]
     peak = cycle.index(max(cycle))
     assert 0 < peak < len(cycle) - 1 and cycle[-1] < cycle[0]
-    plateau = run_all(make_project(epochs=4, scheduler="plateau", plateau_patience=0, gamma=0.1, lr=1e-6,
-                                   optimizer="sgd", momentum=0.0),
-                      digits, tmp_path / "p")
+    plateau = run_all(
+        make_project(
+            epochs=4,
+            scheduler="plateau",
+            plateau_patience=0,
+            gamma=0.1,
+            lr=1e-6,
+            optimizer="sgd",
+            momentum=0.0,
+        ),
+        digits,
+        tmp_path / "p",
+    )
     lrs = [e.lr for e in plateau if e.kind == "epoch"]
     assert lrs[-1] < lrs[0]
 
 
 def test_early_stopping(digits, tmp_path):
-    events = run_all(make_project(epochs=10, lr=1e-9, early_stopping=True, early_stopping_metric="val_accuracy",
-                                  patience=2), digits, tmp_path)
+    events = run_all(
+        make_project(
+            epochs=10, lr=1e-9, early_stopping=True, early_stopping_metric="val_accuracy", patience=2
+        ),
+        digits,
+        tmp_path,
+    )
     assert events[-1].status == "completed" and events[-1].epochs_completed == 3
     assert "early stopping" in events[-1].message
 
@@ -280,7 +309,7 @@ def test_regression_targets_train_with_mse(digits, tmp_path):
     data.meta.task, data.meta.num_classes = "regression", 0
     for name in ("train", "val", "test"):
         split = copy.copy(digits.split(name))
-        split.y = split.x.flatten(1).mean(1)          # predict the mean brightness
+        split.y = split.x.flatten(1).mean(1)  # predict the mean brightness
         setattr(data, name, split)
     model = dict(MLP, layers=MLP["layers"][:-1] + [{"type": "Linear", "out_features": 1}])
     events = run_all(make_project(model, epochs=3, loss="mse"), data, tmp_path)

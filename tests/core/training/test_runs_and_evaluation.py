@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -33,7 +34,9 @@ def test_list_rename_delete_and_interrupted(digits, tmp_path):
     first = run_all(make_project(epochs=1), digits, tmp_path)[-1]
     second = run_all(make_project(epochs=1), digits, tmp_path, name="wider")[-1]
     runs = list_runs(tmp_path / "runs")
-    assert [r.path for r in runs] == sorted([type(runs[0].path)(first.run_dir), type(runs[0].path)(second.run_dir)])
+    assert [r.path for r in runs] == sorted(
+        [type(runs[0].path)(first.run_dir), type(runs[0].path)(second.run_dir)]
+    )
     assert runs[1].name == "wider" and runs[0].status == "completed"
     metrics = runs[0].metrics()
     assert metrics.steps == list(range(1, len(metrics.steps) + 1)) and len(metrics.epochs) == 1
@@ -64,7 +67,9 @@ def test_optimizer_state_round_trip(tmp_path):
     fresh = torch.optim.Adam(torch.nn.Linear(4, 3).parameters(), lr=0.5)
     fresh.load_state_dict(state)
     assert fresh.param_groups[0]["lr"] == 0.01
-    assert torch.equal(fresh.state_dict()["state"][0]["exp_avg"], optimizer.state_dict()["state"][0]["exp_avg"])
+    assert torch.equal(
+        fresh.state_dict()["state"][0]["exp_avg"], optimizer.state_dict()["state"][0]["exp_avg"]
+    )
     assert sched["step_size"] == 2
     (tmp_path / "bad.safetensors").write_bytes(b"not a file")
     with pytest.raises(UserError, match="optimizer state"):
@@ -89,7 +94,7 @@ def test_evaluation_confusion_matrix_and_cells(digits, tmp_path):
             assert all(result.y_true[i] == t and result.y_pred[i] == p for i in cell)
     wrong = result.misclassified()
     assert len(wrong) == n - sum(result.confusion[i][i] for i in range(10))
-    assert all(result.confidence[a] >= result.confidence[b] for a, b in zip(wrong, wrong[1:], strict=False))
+    assert all(result.confidence[a] >= result.confidence[b] for a, b in itertools.pairwise(wrong))
     assert digits.sample_image("val", wrong[0]).shape == (8, 8)
     again = saved_evaluation(run_dir, "val")
     assert again == result

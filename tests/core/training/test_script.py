@@ -37,7 +37,7 @@ def _project(settings: DatasetSettings, **training) -> Project:
 
 def _script_namespace(project, tmp_path) -> dict:
     path = export_training_script(project, tmp_path / "train.py")
-    return runpy.run_path(str(path))          # defines everything, runs nothing (no __main__)
+    return runpy.run_path(str(path))  # defines everything, runs nothing (no __main__)
 
 
 def _assert_same_data(project, tmp_path):
@@ -65,8 +65,21 @@ def test_digits_script_is_clean_python_without_workbench_imports(tmp_path):
     modules |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert not any(m.split(".")[0] == "workbench" for m in modules)
     (tmp_path / "train.py").write_text(source)
-    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache", "--select", "F,E9,I",
-                           str(tmp_path / "train.py")], capture_output=True, text=True)
+    lint = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "--isolated",
+            "--no-cache",
+            "--select",
+            "F,E9,I",
+            str(tmp_path / "train.py"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert lint.returncode == 0, lint.stdout
 
 
@@ -79,8 +92,13 @@ def test_digits_script_trains_with_python(tmp_path):
     from workbench.core.training.checkpoints import load_checkpoint
 
     export_training_script(load_project(SAMPLE_PROJECT), tmp_path / "train.py")
-    proc = subprocess.run([sys.executable, "-c", RUN_WITHOUT_WORKBENCH, "--epochs", "3", "--device", "cpu"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN_WITHOUT_WORKBENCH, "--epochs", "3", "--device", "cpu"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "epoch 3" in proc.stdout
     summary = json.loads((tmp_path / "train-output" / "summary.json").read_text())
@@ -115,7 +133,7 @@ def test_script_loads_npz_like_workbench(tmp_path):
     np.savez(images, X=rng.integers(0, 255, (60, 6, 6, 3), dtype=np.uint8), y=np.arange(60) % 4)
     _assert_same_data(_project(DatasetSettings(kind="npz", source=str(images))), tmp_path)
     table = tmp_path / "table.npz"
-    np.savez(table, X=rng.normal(size=(50, 5)), y=rng.normal(size=50))       # regression
+    np.savez(table, X=rng.normal(size=(50, 5)), y=rng.normal(size=50))  # regression
     _assert_same_data(_project(DatasetSettings(kind="npz", source=str(table))), tmp_path)
 
 
@@ -124,10 +142,15 @@ def test_script_loads_an_image_folder_like_workbench(tmp_path):
     for cls in ("cat", "dog"):
         (tmp_path / "pets" / cls).mkdir(parents=True)
         for i in range(6):
-            Image.fromarray(rng.integers(0, 255, (10, 14, 3), dtype=np.uint8)).save(tmp_path / "pets" / cls / f"{i}.png")
+            Image.fromarray(rng.integers(0, 255, (10, 14, 3), dtype=np.uint8)).save(
+                tmp_path / "pets" / cls / f"{i}.png"
+            )
     (tmp_path / "pets" / "notes.txt").write_text("not an image")
-    settings = DatasetSettings(kind="imagefolder", source=str(tmp_path / "pets"),
-                               options={"resize": "8x8", "color": "grayscale", "augment_flip": True})
+    settings = DatasetSettings(
+        kind="imagefolder",
+        source=str(tmp_path / "pets"),
+        options={"resize": "8x8", "color": "grayscale", "augment_flip": True},
+    )
     project = _project(settings)
     _assert_same_data(project, tmp_path)
     assert "def augment(" in (tmp_path / "train.py").read_text()
@@ -135,15 +158,24 @@ def test_script_loads_an_image_folder_like_workbench(tmp_path):
 
 def test_unsupported_projects_are_refused_before_writing(tmp_path):
     texts = tmp_path / "reviews.csv"
-    texts.write_text("review,label\n" + "".join(f"film {i} was {w} and long,{w}\n" for i, w in enumerate(["good", "bad"] * 20)))
+    texts.write_text(
+        "review,label\n"
+        + "".join(f"film {i} was {w} and long,{w}\n" for i, w in enumerate(["good", "bad"] * 20))
+    )
     project = Project(dataset=DatasetSettings(kind="csv", source=str(texts)))
     with pytest.raises(UserError, match="text classification"):
         export_training_script(project, tmp_path / "train.py")
     with pytest.raises(UserError, match="does not exist"):
-        export_training_script(Project(dataset=DatasetSettings(kind="npz", source=str(tmp_path / "no.npz"))),
-                               tmp_path / "train.py")
-    broken = Project(model={"input_shape": [1, 8, 8], "layers": [{"type": "Linear", "out_features": 3},
-                                                                 {"type": "Conv2d", "out_channels": 2}]})
+        export_training_script(
+            Project(dataset=DatasetSettings(kind="npz", source=str(tmp_path / "no.npz"))),
+            tmp_path / "train.py",
+        )
+    broken = Project(
+        model={
+            "input_shape": [1, 8, 8],
+            "layers": [{"type": "Linear", "out_features": 3}, {"type": "Conv2d", "out_channels": 2}],
+        }
+    )
     with pytest.raises(UserError, match="cannot export code"):
         export_training_script(broken, tmp_path / "train.py")
     assert not (tmp_path / "train.py").exists()

@@ -6,12 +6,25 @@ from workbench.core.model.spec import ModelSpec
 from workbench.core.project import Project
 from workbench.core.training.config import TrainingConfig
 
-MLP = {"input_shape": [1, 8, 8], "layers": [
-    {"type": "Flatten"}, {"type": "Linear", "out_features": 64}, {"type": "ReLU"},
-    {"type": "Linear", "out_features": 10}]}
-CNN = {"input_shape": [1, 8, 8], "layers": [
-    {"type": "Conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1}, {"type": "ReLU"},
-    {"type": "MaxPool2d", "kernel_size": 2}, {"type": "Flatten"}, {"type": "Linear", "out_features": 10}]}
+MLP = {
+    "input_shape": [1, 8, 8],
+    "layers": [
+        {"type": "Flatten"},
+        {"type": "Linear", "out_features": 64},
+        {"type": "ReLU"},
+        {"type": "Linear", "out_features": 10},
+    ],
+}
+CNN = {
+    "input_shape": [1, 8, 8],
+    "layers": [
+        {"type": "Conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1},
+        {"type": "ReLU"},
+        {"type": "MaxPool2d", "kernel_size": 2},
+        {"type": "Flatten"},
+        {"type": "Linear", "out_features": 10},
+    ],
+}
 
 
 def make_project(model=MLP, **training) -> Project:

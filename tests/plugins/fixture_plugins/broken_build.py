@@ -18,8 +18,24 @@ def _build_identity(p, s):
 
 def register(api):
     api.add_layer(LayerType("BrokenBuild", "Core", doc="fails in build", build=_fail_build))
-    api.add_layer(LayerType("BrokenRule", "Core", (Param("width", "int", 4, doc="a width"),), doc="bad rule",
-                            build=_fail_build, shape=lambda p, s: (p["no_such_key"],),
-                            count_params=lambda p, s: 0))
-    api.add_layer(LayerType("BuildsOnlyInTraining", "Core", doc="rules fine, build fails",
-                            build=_fail_build, shape=lambda p, s: tuple(s), count_params=lambda p, s: 0))
+    api.add_layer(
+        LayerType(
+            "BrokenRule",
+            "Core",
+            (Param("width", "int", 4, doc="a width"),),
+            doc="bad rule",
+            build=_fail_build,
+            shape=lambda p, s: (p["no_such_key"],),
+            count_params=lambda p, s: 0,
+        )
+    )
+    api.add_layer(
+        LayerType(
+            "BuildsOnlyInTraining",
+            "Core",
+            doc="rules fine, build fails",
+            build=_fail_build,
+            shape=lambda p, s: tuple(s),
+            count_params=lambda p, s: 0,
+        )
+    )

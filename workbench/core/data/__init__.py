@@ -19,7 +19,19 @@ from workbench.core.data.registry import (
 from workbench.core.data.settings import DatasetSettings, SplitSettings
 
 __all__ = [
-    "DataBundle", "DatasetMeta", "DatasetSettings", "ImageAugment", "OptionSpec", "RawData", "SourceType",
-    "Split", "SplitSettings", "detect_kind", "get_source", "load_dataset", "read_source", "register_source",
+    "DataBundle",
+    "DatasetMeta",
+    "DatasetSettings",
+    "ImageAugment",
+    "OptionSpec",
+    "RawData",
+    "SourceType",
+    "Split",
+    "SplitSettings",
+    "detect_kind",
+    "get_source",
+    "load_dataset",
+    "read_source",
+    "register_source",
     "source_types",
 ]

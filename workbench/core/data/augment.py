@@ -18,17 +18,20 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ImageAugment:
-    flip: bool = False          # random horizontal flip (p = 0.5)
-    crop: int = 0               # random shift of up to this many pixels (pad + random crop)
-    rotation: float = 0.0       # random rotation in [-rotation, +rotation] degrees
+    flip: bool = False  # random horizontal flip (p = 0.5)
+    crop: int = 0  # random shift of up to this many pixels (pad + random crop)
+    rotation: float = 0.0  # random rotation in [-rotation, +rotation] degrees
 
     @property
     def active(self) -> bool:
         return self.flip or self.crop > 0 or self.rotation > 0
 
     def describe(self) -> str:
-        parts = (["flip"] if self.flip else []) + ([f"crop +-{self.crop}px"] if self.crop else []) + (
-            [f"rotate +-{self.rotation:g} deg"] if self.rotation else [])
+        parts = (
+            (["flip"] if self.flip else [])
+            + ([f"crop +-{self.crop}px"] if self.crop else [])
+            + ([f"rotate +-{self.rotation:g} deg"] if self.rotation else [])
+        )
         return ", ".join(parts) or "none"
 
     def __call__(self, batch: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -45,22 +48,32 @@ class ImageAugment:
         def uniform(lo: float, hi: float) -> torch.Tensor:
             return (torch.rand(n, **opts) * (hi - lo) + lo).to(dev)
 
-        angle = uniform(-self.rotation, self.rotation) * (math.pi / 180.0) if self.rotation else torch.zeros(n, device=dev)
-        sign = torch.where(torch.rand(n, **opts) < 0.5, -1.0, 1.0).to(dev) if self.flip else torch.ones(n, device=dev)
+        angle = (
+            uniform(-self.rotation, self.rotation) * (math.pi / 180.0)
+            if self.rotation
+            else torch.zeros(n, device=dev)
+        )
+        sign = (
+            torch.where(torch.rand(n, **opts) < 0.5, -1.0, 1.0).to(dev)
+            if self.flip
+            else torch.ones(n, device=dev)
+        )
         tx = uniform(-self.crop, self.crop) * (2.0 / w) if self.crop else torch.zeros(n, device=dev)
         ty = uniform(-self.crop, self.crop) * (2.0 / h) if self.crop else torch.zeros(n, device=dev)
-        if self.crop:                                   # whole-pixel shifts, like a padded random crop
+        if self.crop:  # whole-pixel shifts, like a padded random crop
             tx = torch.round(tx * w / 2.0) * (2.0 / w)
             ty = torch.round(ty * h / 2.0) * (2.0 / h)
         cos, sin = torch.cos(angle), torch.sin(angle)
-        theta = torch.stack([torch.stack([cos * sign, -sin, tx], 1), torch.stack([sin * sign, cos, ty], 1)], 1)
+        theta = torch.stack(
+            [torch.stack([cos * sign, -sin, tx], 1), torch.stack([sin * sign, cos, ty], 1)], 1
+        )
         grid = F.affine_grid(theta.to(batch.dtype), list(batch.shape), align_corners=False)
         mode = "nearest" if not self.rotation else "bilinear"
         return F.grid_sample(batch, grid, mode=mode, padding_mode="zeros", align_corners=False)
 
 
-MAX_ROTATION = 180.0     # degrees either way; more is the same rotation again
-MAX_CROP = 1024          # pixels of random shift
+MAX_ROTATION = 180.0  # degrees either way; more is the same rotation again
+MAX_CROP = 1024  # pixels of random shift
 
 
 def _bounded(options: dict, key: str, kind, limit: float):
@@ -78,7 +91,9 @@ def _bounded(options: dict, key: str, kind, limit: float):
 
 
 def augment_from_options(options: dict) -> ImageAugment | None:
-    aug = ImageAugment(flip=bool(options.get("augment_flip", False)),
-                       crop=_bounded(options, "augment_crop", int, MAX_CROP),
-                       rotation=_bounded(options, "augment_rotation", float, MAX_ROTATION))
+    aug = ImageAugment(
+        flip=bool(options.get("augment_flip", False)),
+        crop=_bounded(options, "augment_crop", int, MAX_CROP),
+        rotation=_bounded(options, "augment_rotation", float, MAX_ROTATION),
+    )
     return aug if aug.active else None

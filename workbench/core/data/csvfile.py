@@ -19,7 +19,7 @@ MISSING = {"", "na", "n/a", "nan", "null", "none", "?", "-", "missing"}
 class CsvTable:
     header: list[str]
     rows: list[list[str]]
-    lines: list[int]            # the file line number of each row (1-based, header is line 1)
+    lines: list[int]  # the file line number of each row (1-based, header is line 1)
     encoding: str
     delimiter: str
 
@@ -31,8 +31,8 @@ class CsvTable:
             raise UserError(f"column {name!r} not found; the columns are: {cols}") from None
 
 
-SAMPLE_BYTES = 1 << 16          # read to sniff the encoding and the delimiter
-MAX_FIELD = 1 << 24             # characters in one cell (csv's default of 128 KiB is too small for long texts)
+SAMPLE_BYTES = 1 << 16  # read to sniff the encoding and the delimiter
+MAX_FIELD = 1 << 24  # characters in one cell (csv's default of 128 KiB is too small for long texts)
 MAX_COLUMNS = 100_000
 
 
@@ -42,12 +42,18 @@ def decode_text(data: bytes, encoding: str = "auto") -> tuple[str, str]:
         try:
             return data.decode(encoding), encoding
         except LookupError:
-            raise UserError(f"unknown encoding {encoding!r}; use e.g. utf-8, cp1252, latin-1 or auto") from None
+            raise UserError(
+                f"unknown encoding {encoding!r}; use e.g. utf-8, cp1252, latin-1 or auto"
+            ) from None
         except UnicodeDecodeError as exc:
-            raise UserError(f"the file is not valid {encoding} (byte {exc.start}); choose another encoding or "
-                            "auto") from None
-    for bom, name in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
-                      (codecs.BOM_UTF16_BE, "utf-16")):
+            raise UserError(
+                f"the file is not valid {encoding} (byte {exc.start}); choose another encoding or auto"
+            ) from None
+    for bom, name in (
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
         if data.startswith(bom):
             return data.decode(name, errors="replace"), name
     for name in ("utf-8", "cp1252", "latin-1"):
@@ -80,8 +86,14 @@ class CsvRows:
     With encoding auto the candidates are tried in order (a BOM, UTF-8, Windows-1252, Latin-1); a byte that does
     not decode far into the file raises `_WrongEncoding`, and `read_rows` starts again with the next one."""
 
-    def __init__(self, path: str | Path, encoding: str = "auto", delimiter: str = "auto", header: bool = True,
-                 candidate: int = 0):
+    def __init__(
+        self,
+        path: str | Path,
+        encoding: str = "auto",
+        delimiter: str = "auto",
+        header: bool = True,
+        candidate: int = 0,
+    ):
         self.path = Path(path).expanduser()
         self.size = check_regular_file(self.path, "CSV file").st_size
         with open_regular_file(self.path, "CSV file") as fh:
@@ -92,7 +104,9 @@ class CsvRows:
             raise UserError(f"{self.path} looks like a binary file, not CSV text")
         auto = encoding in ("auto", "", None)
         if auto:
-            _, first = decode_text(sample[: _complete_utf8(sample)] if len(sample) == SAMPLE_BYTES else sample)
+            _, first = decode_text(
+                sample[: _complete_utf8(sample)] if len(sample) == SAMPLE_BYTES else sample
+            )
             order = [first] + [c for c in ("utf-8", "cp1252", "latin-1") if c != first and first != "latin-1"]
             order = order if first not in ("utf-8-sig", "utf-16") else [first]
             if candidate >= len(order):
@@ -100,7 +114,7 @@ class CsvRows:
             self.encoding = order[candidate]
             self.more_candidates = candidate + 1 < len(order)
         else:
-            decode_text(b"", encoding)              # an unknown encoding is named now
+            decode_text(b"", encoding)  # an unknown encoding is named now
             self.encoding, self.more_candidates = encoding, False
         text = sample.decode(self.encoding, errors="ignore")
         if delimiter in ("auto", "", None):
@@ -124,30 +138,37 @@ class CsvRows:
             try:
                 for row in reader:
                     if not row:
-                        continue                  # a blank line
+                        continue  # a blank line
                     if (not row[0] or row[0].isspace()) and not "".join(row).strip():
                         if head is None and self.has_header and len(row) > 1:
-                            raise UserError(f"{self.path} line {reader.line_num}: the header row is empty; give "
-                                            "every column a name in the first row")
+                            raise UserError(
+                                f"{self.path} line {reader.line_num}: the header row is empty; give "
+                                "every column a name in the first row"
+                            )
                         continue
                     if head is None:
                         if len(row) > MAX_COLUMNS:
-                            raise UserError(f"{self.path} has {len(row):,} columns, more than the limit of "
-                                            f"{MAX_COLUMNS:,}")
+                            raise UserError(
+                                f"{self.path} has {len(row):,} columns, more than the limit of "
+                                f"{MAX_COLUMNS:,}"
+                            )
                         if self.has_header:
                             head = [c.strip() or f"column{i + 1}" for i, c in enumerate(row)]
                             dupes = sorted({h for h in head if head.count(h) > 1})
                             if dupes:
-                                raise UserError(f"{self.path} has duplicate column names: {', '.join(dupes)}; "
-                                                "rename them")
+                                raise UserError(
+                                    f"{self.path} has duplicate column names: {', '.join(dupes)}; rename them"
+                                )
                             self.header = head
                             continue
                         head = [f"column{i + 1}" for i in range(len(row))]
                         self.header = head
                     if len(row) != len(head):
-                        raise UserError(f"{self.path} line {reader.line_num} has {len(row)} fields but the header "
-                                        f"has {len(head)} (delimiter {_show(self.delimiter)}); fix that line or "
-                                        "choose the delimiter")
+                        raise UserError(
+                            f"{self.path} line {reader.line_num} has {len(row)} fields but the header "
+                            f"has {len(head)} (delimiter {_show(self.delimiter)}); fix that line or "
+                            "choose the delimiter"
+                        )
                     count += 1
                     if progress is not None and count % every == 0:
                         progress(raw.tell(), self.size, f"Reading {self.path.name}: {count:,} rows")
@@ -155,8 +176,10 @@ class CsvRows:
             except UnicodeDecodeError as exc:
                 if self.more_candidates:
                     raise _WrongEncoding from None
-                raise UserError(f"{self.path} is not valid {self.encoding} near line {reader.line_num} "
-                                f"({exc.reason}); choose another encoding") from None
+                raise UserError(
+                    f"{self.path} is not valid {self.encoding} near line {reader.line_num} "
+                    f"({exc.reason}); choose another encoding"
+                ) from None
             except csv.Error as exc:
                 raise UserError(f"{self.path} line {reader.line_num}: {exc}") from None
             if head is None:
@@ -187,8 +210,13 @@ def read_rows(path, encoding, delimiter, header, consume, progress=None, strip: 
             candidate += 1
 
 
-def read_csv(path: str | Path, encoding: str = "auto", delimiter: str = "auto", header: bool = True,
-             max_rows: int | None = None) -> CsvTable:
+def read_csv(
+    path: str | Path,
+    encoding: str = "auto",
+    delimiter: str = "auto",
+    header: bool = True,
+    max_rows: int | None = None,
+) -> CsvTable:
     """The rows as strings (for previews, the header, small files). Large files: see `read_rows`."""
 
     def collect(src: CsvRows, it) -> CsvTable:
@@ -198,7 +226,9 @@ def read_csv(path: str | Path, encoding: str = "auto", delimiter: str = "auto", 
             lines.append(line)
             if max_rows is not None and len(rows) >= max_rows:
                 break
-        return CsvTable(header=src.header, rows=rows, lines=lines, encoding=src.encoding, delimiter=src.delimiter)
+        return CsvTable(
+            header=src.header, rows=rows, lines=lines, encoding=src.encoding, delimiter=src.delimiter
+        )
 
     return read_rows(path, encoding, delimiter, header, collect)
 

@@ -19,12 +19,12 @@ if TYPE_CHECKING:
 @dataclass
 class DatasetMeta:
     kind: str
-    input_shape: tuple[int, ...]           # without the batch dimension, e.g. (1, 8, 8) or (64,) or (seq_len,)
-    num_classes: int                       # 0 for regression targets
+    input_shape: tuple[int, ...]  # without the batch dimension, e.g. (1, 8, 8) or (64,) or (seq_len,)
+    num_classes: int  # 0 for regression targets
     class_names: list[str]
-    task: str = "classification"           # "classification" | "regression"
-    input_dtype: str = "float32"           # "float32", or "int64" for token ids (Embedding models)
-    mean: list[float] | None = None        # normalization computed on the train split (per channel / feature)
+    task: str = "classification"  # "classification" | "regression"
+    input_dtype: str = "float32"  # "float32", or "int64" for token ids (Embedding models)
+    mean: list[float] | None = None  # normalization computed on the train split (per channel / feature)
     std: list[float] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # kind-specific facts (vocabulary, columns, ...)
 
@@ -37,7 +37,7 @@ class Split:
     dataset: Dataset
     x: torch.Tensor | None = None
     y: torch.Tensor | None = None
-    indices: list[int] | None = None       # positions in the source, for showing samples behind a metric
+    indices: list[int] | None = None  # positions in the source, for showing samples behind a metric
 
     def __len__(self) -> int:
         return len(self.y) if self.y is not None else len(self.dataset)  # type: ignore[arg-type]
@@ -55,15 +55,15 @@ class DataBundle:
     test: Split
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None  # applied to each training batch (images)
     skipped: list[dict[str, str]] = field(default_factory=list)  # [{"path", "reason"}] files left out
-    paths: list[str] | None = None         # per source position (Split.indices), the file a sample came from
-    texts: list[str] | None = None         # per source position, the original text (text data sets)
+    paths: list[str] | None = None  # per source position (Split.indices), the file a sample came from
+    texts: list[str] | None = None  # per source position, the original text (text data sets)
 
     def split(self, name: str) -> Split:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
 
     @property
     def modality(self) -> str:
-        """"image", "tabular" or "text"."""
+        """ "image", "tabular" or "text"."""
         return self.meta.extra.get("modality", "image" if len(self.meta.input_shape) == 3 else "tabular")
 
     def sample(self, split: str, i: int):

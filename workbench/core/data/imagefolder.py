@@ -25,10 +25,10 @@ from workbench.core.errors import Cancelled, UserError
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 DECODE_THREADS = min(4, os.cpu_count() or 1)
 CHUNK = 256
-MAX_FILES = 2_000_000           # entries walked in a dataset folder
-MAX_DEPTH = 32                  # folder levels inside a class folder
-MAX_CLASSES = 10_000            # class subfolders
-MAX_IMAGE_PIXELS = 64_000_000   # declared width x height of one image (8000 x 8000); checked before decoding
+MAX_FILES = 2_000_000  # entries walked in a dataset folder
+MAX_DEPTH = 32  # folder levels inside a class folder
+MAX_CLASSES = 10_000  # class subfolders
+MAX_IMAGE_PIXELS = 64_000_000  # declared width x height of one image (8000 x 8000); checked before decoding
 COLOR_MODES = {"RGB", "RGBA", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"}
 
 
@@ -39,13 +39,16 @@ def _open_dir(path: Path) -> list[os.DirEntry]:
     except FileNotFoundError:
         raise UserError(f"folder not found: {path}; choose an existing folder") from None
     except NotADirectoryError:
-        raise UserError(f"{path} is a file, not a folder; an image folder holds one subfolder per class") from None
+        raise UserError(
+            f"{path} is a file, not a folder; an image folder holds one subfolder per class"
+        ) from None
     except PermissionError:
         raise UserError(f"cannot read folder {path}: permission denied; check its permissions") from None
 
 
-def index_folder(root: Path, skipped: list[dict[str, str]], class_names: list[str] | None = None
-                 ) -> tuple[list[str], list[str], list[int]]:
+def index_folder(
+    root: Path, skipped: list[dict[str, str]], class_names: list[str] | None = None
+) -> tuple[list[str], list[str], list[int]]:
     """(class names, file paths, labels). Files outside class folders, non-image files, special files (FIFOs,
     devices) and links that lead out of `root` go to `skipped`; the walk stops with an error past MAX_FILES."""
     entries = _open_dir(root)
@@ -60,17 +63,23 @@ def index_folder(root: Path, skipped: list[dict[str, str]], class_names: list[st
         else:
             skipped.append({"path": e.path, "reason": "not inside a class subfolder"})
     if not classes:
-        raise UserError(f"folder {root} has no class subfolders; put the images in one subfolder per class "
-                        f"({root}/<class name>/<image>.png)")
+        raise UserError(
+            f"folder {root} has no class subfolders; put the images in one subfolder per class "
+            f"({root}/<class name>/<image>.png)"
+        )
     if class_names is not None:
         unknown = sorted(set(classes) - set(class_names))
         if unknown:
-            raise UserError(f"validation folder {root} has classes the training folder lacks: "
-                            f"{', '.join(unknown[:5])}; use the same class subfolders in both")
+            raise UserError(
+                f"validation folder {root} has classes the training folder lacks: "
+                f"{', '.join(unknown[:5])}; use the same class subfolders in both"
+            )
         classes = [c for c in class_names if c in classes]
     if len(classes) > MAX_CLASSES:
-        raise UserError(f"folder {root} has {len(classes):,} class subfolders, more than the limit of "
-                        f"{MAX_CLASSES:,}; is it the right folder?")
+        raise UserError(
+            f"folder {root} has {len(classes):,} class subfolders, more than the limit of "
+            f"{MAX_CLASSES:,}; is it the right folder?"
+        )
     paths: list[str] = []
     labels: list[int] = []
     kept_classes: list[str] = []
@@ -85,8 +94,10 @@ def index_folder(root: Path, skipped: list[dict[str, str]], class_names: list[st
         paths.extend(found)
         labels.extend([label] * len(found))
     if not paths:
-        raise UserError(f"folder {root} has no images in its class subfolders (looked for "
-                        f"{', '.join(e[1:] for e in IMAGE_EXTENSIONS)} files)")
+        raise UserError(
+            f"folder {root} has no images in its class subfolders (looked for "
+            f"{', '.join(e[1:] for e in IMAGE_EXTENSIONS)} files)"
+        )
     return (kept_classes if class_names is None else class_names), paths, labels
 
 
@@ -97,12 +108,15 @@ def _inside_root(entry: os.DirEntry, root_real: str, skipped: list[dict[str, str
     target = os.path.realpath(entry.path)
     if target == root_real or target.startswith(root_real.rstrip(os.sep) + os.sep):
         return True
-    skipped.append({"path": entry.path, "reason": f"a link to {target}, outside the dataset folder; not followed"})
+    skipped.append(
+        {"path": entry.path, "reason": f"a link to {target}, outside the dataset folder; not followed"}
+    )
     return False
 
 
-def _walk_class(folder: Path, root: Path, root_real: str, skipped: list[dict[str, str]], budget: list[int]
-                ) -> list[str]:
+def _walk_class(
+    folder: Path, root: Path, root_real: str, skipped: list[dict[str, str]], budget: list[int]
+) -> list[str]:
     """Image files under one class folder, sorted, without following links out of the dataset folder, without
     visiting a folder twice (link loops) and at most MAX_DEPTH levels deep."""
     found: list[str] = []
@@ -124,14 +138,18 @@ def _walk_class(folder: Path, root: Path, root_real: str, skipped: list[dict[str
         for e in entries:
             budget[0] -= 1
             if budget[0] < 0:
-                raise UserError(f"the dataset folder {root} holds more than {MAX_FILES:,} files (the limit); "
-                                "choose a smaller folder")
+                raise UserError(
+                    f"the dataset folder {root} holds more than {MAX_FILES:,} files (the limit); "
+                    "choose a smaller folder"
+                )
             if not _inside_root(e, root_real, skipped):
                 continue
             try:
                 if e.is_dir():
                     if depth + 1 > MAX_DEPTH:
-                        skipped.append({"path": e.path, "reason": f"nested more than {MAX_DEPTH} folders deep"})
+                        skipped.append(
+                            {"path": e.path, "reason": f"nested more than {MAX_DEPTH} folders deep"}
+                        )
                     else:
                         subdirs.append(e.path)
                     continue
@@ -140,8 +158,13 @@ def _walk_class(folder: Path, root: Path, root_real: str, skipped: list[dict[str
                 skipped.append({"path": e.path, "reason": f"cannot read: {exc.strerror or exc}"})
                 continue
             if not e.name.lower().endswith(IMAGE_EXTENSIONS):
-                skipped.append({"path": e.path, "reason": f"not an image file ({Path(e.name).suffix or 'no extension'};"
-                                f" expected {', '.join(x[1:] for x in IMAGE_EXTENSIONS)})"})
+                skipped.append(
+                    {
+                        "path": e.path,
+                        "reason": f"not an image file ({Path(e.name).suffix or 'no extension'};"
+                        f" expected {', '.join(x[1:] for x in IMAGE_EXTENSIONS)})",
+                    }
+                )
             elif not regular:
                 skipped.append({"path": e.path, "reason": "not a regular file (a FIFO, device or socket)"})
             else:
@@ -162,13 +185,15 @@ def open_image(path: str):
 
     fh = open_regular_file(path, "image")
     try:
-        with warnings.catch_warnings():     # our own limit below is lower than PIL's warning threshold
+        with warnings.catch_warnings():  # our own limit below is lower than PIL's warning threshold
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(fh)
     except Image.DecompressionBombError:
         fh.close()
-        raise ImageTooLarge(f"the image declares more than twice PIL's limit of {Image.MAX_IMAGE_PIXELS:,} pixels "
-                            f"(Workbench's limit is {MAX_IMAGE_PIXELS:,})") from None
+        raise ImageTooLarge(
+            f"the image declares more than twice PIL's limit of {Image.MAX_IMAGE_PIXELS:,} pixels "
+            f"(Workbench's limit is {MAX_IMAGE_PIXELS:,})"
+        ) from None
     except BaseException:
         fh.close()
         raise
@@ -176,9 +201,10 @@ def open_image(path: str):
     if w * h > MAX_IMAGE_PIXELS:
         img.close()
         fh.close()
-        raise ImageTooLarge(f"the image declares {w}x{h} pixels, more than the limit of {MAX_IMAGE_PIXELS:,} "
-                            "pixels")
-    img._wb_file = fh                     # closed with the image (see _close)
+        raise ImageTooLarge(
+            f"the image declares {w}x{h} pixels, more than the limit of {MAX_IMAGE_PIXELS:,} pixels"
+        )
+    img._wb_file = fh  # closed with the image (see _close)
     return img
 
 
@@ -199,7 +225,7 @@ def decode_image(path: str, mode: str | None, size: tuple[int, int] | None) -> n
 
     img = open_image(path)
     try:
-        img.seek(0)                                   # first frame of an animated GIF / WebP
+        img.seek(0)  # first frame of an animated GIF / WebP
         img.load()
         out = img.convert(mode or _pil_mode(img))
         if size is not None and out.size != (size[1], size[0]):
@@ -233,8 +259,10 @@ class ImageFileReader:
         except UserError:
             raise
         except Exception as exc:  # noqa: BLE001 - a file changed or broken since it was indexed is bad input
-            raise UserError(f"image {self.paths[i]} can no longer be read ({_reason(exc)}); fix or remove it and "
-                            "start again") from None
+            raise UserError(
+                f"image {self.paths[i]} can no longer be read ({_reason(exc)}); fix or remove it and "
+                "start again"
+            ) from None
 
 
 def _fixed_mode(color: str) -> str | None:
@@ -254,7 +282,9 @@ def load_imagefolder(settings, progress=None, cancel=None) -> RawData:
     classes, paths, labels = index_folder(root, skipped)
     preset = None
     if settings.val_source:
-        _, vpaths, vlabels = index_folder(Path(settings.val_source).expanduser(), skipped, class_names=classes)
+        _, vpaths, vlabels = index_folder(
+            Path(settings.val_source).expanduser(), skipped, class_names=classes
+        )
         preset = np.array([UNASSIGNED] * len(paths) + [VAL] * len(vpaths), dtype=np.int8)
         paths, labels = paths + vpaths, labels + vlabels
     stream = _should_stream(opts.get("in_memory", "auto"), paths, mode, size, MATERIALIZE_LIMIT)
@@ -276,7 +306,7 @@ def load_imagefolder(settings, progress=None, cancel=None) -> RawData:
                 raise Cancelled("loading cancelled")
             if progress:
                 progress(start, total, f"Decoding images {start:,} / {total:,}")
-            for i, result in enumerate(pool.map(decode, paths[start:start + CHUNK]), start):
+            for i, result in enumerate(pool.map(decode, paths[start : start + CHUNK]), start):
                 if isinstance(result, Exception):
                     skipped.append({"path": paths[i], "reason": _reason(result)})
                 else:
@@ -286,13 +316,21 @@ def load_imagefolder(settings, progress=None, cancel=None) -> RawData:
         progress(total, total, f"Decoded {len(images):,} images")
     if not images:
         raise UserError(f"none of the {total} image files in {root} could be decoded; see the skipped list")
-    if mode is None and any(im.shape[0] == 3 for im in images):     # mixed: grayscale ones become RGB
+    if mode is None and any(im.shape[0] == 3 for im in images):  # mixed: grayscale ones become RGB
         images = [np.repeat(im, 3, axis=0) if im.shape[0] == 1 else im for im in images]
     _check_sizes(images, [paths[i] for i in kept])
     y = np.asarray(labels, dtype=np.int64)[kept]
-    return RawData(modality=IMAGE, x=np.stack(images), y=y, class_names=classes, scale=255.0,
-                   paths=[paths[i] for i in kept], preset=None if preset is None else preset[kept],
-                   skipped=skipped, extra={"root": str(root)})
+    return RawData(
+        modality=IMAGE,
+        x=np.stack(images),
+        y=y,
+        class_names=classes,
+        scale=255.0,
+        paths=[paths[i] for i in kept],
+        preset=None if preset is None else preset[kept],
+        skipped=skipped,
+        extra={"root": str(root)},
+    )
 
 
 def _check_sizes(images: list[np.ndarray], paths: list[str]) -> None:
@@ -302,8 +340,10 @@ def _check_sizes(images: list[np.ndarray], paths: list[str]) -> None:
         (h, w), _ = common[0]
         odd = next(p for p, im in zip(paths, images, strict=True) if im.shape[1:] != (h, w))
         listing = ", ".join(f"{a}x{b}: {n}" for (a, b), n in common[:4])
-        raise UserError(f"the images have different sizes ({listing} images, e.g. {odd}); set Resize to a "
-                        f"common size such as {h}x{w} to use them all")
+        raise UserError(
+            f"the images have different sizes ({listing} images, e.g. {odd}); set Resize to a "
+            f"common size such as {h}x{w} to use them all"
+        )
 
 
 def _should_stream(in_memory, paths, mode, size, limit) -> bool:
@@ -344,17 +384,30 @@ def _index_only(paths, labels, classes, skipped, preset, mode, size, progress, c
         if len(sizes) > 1:
             listing = ", ".join(f"{a}x{b}: {n}" for (a, b), n in sizes.most_common(4))
             h, w = sizes.most_common(1)[0][0]
-            raise UserError(f"the images have different sizes ({listing} images); set Resize to a common size "
-                            f"such as {h}x{w} to use them all")
+            raise UserError(
+                f"the images have different sizes ({listing} images); set Resize to a common size "
+                f"such as {h}x{w} to use them all"
+            )
         size = next(iter(sizes))
     mode = mode or ("RGB" if color else "L")
     kept_paths = [paths[i] for i in kept]
     reader = ImageFileReader(kept_paths, mode, size)
-    return RawData(modality=IMAGE, x=None, read=reader, shape=(3 if mode == "RGB" else 1, *size),
-                   y=np.asarray(labels, dtype=np.int64)[kept], class_names=classes, scale=255.0,
-                   paths=kept_paths, preset=None if preset is None else preset[kept], skipped=skipped,
-                   extra={"root": str(Path(kept_paths[0]).parents[1]) if kept_paths else "",
-                          "streaming_note": "indexed only; images are decoded per batch"})
+    return RawData(
+        modality=IMAGE,
+        x=None,
+        read=reader,
+        shape=(3 if mode == "RGB" else 1, *size),
+        y=np.asarray(labels, dtype=np.int64)[kept],
+        class_names=classes,
+        scale=255.0,
+        paths=kept_paths,
+        preset=None if preset is None else preset[kept],
+        skipped=skipped,
+        extra={
+            "root": str(Path(kept_paths[0]).parents[1]) if kept_paths else "",
+            "streaming_note": "indexed only; images are decoded per batch",
+        },
+    )
 
 
 def looks_like_imagefolder(path: Path) -> bool:
@@ -364,4 +417,5 @@ def looks_like_imagefolder(path: Path) -> bool:
 
     subdirs = [p for p in islice(path.iterdir(), 1000) if p.is_dir() and not p.name.startswith(".")]
     return bool(subdirs) and any(
-        f.suffix.lower() in IMAGE_EXTENSIONS for d in subdirs[:20] for f in islice(d.iterdir(), 50))
+        f.suffix.lower() in IMAGE_EXTENSIONS for d in subdirs[:20] for f in islice(d.iterdir(), 50)
+    )

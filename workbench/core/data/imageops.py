@@ -34,7 +34,9 @@ def convert_color(x: np.ndarray, mode: str) -> np.ndarray:
     if mode in ("auto", "", None) or (mode == "grayscale" and c == 1) or (mode == "rgb" and c == 3):
         return x
     if mode == "grayscale":
-        gray = np.tensordot(x[:, :3].astype(np.float32), LUMA[: min(c, 3)] / LUMA[: min(c, 3)].sum(), axes=([1], [0]))
+        gray = np.tensordot(
+            x[:, :3].astype(np.float32), LUMA[: min(c, 3)] / LUMA[: min(c, 3)].sum(), axes=([1], [0])
+        )
         return np.clip(np.rint(gray), 0, 255).astype(x.dtype)[:, None]
     if mode == "rgb":
         return np.repeat(x[:, :1], 3, axis=1) if c == 1 else x[:, :3]
@@ -49,8 +51,8 @@ def resize_images(x: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
     import torch.nn.functional as F
 
     out = np.empty((x.shape[0], x.shape[1], *size), dtype=x.dtype)
-    for start in range(0, len(x), 2048):               # bounded memory for big sets
-        chunk = torch.from_numpy(x[start:start + 2048].astype(np.float32))
+    for start in range(0, len(x), 2048):  # bounded memory for big sets
+        chunk = torch.from_numpy(x[start : start + 2048].astype(np.float32))
         res = F.interpolate(chunk, size=size, mode="bilinear", antialias=True, align_corners=False)
-        out[start:start + 2048] = res.round_().clamp_(0, 255).numpy().astype(x.dtype)
+        out[start : start + 2048] = res.round_().clamp_(0, 255).numpy().astype(x.dtype)
     return out

@@ -12,35 +12,57 @@ from workbench.core.data.registry import detect_kind
 from workbench.core.data.settings import DatasetSettings
 
 
-def settings_for(source: str, kind: str | None = None, target: str | None = None,
-                 options: dict | None = None, val_source: str | None = None) -> DatasetSettings:
+def settings_for(
+    source: str,
+    kind: str | None = None,
+    target: str | None = None,
+    options: dict | None = None,
+    val_source: str | None = None,
+) -> DatasetSettings:
     """DatasetSettings for a source given on the command line or in a dialog; the kind is detected if omitted."""
     kind = kind or detect_kind(source)
-    return DatasetSettings(kind=kind, source="digits" if kind == "digits" else source, target=target,
-                           val_source=val_source, options=dict(options or {}))
+    return DatasetSettings(
+        kind=kind,
+        source="digits" if kind == "digits" else source,
+        target=target,
+        val_source=val_source,
+        options=dict(options or {}),
+    )
 
 
-def inspect_source(settings: DatasetSettings, progress: Callable | None = None, cancel: Callable | None = None
-                   ) -> dict:
+def inspect_source(
+    settings: DatasetSettings, progress: Callable | None = None, cancel: Callable | None = None
+) -> dict:
     """{"kind","num_samples","num_classes","class_names","input_shape","skipped"} plus a "details" dict."""
     raw = read_source(settings, progress, cancel)
     if raw.modality == TEXT:
         from workbench.core.data.text import Tokenizer
 
-        shape = [int(settings.options.get("seq_len", 0)) or Tokenizer(settings.options.get("tokenizer", "words"))
-                 .fit(list(raw.texts)).seq_len]
+        shape = [
+            int(settings.options.get("seq_len", 0))
+            or Tokenizer(settings.options.get("tokenizer", "words")).fit(list(raw.texts)).seq_len
+        ]
     elif raw.modality == IMAGE:
         shape = [int(s) for s in raw.sample_shape]
     else:
         shape = [int(raw.x.shape[1])]
-    details = {"task": raw.task, "modality": raw.modality,
-               "input_dtype": "int64" if raw.modality == TEXT else "float32"}
+    details = {
+        "task": raw.task,
+        "modality": raw.modality,
+        "input_dtype": "int64" if raw.modality == TEXT else "float32",
+    }
     if raw.task == "classification":
         counts = np.bincount(raw.y, minlength=raw.num_classes)
         details["class_counts"] = {n: int(c) for n, c in zip(raw.class_names, counts, strict=False)}
     for key in ("missing", "encoding", "delimiter", "target", "text_column", "official_test", "features"):
         if key in raw.extra:
             details[key] = raw.extra[key]
-    return {"kind": settings.kind, "num_samples": int(len(raw)), "num_classes": int(raw.num_classes),
-            "class_names": list(raw.class_names) if raw.task == "classification" else [],
-            "input_shape": shape, "skipped": [dict(s) for s in raw.skipped], "details": details}
+    return {
+        "kind": settings.kind,
+        "num_samples": len(raw),
+        "num_classes": int(raw.num_classes),
+        "class_names": list(raw.class_names) if raw.task == "classification" else [],
+        "input_shape": shape,
+        "skipped": [dict(s) for s in raw.skipped],
+        "details": details,
+    }

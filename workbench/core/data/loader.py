@@ -16,7 +16,7 @@ from workbench.core.data.settings import DatasetSettings
 from workbench.core.data.splits import check_classes, split_indices
 from workbench.core.errors import Cancelled, UserError
 
-MATERIALIZE_LIMIT = 1 << 30        # bytes of float32 tensors held in memory; larger image sets stream from disk
+MATERIALIZE_LIMIT = 1 << 30  # bytes of float32 tensors held in memory; larger image sets stream from disk
 
 Progress = Callable[[int, int, str], None]
 
@@ -38,16 +38,23 @@ def check_options(source, options: dict) -> None:
         value = options[spec.name]
         where = f"dataset option {spec.name} = {value!r}"
         if spec.choices is not None:
-            if spec.name != "encoding" and value not in spec.choices and not (spec.name == "delimiter"
-                                                                              and value == "\t"):
-                raise UserError(f"{where} is not allowed; choose one of: "
-                                f"{', '.join(repr(c) for c in spec.choices)}")
+            if (
+                spec.name != "encoding"
+                and value not in spec.choices
+                and not (spec.name == "delimiter" and value == "\t")
+            ):
+                raise UserError(
+                    f"{where} is not allowed; choose one of: {', '.join(repr(c) for c in spec.choices)}"
+                )
             continue
         if isinstance(spec.default, bool) or not isinstance(spec.default, int | float):
             continue
         number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
-        if number is None or (isinstance(number, float) and not math.isfinite(number)) or (
-                isinstance(spec.default, int) and not float(number).is_integer()):
+        if (
+            number is None
+            or (isinstance(number, float) and not math.isfinite(number))
+            or (isinstance(spec.default, int) and not float(number).is_integer())
+        ):
             kind = "a whole number" if isinstance(spec.default, int) else "a finite number"
             raise UserError(f"{where} must be {kind}")
         low = -math.inf if spec.minimum is None else spec.minimum
@@ -56,8 +63,9 @@ def check_options(source, options: dict) -> None:
             raise UserError(f"{where} is out of range; the limit is {low:g}..{high:g}")
 
 
-def read_source(settings: DatasetSettings, progress: Progress | None = None,
-                cancel: Callable[[], bool] | None = None) -> RawData:
+def read_source(
+    settings: DatasetSettings, progress: Progress | None = None, cancel: Callable[[], bool] | None = None
+) -> RawData:
     """Only the source's own reading (no split / normalization): used by `load_dataset` and `data inspect`."""
     source = get_source(settings.kind)
     check_options(source, settings.options)
@@ -73,8 +81,9 @@ def read_source(settings: DatasetSettings, progress: Progress | None = None,
     return raw
 
 
-def load_dataset(settings: DatasetSettings, progress: Progress | None = None,
-                 cancel: Callable[[], bool] | None = None) -> DataBundle:
+def load_dataset(
+    settings: DatasetSettings, progress: Progress | None = None, cancel: Callable[[], bool] | None = None
+) -> DataBundle:
     """Load the data set described by `settings`.
 
     `progress(done, total, message)` is called as work advances; `cancel()` returning True stops the job with
@@ -82,8 +91,9 @@ def load_dataset(settings: DatasetSettings, progress: Progress | None = None,
     """
     raw = read_source(settings, progress, cancel)
     sp = settings.split
-    parts = split_indices(raw.y, (sp.train, sp.val, sp.test), sp.seed,
-                          stratify=raw.task == "classification", preset=raw.preset)
+    parts = split_indices(
+        raw.y, (sp.train, sp.val, sp.test), sp.seed, stratify=raw.task == "classification", preset=raw.preset
+    )
     check_cancel(cancel)
     if progress:
         progress(1, 1, "Preparing tensors")
@@ -107,8 +117,15 @@ def load_dataset(settings: DatasetSettings, progress: Progress | None = None,
 def _meta(settings: DatasetSettings, raw: RawData, input_shape, **kw) -> DatasetMeta:
     extra = {"modality": raw.modality, "scale": raw.scale, "num_samples": len(raw), **raw.extra}
     classes = list(raw.class_names) if raw.task == "classification" else []
-    return DatasetMeta(kind=settings.kind, input_shape=tuple(int(s) for s in input_shape),
-                       num_classes=raw.num_classes, class_names=classes, task=raw.task, extra=extra, **kw)
+    return DatasetMeta(
+        kind=settings.kind,
+        input_shape=tuple(int(s) for s in input_shape),
+        num_classes=raw.num_classes,
+        class_names=classes,
+        task=raw.task,
+        extra=extra,
+        **kw,
+    )
 
 
 def _split(name: str, x, y) -> Split:
@@ -121,7 +138,9 @@ def _targets(raw: RawData, idx: np.ndarray):
     import torch
 
     y = raw.y[idx]
-    return torch.from_numpy(np.ascontiguousarray(y.astype(np.int64 if raw.task == "classification" else np.float32)))
+    return torch.from_numpy(
+        np.ascontiguousarray(y.astype(np.int64 if raw.task == "classification" else np.float32))
+    )
 
 
 def _channel_stats(raw: RawData, train_idx: np.ndarray) -> tuple[list[float], list[float]]:
@@ -130,12 +149,12 @@ def _channel_stats(raw: RawData, train_idx: np.ndarray) -> tuple[list[float], li
         sums = np.zeros(raw.x.shape[1]), np.zeros(raw.x.shape[1])
         count = 0
         for start in range(0, len(train_idx), 4096):
-            chunk = raw.x[train_idx[start:start + 4096]].astype(np.float64) / raw.scale
+            chunk = raw.x[train_idx[start : start + 4096]].astype(np.float64) / raw.scale
             sums[0][:] += chunk.sum(axis=(0, 2, 3))
-            sums[1][:] += (chunk ** 2).sum(axis=(0, 2, 3))
+            sums[1][:] += (chunk**2).sum(axis=(0, 2, 3))
             count += chunk.shape[0] * chunk.shape[2] * chunk.shape[3]
         mean = sums[0] / count
-        var = np.maximum(sums[1] / count - mean ** 2, 0.0)
+        var = np.maximum(sums[1] / count - mean**2, 0.0)
     else:
         rng = np.random.default_rng(0)
         pick = train_idx if len(train_idx) <= 20000 else rng.choice(train_idx, 20000, replace=False)
@@ -185,7 +204,7 @@ def _tabular_bundle(settings, raw: RawData, parts: dict[str, np.ndarray], normal
         fill = np.nanmean(train, axis=0) if len(train) else np.zeros(x.shape[1], dtype=np.float32)
     fill = np.where(np.isnan(fill), 0.0, fill).astype(np.float32)
     holes = np.isnan(x)
-    if holes.any():                                 # impute with train-split column means
+    if holes.any():  # impute with train-split column means
         x[holes] = np.take(fill, np.nonzero(holes)[1])
     mean = std = None
     if normalize:

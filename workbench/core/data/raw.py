@@ -39,11 +39,11 @@ class RawData:
     read: Callable[[int], np.ndarray] | None = None
     shape: tuple[int, ...] | None = None
     task: str = "classification"
-    paths: list[str] | None = None                 # per sample, where it came from (image files)
-    preset: np.ndarray | None = None               # int8 per sample: UNASSIGNED / TRAIN / VAL / TEST
+    paths: list[str] | None = None  # per sample, where it came from (image files)
+    preset: np.ndarray | None = None  # int8 per sample: UNASSIGNED / TRAIN / VAL / TEST
     skipped: list[dict[str, str]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
-    scale: float = 1.0                             # raw value that maps to 1.0 (255 for 8-bit images, 16 for digits)
+    scale: float = 1.0  # raw value that maps to 1.0 (255 for 8-bit images, 16 for digits)
 
     def __len__(self) -> int:
         return len(self.y)

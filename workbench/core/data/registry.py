@@ -26,7 +26,7 @@ class OptionSpec:
     name: str
     label: str
     default: Any
-    choices: tuple[Any, ...] | None = None     # a combo box; otherwise typed by `default` (bool/int/float/str)
+    choices: tuple[Any, ...] | None = None  # a combo box; otherwise typed by `default` (bool/int/float/str)
     help: str = ""
     minimum: float | None = None
     maximum: float | None = None
@@ -34,15 +34,15 @@ class OptionSpec:
 
 @dataclass(frozen=True)
 class SourceType:
-    kind: str                                   # stored in DatasetSettings.kind
-    label: str                                  # shown in the panel's source picker
-    load: Callable[..., Any]                    # load(settings, progress, cancel) -> RawData
-    path_mode: str = "folder"                   # "folder" | "file" | "none" (a built-in set, like digits)
-    file_filter: str = ""                       # for a file dialog, e.g. "CSV files (*.csv *.tsv *.txt)"
-    needs_target: bool = False                  # the panel shows a target-column picker
+    kind: str  # stored in DatasetSettings.kind
+    label: str  # shown in the panel's source picker
+    load: Callable[..., Any]  # load(settings, progress, cancel) -> RawData
+    path_mode: str = "folder"  # "folder" | "file" | "none" (a built-in set, like digits)
+    file_filter: str = ""  # for a file dialog, e.g. "CSV files (*.csv *.tsv *.txt)"
+    needs_target: bool = False  # the panel shows a target-column picker
     detect: Callable[[Path], bool] | None = None  # does this path look like this kind? (for auto-detection)
     options: tuple[OptionSpec, ...] = ()
-    supports_val_source: bool = False           # a separate validation folder/file
+    supports_val_source: bool = False  # a separate validation folder/file
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -76,5 +76,6 @@ def detect_kind(source: str) -> str:
                     return src.kind
             except OSError:
                 continue
-    raise UserError(f"cannot tell what kind of data {path} is; pass --kind "
-                    f"({', '.join(sorted(SOURCES.names()))})")
+    raise UserError(
+        f"cannot tell what kind of data {path} is; pass --kind ({', '.join(sorted(SOURCES.names()))})"
+    )

@@ -34,8 +34,13 @@ def _spread(n: int, fractions: np.ndarray) -> np.ndarray:
     return labels[np.argsort(keys, kind="stable")]
 
 
-def split_indices(y: np.ndarray, fractions: tuple[float, float, float], seed: int,
-                  stratify: bool = True, preset: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def split_indices(
+    y: np.ndarray,
+    fractions: tuple[float, float, float],
+    seed: int,
+    stratify: bool = True,
+    preset: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """Sorted source positions per split name. Stratified: every class is split in the same proportions."""
     n = len(y)
     fr = np.asarray(fractions, dtype=float)
@@ -47,7 +52,7 @@ def split_indices(y: np.ndarray, fractions: tuple[float, float, float], seed: in
     if len(todo) and free:
         sub = np.zeros(3)
         sub[free] = fr[free]
-        if sub.sum() <= 0:          # e.g. the val folder is given and train is the only free split
+        if sub.sum() <= 0:  # e.g. the val folder is given and train is the only free split
             sub[free[0]] = 1.0
         sub /= sub.sum()
         rng = np.random.default_rng(seed)
@@ -76,5 +81,7 @@ def check_classes(y: np.ndarray, class_names: list[str]) -> None:
     bad = (y < 0) | (y >= k)
     if np.any(bad):
         first = int(np.flatnonzero(bad)[0])
-        raise UserError(f"label {int(y[first])} of sample {first} is outside the range 0..{k - 1} "
-                        f"of the {k} classes; fix the labels or the class list")
+        raise UserError(
+            f"label {int(y[first])} of sample {first} is outside the range 0..{k - 1} "
+            f"of the {k} classes; fix the labels or the class list"
+        )

@@ -13,8 +13,15 @@ class StreamingImageDataset(Dataset):
     `read(i)` must be picklable (a module-level class) so DataLoader worker processes can use it.
     """
 
-    def __init__(self, read, indices: np.ndarray, y: np.ndarray, scale: float,
-                 mean: list[float] | None, std: list[float] | None):
+    def __init__(
+        self,
+        read,
+        indices: np.ndarray,
+        y: np.ndarray,
+        scale: float,
+        mean: list[float] | None,
+        std: list[float] | None,
+    ):
         self.read = read
         self.indices = np.asarray(indices, dtype=np.int64)
         self.y = torch.as_tensor(np.asarray(y)[self.indices])

@@ -18,8 +18,9 @@ def digits_uint8() -> tuple[np.ndarray, np.ndarray]:
     return (d.images / 16 * 255).round().astype(np.uint8), d.target.astype(np.int64)
 
 
-def write_image_folder(root: Path, images, labels, classes=(0, 1, 2), per_class=20, size=None, fmt="png",
-                       mode="L") -> Path:
+def write_image_folder(
+    root: Path, images, labels, classes=(0, 1, 2), per_class=20, size=None, fmt="png", mode="L"
+) -> Path:
     """root/digit<c>/<k>.<fmt> for each class c; `size` (w, h) upscales, `mode` "L" or "RGB"."""
     from PIL import Image
 
@@ -46,12 +47,16 @@ def write_mnist(root: Path, images, labels, name="MNIST", n_train=300, n_test=10
 
     raw = root / name / "raw"
     raw.mkdir(parents=True)
-    big = np.stack([np.asarray(Image.fromarray(im).resize((28, 28), Image.Resampling.BILINEAR)) for im in
-                    images[: n_train + n_test]])
+    big = np.stack(
+        [
+            np.asarray(Image.fromarray(im).resize((28, 28), Image.Resampling.BILINEAR))
+            for im in images[: n_train + n_test]
+        ]
+    )
     write_idx(raw / "train-images-idx3-ubyte", big[:n_train])
     write_idx(raw / "train-labels-idx1-ubyte", labels[:n_train])
     write_idx(raw / "t10k-images-idx3-ubyte", big[n_train:])
-    write_idx(raw / "t10k-labels-idx1-ubyte", labels[n_train: n_train + n_test])
+    write_idx(raw / "t10k-labels-idx1-ubyte", labels[n_train : n_train + n_test])
     return root
 
 
@@ -65,13 +70,26 @@ def write_cifar(root: Path, per_batch=20, seed=0) -> Path:
         data = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
         with open(folder / name, "wb") as fh:
             pickle.dump({b"batch_label": name.encode(), b"labels": labels, b"data": data}, fh, protocol=2)
-    names = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck"]
+    names = [
+        b"airplane",
+        b"automobile",
+        b"bird",
+        b"cat",
+        b"deer",
+        b"dog",
+        b"frog",
+        b"horse",
+        b"ship",
+        b"truck",
+    ]
     with open(folder / "batches.meta", "wb") as fh:
         pickle.dump({b"label_names": names, b"num_vis": 3072}, fh, protocol=2)
     return root
 
 
-def write_csv(path: Path, header: list[str], rows: list[list], delimiter: str = ",", encoding: str = "utf-8") -> Path:
+def write_csv(
+    path: Path, header: list[str], rows: list[list], delimiter: str = ",", encoding: str = "utf-8"
+) -> Path:
     lines = [delimiter.join(header)] + [delimiter.join(str(v) for v in row) for row in rows]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
@@ -82,5 +100,8 @@ def write_digits_csv(path: Path, n: int = 300) -> Path:
     """64 pixel columns p0..p63 and a `label` column."""
     images, labels = digits_uint8()
     flat = images[:n].reshape(n, -1)
-    return write_csv(path, [f"p{i}" for i in range(64)] + ["label"],
-                     [[*map(int, row), int(t)] for row, t in zip(flat, labels[:n], strict=True)])
+    return write_csv(
+        path,
+        [f"p{i}" for i in range(64)] + ["label"],
+        [[*map(int, row), int(t)] for row, t in zip(flat, labels[:n], strict=True)],
+    )

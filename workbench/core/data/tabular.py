@@ -22,10 +22,10 @@ from workbench.core.errors import Cancelled, UserError
 
 MAX_CATEGORIES = 100
 MAX_CLASSES = 50
-MAX_TARGET_VALUES = max(MAX_CLASSES, 2) * 20    # a text target with more different values is the wrong column
-CODE_LIMIT = MAX_TARGET_VALUES + 1              # distinct strings remembered per column (enough for both checks)
-CHUNK_ROWS = 8_192                              # rows converted to column arrays at a time
-GUESS_ROWS = 500                                # rows looked at to tell a text column
+MAX_TARGET_VALUES = max(MAX_CLASSES, 2) * 20  # a text target with more different values is the wrong column
+CODE_LIMIT = MAX_TARGET_VALUES + 1  # distinct strings remembered per column (enough for both checks)
+CHUNK_ROWS = 8_192  # rows converted to column arrays at a time
+GUESS_ROWS = 500  # rows looked at to tell a text column
 
 
 class Growing:
@@ -40,13 +40,13 @@ class Growing:
         end = self.size + len(part)
         if end > len(self.data):
             grown = np.empty(max(end, int(1.25 * len(self.data)), 1024), dtype=self.data.dtype)
-            grown[:self.size] = self.data[:self.size]
+            grown[: self.size] = self.data[: self.size]
             self.data = grown
-        self.data[self.size:end] = part
+        self.data[self.size : end] = part
         self.size = end
 
     def array(self) -> np.ndarray:
-        self.data.resize(self.size, refcheck=False)     # shrinks in place (realloc), no second copy
+        self.data.resize(self.size, refcheck=False)  # shrinks in place (realloc), no second copy
         return self.data
 
 
@@ -58,7 +58,7 @@ class Column:
 
     def __init__(self, rows_hint: int = 0):
         self.values = Growing(np.float32, rows_hint)
-        self.text: Growing | None = None           # made when the first text cell comes, like the codes
+        self.text: Growing | None = None  # made when the first text cell comes, like the codes
         self.codes: Growing | None = None
         self.index: dict[str, int] = {}
         self.overflow = False
@@ -184,9 +184,13 @@ def _read_columns(path: Path, opts: dict, target: str | None, progress, cancel):
                 break
         header = src.header
         if len(header) < 2:
-            raise UserError(f"{path} has a single column ({header[0]!r}); a CSV needs feature columns and a "
-                            "target column (check the delimiter)")
-        table = CsvTable(header=header, rows=first, lines=lines, encoding=src.encoding, delimiter=src.delimiter)
+            raise UserError(
+                f"{path} has a single column ({header[0]!r}); a CSV needs feature columns and a "
+                "target column (check the delimiter)"
+            )
+        table = CsvTable(
+            header=header, rows=first, lines=lines, encoding=src.encoding, delimiter=src.delimiter
+        )
         t_col = table.column(target or header[-1])
         text_name = opts.get("text_column") or _guess_text_column(table, t_col)
         row_bytes = sum(len(src.delimiter.join(r)) + 1 for r in first) / max(len(first), 1)
@@ -206,8 +210,15 @@ def _read_columns(path: Path, opts: dict, target: str | None, progress, cancel):
         data.finish()
         return data, src.encoding, src.delimiter, t_col, text_name
 
-    return read_rows(path, opts.get("encoding", "auto"), opts.get("delimiter", "auto"),
-                     bool(opts.get("header", True)), consume, progress, strip=False)
+    return read_rows(
+        path,
+        opts.get("encoding", "auto"),
+        opts.get("delimiter", "auto"),
+        bool(opts.get("header", True)),
+        consume,
+        progress,
+        strip=False,
+    )
 
 
 def load_csv(settings, progress=None, cancel=None) -> RawData:
@@ -223,19 +234,31 @@ def load_csv(settings, progress=None, cancel=None) -> RawData:
     policy = opts.get("missing", "drop")
     if policy not in ("drop", "impute"):
         raise UserError(f"missing-value policy {policy!r} is unknown; use drop or impute")
-    info = {"file": str(path), "encoding": encoding, "delimiter": delimiter, "target": target,
-            "header": data.header, "rows_in_file": len(data.lines)}
+    info = {
+        "file": str(path),
+        "encoding": encoding,
+        "delimiter": delimiter,
+        "target": target,
+        "header": data.header,
+        "rows_in_file": len(data.lines),
+    }
     if text_col:
         texts = data.texts
         keep = np.array([i for i in keep if texts[i].strip()], dtype=np.int64)
         empty = len(data.lines) - no_target - len(keep)
         task, y, names = _target(data, t_col, keep, opts.get("task", "auto"))
-        info["missing"] = {"policy": "drop", "rows_without_target": no_target, "rows_dropped": no_target + empty,
-                           "values_imputed": {}}
+        info["missing"] = {
+            "policy": "drop",
+            "rows_without_target": no_target,
+            "rows_dropped": no_target + empty,
+            "values_imputed": {},
+        }
         info["text_column"] = text_col
         if progress:
             progress(1, 1, f"Read {len(keep):,} texts")
-        return RawData(modality=TEXT, texts=[texts[i] for i in keep], y=y, class_names=names, task=task, extra=info)
+        return RawData(
+            modality=TEXT, texts=[texts[i] for i in keep], y=y, class_names=names, task=task, extra=info
+        )
     features = [i for i in range(len(data.header)) if i != t_col]
     kinds = {i: _column_kind(data, i, keep) for i in features}
     if policy == "drop":
@@ -244,19 +267,32 @@ def load_csv(settings, progress=None, cancel=None) -> RawData:
         for i in features:
             holes |= data.columns[i].missing[keep]
         keep = keep[~holes]
-        missing = {"policy": "drop", "rows_without_target": no_target, "rows_dropped": no_target + before - len(keep),
-                   "values_imputed": {}}
+        missing = {
+            "policy": "drop",
+            "rows_without_target": no_target,
+            "rows_dropped": no_target + before - len(keep),
+            "values_imputed": {},
+        }
     else:
         imputed = {data.header[i]: int(data.columns[i].missing[keep].sum()) for i in features}
-        missing = {"policy": "impute", "rows_without_target": no_target, "rows_dropped": no_target,
-                   "values_imputed": {k: v for k, v in imputed.items() if v}}
+        missing = {
+            "policy": "impute",
+            "rows_without_target": no_target,
+            "rows_dropped": no_target,
+            "values_imputed": {k: v for k, v in imputed.items() if v},
+        }
     if not len(keep):
-        raise UserError(f"no rows of {path} are left after dropping rows with missing values; set the missing-value"
-                        " policy to impute")
+        raise UserError(
+            f"no rows of {path} are left after dropping rows with missing values; set the missing-value"
+            " policy to impute"
+        )
     x, names_out = _features(data, features, kinds, keep, opts.get("categorical", "onehot"))
     task, y, classes = _target(data, t_col, keep, opts.get("task", "auto"))
-    info.update(missing=missing, features=names_out,
-                categorical=[data.header[i] for i in features if kinds[i] == "categorical"])
+    info.update(
+        missing=missing,
+        features=names_out,
+        categorical=[data.header[i] for i in features if kinds[i] == "categorical"],
+    )
     if progress:
         progress(1, 1, f"Read {len(keep):,} rows")
     return RawData(modality=TABULAR, x=x, y=y, class_names=classes, task=task, extra=info)
@@ -284,13 +320,17 @@ def _column_kind(data: CsvData, col: int, rows: np.ndarray) -> str:
         inf = present[np.isinf(column.values[present])]
         if len(inf):
             line, _ = _example(data, col, inf)
-            raise UserError(f"column {data.header[col]!r} line {line} has an infinite value; replace it with a "
-                            "finite number or leave the cell empty (a missing value)")
+            raise UserError(
+                f"column {data.header[col]!r} line {line} has an infinite value; replace it with a "
+                "finite number or leave the cell empty (a missing value)"
+            )
         return "numeric"
     if len(bad) <= 0.1 * len(present):
         line, text = _example(data, col, bad)
-        raise UserError(f"column {data.header[col]!r} is numeric but line {line} has {text!r}; fix the value or "
-                        "leave the cell empty (a missing value)")
+        raise UserError(
+            f"column {data.header[col]!r} is numeric but line {line} has {text!r}; fix the value or "
+            "leave the cell empty (a missing value)"
+        )
     return "categorical"
 
 
@@ -306,13 +346,17 @@ def _features(data: CsvData, cols: list[int], kinds: dict[int, str], rows: np.nd
             continue
         if categorical != "onehot":
             _, example = _example(data, c, rows[column.text[rows]])
-            raise UserError(f"column {name!r} is not numeric (e.g. {example!r}); set categorical columns to one-hot "
-                            "or remove the column")
+            raise UserError(
+                f"column {name!r} is not numeric (e.g. {example!r}); set categorical columns to one-hot "
+                "or remove the column"
+            )
         found = column.labels(rows)
         if found is None or len(found[0]) > MAX_CATEGORIES:
             many = f"more than {CODE_LIMIT:,}" if found is None else f"{len(found[0])}"
-            raise UserError(f"column {name!r} has {many} different text values (more than {MAX_CATEGORIES} "
-                            "for one-hot encoding); remove it, or use it as the text column")
+            raise UserError(
+                f"column {name!r} has {many} different text values (more than {MAX_CATEGORIES} "
+                "for one-hot encoding); remove it, or use it as the text column"
+            )
         cats, index = found
         mode = int(np.argmax(np.bincount(index[index >= 0], minlength=len(cats))))
         plans.append((c, np.where(index >= 0, index, mode).astype(np.int16), len(cats)))
@@ -325,7 +369,7 @@ def _features(data: CsvData, cols: list[int], kinds: dict[int, str], rows: np.nd
         else:
             x[np.arange(len(rows)), at + onehot] = 1.0
         at += width
-        data.columns[c] = None                   # its arrays are no longer needed
+        data.columns[c] = None  # its arrays are no longer needed
     return x, names
 
 
@@ -338,12 +382,16 @@ def _target(data: CsvData, col: int, rows: np.ndarray, task: str):
     infinite = rows[np.isinf(nums)]
     if len(infinite):
         line, cell = _example(data, col, infinite)
-        raise UserError(f"target column {name!r} line {line} has the infinite value {cell!r}; a target must be a "
-                        "class name or a finite number")
+        raise UserError(
+            f"target column {name!r} line {line} has the infinite value {cell!r}; a target must be a "
+            "class name or a finite number"
+        )
     if task == "regression":
         if len(text):
             line, cell = _example(data, col, text)
-            raise UserError(f"target column {name!r} must be numeric for regression, but line {line} has {cell!r}")
+            raise UserError(
+                f"target column {name!r} must be numeric for regression, but line {line} has {cell!r}"
+            )
         return "regression", nums.astype(np.float32), []
     if not len(text):
         whole = bool(np.all(np.mod(nums, 1) == 0))
@@ -351,7 +399,9 @@ def _target(data: CsvData, col: int, rows: np.ndarray, task: str):
         if task == "auto" and (not whole or len(uniq) > MAX_CLASSES):
             return "regression", nums.astype(np.float32), []
         if len(uniq) > MAX_TARGET_VALUES:
-            raise UserError(f"target column {name!r} has {len(uniq)} different values; is it the right column?")
+            raise UserError(
+                f"target column {name!r} has {len(uniq)} different values; is it the right column?"
+            )
         names = [f"{u:g}" for u in uniq]
         return "classification", np.searchsorted(uniq, nums).astype(np.int64), names
     found = column.labels(rows)

@@ -40,7 +40,7 @@ def auto_seq_len(counts) -> int:
 class Tokenizer:
     mode: str = "words"
     vocab_size: int = 10000
-    seq_len: int = 0            # 0: sized by fit() from the texts (auto_seq_len)
+    seq_len: int = 0  # 0: sized by fit() from the texts (auto_seq_len)
     vocab: list[str] | None = None
 
     def __post_init__(self):
@@ -70,7 +70,7 @@ class Tokenizer:
         for row, text in enumerate(texts):
             ids = [index.get(t, 1) for t in self.tokens(text)[: self.seq_len]]
             if ids:
-                out[row, self.seq_len - len(ids):] = ids     # left padding: the last step is a real token
+                out[row, self.seq_len - len(ids) :] = ids  # left padding: the last step is a real token
         return out
 
     def decode(self, ids) -> str:
@@ -84,7 +84,9 @@ def text_bundle_parts(settings, raw, parts, make_meta, make_split):
     from workbench.core.data.dataset import DataBundle
 
     opts = settings.options
-    tok = Tokenizer(opts.get("tokenizer", "words"), int(opts.get("vocab_size", 10000)), int(opts.get("seq_len", 0)))
+    tok = Tokenizer(
+        opts.get("tokenizer", "words"), int(opts.get("vocab_size", 10000)), int(opts.get("seq_len", 0))
+    )
     tok.fit([raw.texts[i] for i in parts["train"]])
     ids = tok.encode(raw.texts)
     lengths = np.array([len(tok.tokens(t)) for t in raw.texts])
@@ -95,7 +97,14 @@ def text_bundle_parts(settings, raw, parts, make_meta, make_split):
         splits[name] = make_split(name, torch.from_numpy(ids[idx]), torch.from_numpy(np.ascontiguousarray(y)))
         splits[name].indices = idx.tolist()
     meta = make_meta(settings, raw, (tok.seq_len,), input_dtype="int64")
-    meta.extra.update(vocab=tok.vocab, vocab_size=len(tok.vocab), tokenizer=tok.mode, seq_len=tok.seq_len,
-                      truncated=int((lengths > tok.seq_len).sum()), mean_tokens=float(lengths.mean()),
-                      memory_bytes=int(ids.nbytes), streaming=False)
+    meta.extra.update(
+        vocab=tok.vocab,
+        vocab_size=len(tok.vocab),
+        tokenizer=tok.mode,
+        seq_len=tok.seq_len,
+        truncated=int((lengths > tok.seq_len).sum()),
+        mean_tokens=float(lengths.mean()),
+        memory_bytes=int(ids.nbytes),
+        streaming=False,
+    )
     return DataBundle(meta=meta, texts=list(raw.texts), **splits)

@@ -15,14 +15,19 @@ from __future__ import annotations
 import os
 import pickle
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 from workbench.core.data.raw import IMAGE, TEST, UNASSIGNED, RawData
 from workbench.core.errors import UserError
 
-MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-               "t10k-labels-idx1-ubyte")
+MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 CIFAR_FOLDER = "cifar-10-batches-py"
 CIFAR_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta")
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -45,14 +50,19 @@ def _check_mnist(root: Path, name: str) -> None:
     missing = [f for f in MNIST_FILES if not (raw / f).is_file()]
     if missing:
         gz = [f for f in missing if (raw / f"{f}.gz").is_file()]
-        hint = (f"; found {len(gz)} still gzipped: extract them (gunzip {raw}/*.gz)" if gz else
-                f"; get them with torchvision.datasets.{name}(root, download=True) on a machine with internet")
-        raise UserError(f"{name} files missing in {raw}: expected {', '.join(MNIST_FILES)}; missing "
-                        f"{', '.join(missing)}{hint}")
+        hint = (
+            f"; found {len(gz)} still gzipped: extract them (gunzip {raw}/*.gz)"
+            if gz
+            else f"; get them with torchvision.datasets.{name}(root, download=True) on a machine with internet"
+        )
+        raise UserError(
+            f"{name} files missing in {raw}: expected {', '.join(MNIST_FILES)}; missing "
+            f"{', '.join(missing)}{hint}"
+        )
 
 
-IDX_TYPES = {0x08: 1, 0x09: 1, 0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8}   # idx type code -> bytes per value
-MAX_BATCH_BYTES = 256 << 20          # a CIFAR-10 batch file is about 31 MB
+IDX_TYPES = {0x08: 1, 0x09: 1, 0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8}  # idx type code -> bytes per value
+MAX_BATCH_BYTES = 256 << 20  # a CIFAR-10 batch file is about 31 MB
 
 
 def _idx_count(path: Path) -> int:
@@ -67,11 +77,13 @@ def _idx_count(path: Path) -> int:
         dims_raw = fh.read(4 * head[3])
     if len(dims_raw) < 4 * head[3]:
         raise UserError(f"{path} is cut short in its header; extract it again")
-    dims = [int.from_bytes(dims_raw[i:i + 4], "big") for i in range(0, len(dims_raw), 4)]
+    dims = [int.from_bytes(dims_raw[i : i + 4], "big") for i in range(0, len(dims_raw), 4)]
     expected = 4 + 4 * len(dims) + IDX_TYPES[head[2]] * int(np.prod(dims, dtype=object))
     if expected != size:
-        raise UserError(f"{path} declares {' x '.join(map(str, dims))} values ({expected:,} bytes) but the file "
-                        f"has {size:,} bytes; the file is damaged or cut short, extract it again")
+        raise UserError(
+            f"{path} declares {' x '.join(map(str, dims))} values ({expected:,} bytes) but the file "
+            f"has {size:,} bytes; the file is damaged or cut short, extract it again"
+        )
     return dims[0]
 
 
@@ -84,8 +96,10 @@ def _load_mnist_like(settings, progress, name: str) -> RawData:
     for images, labels in ((MNIST_FILES[0], MNIST_FILES[1]), (MNIST_FILES[2], MNIST_FILES[3])):
         n_images, n_labels = _idx_count(raw / images), _idx_count(raw / labels)
         if n_images != n_labels:
-            raise UserError(f"{raw / images} holds {n_images:,} images but {raw / labels} holds {n_labels:,} "
-                            "labels; they must match (a file from another set or cut short?)")
+            raise UserError(
+                f"{raw / images} holds {n_images:,} images but {raw / labels} holds {n_labels:,} "
+                "labels; they must match (a file from another set or cut short?)"
+            )
     cls = getattr(tvd, name)
     parts = []
     for k, train in enumerate((True, False)):
@@ -99,8 +113,14 @@ def _load_mnist_like(settings, progress, name: str) -> RawData:
     (xtr, ytr, classes), (xte, yte, _) = parts
     if progress:
         progress(2, 2, f"Read {len(ytr) + len(yte):,} images")
-    return _official(settings, np.concatenate([xtr, xte])[:, None], np.concatenate([ytr, yte]), len(ytr), classes,
-                     {"root": str(root), "official_train": int(len(ytr)), "official_test": int(len(yte))})
+    return _official(
+        settings,
+        np.concatenate([xtr, xte])[:, None],
+        np.concatenate([ytr, yte]),
+        len(ytr),
+        classes,
+        {"root": str(root), "official_train": len(ytr), "official_test": len(yte)},
+    )
 
 
 def _official(settings, x, y, n_train, classes, extra) -> RawData:
@@ -108,8 +128,15 @@ def _official(settings, x, y, n_train, classes, extra) -> RawData:
     if settings.options.get("official_test", True):
         preset = np.full(len(y), UNASSIGNED, dtype=np.int8)
         preset[n_train:] = TEST
-    return RawData(modality=IMAGE, x=np.ascontiguousarray(x), y=y, class_names=classes, scale=255.0,
-                   preset=preset, extra=extra)
+    return RawData(
+        modality=IMAGE,
+        x=np.ascontiguousarray(x),
+        y=y,
+        class_names=classes,
+        scale=255.0,
+        preset=preset,
+        extra=extra,
+    )
 
 
 def load_mnist(settings, progress=None, cancel=None) -> RawData:
@@ -123,10 +150,17 @@ def load_fashionmnist(settings, progress=None, cancel=None) -> RawData:
 class _ArrayUnpickler(pickle.Unpickler):
     """Admits only what a CIFAR batch holds: dicts, lists, bytes, str, numbers and numpy arrays."""
 
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-               ("numpy._core.multiarray", "scalar"), ("_codecs", "encode"),
-               ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer")}
+    ALLOWED: ClassVar[set[tuple[str, str]]] = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("_codecs", "encode"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+    }
 
     def __init__(self, fh, limit: int, **kwargs):
         super().__init__(fh, **kwargs)
@@ -138,11 +172,13 @@ class _ArrayUnpickler(pickle.Unpickler):
         found = super().find_class(module, name)
         limit = self.limit
         if name == "scalar":
+
             def scalar(dtype, *args):
                 """A numpy scalar is allocated at its dtype's size: never more than the file could hold."""
                 if np.dtype(dtype).itemsize > limit:
-                    raise pickle.UnpicklingError(f"a value of {np.dtype(dtype).itemsize:,} bytes declared in a file "
-                                                 f"of {limit:,} bytes")
+                    raise pickle.UnpicklingError(
+                        f"a value of {np.dtype(dtype).itemsize:,} bytes declared in a file of {limit:,} bytes"
+                    )
                 return found(dtype, *args)
 
             return scalar
@@ -156,7 +192,9 @@ class _ArrayUnpickler(pickle.Unpickler):
             except (TypeError, ValueError, OverflowError) as exc:
                 raise pickle.UnpicklingError(f"bad array header ({exc})") from None
             if count > limit:
-                raise pickle.UnpicklingError(f"an array of {count:,} bytes declared in a file of {limit:,} bytes")
+                raise pickle.UnpicklingError(
+                    f"an array of {count:,} bytes declared in a file of {limit:,} bytes"
+                )
             return found(subtype, shape, dtype)
 
         return reconstruct
@@ -171,8 +209,18 @@ def read_cifar_batch(path: Path) -> dict:
         with open_regular_file(path, "CIFAR-10 batch file", MAX_BATCH_BYTES) as fh:
             size = os.fstat(fh.fileno()).st_size
             obj = _ArrayUnpickler(fh, size, encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            MemoryError, OverflowError, RecursionError) as exc:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        MemoryError,
+        OverflowError,
+        RecursionError,
+    ) as exc:
         raise UserError(f"{path} is not a CIFAR-10 python batch file ({exc or type(exc).__name__})") from None
     if not isinstance(obj, dict):
         raise UserError(f"{path} is not a CIFAR-10 python batch file (expected a dict)")
@@ -190,13 +238,17 @@ def load_cifar10(settings, progress=None, cancel=None) -> RawData:
     folder = _cifar_folder(Path(settings.source))
     missing = [f for f in CIFAR_FILES if not (folder / f).is_file()]
     if missing:
-        raise UserError(f"CIFAR-10 files missing in {folder}: expected {', '.join(CIFAR_FILES)}; missing "
-                        f"{', '.join(missing)}. Extract cifar-10-python.tar.gz there (torchvision's layout), or get "
-                        "it with torchvision.datasets.CIFAR10(root, download=True) on a machine with internet")
+        raise UserError(
+            f"CIFAR-10 files missing in {folder}: expected {', '.join(CIFAR_FILES)}; missing "
+            f"{', '.join(missing)}. Extract cifar-10-python.tar.gz there (torchvision's layout), or get "
+            "it with torchvision.datasets.CIFAR10(root, download=True) on a machine with internet"
+        )
     meta = read_cifar_batch(folder / "batches.meta")
     names = meta.get("label_names", CIFAR_CLASSES)
     if not isinstance(names, list) or not 2 <= len(names) <= 1000:
-        raise UserError(f"{folder / 'batches.meta'} has no list of 2..1000 label_names; is it CIFAR-10's meta file?")
+        raise UserError(
+            f"{folder / 'batches.meta'} has no list of 2..1000 label_names; is it CIFAR-10's meta file?"
+        )
     names = [n.decode(errors="replace") if isinstance(n, bytes) else str(n) for n in names]
     xs, ys = [], []
     for k, name in enumerate(CIFAR_FILES[:-1]):
@@ -206,33 +258,47 @@ def load_cifar10(settings, progress=None, cancel=None) -> RawData:
         data, labels = batch.get("data"), batch.get("labels")
         if data is None or labels is None:
             raise UserError(f"{folder / name} has no data/labels entries; is it a CIFAR-10 batch file?")
-        if not isinstance(data, np.ndarray) or not isinstance(labels, list | np.ndarray) or not all(
-                isinstance(v, int | np.integer) for v in labels):
-            raise UserError(f"{folder / name}: data must be an array and labels a list of integers; is it a "
-                            "CIFAR-10 batch file?")
+        if (
+            not isinstance(data, np.ndarray)
+            or not isinstance(labels, list | np.ndarray)
+            or not all(isinstance(v, int | np.integer) for v in labels)
+        ):
+            raise UserError(
+                f"{folder / name}: data must be an array and labels a list of integers; is it a "
+                "CIFAR-10 batch file?"
+            )
         try:
             data = np.asarray(data, dtype=np.uint8)
             labels = np.asarray(labels, dtype=np.int64)
         except (TypeError, ValueError, OverflowError) as exc:
             raise UserError(f"{folder / name}: data or labels are not arrays of numbers ({exc})") from None
         if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or labels.ndim != 1 or len(data) != len(labels):
-            raise UserError(f"{folder / name}: data has shape {data.shape} for {len(labels)} labels; expected "
-                            "(N, 3072) for N labels")
+            raise UserError(
+                f"{folder / name}: data has shape {data.shape} for {len(labels)} labels; expected "
+                "(N, 3072) for N labels"
+            )
         xs.append(data.reshape(-1, 3, 32, 32))
         ys.append(labels)
     n_train = sum(len(y) for y in ys[:5])
     if progress:
         progress(6, 6, f"Read {n_train + len(ys[5]):,} images")
-    return _official(settings, np.concatenate(xs), np.concatenate(ys), n_train, names,
-                     {"root": str(folder), "official_train": int(n_train), "official_test": int(len(ys[5]))})
+    return _official(
+        settings,
+        np.concatenate(xs),
+        np.concatenate(ys),
+        n_train,
+        names,
+        {"root": str(folder), "official_train": int(n_train), "official_test": len(ys[5])},
+    )
 
 
 def looks_like_mnist(path: Path, name: str = "MNIST") -> bool:
     if not path.is_dir():
         return False
     cands = [path, path.parent, path.parent.parent]
-    return any((c / name / "raw").is_dir() and (c / name / "raw" / MNIST_FILES[0]).exists() for c in cands) and (
-        path.name in ("raw", name) or (path / name).is_dir())
+    return any(
+        (c / name / "raw").is_dir() and (c / name / "raw" / MNIST_FILES[0]).exists() for c in cands
+    ) and (path.name in ("raw", name) or (path / name).is_dir())
 
 
 def looks_like_cifar(path: Path) -> bool:

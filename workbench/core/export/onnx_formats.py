@@ -39,7 +39,8 @@ def quiet():
             logging.getLogger(None if name == "root" else name).setLevel(level)
 
 
-# -- fp32 -------------------------------------------------------------------------------------------------------
+# -- fp32
+# -------------------------------------------------------------------------------------------------------
 def export_fp32(job, path: Path) -> None:
     """torch.onnx.export (dynamo), falling back to the TorchScript exporter; names the layer ONNX cannot express."""
     import torch
@@ -49,22 +50,41 @@ def export_fp32(job, path: Path) -> None:
     errors = []
     with quiet(), torch.no_grad():
         try:
-            torch.onnx.export(model, (example,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                              dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), opset_version=opset,
-                              dynamo=True, external_data=False, verbose=False, optimize=True)
+            torch.onnx.export(
+                model,
+                (example,),
+                str(path),
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_shapes=({0: torch.export.Dim("batch", min=1)},),
+                opset_version=opset,
+                dynamo=True,
+                external_data=False,
+                verbose=False,
+                optimize=True,
+            )
             job.facts["exporter"] = "torch.onnx (dynamo)"
         except Exception as exc:  # noqa: BLE001 - try the older exporter before giving up
             errors.append(exc)
         if errors:
             job.check_cancel()
             try:
-                torch.onnx.export(model, (example,), str(path), input_names=[INPUT_NAME],
-                                  output_names=[OUTPUT_NAME], opset_version=min(opset, 20), dynamo=False,
-                                  dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+                torch.onnx.export(
+                    model,
+                    (example,),
+                    str(path),
+                    input_names=[INPUT_NAME],
+                    output_names=[OUTPUT_NAME],
+                    opset_version=min(opset, 20),
+                    dynamo=False,
+                    dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                )
                 job.facts["exporter"] = "torch.onnx (TorchScript, after the dynamo exporter failed)"
-                job.notes.append(f"The dynamo exporter failed ({_first_line(errors[0])}); the TorchScript-based "
-                                 "exporter was used instead.")
-            except Exception as exc:  # noqa: BLE001
+                job.notes.append(
+                    f"The dynamo exporter failed ({_first_line(errors[0])}); the TorchScript-based "
+                    "exporter was used instead."
+                )
+            except Exception as exc:
                 errors.append(exc)
                 raise UserError(describe_onnx_failure(model, example, errors)) from exc
     finalize_onnx(job, path)
@@ -83,12 +103,16 @@ def finalize_onnx(job, path: Path) -> None:
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     job.facts["opset"] = opset
     if opset is not None and opset != job.settings.opset:
-        job.notes.append(f"Opset {job.settings.opset} was requested; the exporter wrote opset {opset} "
-                         "(the dynamo exporter implements opset 18 and up, and converting down can fail).")
+        job.notes.append(
+            f"Opset {job.settings.opset} was requested; the exporter wrote opset {opset} "
+            "(the dynamo exporter implements opset 18 and up, and converting down can fail)."
+        )
     dynamic = all(_batch_is_dynamic(v) for v in [*proto.graph.input[:1], *proto.graph.output[:1]])
     job.facts["dynamic_batch"] = dynamic
     if not dynamic:
-        job.warnings.append("The exported graph has a fixed batch size; it runs only at the example batch size.")
+        job.warnings.append(
+            "The exported graph has a fixed batch size; it runs only at the example batch size."
+        )
 
 
 def _batch_is_dynamic(value_info) -> bool:
@@ -100,8 +124,10 @@ def save_onnx(proto, path: Path) -> None:
     import onnx
 
     if proto.ByteSize() > 2_000_000_000:
-        raise UserError("the model is larger than 2 GB, the limit of a single ONNX file; export the weights "
-                        "as safetensors instead")
+        raise UserError(
+            "the model is larger than 2 GB, the limit of a single ONNX file; export the weights "
+            "as safetensors instead"
+        )
     onnx.save_model(proto, str(path), save_as_external_data=False)
 
 
@@ -117,8 +143,10 @@ def describe_onnx_failure(model, example, errors: list[Exception]) -> str:
     layer = locate_failing_layer(model, example)
     what = f"operation {op}" if op else "an operation"
     where = f"layer {layer}" if layer else "the model"
-    return (f"ONNX cannot express {what} used by {where}; replace that layer with one ONNX supports, or export "
-            f"as TorchScript or safetensors instead ({_first_line(errors[-1])})")
+    return (
+        f"ONNX cannot express {what} used by {where}; replace that layer with one ONNX supports, or export "
+        f"as TorchScript or safetensors instead ({_first_line(errors[-1])})"
+    )
 
 
 def locate_failing_layer(model, example) -> str | None:
@@ -131,8 +159,9 @@ def locate_failing_layer(model, example) -> str | None:
     hooks = []
     for name, module in model.named_modules():
         if name and not any(True for _ in module.children()):
-            hooks.append(module.register_forward_hook(
-                lambda mod, args, out, name=name: seen.append((name, mod, args))))
+            hooks.append(
+                module.register_forward_hook(lambda mod, args, out, name=name: seen.append((name, mod, args)))
+            )
     try:
         with torch.no_grad():
             model(example)
@@ -147,7 +176,7 @@ def locate_failing_layer(model, example) -> str | None:
                 torch.onnx.export(module, args, io.BytesIO(), dynamo=False)
             except Exception:  # noqa: BLE001 - this is the failing layer
                 top, kind = name.split(".")[0], type(module).__name__
-                if top.isdigit():   # build_model's nn.Sequential: the top index is the spec's layer index
+                if top.isdigit():  # build_model's nn.Sequential: the top index is the spec's layer index
                     return f"{top} ({kind})" if top == name else f"{top} ({kind} at '{name}')"
                 return f"'{name}' ({kind})"
     return None
@@ -161,7 +190,8 @@ def _first_line(exc: Exception) -> str:
     return (lines[0] if lines else type(exc).__name__)[:300]
 
 
-# -- derived formats ----------------------------------------------------------------------------------------------
+# -- derived formats
+# ----------------------------------------------------------------------------------------------
 def write_fp32(job) -> Iterator[Any]:
     yield job.progress("export", 0.05, "Exporting to ONNX (torch.onnx.export)...")
     export_fp32(job, job.work_path)
@@ -186,7 +216,7 @@ def write_fp16(job) -> Iterator[Any]:
     keep_io = job.settings.keep_io_float32
     with quiet():
         proto = convert_float_to_float16(onnx.load(str(job.fp32_path)), keep_io_types=keep_io)
-    sort_topologically(proto.graph)   # the converter appends its input casts after their consumers
+    sort_topologically(proto.graph)  # the converter appends its input casts after their consumers
     save_onnx(proto, job.work_path)
     if not keep_io:
         job.notes.append("Inputs and outputs are float16: feed the model half-precision arrays.")
@@ -206,7 +236,7 @@ def sort_topologically(graph) -> None:
                 progressed = True
             else:
                 remaining.append(node)
-        if not progressed:          # a cycle or an outer-scope input: keep the rest as it was
+        if not progressed:  # a cycle or an outer-scope input: keep the rest as it was
             ordered.extend(remaining)
             break
         pending = remaining
@@ -251,17 +281,28 @@ def quantize_qdq(pre: Path, out: Path, reader, method: str, cache: Path | None =
     (the accuracy budget quantizes several times on one calibration); `exclude`: nodes kept in fp32."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    calibrate = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-                 "percentile": CalibrationMethod.Percentile}[method]
+    calibrate = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }[method]
     with quiet():
-        quantize_static(str(pre), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=calibrate,
-                        nodes_to_exclude=list(exclude),
-                        calibration_cache_path=str(cache) if cache is not None else None)
+        quantize_static(
+            str(pre),
+            str(out),
+            reader,
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=calibrate,
+            nodes_to_exclude=list(exclude),
+            calibration_cache_path=str(cache) if cache is not None else None,
+        )
 
 
 def write_int8_static(job) -> Iterator[Any]:
-    samples = job.calibration_samples()      # validates the count before the slow export
+    samples = job.calibration_samples()  # validates the count before the slow export
     yield from _fp32_first(job)
     yield job.progress("quantize", 0.3, "Pre-processing for quantization...")
     pre = _preprocess(job, job.fp32_path)
@@ -273,28 +314,40 @@ def write_int8_static(job) -> Iterator[Any]:
     else:
         method = job.settings.calibration_method
         reader = job.calibration_reader(samples, INPUT_NAME)
-        yield from job.blocking(lambda: quantize_qdq(pre, job.work_path, reader, method), "calibrate", 0.35, 0.6,
-                                f"Calibrating on {len(samples)} train samples ({method})...")
+        yield from job.blocking(
+            lambda: quantize_qdq(pre, job.work_path, reader, method),
+            "calibrate",
+            0.35,
+            0.6,
+            f"Calibrating on {len(samples)} train samples ({method})...",
+        )
     _record_calibration(job, samples)
 
 
 def _record_calibration(job, samples) -> None:
-    job.facts["calibration"] = {"samples": len(samples), "method": job.settings.calibration_method,
-                                "split": "train", "format": "QDQ", "per_channel": True,
-                                "activations": "uint8", "weights": "int8"}
+    job.facts["calibration"] = {
+        "samples": len(samples),
+        "method": job.settings.calibration_method,
+        "split": "train",
+        "format": "QDQ",
+        "per_channel": True,
+        "activations": "uint8",
+        "weights": "int8",
+    }
 
 
-# -- running and checking ----------------------------------------------------------------------------------------
+# -- running and checking
+# ----------------------------------------------------------------------------------------
 def load_onnx(path: Path, job=None):
     import numpy as np
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")   # fair interleaved timing
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # fair interleaved timing
     try:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 - the report says why it does not load
+    except Exception as exc:
         raise UserError(f"onnxruntime cannot load the exported model: {_first_line(exc)}") from exc
     name = session.get_inputs()[0].name
     input_type = session.get_inputs()[0].type
@@ -324,23 +377,58 @@ def check_onnx(path: Path) -> list[str]:
 
 
 def _onnx(name, label, write, description, **kw) -> Exporter:
-    return register_exporter(Exporter(name=name, label=label, suffix=".onnx", write=write, load=load_onnx,
-                                      check=check_onnx, description=description, runtime="onnxruntime", **kw))
+    return register_exporter(
+        Exporter(
+            name=name,
+            label=label,
+            suffix=".onnx",
+            write=write,
+            load=load_onnx,
+            check=check_onnx,
+            description=description,
+            runtime="onnxruntime",
+            **kw,
+        )
+    )
 
 
-_onnx("onnx", "ONNX (fp32)", write_fp32,
-      "Full precision; runs anywhere ONNX Runtime, TensorRT or OpenVINO do. Matches PyTorch to ~1e-6.",
-      options=("opset",))
-_onnx("onnx-fp16", "ONNX fp16", write_fp16,
-      "Half-precision weights and compute, float32 inputs and outputs: half the size; fast on GPUs, "
-      "usually slower on CPUs.", baseline="onnx-fp32", lossy=True, options=("opset", "keep_io_float32"))
-_onnx("onnx-int8-dynamic", "ONNX int8 dynamic", write_int8_dynamic,
-      "Weights in int8, activations quantized on the fly. Best for LSTM/GRU and dense models; no calibration.",
-      baseline="onnx-fp32", lossy=True, options=("opset",))
-_onnx("onnx-int8-static", "ONNX int8 static (QDQ)", write_int8_static,
-      "Weights and activations in int8 (QDQ, per-channel), calibrated on samples of the train split. "
-      "Best for convolutional and dense models.", baseline="onnx-fp32", lossy=True, needs_calibration=True,
-      options=("opset", "calibration_samples", "calibration_method", "max_accuracy_drop"))
+_onnx(
+    "onnx",
+    "ONNX (fp32)",
+    write_fp32,
+    "Full precision; runs anywhere ONNX Runtime, TensorRT or OpenVINO do. Matches PyTorch to ~1e-6.",
+    options=("opset",),
+)
+_onnx(
+    "onnx-fp16",
+    "ONNX fp16",
+    write_fp16,
+    "Half-precision weights and compute, float32 inputs and outputs: half the size; fast on GPUs, "
+    "usually slower on CPUs.",
+    baseline="onnx-fp32",
+    lossy=True,
+    options=("opset", "keep_io_float32"),
+)
+_onnx(
+    "onnx-int8-dynamic",
+    "ONNX int8 dynamic",
+    write_int8_dynamic,
+    "Weights in int8, activations quantized on the fly. Best for LSTM/GRU and dense models; no calibration.",
+    baseline="onnx-fp32",
+    lossy=True,
+    options=("opset",),
+)
+_onnx(
+    "onnx-int8-static",
+    "ONNX int8 static (QDQ)",
+    write_int8_static,
+    "Weights and activations in int8 (QDQ, per-channel), calibrated on samples of the train split. "
+    "Best for convolutional and dense models.",
+    baseline="onnx-fp32",
+    lossy=True,
+    needs_calibration=True,
+    options=("opset", "calibration_samples", "calibration_method", "max_accuracy_drop"),
+)
 
 
 RECURRENT = ("LSTM", "GRU", "RNN")
@@ -355,10 +443,16 @@ def recommend_quantization(model) -> tuple[str, str]:
         types = list(_spec_types(getattr(model, "layers", [])))
     recurrent = [t for t in types if t in RECURRENT]
     if recurrent:
-        return ("onnx-int8-dynamic", f"the model has {recurrent[0]} layers: dynamic quantization suits "
-                "recurrent models (ONNX Runtime's recommendation)")
-    return ("onnx-int8-static", "convolutional and dense models quantize best statically (QDQ, calibrated), "
-            "as ONNX Runtime recommends")
+        return (
+            "onnx-int8-dynamic",
+            f"the model has {recurrent[0]} layers: dynamic quantization suits "
+            "recurrent models (ONNX Runtime's recommendation)",
+        )
+    return (
+        "onnx-int8-static",
+        "convolutional and dense models quantize best statically (QDQ, calibrated), "
+        "as ONNX Runtime recommends",
+    )
 
 
 def _spec_types(layers) -> Iterator[str]:

@@ -25,23 +25,23 @@ from workbench.core.export.source import ExportSource
 from workbench.core.io import atomic_write_text
 
 MIN_CALIBRATION_SAMPLES = 16
-EXAMPLE_BATCH = 2        # >= 2: an example batch of 1 lets exporters fix the batch axis (LSTM)
+EXAMPLE_BATCH = 2  # >= 2: an example batch of 1 lets exporters fix the batch axis (LSTM)
 
 
 @dataclass(frozen=True)
 class ExportProgress:
-    stage: str           # prepare / export / convert / quantize / calibrate / verify / save
-    fraction: float      # 0..1 of the whole export
+    stage: str  # prepare / export / convert / quantize / calibrate / verify / save
+    fraction: float  # 0..1 of the whole export
     message: str
 
 
 @dataclass(frozen=True)
 class ExportFinished:
     report: ExportReport
-    pending: PendingExport | None = None     # a failed export held for the user to keep or discard (GUI)
+    pending: PendingExport | None = None  # a failed export held for the user to keep or discard (GUI)
 
 
-EXIT_VERIFICATION_FAILED = 3     # the CLI's exit code when the export was made but failed verification
+EXIT_VERIFICATION_FAILED = 3  # the CLI's exit code when the export was made but failed verification
 
 
 class VerificationFailed(Exception):
@@ -79,10 +79,10 @@ class ExportJob:
     settings: ExportSettings
     work_dir: Path
     work_path: Path
-    example: Any                                  # a torch batch of EXAMPLE_BATCH real (or random) inputs
+    example: Any  # a torch batch of EXAMPLE_BATCH real (or random) inputs
     cancel: Callable[[], bool]
-    inputs: Any = None                            # numpy verification inputs (validation split, or random)
-    labels: Any = None                            # their labels (None without a dataset / for regression)
+    inputs: Any = None  # numpy verification inputs (validation split, or random)
+    labels: Any = None  # their labels (None without a dataset / for regression)
     samples_from: str = ""
     fp32_path: Path | None = None
     facts: dict[str, Any] = field(default_factory=dict)
@@ -112,22 +112,32 @@ class ExportJob:
         n = self.settings.calibration_samples
         bundle = self.source.bundle()
         if bundle is None:
-            raise UserError(f"int8 static quantization calibrates on the train split, but {self.source.data_error}; "
-                            "load the dataset first, or choose onnx-int8-dynamic (no calibration)")
+            raise UserError(
+                f"int8 static quantization calibrates on the train split, but {self.source.data_error}; "
+                "load the dataset first, or choose onnx-int8-dynamic (no calibration)"
+            )
         available = len(bundle.train)
         if n < MIN_CALIBRATION_SAMPLES:
-            raise UserError(f"calibration set too small: {n} samples; use at least {MIN_CALIBRATION_SAMPLES} "
-                            "(100-500 is typical)")
+            raise UserError(
+                f"calibration set too small: {n} samples; use at least {MIN_CALIBRATION_SAMPLES} "
+                "(100-500 is typical)"
+            )
         if available < MIN_CALIBRATION_SAMPLES:
-            raise UserError(f"calibration set too small: the train split has only {available} samples; static "
-                            f"quantization needs at least {MIN_CALIBRATION_SAMPLES}: add data or choose "
-                            "onnx-int8-dynamic")
+            raise UserError(
+                f"calibration set too small: the train split has only {available} samples; static "
+                f"quantization needs at least {MIN_CALIBRATION_SAMPLES}: add data or choose "
+                "onnx-int8-dynamic"
+            )
         if available < n:
-            self.warnings.append(f"{n} calibration samples were asked for; the train split has {available}, "
-                                 "all of them were used.")
+            self.warnings.append(
+                f"{n} calibration samples were asked for; the train split has {available}, "
+                "all of them were used."
+            )
         order = np.random.default_rng(0).permutation(available)[:n]
         x = split_arrays(bundle.train, sorted(order.tolist()))[0]
-        return x.astype(np.int64 if self.source.input_dtype == "int64" else np.float32)   # as verification feeds
+        return x.astype(
+            np.int64 if self.source.input_dtype == "int64" else np.float32
+        )  # as verification feeds
 
     def calibration_reader(self, samples, input_name: str, batch_size: int = 16):
         from onnxruntime.quantization import CalibrationDataReader
@@ -142,7 +152,7 @@ class ExportJob:
                 job.check_cancel()
                 if self.position >= len(samples):
                     return None
-                batch = samples[self.position:self.position + batch_size]
+                batch = samples[self.position : self.position + batch_size]
                 self.position += batch_size
                 job.facts["_calibrated"] = min(self.position, len(samples))
                 return {input_name: batch}
@@ -194,7 +204,7 @@ def split_arrays(split, indices: list[int] | None = None):
         if indices is not None:
             index = torch.as_tensor(indices, dtype=torch.long)
             x, y = x[index], y[index]
-        return np.asarray(x), np.asarray(y)     # torch tensors, or numpy arrays (an image folder's uint8 pixels)
+        return np.asarray(x), np.asarray(y)  # torch tensors, or numpy arrays (an image folder's uint8 pixels)
     indices = list(range(len(split))) if indices is None else indices
     items = [split.dataset[i] for i in indices]
     return (np.stack([np.asarray(item[0]) for item in items]), np.asarray([int(item[1]) for item in items]))
@@ -205,22 +215,28 @@ def unavailable(exporter: Exporter) -> str | None:
     import importlib.util
 
     if exporter.requires and importlib.util.find_spec(exporter.requires) is None:
-        return (f"{exporter.label} needs the '{exporter.requires}' package, which is not installed here: "
-                f"`pip install {exporter.requires}` on a machine with an NVIDIA GPU (CUDA), or choose another format")
+        return (
+            f"{exporter.label} needs the '{exporter.requires}' package, which is not installed here: "
+            f"`pip install {exporter.requires}` on a machine with an NVIDIA GPU (CUDA), or choose another format"
+        )
     return None
 
 
 def output_path(out: str | os.PathLike, exporter: Exporter, source: ExportSource) -> Path:
     out = Path(out).expanduser()
     if out.is_dir() or str(out).endswith(os.sep):
-        stem = (source.path.stem if source.path else "model")
+        stem = source.path.stem if source.path else "model"
         return out / f"{stem}{exporter.suffix}"
     return out if out.suffix else out.with_name(out.name + exporter.suffix)
 
 
-def run_export(source: ExportSource, settings: ExportSettings, out: str | os.PathLike,
-               cancel: Callable[[], bool] | threading.Event | None = None,
-               on_failure: str = "delete") -> Iterator[ExportProgress | ExportFinished]:
+def run_export(
+    source: ExportSource,
+    settings: ExportSettings,
+    out: str | os.PathLike,
+    cancel: Callable[[], bool] | threading.Event | None = None,
+    on_failure: str = "delete",
+) -> Iterator[ExportProgress | ExportFinished]:
     """Export `source` as `settings.format` to `out`; yields ExportProgress, then one ExportFinished.
 
     When verification fails, `on_failure` says what happens to the file: "delete" (raise VerificationFailed,
@@ -266,9 +282,14 @@ def run_export(source: ExportSource, settings: ExportSettings, out: str | os.Pat
     yield ExportFinished(report)
 
 
-def export(source: ExportSource, settings: ExportSettings, out: str | os.PathLike,
-           progress: Callable[[ExportProgress], None] | None = None,
-           cancel: Callable[[], bool] | threading.Event | None = None, on_failure: str = "delete") -> ExportReport:
+def export(
+    source: ExportSource,
+    settings: ExportSettings,
+    out: str | os.PathLike,
+    progress: Callable[[ExportProgress], None] | None = None,
+    cancel: Callable[[], bool] | threading.Event | None = None,
+    on_failure: str = "delete",
+) -> ExportReport:
     """Run an export to the end and return its report (progress / cancel as callbacks); raises
     VerificationFailed when verification fails (unless `on_failure="keep"`)."""
     report = None
@@ -296,7 +317,9 @@ def _make_work_dir(target: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".wb-export", dir=target.parent))
     except OSError as exc:
-        raise UserError(f"cannot write to {target.parent}: {exc.strerror or exc}; choose a writable folder") from exc
+        raise UserError(
+            f"cannot write to {target.parent}: {exc.strerror or exc}; choose a writable folder"
+        ) from exc
 
 
 @contextlib.contextmanager
@@ -311,17 +334,27 @@ def _disk_errors(target: Path):
         if os_error is None:
             raise
         if os_error.errno == errno.ENOSPC:
-            raise UserError(f"no space left on the disk while writing {target}; free some space or choose "
-                            "another folder (nothing was written)") from exc
-        raise UserError(f"cannot write {target}: {os_error.strerror or os_error}; choose a writable folder "
-                        "(nothing was written)") from exc
+            raise UserError(
+                f"no space left on the disk while writing {target}; free some space or choose "
+                "another folder (nothing was written)"
+            ) from exc
+        raise UserError(
+            f"cannot write {target}: {os_error.strerror or os_error}; choose a writable folder "
+            "(nothing was written)"
+        ) from exc
 
 
 def _os_error_in(exc: BaseException | None) -> OSError | None:
     seen = 0
     while exc is not None and seen < 10:
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT,
-                                                      errno.EPERM, errno.EIO):
+        if isinstance(exc, OSError) and exc.errno in (
+            errno.ENOSPC,
+            errno.EACCES,
+            errno.EROFS,
+            errno.EDQUOT,
+            errno.EPERM,
+            errno.EIO,
+        ):
             return exc
         exc = exc.__cause__ or exc.__context__
         seen += 1
@@ -338,11 +371,23 @@ def _prepare_job(source, exporter, settings, work_dir, target, is_cancelled) -> 
     example = torch.from_numpy(inputs[:EXAMPLE_BATCH].copy())
     if len(example) < EXAMPLE_BATCH:
         example = torch.cat([example] * EXAMPLE_BATCH)[:EXAMPLE_BATCH]
-    job = ExportJob(source, exporter, settings, work_dir, work_dir / f"model{exporter.suffix}", example,
-                    is_cancelled, inputs=inputs, labels=labels, samples_from=samples_from)
+    job = ExportJob(
+        source,
+        exporter,
+        settings,
+        work_dir,
+        work_dir / f"model{exporter.suffix}",
+        example,
+        is_cancelled,
+        inputs=inputs,
+        labels=labels,
+        samples_from=samples_from,
+    )
     job.warnings.extend(warnings)
     if not source.trained:
-        job.warnings.append(f"{source.label}: the weights are untrained (random); the export works, but the "
-                            "model predicts nothing useful. Export a trained run's checkpoint instead.")
+        job.warnings.append(
+            f"{source.label}: the weights are untrained (random); the export works, but the "
+            "model predicts nothing useful. Export a trained run's checkpoint instead."
+        )
     job.facts["created"] = datetime.datetime.now().isoformat(timespec="seconds")
     return job

@@ -23,14 +23,16 @@ from typing import Any
 
 from workbench.core.errors import UserError
 
-SENSITIVITY_SAMPLES = 16          # calibration samples whose activations are compared (all kept in memory),
-ACTIVATION_BUDGET = 256 << 20     # fewer for large inputs: every intermediate activation is held 3 times
-ACTIVATIONS_PER_INPUT = 200       # a CNN's activations, all layers together, are ~50-100x its input (x2 for QDQ)
+SENSITIVITY_SAMPLES = 16  # calibration samples whose activations are compared (all kept in memory),
+ACTIVATION_BUDGET = 256 << 20  # fewer for large inputs: every intermediate activation is held 3 times
+ACTIVATIONS_PER_INPUT = 200  # a CNN's activations, all layers together, are ~50-100x its input (x2 for QDQ)
 
 
 def sensitivity_samples(samples) -> int:
     per_sample = max(1, samples[:1].nbytes * ACTIVATIONS_PER_INPUT)
     return max(2, min(SENSITIVITY_SAMPLES, len(samples), ACTIVATION_BUDGET // per_sample))
+
+
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
 
@@ -43,7 +45,7 @@ class _Samples:
     def get_next(self):
         if self.position >= len(self.samples):
             return None
-        chunk = self.samples[self.position:self.position + self.batch]
+        chunk = self.samples[self.position : self.position + self.batch]
         self.position += self.batch
         return {self.input_name: chunk}
 
@@ -91,7 +93,7 @@ def node_sensitivity(fp32: Path, qdq: Path, samples, work_dir: Path, input_name:
             q = producer.get(node.input[0])
             source = q.input[0] if q is not None and q.op_type == "QuantizeLinear" else node.input[0]
             if source in initializers or (q is None and node.input[0] in initializers):
-                return None                                   # a quantized weight or bias
+                return None  # a quantized weight or bias
             if source in errors and "xmodel_err" in errors[source]:
                 return float(errors[source]["xmodel_err"])
             return None
@@ -103,19 +105,31 @@ def node_sensitivity(fp32: Path, qdq: Path, samples, work_dir: Path, input_name:
     for node in graph.node:
         if node.op_type in QDQ_OPS or node.name not in float_nodes:
             continue
-        quantized = any(producer.get(i) is not None and producer[i].op_type == "DequantizeLinear" for i in node.input)
+        quantized = any(
+            producer.get(i) is not None and producer[i].op_type == "DequantizeLinear" for i in node.input
+        )
         if not quantized or not node.output:
             continue
-        out = node.output[0].removesuffix("_QuantizeLinear_Input")     # a graph output is renamed so
-        out_sqnr = float(errors[out]["xmodel_err"]) if "xmodel_err" in errors.get(out, {}) else activation_sqnr(out)
+        out = node.output[0].removesuffix("_QuantizeLinear_Input")  # a graph output is renamed so
+        out_sqnr = (
+            float(errors[out]["xmodel_err"]) if "xmodel_err" in errors.get(out, {}) else activation_sqnr(out)
+        )
         if out_sqnr is None:
             continue
         inputs = [v for v in (activation_sqnr(i) for i in node.input if i) if v is not None]
         in_sqnr = min(inputs) if inputs else math.inf
         added = max(0.0, _nsr(out_sqnr) - _nsr(in_sqnr))
-        rows.append({"node": node.name, "op": node.op_type, "sqnr_db": round(_finite(out_sqnr), 2),
-                     "input_sqnr_db": round(_finite(in_sqnr), 2), "noise_added": float(f"{added:.4g}"),
-                     "inputs_from": _quantizing_producers(node, producer, float_nodes), "kept_fp32": False})
+        rows.append(
+            {
+                "node": node.name,
+                "op": node.op_type,
+                "sqnr_db": round(_finite(out_sqnr), 2),
+                "input_sqnr_db": round(_finite(in_sqnr), 2),
+                "noise_added": float(f"{added:.4g}"),
+                "inputs_from": _quantizing_producers(node, producer, float_nodes),
+                "kept_fp32": False,
+            }
+        )
     rows.sort(key=lambda r: (-r["noise_added"], r["sqnr_db"]))
     return rows
 
@@ -166,9 +180,11 @@ def write_within_budget(job, pre: Path, samples) -> Iterator[Any]:
 
     budget = float(job.settings.max_accuracy_drop)
     if job.labels is None:
-        raise UserError("an accuracy budget is measured on the labelled validation split, but "
-                        f"{'the dataset has no class labels' if job.source.bundle() else job.source.data_error}; "
-                        "load the dataset, or export without --max-accuracy-drop")
+        raise UserError(
+            "an accuracy budget is measured on the labelled validation split, but "
+            f"{'the dataset has no class labels' if job.source.bundle() else job.source.data_error}; "
+            "load the dataset, or export without --max-accuracy-drop"
+        )
     method = job.settings.calibration_method
     cache = job.work_dir / "calibration.json"
     reader = job.calibration_reader(samples, INPUT_NAME)
@@ -179,19 +195,33 @@ def write_within_budget(job, pre: Path, samples) -> Iterator[Any]:
         if not path.exists():
             quantize_qdq(pre, path, reader, method, cache, fp32_nodes_for(table, k))
         drop = 100 * (reference - accuracy(load_onnx(path), job.inputs, job.labels))
-        tries.append({"most_sensitive": k, "fp32_nodes": len(fp32_nodes_for(table, k)),
-                      "accuracy_drop_points": round(drop, 3)})
+        tries.append(
+            {
+                "most_sensitive": k,
+                "fp32_nodes": len(fp32_nodes_for(table, k)),
+                "accuracy_drop_points": round(drop, 3),
+            }
+        )
         job.check_cancel()
         return drop
 
     reference = accuracy(torch_predictor(job.model), job.inputs, job.labels)
     first = job.work_dir / "int8-top-0.onnx"
-    yield from job.blocking(lambda: quantize_qdq(pre, first, reader, method, cache), "calibrate", 0.35, 0.45,
-                            f"Calibrating on {len(samples)} train samples ({method})...")
+    yield from job.blocking(
+        lambda: quantize_qdq(pre, first, reader, method, cache),
+        "calibrate",
+        0.35,
+        0.45,
+        f"Calibrating on {len(samples)} train samples ({method})...",
+    )
     yield job.progress("quantize", 0.46, "Measuring each node's sensitivity (QDQ debugging, SQNR)...")
-    table = node_sensitivity(pre, first, samples[:sensitivity_samples(samples)], job.work_dir, INPUT_NAME)
+    table = node_sensitivity(pre, first, samples[: sensitivity_samples(samples)], job.work_dir, INPUT_NAME)
     quantizable = len(table)
-    limit = quantizable // 2 if job.settings.max_fp32_nodes is None else min(job.settings.max_fp32_nodes, quantizable)
+    limit = (
+        quantizable // 2
+        if job.settings.max_fp32_nodes is None
+        else min(job.settings.max_fp32_nodes, quantizable)
+    )
     k_max = max((k for k in range(quantizable + 1) if len(fp32_nodes_for(table, k)) <= limit), default=0)
     yield job.progress("quantize", 0.5, f"Accuracy with every node in int8 (budget {budget:g} points)...")
     drops = {0: attempt(0)}
@@ -199,15 +229,18 @@ def write_within_budget(job, pre: Path, samples) -> Iterator[Any]:
     if drops[0] > budget:
         low, high, k = 0, None, 1
         while k <= k_max:
-            yield job.progress("quantize", 0.5 + 0.08 * min(k / max(k_max, 1), 1),
-                               f"Keeping the {k} most sensitive node(s) in fp32...")
+            yield job.progress(
+                "quantize",
+                0.5 + 0.08 * min(k / max(k_max, 1), 1),
+                f"Keeping the {k} most sensitive node(s) in fp32...",
+            )
             drops[k] = attempt(k)
             if drops[k] <= budget:
                 high = k
                 break
             low = k
             k = k_max if k < k_max < 2 * k else 2 * k
-        while high is not None and high - low > 1:          # the fewest fp32 nodes that meet the budget
+        while high is not None and high - low > 1:  # the fewest fp32 nodes that meet the budget
             mid = (low + high) // 2
             yield job.progress("quantize", 0.59, f"Keeping the {mid} most sensitive node(s) in fp32...")
             drops[mid] = attempt(mid)
@@ -221,13 +254,23 @@ def write_within_budget(job, pre: Path, samples) -> Iterator[Any]:
     if met:
         reason = f"{drops[chosen]:.2f} points lost with {len(kept)} node(s) in fp32"
     else:
-        reason = (f"the accuracy drop is {drops[chosen]:.2f} points with {len(kept)} of {quantizable} nodes in fp32 "
-                  f"(the limit is {limit}), over the {budget:g}-point budget; allow a larger drop, more fp32 nodes "
-                  "(--max-fp32-nodes), or export fp32")
+        reason = (
+            f"the accuracy drop is {drops[chosen]:.2f} points with {len(kept)} of {quantizable} nodes in fp32 "
+            f"(the limit is {limit}), over the {budget:g}-point budget; allow a larger drop, more fp32 nodes "
+            "(--max-fp32-nodes), or export fp32"
+        )
     job.facts["sensitivity"] = table
     job.facts["accuracy_budget"] = {
-        "max_drop_points": budget, "achieved_drop_points": round(drops[chosen], 3), "met": met,
-        "fp32_nodes": len(kept), "fp32_node_names": kept, "quantizable_nodes": quantizable,
-        "max_fp32_nodes": limit, "reference_accuracy": round(reference, 5), "tries": tries, "reason": reason,
-        "sensitivity_samples": sensitivity_samples(samples)}
+        "max_drop_points": budget,
+        "achieved_drop_points": round(drops[chosen], 3),
+        "met": met,
+        "fp32_nodes": len(kept),
+        "fp32_node_names": kept,
+        "quantizable_nodes": quantizable,
+        "max_fp32_nodes": limit,
+        "reference_accuracy": round(reference, 5),
+        "tries": tries,
+        "reason": reason,
+        "sensitivity_samples": sensitivity_samples(samples),
+    }
     yield job.progress("quantize", 0.6, f"Accuracy budget {'met' if met else 'NOT met'}: {reason}")

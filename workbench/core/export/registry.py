@@ -14,24 +14,26 @@ from typing import Any
 
 from workbench.core.registry import Registry
 
-Predictor = Callable[[Any], Any]            # numpy batch -> numpy outputs (the model's first output)
+Predictor = Callable[[Any], Any]  # numpy batch -> numpy outputs (the model's first output)
 
 
 @dataclass(frozen=True)
 class Exporter:
-    name: str                                # the --format value, e.g. "onnx-int8-static"
-    label: str                               # shown in the wizard, e.g. "ONNX int8 static (QDQ)"
-    suffix: str                              # file name suffix, e.g. ".onnx"
-    write: Callable[[Any], Iterator[Any]]    # write(job) -> yields ExportProgress; writes job.work_path
-    load: Callable[[Path, Any], Predictor]   # (path, job) -> a runner for verification (parity, accuracy, latency)
-    check: Callable[[Path], list[str]] | None = None   # structural check: a list of problems (empty = ok)
+    name: str  # the --format value, e.g. "onnx-int8-static"
+    label: str  # shown in the wizard, e.g. "ONNX int8 static (QDQ)"
+    suffix: str  # file name suffix, e.g. ".onnx"
+    write: Callable[[Any], Iterator[Any]]  # write(job) -> yields ExportProgress; writes job.work_path
+    load: Callable[
+        [Path, Any], Predictor
+    ]  # (path, job) -> a runner for verification (parity, accuracy, latency)
+    check: Callable[[Path], list[str]] | None = None  # structural check: a list of problems (empty = ok)
     description: str = ""
-    runtime: str = "onnxruntime"             # what runs it, named in the report
-    baseline: str = "pytorch"                # "pytorch" or "onnx-fp32": what "before" latency is measured on
-    needs_calibration: bool = False          # reads samples of the train split
-    lossy: bool = False                      # fp16 / int8: judged by agreement and accuracy, not tolerance
-    options: tuple[str, ...] = ()            # ExportSettings fields the wizard shows for this format
-    requires: str = ""                       # a module it needs (e.g. "tensorrt"); missing: offered but disabled
+    runtime: str = "onnxruntime"  # what runs it, named in the report
+    baseline: str = "pytorch"  # "pytorch" or "onnx-fp32": what "before" latency is measured on
+    needs_calibration: bool = False  # reads samples of the train split
+    lossy: bool = False  # fp16 / int8: judged by agreement and accuracy, not tolerance
+    options: tuple[str, ...] = ()  # ExportSettings fields the wizard shows for this format
+    requires: str = ""  # a module it needs (e.g. "tensorrt"); missing: offered but disabled
 
 
 def _load_builtin_exporters() -> None:
@@ -42,7 +44,7 @@ EXPORTERS: Registry[Exporter] = Registry("export format", lambda e: e.name, _loa
 add_missing_hint = EXPORTERS.add_missing_hint
 unregister_exporter = EXPORTERS.unregister
 get_exporter = EXPORTERS.lookup
-exporters = EXPORTERS.items     # every registered format, built-ins first, in registration order
+exporters = EXPORTERS.items  # every registered format, built-ins first, in registration order
 
 
 def register_exporter(exporter: Exporter, replace: bool = False) -> Exporter:

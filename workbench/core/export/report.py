@@ -17,34 +17,38 @@ class ExportReport:
     size_bytes: int
     checker_ok: bool
     max_abs_diff: float | None
-    top1_agreement: float | None            # fraction of verification samples with the same top-1 class
-    accuracy_before: float | None           # PyTorch on the validation split
-    accuracy_after: float | None            # the exported model on the same samples
-    latency_ms: dict[str, float]            # {"batch_1": ms, "batch_32": ms}, median after warm-up
+    top1_agreement: float | None  # fraction of verification samples with the same top-1 class
+    accuracy_before: float | None  # PyTorch on the validation split
+    accuracy_after: float | None  # the exported model on the same samples
+    latency_ms: dict[str, float]  # {"batch_1": ms, "batch_32": ms}, median after warm-up
     mean_abs_diff: float | None = None
-    parity_ok: bool | None = None           # fp32: within rtol/atol; lossy formats: agreement threshold
+    parity_ok: bool | None = None  # fp32: within rtol/atol; lossy formats: agreement threshold
     tolerance: dict[str, float] = field(default_factory=dict)
-    baseline: str = ""                      # what "before" ran on, e.g. "onnxruntime fp32"
+    baseline: str = ""  # what "before" ran on, e.g. "onnxruntime fp32"
     baseline_latency_ms: dict[str, float] = field(default_factory=dict)
     baseline_size_bytes: int | None = None
     runtime: str = ""
-    source: str = ""                        # what was exported (run / checkpoint / current model)
-    samples: int = 0                        # verification samples (from the validation split, or random)
-    samples_from: str = ""                  # "validation split" or "random inputs (no dataset)"
+    source: str = ""  # what was exported (run / checkpoint / current model)
+    samples: int = 0  # verification samples (from the validation split, or random)
+    samples_from: str = ""  # "validation split" or "random inputs (no dataset)"
     input_shape: list[int] = field(default_factory=list)
-    opset: int | None = None                # the opset actually written
+    opset: int | None = None  # the opset actually written
     opset_requested: int | None = None
-    exporter: str = ""                      # "dynamo" / "torchscript" ...
+    exporter: str = ""  # "dynamo" / "torchscript" ...
     dynamic_batch: bool | None = None
-    checks: list[str] = field(default_factory=list)     # problems found by the checker (empty when ok)
+    checks: list[str] = field(default_factory=list)  # problems found by the checker (empty when ok)
     warnings: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)      # plain statements: int8 slower than fp32 here, ...
+    notes: list[str] = field(default_factory=list)  # plain statements: int8 slower than fp32 here, ...
     details: dict[str, Any] = field(default_factory=dict)
-    latency_comparison: dict[str, Any] = field(default_factory=dict)  # per batch: medians, IQRs, ratio, verdict
-    verdict: str = ""                       # "passed" / "failed" (a failed export is kept only when asked)
-    failed_checks: list[str] = field(default_factory=list)   # "parity: ...", "accuracy budget: ..."
-    accuracy_budget: dict[str, Any] = field(default_factory=dict)   # int8 static with --max-accuracy-drop
-    sensitivity: list[dict[str, Any]] = field(default_factory=list)  # per node: node, op, sqnr_db, ..., kept_fp32
+    latency_comparison: dict[str, Any] = field(
+        default_factory=dict
+    )  # per batch: medians, IQRs, ratio, verdict
+    verdict: str = ""  # "passed" / "failed" (a failed export is kept only when asked)
+    failed_checks: list[str] = field(default_factory=list)  # "parity: ...", "accuracy budget: ..."
+    accuracy_budget: dict[str, Any] = field(default_factory=dict)  # int8 static with --max-accuracy-drop
+    sensitivity: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # per node: node, op, sqnr_db, ..., kept_fp32
     seconds: float = 0.0
     created: str = ""
 
@@ -65,44 +69,73 @@ class ExportReport:
     def to_markdown(self) -> str:
         name = Path(self.path).name
         ok = "passed" if self.checker_ok else "FAILED"
-        lines = [f"# Export report: {name}", "",
-                 f"- Format: **{self.format}** ({self.runtime})" + (f", opset {self.opset}" if self.opset else ""),
-                 f"- Source: {self.source}" if self.source else "",
-                 f"- File: `{self.path}` ({_size(self.size_bytes)})",
-                 f"- Structural check: {ok}" + ("".join(f"\n  - {c}" for c in self.checks)),
-                 f"- Verified on {self.samples} samples from the {self.samples_from}", "",
-                 "| | before | after |", "| --- | --- | --- |",
-                 f"| accuracy | {_pct(self.accuracy_before)} | {_pct(self.accuracy_after)} |",
-                 f"| size | {_size(self.baseline_size_bytes)} | {_size(self.size_bytes)} |"]
+        lines = [
+            f"# Export report: {name}",
+            "",
+            f"- Format: **{self.format}** ({self.runtime})" + (f", opset {self.opset}" if self.opset else ""),
+            f"- Source: {self.source}" if self.source else "",
+            f"- File: `{self.path}` ({_size(self.size_bytes)})",
+            f"- Structural check: {ok}" + ("".join(f"\n  - {c}" for c in self.checks)),
+            f"- Verified on {self.samples} samples from the {self.samples_from}",
+            "",
+            "| | before | after |",
+            "| --- | --- | --- |",
+            f"| accuracy | {_pct(self.accuracy_before)} | {_pct(self.accuracy_after)} |",
+            f"| size | {_size(self.baseline_size_bytes)} | {_size(self.size_bytes)} |",
+        ]
         for key in ("batch_1", "batch_32"):
             c = (self.latency_comparison or {}).get(key)
             if c:
-                lines.append(f"| latency {key.replace('_', ' ')} (median, IQR) | {_ms(c['baseline_ms'])} "
-                             f"({_ms(c['baseline_iqr_ms'][0])}-{_ms(c['baseline_iqr_ms'][1])}) | {_ms(c['export_ms'])} "
-                             f"({_ms(c['export_iqr_ms'][0])}-{_ms(c['export_iqr_ms'][1])}): {c['verdict']} |")
+                lines.append(
+                    f"| latency {key.replace('_', ' ')} (median, IQR) | {_ms(c['baseline_ms'])} "
+                    f"({_ms(c['baseline_iqr_ms'][0])}-{_ms(c['baseline_iqr_ms'][1])}) | {_ms(c['export_ms'])} "
+                    f"({_ms(c['export_iqr_ms'][0])}-{_ms(c['export_iqr_ms'][1])}): {c['verdict']} |"
+                )
             else:
-                lines.append(f"| latency {key.replace('_', ' ')} | {_ms(self.baseline_latency_ms.get(key))} "
-                             f"| {_ms(self.latency_ms.get(key))} |")
-        lines += ["", f"\"Before\" is {self.baseline}. Parity against PyTorch: max abs diff "
-                  f"{_num(self.max_abs_diff)}, mean abs diff {_num(self.mean_abs_diff)}, top-1 agreement "
-                  f"{_pct(self.top1_agreement)}" + (f" ({'within' if self.parity_ok else 'OUTSIDE'} tolerance: "
-                                                   f"{_tolerance(self.tolerance)})"
-                                                   if self.parity_ok is not None else "") + "."]
+                lines.append(
+                    f"| latency {key.replace('_', ' ')} | {_ms(self.baseline_latency_ms.get(key))} "
+                    f"| {_ms(self.latency_ms.get(key))} |"
+                )
+        lines += [
+            "",
+            f'"Before" is {self.baseline}. Parity against PyTorch: max abs diff '
+            f"{_num(self.max_abs_diff)}, mean abs diff {_num(self.mean_abs_diff)}, top-1 agreement "
+            f"{_pct(self.top1_agreement)}"
+            + (
+                f" ({'within' if self.parity_ok else 'OUTSIDE'} tolerance: {_tolerance(self.tolerance)})"
+                if self.parity_ok is not None
+                else ""
+            )
+            + ".",
+        ]
         if self.verdict:
-            lines += ["", f"**Verification {self.verdict.upper()}**"
-                      + "".join(f"\n- {check}" for check in self.failed_checks)]
+            lines += [
+                "",
+                f"**Verification {self.verdict.upper()}**"
+                + "".join(f"\n- {check}" for check in self.failed_checks),
+            ]
         budget = self.accuracy_budget
         if budget:
-            lines += ["", "## Accuracy budget",
-                      f"Maximum accuracy drop {budget['max_drop_points']:g} points; the drop achieved is "
-                      f"{_points(budget.get('achieved_drop_points'))} with {budget.get('fp32_nodes', 0)} of "
-                      f"{budget.get('quantizable_nodes', 0)} quantizable nodes kept in fp32: "
-                      + ("met." if budget.get("met") else f"NOT met ({budget.get('reason', '')}).")]
+            lines += [
+                "",
+                "## Accuracy budget",
+                f"Maximum accuracy drop {budget['max_drop_points']:g} points; the drop achieved is "
+                f"{_points(budget.get('achieved_drop_points'))} with {budget.get('fp32_nodes', 0)} of "
+                f"{budget.get('quantizable_nodes', 0)} quantizable nodes kept in fp32: "
+                + ("met." if budget.get("met") else f"NOT met ({budget.get('reason', '')})."),
+            ]
         if self.sensitivity:
-            lines += ["", "## Sensitivity (most sensitive first)",
-                      "| node | op | SQNR (dB) | noise added | kept in fp32 |", "| --- | --- | --- | --- | --- |"]
-            lines += [f"| {r['node']} | {r['op']} | {r['sqnr_db']:.1f} | {r['noise_added']:.3g} | "
-                      f"{'yes' if r['kept_fp32'] else 'no'} |" for r in self.sensitivity]
+            lines += [
+                "",
+                "## Sensitivity (most sensitive first)",
+                "| node | op | SQNR (dB) | noise added | kept in fp32 |",
+                "| --- | --- | --- | --- | --- |",
+            ]
+            lines += [
+                f"| {r['node']} | {r['op']} | {r['sqnr_db']:.1f} | {r['noise_added']:.3g} | "
+                f"{'yes' if r['kept_fp32'] else 'no'} |"
+                for r in self.sensitivity
+            ]
         if self.notes:
             lines += ["", "## Notes", *[f"- {n}" for n in self.notes]]
         if self.warnings:

@@ -25,16 +25,16 @@ if TYPE_CHECKING:
 
 @dataclass
 class ExportSource:
-    model: torch.nn.Module                   # on the CPU, in eval mode
-    input_shape: tuple[int, ...]             # without the batch dimension
-    label: str                               # "run 3 (best checkpoint)", "current model (untrained)" ...
+    model: torch.nn.Module  # on the CPU, in eval mode
+    input_shape: tuple[int, ...]  # without the batch dimension
+    label: str  # "run 3 (best checkpoint)", "current model (untrained)" ...
     spec: ModelSpec | None = None
     trained: bool = True
     dataset: DatasetSettings | None = None
-    path: Path | None = None                 # the checkpoint file, when there is one
+    path: Path | None = None  # the checkpoint file, when there is one
     meta: dict[str, Any] = field(default_factory=dict)
-    data: DataBundle | None = None           # an already loaded dataset (the GUI's), else loaded on demand
-    data_error: str | None = None            # why the dataset could not be loaded
+    data: DataBundle | None = None  # an already loaded dataset (the GUI's), else loaded on demand
+    data_error: str | None = None  # why the dataset could not be loaded
 
     @property
     def input_dtype(self) -> str:
@@ -62,16 +62,31 @@ class ExportSource:
         return self.data
 
 
-def source_from_model(model: torch.nn.Module, input_shape, label: str = "model", *, spec: ModelSpec | None = None,
-                      trained: bool = True, data: DataBundle | None = None,
-                      dataset: DatasetSettings | None = None) -> ExportSource:
+def source_from_model(
+    model: torch.nn.Module,
+    input_shape,
+    label: str = "model",
+    *,
+    spec: ModelSpec | None = None,
+    trained: bool = True,
+    data: DataBundle | None = None,
+    dataset: DatasetSettings | None = None,
+) -> ExportSource:
     """Any nn.Module (a torchvision backbone, a plugin's model): architecture and weights as they are."""
-    return ExportSource(model.cpu().eval(), tuple(int(d) for d in input_shape), label, spec=spec, trained=trained,
-                        data=data, dataset=dataset)
+    return ExportSource(
+        model.cpu().eval(),
+        tuple(int(d) for d in input_shape),
+        label,
+        spec=spec,
+        trained=trained,
+        data=data,
+        dataset=dataset,
+    )
 
 
-def source_from_spec(spec: ModelSpec, *, data: DataBundle | None = None, dataset: DatasetSettings | None = None,
-                     seed: int = 0) -> ExportSource:
+def source_from_spec(
+    spec: ModelSpec, *, data: DataBundle | None = None, dataset: DatasetSettings | None = None, seed: int = 0
+) -> ExportSource:
     """The builder's current model: freshly initialised weights (untrained; the report warns)."""
     import torch
 
@@ -79,12 +94,20 @@ def source_from_spec(spec: ModelSpec, *, data: DataBundle | None = None, dataset
 
     torch.manual_seed(seed)
     model = build_model(spec)
-    return ExportSource(model.cpu().eval(), tuple(spec.input_shape), "current model (untrained weights)", spec=spec,
-                        trained=False, data=data, dataset=dataset)
+    return ExportSource(
+        model.cpu().eval(),
+        tuple(spec.input_shape),
+        "current model (untrained weights)",
+        spec=spec,
+        trained=False,
+        data=data,
+        dataset=dataset,
+    )
 
 
-def source_from_checkpoint(source: str | os.PathLike, which: str = "best", *,
-                           data: DataBundle | None = None) -> ExportSource:
+def source_from_checkpoint(
+    source: str | os.PathLike, which: str = "best", *, data: DataBundle | None = None
+) -> ExportSource:
     """A checkpoint file, or a run folder (its `which` = best / last checkpoint, falling back to the other)."""
     from workbench.core.training.checkpoints import load_checkpoint
 
@@ -102,9 +125,17 @@ def source_from_checkpoint(source: str | os.PathLike, which: str = "best", *,
     run_dir = _run_dir_of(checkpoint.path or target)
     dataset = _dataset_settings(checkpoint.meta, run_dir)
     label = _label(checkpoint.path or target, run_dir, checkpoint.meta)
-    return ExportSource(model.cpu().eval(), tuple(checkpoint.spec.input_shape), label, spec=checkpoint.spec,
-                        trained=_looks_trained(checkpoint.meta), dataset=dataset, path=checkpoint.path,
-                        meta=checkpoint.meta, data=data)
+    return ExportSource(
+        model.cpu().eval(),
+        tuple(checkpoint.spec.input_shape),
+        label,
+        spec=checkpoint.spec,
+        trained=_looks_trained(checkpoint.meta),
+        dataset=dataset,
+        path=checkpoint.path,
+        meta=checkpoint.meta,
+        data=data,
+    )
 
 
 def _run_dir_of(checkpoint_path: Path) -> Path | None:
@@ -132,7 +163,7 @@ def _dataset_settings(meta: dict, run_dir: Path | None) -> DatasetSettings | Non
     project = meta.get("project")
     if isinstance(project, dict):
         candidates.append(project.get("dataset"))
-    base = run_dir.parent.parent if run_dir is not None else None   # runs/<id> -> the project folder
+    base = run_dir.parent.parent if run_dir is not None else None  # runs/<id> -> the project folder
     if run_dir is not None and (run_dir / "config.json").is_file():
         from workbench.core.io import read_json
 
@@ -141,9 +172,13 @@ def _dataset_settings(meta: dict, run_dir: Path | None) -> DatasetSettings | Non
         except UserError:
             config = {}
         if isinstance(config, dict):
-            candidates += [config.get("dataset"), config.get("dataset_settings"),
-                           (config.get("project") or {}).get("dataset") if isinstance(config.get("project"), dict)
-                           else None]
+            candidates += [
+                config.get("dataset"),
+                config.get("dataset_settings"),
+                (config.get("project") or {}).get("dataset")
+                if isinstance(config.get("project"), dict)
+                else None,
+            ]
             if isinstance(config.get("project_path"), str):
                 base = Path(config["project_path"]).parent
     for candidate in candidates:

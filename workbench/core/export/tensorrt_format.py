@@ -13,7 +13,7 @@ from workbench.core.errors import UserError
 from workbench.core.export.registry import Exporter, register_exporter
 from workbench.core.io import atomic_write_bytes
 
-MAX_BATCH = 64                 # the optimization profile: batch 1 .. 64, tuned for 32 (verification runs <= 64)
+MAX_BATCH = 64  # the optimization profile: batch 1 .. 64, tuned for 32 (verification runs <= 64)
 OPT_BATCH = 32
 
 
@@ -21,7 +21,7 @@ def write_tensorrt(job) -> Iterator[Any]:
     from workbench.core.export.onnx_formats import write_int8_static
 
     engine_path, qdq = job.work_path, job.work_dir / "qdq.onnx"
-    job.work_path = qdq                       # the int8 static path (with its budget) writes the QDQ model here
+    job.work_path = qdq  # the int8 static path (with its budget) writes the QDQ model here
     try:
         yield from write_int8_static(job)
     finally:
@@ -37,14 +37,16 @@ def build_engine(onnx_path: Path, input_shape: tuple[int, ...]) -> bytes:
 
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)      # explicit batch (the only mode in TensorRT 10)
+    network = builder.create_network(0)  # explicit batch (the only mode in TensorRT 10)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(Path(onnx_path).read_bytes()):
         errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
-        raise UserError(f"TensorRT cannot parse the quantized model: {errors[0] if errors else 'no reason given'}; "
-                        "export onnx-int8-static and run it with onnxruntime instead")
+        raise UserError(
+            f"TensorRT cannot parse the quantized model: {errors[0] if errors else 'no reason given'}; "
+            "export onnx-int8-static and run it with onnxruntime instead"
+        )
     config = builder.create_builder_config()
-    if hasattr(trt.BuilderFlag, "INT8"):     # explicit QDQ quantization; the flag is implied in newer releases
+    if hasattr(trt.BuilderFlag, "INT8"):  # explicit QDQ quantization; the flag is implied in newer releases
         config.set_flag(trt.BuilderFlag.INT8)
     profile = builder.create_optimization_profile()
     name = network.get_input(0).name
@@ -52,8 +54,10 @@ def build_engine(onnx_path: Path, input_shape: tuple[int, ...]) -> bytes:
     config.add_optimization_profile(profile)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise UserError("TensorRT could not build an engine for this model (its log says why); export "
-                        "onnx-int8-static instead")
+        raise UserError(
+            "TensorRT could not build an engine for this model (its log says why); export "
+            "onnx-int8-static instead"
+        )
     return bytes(serialized)
 
 
@@ -63,7 +67,9 @@ def _deserialize(path: Path):
     runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
     engine = runtime.deserialize_cuda_engine(Path(path).read_bytes())
     if engine is None:
-        raise UserError(f"TensorRT cannot load {Path(path).name} (built for another GPU or TensorRT version?)")
+        raise UserError(
+            f"TensorRT cannot load {Path(path).name} (built for another GPU or TensorRT version?)"
+        )
     return engine
 
 
@@ -89,7 +95,7 @@ def cuda_runner(engine):
     return predict
 
 
-RUNNER = cuda_runner          # replaced in tests (no GPU) by a CPU stand-in
+RUNNER = cuda_runner  # replaced in tests (no GPU) by a CPU stand-in
 
 
 def load_tensorrt(path: Path, job=None):
@@ -104,11 +110,22 @@ def check_tensorrt(path: Path) -> list[str]:
     return []
 
 
-register_exporter(Exporter(
-    name="tensorrt-int8", label="TensorRT int8 engine", suffix=".engine", write=write_tensorrt,
-    load=load_tensorrt, check=check_tensorrt, runtime="TensorRT (CUDA)", baseline="onnx-fp32", lossy=True,
-    needs_calibration=True, requires="tensorrt",
-    options=("opset", "calibration_samples", "calibration_method", "max_accuracy_drop"),
-    description="An int8 TensorRT engine built from the QDQ model (same calibration and accuracy budget), for "
-                "NVIDIA GPUs. Needs `pip install tensorrt` and a CUDA GPU; the engine runs only on the GPU "
-                "model and TensorRT version it was built with."))
+register_exporter(
+    Exporter(
+        name="tensorrt-int8",
+        label="TensorRT int8 engine",
+        suffix=".engine",
+        write=write_tensorrt,
+        load=load_tensorrt,
+        check=check_tensorrt,
+        runtime="TensorRT (CUDA)",
+        baseline="onnx-fp32",
+        lossy=True,
+        needs_calibration=True,
+        requires="tensorrt",
+        options=("opset", "calibration_samples", "calibration_method", "max_accuracy_drop"),
+        description="An int8 TensorRT engine built from the QDQ model (same calibration and accuracy budget), for "
+        "NVIDIA GPUs. Needs `pip install tensorrt` and a CUDA GPU; the engine runs only on the GPU "
+        "model and TensorRT version it was built with.",
+    )
+)

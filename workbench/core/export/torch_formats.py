@@ -21,10 +21,12 @@ def write_torchscript(job) -> Iterator[Any]:
         try:
             traced = torch.jit.trace(job.model, (job.example,), check_trace=False)
             traced = torch.jit.freeze(traced.eval()) if not _has_rnn(job.model) else traced
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise UserError(f"TorchScript cannot trace this model: {str(exc).splitlines()[0][:300]}") from exc
-        buffer = io.BytesIO()          # torch.jit.save onto a full disk aborts the process (a C++ terminate):
-        torch.jit.save(traced, buffer)  # serialize in memory, then write from Python, where ENOSPC is an error
+        buffer = io.BytesIO()  # torch.jit.save onto a full disk aborts the process (a C++ terminate):
+        torch.jit.save(
+            traced, buffer
+        )  # serialize in memory, then write from Python, where ENOSPC is an error
     atomic_write_bytes(job.work_path, buffer.getbuffer())
     job.facts["exporter"] = "torch.jit.trace"
     yield job.progress("export", 0.6, "Traced")
@@ -106,11 +108,27 @@ def check_safetensors(path: Path) -> list[str]:
     return []
 
 
-register_exporter(Exporter(
-    name="torchscript", label="TorchScript", suffix=".pt", write=write_torchscript, load=load_torchscript,
-    check=check_torchscript, runtime="PyTorch (torch.jit)",
-    description="A traced TorchScript module: load with torch.jit.load, no model code needed."))
-register_exporter(Exporter(
-    name="safetensors", label="Weights only (safetensors)", suffix=".safetensors", write=write_safetensors,
-    load=load_safetensors, check=check_safetensors,
-    runtime="PyTorch", description="The weights alone (and the model spec in the metadata), for PyTorch code."))
+register_exporter(
+    Exporter(
+        name="torchscript",
+        label="TorchScript",
+        suffix=".pt",
+        write=write_torchscript,
+        load=load_torchscript,
+        check=check_torchscript,
+        runtime="PyTorch (torch.jit)",
+        description="A traced TorchScript module: load with torch.jit.load, no model code needed.",
+    )
+)
+register_exporter(
+    Exporter(
+        name="safetensors",
+        label="Weights only (safetensors)",
+        suffix=".safetensors",
+        write=write_safetensors,
+        load=load_safetensors,
+        check=check_safetensors,
+        runtime="PyTorch",
+        description="The weights alone (and the model spec in the metadata), for PyTorch code.",
+    )
+)

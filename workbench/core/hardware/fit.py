@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from workbench.core.hardware.snapshot import HardwareSnapshot
 from workbench.core.units import MiB, bytes_text
 
-CUDA_CONTEXT_BYTES = 512 * MiB       # what a CUDA context and cuDNN/cuBLAS workspaces take besides tensors
+CUDA_CONTEXT_BYTES = 512 * MiB  # what a CUDA context and cuDNN/cuBLAS workspaces take besides tensors
 
 
 def pick_device(device: str, gpus: Iterable[str]) -> str:
@@ -23,7 +23,9 @@ def pick_device(device: str, gpus: Iterable[str]) -> str:
 
 def resolve_device(device: str, snapshot: HardwareSnapshot | None) -> str:
     """`pick_device` over the snapshot's usable GPUs."""
-    return pick_device(device, (g.device for g in (snapshot.gpus if snapshot else ()) if g.device and not g.error))
+    return pick_device(
+        device, (g.device for g in (snapshot.gpus if snapshot else ()) if g.device and not g.error)
+    )
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,12 @@ def training_memory_estimate(project) -> int | None:
         if "torch" not in sys.modules and _needs_torch(project.model.layers, get_layer_type):
             return None
         training = project.training
-        result = analyze(project.model, batch_size=training.batch_size, optimizer=training.optimizer,
-                         precision=training.precision)
+        result = analyze(
+            project.model,
+            batch_size=training.batch_size,
+            optimizer=training.optimizer,
+            precision=training.precision,
+        )
     except Exception:  # noqa: BLE001 - an estimate is advice: never let it break the monitor
         return None
     return result.training_bytes if result.ok and result.training_bytes else None
@@ -100,13 +106,17 @@ def fit_warning(estimate: int | None, device: str, snapshot: HardwareSnapshot | 
         # what our own trainer holds is ours to reuse
         fit = gpu_fit(estimate, target, {target: gpu.memory_free + (gpu.our_memory or 0)})
         if fit is not None and not fit.fits:
-            return (f"The model needs about {bytes_text(estimate)} to train (plus ~"
-                    f"{bytes_text(CUDA_CONTEXT_BYTES, 0)} for CUDA), but {target} ({gpu.name}) has only "
-                    f"{bytes_text(fit.available)} free: lower the batch size, use bf16/fp16, or pick another device")
+            return (
+                f"The model needs about {bytes_text(estimate)} to train (plus ~"
+                f"{bytes_text(CUDA_CONTEXT_BYTES, 0)} for CUDA), but {target} ({gpu.name}) has only "
+                f"{bytes_text(fit.available)} free: lower the batch size, use bf16/fp16, or pick another device"
+            )
         return None
     if estimate is not None:
         available = snapshot.memory.total - snapshot.memory.used
         if estimate > available:
-            return (f"The model needs about {bytes_text(estimate)} to train, but only {bytes_text(available)} "
-                    "of RAM is free: lower the batch size or close other programs")
+            return (
+                f"The model needs about {bytes_text(estimate)} to train, but only {bytes_text(available)} "
+                "of RAM is free: lower the batch size or close other programs"
+            )
     return None

@@ -23,7 +23,7 @@ from workbench.core.hardware.snapshot import GpuProcess, GpuStats
 
 log = logging.getLogger(__name__)
 
-RETRY_INIT_S = 30.0                     # how often to look again for a driver that was missing
+RETRY_INIT_S = 30.0  # how often to look again for a driver that was missing
 
 _REASONS = {
     nvml.LIBRARY_NOT_FOUND: "the NVIDIA driver is not installed (NVML library not found)",
@@ -38,8 +38,13 @@ _REASONS = {
 }
 _DEVICE_GONE = (nvml.GPU_IS_LOST, nvml.RESET_REQUIRED, nvml.GPU_NOT_FOUND)
 _DRIVER_GONE = (nvml.UNINITIALIZED, nvml.DRIVER_NOT_LOADED, nvml.LIBRARY_NOT_FOUND)
-_FIELD_ABSENT = (nvml.NOT_SUPPORTED, nvml.NO_PERMISSION, nvml.FUNCTION_NOT_FOUND, nvml.NOT_FOUND,
-                 nvml.DEPRECATED)
+_FIELD_ABSENT = (
+    nvml.NOT_SUPPORTED,
+    nvml.NO_PERMISSION,
+    nvml.FUNCTION_NOT_FOUND,
+    nvml.NOT_FOUND,
+    nvml.DEPRECATED,
+)
 
 
 def describe(exc: NvmlError) -> str:
@@ -55,9 +60,13 @@ class _DriverGone(Exception):
 
 
 class GpuReader:
-    def __init__(self, backend: NvmlBackend | None = None, clock: Callable[[], float] = time.monotonic,
-                 environ: Mapping[str, str] = os.environ,
-                 process_name: Callable[[int], str | None] | None = None):
+    def __init__(
+        self,
+        backend: NvmlBackend | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        environ: Mapping[str, str] = os.environ,
+        process_name: Callable[[int], str | None] | None = None,
+    ):
         self.backend = backend if backend is not None else NvmlBackend()
         self._clock = clock
         self._visible = environ.get("CUDA_VISIBLE_DEVICES")
@@ -75,7 +84,8 @@ class GpuReader:
         self._logged: set[str] = set()
         self._pid_names: dict[int, str | None] = {}
 
-    # -- lifecycle ---------------------------------------------------------------------------------------------
+    # -- lifecycle
+    # ---------------------------------------------------------------------------------------------
     def _start(self) -> None:
         if self._ready or self._clock() < self._next_try:
             return
@@ -111,7 +121,8 @@ class GpuReader:
             with contextlib.suppress(NvmlError):
                 self.backend.shutdown()
 
-    # -- reading -----------------------------------------------------------------------------------------------
+    # -- reading
+    # -----------------------------------------------------------------------------------------------
     def read(self) -> tuple[tuple[GpuStats, ...], str | None]:
         """(GPUs, reason when none can be read)."""
         self._start()
@@ -129,24 +140,37 @@ class GpuReader:
         return gpus, self.error
 
     def _read_device(self, i: int) -> GpuStats:
-        base: dict[str, Any] = {"index": i, "name": self._names[i], "uuid": self._uuids[i], "device": self._devices[i]}
+        base: dict[str, Any] = {
+            "index": i,
+            "name": self._names[i],
+            "uuid": self._uuids[i],
+            "device": self._devices[i],
+        }
         if i in self._lost:
             return GpuStats(**base, error=self._lost[i])
         handle = self._handles[i]
         try:
             used, total = self._field(i, "memory", lambda: self.backend.memory(handle)) or (None, None)
-            util, mem_util = self._field(i, "utilization", lambda: self.backend.utilization(handle)) or (None, None)
+            util, mem_util = self._field(i, "utilization", lambda: self.backend.utilization(handle)) or (
+                None,
+                None,
+            )
             power = self._field(i, "power", lambda: self.backend.power_usage_mw(handle))
             limit = self._field(i, "power_limit", lambda: self.backend.power_limit_mw(handle))
             return GpuStats(
-                **base, memory_used=used, memory_total=total, utilization=_f(util), memory_utilization=_f(mem_util),
+                **base,
+                memory_used=used,
+                memory_total=total,
+                utilization=_f(util),
+                memory_utilization=_f(mem_util),
                 temperature=_f(self._field(i, "temperature", lambda: self.backend.temperature(handle))),
                 power_watts=None if power is None else power / 1000.0,
                 power_limit_watts=None if limit is None else limit / 1000.0,
                 sm_clock_mhz=self._field(i, "sm_clock", lambda: self.backend.sm_clock_mhz(handle)),
                 fan_percent=_f(self._field(i, "fan", lambda: self.backend.fan_percent(handle))),
-                processes=self._processes(i, handle))
-        except NvmlError as exc:        # only device-gone errors get here
+                processes=self._processes(i, handle),
+            )
+        except NvmlError as exc:  # only device-gone errors get here
             self._lost[i] = describe(exc)
             self._set_error(f"GPU {i} ({self._names[i]}): {self._lost[i]}")
             return GpuStats(**base, error=self._lost[i])
@@ -179,13 +203,18 @@ class GpuReader:
 
     def _processes(self, i: int, handle) -> tuple[GpuProcess, ...]:
         found: dict[int, int | None] = {}
-        for key, call in (("compute", self.backend.compute_processes), ("graphics", self.backend.graphics_processes)):
+        for key, call in (
+            ("compute", self.backend.compute_processes),
+            ("graphics", self.backend.graphics_processes),
+        ):
             for proc in self._field(i, key, lambda call=call: call(handle)) or ():
                 if found.get(proc.pid) is None:
                     found[proc.pid] = proc.used_memory
-        ours = {self._pid} | _children(self._pid) if found else set()     # the GUI's trainer process too
-        procs = [GpuProcess(pid=pid, memory_used=mem, name=self._name_of(pid), ours=pid in ours)
-                 for pid, mem in found.items()]
+        ours = {self._pid} | _children(self._pid) if found else set()  # the GUI's trainer process too
+        procs = [
+            GpuProcess(pid=pid, memory_used=mem, name=self._name_of(pid), ours=pid in ours)
+            for pid, mem in found.items()
+        ]
         procs.sort(key=lambda p: (not p.ours, -(p.memory_used or 0), p.pid))
         return tuple(procs)
 
@@ -211,7 +240,7 @@ def cuda_devices(uuids: list[str | None], visible: str | None) -> list[str | Non
         if token.lstrip("-").isdigit():
             nvml_index = int(token)
             if nvml_index < 0:
-                break           # CUDA stops at the first invalid entry
+                break  # CUDA stops at the first invalid entry
         else:
             matches = [i for i, u in enumerate(uuids) if u and u.startswith(token)]
             if len(matches) != 1:

@@ -20,8 +20,13 @@ def series_of(snapshot: HardwareSnapshot) -> dict[str, float]:
     """The plotted numbers of one snapshot. Keys: cpu, ram, swap, process_cpu, process_rss and for each GPU
     `gpu<i>.util`, `gpu<i>.memory` (percent), `gpu<i>.memory_used` (bytes), `gpu<i>.temperature`,
     `gpu<i>.power`, `gpu<i>.ours` (bytes of this process)."""
-    values = {"cpu": snapshot.cpu.percent, "ram": snapshot.memory.percent, "swap": snapshot.memory.swap_percent,
-              "process_cpu": snapshot.process.cpu_percent, "process_rss": float(snapshot.process.rss)}
+    values = {
+        "cpu": snapshot.cpu.percent,
+        "ram": snapshot.memory.percent,
+        "swap": snapshot.memory.swap_percent,
+        "process_cpu": snapshot.process.cpu_percent,
+        "process_rss": float(snapshot.process.rss),
+    }
     for gpu in snapshot.gpus:
         prefix = f"gpu{gpu.index}."
         values[prefix + "util"] = _num(gpu.utilization)
@@ -47,7 +52,7 @@ class History:
         self._lock = threading.Lock()
         self._times = np.full(capacity, np.nan)
         self._columns: dict[str, np.ndarray] = {}
-        self._next = 0                  # where the next sample goes
+        self._next = 0  # where the next sample goes
         self._count = 0
 
     def __len__(self) -> int:
@@ -77,15 +82,18 @@ class History:
         with self._lock:
             return None if not self._count else float(self._times[(self._next - 1) % self.capacity])
 
-    def window(self, seconds: float | None = None, keys: list[str] | None = None
-               ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def window(
+        self, seconds: float | None = None, keys: list[str] | None = None
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """(times, {key: values}) of the samples in the last `seconds` before the newest one, oldest first."""
         with self._lock:
             order = self._order()
             times = self._times[order]
             wanted = self._columns.keys() if keys is None else keys
-            columns = {k: (self._columns[k][order] if k in self._columns else np.full(len(order), np.nan))
-                       for k in wanted}
+            columns = {
+                k: (self._columns[k][order] if k in self._columns else np.full(len(order), np.nan))
+                for k in wanted
+            }
         if seconds is not None and len(times):
             start = int(np.searchsorted(times, times[-1] - seconds, side="left"))
             times = times[start:]

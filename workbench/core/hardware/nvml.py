@@ -41,20 +41,20 @@ class NvmlError(Exception):
 @dataclass(frozen=True, slots=True)
 class NvmlProcess:
     pid: int
-    used_memory: int | None             # bytes; None under Windows WDDM
+    used_memory: int | None  # bytes; None under Windows WDDM
 
 
 class NvmlBackend:
     """Thin wrapper over pynvml. Handles are opaque; units are NVML's (power in milliwatts)."""
 
     def __init__(self, module: Any = None):
-        self._nvml = module             # a stand-in pynvml module (tests); imported on init() otherwise
-        self._temperature_v: bool | None = None   # does nvmlDeviceGetTemperatureV work here?
+        self._nvml = module  # a stand-in pynvml module (tests); imported on init() otherwise
+        self._temperature_v: bool | None = None  # does nvmlDeviceGetTemperatureV work here?
 
     def _call(self, name: str, *args):
         try:
             return getattr(self._nvml, name)(*args)
-        except AttributeError as exc:   # an old nvidia-ml-py without this function
+        except AttributeError as exc:  # an old nvidia-ml-py without this function
             raise NvmlError(FUNCTION_NOT_FOUND, f"{name} is not in this nvidia-ml-py") from exc
         except self._nvml.NVMLError as exc:
             raise NvmlError(int(getattr(exc, "value", UNKNOWN)), str(exc)) from exc
@@ -64,7 +64,9 @@ class NvmlBackend:
             try:
                 import pynvml
             except ImportError as exc:
-                raise NvmlError(LIBRARY_NOT_FOUND, "nvidia-ml-py is not installed (pip install nvidia-ml-py)") from exc
+                raise NvmlError(
+                    LIBRARY_NOT_FOUND, "nvidia-ml-py is not installed (pip install nvidia-ml-py)"
+                ) from exc
             self._nvml = pynvml
         self._call("nvmlInit")
 
@@ -105,8 +107,11 @@ class NvmlBackend:
                 self._temperature_v = True
                 return int(value)
             except NvmlError as exc:
-                if self._temperature_v or exc.code not in (FUNCTION_NOT_FOUND, ARGUMENT_VERSION_MISMATCH,
-                                                            NOT_SUPPORTED):
+                if self._temperature_v or exc.code not in (
+                    FUNCTION_NOT_FOUND,
+                    ARGUMENT_VERSION_MISMATCH,
+                    NOT_SUPPORTED,
+                ):
                     raise
                 self._temperature_v = False
         return int(self._call("nvmlDeviceGetTemperature", handle, NVML_TEMPERATURE_GPU))

@@ -32,28 +32,37 @@ def check_interval(seconds: float) -> float:
     except (TypeError, ValueError):
         raise UserError(f"the sampling interval must be a number of seconds, not {seconds!r}") from None
     if not MIN_INTERVAL_S <= value <= MAX_INTERVAL_S:
-        raise UserError(f"the sampling interval must be between {MIN_INTERVAL_S} and {MAX_INTERVAL_S} seconds "
-                        f"(got {value:g})")
+        raise UserError(
+            f"the sampling interval must be between {MIN_INTERVAL_S} and {MAX_INTERVAL_S} seconds "
+            f"(got {value:g})"
+        )
     return value
 
 
 class HardwareSampler:
-    def __init__(self, interval: float = DEFAULT_INTERVAL_S, *, backend: NvmlBackend | None = None,
-                 disk_path: str | os.PathLike | None = None, history: History | None = None,
-                 probe_torch: bool = True):
+    def __init__(
+        self,
+        interval: float = DEFAULT_INTERVAL_S,
+        *,
+        backend: NvmlBackend | None = None,
+        disk_path: str | os.PathLike | None = None,
+        history: History | None = None,
+        probe_torch: bool = True,
+    ):
         self._interval = check_interval(interval)
         self.system = SystemReader(disk_path)
         self.gpus = GpuReader(backend)
         self.history = history if history is not None else History()
         self.trainer = TrainerMemoryBoard()
         self._probe_torch = probe_torch
-        self._lock = threading.Lock()   # one sample at a time (thread and callers of sample())
+        self._lock = threading.Lock()  # one sample at a time (thread and callers of sample())
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._failures: set[str] = set()
         self.latest: HardwareSnapshot | None = None
 
-    # -- settings -------------------------------------------------------------------------------------------------
+    # -- settings
+    # -------------------------------------------------------------------------------------------------
     @property
     def interval(self) -> float:
         return self._interval
@@ -61,20 +70,28 @@ class HardwareSampler:
     @interval.setter
     def interval(self, seconds: float) -> None:
         self._interval = check_interval(seconds)
-        self._wake.set()                # a running stream picks the new interval up now
+        self._wake.set()  # a running stream picks the new interval up now
 
     def set_disk_path(self, path: str | os.PathLike | None) -> None:
         self.system.disk_path = path
 
-    # -- sampling -------------------------------------------------------------------------------------------------
+    # -- sampling
+    # -------------------------------------------------------------------------------------------------
     def sample(self) -> HardwareSnapshot:
         """Take one snapshot now (CPU figures cover the time since the previous one) and record it."""
         with self._lock:
             start = time.perf_counter()
             cpu, memory, process, disk = self.system.read()
             gpus, gpu_error = self.gpus.read()
-            snapshot = HardwareSnapshot(time=time.time(), cpu=cpu, memory=memory, process=process, disk=disk,
-                                        gpus=gpus, gpu_error=gpu_error)
+            snapshot = HardwareSnapshot(
+                time=time.time(),
+                cpu=cpu,
+                memory=memory,
+                process=process,
+                disk=disk,
+                gpus=gpus,
+                gpu_error=gpu_error,
+            )
             torch_memory = {**self.trainer.current(), **(probe_torch_memory() if self._probe_torch else {})}
             snapshot = merge_torch_memory(snapshot, torch_memory, process.pid)
             snapshot = replace(snapshot, sample_ms=(time.perf_counter() - start) * 1000.0)
@@ -82,7 +99,8 @@ class HardwareSampler:
             self.latest = snapshot
             return snapshot
 
-    # -- a stream for a background job ----------------------------------------------------------------------------
+    # -- a stream for a background job
+    # ----------------------------------------------------------------------------
     def stream(self) -> Iterator[HardwareSnapshot]:
         """A snapshot every `interval` seconds until `halt()`; NVML is released when the stream ends."""
         self._stop.clear()
@@ -91,7 +109,7 @@ class HardwareSampler:
             while not self._stop.is_set():
                 try:
                     snapshot = self.sample()
-                except Exception as exc:    # noqa: BLE001 - a bad reading must not end monitoring
+                except Exception as exc:  # noqa: BLE001 - a bad reading must not end monitoring
                     self._log_once(exc, "hardware sample failed")
                     snapshot = None
                 if snapshot is not None and not self._stop.is_set():
@@ -100,7 +118,7 @@ class HardwareSampler:
                 next_at = now + self._interval if next_at is None else max(next_at + self._interval, now)
                 self._wake.clear()
                 self._wake.wait(max(next_at - time.monotonic(), 0.0))
-                if self._wake.is_set():     # interval changed (or stopping): restart the clock
+                if self._wake.is_set():  # interval changed (or stopping): restart the clock
                     next_at = None
         finally:
             self.release()

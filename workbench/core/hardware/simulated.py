@@ -12,10 +12,17 @@ from workbench.core.hardware import nvml
 from workbench.core.hardware.nvml import NvmlError, NvmlProcess
 from workbench.core.units import GiB
 
-MESSAGES = {nvml.LIBRARY_NOT_FOUND: "NVML Shared Library Not Found", nvml.DRIVER_NOT_LOADED: "Driver Not Loaded",
-            nvml.GPU_IS_LOST: "GPU is lost", nvml.NOT_SUPPORTED: "Not Supported", nvml.UNKNOWN: "Unknown Error",
-            nvml.NO_PERMISSION: "Insufficient Permissions", nvml.UNINITIALIZED: "Uninitialized",
-            nvml.RESET_REQUIRED: "GPU requires restart", nvml.FUNCTION_NOT_FOUND: "Function Not Found"}
+MESSAGES = {
+    nvml.LIBRARY_NOT_FOUND: "NVML Shared Library Not Found",
+    nvml.DRIVER_NOT_LOADED: "Driver Not Loaded",
+    nvml.GPU_IS_LOST: "GPU is lost",
+    nvml.NOT_SUPPORTED: "Not Supported",
+    nvml.UNKNOWN: "Unknown Error",
+    nvml.NO_PERMISSION: "Insufficient Permissions",
+    nvml.UNINITIALIZED: "Uninitialized",
+    nvml.RESET_REQUIRED: "GPU requires restart",
+    nvml.FUNCTION_NOT_FOUND: "Function Not Found",
+}
 
 
 @dataclass
@@ -30,7 +37,7 @@ class SimulatedGpu:
     power_mw: int = 312_500
     limit_mw: int = 450_000
     sm_clock: int = 2520
-    fan: int | None = 45                # None: no fan (NVML says Not Supported)
+    fan: int | None = 45  # None: no fan (NVML says Not Supported)
     compute: list[NvmlProcess] = field(default_factory=list)
     graphics: list[NvmlProcess] = field(default_factory=list)
 
@@ -64,7 +71,9 @@ class SimulatedNvml:
         if not self.animate:
             return 0.5
         t = time.monotonic() - self._t0
-        return 0.5 + 0.35 * math.sin(t * 2 * math.pi / period + handle) + 0.15 * math.sin(t * 0.17 + 2 * handle)
+        return (
+            0.5 + 0.35 * math.sin(t * 2 * math.pi / period + handle) + 0.15 * math.sin(t * 0.17 + 2 * handle)
+        )
 
     def init(self) -> None:
         self._check("init")
@@ -132,9 +141,19 @@ def demo_gpus(our_pid: int) -> list[SimulatedGpu]:
     """Two GPUs as on a shared workstation: ours training on GPU 0, someone else's job on GPU 1, a PID from
     outside the container and a Windows-style unknown figure."""
     return [
-        SimulatedGpu(name="NVIDIA GeForce RTX 4090", used=6 * GiB,
-                     compute=[NvmlProcess(our_pid, 5 * GiB), NvmlProcess(48213, 900 * 1024**2)]),
-        SimulatedGpu(name="NVIDIA RTX A6000", uuid="GPU-9a8b7c6d-0000-4000-8000-000000000001", used=30 * GiB,
-                     total=48 * GiB, limit_mw=300_000, fan=None,
-                     compute=[NvmlProcess(3_917_004, 29 * GiB)], graphics=[NvmlProcess(2211, None)]),
+        SimulatedGpu(
+            name="NVIDIA GeForce RTX 4090",
+            used=6 * GiB,
+            compute=[NvmlProcess(our_pid, 5 * GiB), NvmlProcess(48213, 900 * 1024**2)],
+        ),
+        SimulatedGpu(
+            name="NVIDIA RTX A6000",
+            uuid="GPU-9a8b7c6d-0000-4000-8000-000000000001",
+            used=30 * GiB,
+            total=48 * GiB,
+            limit_mw=300_000,
+            fan=None,
+            compute=[NvmlProcess(3_917_004, 29 * GiB)],
+            graphics=[NvmlProcess(2211, None)],
+        ),
     ]

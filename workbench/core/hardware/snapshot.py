@@ -11,16 +11,16 @@ from dataclasses import asdict, dataclass, replace
 
 @dataclass(frozen=True, slots=True)
 class CpuStats:
-    percent: float                      # all cores, 0-100
+    percent: float  # all cores, 0-100
     per_core: tuple[float, ...]
     frequency_mhz: float | None = None  # current, averaged over cores (None where the OS hides it)
-    count: int = 0                      # logical cores
+    count: int = 0  # logical cores
 
 
 @dataclass(frozen=True, slots=True)
 class MemoryStats:
     total: int
-    used: int                           # total - available: what the OS cannot hand out right now
+    used: int  # total - available: what the OS cannot hand out right now
     percent: float
     swap_total: int = 0
     swap_used: int = 0
@@ -33,7 +33,7 @@ class ProcessStats:
 
     pid: int
     rss: int
-    cpu_percent: float                  # of one core: 250 means two and a half cores busy
+    cpu_percent: float  # of one core: 250 means two and a half cores busy
     threads: int = 0
 
 
@@ -47,10 +47,10 @@ class DiskStats:
 @dataclass(frozen=True, slots=True)
 class GpuProcess:
     pid: int
-    memory_used: int | None             # None: the driver does not say (Windows WDDM)
-    name: str | None = None             # None: the PID is not visible here (a container sees the host's PIDs)
-    ours: bool = False                  # this Workbench process (our trainer)
-    source: str = "nvml"                # "nvml", or "torch" when NVML does not list us and torch.cuda told us
+    memory_used: int | None  # None: the driver does not say (Windows WDDM)
+    name: str | None = None  # None: the PID is not visible here (a container sees the host's PIDs)
+    ours: bool = False  # this Workbench process (our trainer)
+    source: str = "nvml"  # "nvml", or "torch" when NVML does not list us and torch.cuda told us
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,22 +64,22 @@ class TorchMemory:
 
 @dataclass(frozen=True, slots=True)
 class GpuStats:
-    index: int                          # NVML index (nvidia-smi's numbering)
+    index: int  # NVML index (nvidia-smi's numbering)
     name: str
     memory_used: int | None = None
     memory_total: int | None = None
-    utilization: float | None = None    # percent of time a kernel ran over the last sample period
+    utilization: float | None = None  # percent of time a kernel ran over the last sample period
     memory_utilization: float | None = None
-    temperature: float | None = None    # Celsius
+    temperature: float | None = None  # Celsius
     power_watts: float | None = None
     power_limit_watts: float | None = None
     sm_clock_mhz: int | None = None
-    fan_percent: float | None = None    # None on passively cooled cards (data-centre GPUs)
+    fan_percent: float | None = None  # None on passively cooled cards (data-centre GPUs)
     uuid: str | None = None
-    device: str | None = None           # "cuda:i" as torch numbers it here; None when CUDA_VISIBLE_DEVICES hides it
+    device: str | None = None  # "cuda:i" as torch numbers it here; None when CUDA_VISIBLE_DEVICES hides it
     processes: tuple[GpuProcess, ...] = ()
-    torch: TorchMemory | None = None    # our own torch.cuda figures on this GPU, when we use it
-    error: str | None = None            # set when this GPU stopped answering (lost, reset required)
+    torch: TorchMemory | None = None  # our own torch.cuda figures on this GPU, when we use it
+    error: str | None = None  # set when this GPU stopped answering (lost, reset required)
 
     @property
     def memory_free(self) -> int | None:
@@ -104,14 +104,14 @@ class GpuStats:
 
 @dataclass(frozen=True, slots=True)
 class HardwareSnapshot:
-    time: float                         # unix time
+    time: float  # unix time
     cpu: CpuStats
     memory: MemoryStats
     process: ProcessStats
     disk: DiskStats | None = None
     gpus: tuple[GpuStats, ...] = ()
-    gpu_error: str | None = None        # why no GPU can be read ("NVIDIA driver is not loaded", ...)
-    sample_ms: float = 0.0              # what taking this snapshot cost
+    gpu_error: str | None = None  # why no GPU can be read ("NVIDIA driver is not loaded", ...)
+    sample_ms: float = 0.0  # what taking this snapshot cost
 
     def gpu(self, device: str) -> GpuStats | None:
         """The GPU torch calls `device` ("cuda:0"; "cuda" means cuda:0), or None."""

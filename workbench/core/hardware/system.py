@@ -13,7 +13,7 @@ import psutil
 
 from workbench.core.hardware.snapshot import CpuStats, DiskStats, MemoryStats, ProcessStats
 
-MIN_FIRST_PERIOD_S = 0.1                # a CPU percent over less than this is noise
+MIN_FIRST_PERIOD_S = 0.1  # a CPU percent over less than this is noise
 
 
 class SystemReader:
@@ -52,8 +52,14 @@ class SystemReader:
         cpu = CpuStats(percent=total, per_core=per_core, frequency_mhz=_frequency(), count=self._count)
         vm = psutil.virtual_memory()
         swap = psutil.swap_memory()
-        memory = MemoryStats(total=vm.total, used=vm.total - vm.available, percent=vm.percent,
-                             swap_total=swap.total, swap_used=swap.used, swap_percent=swap.percent)
+        memory = MemoryStats(
+            total=vm.total,
+            used=vm.total - vm.available,
+            percent=vm.percent,
+            swap_total=swap.total,
+            swap_used=swap.used,
+            swap_percent=swap.percent,
+        )
         return cpu, memory, self._workbench(), self._disk()
 
     def _workbench(self) -> ProcessStats:
@@ -61,7 +67,9 @@ class SystemReader:
         rss = cpu = threads = 0
         alive = {}
         for proc in [self._process, *self._process.children(recursive=True)]:
-            proc = self._children.get(proc.pid, proc)   # the same object: cpu_percent measures since its last call
+            proc = self._children.get(
+                proc.pid, proc
+            )  # the same object: cpu_percent measures since its last call
             try:
                 with proc.oneshot():
                     rss += proc.memory_info().rss

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from workbench.core.hardware.snapshot import GpuProcess, GpuStats, HardwareSnapshot, TorchMemory
 
-STALE_AFTER_S = 30.0                    # a trainer that stopped reporting no longer holds the memory
+STALE_AFTER_S = 30.0  # a trainer that stopped reporting no longer holds the memory
 
 
 def probe_torch_memory() -> dict[str, TorchMemory]:
@@ -30,8 +30,11 @@ def probe_torch_memory() -> dict[str, TorchMemory]:
     for i in range(cuda.device_count()):
         reserved = int(cuda.memory_reserved(i))
         if reserved:
-            found[f"cuda:{i}"] = TorchMemory(allocated=int(cuda.memory_allocated(i)), reserved=reserved,
-                                             peak=int(cuda.max_memory_allocated(i)))
+            found[f"cuda:{i}"] = TorchMemory(
+                allocated=int(cuda.memory_allocated(i)),
+                reserved=reserved,
+                peak=int(cuda.max_memory_allocated(i)),
+            )
     return found
 
 
@@ -43,12 +46,17 @@ class TrainerMemoryBoard:
         self._entries: dict[str, tuple[float, TorchMemory]] = {}
         self._stale_after = stale_after
 
-    def report(self, device: str, allocated: int | None, reserved: int | None, peak: int | None = None) -> None:
+    def report(
+        self, device: str, allocated: int | None, reserved: int | None, peak: int | None = None
+    ) -> None:
         if not device.startswith("cuda") or allocated is None:
             return
         device = "cuda:0" if device == "cuda" else device
-        memory = TorchMemory(allocated=int(allocated), reserved=int(reserved if reserved is not None else allocated),
-                             peak=None if peak is None else int(peak))
+        memory = TorchMemory(
+            allocated=int(allocated),
+            reserved=int(reserved if reserved is not None else allocated),
+            peak=None if peak is None else int(peak),
+        )
         with self._lock:
             self._entries[device] = (time.monotonic(), memory)
 
@@ -62,7 +70,9 @@ class TrainerMemoryBoard:
             return {d: m for d, (t, m) in self._entries.items() if now - t <= self._stale_after}
 
 
-def merge_torch_memory(snapshot: HardwareSnapshot, memory: dict[str, TorchMemory], pid: int) -> HardwareSnapshot:
+def merge_torch_memory(
+    snapshot: HardwareSnapshot, memory: dict[str, TorchMemory], pid: int
+) -> HardwareSnapshot:
     """Attach our torch figures to each GPU; where NVML did not list our process, or gave no figure for it
     (WDDM, container PIDs), add or fill our entry from torch's reserved bytes so ours is never unknown."""
     if not memory or not snapshot.gpus:
@@ -76,8 +86,16 @@ def _merge_gpu(gpu: GpuStats, memory: TorchMemory | None, pid: int) -> GpuStats:
     procs = list(gpu.processes)
     ours = next((i for i, p in enumerate(procs) if p.ours), None)
     if ours is None:
-        procs.insert(0, GpuProcess(pid=pid, memory_used=memory.reserved, name="workbench (this process)",
-                                   ours=True, source="torch"))
+        procs.insert(
+            0,
+            GpuProcess(
+                pid=pid,
+                memory_used=memory.reserved,
+                name="workbench (this process)",
+                ours=True,
+                source="torch",
+            ),
+        )
     elif procs[ours].memory_used is None:
         procs[ours] = replace(procs[ours], memory_used=memory.reserved, source="torch")
     return replace(gpu, torch=memory, processes=tuple(procs))

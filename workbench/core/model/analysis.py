@@ -27,13 +27,13 @@ DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 class LayerReport:
     path: tuple[int, ...]
     type: str
-    params: dict[str, Any] = field(default_factory=dict)   # resolved: defaults and inferred values filled in
+    params: dict[str, Any] = field(default_factory=dict)  # resolved: defaults and inferred values filled in
     input_shape: tuple[int, ...] | None = None
     output_shape: tuple[int, ...] | None = None
-    num_params: int = 0            # including a composite's body
+    num_params: int = 0  # including a composite's body
     trainable_params: int = 0
     macs: int = 0
-    activations: int = 0           # values this layer (and its body) produces per sample
+    activations: int = 0  # values this layer (and its body) produces per sample
     error: str | None = None
     fix: Fix | None = None
     warning: str | None = None
@@ -49,9 +49,14 @@ class LayerReport:
         return ".".join(map(str, self.path))
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"index": self.index, "type": self.type,
-               "output_shape": list(self.output_shape) if self.output_shape else None,
-               "params": self.num_params, "macs": self.macs, "error": self.error}
+        out = {
+            "index": self.index,
+            "type": self.type,
+            "output_shape": list(self.output_shape) if self.output_shape else None,
+            "params": self.num_params,
+            "macs": self.macs,
+            "error": self.error,
+        }
         if self.warning:
             out["warning"] = self.warning
         if self.fix:
@@ -66,15 +71,15 @@ class Analysis:
     input_shape: tuple[int, ...]
     layers: list[LayerReport]
     output_shape: tuple[int, ...] | None
-    error: str | None = None                 # the first error, "layer 3 (Linear): ..."
+    error: str | None = None  # the first error, "layer 3 (Linear): ..."
     error_path: tuple[int, ...] | None = None
     total_params: int = 0
     trainable_params: int = 0
     total_macs: int = 0
     batch_size: int = 1
     param_bytes: int = 0
-    activation_bytes: int = 0                # forward activations kept for backward, for the batch
-    training_bytes: int = 0                  # weights + gradients + optimizer state + activations and their grads
+    activation_bytes: int = 0  # forward activations kept for backward, for the batch
+    training_bytes: int = 0  # weights + gradients + optimizer state + activations and their grads
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -97,26 +102,45 @@ class Analysis:
         return next((r for r in self.walk() if r.path == tuple(path)), None)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "error": self.error,
-                "input_shape": list(self.input_shape),
-                "output_shape": list(self.output_shape) if self.output_shape else None,
-                "total_params": self.total_params, "trainable_params": self.trainable_params,
-                "total_macs": self.total_macs, "size_mb": round(self.size_mb, 4), "batch_size": self.batch_size,
-                "activation_bytes": self.activation_bytes, "training_bytes": self.training_bytes,
-                "warnings": self.warnings, "layers": [r.to_dict() for r in self.layers]}
+        return {
+            "ok": self.ok,
+            "error": self.error,
+            "input_shape": list(self.input_shape),
+            "output_shape": list(self.output_shape) if self.output_shape else None,
+            "total_params": self.total_params,
+            "trainable_params": self.trainable_params,
+            "total_macs": self.total_macs,
+            "size_mb": round(self.size_mb, 4),
+            "batch_size": self.batch_size,
+            "activation_bytes": self.activation_bytes,
+            "training_bytes": self.training_bytes,
+            "warnings": self.warnings,
+            "layers": [r.to_dict() for r in self.layers],
+        }
 
 
 _CACHE: dict[tuple, tuple] = {}
 _CACHE_MAX = 4096
 
 
-def analyze(spec: ModelSpec, batch_size: int = 1, optimizer: str = "adam", num_classes: int | None = None,
-            input_dtype: str = "float32", precision: str = "fp32") -> Analysis:
+def analyze(
+    spec: ModelSpec,
+    batch_size: int = 1,
+    optimizer: str = "adam",
+    num_classes: int | None = None,
+    input_dtype: str = "float32",
+    precision: str = "fp32",
+) -> Analysis:
     """Shapes, parameters, MACs, memory and the first error of `spec`, for a batch of `batch_size`."""
     in_shape = tuple(spec.input_shape)
     if not spec.layers:
-        return Analysis(in_shape, [], None, error="the network has no layers; add one from the palette or pick "
-                                                  "a template", batch_size=batch_size)
+        return Analysis(
+            in_shape,
+            [],
+            None,
+            error="the network has no layers; add one from the palette or pick a template",
+            batch_size=batch_size,
+        )
     state = _Walk(token_input=input_dtype == "int64")
     reports, out_shape = state.walk(spec.layers, in_shape, ())
     result = Analysis(in_shape, reports, out_shape, state.error, state.error_path, batch_size=batch_size)
@@ -128,8 +152,9 @@ def analyze(spec: ModelSpec, batch_size: int = 1, optimizer: str = "adam", num_c
     values = sum(r.activations for r in reports) + _prod(in_shape)
     result.activation_bytes = batch_size * values * elem
     states = OPTIMIZER_STATES.get(optimizer, 2)
-    result.training_bytes = (result.param_bytes + result.trainable_params * 4 * (1 + states)
-                             + 2 * result.activation_bytes)
+    result.training_bytes = (
+        result.param_bytes + result.trainable_params * 4 * (1 + states) + 2 * result.activation_bytes
+    )
     if result.ok and num_classes:
         _check_head(result, num_classes)
     return result
@@ -176,8 +201,10 @@ class _Walk:
         if lt.token_input and not first:
             raise LayerError(f"{lt.name} takes integer token ids, so it must be the network's first layer")
         if first and self.token_input and not lt.token_input:
-            raise LayerError("the dataset gives integer token ids; start the network with an Embedding",
-                             Fix("Insert Embedding first", "insert", (), {"type": "Embedding"}))
+            raise LayerError(
+                "the dataset gives integer token ids; start the network with an Embedding",
+                Fix("Insert Embedding first", "insert", (), {"type": "Embedding"}),
+            )
         if lt.composite:
             return self._composite(report, layer, lt, shape)
         if layer.layers is not None:
@@ -190,8 +217,14 @@ class _Walk:
             if len(_CACHE) > _CACHE_MAX:
                 _CACHE.clear()
             _CACHE[key] = cached
-        (report.params, report.output_shape, report.num_params, report.trainable_params, report.macs,
-         report.activations) = copy.deepcopy(cached[0]), *cached[1:]
+        (
+            report.params,
+            report.output_shape,
+            report.num_params,
+            report.trainable_params,
+            report.macs,
+            report.activations,
+        ) = copy.deepcopy(cached[0]), *cached[1:]
         return report.output_shape
 
     def _composite(self, report, layer, lt: LayerType, shape):
@@ -232,8 +265,10 @@ def _public(p: dict) -> dict:
 
 def _check_output(lt, shape, out) -> None:
     if any(d < 1 for d in out):
-        raise LayerError(f"{lt.name} turns its {shape_text(shape, 'x')} input into an empty {shape_text(out, 'x')} output; reduce the "
-                         "kernel or stride, add padding, or downsample less before it")
+        raise LayerError(
+            f"{lt.name} turns its {shape_text(shape, 'x')} input into an empty {shape_text(out, 'x')} output; "
+            "reduce the kernel or stride, add padding, or downsample less before it"
+        )
 
 
 def _meta_stats(lt: LayerType, p: dict, shape: tuple):
@@ -252,6 +287,7 @@ def _meta_stats(lt: LayerType, p: dict, shape: tuple):
             def count(_m, _i, out):
                 if isinstance(out, torch.Tensor):
                     leaf_values[0] += out[0].numel()
+
             hooks = [m.register_forward_hook(count) for m in module.modules() if not list(m.children())]
             norms = _NormAndAddCounter(module)
             with FlopCounterMode(display=False) as flops, norms:
@@ -262,7 +298,9 @@ def _meta_stats(lt: LayerType, p: dict, shape: tuple):
     except (LayerError, UserError):
         raise
     except Exception as exc:  # noqa: BLE001 - torch says why the layer does not fit this input
-        raise LayerError(f"{lt.name} does not accept a {shape_text(shape, 'x')} input: {str(exc).splitlines()[0]}") from None
+        raise LayerError(
+            f"{lt.name} does not accept a {shape_text(shape, 'x')} input: {str(exc).splitlines()[0]}"
+        ) from None
     if not isinstance(y, torch.Tensor):
         raise LayerError(f"{lt.name} returns a {type(y).__name__}, not a tensor")
     n = sum(t.numel() for t in module.parameters())
@@ -287,8 +325,9 @@ def _norm_and_add_counter():
         def __init__(self, module):
             super().__init__()
             self.total = 0
-            self.hooks = [m.register_forward_pre_hook(self._norm) for m in module.modules()
-                          if isinstance(m, norm_types)]
+            self.hooks = [
+                m.register_forward_pre_hook(self._norm) for m in module.modules() if isinstance(m, norm_types)
+            ]
 
         def _norm(self, _module, args):
             if args and isinstance(args[0], torch.Tensor):
@@ -296,8 +335,12 @@ def _norm_and_add_counter():
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             out = func(*args, **(kwargs or {}))
-            if func in adds and len(args) >= 2 and all(isinstance(a, torch.Tensor) for a in args[:2]) \
-                    and args[0].shape == args[1].shape == out.shape:
+            if (
+                func in adds
+                and len(args) >= 2
+                and all(isinstance(a, torch.Tensor) for a in args[:2])
+                and args[0].shape == args[1].shape == out.shape
+            ):
                 self.total += out.numel()
             return out
 
@@ -328,23 +371,35 @@ def _check_head(result: Analysis, num_classes: int) -> None:
         return
     last = result.layers[-1]
     if out is None or len(out) != 1:
-        last.warning = (f"the network ends in a {shape_text(out or (), 'x')} tensor, not {num_classes} class scores; "
-                        f"add Flatten and Linear({num_classes})")
-        last.warning_fix = Fix(f"Append Flatten + Linear({num_classes})", "insert", (len(result.layers),),
-                               [{"type": "Flatten"}, {"type": "Linear", "out_features": num_classes}])
+        last.warning = (
+            f"the network ends in a {shape_text(out or (), 'x')} tensor, not {num_classes} class scores; "
+            f"add Flatten and Linear({num_classes})"
+        )
+        last.warning_fix = Fix(
+            f"Append Flatten + Linear({num_classes})",
+            "insert",
+            (len(result.layers),),
+            [{"type": "Flatten"}, {"type": "Linear", "out_features": num_classes}],
+        )
         result.warnings.append(f"layer {last.label}: {last.warning}")
         return
     for report in reversed(result.layers):
         key = next((k for k in ("out_features", "num_classes") if k in report.params), None)
         if key:
-            report.warning = (f"the network gives {out[0]} outputs but the dataset has {num_classes} classes; "
-                              f"set {key} to {num_classes}")
+            report.warning = (
+                f"the network gives {out[0]} outputs but the dataset has {num_classes} classes; "
+                f"set {key} to {num_classes}"
+            )
             report.warning_fix = Fix(f"Set {key} to {num_classes}", "set", report.path, {key: num_classes})
             result.warnings.append(f"layer {report.label}: {report.warning}")
             return
     last.warning = f"the network gives {out[0]} outputs but the dataset has {num_classes} classes"
-    last.warning_fix = Fix(f"Append Linear({num_classes})", "insert", (len(result.layers),),
-                           {"type": "Linear", "out_features": num_classes})
+    last.warning_fix = Fix(
+        f"Append Linear({num_classes})",
+        "insert",
+        (len(result.layers),),
+        {"type": "Linear", "out_features": num_classes},
+    )
     result.warnings.append(f"layer {last.label}: {last.warning}")
 
 
@@ -361,7 +416,7 @@ def apply_fix(spec: ModelSpec, fix: Fix) -> ModelSpec:
     elif fix.op == "replace":
         layers[last] = copy.deepcopy(fix.layer)
     elif fix.op == "set":
-        assert isinstance(fix.layer, dict), fix          # "set" carries the keys to set on one layer
+        assert isinstance(fix.layer, dict), fix  # "set" carries the keys to set on one layer
         for key, value in fix.layer.items():
             if value is None:
                 layers[last].pop(key, None)

@@ -39,7 +39,7 @@ def _instantiate(report: LayerReport, load_weights: bool):
     if lt.composite:
         p["body"] = nn.Sequential(*(_instantiate(c, load_weights) for c in report.children))
         p["body_shape"] = report.children[-1].output_shape if report.children else report.input_shape
-    assert lt.build is not None and report.input_shape is not None    # register_layer, the analysis: set
+    assert lt.build is not None and report.input_shape is not None  # register_layer, the analysis: set
     module = lt.build(p, tuple(report.input_shape))
     if load_weights and lt.load_weights:
         lt.load_weights(module, p)
@@ -49,7 +49,8 @@ def _instantiate(report: LayerReport, load_weights: bool):
 def instantiate_on_meta(lt: LayerType, p: dict, shape: tuple):
     """Build one layer for analysis (call inside `torch.device("meta")`); a composite's body comes in p."""
     if lt.composite and "body" not in p:
-        raise UserError(f"{lt.name} is a composite without rules for shapes and parameters; the analysis "
-                        "cannot build it")
-    assert lt.build is not None                     # register_layer refuses a layer type without one
+        raise UserError(
+            f"{lt.name} is a composite without rules for shapes and parameters; the analysis cannot build it"
+        )
+    assert lt.build is not None  # register_layer refuses a layer type without one
     return lt.build(p, shape)

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 '''
 
-FOOTER = '''
+FOOTER = """
 
 INPUT_SHAPE = {shape!r}
 
@@ -35,7 +35,7 @@ if __name__ == "__main__":
     model = {cls}().eval()
     x = {example}
     print(model(x).shape)
-'''
+"""
 
 
 def generate_code(spec: ModelSpec, class_name: str = "Model", title: str = "A PyTorch model") -> str:
@@ -46,8 +46,10 @@ def generate_code(spec: ModelSpec, class_name: str = "Model", title: str = "A Py
     from workbench.core.scriptgen import doc_text
 
     if not class_name.isidentifier() or keyword.iskeyword(class_name) or class_name in ("nn", "torch"):
-        raise UserError(f"class name {class_name!r} is not a usable Python class name; use letters, digits and "
-                        "underscores, e.g. Model")
+        raise UserError(
+            f"class name {class_name!r} is not a usable Python class name; use letters, digits and "
+            "underscores, e.g. Model"
+        )
     title = doc_text(title)
     analysis = analyze(spec)
     if not analysis.ok:
@@ -57,18 +59,27 @@ def generate_code(spec: ModelSpec, class_name: str = "Model", title: str = "A Py
     uses_tv = "torchvision_model" in helpers
     tokens = analysis.layers and get_layer_type(analysis.layers[0].type).token_input
     shape = tuple(spec.input_shape)
-    out = [HEADER.format(title=title, version=__version__, cls=class_name, shape=shape,
-                         tv=" and torchvision" if uses_tv else "",
-                         dtype=" (int64 token ids)" if tokens else "")]
+    out = [
+        HEADER.format(
+            title=title,
+            version=__version__,
+            cls=class_name,
+            shape=shape,
+            tv=" and torchvision" if uses_tv else "",
+            dtype=" (int64 token ids)" if tokens else "",
+        )
+    ]
     from workbench.core.model import modules
 
     for name in helpers:
         out.append("\n\n" + inspect.getsource(_helper(modules, name)).rstrip() + "\n")
     body = "".join(f"\n            {_indent(line, 12)}," for line in lines)
-    out.append(f'\n\nclass {class_name}(nn.Sequential):\n    """{len(lines)} layers, '
-               f'{analysis.total_params:,} parameters; output {tuple(analysis.output_shape or ())}."""\n\n'
-               f"    def __init__(self):\n        super().__init__({body}\n        )\n")
-    example = ("torch.randint(0, 2, (2, *INPUT_SHAPE))" if tokens else "torch.randn(2, *INPUT_SHAPE)")
+    out.append(
+        f'\n\nclass {class_name}(nn.Sequential):\n    """{len(lines)} layers, '
+        f'{analysis.total_params:,} parameters; output {tuple(analysis.output_shape or ())}."""\n\n'
+        f"    def __init__(self):\n        super().__init__({body}\n        )\n"
+    )
+    example = "torch.randint(0, 2, (2, *INPUT_SHAPE))" if tokens else "torch.randn(2, *INPUT_SHAPE)"
     out.append(FOOTER.format(shape=shape, cls=class_name, example=example))
     return "".join(out)
 
@@ -134,8 +145,10 @@ def export_code(spec: ModelSpec, path: str | os.PathLike, class_name: str = "Mod
     path = Path(path)
     refuse_output_over_inputs([path], [])
     if path.exists() and path.suffix != ".py":
-        raise UserError(f"refusing to write {path}: it exists and is not a Python file; choose another output "
-                        "path (e.g. model.py)")
+        raise UserError(
+            f"refusing to write {path}: it exists and is not a Python file; choose another output "
+            "path (e.g. model.py)"
+        )
     source = generate_code(spec, class_name, title=f"{path.stem}: a PyTorch model exported from Workbench")
     atomic_write_text(path, source)
     return path

@@ -42,8 +42,11 @@ def new_layer(type_name: str, in_shape=None) -> dict[str, Any]:
     layer: dict[str, Any] = {"type": type_name}
     if type_name == "Residual":
         if in_shape is not None and len(in_shape) == 3:
-            layer["layers"] = [{"type": "Conv2d", "out_channels": in_shape[0], "kernel_size": 3, "padding": 1},
-                               {"type": "BatchNorm2d"}, {"type": "ReLU"}]
+            layer["layers"] = [
+                {"type": "Conv2d", "out_channels": in_shape[0], "kernel_size": 3, "padding": 1},
+                {"type": "BatchNorm2d"},
+                {"type": "ReLU"},
+            ]
         else:
             width = in_shape[-1] if in_shape else 64
             layer["layers"] = [{"type": "Linear", "out_features": width}, {"type": "ReLU"}]
@@ -75,13 +78,17 @@ def move(spec: ModelSpec, path: Path, parent: Path, index: int) -> tuple[ModelSp
     """Move the layer at `path` to position `index` of `parent`'s layers (index counted before the removal).
     Returns the new spec and the layer's new path. Moving a composite into its own body is refused."""
     path, parent = tuple(path), tuple(parent)
-    if parent[:len(path)] == path:
+    if parent[: len(path)] == path:
         raise ValueError("cannot move a layer into itself")
     doc = _doc(spec)
     source = _siblings(doc, path[:-1])
     layer = source.pop(path[-1])
-    if parent[:len(path) - 1] == path[:-1] and len(parent) >= len(path) and parent[len(path) - 1] > path[-1]:
-        parent = (*parent[:len(path) - 1], parent[len(path) - 1] - 1, *parent[len(path):])  # an earlier sibling left
+    if parent[: len(path) - 1] == path[:-1] and len(parent) >= len(path) and parent[len(path) - 1] > path[-1]:
+        parent = (
+            *parent[: len(path) - 1],
+            parent[len(path) - 1] - 1,
+            *parent[len(path) :],
+        )  # an earlier sibling left
     if parent == path[:-1] and index > path[-1]:
         index -= 1
     target = _siblings(doc, parent)

@@ -23,11 +23,15 @@ def projection(in_shape, out_shape) -> tuple[str, dict] | None:
     if len(in_shape) == 3 and len(out_shape) == 3:
         (_, h, w), (_, h2, w2) = in_shape, out_shape
         if h % h2 == 0 and w % w2 == 0 and h // h2 == w // w2:
-            return "Conv2d", {"in_channels": in_shape[0], "out_channels": out_shape[0], "kernel_size": 1,
-                              "stride": h // h2}
+            return "Conv2d", {
+                "in_channels": in_shape[0],
+                "out_channels": out_shape[0],
+                "kernel_size": 1,
+                "stride": h // h2,
+            }
     elif len(in_shape) == len(out_shape) and in_shape[:-1] == out_shape[:-1]:
         return "Linear", {"in_features": in_shape[-1], "out_features": out_shape[-1]}
-    return "", {}   # no projection fits
+    return "", {}  # no projection fits
 
 
 def _residual_infer(p, s):
@@ -35,9 +39,11 @@ def _residual_infer(p, s):
         raise LayerError("Residual has an empty body; add layers inside it (select it and use Add)")
     proj = projection(s, p["body_shape"])
     if proj and not proj[0]:
-        raise LayerError(f"Residual body turns {shape_text(s, 'x')} into {shape_text(p['body_shape'], 'x')}; a projection "
-                         "can match channels with an integer stride or features, not this; keep the rank and "
-                         "an even downsampling inside the body")
+        raise LayerError(
+            f"Residual body turns {shape_text(s, 'x')} into {shape_text(p['body_shape'], 'x')}; a projection "
+            "can match channels with an integer stride or features, not this; keep the rank and "
+            "an even downsampling inside the body"
+        )
     return p
 
 
@@ -78,23 +84,43 @@ def _residual_code(p, s):
     return f"Residual(nn.Sequential({body}\n), {proj_code})"
 
 
-register_layer(LayerType(
-    "Residual", "Composite", composite=True,
-    doc="Adds the body's output to its input (a skip connection); a 1x1 convolution or Linear projection "
+register_layer(
+    LayerType(
+        "Residual",
+        "Composite",
+        composite=True,
+        doc="Adds the body's output to its input (a skip connection); a 1x1 convolution or Linear projection "
         "matches the shapes when the body changes them.",
-    build=_residual_build, infer=_residual_infer, shape=lambda p, s: tuple(p["body_shape"]),
-    count_params=_residual_params, macs=_residual_macs, code=_residual_code, code_helpers=("Residual",)))
+        build=_residual_build,
+        infer=_residual_infer,
+        shape=lambda p, s: tuple(p["body_shape"]),
+        count_params=_residual_params,
+        macs=_residual_macs,
+        code=_residual_code,
+        code_helpers=("Residual",),
+    )
+)
 
 
-BACKBONES = ("resnet18", "resnet34", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
-             "efficientnet_b0", "efficientnet_b1")
-SMALL_INPUT = 64   # below this side length "auto" uses a stride-1 stem that keeps the resolution
+BACKBONES = (
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+    "efficientnet_b0",
+    "efficientnet_b1",
+)
+SMALL_INPUT = 64  # below this side length "auto" uses a stride-1 stem that keeps the resolution
 
 
 def _tv_infer(p, s):
     if len(s) != 3:
-        raise LayerError(f"TorchvisionModel needs an image input (C, H, W) but receives {shape_text(s, 'x')}; use it "
-                         "as the first layer on an image dataset")
+        raise LayerError(
+            f"TorchvisionModel needs an image input (C, H, W) but receives {shape_text(s, 'x')}; use it "
+            "as the first layer on an image dataset"
+        )
     p["small_stem"] = p["stem"] == "small" or (p["stem"] == "auto" and min(s[1:]) < SMALL_INPUT)
     return p
 
@@ -117,15 +143,19 @@ def _tv_load_weights(module, p) -> None:
         return
     file = Path(path).expanduser()
     if not file.is_file():
-        raise UserError(f"TorchvisionModel weights_path {file} does not exist; choose a local weights file or "
-                        "clear the field")
+        raise UserError(
+            f"TorchvisionModel weights_path {file} does not exist; choose a local weights file or "
+            "clear the field"
+        )
     if file.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         try:
             state = load_file(str(file))
         except Exception as exc:
-            raise UserError(f"cannot read weights {file} ({exc}); use a safetensors or plain state-dict file") from exc
+            raise UserError(
+                f"cannot read weights {file} ({exc}); use a safetensors or plain state-dict file"
+            ) from exc
     else:
         from workbench.core.io import load_torch_weights
 
@@ -133,8 +163,10 @@ def _tv_load_weights(module, p) -> None:
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
-        raise UserError(f"weights {file} hold a {type(state).__name__}, not a state dict of tensors; save "
-                        "model.state_dict()")
+        raise UserError(
+            f"weights {file} hold a {type(state).__name__}, not a state dict of tensors; save "
+            "model.state_dict()"
+        )
     own = module.state_dict()
     usable = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
     if not usable:
@@ -142,15 +174,36 @@ def _tv_load_weights(module, p) -> None:
     module.load_state_dict(usable, strict=False)
 
 
-register_layer(LayerType(
-    "TorchvisionModel", "Pretrained",
-    doc="A torchvision architecture (weights are never downloaded) with a new head sized to the classes; the first "
+register_layer(
+    LayerType(
+        "TorchvisionModel",
+        "Pretrained",
+        doc="A torchvision architecture (weights are never downloaded) with a new head sized to the classes; the first "
         "convolution adapts to the input channels; small images get a stride-1 stem.",
-    params=(Param("name", "choice", "resnet18", choices=BACKBONES, doc="Architecture"),
-            Param("num_classes", "int", 10, 1, 1_000_000, doc="Outputs of the new head (the dataset's classes)"),
-            Param("stem", "choice", "auto", choices=("auto", "imagenet", "small"),
-                  doc=f"small: stride-1 stem for small images; auto: small below {SMALL_INPUT} px"),
-            Param("weights_path", "str", "", doc="Optional local weights (.safetensors or a state-dict .pt); "
-                                                 "tensors of another shape (the head) stay freshly initialized")),
-    build=_tv_build, infer=_tv_infer, code=_tv_code, code_helpers=("torchvision_model",),
-    load_weights=_tv_load_weights))
+        params=(
+            Param("name", "choice", "resnet18", choices=BACKBONES, doc="Architecture"),
+            Param(
+                "num_classes", "int", 10, 1, 1_000_000, doc="Outputs of the new head (the dataset's classes)"
+            ),
+            Param(
+                "stem",
+                "choice",
+                "auto",
+                choices=("auto", "imagenet", "small"),
+                doc=f"small: stride-1 stem for small images; auto: small below {SMALL_INPUT} px",
+            ),
+            Param(
+                "weights_path",
+                "str",
+                "",
+                doc="Optional local weights (.safetensors or a state-dict .pt); "
+                "tensors of another shape (the head) stay freshly initialized",
+            ),
+        ),
+        build=_tv_build,
+        infer=_tv_infer,
+        code=_tv_code,
+        code_helpers=("torchvision_model",),
+        load_weights=_tv_load_weights,
+    )
+)

@@ -36,11 +36,13 @@ class RecurrentBlock(nn.Module):
         if isinstance(hidden, tuple):  # LSTM: (h_n, c_n)
             hidden = hidden[0]
         directions = 2 if self.rnn.bidirectional else 1
-        last = hidden[-directions:]                      # (directions, batch, hidden)
+        last = hidden[-directions:]  # (directions, batch, hidden)
         return last.transpose(0, 1).reshape(x.shape[0], -1)
 
 
-def torchvision_model(name: str, num_classes: int, in_channels: int = 3, small_stem: bool = False) -> nn.Module:
+def torchvision_model(
+    name: str, num_classes: int, in_channels: int = 3, small_stem: bool = False
+) -> nn.Module:
     """A torchvision architecture (never pretrained weights) with a `num_classes` head, its first convolution
     taking `in_channels`, and for small images (`small_stem`) a stride-1 stem that keeps the resolution."""
     import torchvision
@@ -48,17 +50,28 @@ def torchvision_model(name: str, num_classes: int, in_channels: int = 3, small_s
     model = getattr(torchvision.models, name)(weights=None, num_classes=num_classes)
     if in_channels == 3 and not small_stem:
         return model
-    if hasattr(model, "conv1") and hasattr(model, "maxpool"):          # ResNet family
+    if hasattr(model, "conv1") and hasattr(model, "maxpool"):  # ResNet family
         first = model.conv1
-        stride, kernel, padding = ((1, 3, 1) if small_stem else (first.stride, first.kernel_size, first.padding))
+        stride, kernel, padding = (
+            (1, 3, 1) if small_stem else (first.stride, first.kernel_size, first.padding)
+        )
         model.conv1 = nn.Conv2d(in_channels, first.out_channels, kernel, stride, padding, bias=False)
         if small_stem:
             model.maxpool = nn.Identity()
-    elif hasattr(model, "features") and isinstance(model.features[0], nn.Sequential):  # MobileNet, EfficientNet
+    elif hasattr(model, "features") and isinstance(
+        model.features[0], nn.Sequential
+    ):  # MobileNet, EfficientNet
         first = model.features[0][0]
-        model.features[0][0] = nn.Conv2d(in_channels, first.out_channels, first.kernel_size,  # type: ignore[arg-type]
-                                         1 if small_stem else first.stride, first.padding,  # type: ignore[arg-type]
-                                         bias=False)
+        model.features[0][0] = nn.Conv2d(
+            in_channels,
+            first.out_channels,  # type: ignore[arg-type]
+            first.kernel_size,  # type: ignore[arg-type]
+            1 if small_stem else first.stride,  # type: ignore[arg-type]
+            first.padding,  # type: ignore[arg-type]
+            bias=False,
+        )
     else:
-        raise ValueError(f"{name}: cannot adapt the first convolution to {in_channels} channels / small inputs")
+        raise ValueError(
+            f"{name}: cannot adapt the first convolution to {in_channels} channels / small inputs"
+        )
     return model

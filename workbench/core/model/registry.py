@@ -18,10 +18,20 @@ from typing import Any
 
 from workbench.core.registry import Registry
 
-REQUIRED = object()      # Param.default for parameters the user must give
+REQUIRED = object()  # Param.default for parameters the user must give
 PARAM_KINDS = ("int", "float", "bool", "choice", "ints", "shape", "str")
-CATEGORIES = ("Core", "Convolution", "Pooling", "Normalization", "Regularization", "Activation",
-              "Sequence", "Reshape", "Composite", "Pretrained")
+CATEGORIES = (
+    "Core",
+    "Convolution",
+    "Pooling",
+    "Normalization",
+    "Regularization",
+    "Activation",
+    "Sequence",
+    "Reshape",
+    "Composite",
+    "Pretrained",
+)
 
 Shape = tuple[int, ...]
 
@@ -43,8 +53,8 @@ class Param:
     choices: tuple[Any, ...] = ()
     doc: str = ""
     inferred: bool = False
-    optional: bool = False      # None is an allowed value (e.g. a pooling stride that defaults to the kernel)
-    size: int = 1               # for "ints": how many values a list form holds
+    optional: bool = False  # None is an allowed value (e.g. a pooling stride that defaults to the kernel)
+    size: int = 1  # for "ints": how many values a list form holds
     ctor: bool = True
 
     @property
@@ -117,9 +127,9 @@ class Fix:
     Rules raise it with path (); the analysis fills in the layer's real path."""
 
     label: str
-    op: str                       # "insert" | "replace" | "set"
+    op: str  # "insert" | "replace" | "set"
     path: tuple[int, ...]
-    layer: dict[str, Any] | list[dict[str, Any]]     # "insert" may insert several layers
+    layer: dict[str, Any] | list[dict[str, Any]]  # "insert" may insert several layers
 
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "op": self.op, "path": list(self.path), "layer": self.layer}
@@ -160,8 +170,8 @@ class LayerType:
     code_helpers: tuple[str, ...] = ()
     code_imports: tuple[str, ...] = ()
     load_weights: Callable[[Any, dict], None] | None = None
-    composite: bool = False            # has a `layers` body (Residual)
-    token_input: bool = False          # takes int64 token ids (Embedding): must come first
+    composite: bool = False  # has a `layers` body (Residual)
+    token_input: bool = False  # takes int64 token ids (Embedding): must come first
     extra: dict[str, Any] = field(default_factory=dict)
 
     def param(self, name: str) -> Param | None:

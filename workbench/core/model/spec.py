@@ -35,8 +35,10 @@ class ModelSpec(BaseModel):
     @classmethod
     def _known_version(cls, v: int) -> int:
         if v > FORMAT_VERSION:
-            raise ValueError(f"format_version {v} is newer than this Workbench understands ({FORMAT_VERSION}); "
-                             "update Workbench")
+            raise ValueError(
+                f"format_version {v} is newer than this Workbench understands ({FORMAT_VERSION}); "
+                "update Workbench"
+            )
         if v < 1:
             raise ValueError("format_version must be 1 or more")
         return v
@@ -67,11 +69,15 @@ def spec_from_dict(doc: Any, source: str = "model spec") -> ModelSpec:
     from workbench.core.errors import UserError, describe_validation_error
 
     if not isinstance(doc, dict):
-        raise UserError(f"{source} must be a JSON object with input_shape and layers, not {type(doc).__name__}")
+        raise UserError(
+            f"{source} must be a JSON object with input_shape and layers, not {type(doc).__name__}"
+        )
     version = doc.get("format_version", FORMAT_VERSION)
     if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
-        raise UserError(f"{source} is format_version {version}, newer than this Workbench ({FORMAT_VERSION}); "
-                        "update Workbench to open it")
+        raise UserError(
+            f"{source} is format_version {version}, newer than this Workbench ({FORMAT_VERSION}); "
+            "update Workbench to open it"
+        )
     try:
         return ModelSpec.model_validate(doc)
     except ValidationError as exc:

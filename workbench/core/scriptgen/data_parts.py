@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-# -- readers: each returns {"modality", "x", "y", "class_names", "task", "scale", "preset"} ------------------------
+# -- readers: each returns {"modality", "x", "y", "class_names", "task", "scale", "preset"}
+# ------------------------
 
 
 def read_digits(data):
@@ -22,8 +23,14 @@ def read_digits(data):
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    return {"modality": "image", "x": digits.images.astype(np.uint8)[:, None], "y": digits.target.astype(np.int64),
-            "class_names": [str(c) for c in digits.target_names], "task": "classification", "scale": 16.0}
+    return {
+        "modality": "image",
+        "x": digits.images.astype(np.uint8)[:, None],
+        "y": digits.target.astype(np.int64),
+        "class_names": [str(c) for c in digits.target_names],
+        "task": "classification",
+        "scale": 16.0,
+    }
 
 
 def read_imagefolder(data):
@@ -32,17 +39,22 @@ def read_imagefolder(data):
 
     extensions = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
     mode = {"grayscale": "L", "rgb": "RGB"}.get(data["options"].get("color", "auto"))
-    size = data["resize"]                                # (height, width) or None
+    size = data["resize"]  # (height, width) or None
 
     def index(root, classes=None):
-        names = classes or sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
+        names = classes or sorted(
+            e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith(".")
+        )
         found = []
         for label, name in enumerate(names):
             for dirpath, dirnames, filenames in os.walk(Path(root) / name):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                found += [(os.path.join(dirpath, f), label) for f in sorted(filenames)
-                          if not f.startswith(".") and f.lower().endswith(extensions)]
-        if classes is None:                              # class folders without images are left out
+                found += [
+                    (os.path.join(dirpath, f), label)
+                    for f in sorted(filenames)
+                    if not f.startswith(".") and f.lower().endswith(extensions)
+                ]
+        if classes is None:  # class folders without images are left out
             used = sorted({label for _, label in found})
             names = [names[i] for i in used]
             found = [(path, used.index(label)) for path, label in found]
@@ -52,7 +64,11 @@ def read_imagefolder(data):
         with Image.open(path) as img:
             img.seek(0)
             img.load()
-            own = "RGB" if img.mode in {"RGB", "RGBA", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"} else "L"
+            own = (
+                "RGB"
+                if img.mode in {"RGB", "RGBA", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"}
+                else "L"
+            )
             img = img.convert(mode or own)
             if size is not None and img.size != (size[1], size[0]):
                 img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR, reducing_gap=None)
@@ -73,11 +89,17 @@ def read_imagefolder(data):
             continue
         labels.append(label)
         marks.append(mark)
-    if any(im.shape[0] == 3 for im in images):          # mixed grayscale and colour: all become RGB
+    if any(im.shape[0] == 3 for im in images):  # mixed grayscale and colour: all become RGB
         images = [np.repeat(im, 3, axis=0) if im.shape[0] == 1 else im for im in images]
-    return {"modality": "image", "x": np.stack(images), "y": np.asarray(labels, dtype=np.int64),
-            "class_names": classes, "task": "classification", "scale": 255.0,
-            "preset": np.asarray(marks, dtype=np.int8) if data.get("val_source") else None}
+    return {
+        "modality": "image",
+        "x": np.stack(images),
+        "y": np.asarray(labels, dtype=np.int64),
+        "class_names": classes,
+        "task": "classification",
+        "scale": 255.0,
+        "preset": np.asarray(marks, dtype=np.int8) if data.get("val_source") else None,
+    }
 
 
 def read_torchvision(data):
@@ -88,13 +110,20 @@ def read_torchvision(data):
     cls = {"mnist": tvd.MNIST, "fashionmnist": tvd.FashionMNIST, "cifar10": tvd.CIFAR10}[data["kind"]]
     parts = [cls(data["source"], train=train, download=False) for train in (True, False)]
     xs = [np.asarray(p.data) for p in parts]
-    xs = [x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2) for x in xs]     # (N, C, H, W)
+    xs = [x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2) for x in xs]  # (N, C, H, W)
     ys = [np.asarray(p.targets, dtype=np.int64) for p in parts]
     preset = None
     if data["options"].get("official_test", True):
         preset = np.concatenate([np.full(len(ys[0]), -1), np.full(len(ys[1]), 2)]).astype(np.int8)
-    return {"modality": "image", "x": np.ascontiguousarray(np.concatenate(xs)), "y": np.concatenate(ys),
-            "class_names": list(parts[0].classes), "task": "classification", "scale": 255.0, "preset": preset}
+    return {
+        "modality": "image",
+        "x": np.ascontiguousarray(np.concatenate(xs)),
+        "y": np.concatenate(ys),
+        "class_names": list(parts[0].classes),
+        "task": "classification",
+        "scale": 255.0,
+        "preset": preset,
+    }
 
 
 def read_npz(data):
@@ -107,21 +136,35 @@ def read_npz(data):
     if y.dtype.kind in "US":
         names = sorted({str(v) for v in y})
         y, task = np.searchsorted(np.array(names), y.astype(str)).astype(np.int64), "classification"
-    elif task == "regression" or (task == "auto" and not (np.issubdtype(y.dtype, np.integer) or y.dtype == bool
-                                                          or bool(np.all(np.mod(y, 1) == 0)))):
+    elif task == "regression" or (
+        task == "auto"
+        and not (np.issubdtype(y.dtype, np.integer) or y.dtype == bool or bool(np.all(np.mod(y, 1) == 0)))
+    ):
         y, task, names = y.astype(np.float32), "regression", []
     else:
         y, task = y.astype(np.int64), "classification"
         names = names or [str(i) for i in range(int(y.max()) + 1)]
     if x.ndim in (3, 4):
         x = x[:, None] if x.ndim == 3 else x
-        if x.shape[1] not in (1, 3) and x.shape[-1] in (1, 3):         # channels last
+        if x.shape[1] not in (1, 3) and x.shape[-1] in (1, 3):  # channels last
             x = x.transpose(0, 3, 1, 2)
         if x.dtype == np.uint8:
-            return {"modality": "image", "x": np.ascontiguousarray(x), "y": y, "class_names": names,
-                    "task": task, "scale": 255.0}
-    return {"modality": "tabular", "x": x.reshape(len(x), -1).astype(np.float32), "y": y, "class_names": names,
-            "task": task, "scale": 1.0}
+            return {
+                "modality": "image",
+                "x": np.ascontiguousarray(x),
+                "y": y,
+                "class_names": names,
+                "task": task,
+                "scale": 255.0,
+            }
+    return {
+        "modality": "tabular",
+        "x": x.reshape(len(x), -1).astype(np.float32),
+        "y": y,
+        "class_names": names,
+        "task": task,
+        "scale": 1.0,
+    }
 
 
 def read_csv_table(data):
@@ -142,21 +185,29 @@ def read_csv_table(data):
             return None
 
     with open(data["source"], encoding=data["encoding"], newline="") as fh:
-        rows = [[c.strip() for c in row] for row in csv.reader(fh, delimiter=data["delimiter"])
-                if row and any(c.strip() for c in row)]
+        rows = [
+            [c.strip() for c in row]
+            for row in csv.reader(fh, delimiter=data["delimiter"])
+            if row and any(c.strip() for c in row)
+        ]
     header, rows = rows[0], rows[1:]
     t_col = header.index(data["target"])
     features = [i for i in range(len(header)) if i != t_col]
     rows = [r for r in rows if r[t_col].lower() not in missing]
-    numeric = {i: all(number(r[i]) is not None for r in rows if r[i].lower() not in missing) for i in features}
+    numeric = {
+        i: all(number(r[i]) is not None for r in rows if r[i].lower() not in missing) for i in features
+    }
     if opts.get("missing", "drop") == "drop":
         rows = [r for r in rows if not any(r[i].lower() in missing for i in features)]
     blocks = []
     for i in features:
         values = [r[i] for r in rows]
         if numeric[i]:
-            blocks.append(np.array([np.nan if v.lower() in missing else number(v) for v in values],
-                                   dtype=np.float32)[:, None])
+            blocks.append(
+                np.array([np.nan if v.lower() in missing else number(v) for v in values], dtype=np.float32)[
+                    :, None
+                ]
+            )
             continue
         counts = Counter(v for v in values if v.lower() not in missing)
         mode, categories = counts.most_common(1)[0][0], sorted(counts)
@@ -167,21 +218,33 @@ def read_csv_table(data):
     targets = [r[t_col] for r in rows]
     nums = [number(v) for v in targets]
     task = opts.get("task", "auto")
-    if all(n is not None for n in nums) and (task == "regression" or (task == "auto" and (
-            not all(float(n).is_integer() for n in nums) or len(set(nums)) > 50))):
+    if all(n is not None for n in nums) and (
+        task == "regression"
+        or (task == "auto" and (not all(float(n).is_integer() for n in nums) or len(set(nums)) > 50))
+    ):
         y, names, task = np.array(nums, dtype=np.float32), [], "regression"
     elif all(n is not None for n in nums):
         uniq = sorted(set(nums))
-        y, names, task = np.array([uniq.index(n) for n in nums], dtype=np.int64), [f"{u:g}" for u in uniq], \
-            "classification"
+        y, names, task = (
+            np.array([uniq.index(n) for n in nums], dtype=np.int64),
+            [f"{u:g}" for u in uniq],
+            "classification",
+        )
     else:
         names = sorted(set(targets))
         y, task = np.array([names.index(v) for v in targets], dtype=np.int64), "classification"
-    return {"modality": "tabular", "x": np.concatenate(blocks, axis=1), "y": y, "class_names": names,
-            "task": task, "scale": 1.0}
+    return {
+        "modality": "tabular",
+        "x": np.concatenate(blocks, axis=1),
+        "y": y,
+        "class_names": names,
+        "task": task,
+        "scale": 1.0,
+    }
 
 
-# -- split and normalization -------------------------------------------------------------------------------------
+# -- split and normalization
+# -------------------------------------------------------------------------------------
 
 
 def split_indices(y, fractions, seed, stratify=True, preset=None):
@@ -200,8 +263,8 @@ def split_indices(y, fractions, seed, stratify=True, preset=None):
         share /= share.sum()
         rng = np.random.default_rng(seed)
         groups = [todo[y[todo] == c] for c in np.unique(y[todo])] if stratify else [todo]
-        members = np.concatenate([g[rng.permutation(len(g))] for g in groups])   # shuffled, grouped by class
-        exact = share[free] * len(members)              # largest-remainder rounding; train never left empty
+        members = np.concatenate([g[rng.permutation(len(g))] for g in groups])  # shuffled, grouped by class
+        exact = share[free] * len(members)  # largest-remainder rounding; train never left empty
         counts = np.floor(exact).astype(int)
         for i in np.argsort(-(exact - counts), kind="stable")[: len(members) - counts.sum()]:
             counts[i] += 1
@@ -210,7 +273,9 @@ def split_indices(y, fractions, seed, stratify=True, preset=None):
             counts[0] += 1
         # each split's labels spread evenly along the class-sorted members: every class gets its share (+-1)
         keys = np.concatenate([(np.arange(c) + 0.5) / c for c in counts if c])
-        labels = np.concatenate([np.full(c, k) for k, c in enumerate(counts) if c])[np.argsort(keys, kind="stable")]
+        labels = np.concatenate([np.full(c, k) for k, c in enumerate(counts) if c])[
+            np.argsort(keys, kind="stable")
+        ]
         for pos, k in enumerate(free):
             out[k].append(members[labels == pos])
     elif len(todo):
@@ -228,8 +293,13 @@ def prepare_images(x, options, resize):
     elif color == "rgb" and x.shape[1] != 3:
         x = np.repeat(x[:, :1], 3, axis=1) if x.shape[1] == 1 else x[:, :3]
     if resize is not None and tuple(x.shape[2:]) != tuple(resize):
-        out = torch.nn.functional.interpolate(torch.from_numpy(x.astype(np.float32)), size=tuple(resize),
-                                              mode="bilinear", antialias=True, align_corners=False)
+        out = torch.nn.functional.interpolate(
+            torch.from_numpy(x.astype(np.float32)),
+            size=tuple(resize),
+            mode="bilinear",
+            antialias=True,
+            align_corners=False,
+        )
         x = out.round_().clamp_(0, 255).numpy().astype(x.dtype)
     return x
 
@@ -270,10 +340,17 @@ def load_data(data, reader):
     x, mean, std = normalize(source, parts[0], data["options"].get("normalize", True))
     y = torch.from_numpy(np.ascontiguousarray(y.astype(np.int64 if classification else np.float32)))
     out = {name: (x[idx], y[idx]) for name, idx in zip(("train", "val", "test"), parts, strict=True)}
-    out["meta"] = {"kind": data["kind"], "input_shape": list(x.shape[1:]), "task": source["task"],
-                   "num_classes": len(source["class_names"]) if classification else 0,
-                   "class_names": list(source["class_names"]) if classification else [], "input_dtype": "float32",
-                   "mean": mean, "std": std, "extra": {"modality": source["modality"], "scale": source["scale"]}}
+    out["meta"] = {
+        "kind": data["kind"],
+        "input_shape": list(x.shape[1:]),
+        "task": source["task"],
+        "num_classes": len(source["class_names"]) if classification else 0,
+        "class_names": list(source["class_names"]) if classification else [],
+        "input_dtype": "float32",
+        "mean": mean,
+        "std": std,
+        "extra": {"modality": source["modality"], "scale": source["scale"]},
+    }
     return out
 
 
@@ -289,9 +366,17 @@ def augment(batch, flip=False, crop=0, rotation=0.0):
     cos, sin = torch.cos(angle), torch.sin(angle)
     theta = torch.stack([torch.stack([cos * sign, -sin, tx], 1), torch.stack([sin * sign, cos, ty], 1)], 1)
     grid = torch.nn.functional.affine_grid(theta.to(dev, batch.dtype), list(batch.shape), align_corners=False)
-    return torch.nn.functional.grid_sample(batch, grid, mode="bilinear" if rotation else "nearest",
-                                           padding_mode="zeros", align_corners=False)
+    return torch.nn.functional.grid_sample(
+        batch, grid, mode="bilinear" if rotation else "nearest", padding_mode="zeros", align_corners=False
+    )
 
 
-READERS = {"digits": read_digits, "imagefolder": read_imagefolder, "csv": read_csv_table, "npz": read_npz,
-           "mnist": read_torchvision, "fashionmnist": read_torchvision, "cifar10": read_torchvision}
+READERS = {
+    "digits": read_digits,
+    "imagefolder": read_imagefolder,
+    "csv": read_csv_table,
+    "npz": read_npz,
+    "mnist": read_torchvision,
+    "fashionmnist": read_torchvision,
+    "cifar10": read_torchvision,
+}

@@ -36,8 +36,10 @@ def pick_device(name, local_rank=None):
         raise SystemExit(f"error: device {name} is not available (no CUDA GPU); use --device cpu")
     if local_rank is not None:
         if local_rank >= torch.cuda.device_count():
-            raise SystemExit(f"error: more processes on this machine than its {torch.cuda.device_count()} GPU(s); "
-                             "lower --nproc-per-node or use --device cpu")
+            raise SystemExit(
+                f"error: more processes on this machine than its {torch.cuda.device_count()} GPU(s); "
+                "lower --nproc-per-node or use --device cpu"
+            )
         return torch.device("cuda", local_rank)
     return torch.device(name)
 
@@ -45,8 +47,13 @@ def pick_device(name, local_rank=None):
 def make_optimizer(cfg, params):
     name, lr, wd = cfg["optimizer"], cfg["lr"], cfg["weight_decay"]
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=cfg["momentum"], weight_decay=wd,
-                               nesterov=cfg["nesterov"] and cfg["momentum"] > 0)
+        return torch.optim.SGD(
+            params,
+            lr=lr,
+            momentum=cfg["momentum"],
+            weight_decay=wd,
+            nesterov=cfg["nesterov"] and cfg["momentum"] > 0,
+        )
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=wd)
     if name == "adamw":
@@ -62,7 +69,9 @@ def make_scheduler(cfg, optimizer, steps_per_epoch):
     if kind == "cosine":
         return sched.CosineAnnealingLR(optimizer, T_max=cfg["epochs"])
     if kind == "onecycle":
-        return sched.OneCycleLR(optimizer, max_lr=cfg["lr"], epochs=cfg["epochs"], steps_per_epoch=steps_per_epoch)
+        return sched.OneCycleLR(
+            optimizer, max_lr=cfg["lr"], epochs=cfg["epochs"], steps_per_epoch=steps_per_epoch
+        )
     if kind == "plateau":
         return sched.ReduceLROnPlateau(optimizer, factor=cfg["gamma"], patience=cfg["plateau_patience"])
     return None
@@ -70,7 +79,11 @@ def make_scheduler(cfg, optimizer, steps_per_epoch):
 
 def compute_loss(cfg, task, out, y):
     if cfg["loss"] == "mse" or task == "regression":
-        target = torch.nn.functional.one_hot(y, out.shape[-1]) if task == "classification" else y.reshape(out.shape)
+        target = (
+            torch.nn.functional.one_hot(y, out.shape[-1])
+            if task == "classification"
+            else y.reshape(out.shape)
+        )
         return torch.nn.functional.mse_loss(out.float(), target.float())
     return torch.nn.functional.cross_entropy(out, y, label_smoothing=cfg["label_smoothing"])
 
@@ -101,10 +114,12 @@ def evaluate(model, x, y, cfg, task, rank, world):
     xs, ys = (x[rank::world], y[rank::world]) if len(y) >= world else (x, y)
     loss_sum, correct = 0.0, 0
     for start in range(0, len(ys), 256):
-        out = module(xs[start:start + 256])
-        loss_sum += compute_loss(cfg, task, out, ys[start:start + 256]).item() * len(ys[start:start + 256])
+        out = module(xs[start : start + 256])
+        loss_sum += compute_loss(cfg, task, out, ys[start : start + 256]).item() * len(
+            ys[start : start + 256]
+        )
         if task == "classification":
-            correct += (out.argmax(1) == ys[start:start + 256]).sum().item()
+            correct += (out.argmax(1) == ys[start : start + 256]).sum().item()
     module.train()
     loss_sum, correct, seen = all_reduce([loss_sum, correct, len(ys)], x.device, world)
     return loss_sum / max(seen, 1), (correct / max(seen, 1) if task == "classification" else None)
@@ -113,7 +128,9 @@ def evaluate(model, x, y, cfg, task, rank, world):
 def save_weights(model, path, spec_json, meta):
     """safetensors with the model spec in the metadata (Workbench can export it), else a state dict .pt with
     spec.json beside it."""
-    state = {k: v.detach().cpu().contiguous() for k, v in getattr(model, "module", model).state_dict().items()}
+    state = {
+        k: v.detach().cpu().contiguous() for k, v in getattr(model, "module", model).state_dict().items()
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         from safetensors.torch import save_file
@@ -122,8 +139,16 @@ def save_weights(model, path, spec_json, meta):
         path.with_name("spec.json").write_text(spec_json)
         return
     tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata={"format": "workbench-checkpoint", "format_version": "1",
-                                         "model_spec": spec_json, "meta": json.dumps(meta)})
+    save_file(
+        state,
+        str(tmp),
+        metadata={
+            "format": "workbench-checkpoint",
+            "format_version": "1",
+            "model_spec": spec_json,
+            "meta": json.dumps(meta),
+        },
+    )
     os.replace(tmp, path)
 
 
@@ -137,35 +162,47 @@ def fit(cfg, data, model_class, reader, spec_json, out_dir, device, rank=0, worl
     x_train, y_train = splits["train"]
     model = model_class().to(device)
     if world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
-                                                          else None)
-    batch = max(1, cfg["batch_size"] // world)          # the global batch is split across the processes
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    batch = max(1, cfg["batch_size"] // world)  # the global batch is split across the processes
     full, rest = divmod(math.ceil(len(y_train) / world), batch)
-    steps = full + (1 if rest > 1 or (rest == 1 and full == 0) else 0)   # a trailing batch of one is dropped
+    steps = full + (1 if rest > 1 or (rest == 1 and full == 0) else 0)  # a trailing batch of one is dropped
     optimizer = make_optimizer(cfg, model.parameters())
     scheduler = make_scheduler(cfg, optimizer, steps)
     autocast = device.type == "cuda" and cfg["precision"] in ("bf16", "fp16")
     scaler = torch.amp.GradScaler("cuda") if autocast and cfg["precision"] == "fp16" else None
     has_val = len(splits["val"][1]) > 0
-    monitor = "train_loss" if not has_val else (
-        (cfg["early_stopping_metric"] if task == "classification" else "val_loss")
-        if cfg["early_stopping"] or task != "classification" else "val_accuracy")
+    monitor = (
+        "train_loss"
+        if not has_val
+        else (
+            (cfg["early_stopping_metric"] if task == "classification" else "val_loss")
+            if cfg["early_stopping"] or task != "classification"
+            else "val_accuracy"
+        )
+    )
     best, bad_epochs, started = None, 0, time.perf_counter()
     if rank == 0:
-        print(f"training on {device} ({world} process{'es' if world > 1 else ''}): {len(y_train)} samples, "
-              f"{steps} batches/epoch of {batch} per process")
+        print(
+            f"training on {device} ({world} process{'es' if world > 1 else ''}): {len(y_train)} samples, "
+            f"{steps} batches/epoch of {batch} per process"
+        )
     for epoch in range(1, cfg["epochs"] + 1):
         model.train()
         order = epoch_order(len(y_train), cfg["seed"], epoch, rank, world).to(device)
         loss_sum, correct, seen = 0.0, 0, 0
         for step in range(steps):
-            idx = order[step * batch:(step + 1) * batch]
+            idx = order[step * batch : (step + 1) * batch]
             xb, yb = x_train[idx], y_train[idx]
             if augment_fn is not None:
                 xb = augment_fn(xb)
             optimizer.zero_grad(set_to_none=True)
-            with torch.autocast("cuda", dtype=torch.bfloat16 if cfg["precision"] == "bf16" else torch.float16,
-                                enabled=autocast):
+            with torch.autocast(
+                "cuda",
+                dtype=torch.bfloat16 if cfg["precision"] == "bf16" else torch.float16,
+                enabled=autocast,
+            ):
                 out = model(xb)
                 loss = compute_loss(cfg, task, out, yb)
             (scaler.scale(loss) if scaler else loss).backward()
@@ -187,9 +224,13 @@ def fit(cfg, data, model_class, reader, spec_json, out_dir, device, rank=0, worl
         loss_sum, correct, seen = all_reduce([loss_sum, correct, seen], device, world)
         train_loss = loss_sum / seen
         if not math.isfinite(train_loss):
-            raise SystemExit(f"error: the loss became {train_loss} in epoch {epoch}; lower the learning rate "
-                             f"(now {cfg['lr']:g}) or set a gradient clip")
-        val_loss, val_acc = evaluate(model, *splits["val"], cfg, task, rank, world) if has_val else (None, None)
+            raise SystemExit(
+                f"error: the loss became {train_loss} in epoch {epoch}; lower the learning rate "
+                f"(now {cfg['lr']:g}) or set a gradient clip"
+            )
+        val_loss, val_acc = (
+            evaluate(model, *splits["val"], cfg, task, rank, world) if has_val else (None, None)
+        )
         value = {"train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_acc}[monitor]
         score = value if monitor == "val_accuracy" else -value
         improved = best is None or score > best
@@ -211,9 +252,16 @@ def fit(cfg, data, model_class, reader, spec_json, out_dir, device, rank=0, worl
             break
     test = "test" if len(splits["test"][1]) else "val"
     test_loss, test_acc = evaluate(model, *splits[test], cfg, task, rank, world)
-    summary = {"epochs": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_acc,
-               f"{test}_loss": test_loss, f"{test}_accuracy": test_acc, "processes": world,
-               "seconds": time.perf_counter() - started}
+    summary = {
+        "epochs": epoch,
+        "train_loss": train_loss,
+        "val_loss": val_loss,
+        "val_accuracy": val_acc,
+        f"{test}_loss": test_loss,
+        f"{test}_accuracy": test_acc,
+        "processes": world,
+        "seconds": time.perf_counter() - started,
+    }
     if rank == 0:
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         print(f"{test} accuracy {test_acc:.4f}" if test_acc is not None else f"{test} loss {test_loss:.4f}")
@@ -224,8 +272,12 @@ def fit(cfg, data, model_class, reader, spec_json, out_dir, device, rank=0, worl
 def main(data, training, model_class, reader, spec_json, augment_fn=None, argv=None):
     parser = argparse.ArgumentParser(description="Train the model on the data with the settings above.")
     parser.add_argument("--epochs", type=int, default=training["epochs"])
-    parser.add_argument("--batch-size", type=int, default=training["batch_size"],
-                        help="the global batch (split across torchrun processes)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=training["batch_size"],
+        help="the global batch (split across torchrun processes)",
+    )
     parser.add_argument("--lr", type=float, default=training["lr"])
     parser.add_argument("--seed", type=int, default=training["seed"])
     parser.add_argument("--device", default=training["device"], help="auto, cpu, cuda or cuda:<index>")

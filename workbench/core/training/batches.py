@@ -15,8 +15,14 @@ def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 class SplitBatches:
-    def __init__(self, split, device: torch.device, batch_size: int, num_workers: int = 0,
-                 augment: Callable[[torch.Tensor], torch.Tensor] | None = None):
+    def __init__(
+        self,
+        split,
+        device: torch.device,
+        batch_size: int,
+        num_workers: int = 0,
+        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ):
         self.split = split
         self.device = device
         self.batch_size = batch_size
@@ -25,7 +31,7 @@ class SplitBatches:
         self.size = len(split)
         self.in_memory = split.in_memory
         if self.in_memory and self.size:
-            self.x = to_device(split.x, device)    # once per run: small data lives on the device
+            self.x = to_device(split.x, device)  # once per run: small data lives on the device
             self.y = to_device(split.y, device)
         full, rest = divmod(self.size, batch_size)
         # a trailing batch of one sample is dropped (BatchNorm cannot train on it) unless it is all there is
@@ -34,13 +40,13 @@ class SplitBatches:
     def epoch(self, order: torch.Tensor, skip: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Training batches in `order` (a permutation of sample positions), skipping the first `skip`."""
         bs = self.batch_size
-        order = order[skip * bs: self.batches * bs]
+        order = order[skip * bs : self.batches * bs]
         augment = self.augment
         if self.in_memory:
             order = order.to(self.device)
             x, y = self.x, self.y
             for start in range(0, len(order), bs):
-                idx = order[start:start + bs]
+                idx = order[start : start + bs]
                 xb = x[idx]
                 yield (augment(xb) if augment else xb), y[idx]
         else:
@@ -53,7 +59,7 @@ class SplitBatches:
         bs = self.batch_size
         if self.in_memory:
             for start in range(0, self.size, bs):
-                yield self.x[start:start + bs], self.y[start:start + bs]
+                yield self.x[start : start + bs], self.y[start : start + bs]
         else:
             for xb, yb in self._loader(list(range(self.size))):
                 yield to_device(xb, self.device), to_device(torch.as_tensor(yb), self.device)
@@ -61,6 +67,11 @@ class SplitBatches:
     def _loader(self, indices: list[int]):
         from torch.utils.data import DataLoader
 
-        return DataLoader(self.split.dataset, batch_size=self.batch_size, sampler=indices,
-                          num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
-                          persistent_workers=False)
+        return DataLoader(
+            self.split.dataset,
+            batch_size=self.batch_size,
+            sampler=indices,
+            num_workers=self.num_workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+        )

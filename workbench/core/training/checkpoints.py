@@ -28,7 +28,7 @@ FORMAT_VERSION = 1
 class Checkpoint:
     state_dict: dict[str, torch.Tensor]
     spec: ModelSpec
-    meta: dict[str, Any] = field(default_factory=dict)   # dataset meta, epoch, step, metrics, run id ...
+    meta: dict[str, Any] = field(default_factory=dict)  # dataset meta, epoch, step, metrics, run id ...
     path: Path | None = None
 
     def build_model(self) -> torch.nn.Module:
@@ -40,15 +40,21 @@ class Checkpoint:
         return model.eval()
 
 
-def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, spec: ModelSpec,
-                    meta: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike, model: torch.nn.Module, spec: ModelSpec, meta: dict[str, Any] | None = None
+) -> Path:
     """Atomically write `model`'s weights (unwrapped from DDP / compile) with `spec` and `meta`."""
     return checkpoint_writer(path, model, spec, meta)()
 
 
-def checkpoint_writer(path: str | os.PathLike, model: torch.nn.Module, spec: ModelSpec,
-                      meta: dict[str, Any] | None = None, optimizer: torch.optim.Optimizer | None = None,
-                      scheduler_state: dict[str, Any] | None = None) -> Callable[[], Path]:
+def checkpoint_writer(
+    path: str | os.PathLike,
+    model: torch.nn.Module,
+    spec: ModelSpec,
+    meta: dict[str, Any] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler_state: dict[str, Any] | None = None,
+) -> Callable[[], Path]:
     """Copy the weights now; return the function that writes them (the trainer runs it on a background
     thread so training does not wait for the disk). With `optimizer`, its state goes to `<stem>.optim.safetensors`
     as one unit with the weights: both carry the same `state_id`, and resuming refuses a pair whose ids differ
@@ -61,8 +67,12 @@ def checkpoint_writer(path: str | os.PathLike, model: torch.nn.Module, spec: Mod
     if optimizer is not None:
         meta["state_id"] = uuid.uuid4().hex
         write_state = training_state_writer(optim_path(path), optimizer, scheduler_state, meta["state_id"])
-    metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
-                "model_spec": json.dumps(spec.to_dict()), "meta": json.dumps(meta, default=str)}
+    metadata = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "model_spec": json.dumps(spec.to_dict()),
+        "meta": json.dumps(meta, default=str),
+    }
     write_weights = _safetensors_writer(Path(path), tensors, metadata)
     if write_state is None:
         return write_weights
@@ -91,10 +101,14 @@ def _safetensors_writer(path: Path, tensors: dict, metadata: dict[str, str]) -> 
                 save_file(tensors, tmp, metadata=metadata)
             except OSError:
                 raise
-            except Exception as exc:  # safetensors reports a full disk as SafetensorError("... I/O error ...")
+            except (
+                Exception
+            ) as exc:  # safetensors reports a full disk as SafetensorError("... I/O error ...")
                 if "I/O error" in str(exc) or "os error" in str(exc):
-                    raise UserError(f"cannot write checkpoint {path}: {exc}; free some disk space or choose "
-                                    "another folder") from exc
+                    raise UserError(
+                        f"cannot write checkpoint {path}: {exc}; free some disk space or choose "
+                        "another folder"
+                    ) from exc
                 raise
 
         atomic_replace_with(path, save)
@@ -111,9 +125,11 @@ def resolve_checkpoint(source: str | os.PathLike) -> Path:
             candidate = source / "checkpoints" / name
             if candidate.is_file():
                 return candidate
-        raise UserError(f"run folder {source} has no checkpoints/best.safetensors or last.safetensors; "
-                        "train it first or pass a checkpoint file")
-    check_regular_file(source, "checkpoint")       # a FIFO would block the safetensors reader
+        raise UserError(
+            f"run folder {source} has no checkpoints/best.safetensors or last.safetensors; "
+            "train it first or pass a checkpoint file"
+        )
+    check_regular_file(source, "checkpoint")  # a FIFO would block the safetensors reader
     return source
 
 
@@ -126,7 +142,7 @@ def load_checkpoint(source: str | os.PathLike) -> Checkpoint:
     try:
         with safe_open(str(path), framework="pt") as fh:
             metadata = fh.metadata() or {}
-            state = {key: fh.get_tensor(key) for key in fh.keys()}
+            state = {key: fh.get_tensor(key) for key in fh.keys()}  # noqa: SIM118 - a safetensors handle, not a dict
     except Exception as exc:  # safetensors raises its own error types for truncated / foreign files
         raise UserError(f"{path} is not a readable safetensors checkpoint ({exc})") from exc
     if "model_spec" not in metadata:
@@ -139,8 +155,10 @@ def load_checkpoint(source: str | os.PathLike) -> Checkpoint:
     except (RecursionError, ValueError) as exc:
         raise UserError(f"{path}: the model spec cannot be read ({str(exc)[:120]})") from None
     if not isinstance(meta, dict):
-        raise UserError(f"{path}: the checkpoint metadata is a {type(meta).__name__}, not a JSON object; it was "
-                        "not written by Workbench")
+        raise UserError(
+            f"{path}: the checkpoint metadata is a {type(meta).__name__}, not a JSON object; it was "
+            "not written by Workbench"
+        )
     return Checkpoint(state, spec, meta, path)
 
 
@@ -150,30 +168,54 @@ def check_resume(checkpoint: Checkpoint, project_path: str | os.PathLike | None,
     meta, path = checkpoint.meta, checkpoint.path
     for key in ("step", "epoch"):
         value = meta.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2 ** 53:
-            raise UserError(f"{path}: the checkpoint's {key} is {value!r}, not a whole number; it cannot be resumed")
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**53:
+            raise UserError(
+                f"{path}: the checkpoint's {key} is {value!r}, not a whole number; it cannot be resumed"
+            )
     batch, sums = meta.get("batch", 0), meta.get("epoch_sums")
-    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 0 or (sums is not None and not (
-            isinstance(sums, list) and len(sums) == 3 and all(isinstance(v, int | float) for v in sums))):
-        raise UserError(f"{path}: the checkpoint's position within its epoch is malformed; it cannot be resumed")
+    if (
+        not isinstance(batch, int)
+        or isinstance(batch, bool)
+        or batch < 0
+        or (
+            sums is not None
+            and not (
+                isinstance(sums, list) and len(sums) == 3 and all(isinstance(v, int | float) for v in sums)
+            )
+        )
+    ):
+        raise UserError(
+            f"{path}: the checkpoint's position within its epoch is malformed; it cannot be resumed"
+        )
     run = path.parent.parent if path is not None and path.parent.name == "checkpoints" else None
     config_file = run / "config.json" if run is not None else None
-    own_runs = project_path is not None and run is not None and (
-        run.resolve().parent == Path(project_path).resolve().parent / "runs")   # moved with its project: fine
+    own_runs = (
+        project_path is not None
+        and run is not None
+        and (run.resolve().parent == Path(project_path).resolve().parent / "runs")
+    )  # moved with its project: fine
     if project_path is not None and not own_runs and config_file is not None and config_file.is_file():
         from workbench.core.io import read_json
 
         config = read_json(config_file, "run config")
         trained_from = config.get("project") if isinstance(config, dict) else None
         if isinstance(trained_from, str) and Path(trained_from).resolve() != Path(project_path).resolve():
-            raise UserError(f"run {run} was trained from the project {trained_from}, not {project_path}; resume "
-                            "it from its own project, or start a new run")
+            raise UserError(
+                f"run {run} was trained from the project {trained_from}, not {project_path}; resume "
+                "it from its own project, or start a new run"
+            )
     facts = meta.get("dataset") if isinstance(meta.get("dataset"), dict) else {}
-    now = {"input_shape": list(data_meta.input_shape), "num_classes": data_meta.num_classes, "task": data_meta.task}
+    now = {
+        "input_shape": list(data_meta.input_shape),
+        "num_classes": data_meta.num_classes,
+        "task": data_meta.task,
+    }
     for key, value in now.items():
         if key in facts and facts[key] != value:
-            raise UserError(f"{path} was trained on data with {key} {facts[key]}, but this project's data has "
-                            f"{value}; resume it with the data it was trained on, or start a new run")
+            raise UserError(
+                f"{path} was trained on data with {key} {facts[key]}, but this project's data has "
+                f"{value}; resume it with the data it was trained on, or start a new run"
+            )
 
 
 def _load_torch_file(path: Path) -> Checkpoint:
@@ -198,27 +240,35 @@ def load_state_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], so
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     if missing:
-        raise UserError(f"checkpoint{where} does not match the model: tensor '{missing[0]}' is missing "
-                        f"({len(missing)} missing in all); was it trained with another spec?")
+        raise UserError(
+            f"checkpoint{where} does not match the model: tensor '{missing[0]}' is missing "
+            f"({len(missing)} missing in all); was it trained with another spec?"
+        )
     if unexpected:
         raise UserError(f"checkpoint{where} does not match the model: unexpected tensor '{unexpected[0]}'")
     for key, value in own.items():
         if tuple(value.shape) != tuple(state[key].shape):
-            raise UserError(f"checkpoint{where} does not match the model: tensor '{key}' has shape "
-                            f"{tuple(state[key].shape)}, the model expects {tuple(value.shape)}")
+            raise UserError(
+                f"checkpoint{where} does not match the model: tensor '{key}' has shape "
+                f"{tuple(state[key].shape)}, the model expects {tuple(value.shape)}"
+            )
     model.load_state_dict(state)
 
 
-def save_training_state(path: str | os.PathLike, optimizer: torch.optim.Optimizer,
-                        scheduler_state: dict[str, Any] | None = None) -> Path:
+def save_training_state(
+    path: str | os.PathLike, optimizer: torch.optim.Optimizer, scheduler_state: dict[str, Any] | None = None
+) -> Path:
     """The optimizer (and scheduler) state for resuming, as safetensors + JSON metadata: no pickle.
     Tensors go in as `state.<param>.<name>`; numbers, param groups and the scheduler state as JSON."""
     return training_state_writer(path, optimizer, scheduler_state)()
 
 
-def training_state_writer(path: str | os.PathLike, optimizer: torch.optim.Optimizer,
-                          scheduler_state: dict[str, Any] | None = None, state_id: str | None = None
-                          ) -> Callable[[], Path]:
+def training_state_writer(
+    path: str | os.PathLike,
+    optimizer: torch.optim.Optimizer,
+    scheduler_state: dict[str, Any] | None = None,
+    state_id: str | None = None,
+) -> Callable[[], Path]:
     """Copy the optimizer state now; return the function that writes it."""
     import torch
 
@@ -231,16 +281,21 @@ def training_state_writer(path: str | os.PathLike, optimizer: torch.optim.Optimi
                 tensors[f"state.{pid}.{name}"] = value.detach().to("cpu", copy=True).contiguous()
             else:
                 scalars.setdefault(str(pid), {})[name] = value
-    metadata = {"format": f"{FORMAT}-optimizer", "format_version": str(FORMAT_VERSION),
-                "param_groups": json.dumps(state["param_groups"]), "scalars": json.dumps(scalars),
-                "scheduler": json.dumps(scheduler_state)}
+    metadata = {
+        "format": f"{FORMAT}-optimizer",
+        "format_version": str(FORMAT_VERSION),
+        "param_groups": json.dumps(state["param_groups"]),
+        "scalars": json.dumps(scalars),
+        "scheduler": json.dumps(scheduler_state),
+    }
     if state_id is not None:
         metadata["state_id"] = state_id
     return _safetensors_writer(Path(path), tensors, metadata)
 
 
-def load_training_state(path: str | os.PathLike, state_id: str | None = None
-                        ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def load_training_state(
+    path: str | os.PathLike, state_id: str | None = None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(optimizer state_dict, scheduler state) written by save_training_state. With `state_id` (from the
     checkpoint's metadata) the file must carry the same id: weights and optimizer state from different saves are
     refused."""
@@ -250,19 +305,22 @@ def load_training_state(path: str | os.PathLike, state_id: str | None = None
     try:
         with safe_open(str(path), framework="pt") as fh:
             metadata = fh.metadata() or {}
-            tensors = {key: fh.get_tensor(key) for key in fh.keys()}
+            tensors = {key: fh.get_tensor(key) for key in fh.keys()}  # noqa: SIM118 - a safetensors handle, not a dict
         if state_id is not None and metadata.get("state_id") != state_id:
-            raise UserError(f"{path} does not belong to the checkpoint beside it (they were saved at different "
-                            "times, e.g. the disk filled up in between); resume from an earlier run, or start "
-                            "a new one")
+            raise UserError(
+                f"{path} does not belong to the checkpoint beside it (they were saved at different "
+                "times, e.g. the disk filled up in between); resume from an earlier run, or start "
+                "a new one"
+            )
         groups = json.loads(metadata["param_groups"])
         scalars = json.loads(metadata.get("scalars", "{}"))
         scheduler = json.loads(metadata.get("scheduler", "null"))
     except UserError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same problem for the user
-        raise UserError(f"{path} is not a readable optimizer state ({exc}); resume from a run trained by "
-                        "this Workbench") from exc
+    except Exception as exc:
+        raise UserError(
+            f"{path} is not a readable optimizer state ({exc}); resume from a run trained by this Workbench"
+        ) from exc
     state: dict[int, dict[str, Any]] = {}
     try:
         for key, value in tensors.items():
@@ -271,6 +329,7 @@ def load_training_state(path: str | os.PathLike, state_id: str | None = None
         for pid, entry in scalars.items():
             state.setdefault(int(pid), {}).update(entry)
     except (ValueError, TypeError, AttributeError) as exc:
-        raise UserError(f"{path} is not a readable optimizer state ({exc}); resume from a run trained by "
-                        "this Workbench") from None
+        raise UserError(
+            f"{path} is not a readable optimizer state ({exc}); resume from a run trained by this Workbench"
+        ) from None
     return {"state": state, "param_groups": groups}, scheduler

@@ -17,17 +17,21 @@ class TrainingConfig(BaseModel):
     nesterov: bool = False
     weight_decay: float = Field(0.0, ge=0, le=10, allow_inf_nan=False)
     scheduler: Literal["none", "step", "cosine", "onecycle", "plateau"] = "none"
-    step_size: int = Field(10, ge=1, le=1_000_000)                # StepLR: epochs between decays
-    gamma: float = Field(0.1, gt=0, le=1, allow_inf_nan=False)           # StepLR / ReduceLROnPlateau: factor applied to the LR
-    plateau_patience: int = Field(2, ge=0, le=1_000_000)          # ReduceLROnPlateau: epochs without improvement before a cut
+    step_size: int = Field(10, ge=1, le=1_000_000)  # StepLR: epochs between decays
+    gamma: float = Field(
+        0.1, gt=0, le=1, allow_inf_nan=False
+    )  # StepLR / ReduceLROnPlateau: factor applied to the LR
+    plateau_patience: int = Field(
+        2, ge=0, le=1_000_000
+    )  # ReduceLROnPlateau: epochs without improvement before a cut
     loss: Literal["cross_entropy", "mse"] = "cross_entropy"
     label_smoothing: float = Field(0.0, ge=0, lt=1, allow_inf_nan=False)
     device: str = "auto"
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"   # bf16 / fp16 autocast on CUDA only
-    grad_clip: float | None = Field(None, gt=0, allow_inf_nan=False)     # max gradient norm
-    seed: int = Field(0, ge=0, le=2**32 - 1)       # torch, numpy and the generated scripts all accept it
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # bf16 / fp16 autocast on CUDA only
+    grad_clip: float | None = Field(None, gt=0, allow_inf_nan=False)  # max gradient norm
+    seed: int = Field(0, ge=0, le=2**32 - 1)  # torch, numpy and the generated scripts all accept it
     early_stopping: bool = False
     early_stopping_metric: Literal["val_loss", "val_accuracy"] = "val_loss"
     patience: int = Field(5, ge=1, le=1_000_000)
-    save_best: bool = True                          # checkpoints/best.safetensors when validation improves
-    num_workers: int = Field(0, ge=0, le=64)        # DataLoader workers (streamed datasets only)
+    save_best: bool = True  # checkpoints/best.safetensors when validation improves
+    num_workers: int = Field(0, ge=0, le=64)  # DataLoader workers (streamed datasets only)

@@ -8,12 +8,13 @@ import threading
 
 class TrainingControl:
     def __init__(self) -> None:
-        self._running = threading.Event()      # set = not paused
+        self._running = threading.Event()  # set = not paused
         self._running.set()
         self._stop = threading.Event()
         self._stop_after_epoch = threading.Event()
 
-    # -- requests (any thread) ------------------------------------------------------------------------------------
+    # -- requests (any thread)
+    # ------------------------------------------------------------------------------------
     def pause(self) -> None:
         self._running.clear()
 
@@ -39,7 +40,8 @@ class TrainingControl:
         else:
             self._stop_after_epoch.clear()
 
-    # -- state (the loop) -----------------------------------------------------------------------------------------
+    # -- state (the loop)
+    # -----------------------------------------------------------------------------------------
     @property
     def paused(self) -> bool:
         return not self._running.is_set()

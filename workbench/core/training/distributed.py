@@ -44,7 +44,9 @@ from workbench.core.training.batches import SplitBatches
 from workbench.core.training.control import TrainingControl
 from workbench.core.training.loop import Trainer
 
-ORDER_SEED_STRIDE = 100_003     # Trainer._epoch_order seeds epoch e with seed * 100_003 + e; the sampler matches it
+ORDER_SEED_STRIDE = (
+    100_003  # Trainer._epoch_order seeds epoch e with seed * 100_003 + e; the sampler matches it
+)
 
 
 @dataclass(frozen=True)
@@ -71,16 +73,21 @@ class DistEnv:
             local_rank = int(env.get("LOCAL_RANK", rank))
             local_world = int(env.get("LOCAL_WORLD_SIZE", world))
         except ValueError:
-            raise UserError(f"RANK={env.get('RANK')!r} / WORLD_SIZE={env.get('WORLD_SIZE')!r} are not whole "
-                            "numbers; start distributed training with torchrun") from None
+            raise UserError(
+                f"RANK={env.get('RANK')!r} / WORLD_SIZE={env.get('WORLD_SIZE')!r} are not whole "
+                "numbers; start distributed training with torchrun"
+            ) from None
         if world < 1 or not 0 <= rank < world or not 0 <= local_rank < max(local_world, 1):
-            raise UserError(f"inconsistent torchrun environment: RANK={rank}, WORLD_SIZE={world}, "
-                            f"LOCAL_RANK={local_rank}, LOCAL_WORLD_SIZE={local_world}")
+            raise UserError(
+                f"inconsistent torchrun environment: RANK={rank}, WORLD_SIZE={world}, "
+                f"LOCAL_RANK={local_rank}, LOCAL_WORLD_SIZE={local_world}"
+            )
         return cls(rank, world, local_rank, local_world)
 
 
-def plan_device(device: str | None, env: DistEnv, cuda_available: bool | None = None,
-                cuda_count: int | None = None) -> tuple[str, str]:
+def plan_device(
+    device: str | None, env: DistEnv, cuda_available: bool | None = None, cuda_count: int | None = None
+) -> tuple[str, str]:
     """(backend, device) for this rank: ("gloo", "cpu") or ("nccl", "cuda:<local rank>")."""
     if cuda_available is None:
         cuda_available = torch.cuda.is_available()
@@ -90,17 +97,23 @@ def plan_device(device: str | None, env: DistEnv, cuda_available: bool | None = 
     if name == "cpu" or (name == "auto" and not cuda_available):
         return "gloo", "cpu"
     if re.fullmatch(r"cuda:\d+", name):
-        raise UserError(f"--device {name}: under torchrun each process uses the GPU of its local rank "
-                        "(cuda:LOCAL_RANK); use --device cuda (or auto) and CUDA_VISIBLE_DEVICES to choose the GPUs")
+        raise UserError(
+            f"--device {name}: under torchrun each process uses the GPU of its local rank "
+            "(cuda:LOCAL_RANK); use --device cuda (or auto) and CUDA_VISIBLE_DEVICES to choose the GPUs"
+        )
     if name not in ("auto", "cuda"):
         raise UserError(f"unknown device '{name}'; use auto, cpu or cuda under torchrun")
     if not cuda_available:
-        raise UserError(f"device {name} is not available: this machine has no CUDA GPU that torch can use "
-                        f"(torch {torch.__version__}); use --device cpu to train with the gloo backend")
+        raise UserError(
+            f"device {name} is not available: this machine has no CUDA GPU that torch can use "
+            f"(torch {torch.__version__}); use --device cpu to train with the gloo backend"
+        )
     if max(env.local_world_size, env.local_rank + 1) > cuda_count:
-        raise UserError(f"torchrun started {env.local_world_size} processes on this machine but it has "
-                        f"{cuda_count} GPU(s), and nccl needs one GPU per process; use --nproc-per-node "
-                        f"{cuda_count} (or fewer), or --device cpu to train on the CPU with gloo")
+        raise UserError(
+            f"torchrun started {env.local_world_size} processes on this machine but it has "
+            f"{cuda_count} GPU(s), and nccl needs one GPU per process; use --nproc-per-node "
+            f"{cuda_count} (or fewer), or --device cpu to train on the CPU with gloo"
+        )
     return "nccl", f"cuda:{env.local_rank}"
 
 
@@ -108,17 +121,22 @@ def plan_device(device: str | None, env: DistEnv, cuda_available: bool | None = 
 def process_group(env: DistEnv, backend: str, device: str, timeout_s: float = 1800.0) -> Iterator[None]:
     """Join the torchrun process group (env:// rendezvous) and destroy it on the way out, also on errors."""
     if not dist.is_available():
-        raise UserError("this PyTorch build has no torch.distributed; install a build with distributed support")
+        raise UserError(
+            "this PyTorch build has no torch.distributed; install a build with distributed support"
+        )
     kwargs: dict[str, Any] = {}
     if backend == "nccl":
         torch.cuda.set_device(torch.device(device))
         kwargs["device_id"] = torch.device(device)
     try:
-        dist.init_process_group(backend, rank=env.rank, world_size=env.world_size,
-                                timeout=timedelta(seconds=timeout_s), **kwargs)
+        dist.init_process_group(
+            backend, rank=env.rank, world_size=env.world_size, timeout=timedelta(seconds=timeout_s), **kwargs
+        )
     except (RuntimeError, ValueError) as exc:
-        raise UserError(f"cannot join the torchrun process group ({backend}, rank {env.rank} of "
-                        f"{env.world_size}): {exc}; start the job with torchrun (see docs/headless.md)") from exc
+        raise UserError(
+            f"cannot join the torchrun process group ({backend}, rank {env.rank} of "
+            f"{env.world_size}): {exc}; start the job with torchrun (see docs/headless.md)"
+        ) from exc
     try:
         yield
     finally:
@@ -142,8 +160,9 @@ class ShardBatches(SplitBatches):
     """One rank's training batches: its shard holds ceil(N / world) samples (DistributedSampler pads), so every
     rank takes the same number of steps; the batch count follows SplitBatches's rule for the shard's size."""
 
-    def __init__(self, split: Split, device: torch.device, batch_size: int, num_workers: int, augment,
-                 shard_size: int):
+    def __init__(
+        self, split: Split, device: torch.device, batch_size: int, num_workers: int, augment, shard_size: int
+    ):
         super().__init__(split, device, batch_size, num_workers, augment=augment)
         full, rest = divmod(shard_size, batch_size)
         self.batches = full + (1 if rest > 1 or (rest == 1 and full == 0) else 0)
@@ -152,16 +171,38 @@ class ShardBatches(SplitBatches):
 class DistributedTrainer(Trainer):
     """Trainer for one rank of a torchrun job (see the module docstring for the rules)."""
 
-    def __init__(self, project, data, *, env: DistEnv, backend: str, device: str,
-                 control: TrainingControl | None = None, runs_root=None, run_dir=None, resume_from=None,
-                 name=None, project_path=None):
-        self.local_control = control or TrainingControl()   # what Ctrl-C / SIGTERM set on this rank
-        super().__init__(project, data, control=TrainingControl(), runs_root=runs_root, run_dir=run_dir,
-                         resume_from=resume_from, name=name, project_path=project_path,
-                         rank=env.rank, world_size=env.world_size)
+    def __init__(
+        self,
+        project,
+        data,
+        *,
+        env: DistEnv,
+        backend: str,
+        device: str,
+        control: TrainingControl | None = None,
+        runs_root=None,
+        run_dir=None,
+        resume_from=None,
+        name=None,
+        project_path=None,
+    ):
+        self.local_control = control or TrainingControl()  # what Ctrl-C / SIGTERM set on this rank
+        super().__init__(
+            project,
+            data,
+            control=TrainingControl(),
+            runs_root=runs_root,
+            run_dir=run_dir,
+            resume_from=resume_from,
+            name=name,
+            project_path=project_path,
+            rank=env.rank,
+            world_size=env.world_size,
+        )
         self.env, self.backend, self.device_name = env, backend, device
 
-    # -- set-up ----------------------------------------------------------------------------------------------------
+    # -- set-up
+    # ----------------------------------------------------------------------------------------------------
     def _resolve_device(self) -> torch.device:
         return torch.device(self.device_name)
 
@@ -169,14 +210,20 @@ class DistributedTrainer(Trainer):
         cfg, world = self.cfg, self.world_size
         per_rank = cfg.batch_size // world
         if per_rank < 1:
-            raise UserError(f"batch size {cfg.batch_size} is smaller than the {world} processes: the global batch "
-                            f"is split across them; use --batch-size {world} or more")
+            raise UserError(
+                f"batch size {cfg.batch_size} is smaller than the {world} processes: the global batch "
+                f"is split across them; use --batch-size {world} or more"
+            )
         self.per_rank_batch = per_rank
-        self.notes.append(f"DistributedDataParallel over {world} processes ({self.backend}): global batch "
-                          f"{per_rank * world} = {world} x {per_rank} per process")
+        self.notes.append(
+            f"DistributedDataParallel over {world} processes ({self.backend}): global batch "
+            f"{per_rank * world} = {world} x {per_rank} per process"
+        )
         if cfg.batch_size % world:
-            self.notes.append(f"batch size {cfg.batch_size} does not split evenly over {world} processes; the "
-                              f"global batch is {per_rank * world}")
+            self.notes.append(
+                f"batch size {cfg.batch_size} does not split evenly over {world} processes; the "
+                f"global batch is {per_rank * world}"
+            )
         shard = math.ceil(len(self.data.train) / world)
         return ShardBatches(self.data.train, self.device, per_rank, cfg.num_workers, self.data.augment, shard)
 
@@ -184,21 +231,28 @@ class DistributedTrainer(Trainer):
         from torch.nn.parallel import DistributedDataParallel
 
         super()._setup()
-        # the reducer compares strides strictly, also over size-1 dimensions (a Conv2d with one input channel);
+        # the reducer compares strides strictly, also over size-1 dimensions (a Conv2d with one input
+        # channel);
         # the layouts are the same, the warning is noise
-        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides",
-                                category=UserWarning)
+        warnings.filterwarnings(
+            "ignore", message="Grad strides do not match bucket view strides", category=UserWarning
+        )
         ids = [self.device.index] if self.device.type == "cuda" else None
         self.model = DistributedDataParallel(self.model, device_ids=ids)
         self.val_batches = self._shard(self.val_batches)
-        if self.rank:   # other dropout / augmentation draws than rank 0 (whose stream matches one process)
+        if self.rank:  # other dropout / augmentation draws than rank 0 (whose stream matches one process)
             torch.manual_seed(self.cfg.seed * ORDER_SEED_STRIDE + 7919 * self.rank)
 
     def _config_extra(self) -> dict[str, Any]:
-        return {"distributed": {"world_size": self.world_size, "backend": self.backend,
-                                "nodes": max(1, self.world_size // max(self.env.local_world_size, 1)),
-                                "batch_per_process": self.per_rank_batch,
-                                "global_batch": self.per_rank_batch * self.world_size}}
+        return {
+            "distributed": {
+                "world_size": self.world_size,
+                "backend": self.backend,
+                "nodes": max(1, self.world_size // max(self.env.local_world_size, 1)),
+                "batch_per_process": self.per_rank_batch,
+                "global_batch": self.per_rank_batch * self.world_size,
+            }
+        }
 
     def _open_run(self) -> None:
         """Rank 0 creates the run folder; every rank learns its path (or rank 0's error)."""
@@ -214,17 +268,26 @@ class DistributedTrainer(Trainer):
             raise UserError(box[0])
         self.run_path = Path(box[1])
 
-    # -- the sampler, steps and reductions -------------------------------------------------------------------------
+    # -- the sampler, steps and reductions
+    # -------------------------------------------------------------------------
     def _epoch_order(self, epoch: int) -> torch.Tensor:
         from torch.utils.data import DistributedSampler
 
-        sampler = DistributedSampler(range(len(self.data.train)), num_replicas=self.world_size, rank=self.rank,
-                                     shuffle=True, seed=self.cfg.seed * ORDER_SEED_STRIDE, drop_last=False)
+        sampler = DistributedSampler(
+            range(len(self.data.train)),
+            num_replicas=self.world_size,
+            rank=self.rank,
+            shuffle=True,
+            seed=self.cfg.seed * ORDER_SEED_STRIDE,
+            drop_last=False,
+        )
         sampler.set_epoch(epoch)
         return torch.tensor(list(sampler), dtype=torch.long)
 
     def _train_step(self, xb: torch.Tensor, yb: torch.Tensor):
-        self.samples_seen += len(yb) * (self.world_size - 1)   # every rank takes an equal batch: count them all
+        self.samples_seen += len(yb) * (
+            self.world_size - 1
+        )  # every rank takes an equal batch: count them all
         return super()._train_step(xb, yb)
 
     def _loss_value(self, loss: torch.Tensor) -> float:
@@ -234,7 +297,7 @@ class DistributedTrainer(Trainer):
         dist.all_reduce(both)
         total, stops = both.tolist()
         if stops > 0 and not self.control.stop_requested:
-            self.control.stop()       # every rank sees it here, at the same step
+            self.control.stop()  # every rank sees it here, at the same step
         return total / self.world_size
 
     def _reduce(self, values: list[float]) -> list[float]:
@@ -242,12 +305,17 @@ class DistributedTrainer(Trainer):
         dist.all_reduce(summed)
         return summed.tolist()
 
-    # -- evaluation ------------------------------------------------------------------------------------------------
+    # -- evaluation
+    # ------------------------------------------------------------------------------------------------
     def _shard(self, batches: SplitBatches) -> SplitBatches:
-        if batches.size < self.world_size:      # tiny split: every rank evaluates all of it (ratios unchanged)
+        if batches.size < self.world_size:  # tiny split: every rank evaluates all of it (ratios unchanged)
             return batches
-        return SplitBatches(shard_split(batches.split, self.rank, self.world_size), batches.device,
-                            batches.batch_size, batches.num_workers)
+        return SplitBatches(
+            shard_split(batches.split, self.rank, self.world_size),
+            batches.device,
+            batches.batch_size,
+            batches.num_workers,
+        )
 
     def validate(self, batches: SplitBatches | None = None) -> tuple[float | None, float | None]:
         """Each rank evaluates its shard with the plain module (rank 0's buffers, e.g. BatchNorm statistics,
@@ -269,5 +337,12 @@ def train_distributed(project, data, *, env: DistEnv, backend: str, device: str,
     return DistributedTrainer(project, data, env=env, backend=backend, device=device, **kwargs).run()
 
 
-__all__ = ["DistEnv", "DistributedTrainer", "ShardBatches", "plan_device", "process_group", "shard_split",
-           "train_distributed"]
+__all__ = [
+    "DistEnv",
+    "DistributedTrainer",
+    "ShardBatches",
+    "plan_device",
+    "process_group",
+    "shard_split",
+    "train_distributed",
+]

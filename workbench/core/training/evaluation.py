@@ -19,8 +19,8 @@ class Evaluation:
     class_names: list[str]
     y_true: list[int]
     y_pred: list[int]
-    confidence: list[float]               # softmax probability of the predicted class
-    confusion: list[list[int]]            # rows: true class, columns: predicted class
+    confidence: list[float]  # softmax probability of the predicted class
+    confusion: list[list[int]]  # rows: true class, columns: predicted class
     precision: list[float]
     recall: list[float]
     f1: list[float]
@@ -32,8 +32,11 @@ class Evaluation:
 
     def cell(self, true_class: int, predicted_class: int) -> list[int]:
         """Positions in the split of the samples of `true_class` predicted as `predicted_class`."""
-        return [i for i, (t, p) in enumerate(zip(self.y_true, self.y_pred, strict=True))
-                if t == true_class and p == predicted_class]
+        return [
+            i
+            for i, (t, p) in enumerate(zip(self.y_true, self.y_pred, strict=True))
+            if t == true_class and p == predicted_class
+        ]
 
     def misclassified(self) -> list[int]:
         """Wrong predictions, the most confident mistakes first."""
@@ -45,8 +48,10 @@ class Evaluation:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         n = len(self.confusion)
         if n > SPARSE_CLASSES:
-            out["confusion"] = {"n": n, "cells": [[i, j, c] for i, row in enumerate(self.confusion)
-                                                  for j, c in enumerate(row) if c]}
+            out["confusion"] = {
+                "n": n,
+                "cells": [[i, j, c] for i, row in enumerate(self.confusion) for j, c in enumerate(row) if c],
+            }
         return out
 
     @classmethod
@@ -64,7 +69,7 @@ class Evaluation:
         return cls(**data)
 
 
-SPARSE_CLASSES = 1000        # above this, evaluation files store the confusion matrix's non-zero cells
+SPARSE_CLASSES = 1000  # above this, evaluation files store the confusion matrix's non-zero cells
 MAX_CLASSES = 100_000
 
 
@@ -89,20 +94,31 @@ def predict_classes(model, data, split: str, device, batch_size: int = 512) -> t
     return torch.cat(preds), torch.cat(confs), torch.cat(labels), loss_sum / max(len(batches.split), 1)
 
 
-def evaluate_model(model, data, split: str = "val", device=None, batch_size: int = 512,
-                   run: str | None = None, checkpoint: str | None = None) -> Evaluation:
+def evaluate_model(
+    model,
+    data,
+    split: str = "val",
+    device=None,
+    batch_size: int = 512,
+    run: str | None = None,
+    checkpoint: str | None = None,
+) -> Evaluation:
     import numpy as np
 
     if data.meta.task != "classification":
         raise UserError("a confusion matrix needs a classification data set; this one has regression targets")
     if len(data.split(split)) == 0:
-        raise UserError(f"the {split} split is empty; give it a share of the data in the dataset's split settings")
+        raise UserError(
+            f"the {split} split is empty; give it a share of the data in the dataset's split settings"
+        )
     device = device or next(model.parameters()).device
     pred, conf, labels, loss = predict_classes(model, data, split, device, batch_size)
     y_true, y_pred = labels.numpy().astype(np.int64), pred.numpy().astype(np.int64)
     n = max(data.meta.num_classes, int(y_true.max()) + 1, int(y_pred.max()) + 1)
     if n > MAX_CLASSES:
-        raise UserError(f"{n:,} classes are more than a confusion matrix can show (the limit is {MAX_CLASSES:,})")
+        raise UserError(
+            f"{n:,} classes are more than a confusion matrix can show (the limit is {MAX_CLASSES:,})"
+        )
     # per-class counts in O(samples + classes); only the matrix itself is classes x classes
     support = np.bincount(y_true, minlength=n)
     predicted = np.bincount(y_pred, minlength=n)
@@ -114,13 +130,27 @@ def evaluate_model(model, data, split: str = "val", device=None, batch_size: int
     confusion = np.zeros((n, n), dtype=np.int64 if n <= SPARSE_CLASSES else np.int32)
     np.add.at(confusion, (y_true, y_pred), 1)
     names = list(data.meta.class_names) + [str(i) for i in range(len(data.meta.class_names), n)]
-    return Evaluation(split, names, y_true.tolist(), y_pred.tolist(), conf.numpy().astype(float).tolist(),
-                      confusion.tolist(), precision.tolist(), recall.tolist(), f1.tolist(), support.tolist(),
-                      float(np.mean(y_true == y_pred)), loss, run, checkpoint)
+    return Evaluation(
+        split,
+        names,
+        y_true.tolist(),
+        y_pred.tolist(),
+        conf.numpy().astype(float).tolist(),
+        confusion.tolist(),
+        precision.tolist(),
+        recall.tolist(),
+        f1.tolist(),
+        support.tolist(),
+        float(np.mean(y_true == y_pred)),
+        loss,
+        run,
+        checkpoint,
+    )
 
 
-def evaluate_run(run_dir: str | os.PathLike, data, split: str = "val", device: str = "auto",
-                 which: str = "best") -> Evaluation:
+def evaluate_run(
+    run_dir: str | os.PathLike, data, split: str = "val", device: str = "auto", which: str = "best"
+) -> Evaluation:
     """Evaluate a run's best (else last) checkpoint and keep the result as `evaluation_<split>.json`."""
     from workbench.core.training.checkpoints import load_checkpoint
     from workbench.core.training.setup import resolve_device
@@ -130,11 +160,15 @@ def evaluate_run(run_dir: str | os.PathLike, data, split: str = "val", device: s
     checkpoint = load_checkpoint(path if path.is_file() else run_dir)
     expected = checkpoint.meta.get("dataset", {}).get("input_shape")
     if expected and list(expected) != list(data.meta.input_shape):
-        raise UserError(f"run {run_dir.name} was trained on inputs of shape {expected}, the loaded data has "
-                        f"{list(data.meta.input_shape)}; load the data set the run was trained on")
+        raise UserError(
+            f"run {run_dir.name} was trained on inputs of shape {expected}, the loaded data has "
+            f"{list(data.meta.input_shape)}; load the data set the run was trained on"
+        )
     torch_device = resolve_device(device)
     model = checkpoint.build_model().to(torch_device)
-    result = evaluate_model(model, data, split, torch_device, run=str(run_dir), checkpoint=str(checkpoint.path))
+    result = evaluate_model(
+        model, data, split, torch_device, run=str(run_dir), checkpoint=str(checkpoint.path)
+    )
     atomic_write_json(run_dir / f"evaluation_{split}.json", result.to_dict())
     return result
 
@@ -149,8 +183,9 @@ def saved_evaluation(run_dir: str | os.PathLike, split: str = "val") -> Evaluati
         return None
 
 
-def evaluation_job(run_dir, data, split: str = "val", device: str = "auto",
-                   dataset_settings=None) -> Iterator[tuple[Evaluation, Any]]:
+def evaluation_job(
+    run_dir, data, split: str = "val", device: str = "auto", dataset_settings=None
+) -> Iterator[tuple[Evaluation, Any]]:
     """For a worker thread: loads the run's data when not given, then yields (the Evaluation, the data)
     once, so a view can draw the samples behind each cell."""
     if data is None:

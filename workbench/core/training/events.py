@@ -15,25 +15,25 @@ class Started:
     batches_per_epoch: int
     train_samples: int
     val_samples: int
-    first_step: int = 1                 # > 1 when resumed: the step count continues
+    first_step: int = 1  # > 1 when resumed: the step count continues
     first_epoch: int = 1
     precision: str = "fp32"
-    notes: tuple[str, ...] = ()         # things the user should know (e.g. fp16 ignored on the CPU)
+    notes: tuple[str, ...] = ()  # things the user should know (e.g. fp16 ignored on the CPU)
     kind: str = "started"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BatchEnd:
-    step: int                           # global, 1-based, continues across epochs and resumes
-    epoch: int                          # 1-based
-    batch: int                          # 1-based within the epoch
-    batches: int                        # batches in this epoch
+    step: int  # global, 1-based, continues across epochs and resumes
+    epoch: int  # 1-based
+    batch: int  # 1-based within the epoch
+    batches: int  # batches in this epoch
     loss: float
     lr: float
-    time: float                         # unix time
-    elapsed: float                      # seconds of training in this run (pauses excluded)
-    samples_per_second: float           # over the run so far
-    cuda_allocated: int | None = None   # bytes, torch.cuda figures when training on a GPU
+    time: float  # unix time
+    elapsed: float  # seconds of training in this run (pauses excluded)
+    samples_per_second: float  # over the run so far
+    cuda_allocated: int | None = None  # bytes, torch.cuda figures when training on a GPU
     cuda_reserved: int | None = None
     cuda_peak: int | None = None
     kind: str = "batch"
@@ -44,13 +44,13 @@ class EpochEnd:
     epoch: int
     step: int
     train_loss: float
-    train_accuracy: float | None        # None for regression
-    val_loss: float | None              # None without a validation split
+    train_accuracy: float | None  # None for regression
+    val_loss: float | None  # None without a validation split
     val_accuracy: float | None
     lr: float
     time: float
     elapsed: float
-    improved: bool = False              # a new best checkpoint was written
+    improved: bool = False  # a new best checkpoint was written
     kind: str = "epoch"
 
 
@@ -67,23 +67,23 @@ class Evaluated:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StateChanged:
-    state: str                          # "paused" | "running" | "stopping"
+    state: str  # "paused" | "running" | "stopping"
     step: int
     kind: str = "state"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Finished:
-    status: str                         # "completed" | "stopped" | "failed"
+    status: str  # "completed" | "stopped" | "failed"
     epochs_completed: int
     steps: int
     best_val_accuracy: float | None
     samples_per_second: float
     elapsed: float
     run_dir: str
-    message: str = ""                   # why it stopped / failed, in words
-    error: str | None = None            # the traceback when failed
-    cause: str = ""                     # failed because of: "nan" | "oom" | "input" (user-fixable) | "bug"
+    message: str = ""  # why it stopped / failed, in words
+    error: str | None = None  # the traceback when failed
+    cause: str = ""  # failed because of: "nan" | "oom" | "input" (user-fixable) | "bug"
     checkpoints: tuple[str, ...] = field(default_factory=tuple)
     kind: str = "finished"
 

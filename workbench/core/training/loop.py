@@ -47,27 +47,62 @@ class NonFiniteLoss(Exception):
     pass
 
 
-def train(project: Project, data: Any = None, *, control: TrainingControl | None = None,
-          runs_root: str | Path | None = None, run_dir: str | Path | None = None,
-          resume_from: str | Path | None = None, name: str | None = None,
-          project_path: str | Path | None = None) -> Iterator[Event]:
+def train(
+    project: Project,
+    data: Any = None,
+    *,
+    control: TrainingControl | None = None,
+    runs_root: str | Path | None = None,
+    run_dir: str | Path | None = None,
+    resume_from: str | Path | None = None,
+    name: str | None = None,
+    project_path: str | Path | None = None,
+) -> Iterator[Event]:
     """Train `project.model` on `data` (a DataBundle; loaded from project.dataset when None) with
     `project.training`. Yields Started, StateChanged, BatchEnd, EpochEnd, Evaluated and finally Finished.
     Bad settings raise UserError before any file is written; failures after that end as a failed run."""
-    return Trainer(project, data, control=control, runs_root=runs_root, run_dir=run_dir,
-                   resume_from=resume_from, name=name, project_path=project_path).run()
+    return Trainer(
+        project,
+        data,
+        control=control,
+        runs_root=runs_root,
+        run_dir=run_dir,
+        resume_from=resume_from,
+        name=name,
+        project_path=project_path,
+    ).run()
 
 
 def dataset_meta_dict(meta: Any) -> dict[str, Any]:
     """The facts an export needs to rebuild the data: stored in every checkpoint and in config.json."""
-    return {"kind": meta.kind, "input_shape": list(meta.input_shape), "num_classes": meta.num_classes,
-            "class_names": list(meta.class_names), "task": meta.task, "input_dtype": meta.input_dtype,
-            "mean": meta.mean, "std": meta.std, "extra": meta.extra}
+    return {
+        "kind": meta.kind,
+        "input_shape": list(meta.input_shape),
+        "num_classes": meta.num_classes,
+        "class_names": list(meta.class_names),
+        "task": meta.task,
+        "input_dtype": meta.input_dtype,
+        "mean": meta.mean,
+        "std": meta.std,
+        "extra": meta.extra,
+    }
 
 
 class Trainer:
-    def __init__(self, project: Project, data: Any, *, control: TrainingControl | None, runs_root, run_dir,
-                 resume_from, name, project_path, rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        project: Project,
+        data: Any,
+        *,
+        control: TrainingControl | None,
+        runs_root,
+        run_dir,
+        resume_from,
+        name,
+        project_path,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         self.project = project
         self.cfg = project.training
         self.data = data
@@ -80,7 +115,7 @@ class Trainer:
         self.rank, self.world_size = rank, world_size
         self.is_main = rank == 0
         self.writer: RunWriter | None = None
-        self.saver = BackgroundWriter()         # checkpoints are written while training goes on
+        self.saver = BackgroundWriter()  # checkpoints are written while training goes on
         self.step = 0
         self.epoch = 0
         self.epochs_completed = 0
@@ -91,26 +126,26 @@ class Trainer:
         self.paused_for = 0.0
         self.checkpoints: list[str] = []
         self.end_status, self.end_message = "completed", ""
-        self.notes: list[str] = []              # things the user should know, in Started
-        self.plan: setup.TrainingSetup | None = None   # device, precision, loss... (decided in _setup)
-        self.t0: float | None = None            # perf_counter at the first epoch
-        self.cause = ""                         # why a run failed: "nan" | "oom" | "input" | "bug"
-        self.final_eval: tuple[float | None, float | None] = (None, None)   # last weights on the test split
-        self.best_eval: tuple[float | None, float | None] = (None, None)    # best checkpoint on the test split
+        self.notes: list[str] = []  # things the user should know, in Started
+        self.plan: setup.TrainingSetup | None = None  # device, precision, loss... (decided in _setup)
+        self.t0: float | None = None  # perf_counter at the first epoch
+        self.cause = ""  # why a run failed: "nan" | "oom" | "input" | "bug"
+        self.final_eval: tuple[float | None, float | None] = (None, None)  # last weights on the test split
+        self.best_eval: tuple[float | None, float | None] = (None, None)  # best checkpoint on the test split
         self.final_split: str | None = None
         # made by _setup and _open_run before the first batch (a run that fails earlier never reads them)
-        self.spec: Any = None                   # the model spec trained (the checkpoint's when resumed)
+        self.spec: Any = None  # the model spec trained (the checkpoint's when resumed)
         self.model: Any = None
         self.optimizer: Any = None
         self.scheduler: setup.Scheduler | None = None
         self.train_batches: Any = None
         self.val_batches: Any = None
         self.run_path: Path | None = None
-        self.start_epoch, self.skip_batches, self.first_step = 1, 0, 1    # where this run starts (resumes)
-        self.batch = 0                          # 1-based batch within the epoch, 0 before the first
-        self.epoch_sums = [0.0, 0.0, 0.0]       # loss sum, correct, samples of the epoch so far
+        self.start_epoch, self.skip_batches, self.first_step = 1, 0, 1  # where this run starts (resumes)
+        self.batch = 0  # 1-based batch within the epoch, 0 before the first
+        self.epoch_sums = [0.0, 0.0, 0.0]  # loss sum, correct, samples of the epoch so far
         self.epoch_complete = True
-        self.parent_run: Path | None = None     # the run resumed from, and its metrics lines kept
+        self.parent_run: Path | None = None  # the run resumed from, and its metrics lines kept
         self.parent_lines: list[dict] = []
 
     # what `_setup` decided (setup.TrainingSetup), read often enough to deserve a name
@@ -134,7 +169,8 @@ class Trainer:
     def scaler(self) -> torch.amp.GradScaler | None:
         return self.plan.scaler
 
-    # -- the generator -----------------------------------------------------------------------------------------------
+    # -- the generator
+    # -----------------------------------------------------------------------------------------------
     def run(self) -> Iterator[Event]:
         if self.data is None:
             yield StateChanged(state="loading", step=0)
@@ -143,15 +179,32 @@ class Trainer:
             try:
                 self.data = load_dataset(self.project.dataset, None, lambda: self.control.stop_requested)
             except Cancelled:
-                yield Finished(status="stopped", epochs_completed=0, steps=0, best_val_accuracy=None,
-                               samples_per_second=0.0, elapsed=0.0, run_dir="", message="stopped while loading the data")
+                yield Finished(
+                    status="stopped",
+                    epochs_completed=0,
+                    steps=0,
+                    best_val_accuracy=None,
+                    samples_per_second=0.0,
+                    elapsed=0.0,
+                    run_dir="",
+                    message="stopped while loading the data",
+                )
                 return
         self._setup()
         self._open_run()
-        yield Started(run_dir=str(self.run_path), run_id=self.run_path.name, device=str(self.device),
-                      epochs=self.cfg.epochs, batches_per_epoch=self.train_batches.batches,
-                      train_samples=len(self.data.train), val_samples=len(self.data.val), first_step=self.step + 1,
-                      first_epoch=self.start_epoch, precision=self.precision, notes=tuple(self.notes))
+        yield Started(
+            run_dir=str(self.run_path),
+            run_id=self.run_path.name,
+            device=str(self.device),
+            epochs=self.cfg.epochs,
+            batches_per_epoch=self.train_batches.batches,
+            train_samples=len(self.data.train),
+            val_samples=len(self.data.val),
+            first_step=self.step + 1,
+            first_epoch=self.start_epoch,
+            precision=self.precision,
+            notes=tuple(self.notes),
+        )
         status, message, error = "completed", "", None
         weights_intact = False
         try:
@@ -166,7 +219,7 @@ class Trainer:
             raise
         except NonFiniteLoss as exc:
             status, message, error, self.cause = "failed", str(exc), str(exc), "nan"
-            weights_intact = True   # the step with the bad loss was not applied
+            weights_intact = True  # the step with the bad loss was not applied
         except torch.cuda.OutOfMemoryError:
             status, message, error, self.cause = "failed", self._oom_message(), traceback.format_exc(), "oom"
         except UserError as exc:
@@ -181,10 +234,10 @@ class Trainer:
         if status != "failed":
             try:
                 if not self.epoch_complete:
-                    self._save_last(epoch_complete=False)   # stopped mid-epoch: resumable from this batch
+                    self._save_last(epoch_complete=False)  # stopped mid-epoch: resumable from this batch
                 self.saver.close()
                 evaluated = self._final_evaluation()
-            except UserError as exc:    # e.g. the disk filled up while the last checkpoint was written
+            except UserError as exc:  # e.g. the disk filled up while the last checkpoint was written
                 status, message, error = "failed", str(exc), traceback.format_exc()
                 evaluated, self.cause = None, "input"
             except Exception as exc:  # noqa: BLE001
@@ -196,7 +249,8 @@ class Trainer:
             self._save_last(epoch_complete=False)
         yield self._finish(status, message, error)
 
-    # -- set-up ----------------------------------------------------------------------------------------------------
+    # -- set-up
+    # ----------------------------------------------------------------------------------------------------
     def _setup(self) -> None:
         from workbench.core.model.build import build_model
 
@@ -217,8 +271,10 @@ class Trainer:
         self.optimizer = setup.make_optimizer(cfg, self.model.parameters())
         self.train_batches = self._train_batches()
         if cfg.batch_size > len(data.train):
-            self.notes.append(f"batch size {cfg.batch_size} is larger than the {len(data.train)} training samples; "
-                              "each epoch is one batch of them all")
+            self.notes.append(
+                f"batch size {cfg.batch_size} is larger than the {len(data.train)} training samples; "
+                "each epoch is one batch of them all"
+            )
         self.val_batches = SplitBatches(data.val, self.device, max(cfg.batch_size, 256), cfg.num_workers)
         self.scheduler = setup.Scheduler(cfg, self.optimizer, self.train_batches.batches)
         self.start_epoch, self.skip_batches, self.epoch_sums = 1, 0, [0.0, 0.0, 0.0]
@@ -227,13 +283,15 @@ class Trainer:
         self.first_step = self.step + 1
         self.epoch_complete = True
 
-    # -- hooks that DistributedTrainer (distributed.py) overrides ----------------------------------------------------
+    # -- hooks that DistributedTrainer (distributed.py) overrides
+    # ----------------------------------------------------
     def _resolve_device(self) -> torch.device:
         return setup.resolve_device(self.cfg.device)
 
     def _train_batches(self) -> SplitBatches:
-        return SplitBatches(self.data.train, self.device, self.cfg.batch_size, self.cfg.num_workers,
-                            augment=self.data.augment)
+        return SplitBatches(
+            self.data.train, self.device, self.cfg.batch_size, self.cfg.num_workers, augment=self.data.augment
+        )
 
     def _loss_value(self, loss: torch.Tensor) -> float:
         """The batch loss as logged and checked for NaN (under DDP: the mean over all ranks)."""
@@ -252,12 +310,16 @@ class Trainer:
         checkpoint = load_checkpoint(source)
         meta = checkpoint.meta
         if "step" in meta:
-            check_resume(checkpoint, self.project_path, self.data.meta)   # position, project, data, optimizer pair
+            check_resume(
+                checkpoint, self.project_path, self.data.meta
+            )  # position, project, data, optimizer pair
         if "step" not in meta:
             raise UserError(f"{checkpoint.path} has no training position (step, epoch); it cannot be resumed")
         done = meta["epoch"] if meta.get("epoch_complete") else meta["epoch"] - 1
         if done >= self.cfg.epochs:
-            raise UserError(f"that run already trained {done} epoch(s); set Epochs above {done} to continue it")
+            raise UserError(
+                f"that run already trained {done} epoch(s); set Epochs above {done} to continue it"
+            )
         return checkpoint
 
     def _apply_resume(self, checkpoint) -> None:
@@ -278,26 +340,38 @@ class Trainer:
         else:
             self.notes.append("the checkpoint has no optimizer state; the optimizer starts fresh")
         self.parent_run = checkpoint.path.parent.parent
-        self.parent_lines = [line for line in read_metrics_lines(self.parent_run / "metrics.jsonl")
-                             if (line.get("kind") == "batch" and line.get("step", 0) <= self.step)
-                             or (line.get("kind") == "epoch" and line.get("epoch", 0) < self.start_epoch)]
+        self.parent_lines = [
+            line
+            for line in read_metrics_lines(self.parent_run / "metrics.jsonl")
+            if (line.get("kind") == "batch" and line.get("step", 0) <= self.step)
+            or (line.get("kind") == "epoch" and line.get("epoch", 0) < self.start_epoch)
+        ]
 
     def _open_run(self) -> None:
         if not self.is_main:
             return
         if self.run_dir is None and self.runs_root is None:
-            raise UserError("no folder for the run: save the project first (runs go in runs/ beside it) "
-                            "or pass --run-dir")
+            raise UserError(
+                "no folder for the run: save the project first (runs go in runs/ beside it) or pass --run-dir"
+            )
         self.run_path = create_run_dir(self.runs_root, self.run_dir)
         meta = self.data.meta
         config = {
-            "name": self.name or self.run_path.name, "run_id": self.run_path.name, "created": time.time(),
+            "name": self.name or self.run_path.name,
+            "run_id": self.run_path.name,
+            "created": time.time(),
             "project": str(self.project_path) if self.project_path else None,
-            "dataset": self.project.dataset.model_dump(mode="json"), "model": self.spec.to_dict(),
-            "training": self.cfg.model_dump(mode="json"), "device": str(self.device),
-            "precision": self.precision, "dataset_meta": dataset_meta_dict(meta),
-            "resumed_from": ({"run": str(self.parent_run), "step": self.step, "epoch": self.start_epoch}
-                             if self.resume_from else None),
+            "dataset": self.project.dataset.model_dump(mode="json"),
+            "model": self.spec.to_dict(),
+            "training": self.cfg.model_dump(mode="json"),
+            "device": str(self.device),
+            "precision": self.precision,
+            "dataset_meta": dataset_meta_dict(meta),
+            "resumed_from": (
+                {"run": str(self.parent_run), "step": self.step, "epoch": self.start_epoch}
+                if self.resume_from
+                else None
+            ),
             "versions": {"workbench": __version__, "torch": torch.__version__},
             **self._config_extra(),
         }
@@ -305,7 +379,8 @@ class Trainer:
         if self.resume_from:
             self.writer.copy_metrics(self.parent_lines)
 
-    # -- epochs and batches ----------------------------------------------------------------------------------------
+    # -- epochs and batches
+    # ----------------------------------------------------------------------------------------
     def _epochs(self) -> Iterator[Event]:
         cfg, control = self.cfg, self.control
         self.t0 = time.perf_counter()
@@ -339,7 +414,7 @@ class Trainer:
         Under DDP each rank takes its own stride of the same permutation."""
         generator = torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch)
         order = torch.randperm(len(self.data.train), generator=generator)
-        return order[self.rank::self.world_size] if self.world_size > 1 else order
+        return order[self.rank :: self.world_size] if self.world_size > 1 else order
 
     def _hold(self) -> Iterator[Event]:
         """Pause at a batch boundary: the model and optimizer stay in memory until resumed or stopped."""
@@ -370,11 +445,21 @@ class Trainer:
         loss_value = self._loss_value(loss)
         if not math.isfinite(loss_value):
             if self.writer is not None:
-                self.writer.write({"kind": "batch", "step": self.step, "epoch": self.epoch, "loss": loss_value,
-                                   "lr": optimizer.param_groups[0]["lr"], "time": time.time()})
-            raise NonFiniteLoss(f"the loss became {loss_value} at step {self.step} (epoch {self.epoch}, batch "
-                                f"{self.batch}); lower the learning rate (now {cfg.lr:g}), or turn on gradient "
-                                "clipping")
+                self.writer.write(
+                    {
+                        "kind": "batch",
+                        "step": self.step,
+                        "epoch": self.epoch,
+                        "loss": loss_value,
+                        "lr": optimizer.param_groups[0]["lr"],
+                        "time": time.time(),
+                    }
+                )
+            raise NonFiniteLoss(
+                f"the loss became {loss_value} at step {self.step} (epoch {self.epoch}, batch "
+                f"{self.batch}); lower the learning rate (now {cfg.lr:g}), or turn on gradient "
+                "clipping"
+            )
         if cfg.grad_clip:
             if self.scaler is not None:
                 self.scaler.unscale_(optimizer)
@@ -397,15 +482,34 @@ class Trainer:
         elapsed = self._elapsed()
         cuda = {}
         if self.device.type == "cuda":
-            cuda = {"cuda_allocated": torch.cuda.memory_allocated(self.device),
-                    "cuda_reserved": torch.cuda.memory_reserved(self.device),
-                    "cuda_peak": torch.cuda.max_memory_allocated(self.device)}
+            cuda = {
+                "cuda_allocated": torch.cuda.memory_allocated(self.device),
+                "cuda_reserved": torch.cuda.memory_reserved(self.device),
+                "cuda_peak": torch.cuda.max_memory_allocated(self.device),
+            }
         if self.writer is not None:
-            self.writer.write({"kind": "batch", "step": self.step, "epoch": self.epoch, "loss": loss_value,
-                               "lr": lr, "time": now})
-        return BatchEnd(step=self.step, epoch=self.epoch, batch=self.batch, batches=self.train_batches.batches,
-                        loss=loss_value, lr=lr, time=now, elapsed=elapsed,
-                        samples_per_second=self.samples_seen / elapsed if elapsed > 0 else 0.0, **cuda)
+            self.writer.write(
+                {
+                    "kind": "batch",
+                    "step": self.step,
+                    "epoch": self.epoch,
+                    "loss": loss_value,
+                    "lr": lr,
+                    "time": now,
+                }
+            )
+        return BatchEnd(
+            step=self.step,
+            epoch=self.epoch,
+            batch=self.batch,
+            batches=self.train_batches.batches,
+            loss=loss_value,
+            lr=lr,
+            time=now,
+            elapsed=elapsed,
+            samples_per_second=self.samples_seen / elapsed if elapsed > 0 else 0.0,
+            **cuda,
+        )
 
     def _loss(self, out: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         if isinstance(self.loss_fn, torch.nn.MSELoss):
@@ -441,15 +545,35 @@ class Trainer:
         self.scheduler.after_epoch(val_loss if val_loss is not None else train_loss)
         now = time.time()
         if self.writer is not None:
-            self.writer.write({"kind": "epoch", "epoch": epoch, "train_loss": train_loss,
-                               "train_accuracy": train_acc, "val_loss": val_loss, "val_accuracy": val_acc,
-                               "lr": lr, "step": self.step, "time": now})
+            self.writer.write(
+                {
+                    "kind": "epoch",
+                    "epoch": epoch,
+                    "train_loss": train_loss,
+                    "train_accuracy": train_acc,
+                    "val_loss": val_loss,
+                    "val_accuracy": val_acc,
+                    "lr": lr,
+                    "step": self.step,
+                    "time": now,
+                }
+            )
         if cfg.early_stopping and self.bad_epochs >= cfg.patience:
-            self.end_message = (f"early stopping: {self._monitored_name()} did not improve for {cfg.patience} "
-                                f"epoch(s)")
-        return EpochEnd(epoch=epoch, step=self.step, train_loss=train_loss, train_accuracy=train_acc,
-                        val_loss=val_loss, val_accuracy=val_acc, lr=lr, time=now, elapsed=self._elapsed(),
-                        improved=improved)
+            self.end_message = (
+                f"early stopping: {self._monitored_name()} did not improve for {cfg.patience} epoch(s)"
+            )
+        return EpochEnd(
+            epoch=epoch,
+            step=self.step,
+            train_loss=train_loss,
+            train_accuracy=train_acc,
+            val_loss=val_loss,
+            val_accuracy=val_acc,
+            lr=lr,
+            time=now,
+            elapsed=self._elapsed(),
+            improved=improved,
+        )
 
     def _monitored_name(self) -> str:
         if len(self.data.val) == 0:
@@ -496,8 +620,9 @@ class Trainer:
         split = self.data.test if len(self.data.test) else self.data.val
         if len(split) == 0:
             return None
-        self.final_eval = self.validate(SplitBatches(split, self.device, max(self.cfg.batch_size, 256),
-                                                     self.cfg.num_workers))
+        self.final_eval = self.validate(
+            SplitBatches(split, self.device, max(self.cfg.batch_size, 256), self.cfg.num_workers)
+        )
         loss, acc = self.final_eval
         self.final_split = split.name
         self.best_eval = self._evaluate_best(split)
@@ -515,27 +640,40 @@ class Trainer:
         last = {k: v.detach().clone() for k, v in module.state_dict().items()}
         load_state_strict(module, load_checkpoint(best).state_dict, best)
         try:
-            return self.validate(SplitBatches(split, self.device, max(self.cfg.batch_size, 256),
-                                              self.cfg.num_workers))
+            return self.validate(
+                SplitBatches(split, self.device, max(self.cfg.batch_size, 256), self.cfg.num_workers)
+            )
         finally:
             module.load_state_dict(last)
 
-    # -- checkpoints and the end -----------------------------------------------------------------------------------
+    # -- checkpoints and the end
+    # -----------------------------------------------------------------------------------
     def _checkpoint_meta(self, epoch_complete: bool) -> dict[str, Any]:
-        return {"run_id": self.run_path.name, "epoch": self.epoch, "step": self.step,
-                "batch": self.batch if not epoch_complete else self.train_batches.batches,
-                "epoch_complete": epoch_complete, "epoch_sums": self.epoch_sums,
-                "best_val_accuracy": self.best_val_accuracy, "best_metric": self.best_metric,
-                "dataset": dataset_meta_dict(self.data.meta),
-                "dataset_settings": self.project.dataset.model_dump(mode="json"),
-                "training": self.cfg.model_dump(mode="json"), "time": time.time()}
+        return {
+            "run_id": self.run_path.name,
+            "epoch": self.epoch,
+            "step": self.step,
+            "batch": self.batch if not epoch_complete else self.train_batches.batches,
+            "epoch_complete": epoch_complete,
+            "epoch_sums": self.epoch_sums,
+            "best_val_accuracy": self.best_val_accuracy,
+            "best_metric": self.best_metric,
+            "dataset": dataset_meta_dict(self.data.meta),
+            "dataset_settings": self.project.dataset.model_dump(mode="json"),
+            "training": self.cfg.model_dump(mode="json"),
+            "time": time.time(),
+        }
 
     def _save(self, which: str, epoch_complete: bool) -> None:
         if not self.is_main:
             return
         path = self.run_path / "checkpoints" / f"{which}.safetensors"
-        pair = (self.optimizer, self.scheduler.state_dict()) if which == "last" else ()   # one unit with the weights
-        self.saver.submit(checkpoint_writer(path, self.model, self.spec, self._checkpoint_meta(epoch_complete), *pair))
+        pair = (
+            (self.optimizer, self.scheduler.state_dict()) if which == "last" else ()
+        )  # one unit with the weights
+        self.saver.submit(
+            checkpoint_writer(path, self.model, self.spec, self._checkpoint_meta(epoch_complete), *pair)
+        )
         if str(path) not in self.checkpoints:
             self.checkpoints.append(str(path))
 
@@ -545,8 +683,10 @@ class Trainer:
 
     def _oom_message(self) -> str:
         smaller = max(1, self.cfg.batch_size // 2)
-        return (f"CUDA ran out of memory at step {self.step + 1} with batch size {self.cfg.batch_size} on "
-                f"{self.device}; try a batch size of {smaller} or less, bf16 mixed precision, or a smaller model")
+        return (
+            f"CUDA ran out of memory at step {self.step + 1} with batch size {self.cfg.batch_size} on "
+            f"{self.device}; try a batch size of {smaller} or less, bf16 mixed precision, or a smaller model"
+        )
 
     def _finish(self, status: str, message: str, error: str | None) -> Finished:
         try:
@@ -559,18 +699,40 @@ class Trainer:
         sps = self.samples_seen / elapsed if elapsed > 0 else 0.0
         if self.writer is not None:
             test, best = self.final_eval, self.best_eval
-            self.writer.finish({
-                "status": status, "epochs_completed": self.epochs_completed,
-                "best_val_accuracy": self.best_val_accuracy, "samples_per_second": sps, "error": error,
-                "message": message, "steps": self.step, "elapsed": elapsed, "device": str(self.device),
-                "test_loss": test[0], "test_accuracy": test[1], "test_accuracy_weights": "last",
-                "best_checkpoint_test_loss": best[0], "best_checkpoint_test_accuracy": best[1],
-                "test_split": self.final_split, "finished": time.time()})
+            self.writer.finish(
+                {
+                    "status": status,
+                    "epochs_completed": self.epochs_completed,
+                    "best_val_accuracy": self.best_val_accuracy,
+                    "samples_per_second": sps,
+                    "error": error,
+                    "message": message,
+                    "steps": self.step,
+                    "elapsed": elapsed,
+                    "device": str(self.device),
+                    "test_loss": test[0],
+                    "test_accuracy": test[1],
+                    "test_accuracy_weights": "last",
+                    "best_checkpoint_test_loss": best[0],
+                    "best_checkpoint_test_accuracy": best[1],
+                    "test_split": self.final_split,
+                    "finished": time.time(),
+                }
+            )
             self.writer = None
-        return Finished(status=status, epochs_completed=self.epochs_completed, steps=self.step,
-                        best_val_accuracy=self.best_val_accuracy, samples_per_second=sps, elapsed=elapsed,
-                        run_dir=str(self.run_path) if self.is_main else "", message=message, error=error,
-                        cause=self.cause, checkpoints=tuple(self.checkpoints))
+        return Finished(
+            status=status,
+            epochs_completed=self.epochs_completed,
+            steps=self.step,
+            best_val_accuracy=self.best_val_accuracy,
+            samples_per_second=sps,
+            elapsed=elapsed,
+            run_dir=str(self.run_path) if self.is_main else "",
+            message=message,
+            error=error,
+            cause=self.cause,
+            checkpoints=tuple(self.checkpoints),
+        )
 
 
 __all__ = ["NonFiniteLoss", "Trainer", "dataset_meta_dict", "train"]

@@ -50,7 +50,9 @@ def create_run_dir(runs_root: str | os.PathLike, run_dir: str | os.PathLike | No
     try:
         (path / "checkpoints").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UserError(f"cannot create run folder {path}: {exc.strerror or exc}; choose a writable folder") from exc
+        raise UserError(
+            f"cannot create run folder {path}: {exc.strerror or exc}; choose a writable folder"
+        ) from exc
     return path
 
 
@@ -87,12 +89,13 @@ class RunWriter:
             self._metrics.write(json.dumps({k: json_safe(v) for k, v in line.items()}) + "\n")
             self._metrics.flush()
         except OSError as exc:
-            raise UserError(f"cannot write {self.path / 'metrics.jsonl'}: {exc.strerror or exc}; free some disk "
-                            "space") from exc
+            raise UserError(
+                f"cannot write {self.path / 'metrics.jsonl'}: {exc.strerror or exc}; free some disk space"
+            ) from exc
 
     def finish(self, summary: dict[str, Any]) -> None:
         try:
-            with contextlib.suppress(OSError):   # a full disk: the summary below still says what happened
+            with contextlib.suppress(OSError):  # a full disk: the summary below still says what happened
                 self._metrics.close()
         finally:
             atomic_write_json(self.path / "summary.json", json_safe(summary))
@@ -113,9 +116,14 @@ class RunMetrics:
     def before(self, step: int, epoch: int) -> RunMetrics:
         """The curve up to (not including) `step` and `epoch`: what a resumed run inherited."""
         keep = [i for i, s in enumerate(self.steps) if s < step]
-        return RunMetrics([self.steps[i] for i in keep], [self.batch_epoch[i] for i in keep],
-                          [self.loss[i] for i in keep], [self.lr[i] for i in keep], [self.time[i] for i in keep],
-                          [e for e in self.epochs if e.get("epoch", 0) < epoch])
+        return RunMetrics(
+            [self.steps[i] for i in keep],
+            [self.batch_epoch[i] for i in keep],
+            [self.loss[i] for i in keep],
+            [self.lr[i] for i in keep],
+            [self.time[i] for i in keep],
+            [e for e in self.epochs if e.get("epoch", 0) < epoch],
+        )
 
     def epoch_series(self, key: str) -> tuple[list[int], list[float]]:
         pairs = [(e["epoch"], e[key]) for e in self.epochs if e.get(key) is not None]
@@ -131,15 +139,17 @@ def read_metrics_lines(path: Path) -> list[dict[str, Any]]:
 
     lines = []
     try:
-        with io.TextIOWrapper(open_regular_file(path, "metrics file"), encoding="utf-8", errors="replace") as fh:
+        with io.TextIOWrapper(
+            open_regular_file(path, "metrics file"), encoding="utf-8", errors="replace"
+        ) as fh:
             for raw in fh:
                 try:
                     obj = json.loads(raw)
-                except (ValueError, RecursionError):    # half a line, or a line no metrics writer makes
+                except (ValueError, RecursionError):  # half a line, or a line no metrics writer makes
                     continue
                 if isinstance(obj, dict):
                     lines.append(obj)
-    except UserError:                                   # missing, or not a regular file (never blocks on a FIFO)
+    except UserError:  # missing, or not a regular file (never blocks on a FIFO)
         pass
     return lines
 

@@ -26,12 +26,16 @@ def resolve_device(name: str | None) -> torch.device:
         raise UserError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:<index>")
     index = int(match.group(1) or 0)
     if not torch.cuda.is_available():
-        raise UserError(f"device {name} is not available: this machine has no CUDA GPU that torch can use "
-                        f"(torch {torch.__version__}, CUDA build {torch.version.cuda or 'none'}); use --device cpu")
+        raise UserError(
+            f"device {name} is not available: this machine has no CUDA GPU that torch can use "
+            f"(torch {torch.__version__}, CUDA build {torch.version.cuda or 'none'}); use --device cpu"
+        )
     count = torch.cuda.device_count()
     if index >= count:
-        raise UserError(f"device cuda:{index} does not exist: this machine has {count} GPU(s) "
-                        f"(cuda:0{'' if count == 1 else f' .. cuda:{count - 1}'})")
+        raise UserError(
+            f"device cuda:{index} does not exist: this machine has {count} GPU(s) "
+            f"(cuda:0{'' if count == 1 else f' .. cuda:{count - 1}'})"
+        )
     return torch.device(f"cuda:{index}")
 
 
@@ -40,9 +44,9 @@ class TrainingSetup:
     """What a run trains with, decided once before the model is built (`prepare`)."""
 
     device: torch.device
-    precision: str                      # what runs: fp16 / bf16 fall back to fp32 on the CPU, bf16 to fp16
-    notes: tuple[str, ...]              # why a choice differs from the settings, for the user
-    task: str                           # "classification" | "regression"
+    precision: str  # what runs: fp16 / bf16 fall back to fp32 on the CPU, bf16 to fp16
+    notes: tuple[str, ...]  # why a choice differs from the settings, for the user
+    task: str  # "classification" | "regression"
     loss_fn: torch.nn.Module
     scaler: torch.amp.GradScaler | None  # fp16 loss scaling
 
@@ -62,16 +66,26 @@ def prepare(config: TrainingConfig, data: Any, device: torch.device) -> Training
         raise UserError("the training split is empty; give the train split a larger share of the data")
     if task == "classification" and config.loss == "cross_entropy" and data.meta.num_classes < 2:
         raise UserError("cross-entropy needs at least 2 classes; check the dataset's target column")
-    return TrainingSetup(device=device, precision=precision, notes=tuple(notes), task=task,
-                         loss_fn=make_loss(config, task),
-                         scaler=torch.amp.GradScaler("cuda") if precision == "fp16" else None)
+    return TrainingSetup(
+        device=device,
+        precision=precision,
+        notes=tuple(notes),
+        task=task,
+        loss_fn=make_loss(config, task),
+        scaler=torch.amp.GradScaler("cuda") if precision == "fp16" else None,
+    )
 
 
 def make_optimizer(config: TrainingConfig, params) -> torch.optim.Optimizer:
     wd = config.weight_decay
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=wd,
-                               nesterov=config.nesterov and config.momentum > 0)
+        return torch.optim.SGD(
+            params,
+            lr=config.lr,
+            momentum=config.momentum,
+            weight_decay=wd,
+            nesterov=config.nesterov and config.momentum > 0,
+        )
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr, weight_decay=wd)
     if config.optimizer == "adamw":
@@ -88,21 +102,24 @@ class Scheduler:
     def __init__(self, config: TrainingConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int):
         sched = torch.optim.lr_scheduler
         self.kind = config.scheduler
-        self.impl: Any = None       # the torch scheduler (their classes share no useful base type)
+        self.impl: Any = None  # the torch scheduler (their classes share no useful base type)
         if self.kind == "step":
             self.impl = sched.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
         elif self.kind == "cosine":
             self.impl = sched.CosineAnnealingLR(optimizer, T_max=config.epochs)
         elif self.kind == "onecycle":
-            self.impl = sched.OneCycleLR(optimizer, max_lr=config.lr, epochs=config.epochs,
-                                         steps_per_epoch=max(1, steps_per_epoch))
+            self.impl = sched.OneCycleLR(
+                optimizer, max_lr=config.lr, epochs=config.epochs, steps_per_epoch=max(1, steps_per_epoch)
+            )
         elif self.kind == "plateau":
-            self.impl = sched.ReduceLROnPlateau(optimizer, factor=config.gamma, patience=config.plateau_patience)
+            self.impl = sched.ReduceLROnPlateau(
+                optimizer, factor=config.gamma, patience=config.plateau_patience
+            )
 
     def after_batch(self) -> None:
         if self.kind == "onecycle":
             total = self.impl.total_steps
-            if self.impl.last_epoch + 1 < total:   # stepping past total_steps raises
+            if self.impl.last_epoch + 1 < total:  # stepping past total_steps raises
                 self.impl.step()
 
     def after_epoch(self, metric: float | None) -> None:

@@ -25,14 +25,15 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGraphicsItem
 
 X_MODES = ("step", "epoch", "time")
-MAX_POINTS = 100_000     # per series in memory (~4 MB with its three x arrays); older points are thinned beyond
+MAX_POINTS = 100_000  # per series in memory (~4 MB with its three x arrays); older points are thinned beyond
 X_LABELS = {"step": "step", "epoch": "epoch", "time": "time (s)"}
-HEADROOM = 0.25          # a growing auto-range takes a quarter of the span more than it needs, on the side it grew
-MIN_FILL = 0.5           # and shrinks when the data fills less than half of it
+HEADROOM = 0.25  # a growing auto-range takes a quarter of the span more than it needs, on the side it grew
+MIN_FILL = 0.5  # and shrinks when the data fills less than half of it
 
 
-def steady_range(current: tuple[float, float], data: tuple[float, float],
-                 padding: float = 0.02) -> tuple[float, float]:
+def steady_range(
+    current: tuple[float, float], data: tuple[float, float], padding: float = 0.02
+) -> tuple[float, float]:
     """The range to show `data` (its exact bounds) in, given what is shown now: unchanged while the data fits and
     fills at least MIN_FILL of it; otherwise the data with HEADROOM on each side that grew (`padding` on the
     others), never below zero for data that is not (a falling loss settles on a range from zero instead of
@@ -56,9 +57,16 @@ class SteadyViewBox(pg.ViewBox):
         super().__init__(*args, **kwargs)
         self.fresh = True
 
-    def setRange(self, rect=None, xRange=None, yRange=None, padding=None, update=True,  # noqa: N802 - Qt API
-                 disableAutoRange=True):  # noqa: N803
-        if rect is None and not disableAutoRange:          # an auto-range step (updateAutoRange)
+    def setRange(  # noqa: N802 - pyqtgraph API
+        self,
+        rect=None,
+        xRange=None,  # noqa: N803 - pyqtgraph's argument names
+        yRange=None,  # noqa: N803
+        padding=None,
+        update=True,
+        disableAutoRange=True,  # noqa: N803
+    ):
+        if rect is None and not disableAutoRange:  # an auto-range step (updateAutoRange)
             if not self.fresh:
                 xRange, yRange = (self._steady(axis, r) for axis, r in enumerate((xRange, yRange)))  # noqa: N806
             self.fresh = False
@@ -92,35 +100,35 @@ class GrowingArray:
         need = self.n + len(values)
         if need > len(self._data):
             self._data = np.resize(self._data, max(need, 2 * len(self._data)))
-        self._data[self.n:need] = values
+        self._data[self.n : need] = values
         self.n = need
 
     @property
     def view(self) -> np.ndarray:
-        return self._data[:self.n]
+        return self._data[: self.n]
 
     def keep(self, index: np.ndarray) -> None:
         """Keep only the points at `index` (ascending), in place."""
-        kept = self._data[:self.n][index]
+        kept = self._data[: self.n][index]
         self.n = len(kept)
-        self._data[:self.n] = kept
+        self._data[: self.n] = kept
 
 
 def thinning_index(y: np.ndarray, older: int) -> np.ndarray:
     """Indices that keep the first `older` points at half density (the min and the max of each block of four,
     in order) and every point after them."""
     blocks = older // 4
-    head = y[:blocks * 4].reshape(blocks, 4)
+    head = y[: blocks * 4].reshape(blocks, 4)
     low = np.where(np.isnan(head), np.inf, head).argmin(1)
     high = np.where(np.isnan(head), -np.inf, head).argmax(1)
-    high = np.where(low == high, np.where(low == 3, 0, 3), high)     # a flat block: keep two distinct points
+    high = np.where(low == high, np.where(low == 3, 0, 3), high)  # a flat block: keep two distinct points
     base = np.arange(blocks) * 4
     pairs = np.stack([base + np.minimum(low, high), base + np.maximum(low, high)], axis=1).ravel()
     return np.concatenate([pairs, np.arange(blocks * 4, len(y))])
 
 
 SYMBOL_POINTS = 60  # a series drawn with markers shows them up to this many points (a 100-epoch run: a line)
-EMA_BLOCK = 64     # the closed form below per block of this many points: weight**-64 stays far inside float64
+EMA_BLOCK = 64  # the closed form below per block of this many points: weight**-64 stays far inside float64
 
 
 def ema_filter(x: np.ndarray, weight: float, last: float = 0.0) -> np.ndarray:
@@ -132,13 +140,13 @@ def ema_filter(x: np.ndarray, weight: float, last: float = 0.0) -> np.ndarray:
         out[:] = x
         return out
     k = np.arange(EMA_BLOCK, dtype=np.float64)
-    up, down = weight ** k, weight ** -k
+    up, down = weight**k, weight**-k
     state = float(last)
     for start in range(0, len(x), EMA_BLOCK):
-        block = np.asarray(x[start:start + EMA_BLOCK], dtype=np.float64)
+        block = np.asarray(x[start : start + EMA_BLOCK], dtype=np.float64)
         n = len(block)
         y = weight * up[:n] * state + (1.0 - weight) * up[:n] * np.cumsum(block * down[:n])
-        out[start:start + n] = y
+        out[start : start + n] = y
         state = float(y[-1])
     return out
 
@@ -165,8 +173,8 @@ class Series:
     curve: pg.PlotDataItem
     xs: dict[str, GrowingArray] = field(default_factory=lambda: {m: GrowingArray() for m in X_MODES})
     y: GrowingArray = field(default_factory=GrowingArray)
-    smooth_of: str | None = None          # this series displays the EMA of another series
-    symbol: str | None = None             # a marker per point, while there are few of them
+    smooth_of: str | None = None  # this series displays the EMA of another series
+    symbol: str | None = None  # a marker per point, while there are few of them
     ema_state: tuple[float, int] = (0.0, 0)
     dirty: bool = False
 
@@ -193,7 +201,7 @@ class CompactAxis(pg.AxisItem):
 
 
 class LivePlot(pg.PlotWidget):
-    paint_seconds = 0.0     # time spent painting every LivePlot (bench/training.py reports it)
+    paint_seconds = 0.0  # time spent painting every LivePlot (bench/training.py reports it)
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
         start = time.perf_counter()
@@ -201,8 +209,12 @@ class LivePlot(pg.PlotWidget):
         LivePlot.paint_seconds += time.perf_counter() - start
 
     def __init__(self, title: str = "", y_label: str = "", parent=None, legend: bool = True):
-        super().__init__(parent=parent, background="w", viewBox=SteadyViewBox(),
-                         axisItems={"bottom": CompactAxis("bottom")})
+        super().__init__(
+            parent=parent,
+            background="w",
+            viewBox=SteadyViewBox(),
+            axisItems={"bottom": CompactAxis("bottom")},
+        )
         self.setMinimumSize(120, 90)
         item = self.getPlotItem()
         item.setTitle(title, size="9pt", color="#333")
@@ -229,14 +241,24 @@ class LivePlot(pg.PlotWidget):
         item.addItem(self.empty_text, ignoreBounds=True)
         self._crosshair()
 
-    # -- series ----------------------------------------------------------------------------------------------------
-    def add_series(self, key: str, label: str, color, width: float = 1.5, style=Qt.SolidLine,
-                   smooth_of: str | None = None, symbol: str | None = None) -> Series:
+    # -- series
+    # ----------------------------------------------------------------------------------------------------
+    def add_series(
+        self,
+        key: str,
+        label: str,
+        color,
+        width: float = 1.5,
+        style=Qt.SolidLine,
+        smooth_of: str | None = None,
+        symbol: str | None = None,
+    ) -> Series:
         if key in self.series:
             return self.series[key]
         pen = pg.mkPen(color, width=width, style=style)
-        curve = self.getPlotItem().plot([], [], pen=pen, name=label, symbol=symbol, symbolSize=5,
-                                        symbolBrush=color, symbolPen=None)
+        curve = self.getPlotItem().plot(
+            [], [], pen=pen, name=label, symbol=symbol, symbolSize=5, symbolBrush=color, symbolPen=None
+        )
         curve.setClipToView(True)
         curve.setDownsampling(auto=True, method="peak")
         series = Series(key, label, curve, smooth_of=smooth_of, symbol=symbol)
@@ -317,7 +339,7 @@ class LivePlot(pg.PlotWidget):
         last, count = smooth.ema_state
         ema = ema_filter(out[finite], weight, last)
         counts = count + np.arange(1, len(ema) + 1)
-        out[finite] = ema / (1.0 - weight ** counts)
+        out[finite] = ema / (1.0 - weight**counts)
         smooth.ema_state = (float(ema[-1]), int(counts[-1]))
         return out
 
@@ -329,13 +351,14 @@ class LivePlot(pg.PlotWidget):
         if self.smoothing > 0 and len(finite):
             w = self.smoothing
             k = len(finite)
-            last = smooth.y.view[np.isfinite(raw)][-1] * (1.0 - w ** k)
+            last = smooth.y.view[np.isfinite(raw)][-1] * (1.0 - w**k)
             smooth.ema_state = (float(last), k)
         else:
             smooth.ema_state = (0.0, 0)
         smooth.dirty = True
 
-    # -- display ---------------------------------------------------------------------------------------------------
+    # -- display
+    # ---------------------------------------------------------------------------------------------------
     def set_smoothing(self, weight: float) -> None:
         self.smoothing = min(max(weight, 0.0), 0.999)
         for smooth in self.series.values():
@@ -376,7 +399,7 @@ class LivePlot(pg.PlotWidget):
         for series in self.series.values():
             has_points = has_points or len(series) > 0
             if series.dirty:
-                if series.symbol is not None:   # markers go past SYMBOL_POINTS: each setData redraws them all
+                if series.symbol is not None:  # markers go past SYMBOL_POINTS: each setData redraws them all
                     wanted = series.symbol if len(series) <= SYMBOL_POINTS else None
                     if series.curve.opts["symbol"] != wanted:
                         series.curve.setSymbol(wanted)
@@ -386,7 +409,8 @@ class LivePlot(pg.PlotWidget):
         if not has_points:
             self._place_empty_text()
 
-    # -- crosshair read-out ------------------------------------------------------------------------------------------
+    # -- crosshair read-out
+    # ------------------------------------------------------------------------------------------
     def _crosshair(self) -> None:
         self.vline = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#999", style=Qt.DashLine))
         self.vline.setVisible(False)
@@ -396,7 +420,9 @@ class LivePlot(pg.PlotWidget):
         item = self.getPlotItem()
         item.addItem(self.vline, ignoreBounds=True)
         item.addItem(self.readout, ignoreBounds=True)
-        self._proxy = pg.SignalProxy(self.scene().sigMouseMoved, rateLimit=30, slot=self._on_scene_mouse_moved)
+        self._proxy = pg.SignalProxy(
+            self.scene().sigMouseMoved, rateLimit=30, slot=self._on_scene_mouse_moved
+        )
 
     def _on_scene_mouse_moved(self, args) -> None:
         pos = args[0]
@@ -429,7 +455,8 @@ class LivePlot(pg.PlotWidget):
             return ""
         return f"{X_LABELS[self.x_mode]} {x:.4g}\n" + "\n".join(lines)
 
-    # -- export ------------------------------------------------------------------------------------------------------
+    # -- export
+    # ------------------------------------------------------------------------------------------------------
     def export_csv(self, path: str | os.PathLike, keys: list[str] | None = None) -> int:
         """Every point the plot holds of the chosen series (all by default): series, step, epoch, time, value.
         (Past MAX_POINTS the older points are thinned; the run's metrics.jsonl has every one.)"""

@@ -32,7 +32,7 @@ def screenshots(folder: str) -> None:
 
     shot("builder.png", (6,))
     panel.selected = (5,)
-    panel.delete_selected()                      # drop Flatten: Linear cannot take 32x4x4
+    panel.delete_selected()  # drop Flatten: Linear cannot take 32x4x4
     shot("builder_invalid.png", (0,))
     session.update_model(make_template("small_resnet", [1, 8, 8], 10))
     session.set_device("cuda:0")

@@ -15,8 +15,10 @@ class CodePreviewDialog(QDialog):
         self.setWindowTitle("PyTorch code")
         self.resize(720, 560)
         self._save = save
-        note = QLabel("A standalone module file that imports only torch (and torchvision for backbones): "
-                      "from model import Model; net = Model().")
+        note = QLabel(
+            "A standalone module file that imports only torch (and torchvision for backbones): "
+            "from model import Model; net = Model()."
+        )
         note.setWordWrap(True)
         self.text = QPlainTextEdit(source)
         self.text.setObjectName("codePreview")

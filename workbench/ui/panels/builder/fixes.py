@@ -48,8 +48,12 @@ def sized(fix, vocab_size: int | None):
     layers = fix.layer if isinstance(fix.layer, list) else [fix.layer]
     if not any(layer.get("type") == "Embedding" and "num_embeddings" not in layer for layer in layers):
         return fix
-    new = [dict(layer, num_embeddings=int(vocab_size), padding_idx=0)
-           if layer.get("type") == "Embedding" and "num_embeddings" not in layer else layer for layer in layers]
+    new = [
+        dict(layer, num_embeddings=int(vocab_size), padding_idx=0)
+        if layer.get("type") == "Embedding" and "num_embeddings" not in layer
+        else layer
+        for layer in layers
+    ]
     label = fix.label.replace("Embedding", f"Embedding({int(vocab_size):,} tokens)", 1)
     return replace(fix, label=label, layer=new if isinstance(fix.layer, list) else new[0])
 
@@ -102,7 +106,7 @@ def _smaller_value(spec, fix, analysis_args):
     """For "set one int key": the largest value below the suggested one that leaves the whole model valid."""
     if fix.op != "set" or not isinstance(fix.layer, dict) or len(fix.layer) != 1:
         return None
-    (key, value), = fix.layer.items()
+    ((key, value),) = fix.layer.items()
     if not isinstance(value, int) or isinstance(value, bool) or value <= 1:
         return None
     for candidate in range(value - 1, 0, -1):

@@ -20,9 +20,22 @@ COLUMNS = ("Layer", "Output", "Params", "MACs")
 
 def _summary(layer: dict) -> str:
     """The few arguments worth showing beside the type: Conv2d(16, k3, p1)."""
-    keys = {"out_features": "", "out_channels": "", "kernel_size": "k", "stride": "s", "padding": "p",
-            "p": "p=", "hidden_size": "h", "embedding_dim": "d", "num_groups": "g", "name": "",
-            "num_classes": "→", "output": "", "output_size": "", "unflattened_size": ""}
+    keys = {
+        "out_features": "",
+        "out_channels": "",
+        "kernel_size": "k",
+        "stride": "s",
+        "padding": "p",
+        "p": "p=",
+        "hidden_size": "h",
+        "embedding_dim": "d",
+        "num_groups": "g",
+        "name": "",
+        "num_classes": "→",
+        "output": "",
+        "output_size": "",
+        "unflattened_size": "",
+    }
     parts = []
     for key, prefix in keys.items():
         if key in layer and layer[key] is not None:
@@ -33,8 +46,8 @@ def _summary(layer: dict) -> str:
 
 
 class LayerList(QTreeWidget):
-    sig_drop_type = Signal(str, tuple, int)        # layer type, parent path, index
-    sig_move = Signal(tuple, tuple, int)           # path, parent path, index
+    sig_drop_type = Signal(str, tuple, int)  # layer type, parent path, index
+    sig_move = Signal(tuple, tuple, int)  # path, parent path, index
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -58,7 +71,8 @@ class LayerList(QTreeWidget):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self._items: dict[tuple, QTreeWidgetItem] = {}
 
-    # -- showing ---------------------------------------------------------------------------------------------------
+    # -- showing
+    # ---------------------------------------------------------------------------------------------------
     def show_network(self, spec, analysis, selected: tuple | None) -> None:
         self.blockSignals(True)
         expanded = {path for path, item in self._items.items() if item.isExpanded()}
@@ -88,8 +102,10 @@ class LayerList(QTreeWidget):
                 if report.output_shape is not None:
                     item.setText(2, count_text(report.num_params))
                     item.setText(3, count_text(report.macs))
-                tip = f"input {shape_text(report.input_shape)} → output {shape_text(report.output_shape)}\n" \
-                      f"{report.num_params:,} parameters, {report.macs:,} MACs per sample"
+                tip = (
+                    f"input {shape_text(report.input_shape)} → output {shape_text(report.output_shape)}\n"
+                    f"{report.num_params:,} parameters, {report.macs:,} MACs per sample"
+                )
                 marker = None
                 if report.error:
                     marker, tip = (error_icon, ERROR_BG), f"{report.error}\n\n{tip}"
@@ -114,7 +130,8 @@ class LayerList(QTreeWidget):
         item = self.currentItem()
         return tuple(item.data(0, PATH_ROLE)) if item is not None else None
 
-    # -- drag and drop ---------------------------------------------------------------------------------------------
+    # -- drag and drop
+    # ---------------------------------------------------------------------------------------------
     def mimeTypes(self):  # noqa: N802 - Qt API
         return [*super().mimeTypes(), LAYER_MIME]
 
@@ -136,7 +153,7 @@ class LayerList(QTreeWidget):
             self.sig_drop_type.emit(name, parent, index)
         elif event.source() is self and self.selected_path() is not None:
             self.sig_move.emit(self.selected_path(), parent, index)
-        event.setDropAction(Qt.DropAction.CopyAction)   # the spec changes; Qt must not move items itself
+        event.setDropAction(Qt.DropAction.CopyAction)  # the spec changes; Qt must not move items itself
         event.accept()
 
     def drop_target(self, pos) -> tuple[tuple, int]:

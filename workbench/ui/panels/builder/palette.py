@@ -66,8 +66,12 @@ class LayerPalette(QWidget):
                 group.setFont(0, font)
             item = QTreeWidgetItem(group, [lt.name])
             item.setData(0, TYPE_ROLE, lt.name)
-            item.setToolTip(0, f"<b>{lt.name}</b><br>{lt.doc}<br><i>Double-click or drag into the network</i>")
-            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled)
+            item.setToolTip(
+                0, f"<b>{lt.name}</b><br>{lt.doc}<br><i>Double-click or drag into the network</i>"
+            )
+            item.setFlags(
+                Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
+            )
         self.tree.expandAll()
         self._on_search_changed(self.search.text())
 
@@ -79,8 +83,11 @@ class LayerPalette(QWidget):
         out = []
         for g in range(self.tree.topLevelItemCount()):
             group = self.tree.topLevelItem(g)
-            out += [group.child(i).data(0, TYPE_ROLE) for i in range(group.childCount())
-                    if not group.child(i).isHidden()]
+            out += [
+                group.child(i).data(0, TYPE_ROLE)
+                for i in range(group.childCount())
+                if not group.child(i).isHidden()
+            ]
         return out
 
     def _on_search_changed(self, text: str) -> None:

@@ -75,7 +75,8 @@ def _builtin_layers(layers) -> bool:
         except UserError:
             return False
         if (lt.build is not None and not lt.build.__module__.startswith("workbench.")) or (
-                layer.layers and not _builtin_layers(layer.layers)):
+            layer.layers and not _builtin_layers(layer.layers)
+        ):
             return False
     return True
 
@@ -92,7 +93,7 @@ def _needs_torch(layers) -> bool:
 
 
 class BuilderPanel(QWidget):
-    sig_analyzed = Signal(object)      # each new Analysis (tests and other views)
+    sig_analyzed = Signal(object)  # each new Analysis (tests and other views)
 
     def __init__(self, session, parent: QWidget | None = None):
         super().__init__(parent)
@@ -100,7 +101,7 @@ class BuilderPanel(QWidget):
         self.spec: ModelSpec = session.project.model
         self.analysis: Analysis | None = None
         self.selected: tuple | None = None
-        self.meta = None                           # the loaded dataset's DatasetMeta
+        self.meta = None  # the loaded dataset's DatasetMeta
         self.undo_stack = QUndoStack(self)
         self._writing = False
         self._generation = 0
@@ -116,7 +117,8 @@ class BuilderPanel(QWidget):
             self.meta = getattr(session.data, "meta", None)
         self.refresh()
 
-    # -- layout -----------------------------------------------------------------------------------------------
+    # -- layout
+    # -----------------------------------------------------------------------------------------------
     def _build_ui(self) -> None:
         self.palette = LayerPalette()
         self.layer_list = LayerList()
@@ -150,7 +152,9 @@ class BuilderPanel(QWidget):
         self.input_edit = QLineEdit()
         self.input_edit.setObjectName("inputShapeEdit")
         self.input_edit.setMaximumWidth(110)
-        self.input_edit.setToolTip("Input shape without the batch dimension, e.g. 3, 32, 32 (set from the dataset)")
+        self.input_edit.setToolTip(
+            "Input shape without the batch dimension, e.g. 3, 32, 32 (set from the dataset)"
+        )
         self.input_edit.editingFinished.connect(self._on_input_edit_finished)
         self.totals = QLabel()
         self.totals.setObjectName("builderTotals")
@@ -196,25 +200,46 @@ class BuilderPanel(QWidget):
             self.addAction(act)
             return act
 
-        self.add_action = action("addLayerAction", "Add layer", self._on_add_clicked, sp.SP_FileDialogNewFolder)
-        self.delete_action = action("deleteLayerAction", "Delete", self.delete_selected, sp.SP_TrashIcon,
-                                    ("Delete",))
-        self.duplicate_action = action("duplicateLayerAction", "Duplicate", self.duplicate_selected,
-                                       sp.SP_FileDialogDetailedView, ("Ctrl+D",))
-        self.up_action = action("moveUpAction", "Move up", lambda: self.move_selected(-1), sp.SP_ArrowUp,
-                                ("Alt+Up",))
-        self.down_action = action("moveDownAction", "Move down", lambda: self.move_selected(1), sp.SP_ArrowDown,
-                                  ("Alt+Down",))
-        self.undo_action = action("undoAction", "Undo", self.undo_stack.undo, sp.SP_ArrowBack,
-                                  ("Ctrl+Z",))
-        self.redo_action = action("redoAction", "Redo", self.undo_stack.redo, sp.SP_ArrowForward,
-                                  ("Ctrl+Shift+Z", "Ctrl+Y"))
+        self.add_action = action(
+            "addLayerAction", "Add layer", self._on_add_clicked, sp.SP_FileDialogNewFolder
+        )
+        self.delete_action = action(
+            "deleteLayerAction", "Delete", self.delete_selected, sp.SP_TrashIcon, ("Delete",)
+        )
+        self.duplicate_action = action(
+            "duplicateLayerAction",
+            "Duplicate",
+            self.duplicate_selected,
+            sp.SP_FileDialogDetailedView,
+            ("Ctrl+D",),
+        )
+        self.up_action = action(
+            "moveUpAction", "Move up", lambda: self.move_selected(-1), sp.SP_ArrowUp, ("Alt+Up",)
+        )
+        self.down_action = action(
+            "moveDownAction", "Move down", lambda: self.move_selected(1), sp.SP_ArrowDown, ("Alt+Down",)
+        )
+        self.undo_action = action("undoAction", "Undo", self.undo_stack.undo, sp.SP_ArrowBack, ("Ctrl+Z",))
+        self.redo_action = action(
+            "redoAction", "Redo", self.undo_stack.redo, sp.SP_ArrowForward, ("Ctrl+Shift+Z", "Ctrl+Y")
+        )
         self.undo_stack.canUndoChanged.connect(self.undo_action.setEnabled)
         self.undo_stack.canRedoChanged.connect(self.redo_action.setEnabled)
         self.undo_stack.undoTextChanged.connect(lambda t: self.undo_action.setToolTip(f"Undo {t} (Ctrl+Z)"))
-        self.undo_stack.redoTextChanged.connect(lambda t: self.redo_action.setToolTip(f"Redo {t} (Ctrl+Shift+Z)"))
-        for act in (self.add_action, self.delete_action, self.duplicate_action, self.up_action, self.down_action,
-                    None, self.undo_action, self.redo_action, None):
+        self.undo_stack.redoTextChanged.connect(
+            lambda t: self.redo_action.setToolTip(f"Redo {t} (Ctrl+Shift+Z)")
+        )
+        for act in (
+            self.add_action,
+            self.delete_action,
+            self.duplicate_action,
+            self.up_action,
+            self.down_action,
+            None,
+            self.undo_action,
+            self.redo_action,
+            None,
+        ):
             if act is None:
                 self.toolbar.addSpacing(8)
                 continue
@@ -252,7 +277,8 @@ class BuilderPanel(QWidget):
         button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         return button
 
-    # -- the one way the spec changes ----------------------------------------------------------------------------
+    # -- the one way the spec changes
+    # ----------------------------------------------------------------------------
     def edit(self, after: ModelSpec, text: str, select=None, merge_key=None) -> None:
         """Push an undoable edit (applied at once)."""
         if after == self.spec:
@@ -269,13 +295,18 @@ class BuilderPanel(QWidget):
             self._writing = False
         self.refresh()
 
-    # -- analysis ------------------------------------------------------------------------------------------------
+    # -- analysis
+    # ------------------------------------------------------------------------------------------------
     def _analysis_args(self) -> dict:
         training = self.session.project.training
         meta = self.meta
-        return {"batch_size": training.batch_size, "optimizer": training.optimizer, "precision": training.precision,
-                "num_classes": (meta.num_classes or None) if meta is not None else None,
-                "input_dtype": getattr(meta, "input_dtype", "float32") if meta is not None else "float32"}
+        return {
+            "batch_size": training.batch_size,
+            "optimizer": training.optimizer,
+            "precision": training.precision,
+            "num_classes": (meta.num_classes or None) if meta is not None else None,
+            "input_dtype": getattr(meta, "input_dtype", "float32") if meta is not None else "float32",
+        }
 
     def refresh(self) -> None:
         """Re-analyze the spec and redraw. Rule-based specs are analyzed right here (a few ms)."""
@@ -297,13 +328,15 @@ class BuilderPanel(QWidget):
         if _builtin_layers(spec.layers):
             job = jobs.process_job("analysis", "analyse", spec=spec.to_dict(), **args)
         else:
+
             def analysis():
                 yield analyze(spec, **args)
 
             job = ThreadJob("analysis", analysis)
         job.sig_events.connect(lambda events: self._on_worker_done(generation, events[-1]))
-        job.sig_done.connect(lambda error: error is not None and self._on_worker_done(
-            generation, RuntimeError(error.message)))
+        job.sig_done.connect(
+            lambda error: error is not None and self._on_worker_done(generation, RuntimeError(error.message))
+        )
         jobs.start(job)
 
     def _on_worker_done(self, generation: int, result) -> None:
@@ -357,7 +390,7 @@ class BuilderPanel(QWidget):
         for r in self.analysis.walk():
             if r.error and (r.fix or not r.children):
                 return "error", r, r.fix
-        if self.analysis.error:   # an error with no layer (empty network)
+        if self.analysis.error:  # an error with no layer (empty network)
             return "error", None, None
         for r in self.analysis.walk():
             if r.warning:
@@ -396,26 +429,36 @@ class BuilderPanel(QWidget):
         self.totals.setText(
             f"{lead}<b>{a.total_params:,}</b> params ({count_text(a.trainable_params)} trainable, "
             f"{bytes_text(a.param_bytes)}) · {count_text(a.total_macs)} MACs/sample · batch {a.batch_size}: "
-            f"activations {bytes_text(a.activation_bytes)}, training ≈ {bytes_text(a.training_bytes)}")
+            f"activations {bytes_text(a.activation_bytes)}, training ≈ {bytes_text(a.training_bytes)}"
+        )
 
     def _on_session_gpu_memory(self, *_args) -> None:
         """The hardware panel's fit check (core/hardware/fit.py), on the GPU free memory the session publishes."""
         a = self.analysis
-        fit = gpu_fit(a.training_bytes, self.session.device, self.session.gpu_free or {}) if a and a.ok else None
+        fit = (
+            gpu_fit(a.training_bytes, self.session.device, self.session.gpu_free or {})
+            if a and a.ok
+            else None
+        )
         if fit is None:
             self.memory.hide()
             return
         if not fit.fits:
-            self.memory.setText(f"<span style='color:#b00020'>⚠ Training needs about {bytes_text(fit.needed)} "
-                                f"with the CUDA context, but {fit.device} has {bytes_text(fit.available)} free: lower "
-                                "the batch size, use bf16/fp16, or shrink the model.</span>")
+            self.memory.setText(
+                f"<span style='color:#b00020'>⚠ Training needs about {bytes_text(fit.needed)} "
+                f"with the CUDA context, but {fit.device} has {bytes_text(fit.available)} free: lower "
+                "the batch size, use bf16/fp16, or shrink the model.</span>"
+            )
         else:
-            self.memory.setText(f"<span style='color:#2e7d32'>Fits on {fit.device}: about "
-                                f"{bytes_text(fit.needed)} with the CUDA context, of {bytes_text(fit.available)} "
-                                "free.</span>")
+            self.memory.setText(
+                f"<span style='color:#2e7d32'>Fits on {fit.device}: about "
+                f"{bytes_text(fit.needed)} with the CUDA context, of {bytes_text(fit.available)} "
+                "free.</span>"
+            )
         self.memory.show()
 
-    # -- editing actions -----------------------------------------------------------------------------------------
+    # -- editing actions
+    # -----------------------------------------------------------------------------------------
     def _in_shape_at(self, parent: tuple, index: int):
         a = self.analysis
         if a is None:
@@ -452,8 +495,11 @@ class BuilderPanel(QWidget):
         if sel is None:
             return
         after = editing.remove(self.spec, sel)
-        select = sel if editing.exists(after, sel) else (
-            (*sel[:-1], sel[-1] - 1) if sel[-1] > 0 else (sel[:-1] or None))
+        select = (
+            sel
+            if editing.exists(after, sel)
+            else ((*sel[:-1], sel[-1] - 1) if sel[-1] > 0 else (sel[:-1] or None))
+        )
         self.edit(after, f"delete {editing.layer_at(self.spec, sel)['type']}", select)
 
     def duplicate_selected(self) -> None:
@@ -466,7 +512,11 @@ class BuilderPanel(QWidget):
         if sel is None:
             return
         target = sel[-1] + (step if step < 0 else step + 1)
-        siblings = len(editing.layer_at(self.spec, sel[:-1]).get("layers", [])) if sel[:-1] else len(self.spec.layers)
+        siblings = (
+            len(editing.layer_at(self.spec, sel[:-1]).get("layers", []))
+            if sel[:-1]
+            else len(self.spec.layers)
+        )
         if target < 0 or target > siblings:
             return
         after, path = editing.move(self.spec, sel, sel[:-1], target)
@@ -491,10 +541,12 @@ class BuilderPanel(QWidget):
         select = fix.path
         if fix.op == "insert":
             count = len(fix.layer) if isinstance(fix.layer, list) else 1
-            shift = count if editing.exists(self.spec, fix.path) else count - 1   # the fixed layer, or the last added
+            shift = (
+                count if editing.exists(self.spec, fix.path) else count - 1
+            )  # the fixed layer, or the last added
             select = (*fix.path[:-1], fix.path[-1] + shift)
         self.edit(apply_any(self.spec, fix), fix.label[0].lower() + fix.label[1:], select)
-        self.layer_list.setFocus()     # on the fixed layer: not a text field whose text a key would replace
+        self.layer_list.setFocus()  # on the fixed layer: not a text field whose text a key would replace
 
     def apply_template(self, name: str) -> None:
         from workbench.core.model.templates import make_template
@@ -516,7 +568,8 @@ class BuilderPanel(QWidget):
         out = self.analysis.output_shape if self.analysis is not None else None
         return out[0] if out and len(out) == 1 else 10
 
-    # -- files -----------------------------------------------------------------------------------------------------
+    # -- files
+    # -----------------------------------------------------------------------------------------------------
     def _start_dir(self) -> str:
         return str(self.session.path.parent) if self.session.path else str(Path.home())
 
@@ -526,8 +579,9 @@ class BuilderPanel(QWidget):
         self.edit(load_spec(path), f"open {Path(path).name}", None)
 
     def open_spec_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open model spec", self._start_dir(),
-                                              "Model specs (*.json *.wbproj)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open model spec", self._start_dir(), "Model specs (*.json *.wbproj)"
+        )
         if path:
             try:
                 self.open_spec(path)
@@ -537,8 +591,9 @@ class BuilderPanel(QWidget):
     def save_spec_dialog(self) -> None:
         from workbench.core.model.spec import save_spec
 
-        path, _ = QFileDialog.getSaveFileName(self, "Save model spec", str(Path(self._start_dir()) / "model.json"),
-                                              "Model spec (*.json)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save model spec", str(Path(self._start_dir()) / "model.json"), "Model spec (*.json)"
+        )
         if path:
             try:
                 save_spec(self.spec, path)
@@ -567,8 +622,9 @@ class BuilderPanel(QWidget):
         self.code_preview.open()
 
     def _save_code_dialog(self) -> bool:
-        path, _ = QFileDialog.getSaveFileName(self, "Export PyTorch code", str(Path(self._start_dir()) / "model.py"),
-                                              "Python (*.py)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export PyTorch code", str(Path(self._start_dir()) / "model.py"), "Python (*.py)"
+        )
         if not path:
             return False
         try:
@@ -581,7 +637,8 @@ class BuilderPanel(QWidget):
     def _error(self, title: str, message: str) -> None:
         QMessageBox.warning(self, title, message)
 
-    # -- handlers --------------------------------------------------------------------------------------------------
+    # -- handlers
+    # --------------------------------------------------------------------------------------------------
     def _fill_templates_menu(self) -> None:
         from workbench.core.model.templates import templates_for
 
@@ -664,10 +721,13 @@ class BuilderPanel(QWidget):
     def _on_session_data_loaded(self, data) -> None:
         self.meta = getattr(data, "meta", None) if data is not None else None
         if self.meta is not None and list(self.meta.input_shape) != list(self.spec.input_shape):
-            self.edit(editing.set_input_shape(self.spec, self.meta.input_shape), "adapt input to the dataset",
-                      self.selected)
+            self.edit(
+                editing.set_input_shape(self.spec, self.meta.input_shape),
+                "adapt input to the dataset",
+                self.selected,
+            )
         else:
             self.refresh()
 
     def shutdown(self) -> None:
-        self._generation += 1           # a late result is dropped; the job ends with JobRunner.shutdown
+        self._generation += 1  # a late result is dropped; the job ends with JobRunner.shutdown

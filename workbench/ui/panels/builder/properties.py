@@ -28,7 +28,7 @@ INT_LIMIT = 2_147_483_647
 
 
 def _parse_ints(text: str, param: Param):
-    """"3" -> 3, "3, 2" -> [3, 2], "" -> None; ValueError when it is not that."""
+    """ "3" -> 3, "3, 2" -> [3, 2], "" -> None; ValueError when it is not that."""
     parts = [p for p in text.replace("x", ",").replace(" ", ",").split(",") if p]
     if not parts:
         return None
@@ -57,7 +57,7 @@ class FloatSpinBox(QDoubleSpinBox):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setDecimals(12)          # the value is kept, not rounded to 4 places
+        self.setDecimals(12)  # the value is kept, not rounded to 4 places
 
     def textFromValue(self, value: float) -> str:  # noqa: N802 - Qt API
         return f"{value:.6g}"
@@ -145,7 +145,7 @@ class PropertyEditor(QWidget):
             return
         try:
             lt = get_layer_type(layer["type"])
-        except UserError as exc:   # e.g. a plugin layer whose plugin is not installed
+        except UserError as exc:  # e.g. a plugin layer whose plugin is not installed
             self.title.setText(f"<b>{layer['type']}</b>")
             self.problem.setText(f"<span style='color:#b00020'><b>Error:</b> {exc}</span>")
             self.problem.show()
@@ -162,8 +162,12 @@ class PropertyEditor(QWidget):
             self.form.addRow(label, widget)
             self.fields[param.name] = widget
         if lt.composite:
-            self.form.addRow(QLabel("<i>Its body is edited in the layer list: select a layer inside it, or drop "
-                                    "layers onto it.</i>"))
+            self.form.addRow(
+                QLabel(
+                    "<i>Its body is edited in the layer list: select a layer inside it, or drop "
+                    "layers onto it.</i>"
+                )
+            )
         if not lt.params and not lt.composite:
             self.form.addRow(QLabel("<i>No parameters.</i>"))
 
@@ -185,7 +189,9 @@ class PropertyEditor(QWidget):
         if isinstance(widget, QSpinBox):
             if param.inferred:
                 widget.setSpecialValueText(f"auto ({resolved})" if resolved is not None else "auto")
-                widget.setValue(widget.minimum() if value is None else _as_int(value, resolved, widget.minimum()))
+                widget.setValue(
+                    widget.minimum() if value is None else _as_int(value, resolved, widget.minimum())
+                )
             else:
                 widget.setValue(_as_int(value, param.default, widget.minimum()))
         elif isinstance(widget, QDoubleSpinBox):
@@ -199,7 +205,7 @@ class PropertyEditor(QWidget):
         else:
             edit = widget if isinstance(widget, QLineEdit) else widget.findChild(QLineEdit)
             text = (value or "") if param.kind == "str" else _ints_text(value)
-            if edit.text() != text:       # leave the cursor alone while the text is the same
+            if edit.text() != text:  # leave the cursor alone while the text is the same
                 edit.setText(text)
             if param.kind != "str" and param.inferred:
                 edit.setPlaceholderText(f"auto ({_ints_text(resolved)})" if resolved is not None else "auto")
@@ -215,7 +221,9 @@ class PropertyEditor(QWidget):
             message, kind = report.warning, "warning"
         self._fix = (report.fix if kind == "error" else report.warning_fix) if message else None
         color = "#b00020" if kind == "error" else "#8a6100"
-        self.problem.setText(f"<span style='color:{color}'><b>{kind.title()}:</b> {message}</span>" if message else "")
+        self.problem.setText(
+            f"<span style='color:{color}'><b>{kind.title()}:</b> {message}</span>" if message else ""
+        )
         self.problem.setVisible(bool(message))
         self.fix_button.setText(f"Fix: {self._fix.label}" if self._fix else "")
         self.fix_button.setVisible(self._fix is not None)
@@ -234,7 +242,7 @@ class PropertyEditor(QWidget):
             box = QSpinBox()
             lo = int(param.minimum) if param.minimum is not None else -INT_LIMIT
             hi = int(min(param.maximum, INT_LIMIT)) if param.maximum is not None else INT_LIMIT
-            if param.inferred:     # the minimum - 1 stands for "inferred"
+            if param.inferred:  # the minimum - 1 stands for "inferred"
                 lo -= 1
                 box.setSpecialValueText(f"auto ({resolved})" if resolved is not None else "auto")
             box.setRange(lo, hi)
@@ -243,16 +251,20 @@ class PropertyEditor(QWidget):
             box.setKeyboardTracking(False)
             box.valueChanged.connect(
                 lambda v, n=name, p=param, b=box: self.sig_param_changed.emit(
-                    n, None if p.inferred and v == b.minimum() else v))
+                    n, None if p.inferred and v == b.minimum() else v
+                )
+            )
             return box
         if param.kind == "float":
             box = FloatSpinBox()
-            box.setRange(param.minimum if param.minimum is not None else -1e9,
-                         param.maximum if param.maximum is not None else 1e9)
+            box.setRange(
+                param.minimum if param.minimum is not None else -1e9,
+                param.maximum if param.maximum is not None else 1e9,
+            )
             small = _as_float(value, param.default)
             small = small if 0 < abs(small) < 0.01 else _as_float(param.default, 0.0)
             step = abs(small) if 0 < abs(small) < 0.01 else 0.05 if (param.maximum or 0) <= 1 else 0.1
-            box.setSingleStep(step)       # eps 1e-5 steps by 1e-5, not by 0.05
+            box.setSingleStep(step)  # eps 1e-5 steps by 1e-5, not by 0.05
             box.setValue(_as_float(value, param.default))
             box.setKeyboardTracking(False)
             box.valueChanged.connect(lambda v, n=name: self.sig_param_changed.emit(n, float(v)))
@@ -267,13 +279,17 @@ class PropertyEditor(QWidget):
             box.addItems([str(c) for c in param.choices])
             current = value if value is not None else param.default
             box.setCurrentIndex(list(param.choices).index(current) if current in param.choices else 0)
-            box.currentIndexChanged.connect(lambda i, n=name, p=param: self.sig_param_changed.emit(n, p.choices[i]))
+            box.currentIndexChanged.connect(
+                lambda i, n=name, p=param: self.sig_param_changed.emit(n, p.choices[i])
+            )
             return box
         edit = QLineEdit()
         if param.kind == "str":
             edit.setText(value or "")
             edit.setPlaceholderText("none")
-            edit.editingFinished.connect(lambda n=name, e=edit: self.sig_param_changed.emit(n, e.text().strip() or None))
+            edit.editingFinished.connect(
+                lambda n=name, e=edit: self.sig_param_changed.emit(n, e.text().strip() or None)
+            )
             if "path" in name:
                 return self._with_browse(edit, name)
             return edit
@@ -293,10 +309,13 @@ class PropertyEditor(QWidget):
         browse = QPushButton("Browse…")
 
         def pick():
-            path, _ = QFileDialog.getOpenFileName(self, "Weights file", "", "Weights (*.safetensors *.pt *.pth)")
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Weights file", "", "Weights (*.safetensors *.pt *.pth)"
+            )
             if path:
                 edit.setText(path)
                 self.sig_param_changed.emit(name, path)
+
         browse.clicked.connect(pick)
         row.addWidget(browse)
         host.setFocusProxy(edit)

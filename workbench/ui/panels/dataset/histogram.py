@@ -18,8 +18,10 @@ class ClassHistogram(pg.PlotWidget):
         self.hideButtons()
         self.showGrid(y=True, alpha=0.25)
         self.setLabel("left", "samples")
-        self.legend_html = ""        # the splits' colours and counts, in the title: above the bars, never over them
-        self._empty = pg.TextItem("Load a dataset to see its classes", color=(120, 120, 120), anchor=(0.5, 0.5))
+        self.legend_html = ""  # the splits' colours and counts, in the title: above the bars, never over them
+        self._empty = pg.TextItem(
+            "Load a dataset to see its classes", color=(120, 120, 120), anchor=(0.5, 0.5)
+        )
         self.addItem(self._empty)
         self._empty.setPos(0.5, 0.5)
         self.setXRange(0, 1)
@@ -27,7 +29,9 @@ class ClassHistogram(pg.PlotWidget):
         self.getAxis("bottom").setTicks([[]])
 
     def _set_legend(self, entries: list[tuple[str, tuple]]) -> None:
-        self.legend_html = "  ".join(f"<span style='color:rgb{color}'>\u25a0</span> {text}" for text, color in entries)
+        self.legend_html = "  ".join(
+            f"<span style='color:rgb{color}'>\u25a0</span> {text}" for text, color in entries
+        )
         self.setTitle(self.legend_html or None, size="8pt", color="#333")
 
     def clear_data(self, message: str = "Load a dataset to see its classes") -> None:
@@ -50,13 +54,21 @@ class ClassHistogram(pg.PlotWidget):
             c = np.asarray(c, dtype=float)
             if c.sum() == 0:
                 continue
-            bar = pg.BarGraphItem(x=x, y0=base, height=c, width=0.8, brush=pg.mkBrush(*SPLIT_COLORS[name], 220),
-                                  pen=pg.mkPen(None))
+            bar = pg.BarGraphItem(
+                x=x,
+                y0=base,
+                height=c,
+                width=0.8,
+                brush=pg.mkBrush(*SPLIT_COLORS[name], 220),
+                pen=pg.mkPen(None),
+            )
             self.addItem(bar)
             entries.append((f"{name} ({int(c.sum()):,})", SPLIT_COLORS[name]))
             base = base + c
         step = max(1, int(np.ceil(len(class_names) / MAX_TICKS)))
-        self.getAxis("bottom").setTicks([[(i, _short(class_names[i])) for i in range(0, len(class_names), step)]])
+        self.getAxis("bottom").setTicks(
+            [[(i, _short(class_names[i])) for i in range(0, len(class_names), step)]]
+        )
         self.setLabel("bottom", "class")
         self.setXRange(-0.6, len(class_names) - 0.4, padding=0)
         self._set_legend(entries)
@@ -67,8 +79,15 @@ class ClassHistogram(pg.PlotWidget):
         self.clear()
         self._set_legend([])
         hist, edges = np.histogram(values, bins=min(40, max(5, len(values) // 10)))
-        self.addItem(pg.BarGraphItem(x0=edges[:-1], x1=edges[1:], height=hist, brush=pg.mkBrush(66, 133, 244, 220),
-                                     pen=pg.mkPen(None)))
+        self.addItem(
+            pg.BarGraphItem(
+                x0=edges[:-1],
+                x1=edges[1:],
+                height=hist,
+                brush=pg.mkBrush(66, 133, 244, 220),
+                pen=pg.mkPen(None),
+            )
+        )
         self.getAxis("bottom").setTicks(None)
         self.setLabel("bottom", label)
         self.setXRange(edges[0], edges[-1])

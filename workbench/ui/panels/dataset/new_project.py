@@ -122,7 +122,8 @@ class NewFromDataDialog(QDialog):
         if (left, top) != (frame.left(), frame.top()):
             self.move(max(left, free.left()), max(top, free.top()))
 
-    # -- loading ----------------------------------------------------------------------------------------------
+    # -- loading
+    # ----------------------------------------------------------------------------------------------
     def _on_inspect(self) -> None:
         if self._thread is not None:
             return
@@ -168,19 +169,43 @@ class NewFromDataDialog(QDialog):
 
         self.bundle = bundle
         m = bundle.meta
-        self.message.setText(summary_html(bundle) + (f"<br>{len(bundle.skipped)} files skipped (listed in the Dataset "
-                                                     "panel)." if bundle.skipped else ""))
+        self.message.setText(
+            summary_html(bundle)
+            + (
+                f"<br>{len(bundle.skipped)} files skipped (listed in the Dataset panel)."
+                if bundle.skipped
+                else ""
+            )
+        )
         if m.task == "classification":
-            self.histogram.show_classes(m.class_names, {s: np.bincount(
-                np.asarray(bundle.split(s).y) if bundle.split(s).y is not None else np.asarray(bundle.split(s).dataset.y),
-                minlength=m.num_classes) for s in SPLITS})
+            self.histogram.show_classes(
+                m.class_names,
+                {
+                    s: np.bincount(
+                        np.asarray(bundle.split(s).y)
+                        if bundle.split(s).y is not None
+                        else np.asarray(bundle.split(s).dataset.y),
+                        minlength=m.num_classes,
+                    )
+                    for s in SPLITS
+                },
+            )
         else:
             self.histogram.show_values(np.asarray(bundle.train.y))
         if bundle.modality == "image":
             rng = np.random.default_rng(0)
-            picks = rng.choice(len(bundle.train), size=min(len(bundle.train), self.grid.capacity()), replace=False)
-            self.grid.set_items([(bundle.sample_image("train", int(i)), bundle.label_name(bundle.train.y[int(i)])
-                                  if bundle.train.y is not None else "") for i in picks])
+            picks = rng.choice(
+                len(bundle.train), size=min(len(bundle.train), self.grid.capacity()), replace=False
+            )
+            self.grid.set_items(
+                [
+                    (
+                        bundle.sample_image("train", int(i)),
+                        bundle.label_name(bundle.train.y[int(i)]) if bundle.train.y is not None else "",
+                    )
+                    for i in picks
+                ]
+            )
         else:
             self.grid.set_empty_text("\n".join(bundle.sample_text("train", i)[:90] for i in range(3)))
         self.template.clear()
@@ -188,7 +213,7 @@ class NewFromDataDialog(QDialog):
             self.template.addItem(t.title, t.name)
             self.template.setItemData(self.template.count() - 1, t.doc, Qt.ToolTipRole)
         default = None
-        if bundle.modality == "image" and len(m.input_shape) == 3:     # CSV / npz inputs are 1-D (features,)
+        if bundle.modality == "image" and len(m.input_shape) == 3:  # CSV / npz inputs are 1-D (features,)
             default = "lenet5" if max(m.input_shape[1:]) <= 64 else "small_resnet"
         i = self.template.findData(default) if default else -1
         self.template.setCurrentIndex(max(0, i))
@@ -219,7 +244,8 @@ class NewFromDataDialog(QDialog):
         self.shutdown()
         super().done(result)
 
-    # -- result -----------------------------------------------------------------------------------------------
+    # -- result
+    # -----------------------------------------------------------------------------------------------
     def project(self):
         """The new Project: these dataset settings (with the split chosen here) and the template's model."""
         from workbench.core.model.templates import make_template
@@ -229,8 +255,13 @@ class NewFromDataDialog(QDialog):
             raise UserError("inspect a data source first")
         m = self.bundle.meta
         settings = self._settings.model_copy(update={"split": self.split_form.split()})
-        spec = make_template(self.template.currentData(), m.input_shape, m.num_classes, m.input_dtype,
-                             vocab_size=m.extra.get("vocab_size"))
+        spec = make_template(
+            self.template.currentData(),
+            m.input_shape,
+            m.num_classes,
+            m.input_dtype,
+            vocab_size=m.extra.get("vocab_size"),
+        )
         return Project(name=self.name.text().strip() or "Untitled", dataset=settings, model=spec)
 
 

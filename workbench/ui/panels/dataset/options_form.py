@@ -17,14 +17,19 @@ def _editor(spec: OptionSpec) -> QWidget:
         w = QCheckBox(spec.label)
     elif isinstance(spec.default, int):
         w = QSpinBox()
-        w.setRange(int(spec.minimum if spec.minimum is not None else -1_000_000),
-                   int(spec.maximum if spec.maximum is not None else 1_000_000))
+        w.setRange(
+            int(spec.minimum if spec.minimum is not None else -1_000_000),
+            int(spec.maximum if spec.maximum is not None else 1_000_000),
+        )
         if spec.default == 0 and spec.minimum == 0 and "automatic" in spec.help:
-            w.setSpecialValueText("auto")        # 0 = sized from the data (the text sequence length)
+            w.setSpecialValueText("auto")  # 0 = sized from the data (the text sequence length)
     elif isinstance(spec.default, float):
         w = QDoubleSpinBox()
         w.setDecimals(1)
-        w.setRange(spec.minimum if spec.minimum is not None else -1e6, spec.maximum if spec.maximum is not None else 1e6)
+        w.setRange(
+            spec.minimum if spec.minimum is not None else -1e6,
+            spec.maximum if spec.maximum is not None else 1e6,
+        )
     else:
         w = QLineEdit()
         w.setPlaceholderText(spec.help or "")
@@ -56,8 +61,12 @@ class OptionsForm(QWidget):
                 w.toggled.connect(self.sig_changed)
             else:
                 self._layout.addRow(spec.label, w)
-                sig = {QComboBox: "currentIndexChanged", QSpinBox: "valueChanged", QDoubleSpinBox: "valueChanged",
-                       QLineEdit: "editingFinished"}[type(w)]
+                sig = {
+                    QComboBox: "currentIndexChanged",
+                    QSpinBox: "valueChanged",
+                    QDoubleSpinBox: "valueChanged",
+                    QLineEdit: "editingFinished",
+                }[type(w)]
                 getattr(w, sig).connect(self.sig_changed)
             self._set(spec, w, spec.default)
 

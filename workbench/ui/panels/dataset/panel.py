@@ -46,12 +46,14 @@ EDIT_DELAY_MS = 350
 
 def _relative(path: str, root: str | None) -> str:
     if root and path.startswith(root.rstrip("/") + "/"):
-        return path[len(root.rstrip("/")) + 1:]
+        return path[len(root.rstrip("/")) + 1 :]
     return path
 
 
 def _without_augment(settings: DatasetSettings) -> DatasetSettings:
-    return settings.model_copy(update={"options": {k: v for k, v in settings.options.items() if k not in AUGMENT_KEYS}})
+    return settings.model_copy(
+        update={"options": {k: v for k, v in settings.options.items() if k not in AUGMENT_KEYS}}
+    )
 
 
 class DatasetPanel(QWidget):
@@ -60,7 +62,7 @@ class DatasetPanel(QWidget):
         self.setObjectName("datasetPanel")
         self.session = session
         self.bundle = None
-        self.table = None                       # CSV preview rows
+        self.table = None  # CSV preview rows
         self._loaded_settings: DatasetSettings | None = None
         self._thread: DataLoad | None = None
         self._pending: DatasetSettings | None = None
@@ -68,7 +70,8 @@ class DatasetPanel(QWidget):
         self._shuffle = 0
         self._edit_timer = QTimer(self, singleShot=True, interval=EDIT_DELAY_MS)
         self._edit_timer.timeout.connect(self._apply_split_form)
-        # Deferred calls go through child timers: they die with the panel (a bare QTimer.singleShot(0, callable)
+        # Deferred calls go through child timers: they die with the panel (a bare QTimer.singleShot(0,
+        # callable)
         # can fire into a panel Qt has already deleted).
         self._refresh_timer = QTimer(self, singleShot=True, interval=0)
         self._refresh_timer.timeout.connect(self._refresh_samples)
@@ -79,7 +82,8 @@ class DatasetPanel(QWidget):
         session.sig_dataset_changed.connect(self._on_session_dataset_changed)
         self._show_empty("Load a dataset to see samples")
 
-    # -- construction ---------------------------------------------------------------------------------------------
+    # -- construction
+    # ---------------------------------------------------------------------------------------------
     def _build(self) -> None:
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
@@ -179,7 +183,8 @@ class DatasetPanel(QWidget):
         if self.bundle is not None:
             self._refresh_timer.start()
 
-    # -- session --------------------------------------------------------------------------------------------------
+    # -- session
+    # --------------------------------------------------------------------------------------------------
     def _on_session_project_loaded(self) -> None:
         settings = self.session.project.dataset
         self._show_settings(settings)
@@ -188,9 +193,13 @@ class DatasetPanel(QWidget):
     def _on_session_dataset_changed(self) -> None:
         settings = self.session.project.dataset
         self._show_settings(settings)
-        if (self.bundle is not None and self._loaded_settings is not None and self._thread is None
-                and _without_augment(settings) == _without_augment(self._loaded_settings)):
-            self._loaded_settings = settings                   # augmentation only: no reload
+        if (
+            self.bundle is not None
+            and self._loaded_settings is not None
+            and self._thread is None
+            and _without_augment(settings) == _without_augment(self._loaded_settings)
+        ):
+            self._loaded_settings = settings  # augmentation only: no reload
             self.bundle.augment = augment_from_options(settings.options)
             self.augment_check.setEnabled(self.bundle.augment is not None)
             self.augment_check.setChecked(self.bundle.augment is not None)
@@ -204,7 +213,8 @@ class DatasetPanel(QWidget):
         self.split_form.set_settings(settings)
         self.split_form.set_images(is_image_kind(self.source_form.source))
 
-    # -- edits ----------------------------------------------------------------------------------------------------
+    # -- edits
+    # ----------------------------------------------------------------------------------------------------
     def _settings_from_forms(self) -> DatasetSettings | None:
         from pydantic import ValidationError
 
@@ -226,9 +236,9 @@ class DatasetPanel(QWidget):
             self._show_error("choose a folder or file first (Browse\u2026)")
             return
         if settings == self.session.project.dataset:
-            self._start_load(settings)                  # same settings: load again (files may have changed)
+            self._start_load(settings)  # same settings: load again (files may have changed)
         else:
-            self.session.update_dataset(settings)       # -> sig_dataset_changed -> reload
+            self.session.update_dataset(settings)  # -> sig_dataset_changed -> reload
 
     def _apply_split_form(self) -> None:
         current = self.session.project.dataset
@@ -242,9 +252,10 @@ class DatasetPanel(QWidget):
             return
         self.session.update_dataset(DatasetSettings.model_validate(settings.model_dump()))
 
-    # -- background loading ---------------------------------------------------------------------------------------
+    # -- background loading
+    # ---------------------------------------------------------------------------------------
     def _start_load(self, settings: DatasetSettings) -> None:
-        if self._thread is not None:                    # one job at a time: cancel it, start this one after
+        if self._thread is not None:  # one job at a time: cancel it, start this one after
             self._pending = settings
             self._thread.cancel()
             return
@@ -284,8 +295,9 @@ class DatasetPanel(QWidget):
         self.error.setVisible(False)
         self._show_bundle()
         self.session.set_data(bundle)
-        self.session.sig_status.emit(f"Loaded {bundle.meta.kind}: {len(bundle.train) + len(bundle.val) + len(bundle.test):,}"
-                                     " samples")
+        self.session.sig_status.emit(
+            f"Loaded {bundle.meta.kind}: {len(bundle.train) + len(bundle.val) + len(bundle.test):,} samples"
+        )
 
     def _on_worker_failed(self, generation: int, message: str) -> None:
         if generation != self._generation or self._pending is not None:
@@ -309,7 +321,7 @@ class DatasetPanel(QWidget):
         self.progress_row.setVisible(False)
         self.source_form.load_button.setEnabled(True)
         if self._pending is not None:
-            self._pending_timer.start()           # never start a job from inside a completion callback
+            self._pending_timer.start()  # never start a job from inside a completion callback
 
     def _start_pending(self) -> None:
         if self._pending is not None and self._thread is None:
@@ -328,9 +340,10 @@ class DatasetPanel(QWidget):
         self._pending = None
         thread, self._thread = self._thread, None
         if thread is not None:
-            thread.cancel()         # the job ends with the session's JobRunner.shutdown
+            thread.cancel()  # the job ends with the session's JobRunner.shutdown
 
-    # -- views ----------------------------------------------------------------------------------------------------
+    # -- views
+    # ----------------------------------------------------------------------------------------------------
     def _show_error(self, message: str) -> None:
         self.error.setText(message)
         self.error.setVisible(True)
@@ -341,8 +354,11 @@ class DatasetPanel(QWidget):
         self.samples.setCurrentWidget(self.grid)
         self.histogram.clear_data(message.replace("samples", "classes"))
         self.details.setText(message)
-        fill_table(self.skipped_table, ["file", "reason"],
-                   [["Nothing loaded yet", "files or rows a source cannot use are listed here, with the reason"]])
+        fill_table(
+            self.skipped_table,
+            ["file", "reason"],
+            [["Nothing loaded yet", "files or rows a source cannot use are listed here, with the reason"]],
+        )
         self.tabs.setTabText(3, "Skipped")
         self.augment_check.setEnabled(False)
         self.shuffle_button.setEnabled(False)
@@ -353,17 +369,27 @@ class DatasetPanel(QWidget):
         self.details.setText(details_html(b))
         self.split_form.set_note(self._split_note(b))
         root = b.meta.extra.get("root")
-        fill_table(self.skipped_table, ["file", "reason"],
-                   [[_relative(s["path"], root), s["reason"]] for s in b.skipped]
-                   or [["Nothing was skipped", "every file (or row) of the source was used"]])
+        fill_table(
+            self.skipped_table,
+            ["file", "reason"],
+            [[_relative(s["path"], root), s["reason"]] for s in b.skipped]
+            or [["Nothing was skipped", "every file (or row) of the source was used"]],
+        )
         self.tabs.setTabText(3, f"Skipped ({len(b.skipped):,})" if b.skipped else "Skipped")
         self.augment_check.setEnabled(b.augment is not None)
         if b.augment is None:
             self.augment_check.setChecked(False)
         self.shuffle_button.setEnabled(True)
         if b.meta.task == "classification":
-            counts = {s: np.bincount(np.asarray(b.split(s).y) if b.split(s).y is not None else
-                                     np.asarray(b.split(s).dataset.y), minlength=b.meta.num_classes) for s in SPLITS}
+            counts = {
+                s: np.bincount(
+                    np.asarray(b.split(s).y)
+                    if b.split(s).y is not None
+                    else np.asarray(b.split(s).dataset.y),
+                    minlength=b.meta.num_classes,
+                )
+                for s in SPLITS
+            }
             self.histogram.show_classes(b.meta.class_names, counts)
         else:
             self.histogram.show_values(np.asarray(b.train.y), b.meta.extra.get("target", "target"))
@@ -375,7 +401,9 @@ class DatasetPanel(QWidget):
         if b.meta.extra.get("official_test") is not None and len(b.test) == b.meta.extra["official_test"]:
             notes.append("The official test set is the test split; train and validation share the rest.")
         if b.meta.extra.get("streaming"):
-            notes.append("This data set is larger than the in-memory budget: it is decoded from disk per batch.")
+            notes.append(
+                "This data set is larger than the in-memory budget: it is decoded from disk per batch."
+            )
         return " ".join(notes)
 
     def _on_shuffle_clicked(self) -> None:
@@ -401,8 +429,11 @@ class DatasetPanel(QWidget):
         self.samples.setCurrentWidget(self.rows_table)
         self.augment_check.setEnabled(False)
         if self.table is not None:
-            target = self.table.header.index(b.meta.extra["target"]) if b.meta.extra.get("target") in \
-                self.table.header else None
+            target = (
+                self.table.header.index(b.meta.extra["target"])
+                if b.meta.extra.get("target") in self.table.header
+                else None
+            )
             fill_table(self.rows_table, self.table.header, self.table.rows, highlight=target)
         else:
             header, rows = sample_rows(b, split, rng.choice(n, size=min(n, 200), replace=False))
@@ -413,9 +444,11 @@ class DatasetPanel(QWidget):
         if not samples:
             return []
         x = [s[0] for s in samples]
-        if self.augment_check.isChecked() and b.augment is not None:   # torch here only to show augmentation
+        if self.augment_check.isChecked() and b.augment is not None:  # torch here only to show augmentation
             import torch
 
-            x = b.augment(torch.as_tensor(np.stack([np.asarray(xi) for xi in x])),
-                          generator=torch.Generator().manual_seed(self._shuffle))
+            x = b.augment(
+                torch.as_tensor(np.stack([np.asarray(xi) for xi in x])),
+                generator=torch.Generator().manual_seed(self._shuffle),
+            )
         return [(b.to_image(xi), b.label_name(y)) for xi, (_, y) in zip(x, samples, strict=True)]

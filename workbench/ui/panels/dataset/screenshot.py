@@ -56,16 +56,18 @@ def main(out: str = "docs/screenshots") -> list[Path]:
 
     grab("dataset")
     panel.tabs.setCurrentIndex(1)
-    session.update_dataset(session.project.dataset.model_copy(
-        update={"options": {"augment_rotation": 25.0, "augment_crop": 1}}))
+    session.update_dataset(
+        session.project.dataset.model_copy(update={"options": {"augment_rotation": 25.0, "augment_crop": 1}})
+    )
     _wait(app, panel)
     grab("dataset_transforms")
     panel.tabs.setCurrentIndex(0)
     grab("dataset_augmented")
     with tempfile.TemporaryDirectory() as tmp:
         images, labels = digits_uint8()
-        root = write_image_folder(Path(tmp) / "digits_png", images, labels, classes=range(10), per_class=30,
-                                  size=(28, 28))
+        root = write_image_folder(
+            Path(tmp) / "digits_png", images, labels, classes=range(10), per_class=30, size=(28, 28)
+        )
         (root / "digit3" / "notes.txt").write_text("not an image")
         (root / "digit5" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
         session.update_dataset(DatasetSettings(kind="imagefolder", source=str(root)))

@@ -48,7 +48,7 @@ class _PathRow(QWidget):
 
 
 class SourceForm(QWidget):
-    sig_load = Signal()                 # the user asked to (re)load with this source
+    sig_load = Signal()  # the user asked to (re)load with this source
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -101,7 +101,8 @@ class SourceForm(QWidget):
         self.load_button.clicked.connect(self.sig_load)
         self._on_kind_changed()
 
-    # -- state ----------------------------------------------------------------------------------------------------
+    # -- state
+    # ----------------------------------------------------------------------------------------------------
     @property
     def source(self) -> SourceType:
         return get_source(self.kind.currentData())
@@ -121,12 +122,16 @@ class SourceForm(QWidget):
         """kind, source, target, val_source and the source options (not the transforms)."""
         src = self.source
         path = self.path.edit.text().strip()
-        return {"kind": src.kind, "source": "digits" if src.path_mode == "none" else path,
-                "target": (self.target.currentText().strip() or None) if src.needs_target else None,
-                "val_source": (self.val.edit.text().strip() or None) if src.supports_val_source else None,
-                "options": self.options.values()}
+        return {
+            "kind": src.kind,
+            "source": "digits" if src.path_mode == "none" else path,
+            "target": (self.target.currentText().strip() or None) if src.needs_target else None,
+            "val_source": (self.val.edit.text().strip() or None) if src.supports_val_source else None,
+            "options": self.options.values(),
+        }
 
-    # -- reactions ------------------------------------------------------------------------------------------------
+    # -- reactions
+    # ------------------------------------------------------------------------------------------------
     def _set_row_visible(self, widget: QWidget, visible: bool) -> None:
         self._form.setRowVisible(widget, visible)
 
@@ -160,8 +165,12 @@ class SourceForm(QWidget):
     def _on_browse(self) -> None:
         src = self.source
         if src.path_mode == "file":
-            path, _ = QFileDialog.getOpenFileName(self, f"Choose {src.label}", self._start_dir(),
-                                                  f"{src.file_filter};;All files (*)" if src.file_filter else "")
+            path, _ = QFileDialog.getOpenFileName(
+                self,
+                f"Choose {src.label}",
+                self._start_dir(),
+                f"{src.file_filter};;All files (*)" if src.file_filter else "",
+            )
         else:
             path = QFileDialog.getExistingDirectory(self, f"Choose {src.label}", self._start_dir())
         if path:
@@ -183,8 +192,12 @@ class SourceForm(QWidget):
         current = self.target.currentText()
         try:
             opts = self.options.values()
-            header = read_csv(self.path.edit.text().strip(), opts.get("encoding", "auto"),
-                              opts.get("delimiter", "auto"), max_rows=1).header
+            header = read_csv(
+                self.path.edit.text().strip(),
+                opts.get("encoding", "auto"),
+                opts.get("delimiter", "auto"),
+                max_rows=1,
+            ).header
         except (UserError, OSError):
             header = []
         with QSignalBlocker(self.target):

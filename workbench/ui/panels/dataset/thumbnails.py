@@ -7,7 +7,7 @@ from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-CELL = 64          # thumbnail side in pixels (the picture), plus a caption line below
+CELL = 64  # thumbnail side in pixels (the picture), plus a caption line below
 CAPTION = 16
 GAP = 6
 
@@ -24,7 +24,7 @@ def to_qimage(img: np.ndarray) -> QImage:
 class ThumbnailGrid(QWidget):
     """Set `items` to [(uint8 image, caption)]; `capacity()` says how many fit at the current size."""
 
-    sig_capacity_changed = Signal(int)     # more (or fewer) thumbnails fit after a resize
+    sig_capacity_changed = Signal(int)  # more (or fewer) thumbnails fit after a resize
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -76,15 +76,19 @@ class ThumbnailGrid(QWidget):
         font = QFont(self.font())
         font.setPointSizeF(max(7.0, font.pointSizeF() - 1))
         p.setFont(font)
-        p.setRenderHint(QPainter.SmoothPixmapTransform, False)     # crisp pixels for small images
+        p.setRenderHint(QPainter.SmoothPixmapTransform, False)  # crisp pixels for small images
         for k, (img, caption) in enumerate(self._items):
             r, c = divmod(k, cols)
             x, y = x0 + c * (CELL + GAP), r * (CELL + CAPTION + GAP)
             if y + CELL > self.height():
                 break
             scaled = img.size().scaled(QSize(CELL, CELL), Qt.KeepAspectRatio)
-            target = QRect(x + (CELL - scaled.width()) // 2, y + (CELL - scaled.height()) // 2,
-                           scaled.width(), scaled.height())
+            target = QRect(
+                x + (CELL - scaled.width()) // 2,
+                y + (CELL - scaled.height()) // 2,
+                scaled.width(),
+                scaled.height(),
+            )
             p.fillRect(QRect(x, y, CELL, CELL), QColor(20, 20, 20))
             p.drawImage(target, img)
             p.setPen(pal.color(QPalette.Text))

@@ -21,27 +21,50 @@ def summary_html(bundle: DataBundle) -> str:
     mem = bundle.meta.extra.get("memory_bytes", 0)
     where = "streamed from disk" if m.extra.get("streaming") else f"{bytes_text(mem)} in memory"
     splits = " \u00b7 ".join(f"{s} <b>{len(bundle.split(s)):,}</b>" for s in SPLITS)
-    return (f"<b>{n:,}</b> samples \u00b7 <b>{classes}</b> \u00b7 input <b>{shape_text(m.input_shape)}</b> "
-            f"{m.input_dtype} \u00b7 {where}<br>{splits}")
+    return (
+        f"<b>{n:,}</b> samples \u00b7 <b>{classes}</b> \u00b7 input <b>{shape_text(m.input_shape)}</b> "
+        f"{m.input_dtype} \u00b7 {where}<br>{splits}"
+    )
 
 
 def details_html(bundle: DataBundle) -> str:
     m, x = bundle.meta, bundle.meta.extra
-    rows = [("Kind", m.kind), ("Task", m.task), ("Input shape", shape_text(m.input_shape)), ("Input dtype", m.input_dtype)]
+    rows = [
+        ("Kind", m.kind),
+        ("Task", m.task),
+        ("Input shape", shape_text(m.input_shape)),
+        ("Input dtype", m.input_dtype),
+    ]
     for s in SPLITS:
         rows.append((f"{s.capitalize()} samples", f"{len(bundle.split(s)):,}"))
     if m.mean is not None:
         fmt = ", ".join(f"{v:.4g}" for v in m.mean[:8]) + (" \u2026" if len(m.mean) > 8 else "")
         rows.append(("Mean (train)", fmt))
-        rows.append(("Std (train)", ", ".join(f"{v:.4g}" for v in m.std[:8]) + (" \u2026" if len(m.std) > 8 else "")))
-    rows.append(("Memory", "streamed from disk (decoded per batch)" if x.get("streaming") else
-                 bytes_text(x.get("memory_bytes", 0))))
+        rows.append(
+            ("Std (train)", ", ".join(f"{v:.4g}" for v in m.std[:8]) + (" \u2026" if len(m.std) > 8 else ""))
+        )
+    rows.append(
+        (
+            "Memory",
+            "streamed from disk (decoded per batch)"
+            if x.get("streaming")
+            else bytes_text(x.get("memory_bytes", 0)),
+        )
+    )
     if bundle.augment is not None:
         rows.append(("Augmentation", bundle.augment.describe()))
-    for key, label in (("encoding", "Encoding"), ("delimiter", "Delimiter"), ("target", "Target column"),
-                       ("text_column", "Text column"), ("tokenizer", "Tokenizer"), ("vocab_size", "Vocabulary"),
-                       ("seq_len", "Sequence length"), ("truncated", "Texts truncated"), ("root", "Folder"),
-                       ("file", "File")):
+    for key, label in (
+        ("encoding", "Encoding"),
+        ("delimiter", "Delimiter"),
+        ("target", "Target column"),
+        ("text_column", "Text column"),
+        ("tokenizer", "Tokenizer"),
+        ("vocab_size", "Vocabulary"),
+        ("seq_len", "Sequence length"),
+        ("truncated", "Texts truncated"),
+        ("root", "Folder"),
+        ("file", "File"),
+    ):
         if key in x:
             rows.append((label, repr(x[key]) if key == "delimiter" else str(x[key])))
     if "missing" in x:
@@ -54,12 +77,16 @@ def details_html(bundle: DataBundle) -> str:
         rows.append(("One-hot columns", ", ".join(x["categorical"])))
     if bundle.skipped:
         rows.append(("Skipped files", f"{len(bundle.skipped):,} (see the Skipped tab)"))
-    body = "".join(f"<tr><td style='padding-right:12px;color:#666'>{escape(k)}</td><td>{escape(str(v))}</td></tr>"
-                   for k, v in rows)
+    body = "".join(
+        f"<tr><td style='padding-right:12px;color:#666'>{escape(k)}</td><td>{escape(str(v))}</td></tr>"
+        for k, v in rows
+    )
     return f"<table>{body}</table>"
 
 
-def fill_table(table: QTableWidget, header: list[str], rows: list[list[str]], highlight: int | None = None) -> None:
+def fill_table(
+    table: QTableWidget, header: list[str], rows: list[list[str]], highlight: int | None = None
+) -> None:
     table.clear()
     table.setColumnCount(len(header))
     table.setRowCount(len(rows))

@@ -2,8 +2,8 @@
 
 With a JobRunner a built-in source loads in the trainer process (`load_data`), which keeps it for training and
 sends the GUI a copy with numpy arrays, so the GUI process never imports torch for it; a data set too large to
-send (or streamed from disk), a plugin's source, or any load without a JobRunner runs here on a thread. Results come back as signals
-tagged with the load's generation; a cancelled load's results are dropped.
+send (or streamed from disk), a plugin's source, or any load without a JobRunner runs here on a thread.
+Results come back as signals tagged with the load's generation; a cancelled load's results are dropped.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from PySide6.QtCore import QObject, Signal
 from workbench.core.data.settings import DatasetSettings
 from workbench.core.errors import Cancelled
 
-LOAD_FAILED = {"MemoryError": "not enough memory to load this data set; resize the images smaller or set "
-                              "in_memory to no (stream from disk)"}
+LOAD_FAILED = {
+    "MemoryError": "not enough memory to load this data set; resize the images smaller or set "
+    "in_memory to no (stream from disk)"
+}
 
 
 def _load_here(settings: DatasetSettings, cancel: threading.Event, push):
@@ -24,7 +26,9 @@ def _load_here(settings: DatasetSettings, cancel: threading.Event, push):
     from workbench.core.data import load_dataset
     from workbench.core.trainer_process import preview_table
 
-    data = load_dataset(settings, lambda done, total, text: push([("progress", done, total, text)]), cancel.is_set)
+    data = load_dataset(
+        settings, lambda done, total, text: push([("progress", done, total, text)]), cancel.is_set
+    )
     yield ("loaded", data, preview_table(settings))
 
 
@@ -40,13 +44,15 @@ def _builtin(kind: str) -> bool:
 
 
 class DataLoad(QObject):
-    sig_progress = Signal(int, int, str)         # done, total (0 = unknown), message
-    sig_loaded = Signal(int, object, object)     # generation, DataBundle, CSV preview table (or None)
-    sig_failed = Signal(int, str)                # generation, message for the user
+    sig_progress = Signal(int, int, str)  # done, total (0 = unknown), message
+    sig_loaded = Signal(int, object, object)  # generation, DataBundle, CSV preview table (or None)
+    sig_failed = Signal(int, str)  # generation, message for the user
     sig_cancelled = Signal(int)
     finished = Signal()
 
-    def __init__(self, settings: DatasetSettings, generation: int, parent=None, jobs=None, kind: str = "data"):
+    def __init__(
+        self, settings: DatasetSettings, generation: int, parent=None, jobs=None, kind: str = "data"
+    ):
         super().__init__(parent)
         self.settings = settings
         self.generation = generation
@@ -57,15 +63,20 @@ class DataLoad(QObject):
 
     def start(self) -> None:
         if self.jobs is not None and not self.jobs.closing and _builtin(self.settings.kind):
-            self._run(self.jobs.process_job(self.kind, "load_data", dataset=self.settings.model_dump(mode="json")))
+            self._run(
+                self.jobs.process_job(self.kind, "load_data", dataset=self.settings.model_dump(mode="json"))
+            )
         else:
             self._start_here()
 
     def _start_here(self) -> None:
         from workbench.ui.jobs import ThreadJob
 
-        job = ThreadJob(self.kind, lambda: _load_here(self.settings, self._cancel, job._push),
-                        on_command=lambda action, _arg: self._cancel.set() if action == "cancel" else None)
+        job = ThreadJob(
+            self.kind,
+            lambda: _load_here(self.settings, self._cancel, job._push),
+            on_command=lambda action, _arg: self._cancel.set() if action == "cancel" else None,
+        )
         self._run(job)
 
     def _run(self, job) -> None:
@@ -100,7 +111,7 @@ class DataLoad(QObject):
                 self.sig_progress.emit(*event[1:])
             elif event[0] == "loaded":
                 self.sig_loaded.emit(self.generation, event[1], event[2])
-            elif event[0] == "streamed":    # too large to send: load it here instead
+            elif event[0] == "streamed":  # too large to send: load it here instead
                 self._start_here()
                 return
 
@@ -114,8 +125,11 @@ class DataLoad(QObject):
                 self.sig_failed.emit(self.generation, error.message)
             else:
                 kind = error.message.split(":")[0]
-                self.sig_failed.emit(self.generation, LOAD_FAILED.get(kind) or
-                                     f"unexpected error while loading ({error.message}); please report it")
+                self.sig_failed.emit(
+                    self.generation,
+                    LOAD_FAILED.get(kind)
+                    or f"unexpected error while loading ({error.message}); please report it",
+                )
         self.finished.emit()
 
 

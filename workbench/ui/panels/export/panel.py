@@ -51,8 +51,11 @@ class ExportPanel(QWidget):
         for column in range(1, len(COLUMNS)):
             self.table.horizontalHeader().setSectionResizeMode(column, QHeaderView.ResizeToContents)
         self.table.doubleClicked.connect(self._on_table_double_clicked)
-        self.empty = QLabel("No exports yet. Train a model, then Export... to get a verified ONNX, int8 or "
-                            "TorchScript file with a report.", objectName="exportEmptyLabel")
+        self.empty = QLabel(
+            "No exports yet. Train a model, then Export... to get a verified ONNX, int8 or "
+            "TorchScript file with a report.",
+            objectName="exportEmptyLabel",
+        )
         self.empty.setWordWrap(True)
         self.empty.setAlignment(Qt.AlignCenter)
         self.empty.setStyleSheet("color: palette(mid);")
@@ -70,7 +73,8 @@ class ExportPanel(QWidget):
         session.actions["export"].triggered.connect(self.open_wizard)
         self._on_session_project_loaded()
 
-    # -- what will be exported --------------------------------------------------------------------------------------
+    # -- what will be exported
+    # --------------------------------------------------------------------------------------
     def _update_source(self) -> None:
         s = self.session
         which = s.project.export.source
@@ -78,10 +82,14 @@ class ExportPanel(QWidget):
         if s.selected_run is not None and which != "current":
             text = f"Will export run <b>{Path(s.selected_run).name}</b> ({which} checkpoint) as <b>{fmt}</b>."
         elif which == "current" or not self._has_runs():
-            text = (f"Will export the <b>current model</b> as <b>{fmt}</b> — its weights are "
-                    "<span style='color:#b36b00'>untrained</span>; train it first for a useful export.")
+            text = (
+                f"Will export the <b>current model</b> as <b>{fmt}</b> — its weights are "
+                "<span style='color:#b36b00'>untrained</span>; train it first for a useful export."
+            )
         else:
-            text = f"Will export the latest run's {which} checkpoint as <b>{fmt}</b> (select a run to change)."
+            text = (
+                f"Will export the latest run's {which} checkpoint as <b>{fmt}</b> (select a run to change)."
+            )
         self.source_label.setText(text)
 
     def _has_runs(self) -> bool:
@@ -89,7 +97,8 @@ class ExportPanel(QWidget):
 
         return bool(list_runs(self.session.runs_dir))
 
-    # -- reports --------------------------------------------------------------------------------------------------
+    # -- reports
+    # --------------------------------------------------------------------------------------------------
     def _on_session_project_loaded(self) -> None:
         self.reports = self._saved_reports()
         self._fill_table()
@@ -109,7 +118,7 @@ class ExportPanel(QWidget):
         return found[:MAX_REPORTS]
 
     def add_report(self, report: ExportReport) -> None:
-        self.reports = [report] + [r for r in self.reports if r.path != report.path][:MAX_REPORTS - 1]
+        self.reports = [report] + [r for r in self.reports if r.path != report.path][: MAX_REPORTS - 1]
         self._fill_table()
         self.session.sig_status.emit(f"Exported {report.path}")
 
@@ -117,11 +126,24 @@ class ExportPanel(QWidget):
         self.table.setRowCount(len(self.reports))
         for row, r in enumerate(self.reports):
             latency = r.latency_ms or {}
-            check = "failed" if r.verdict == "failed" else "ok" if r.checker_ok and r.parity_ok is not False \
-                else "check failed" if not r.checker_ok else "parity"
-            values = (Path(r.path).name, r.format, bytes_text(r.size_bytes),
-                      f"{_pct(r.accuracy_before)} → {_pct(r.accuracy_after)}", _pct(r.top1_agreement),
-                      f"{latency.get('batch_1', 0):.3g} / {latency.get('batch_32', 0):.3g} ms", check)
+            check = (
+                "failed"
+                if r.verdict == "failed"
+                else "ok"
+                if r.checker_ok and r.parity_ok is not False
+                else "check failed"
+                if not r.checker_ok
+                else "parity"
+            )
+            values = (
+                Path(r.path).name,
+                r.format,
+                bytes_text(r.size_bytes),
+                f"{_pct(r.accuracy_before)} → {_pct(r.accuracy_after)}",
+                _pct(r.top1_agreement),
+                f"{latency.get('batch_1', 0):.3g} / {latency.get('batch_32', 0):.3g} ms",
+                check,
+            )
             for column, value in enumerate(values):
                 item = QTableWidgetItem(value)
                 item.setToolTip("\n".join([r.path, *r.notes, *r.warnings]))
@@ -133,7 +155,8 @@ class ExportPanel(QWidget):
         report = self.reports[index.row()]
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(report.path).parent)))
 
-    # -- the wizard -------------------------------------------------------------------------------------------------
+    # -- the wizard
+    # -------------------------------------------------------------------------------------------------
     def open_wizard(self):
         from workbench.ui.panels.export.wizard import ExportWizard
 

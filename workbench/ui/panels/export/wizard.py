@@ -44,7 +44,7 @@ from workbench.core.training.runs import list_runs
 from workbench.ui.jobs import ThreadJob
 
 SOURCE_PAGE, FORMAT_PAGE, DESTINATION_PAGE, RUN_PAGE, REPORT_PAGE, BUDGET_PAGE = range(6)
-DEFAULT_BUDGET = 1.0          # points, when the project has none remembered
+DEFAULT_BUDGET = 1.0  # points, when the project has none remembered
 
 
 def _note(text: str = "", style: str = "color: palette(mid);") -> QLabel:
@@ -63,7 +63,9 @@ class SourcePage(QWizardPage):
         self.runs = QComboBox(objectName="exportRunCombo")
         self.best = QRadioButton("Best checkpoint of the run", objectName="exportSourceBest")
         self.last = QRadioButton("Last checkpoint of the run", objectName="exportSourceLast")
-        self.current = QRadioButton("Current model in the builder (untrained weights)", objectName="exportSourceCurrent")
+        self.current = QRadioButton(
+            "Current model in the builder (untrained weights)", objectName="exportSourceCurrent"
+        )
         self.group = QButtonGroup(self)
         for button in (self.best, self.last, self.current):
             self.group.addButton(button)
@@ -101,8 +103,10 @@ class SourcePage(QWizardPage):
 
     def _update(self) -> None:
         if self.current.isChecked():
-            self.warning.setText("The builder's model has random weights: the export works, but it predicts "
-                                 "nothing useful. Train it first, then export the run's best checkpoint.")
+            self.warning.setText(
+                "The builder's model has random weights: the export works, but it predicts "
+                "nothing useful. Train it first, then export the run's best checkpoint."
+            )
         elif self.runs.count() == 0:
             self.warning.setText("No trained runs yet: train the model (Train in the toolbar) to export it.")
         else:
@@ -120,14 +124,16 @@ class FormatPage(QWizardPage):
     def __init__(self, wizard: ExportWizard):
         super().__init__()
         self.setTitle("Format and options")
-        self.setSubTitle("Every export is verified: checker, onnxruntime at batch 1 and 32, parity and accuracy "
-                         "against PyTorch, size and latency.")
+        self.setSubTitle(
+            "Every export is verified: checker, onnxruntime at batch 1 and 32, parity and accuracy "
+            "against PyTorch, size and latency."
+        )
         self.wiz = wizard
         self.formats = QComboBox(objectName="exportFormatCombo")
         for exporter in exporters():
             missing = unavailable(exporter)
             self.formats.addItem(exporter.label + (" (not installed)" if missing else ""), exporter.name)
-            if missing:       # offered, so users learn it exists, but disabled with what to install
+            if missing:  # offered, so users learn it exists, but disabled with what to install
                 index = self.formats.count() - 1
                 self.formats.model().item(index).setEnabled(False)
                 self.formats.setItemData(index, missing, Qt.ToolTipRole)
@@ -172,12 +178,19 @@ class FormatPage(QWizardPage):
 
     def nextId(self) -> int:  # noqa: N802 - Qt API
         options = self.exporter().options
-        return BUDGET_PAGE if "calibration_samples" in options or "max_accuracy_drop" in options \
+        return (
+            BUDGET_PAGE
+            if "calibration_samples" in options or "max_accuracy_drop" in options
             else DESTINATION_PAGE
+        )
 
     def settings(self) -> ExportSettings:
-        update = {"format": self.formats.currentData(), "opset": self.opset.value(),
-                  "calibration_method": self.method.currentText(), "source": self.wiz.source_page.source()}
+        update = {
+            "format": self.formats.currentData(),
+            "opset": self.opset.value(),
+            "calibration_method": self.method.currentText(),
+            "source": self.wiz.source_page.source(),
+        }
         if self.nextId() == BUDGET_PAGE:
             update.update(self.wiz.budget_page.values(self.exporter()))
         return self.wiz.session.project.export.model_copy(update=update)
@@ -190,27 +203,47 @@ class BudgetPage(QWizardPage):
         super().__init__()
         self.setObjectName("exportBudgetPage")
         self.setTitle("Accuracy budget")
-        self.setSubTitle("int8 is smaller and often faster, at some cost in accuracy. Say how much you accept: "
-                         "the most sensitive layers stay in fp32 until the drop on the validation split is within "
-                         "it, or the export says it cannot be met.")
+        self.setSubTitle(
+            "int8 is smaller and often faster, at some cost in accuracy. Say how much you accept: "
+            "the most sensitive layers stay in fp32 until the drop on the validation split is within "
+            "it, or the export says it cannot be met."
+        )
         self.wiz = wizard
         self.use_budget = QCheckBox("Keep the accuracy within a budget", objectName="exportUseBudget")
-        self.drop = QDoubleSpinBox(objectName="exportMaxAccuracyDrop", minimum=0.0, maximum=100.0, decimals=1,
-                                   singleStep=0.5, suffix=" points", maximumWidth=180)
-        self.drop.setToolTip("Accuracy on the validation split may fall by at most this many percentage points "
-                             "(e.g. 97.0% -> 96.5% is 0.5 points)")
-        self.samples = QSpinBox(objectName="exportCalibrationSamples", minimum=1, maximum=100_000, suffix=" samples",
-                                maximumWidth=180)
-        self.samples.setToolTip("Train samples the activation ranges are calibrated on (100-500 is typical; more "
-                                "is slower and rarely better)")
+        self.drop = QDoubleSpinBox(
+            objectName="exportMaxAccuracyDrop",
+            minimum=0.0,
+            maximum=100.0,
+            decimals=1,
+            singleStep=0.5,
+            suffix=" points",
+            maximumWidth=180,
+        )
+        self.drop.setToolTip(
+            "Accuracy on the validation split may fall by at most this many percentage points "
+            "(e.g. 97.0% -> 96.5% is 0.5 points)"
+        )
+        self.samples = QSpinBox(
+            objectName="exportCalibrationSamples",
+            minimum=1,
+            maximum=100_000,
+            suffix=" samples",
+            maximumWidth=180,
+        )
+        self.samples.setToolTip(
+            "Train samples the activation ranges are calibrated on (100-500 is typical; more "
+            "is slower and rarely better)"
+        )
         self.form = QFormLayout()
         self.form.addRow(self.use_budget)
         self.form.addRow("Maximum accuracy drop", self.drop)
         self.form.addRow("Calibration set", self.samples)
-        self.explain = _note("How it works: every layer is quantized, then onnxruntime's QDQ debugging compares "
-                             "each layer's int8 output with fp32 (signal-to-quantization-noise ratio). Layers that "
-                             "add the most noise are kept in fp32, one group at a time, up to half of them. The "
-                             "report shows each layer's sensitivity and which were kept.")
+        self.explain = _note(
+            "How it works: every layer is quantized, then onnxruntime's QDQ debugging compares "
+            "each layer's int8 output with fp32 (signal-to-quantization-noise ratio). Layers that "
+            "add the most noise are kept in fp32, one group at a time, up to half of them. The "
+            "report shows each layer's sensitivity and which were kept."
+        )
         layout = QVBoxLayout(self)
         layout.addLayout(self.form)
         layout.addWidget(self.explain)
@@ -220,7 +253,9 @@ class BudgetPage(QWizardPage):
     def initializePage(self) -> None:  # noqa: N802
         settings = self.wiz.session.project.export
         self.use_budget.setChecked(True)
-        self.drop.setValue(settings.max_accuracy_drop if settings.max_accuracy_drop is not None else DEFAULT_BUDGET)
+        self.drop.setValue(
+            settings.max_accuracy_drop if settings.max_accuracy_drop is not None else DEFAULT_BUDGET
+        )
         self.samples.setValue(settings.calibration_samples)
         has_budget = "max_accuracy_drop" in self.wiz.format_page.exporter().options
         for widget in (self.use_budget, self.drop, self.explain):
@@ -229,8 +264,10 @@ class BudgetPage(QWizardPage):
 
     def values(self, exporter) -> dict:
         budget = "max_accuracy_drop" in exporter.options and self.use_budget.isChecked()
-        return {"calibration_samples": self.samples.value(),
-                "max_accuracy_drop": round(self.drop.value(), 2) if budget else None}
+        return {
+            "calibration_samples": self.samples.value(),
+            "max_accuracy_drop": round(self.drop.value(), 2) if budget else None,
+        }
 
     def nextId(self) -> int:  # noqa: N802
         return DESTINATION_PAGE
@@ -259,8 +296,9 @@ class DestinationPage(QWizardPage):
     def initializePage(self) -> None:  # noqa: N802
         settings = self.wiz.format_page.settings()
         suffix = get_exporter(settings.format).suffix
-        default = default_destination(self.wiz.session.runs_dir, self.wiz.source_page.run(),
-                                      settings.source, suffix, settings.format)
+        default = default_destination(
+            self.wiz.session.runs_dir, self.wiz.source_page.run(), settings.source, suffix, settings.format
+        )
         remembered = settings.destination
         if remembered and Path(remembered).suffix == suffix and Path(remembered).parent.is_dir():
             default = Path(remembered).parent / default.name
@@ -273,8 +311,10 @@ class DestinationPage(QWizardPage):
 
     def _update(self) -> None:
         p = Path(self.path.text()).expanduser()
-        self.hint.setText(f"Report: {p.name}.report.json and {p.name}.report.md in {p.parent}"
-                          + (" (an existing file is replaced)" if p.exists() else ""))
+        self.hint.setText(
+            f"Report: {p.name}.report.json and {p.name}.report.md in {p.parent}"
+            + (" (an existing file is replaced)" if p.exists() else "")
+        )
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:  # noqa: N802
@@ -285,7 +325,9 @@ class DestinationPage(QWizardPage):
         folder = Path(self.path.text()).expanduser().parent
         existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
         if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK):
-            self.hint.setText(f"<span style='color:#b00020'>{folder} is not writable; choose another folder.</span>")
+            self.hint.setText(
+                f"<span style='color:#b00020'>{folder} is not writable; choose another folder.</span>"
+            )
             return False
         return True
 
@@ -307,9 +349,9 @@ class RunPage(QWizardPage):
         layout = QVBoxLayout(self)
         for widget in (self.progress, self.status, self.log, self.error):
             layout.addWidget(widget)
-        self.job = None                # the export: a job in the trainer process (workbench.ui.jobs)
+        self.job = None  # the export: a job in the trainer process (workbench.ui.jobs)
         self.report = None
-        self.pending = None            # a failed export held in its work folder until kept or discarded
+        self.pending = None  # a failed export held in its work folder until kept or discarded
 
     def initializePage(self) -> None:  # noqa: N802
         self.discard_pending()
@@ -322,12 +364,13 @@ class RunPage(QWizardPage):
         session.update_export(request.settings)
         exporter = get_exporter(request.settings.format)
         self.status.setText(f"Exporting {request.describe()} as {exporter.label}...")
-        if exporter.write.__module__.startswith("workbench."):     # built-in: in the trainer process
+        if exporter.write.__module__.startswith("workbench."):  # built-in: in the trainer process
             job = session.jobs.process_job("export", "export", request=request.to_dict())
-        else:                       # a plugin's exporter, registered in this process: on a thread here
+        else:  # a plugin's exporter, registered in this process: on a thread here
             cancel = threading.Event()
-            job = ThreadJob("export", lambda: export_events(request, cancel),
-                            on_command=lambda action, _arg: cancel.set())
+            job = ThreadJob(
+                "export", lambda: export_events(request, cancel), on_command=lambda action, _arg: cancel.set()
+            )
         job.sig_events.connect(self._on_job_events)
         job.sig_done.connect(self._on_job_done)
         self.job = job
@@ -350,7 +393,9 @@ class RunPage(QWizardPage):
             elif error.user_error:
                 self.error.setText(f"Export failed: {error.message}\nGo Back to change the options.")
             else:
-                self.error.setText(f"Export failed (a bug; please report it):\n{(error.details or error.message)[-1500:]}")
+                self.error.setText(
+                    f"Export failed (a bug; please report it):\n{(error.details or error.message)[-1500:]}"
+                )
         self.completeChanged.emit()
         if self.report is not None:
             self.sig_finished.emit(self.report)
@@ -395,19 +440,29 @@ class SensitivityChart(pg.PlotWidget):
         self.showGrid(x=True, alpha=0.25)
         self.setLabel("bottom", "SQNR lost at the node (dB; more = more sensitive)")
         self.getViewBox().invertY(True)
-        self.legend = self.addLegend(offset=(-6, -6), labelTextColor=(40, 40, 40), brush=pg.mkBrush(255, 255, 255, 220))
+        self.legend = self.addLegend(
+            offset=(-6, -6), labelTextColor=(40, 40, 40), brush=pg.mkBrush(255, 255, 255, 220)
+        )
 
     def show_rows(self, rows: list[dict]) -> None:
         self.clear()
         self.legend.clear()
-        rows = rows[:self.MAX_BARS]
+        rows = rows[: self.MAX_BARS]
         lost = [max(0.0, min(r["input_sqnr_db"], 120.0) - r["sqnr_db"]) for r in rows]
         for kept, color in ((True, self.KEPT), (False, self.INT8)):
             index = [i for i, r in enumerate(rows) if r["kept_fp32"] == kept]
             if index:
-                self.addItem(pg.BarGraphItem(x0=0, y=index, height=0.7, width=[lost[i] for i in index],
-                                             brush=pg.mkBrush(*color, 230), pen=pg.mkPen(None),
-                                             name="kept in fp32" if kept else "int8"))
+                self.addItem(
+                    pg.BarGraphItem(
+                        x0=0,
+                        y=index,
+                        height=0.7,
+                        width=[lost[i] for i in index],
+                        brush=pg.mkBrush(*color, 230),
+                        pen=pg.mkPen(None),
+                        name="kept in fp32" if kept else "int8",
+                    )
+                )
         self.getAxis("left").setTicks([[(i, f"{r['node']} ({r['op']})") for i, r in enumerate(rows)]])
         self.setYRange(-0.6, len(rows) - 0.4, padding=0)
         self.setXRange(0, max([*lost, 1.0]) * 1.08, padding=0)
@@ -460,11 +515,15 @@ class ReportPage(QWizardPage):
         self.setSubTitle(f"{name}: {'verification FAILED' if failed else 'verified'}")
         if failed:
             checks = "".join(f"<br>• {c}" for c in report.failed_checks)
-            self.verdict.setText(f"<b style='color:#b00020'>Verification failed</b> — {name} was not written."
-                                 f"{checks}<br>Keep it anyway, or go Back to change the options.")
+            self.verdict.setText(
+                f"<b style='color:#b00020'>Verification failed</b> — {name} was not written."
+                f"{checks}<br>Keep it anyway, or go Back to change the options."
+            )
         else:
-            self.verdict.setText(f"<b style='color:#2a7a2a'>Verified</b> — {name} written with its report."
-                                 + self._budget_line(report))
+            self.verdict.setText(
+                f"<b style='color:#2a7a2a'>Verified</b> — {name} written with its report."
+                + self._budget_line(report)
+            )
         if failed:
             self.verdict.setText(self.verdict.text() + self._budget_line(report))
         self.keep.setVisible(self.wiz.run_page.pending is not None)
@@ -484,14 +543,21 @@ class ReportPage(QWizardPage):
         b = report.accuracy_budget
         if not b:
             return ""
-        return (f"<br>Accuracy budget {b['max_drop_points']:g} points: achieved {b['achieved_drop_points']:.2f} "
-                f"points with {b['fp32_nodes']} of {b['quantizable_nodes']} quantizable nodes kept in fp32.")
+        return (
+            f"<br>Accuracy budget {b['max_drop_points']:g} points: achieved {b['achieved_drop_points']:.2f} "
+            f"points with {b['fp32_nodes']} of {b['quantizable_nodes']} quantizable nodes kept in fp32."
+        )
 
     def _fill_table(self, rows: list[dict]) -> None:
         self.table.setRowCount(len(rows))
         for i, r in enumerate(rows):
-            values = (r["node"], r["op"], f"{r['sqnr_db']:.1f}", f"{min(r['input_sqnr_db'], 999):.1f}",
-                      "yes" if r["kept_fp32"] else "")
+            values = (
+                r["node"],
+                r["op"],
+                f"{r['sqnr_db']:.1f}",
+                f"{min(r['input_sqnr_db'], 999):.1f}",
+                "yes" if r["kept_fp32"] else "",
+            )
             for column, value in enumerate(values):
                 item = QTableWidgetItem(value)
                 if column >= 2:
@@ -502,8 +568,11 @@ class ReportPage(QWizardPage):
         report = self.wiz.run_page.keep_pending()
         if report is not None:
             self.keep.setVisible(False)
-            self.verdict.setText(self.verdict.text().replace("was not written", "was kept although it failed")
-                                 .replace("Keep it anyway, or go", "Go"))
+            self.verdict.setText(
+                self.verdict.text()
+                .replace("was not written", "was kept although it failed")
+                .replace("Keep it anyway, or go", "Go")
+            )
             self.wiz.sig_exported.emit(report)
 
     def open_folder(self) -> None:
@@ -514,7 +583,7 @@ class ReportPage(QWizardPage):
 
 
 class ExportWizard(QWizard):
-    sig_exported = Signal(object)       # the ExportReport
+    sig_exported = Signal(object)  # the ExportReport
 
     def __init__(self, session, parent=None):
         super().__init__(parent)
@@ -529,8 +598,16 @@ class ExportWizard(QWizard):
         self.destination_page = DestinationPage(self)
         self.run_page = RunPage(self)
         self.report_page = ReportPage(self)
-        for page_id, page in enumerate((self.source_page, self.format_page, self.destination_page, self.run_page,
-                                        self.report_page, self.budget_page)):
+        for page_id, page in enumerate(
+            (
+                self.source_page,
+                self.format_page,
+                self.destination_page,
+                self.run_page,
+                self.report_page,
+                self.budget_page,
+            )
+        ):
             self.setPage(page_id, page)
         self.run_page.sig_finished.connect(self._on_run_finished)
         self.setButtonText(QWizard.CommitButton, "Export")
@@ -543,17 +620,24 @@ class ExportWizard(QWizard):
         destination = Path(self.destination_page.path.text()).expanduser()
         settings = settings.model_copy(update={"destination": str(destination)})
         session = self.session
-        return ExportRequest(self.source_page.source(), self.source_page.run(), settings, destination,
-                             spec=session.project.model, data=session.data, dataset=session.project.dataset)
+        return ExportRequest(
+            self.source_page.source(),
+            self.source_page.run(),
+            settings,
+            destination,
+            spec=session.project.model,
+            data=session.data,
+            dataset=session.project.dataset,
+        )
 
     def _on_run_finished(self, report) -> None:
-        if self.run_page.pending is None:          # a held failure is announced only once kept
+        if self.run_page.pending is None:  # a held failure is announced only once kept
             self.sig_exported.emit(report)
         if self.currentId() == RUN_PAGE:
             self.next()
 
     def done(self, result: int) -> None:
-        self.run_page.discard_pending()            # a failed export nobody kept leaves nothing behind
+        self.run_page.discard_pending()  # a failed export nobody kept leaves nothing behind
         super().done(result)
 
     def reject(self) -> None:
@@ -562,7 +646,9 @@ class ExportWizard(QWizard):
             self.run_page.status.setText("Cancelling...")
             self.run_page.stop()
         super().reject()
-        self.session.sig_status.emit("Export cancelled; nothing was written." if running else "Export cancelled.")
+        self.session.sig_status.emit(
+            "Export cancelled; nothing was written." if running else "Export cancelled."
+        )
 
     def _on_session_runs_root_changed(self, _root) -> None:
         """Save As / New / Open moved the runs: the run list shows the project's runs, not the old folder's."""

@@ -80,7 +80,7 @@ class MeterBlock(QFrame):
     def add_meter(self, key: str, name: str) -> None:
         row = self.grid.rowCount()
         name_label, bar, value = _label("name", name), Bar(), _label("value")
-        value.setFixedWidth(VALUE_WIDTH)     # changing figures must not re-lay-out the panel every second
+        value.setFixedWidth(VALUE_WIDTH)  # changing figures must not re-lay-out the panel every second
         value.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
         self.grid.addWidget(name_label, row, 0)
         self.grid.addWidget(bar, row, 1)
@@ -113,37 +113,60 @@ class SystemMeters(MeterBlock):
     def __init__(self):
         super().__init__()
         self.setAccessibleName("systemMeters")
-        for key, name in (("cpu", "CPU"), ("ram", "RAM"), ("swap", "Swap"), ("process", "Workbench"),
-                          ("disk", "Disk")):
+        for key, name in (
+            ("cpu", "CPU"),
+            ("ram", "RAM"),
+            ("swap", "Swap"),
+            ("process", "Workbench"),
+            ("disk", "Disk"),
+        ):
             self.add_meter(key, name)
         self.set_meter("cpu", None, "reading…")
 
     def show_snapshot(self, s: HardwareSnapshot) -> None:
         freq = f" @ {s.cpu.frequency_mhz / 1000:.1f} GHz" if s.cpu.frequency_mhz else ""
-        self.set_meter("cpu", s.cpu.percent, f"{s.cpu.percent:.0f}% of {s.cpu.count} cores",
-                       f"All cores{freq}\nPer core: " + " ".join(f"{p:.0f}%" for p in s.cpu.per_core))
-        self.set_meter("ram", s.memory.percent, f"{bytes_text(s.memory.used)} / {bytes_text(s.memory.total)}",
-                       f"In use (not available to new programs): {s.memory.percent:.0f}%")
+        self.set_meter(
+            "cpu",
+            s.cpu.percent,
+            f"{s.cpu.percent:.0f}% of {s.cpu.count} cores",
+            f"All cores{freq}\nPer core: " + " ".join(f"{p:.0f}%" for p in s.cpu.per_core),
+        )
+        self.set_meter(
+            "ram",
+            s.memory.percent,
+            f"{bytes_text(s.memory.used)} / {bytes_text(s.memory.total)}",
+            f"In use (not available to new programs): {s.memory.percent:.0f}%",
+        )
         if s.memory.swap_total:
-            self.set_meter("swap", s.memory.swap_percent,
-                           f"{bytes_text(s.memory.swap_used)} / {bytes_text(s.memory.swap_total)}",
-                           "Swap in use: a training job that swaps slows down many times", level_color(
-                               s.memory.swap_percent, 25, 60))
+            self.set_meter(
+                "swap",
+                s.memory.swap_percent,
+                f"{bytes_text(s.memory.swap_used)} / {bytes_text(s.memory.swap_total)}",
+                "Swap in use: a training job that swaps slows down many times",
+                level_color(s.memory.swap_percent, 25, 60),
+            )
         else:
             self.set_meter("swap", None, "none", "This machine has no swap space")
         p = s.process
         share = p.cpu_percent / max(s.cpu.count, 1)
-        self.set_meter("process", 100.0 * p.rss / s.memory.total if s.memory.total else None,
-                       f"{bytes_text(p.rss)} · CPU {p.cpu_percent:.0f}%",
-                       f"This Workbench process, PID {p.pid}: {p.threads} threads\n"
-                       f"Resident memory {bytes_text(p.rss)}; CPU {p.cpu_percent:.0f}% of one core "
-                       f"({share:.0f}% of the machine)\nLast sample took {s.sample_ms:.1f} ms",
-                       color=level_color(share))
+        self.set_meter(
+            "process",
+            100.0 * p.rss / s.memory.total if s.memory.total else None,
+            f"{bytes_text(p.rss)} · CPU {p.cpu_percent:.0f}%",
+            f"This Workbench process, PID {p.pid}: {p.threads} threads\n"
+            f"Resident memory {bytes_text(p.rss)}; CPU {p.cpu_percent:.0f}% of one core "
+            f"({share:.0f}% of the machine)\nLast sample took {s.sample_ms:.1f} ms",
+            color=level_color(share),
+        )
         if s.disk:
             used = 100.0 * (1 - s.disk.free / s.disk.total) if s.disk.total else None
-            self.set_meter("disk", used, f"{bytes_text(s.disk.free, 0)} free",
-                           f"{s.disk.path}\n{bytes_text(s.disk.free)} free of {bytes_text(s.disk.total)}",
-                           color=level_color(used, 90, 97))
+            self.set_meter(
+                "disk",
+                used,
+                f"{bytes_text(s.disk.free, 0)} free",
+                f"{s.disk.path}\n{bytes_text(s.disk.free)} free of {bytes_text(s.disk.total)}",
+                color=level_color(used, 90, 97),
+            )
         else:
             self.set_meter("disk", None, "cannot read", "The project's folder cannot be read")
 
@@ -161,35 +184,59 @@ class GpuMeters(MeterBlock):
 
     def show_gpu(self, gpu: GpuStats) -> None:
         where = gpu.device or "hidden by CUDA_VISIBLE_DEVICES"
-        self.header.setText(f"GPU {gpu.index} · {short_gpu_name(gpu.name)} <span style='font-weight:400; "
-                            f"color:{GREY}'>· {where}</span>")
+        self.header.setText(
+            f"GPU {gpu.index} · {short_gpu_name(gpu.name)} <span style='font-weight:400; "
+            f"color:{GREY}'>· {where}</span>"
+        )
         self.header.setToolTip(f"{gpu.name}\nNVML index {gpu.index} · {gpu.uuid or 'no UUID'}")
         if gpu.error:
             for key in ("util", "memory", "power"):
                 self.set_meter(key, None, "–")
             self.detail.setText(f"<span style='color:{RED}'>{gpu.error}</span>")
             return
-        self.set_meter("util", gpu.utilization, _num(gpu.utilization, "%"),
-                       "Share of time a kernel was running on the GPU", GREEN)
+        self.set_meter(
+            "util",
+            gpu.utilization,
+            _num(gpu.utilization, "%"),
+            "Share of time a kernel was running on the GPU",
+            GREEN,
+        )
         ours = gpu.our_memory
-        torch_line = (f"\ntorch: allocated {bytes_text(gpu.torch.allocated)}, reserved "
-                      f"{bytes_text(gpu.torch.reserved)}, peak {bytes_text(gpu.torch.peak)}" if gpu.torch else "")
-        self.set_meter("memory", gpu.memory_percent,
-                       f"{bytes_text(gpu.memory_used)} / {bytes_text(gpu.memory_total)}",
-                       f"Free: {bytes_text(gpu.memory_free)}\nThis process: "
-                       f"{bytes_text(ours) if ours is not None else 'not using this GPU'}{torch_line}")
-        power_pct = (100.0 * gpu.power_watts / gpu.power_limit_watts
-                     if gpu.power_watts is not None and gpu.power_limit_watts else None)
+        torch_line = (
+            f"\ntorch: allocated {bytes_text(gpu.torch.allocated)}, reserved "
+            f"{bytes_text(gpu.torch.reserved)}, peak {bytes_text(gpu.torch.peak)}"
+            if gpu.torch
+            else ""
+        )
+        self.set_meter(
+            "memory",
+            gpu.memory_percent,
+            f"{bytes_text(gpu.memory_used)} / {bytes_text(gpu.memory_total)}",
+            f"Free: {bytes_text(gpu.memory_free)}\nThis process: "
+            f"{bytes_text(ours) if ours is not None else 'not using this GPU'}{torch_line}",
+        )
+        power_pct = (
+            100.0 * gpu.power_watts / gpu.power_limit_watts
+            if gpu.power_watts is not None and gpu.power_limit_watts
+            else None
+        )
         limit = f" / {gpu.power_limit_watts:.0f}" if gpu.power_limit_watts else ""
-        self.set_meter("power", power_pct, "–" if gpu.power_watts is None else f"{gpu.power_watts:.0f}{limit} W",
-                       "Power draw against the enforced power limit", color=level_color(power_pct, 90, 98))
+        self.set_meter(
+            "power",
+            power_pct,
+            "–" if gpu.power_watts is None else f"{gpu.power_watts:.0f}{limit} W",
+            "Power draw against the enforced power limit",
+            color=level_color(power_pct, 90, 98),
+        )
         self.detail.setText(" · ".join(_gpu_details(gpu)))
 
 
 def _gpu_details(gpu: GpuStats) -> list[str]:
     parts = []
     if gpu.temperature is not None:
-        parts.append(f"<span style='color:{level_color(gpu.temperature, 80, 88)}'>{gpu.temperature:.0f} °C</span>")
+        parts.append(
+            f"<span style='color:{level_color(gpu.temperature, 80, 88)}'>{gpu.temperature:.0f} °C</span>"
+        )
     if gpu.sm_clock_mhz is not None:
         parts.append(f"SM {gpu.sm_clock_mhz} MHz")
     if gpu.fan_percent is not None:

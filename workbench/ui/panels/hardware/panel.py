@@ -32,22 +32,31 @@ from workbench.ui.panels.hardware.processes import GpuProcessTable
 
 INTERVALS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 RANGES = (("1 min", 60.0), ("10 min", 600.0), ("1 h", 3600.0))
-WARNING_STYLE = ("QLabel#hardwareFitWarning { background: #fff4d6; color: #6b4e00; border: 1px solid #e8c66a;"
-                 " border-radius: 4px; padding: 3px 6px; }")
+WARNING_STYLE = (
+    "QLabel#hardwareFitWarning { background: #fff4d6; color: #6b4e00; border: 1px solid #e8c66a;"
+    " border-radius: 4px; padding: 3px 6px; }"
+)
 
 
 class HardwarePanel(QWidget):
-    sig_snapshot_shown = Signal(object)     # after the view shows a snapshot (tests, screenshots)
+    sig_snapshot_shown = Signal(object)  # after the view shows a snapshot (tests, screenshots)
 
-    def __init__(self, session, parent: QWidget | None = None, sampler: HardwareSampler | None = None,
-                 start: bool = True):
+    def __init__(
+        self,
+        session,
+        parent: QWidget | None = None,
+        sampler: HardwareSampler | None = None,
+        start: bool = True,
+    ):
         super().__init__(parent)
         self.setObjectName("hardwarePanel")
         self.session = session
         self.settings = QSettings("Workbench", "Workbench")
         if sampler is None:
-            sampler = session.sampler or HardwareSampler(self._saved_interval(), disk_path=self._project_folder())
-        self.sampler = session.sampler = sampler          # the session owns it (and its job)
+            sampler = session.sampler or HardwareSampler(
+                self._saved_interval(), disk_path=self._project_folder()
+            )
+        self.sampler = session.sampler = sampler  # the session owns it (and its job)
         self.latest: HardwareSnapshot | None = None
         self._estimate: int | None = None
         self._estimate_stale = True
@@ -62,7 +71,8 @@ class HardwarePanel(QWidget):
         if start:
             session.start_sampling(self.sampler)
 
-    # -- construction -------------------------------------------------------------------------------------------
+    # -- construction
+    # -------------------------------------------------------------------------------------------
     def _build(self) -> None:
         self.setStyleSheet(STYLE + WARNING_STYLE)
         self.device_combo = QComboBox()
@@ -167,13 +177,14 @@ class HardwarePanel(QWidget):
         layout.addWidget(self.warning)
         layout.addWidget(self.splitter, 1)
 
-    # -- snapshots ------------------------------------------------------------------------------------------------
+    # -- snapshots
+    # ------------------------------------------------------------------------------------------------
     def show_snapshot(self, snapshot: HardwareSnapshot) -> None:
         """Show one snapshot and hand it on to the session (GUI thread)."""
         if self._stopped:
             return
         self.latest = snapshot
-        if self.isVisible():                    # a hidden tab costs nothing; it catches up when shown
+        if self.isVisible():  # a hidden tab costs nothing; it catches up when shown
             self._render(snapshot)
         self._update_warning()
         self.sig_snapshot_shown.emit(snapshot)
@@ -211,7 +222,8 @@ class HardwarePanel(QWidget):
             self.no_gpu_note.show_reason(s.gpu_error)
         self.processes.setVisible(bool(s.gpus))
 
-    # -- device picker and the fit warning ----------------------------------------------------------------------
+    # -- device picker and the fit warning
+    # ----------------------------------------------------------------------
     def _refresh_device_items(self, s: HardwareSnapshot) -> None:
         self.device_combo.blockSignals(True)
         try:
@@ -273,10 +285,13 @@ class HardwarePanel(QWidget):
         if self.latest is not None:
             target = resolve_device(self.session.device, self.latest)
             estimate = self._estimate
-            self.device_combo.setToolTip(f"Training runs on {target}" + (
-                f"; the model needs about {bytes_text(estimate)} to train" if estimate else ""))
+            self.device_combo.setToolTip(
+                f"Training runs on {target}"
+                + (f"; the model needs about {bytes_text(estimate)} to train" if estimate else "")
+            )
 
-    # -- controls -------------------------------------------------------------------------------------------------
+    # -- controls
+    # -------------------------------------------------------------------------------------------------
     def _on_group_changed(self, index: int) -> None:
         self.plot.set_group(GROUPS[index])
         self.settings.setValue("hardware/group", GROUPS[index].title)

@@ -23,8 +23,8 @@ GPU_COLORS = ("#3fa34d", "#e07b24", "#d0453b", "#17a2b8", "#c2185b", "#7b8d23", 
 class Group:
     title: str
     unit: str
-    patterns: tuple[str, ...]       # regexes over History keys
-    scale: float = 1.0              # values are divided by this (bytes -> GiB)
+    patterns: tuple[str, ...]  # regexes over History keys
+    scale: float = 1.0  # values are divided by this (bytes -> GiB)
     fixed_range: tuple[float, float] | None = None
     needs_gpu: bool = False
 
@@ -38,9 +38,21 @@ GROUPS = (
     Group("Workbench RAM", "GiB", (r"process_rss",), scale=GiB),
 )
 
-_LABELS = {"cpu": "CPU", "ram": "RAM", "swap": "swap", "process_cpu": "Workbench CPU", "process_rss": "Workbench RSS"}
-_GPU_KIND = {"util": "util", "memory": "mem %", "memory_used": "memory", "ours": "ours", "temperature": "temp",
-             "power": "power"}
+_LABELS = {
+    "cpu": "CPU",
+    "ram": "RAM",
+    "swap": "swap",
+    "process_cpu": "Workbench CPU",
+    "process_rss": "Workbench RSS",
+}
+_GPU_KIND = {
+    "util": "util",
+    "memory": "mem %",
+    "memory_used": "memory",
+    "ours": "ours",
+    "temperature": "temp",
+    "power": "power",
+}
 
 
 def series_label(key: str) -> str:
@@ -69,14 +81,15 @@ class HistoryPlot(QWidget):
         # a fixed box: new figures every second must not re-lay-out (and repaint) the whole panel
         self.legend.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
         self.legend.setFixedHeight(self.legend.fontMetrics().height() + 4)
-        self.legend.setAutoFillBackground(True)     # opaque: its new text does not repaint what is behind it
+        self.legend.setAutoFillBackground(True)  # opaque: its new text does not repaint what is behind it
         self.widget = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(orientation="bottom")})
         # opaque: a transparent plot would be repainted whenever anything behind it is (every second)
         self.widget.setBackground(self.palette().color(QPalette.Base))
         # no axis grid: pyqtgraph redraws it from a QPicture on every paint (~5 ms, 10x the curves); light
         # reference lines on the percent plots instead
-        self._guides = [pg.InfiniteLine(pos=v, angle=0, pen=pg.mkPen("#d5d9df"), movable=False)
-                        for v in (25, 50, 75)]
+        self._guides = [
+            pg.InfiniteLine(pos=v, angle=0, pen=pg.mkPen("#d5d9df"), movable=False) for v in (25, 50, 75)
+        ]
         for guide in self._guides:
             guide.setZValue(-10)
             self.widget.addItem(guide, ignoreBounds=True)
@@ -93,7 +106,7 @@ class HistoryPlot(QWidget):
         self.group = GROUPS[0]
         self.seconds = 60.0
         self.curves: dict[str, pg.PlotDataItem] = {}
-        self._drawn_end = -np.inf               # newest time drawn (redraws are throttled to what a pixel shows)
+        self._drawn_end = -np.inf  # newest time drawn (redraws are throttled to what a pixel shows)
         self._apply_group()
 
     def set_group(self, group: Group) -> None:
@@ -134,7 +147,7 @@ class HistoryPlot(QWidget):
             values = columns[key] / self.group.scale
             finite = values[np.isfinite(values)]
             curve = self.curves.get(key)
-            if finite.size == 0:                # nothing to draw (yet): no curve, no legend entry
+            if finite.size == 0:  # nothing to draw (yet): no curve, no legend entry
                 if curve is not None and draw:
                     curve.setData([], [])
                 continue
@@ -148,8 +161,10 @@ class HistoryPlot(QWidget):
                 curve.setData(times, values, connect="finite")
             color = series_pen(key).color().name()
             dash = "┄" if series_pen(key).style() == Qt.DashLine else "━"
-            shown.append(f"<span style='color:{color}'>{dash}</span> {series_label(key)} "
-                         f"<b>{_fmt(finite[-1] if np.isfinite(values[-1]) else None, self.group)}</b>")
+            shown.append(
+                f"<span style='color:{color}'>{dash}</span> {series_label(key)} "
+                f"<b>{_fmt(finite[-1] if np.isfinite(values[-1]) else None, self.group)}</b>"
+            )
         if shown:
             self.legend.setText("&nbsp;&nbsp; ".join(shown))
         if len(times) and draw:

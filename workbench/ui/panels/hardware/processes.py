@@ -29,8 +29,7 @@ class GpuProcessTable(QTableWidget):
         self._rows: list[tuple] = []
 
     def show_gpus(self, gpus: tuple[GpuStats, ...]) -> None:
-        rows = [(g.index, p.pid, _name(p), _memory(p), p.ours, p.source)
-                for g in gpus for p in g.processes]
+        rows = [(g.index, p.pid, _name(p), _memory(p), p.ours, p.source) for g in gpus for p in g.processes]
         if not rows:
             rows = [("", "", "No processes on the GPU" if gpus else "No NVIDIA GPU", "", False, "")]
         if rows == self._rows:
@@ -48,9 +47,14 @@ class GpuProcessTable(QTableWidget):
                     item.setToolTip("No such PID here: in a container NVML reports the host's PIDs")
                 if ours:
                     item.setFont(bold)
-                    item.setToolTip("This Workbench process (the trainer)" +
-                                    ("; memory reported by torch.cuda (reserved), because NVML did not list it"
-                                     if source == "torch" else ""))
+                    item.setToolTip(
+                        "This Workbench process (the trainer)"
+                        + (
+                            "; memory reported by torch.cuda (reserved), because NVML did not list it"
+                            if source == "torch"
+                            else ""
+                        )
+                    )
                 self.setItem(r, c, item)
 
     def row_texts(self) -> list[list[str]]:

@@ -10,7 +10,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-SIZE = (740, 300)   # the bottom dock at 1280x800
+SIZE = (740, 300)  # the bottom dock at 1280x800
 
 
 def _history_from(sampler, seconds: int) -> None:
@@ -22,7 +22,7 @@ def _history_from(sampler, seconds: int) -> None:
     history = History()
     snapshot = None
     for k in range(seconds):
-        backend._t0 = start - k                                 # the simulated GPUs' clock
+        backend._t0 = start - k  # the simulated GPUs' clock
         snapshot = sampler.sample()
         busy = 55 + 30 * math.sin(k / 40) + 8 * math.sin(k / 3)
         cpu = replace(snapshot.cpu, percent=busy, per_core=tuple(busy for _ in snapshot.cpu.per_core))
@@ -49,8 +49,10 @@ def render(out_dir: str | os.PathLike) -> list[Path]:
     written = []
     no_gpu = SimulatedNvml()
     no_gpu.fail["init"] = nvml.DRIVER_NOT_LOADED
-    cases = (("hardware.png", SimulatedNvml(demo_gpus(os.getpid()), animate=True), "cuda:0"),
-             ("hardware-nogpu.png", no_gpu, "auto"))
+    cases = (
+        ("hardware.png", SimulatedNvml(demo_gpus(os.getpid()), animate=True), "cuda:0"),
+        ("hardware-nogpu.png", no_gpu, "auto"),
+    )
     for name, backend, device in cases:
         session = ProjectSession()
         session.open(SAMPLE_PROJECT)

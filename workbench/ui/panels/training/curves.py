@@ -36,7 +36,7 @@ class CurvesView(QWidget):
         self.loss.setObjectName("lossPlot")
         self.loss.add_series("loss", "loss", GREY, width=1)
         self.loss.add_series("loss_smooth", "smoothed", BLUE, width=2, smooth_of="loss")
-        both = (f"<span style='color:{BLUE}'>train</span> · <span style='color:{ORANGE}'>val</span>")
+        both = f"<span style='color:{BLUE}'>train</span> · <span style='color:{ORANGE}'>val</span>"
         self.epoch_loss = LivePlot(f"Epoch loss: {both}", legend=False)
         self.epoch_loss.add_series("train_loss", "train", BLUE, symbol="o")
         self.epoch_loss.add_series("val_loss", "val", ORANGE, symbol="o")
@@ -54,9 +54,12 @@ class CurvesView(QWidget):
         self._system_kind: str | None = None
         self._overlays: list[str] = []
         self._extent: tuple[int | None, int | None] = (None, None)
-        self._overlay_extent: tuple[float, float] = (0, 0)      # the longest overlay's last step and epoch
+        self._overlay_extent: tuple[float, float] = (0, 0)  # the longest overlay's last step and epoch
         for plot in self.all_plots:
-            for axis in ("left", "bottom"):     # "loss" with ticks 0.0006..0.0009, never "loss (x0.001)" 600..900
+            for axis in (
+                "left",
+                "bottom",
+            ):  # "loss" with ticks 0.0006..0.0009, never "loss (x0.001)" 600..900
                 plot.getPlotItem().getAxis(axis).enableAutoSIPrefix(False)
         self._build()
         self.set_empty("Press Start to train: the loss appears here within seconds")
@@ -68,7 +71,9 @@ class CurvesView(QWidget):
         self.x_combo = QComboBox()
         self.x_combo.setObjectName("xAxisCombo")
         self.x_combo.addItems(["step", "epoch", "time"])
-        self.x_combo.setToolTip("Plot against the optimizer step, the epoch, or seconds since the run started")
+        self.x_combo.setToolTip(
+            "Plot against the optimizer step, the epoch, or seconds since the run started"
+        )
         self.x_combo.currentTextChanged.connect(self._on_x_combo_changed)
         bar.addWidget(self.x_combo)
         self.log_check = QCheckBox("log y")
@@ -82,8 +87,10 @@ class CurvesView(QWidget):
         self.smooth_slider.setRange(0, 99)
         self.smooth_slider.setValue(60)
         self.smooth_slider.setMaximumWidth(140)
-        self.smooth_slider.setToolTip("Debiased exponential moving average of the batch loss (display only: "
-                                      "the stored points never change)")
+        self.smooth_slider.setToolTip(
+            "Debiased exponential moving average of the batch loss (display only: "
+            "the stored points never change)"
+        )
         self.smooth_slider.valueChanged.connect(self._on_smooth_slider_changed)
         bar.addWidget(self.smooth_slider)
         self.smooth_label = QLabel("0.60")
@@ -95,8 +102,12 @@ class CurvesView(QWidget):
         export.setText("Export")
         export.setPopupMode(QToolButton.InstantPopup)
         menu = QMenu(export)
-        for plot, name in ((self.loss, "batch loss"), (self.epoch_loss, "epoch loss"),
-                           (self.accuracy, "accuracy"), (self.lr, "learning rate")):
+        for plot, name in (
+            (self.loss, "batch loss"),
+            (self.epoch_loss, "epoch loss"),
+            (self.accuracy, "accuracy"),
+            (self.lr, "learning rate"),
+        ):
             menu.addAction(f"{name.capitalize()} as CSV…", lambda p=plot, n=name: self._export(p, n, "csv"))
             menu.addAction(f"{name.capitalize()} as PNG…", lambda p=plot, n=name: self._export(p, n, "png"))
         export.setMenu(menu)
@@ -116,14 +127,15 @@ class CurvesView(QWidget):
         layout.addLayout(bar)
         layout.addWidget(split, 1)
 
-    # -- data ------------------------------------------------------------------------------------------------------
+    # -- data
+    # ------------------------------------------------------------------------------------------------------
     def clear(self) -> None:
         self._extent = (None, None)
         for plot in self.all_plots:
             plot.clear_data()
         self.set_overlays([])
         for plot in self.all_plots:
-            view = plot.getPlotItem().vb       # the old run's axes go too (another project opened, a new run)
+            view = plot.getPlotItem().vb  # the old run's axes go too (another project opened, a new run)
             view.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
             view.enableAutoRange()
             view.fresh = True
@@ -135,14 +147,16 @@ class CurvesView(QWidget):
     def add_batches(self, events: list, t0: float) -> None:
         """Batch-end events, in order: their loss and learning rate (one array append per frame)."""
         steps = [e.step for e in events]
-        epochs = [e.epoch - 1 + e.batch / (e.batches or 1) for e in events]      # fractional epoch
+        epochs = [e.epoch - 1 + e.batch / (e.batches or 1) for e in events]  # fractional epoch
         times = [e.time - t0 for e in events]
         self.loss.extend("loss", steps, epochs, times, [e.loss for e in events])
         self.lr.extend("lr", steps, epochs, times, [e.lr for e in events])
 
     def add_epoch(self, event, t: float) -> None:
-        for plot, keys in ((self.epoch_loss, ("train_loss", "val_loss")),
-                           (self.accuracy, ("train_accuracy", "val_accuracy"))):
+        for plot, keys in (
+            (self.epoch_loss, ("train_loss", "val_loss")),
+            (self.accuracy, ("train_accuracy", "val_accuracy")),
+        ):
             for key in keys:
                 value = getattr(event, key)
                 if value is not None:
@@ -173,11 +187,11 @@ class CurvesView(QWidget):
         next pass), so the small plots never lag the batch loss."""
         plots = self.all_plots
         for plot in plots:
-            plot.refresh()          # a plot without new points only checks its empty-state text
+            plot.refresh()  # a plot without new points only checks its empty-state text
         if self.lr in plots:
             lr = self.lr.series["lr"].y.view
             if len(lr) and lr.min() == lr.max() and not self.log_check.isChecked():
-                self.lr.setYRange(0, lr[0] * 1.25, padding=0)   # a constant LR: show it against zero
+                self.lr.setYRange(0, lr[0] * 1.25, padding=0)  # a constant LR: show it against zero
             else:
                 self.lr.enableAutoRange(axis="y")
 
@@ -191,7 +205,7 @@ class CurvesView(QWidget):
         steps, epochs = self._extent
         mode = self.x_combo.currentText()
         end = steps if mode == "step" else epochs if mode == "epoch" else None
-        if end:             # a longer overlaid run is shown whole, not cut at this run's length
+        if end:  # a longer overlaid run is shown whole, not cut at this run's length
             end = max(end, self._overlay_extent[0 if mode == "step" else 1])
         for plot in self.plots:
             if end:
@@ -208,12 +222,19 @@ class CurvesView(QWidget):
         times = [t - t0 for t in metrics.time]
         self.loss.set_points("loss", metrics.steps, epoch_x, times, metrics.loss)
         self.lr.set_points("lr", metrics.steps, epoch_x, times, metrics.lr)
-        for plot, keys in ((self.epoch_loss, ("train_loss", "val_loss")),
-                           (self.accuracy, ("train_accuracy", "val_accuracy"))):
+        for plot, keys in (
+            (self.epoch_loss, ("train_loss", "val_loss")),
+            (self.accuracy, ("train_accuracy", "val_accuracy")),
+        ):
             for key in keys:
                 rows = [e for e in metrics.epochs if e.get(key) is not None]
-                plot.set_points(key, [e.get("step", 0) for e in rows], [e["epoch"] for e in rows],
-                                [(e.get("time") or t0) - t0 for e in rows], [e[key] for e in rows])
+                plot.set_points(
+                    key,
+                    [e.get("step", 0) for e in rows],
+                    [e["epoch"] for e in rows],
+                    [(e.get("time") or t0) - t0 for e in rows],
+                    [e[key] for e in rows],
+                )
         self.refresh()
 
     def set_overlays(self, runs: list) -> None:
@@ -223,8 +244,10 @@ class CurvesView(QWidget):
             self.loss.remove_series(key + "_raw")
             self.accuracy.remove_series(key)
         self._overlays = []
-        self._overlay_extent = (max((m.steps[-1] for _, m in runs if m.steps), default=0),
-                                max((m.batch_epoch[-1] for _, m in runs if m.batch_epoch), default=0))
+        self._overlay_extent = (
+            max((m.steps[-1] for _, m in runs if m.steps), default=0),
+            max((m.batch_epoch[-1] for _, m in runs if m.batch_epoch), default=0),
+        )
         for i, (name, metrics) in enumerate(runs):
             key = f"overlay{i}"
             color = OVERLAY_COLORS[i % len(OVERLAY_COLORS)]
@@ -232,12 +255,22 @@ class CurvesView(QWidget):
             raw = self.loss.add_series(key + "_raw", name, color, width=0.1)
             raw.curve.setVisible(False)
             self.loss.add_series(key, name, color, width=1.5, style=Qt.DashLine, smooth_of=key + "_raw")
-            self.loss.set_points(key + "_raw", metrics.steps, _epoch_fractions(metrics.batch_epoch),
-                                 [t - t0 for t in metrics.time], metrics.loss)
+            self.loss.set_points(
+                key + "_raw",
+                metrics.steps,
+                _epoch_fractions(metrics.batch_epoch),
+                [t - t0 for t in metrics.time],
+                metrics.loss,
+            )
             rows = [e for e in metrics.epochs if e.get("val_accuracy") is not None]
             self.accuracy.add_series(key, f"{name} val", color, style=Qt.DashLine, symbol="t")
-            self.accuracy.set_points(key, [e.get("step", 0) for e in rows], [e["epoch"] for e in rows],
-                                     [(e.get("time") or t0) - t0 for e in rows], [e["val_accuracy"] for e in rows])
+            self.accuracy.set_points(
+                key,
+                [e.get("step", 0) for e in rows],
+                [e["epoch"] for e in rows],
+                [(e.get("time") or t0) - t0 for e in rows],
+                [e["val_accuracy"] for e in rows],
+            )
             self._overlays.append(key)
         if self.loss.legend is not None:
             for key in self._overlays:
@@ -245,7 +278,8 @@ class CurvesView(QWidget):
         self._apply_extent()
         self.refresh()
 
-    # -- toolbar ---------------------------------------------------------------------------------------------------
+    # -- toolbar
+    # ---------------------------------------------------------------------------------------------------
     def _on_x_combo_changed(self, mode: str) -> None:
         for plot in self.plots:
             plot.set_x_mode(mode)
@@ -266,8 +300,9 @@ class CurvesView(QWidget):
 
     def _export(self, plot: LivePlot, name: str, fmt: str) -> None:
         default = str(Path.home() / f"{name.replace(' ', '_')}.{fmt}")
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {name}", default,
-                                              "CSV (*.csv)" if fmt == "csv" else "PNG image (*.png)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, f"Export {name}", default, "CSV (*.csv)" if fmt == "csv" else "PNG image (*.png)"
+        )
         if not path:
             return
         try:

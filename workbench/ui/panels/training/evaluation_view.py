@@ -3,6 +3,8 @@ precision / recall / F1, and a gallery of those samples or of every misclassifie
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt, Signal
@@ -24,15 +26,17 @@ from PySide6.QtWidgets import (
 
 THUMB = 56
 MAX_THUMBS = 200
-EMPTY_TEXT = ("Select a run in Runs (or finish a run), then Evaluate: a confusion matrix appears here; click a cell "
-              "to see its samples.")
+EMPTY_TEXT = (
+    "Select a run in Runs (or finish a run), then Evaluate: a confusion matrix appears here; click a cell "
+    "to see its samples."
+)
 
 
 def _lut() -> np.ndarray:
     """White to a deep blue: diagonal cells read as strong, stray mistakes as faint."""
     t = np.linspace(0, 1, 256)[:, None]
     white, blue = np.array([255, 255, 255]), np.array([16, 72, 160])
-    return (white + (blue - white) * t ** 0.7).astype(np.uint8)
+    return (white + (blue - white) * t**0.7).astype(np.uint8)
 
 
 def to_pixmap(image: np.ndarray, size: int = THUMB) -> QPixmap:
@@ -48,7 +52,7 @@ def to_pixmap(image: np.ndarray, size: int = THUMB) -> QPixmap:
 
 
 class ConfusionMatrixPlot(pg.PlotWidget):
-    sig_cell_clicked = Signal(int, int)   # true class, predicted class
+    sig_cell_clicked = Signal(int, int)  # true class, predicted class
 
     def __init__(self, parent=None):
         super().__init__(parent=parent, background="w")
@@ -62,7 +66,7 @@ class ConfusionMatrixPlot(pg.PlotWidget):
         item.setAspectLocked(True)
         item.setLabel("bottom", "predicted")
         item.setLabel("left", "true")
-        for axis in ("left", "bottom"):      # class ticks only: no "true (x0.001)" from -400 to 400 when empty
+        for axis in ("left", "bottom"):  # class ticks only: no "true (x0.001)" from -400 to 400 when empty
             item.getAxis(axis).enableAutoSIPrefix(False)
             item.getAxis(axis).setTicks([[]])
         item.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
@@ -140,7 +144,7 @@ class ConfusionMatrixPlot(pg.PlotWidget):
 
 
 class EvaluationView(QWidget):
-    sig_evaluate_requested = Signal(str)   # split
+    sig_evaluate_requested = Signal(str)  # split
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -151,7 +155,9 @@ class EvaluationView(QWidget):
         self.split_combo.addItems(["val", "test"])
         self.evaluate_button = QPushButton("Evaluate selected run")
         self.evaluate_button.setObjectName("evaluateButton")
-        self.evaluate_button.clicked.connect(lambda: self.sig_evaluate_requested.emit(self.split_combo.currentText()))
+        self.evaluate_button.clicked.connect(
+            lambda: self.sig_evaluate_requested.emit(self.split_combo.currentText())
+        )
         self.misclassified_button = QPushButton("Misclassified")
         self.misclassified_button.setToolTip("Every wrong prediction, the most confident first")
         self.misclassified_button.clicked.connect(self.show_misclassified)
@@ -230,13 +236,20 @@ class EvaluationView(QWidget):
         self.misclassified_button.setEnabled(True)
         run = result.run.rsplit("/", 1)[-1] if result.run else "model"
         wrong = len(result.y_true) - sum(result.confusion[i][i] for i in range(len(result.confusion)))
-        self.status.setText(f"<b>{run}</b> on {result.split}: accuracy <b>{result.accuracy:.2%}</b>, loss "
-                            f"{result.loss:.4f}, {wrong} of {len(result.y_true)} wrong. Click a cell.")
+        self.status.setText(
+            f"<b>{run}</b> on {result.split}: accuracy <b>{result.accuracy:.2%}</b>, loss "
+            f"{result.loss:.4f}, {wrong} of {len(result.y_true)} wrong. Click a cell."
+        )
         self.matrix.set_matrix(result.confusion, result.class_names)
         self.table.setRowCount(len(result.class_names))
         for row, name in enumerate(result.class_names):
-            values = [name, f"{result.precision[row]:.2f}", f"{result.recall[row]:.2f}", f"{result.f1[row]:.2f}",
-                      str(result.support[row])]
+            values = [
+                name,
+                f"{result.precision[row]:.2f}",
+                f"{result.recall[row]:.2f}",
+                f"{result.f1[row]:.2f}",
+                str(result.support[row]),
+            ]
             for col, value in enumerate(values):
                 cell = QTableWidgetItem(value)
                 cell.setTextAlignment(Qt.AlignCenter)
@@ -254,7 +267,7 @@ class EvaluationView(QWidget):
         else:
             gallery.setViewMode(QListWidget.ListMode)
             gallery.setGridSize(QSize())
-            gallery.setWordWrap(True)           # the values wrap under the classes in a narrow column
+            gallery.setWordWrap(True)  # the values wrap under the classes in a narrow column
             gallery.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
 
     def show_cell(self, true_class: int, predicted_class: int) -> None:
@@ -263,8 +276,11 @@ class EvaluationView(QWidget):
         names = self.result.class_names
         indices = self.result.cell(true_class, predicted_class)
         self.matrix.mark(true_class, predicted_class)
-        self._fill(indices, f"true <b>{names[true_class]}</b> predicted as <b>{names[predicted_class]}</b>: "
-                            f"{len(indices)} sample(s)")
+        self._fill(
+            indices,
+            f"true <b>{names[true_class]}</b> predicted as <b>{names[predicted_class]}</b>: "
+            f"{len(indices)} sample(s)",
+        )
 
     def show_misclassified(self) -> None:
         if self.result is None:
@@ -283,7 +299,7 @@ class EvaluationView(QWidget):
         for i in shown:
             true, pred = r.class_names[r.y_true[i]], r.class_names[r.y_pred[i]]
             label = f"{true}→{pred}" if true != pred else true
-            if not images:                 # a table row or a text: its values beside the classes, in a list
+            if not images:  # a table row or a text: its values beside the classes, in a list
                 label = f"{label}  ({r.confidence[i]:.0%})\n{_sample_text(data, r.split, i)}"
             item = QListWidgetItem(label)
             image = _sample_image(data, r.split, i) if images else None
@@ -292,10 +308,8 @@ class EvaluationView(QWidget):
             tip = f"{r.split} sample {i}: true {true}, predicted {pred} ({r.confidence[i]:.0%})"
             text = getattr(data, "sample_text", None)
             if callable(text):
-                try:
+                with contextlib.suppress(Exception):  # a tooltip must never break the gallery
                     tip += f"\n{text(r.split, i)}"
-                except Exception:  # noqa: BLE001 - a tooltip must never break the gallery
-                    pass
             item.setToolTip(tip)
             item.setData(Qt.UserRole, i)
             self.gallery.addItem(item)

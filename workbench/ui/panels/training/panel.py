@@ -36,9 +36,15 @@ from workbench.ui.panels.training.evaluation_view import EvaluationView
 from workbench.ui.panels.training.runs_view import RunsView
 from workbench.ui.panels.training.settings_form import TrainingSettingsForm
 
-PROGRESS_S = 0.1            # progress bars and the stats line: 10 updates a second (the plots: every frame)
-STATE_TEXT = {"idle": "Idle", "loading": "Loading data…", "running": "Training", "paused": "Paused",
-              "stopping": "Stopping…", "starting": "Starting…"}
+PROGRESS_S = 0.1  # progress bars and the stats line: 10 updates a second (the plots: every frame)
+STATE_TEXT = {
+    "idle": "Idle",
+    "loading": "Loading data…",
+    "running": "Training",
+    "paused": "Paused",
+    "stopping": "Stopping…",
+    "starting": "Starting…",
+}
 
 
 def _clock(seconds: float) -> str:
@@ -54,7 +60,9 @@ class ErrorBox(QFrame):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("trainingErrorBox")
-        self.setStyleSheet("#trainingErrorBox { background: #fdecea; border: 1px solid #f5c2c0; border-radius: 4px; }")
+        self.setStyleSheet(
+            "#trainingErrorBox { background: #fdecea; border: 1px solid #f5c2c0; border-radius: 4px; }"
+        )
         self.message = QLabel()
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextSelectableByMouse)
@@ -113,7 +121,8 @@ class TrainingPanel(QWidget):
             changed.connect(self._on_session_project_edited)
         self._on_session_project_loaded()
 
-    # -- layout ----------------------------------------------------------------------------------------------------
+    # -- layout
+    # ----------------------------------------------------------------------------------------------------
     def _build(self) -> None:
         self.start_button = QPushButton("Start")
         self.start_button.setObjectName("startTrainingButton")
@@ -139,9 +148,11 @@ class TrainingPanel(QWidget):
         controls.addWidget(self.state_label)
         self.script_button = QPushButton("Script…")
         self.script_button.setObjectName("exportScriptButton")
-        self.script_button.setToolTip("Write a standalone train.py for this project: the model, the data loading and "
-                                      "these settings; runs with `python train.py` or under torchrun, no Workbench "
-                                      "needed")
+        self.script_button.setToolTip(
+            "Write a standalone train.py for this project: the model, the data loading and "
+            "these settings; runs with `python train.py` or under torchrun, no Workbench "
+            "needed"
+        )
         self.script_button.clicked.connect(lambda: self.export_script())
         controls.addWidget(self.script_button)
 
@@ -192,7 +203,8 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.tabs, 1)
         self._set_state("idle")
 
-    # -- commands --------------------------------------------------------------------------------------------------
+    # -- commands
+    # --------------------------------------------------------------------------------------------------
     @property
     def running(self) -> bool:
         return self.job is not None
@@ -206,9 +218,14 @@ class TrainingPanel(QWidget):
             project.training.device = self.session.device
         loaded = self.session.data is not None
         job = self.session.jobs.process_job(
-            "train", "train", interval_ms=FRAME_MS, project=project.model_dump(mode="json"),
-            runs_root=str(self._runs_root()), resume_from=str(resume_from) if resume_from else None,
-            project_path=str(self.session.path) if self.session.path else None)
+            "train",
+            "train",
+            interval_ms=FRAME_MS,
+            project=project.model_dump(mode="json"),
+            runs_root=str(self._runs_root()),
+            resume_from=str(resume_from) if resume_from else None,
+            project_path=str(self.session.path) if self.session.path else None,
+        )
         job.sig_events.connect(self._on_job_events)
         job.sig_done.connect(self._on_job_done)
         if not self.session.jobs.start(job, if_busy="refuse"):
@@ -245,7 +262,8 @@ class TrainingPanel(QWidget):
         if self.job is not None:
             self.job.command("stop_after_epoch", on)
 
-    # -- job events (GUI thread: one frame per tick of the job's clock, <= 30 a second) -----------------------------
+    # -- job events (GUI thread: one frame per tick of the job's clock, <= 30 a second)
+    # -----------------------------
     def _on_job_events(self, events: list) -> None:
         batches: list = []
         last_batch = last_epoch = None
@@ -257,7 +275,7 @@ class TrainingPanel(QWidget):
                 batches.append(event)
                 last_batch = event
                 continue
-            if batches:                         # in order (a "started" event sets t0)
+            if batches:  # in order (a "started" event sets t0)
                 curves.add_batches(batches, self.t0)
                 batches = []
             if kind == "epoch":
@@ -277,9 +295,9 @@ class TrainingPanel(QWidget):
             self.epoch_bar.setValue(last_epoch.epoch)
         now = time.monotonic()
         if last_batch is not None and not finished_now and now - self._progress_shown >= PROGRESS_S:
-            self._progress_shown = now        # (QProgressBar.setValue repaints at once: 0.6 ms a call here)
+            self._progress_shown = now  # (QProgressBar.setValue repaints at once: 0.6 ms a call here)
             self._show_progress(last_batch)
-        self.curves.refresh()           # every plot in this one frame: the small plots never lag the loss
+        self.curves.refresh()  # every plot in this one frame: the small plots never lag the loss
 
     def _on_started(self, event) -> None:
         from workbench.core.training.runs import Run
@@ -288,9 +306,9 @@ class TrainingPanel(QWidget):
         self.run_path = Path(event.run_dir)
         self.t0 = time.time()
         self.curves.set_empty("")
-        if event.first_step > 1:   # resumed: the curve so far, then the live points continue it
+        if event.first_step > 1:  # resumed: the curve so far, then the live points continue it
             metrics = Run(self.run_path).metrics().before(event.first_step, event.first_epoch)
-            self.curves.show_run(metrics)   # (the live events bring everything from first_step on)
+            self.curves.show_run(metrics)  # (the live events bring everything from first_step on)
             if metrics.time:
                 self.t0 = metrics.time[0]
         self.curves.set_extent(event.epochs * event.batches_per_epoch, event.epochs)
@@ -310,16 +328,22 @@ class TrainingPanel(QWidget):
         self.batch_bar.setRange(0, e.batches)
         self.batch_bar.setValue(e.batch)
         self.epoch_bar.setValue(max(self.epoch_bar.value(), e.epoch - 1))
-        parts = [f"step {e.step:,}", f"{e.samples_per_second:,.0f} samples/s", f"elapsed {_clock(e.elapsed)}",
-                 f"LR {e.lr:.3g}"]
+        parts = [
+            f"step {e.step:,}",
+            f"{e.samples_per_second:,.0f} samples/s",
+            f"elapsed {_clock(e.elapsed)}",
+            f"LR {e.lr:.3g}",
+        ]
         started = self.started
         if started is not None and e.step >= started.first_step:
             done = e.step - started.first_step + 1
             remaining = started.epochs * started.batches_per_epoch - e.step
             parts.insert(0, f"ETA {_clock(e.elapsed / done * remaining)}")
         if e.cuda_allocated is not None:
-            if self.session.sampler is not None and started is not None:     # the hardware view shows them too
-                self.session.sampler.trainer.report(started.device, e.cuda_allocated, e.cuda_reserved, e.cuda_peak)
+            if self.session.sampler is not None and started is not None:  # the hardware view shows them too
+                self.session.sampler.trainer.report(
+                    started.device, e.cuda_allocated, e.cuda_reserved, e.cuda_peak
+                )
             parts.append(f"GPU mem {e.cuda_allocated / 2**20:,.0f} MiB (peak {e.cuda_peak / 2**20:,.0f})")
         self.stats_label.setText("  ·  ".join(parts))
 
@@ -332,22 +356,39 @@ class TrainingPanel(QWidget):
         elif event.run_dir:
             self.last_finished_run = Path(event.run_dir)
         what = {"completed": "Training completed", "stopped": "Training stopped", "failed": "Training failed"}
-        acc = f", best val accuracy {event.best_val_accuracy:.2%}" if event.best_val_accuracy is not None else ""
+        acc = (
+            f", best val accuracy {event.best_val_accuracy:.2%}"
+            if event.best_val_accuracy is not None
+            else ""
+        )
         why = f" ({event.message})" if event.message and event.status != "failed" else ""
-        self.session.sig_status.emit(f"{what.get(event.status, event.status)}{why}: "
-                                     f"{event.epochs_completed} epoch(s){acc}")
+        self.session.sig_status.emit(
+            f"{what.get(event.status, event.status)}{why}: {event.epochs_completed} epoch(s){acc}"
+        )
         speed = f"{event.samples_per_second:,.0f} samples/s" if event.samples_per_second else ""
-        self.stats_label.setText("  ·  ".join(p for p in (
-            f"{what.get(event.status, event.status)}{why}", f"{event.epochs_completed} epoch(s)",
-            f"{event.steps:,} steps", speed, f"elapsed {_clock(event.elapsed)}",
-            f"best val acc {event.best_val_accuracy:.2%}" if event.best_val_accuracy is not None else "") if p))
+        self.stats_label.setText(
+            "  ·  ".join(
+                p
+                for p in (
+                    f"{what.get(event.status, event.status)}{why}",
+                    f"{event.epochs_completed} epoch(s)",
+                    f"{event.steps:,} steps",
+                    speed,
+                    f"elapsed {_clock(event.elapsed)}",
+                    f"best val acc {event.best_val_accuracy:.2%}"
+                    if event.best_val_accuracy is not None
+                    else "",
+                )
+                if p
+            )
+        )
 
     def _on_job_done(self, error: JobError | None) -> None:
         self.job = None
         self.paused = False
         if error is not None:
             self.error_box.show_error(error.message, error.details)
-            self.curves.refresh()           # the last points before a crash stay drawn
+            self.curves.refresh()  # the last points before a crash stay drawn
         self.settings.set_locked(False)
         self._set_state("idle")
         self.runs.set_busy(False)
@@ -356,8 +397,13 @@ class TrainingPanel(QWidget):
         if self.started is None:
             self.curves.set_empty("Press Start to train: the loss appears here within seconds")
         finished = getattr(self, "last_finished", None)
-        if (error is None and not self.session.jobs.closing and finished is not None
-                and finished.status != "failed" and finished.run_dir):
+        if (
+            error is None
+            and not self.session.jobs.closing
+            and finished is not None
+            and finished.status != "failed"
+            and finished.run_dir
+        ):
             # evaluation after training; started from the event loop, not from inside this callback
             QTimer.singleShot(0, lambda: self.evaluate(Path(finished.run_dir)))
 
@@ -369,9 +415,12 @@ class TrainingPanel(QWidget):
         self.stop_button.setEnabled(busy and state != "stopping")
         self.pause_button.setText("Resume" if state == "paused" else "Pause")
         self.state_label.setText(STATE_TEXT.get(state, state))
-        actions = self.session.actions          # the toolbar's Train / Pause / Stop follow the buttons
-        for command, button in (("train", self.start_button), ("pause", self.pause_button),
-                                ("stop", self.stop_button)):
+        actions = self.session.actions  # the toolbar's Train / Pause / Stop follow the buttons
+        for command, button in (
+            ("train", self.start_button),
+            ("pause", self.pause_button),
+            ("stop", self.stop_button),
+        ):
             actions[command].setEnabled(button.isEnabled())
         actions["pause"].setText(self.pause_button.text())
 
@@ -391,10 +440,13 @@ class TrainingPanel(QWidget):
         except UserError as exc:
             QMessageBox.warning(self, "Cannot write the training script", str(exc))
             return None
-        self.session.sig_status.emit(f"Wrote {written}: run it with `python {written.name}` or under torchrun")
+        self.session.sig_status.emit(
+            f"Wrote {written}: run it with `python {written.name}` or under torchrun"
+        )
         return written
 
-    # -- runs ------------------------------------------------------------------------------------------------------
+    # -- runs
+    # ------------------------------------------------------------------------------------------------------
     def _runs_root(self) -> Path:
         """The project's runs folder (an unsaved project's own folder under the user data folder); it moves on
         Save / Save As, so the run list asks for it on every reload."""
@@ -402,8 +454,8 @@ class TrainingPanel(QWidget):
 
     def _on_session_project_loaded(self) -> None:
         self.runs.set_root(self._runs_root)
-        self.error_box.hide()                   # an earlier project's failure is not this one's
-        self.evaluation.clear()                 # nor its classes and confusion matrix
+        self.error_box.hide()  # an earlier project's failure is not this one's
+        self.evaluation.clear()  # nor its classes and confusion matrix
         if not self.running:
             self.curves.clear()
             self.curves.set_empty("Press Start to train: the loss appears here within seconds")
@@ -428,8 +480,11 @@ class TrainingPanel(QWidget):
     def _on_session_data_loaded(self, data) -> None:
         """The trainer process loads the same data now, so Start does not wait for it."""
         if data is not None and not self.session.jobs.closing:
-            self.session.jobs.start(self.session.jobs.process_job(
-                "prepare", "prepare", dataset=self.session.project.dataset.model_dump(mode="json")))
+            self.session.jobs.start(
+                self.session.jobs.process_job(
+                    "prepare", "prepare", dataset=self.session.project.dataset.model_dump(mode="json")
+                )
+            )
 
     def _on_session_hardware(self, snapshot) -> None:
         if not self.running or self.started is None:
@@ -438,7 +493,8 @@ class TrainingPanel(QWidget):
         if isinstance(t, int | float):
             self.curves.add_hardware(snapshot, t - self.t0, self.started.device)
 
-    # -- evaluation ------------------------------------------------------------------------------------------------
+    # -- evaluation
+    # ------------------------------------------------------------------------------------------------
     def _on_evaluation_requested(self, split: str) -> None:
         run = self.runs.selected()
         path = run.path if run is not None else self.last_finished_run
@@ -457,10 +513,11 @@ class TrainingPanel(QWidget):
         run = Run(run_path)
         dataset = run.config.get("dataset")
         same_data = dataset == self.session.project.dataset.model_dump(mode="json")
-        data = self.session.data if same_data else None     # the samples behind each cell are drawn from it
+        data = self.session.data if same_data else None  # the samples behind each cell are drawn from it
         device = "cpu" if self.running else (self.session.device or "auto")
-        job = self.session.jobs.process_job("evaluate", "evaluate", run_dir=str(run_path), split=split,
-                                            device=device, dataset=dataset)
+        job = self.session.jobs.process_job(
+            "evaluate", "evaluate", run_dir=str(run_path), split=split, device=device, dataset=dataset
+        )
         job.sig_events.connect(lambda events: self.evaluation.set_result(events[-1], data))
         job.sig_done.connect(self._on_eval_done)
         self.eval_job = job
@@ -472,13 +529,18 @@ class TrainingPanel(QWidget):
         if error is not None:
             self.evaluation.set_error(error.message)
 
-    # -- closing ---------------------------------------------------------------------------------------------------
+    # -- closing
+    # ---------------------------------------------------------------------------------------------------
     def confirm_close(self) -> bool:
         if not self.running:
             return True
-        answer = QMessageBox.question(self, "Training is running",
-                                      "A run is training. Stop it (a checkpoint is saved) and close?",
-                                      QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        answer = QMessageBox.question(
+            self,
+            "Training is running",
+            "A run is training. Stop it (a checkpoint is saved) and close?",
+            QMessageBox.Yes | QMessageBox.No,
+            QMessageBox.No,
+        )
         return answer == QMessageBox.Yes
 
     def shutdown(self) -> None:

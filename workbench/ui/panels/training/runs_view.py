@@ -24,18 +24,26 @@ from PySide6.QtWidgets import (
 from workbench.core.errors import UserError
 from workbench.core.training.runs import Run, list_runs
 
-STATUS_COLORS = {"completed": "#2e7d32", "stopped": "#8d6e00", "failed": "#b00020", "interrupted": "#b00020",
-                 "running": "#1565c0"}
+STATUS_COLORS = {
+    "completed": "#2e7d32",
+    "stopped": "#8d6e00",
+    "failed": "#b00020",
+    "interrupted": "#b00020",
+    "running": "#1565c0",
+}
 COLUMNS = ("Run", "Status", "Epochs", "Best val acc", "LR", "Batch", "Samples/s", "Started")
-RESUMABLE = ("stopped", "interrupted")   # a completed run has nothing left; a failed one fails again
+RESUMABLE = ("stopped", "interrupted")  # a completed run has nothing left; a failed one fails again
 
 
 def _settings(run: Run) -> tuple[str, str, int | None]:
     """(learning rate, batch size, planned epochs) from the run's config.json, so runs differ by more than id."""
     cfg = run.config.get("training") or {}
     lr, batch, epochs = cfg.get("lr"), cfg.get("batch_size"), cfg.get("epochs")
-    return (f"{lr:.3g}" if isinstance(lr, int | float) else "", str(batch) if isinstance(batch, int) else "",
-            epochs if isinstance(epochs, int) else None)
+    return (
+        f"{lr:.3g}" if isinstance(lr, int | float) else "",
+        str(batch) if isinstance(batch, int) else "",
+        epochs if isinstance(epochs, int) else None,
+    )
 
 
 def _started(run: Run) -> str:
@@ -46,15 +54,15 @@ def _started(run: Run) -> str:
 
 
 class RunsView(QWidget):
-    sig_selected = Signal(object)          # Run or None
-    sig_overlays_changed = Signal(list)    # [Run] ticked for overlay
-    sig_resume = Signal(object)            # Run to continue from its last checkpoint
-    sig_evaluate = Signal(object)          # Run to evaluate
-    sig_changed = Signal()                 # renamed / deleted
+    sig_selected = Signal(object)  # Run or None
+    sig_overlays_changed = Signal(list)  # [Run] ticked for overlay
+    sig_resume = Signal(object)  # Run to continue from its last checkpoint
+    sig_evaluate = Signal(object)  # Run to evaluate
+    sig_changed = Signal()  # renamed / deleted
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.root = None                   # a Path, or a callable giving it (the project's runs move on Save As)
+        self.root = None  # a Path, or a callable giving it (the project's runs move on Save As)
         self.busy_run: Path | None = None  # the live run (cannot be deleted)
         self.tree = QTreeWidget()
         self.tree.setObjectName("runList")
@@ -69,18 +77,20 @@ class RunsView(QWidget):
         self.tree.itemSelectionChanged.connect(self._on_tree_selection_changed)
         self.tree.itemChanged.connect(self._on_tree_item_changed)
         self.tree.itemDoubleClicked.connect(lambda *_: self.rename_selected())
-        self.empty = QLabel("No runs yet: press Start, or train headless with `workbench train PROJECT`; "
-                            "runs appear here.")
+        self.empty = QLabel(
+            "No runs yet: press Start, or train headless with `workbench train PROJECT`; runs appear here."
+        )
         self.empty.setWordWrap(True)
         self.empty.setStyleSheet("color: #666; padding: 8px;")
         buttons = QHBoxLayout()
         self.buttons = {}
         for key, text, tip in (
-                ("refresh", "Refresh", "Read the runs/ folder again"),
-                ("rename", "Rename…", "Give the selected run a name"),
-                ("delete", "Delete…", "Delete the selected run's folder"),
-                ("resume", "Resume", "Continue the selected run from its last checkpoint (same step count)"),
-                ("evaluate", "Evaluate", "Confusion matrix and per-class scores of the selected run")):
+            ("refresh", "Refresh", "Read the runs/ folder again"),
+            ("rename", "Rename…", "Give the selected run a name"),
+            ("delete", "Delete…", "Delete the selected run's folder"),
+            ("resume", "Resume", "Continue the selected run from its last checkpoint (same step count)"),
+            ("evaluate", "Evaluate", "Confusion matrix and per-class scores of the selected run"),
+        ):
             button = QPushButton(text)
             button.setObjectName(f"{key}RunButton")
             button.setToolTip(tip)
@@ -102,7 +112,8 @@ class RunsView(QWidget):
         layout.addWidget(hint)
         self._update_buttons()
 
-    # -- contents --------------------------------------------------------------------------------------------------
+    # -- contents
+    # --------------------------------------------------------------------------------------------------
     def set_root(self, root) -> None:
         """`root`: the runs folder, or a function that returns it (asked again on every reload)."""
         self.root = root
@@ -119,7 +130,7 @@ class RunsView(QWidget):
         ticked = {r.path for r in self.overlays()}
         self.tree.blockSignals(True)
         self.tree.clear()
-        for run in reversed(list_runs(self.root_path())):   # newest first
+        for run in reversed(list_runs(self.root_path())):  # newest first
             summary = run.summary or {}
             status = run.status
             best = summary.get("best_val_accuracy")
@@ -127,7 +138,7 @@ class RunsView(QWidget):
             epochs = summary.get("epochs_completed")
             if epochs is None:
                 epochs = ""
-                if status in ("running", "interrupted"):   # no summary yet (or ever): read the curves so far
+                if status in ("running", "interrupted"):  # no summary yet (or ever): read the curves so far
                     done = run.metrics().epochs
                     epochs = len(done)
                     accuracies = [e["val_accuracy"] for e in done if e.get("val_accuracy") is not None]
@@ -135,8 +146,18 @@ class RunsView(QWidget):
             lr, batch, planned = _settings(run)
             if planned is not None and epochs != "":
                 epochs = f"{epochs}/{planned}"
-            item = QTreeWidgetItem([run.name, status, str(epochs), f"{best:.4f}" if best is not None else "",
-                                    lr, batch, f"{sps:,.0f}" if sps else "", _started(run)])
+            item = QTreeWidgetItem(
+                [
+                    run.name,
+                    status,
+                    str(epochs),
+                    f"{best:.4f}" if best is not None else "",
+                    lr,
+                    batch,
+                    f"{sps:,.0f}" if sps else "",
+                    _started(run),
+                ]
+            )
             item.setData(0, Qt.UserRole, run)
             item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
             item.setCheckState(0, Qt.Checked if run.path in ticked else Qt.Unchecked)
@@ -175,7 +196,8 @@ class RunsView(QWidget):
             if item.data(0, Qt.UserRole).path == Path(path):
                 item.setCheckState(0, Qt.Checked if on else Qt.Unchecked)
 
-    # -- actions ---------------------------------------------------------------------------------------------------
+    # -- actions
+    # ---------------------------------------------------------------------------------------------------
     def rename_selected(self, name: str | None = None) -> None:
         run = self.selected()
         if run is None:
@@ -199,9 +221,17 @@ class RunsView(QWidget):
         if self.busy_run is not None and run.path == self.busy_run:
             QMessageBox.information(self, "Run in use", "This run is training; stop it before deleting it.")
             return
-        if confirm and QMessageBox.question(
-                self, "Delete run", f"Delete run “{run.name}” and its checkpoints?\n{run.path}",
-                QMessageBox.Yes | QMessageBox.No, QMessageBox.No) != QMessageBox.Yes:
+        if (
+            confirm
+            and QMessageBox.question(
+                self,
+                "Delete run",
+                f"Delete run “{run.name}” and its checkpoints?\n{run.path}",
+                QMessageBox.Yes | QMessageBox.No,
+                QMessageBox.No,
+            )
+            != QMessageBox.Yes
+        ):
             return
         try:
             run.delete()
@@ -231,8 +261,10 @@ class RunsView(QWidget):
         status = self.tree.selectedItems()[0].text(1) if has else ""
         self.buttons["resume"].setEnabled(has and not busy and status in RESUMABLE)
         self.buttons["resume"].setToolTip(
-            "Continue the selected run from its last checkpoint (same step count)" if status in RESUMABLE or not has
-            else f"This run is {status}: start a new run instead (Resume continues stopped or interrupted runs)")
+            "Continue the selected run from its last checkpoint (same step count)"
+            if status in RESUMABLE or not has
+            else f"This run is {status}: start a new run instead (Resume continues stopped or interrupted runs)"
+        )
 
     def _on_tree_selection_changed(self) -> None:
         self._update_buttons()

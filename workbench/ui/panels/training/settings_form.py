@@ -21,8 +21,13 @@ from workbench.core.errors import describe_validation_error
 from workbench.core.training.config import TrainingConfig
 
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop"}
-SCHEDULERS = {"none": "none", "step": "StepLR", "cosine": "Cosine annealing", "onecycle": "OneCycle",
-              "plateau": "ReduceLROnPlateau"}
+SCHEDULERS = {
+    "none": "none",
+    "step": "StepLR",
+    "cosine": "Cosine annealing",
+    "onecycle": "OneCycle",
+    "plateau": "ReduceLROnPlateau",
+}
 LOSSES = {"cross_entropy": "Cross-entropy", "mse": "MSE (regression)"}
 PRECISIONS = {"fp32": "fp32", "bf16": "bf16 (CUDA)", "fp16": "fp16 + loss scaling (CUDA)"}
 METRICS = {"val_loss": "val loss", "val_accuracy": "val accuracy"}
@@ -58,15 +63,28 @@ class TrainingSettingsForm(QScrollArea):
         inner = QWidget()
         self.setWidget(inner)
         self.w = {
-            "epochs": _spin(1, 100_000), "batch_size": _spin(1, 1_000_000), "optimizer": _combo(OPTIMIZERS),
-            "lr": _float(1e-7, 10, 7, 1e-4), "momentum": _float(0, 0.999, 3, 0.01), "nesterov": QCheckBox(),
-            "weight_decay": _float(0, 1, 6, 1e-4), "scheduler": _combo(SCHEDULERS),
-            "step_size": _spin(1, 100_000), "gamma": _float(0.001, 1, 3, 0.05),
-            "plateau_patience": _spin(0, 1000), "loss": _combo(LOSSES),
-            "label_smoothing": _float(0, 0.99, 3, 0.05), "precision": _combo(PRECISIONS),
-            "grad_clip_on": QCheckBox(), "grad_clip": _float(0.001, 1e6, 3, 0.5), "seed": _spin(0, 2**31 - 1),
-            "early_stopping": QCheckBox(), "early_stopping_metric": _combo(METRICS), "patience": _spin(1, 10_000),
-            "save_best": QCheckBox(), "num_workers": _spin(0, 64),
+            "epochs": _spin(1, 100_000),
+            "batch_size": _spin(1, 1_000_000),
+            "optimizer": _combo(OPTIMIZERS),
+            "lr": _float(1e-7, 10, 7, 1e-4),
+            "momentum": _float(0, 0.999, 3, 0.01),
+            "nesterov": QCheckBox(),
+            "weight_decay": _float(0, 1, 6, 1e-4),
+            "scheduler": _combo(SCHEDULERS),
+            "step_size": _spin(1, 100_000),
+            "gamma": _float(0.001, 1, 3, 0.05),
+            "plateau_patience": _spin(0, 1000),
+            "loss": _combo(LOSSES),
+            "label_smoothing": _float(0, 0.99, 3, 0.05),
+            "precision": _combo(PRECISIONS),
+            "grad_clip_on": QCheckBox(),
+            "grad_clip": _float(0.001, 1e6, 3, 0.5),
+            "seed": _spin(0, 2**31 - 1),
+            "early_stopping": QCheckBox(),
+            "early_stopping_metric": _combo(METRICS),
+            "patience": _spin(1, 10_000),
+            "save_best": QCheckBox(),
+            "num_workers": _spin(0, 64),
         }
         self.w["lr"].setToolTip("Learning rate (the peak for OneCycle)")
         self.w["batch_size"].setObjectName("batchSizeSpin")
@@ -115,8 +133,13 @@ class TrainingSettingsForm(QScrollArea):
         layout.addStretch(1)
 
         for widget in self.w.values():
-            signal = (widget.toggled if isinstance(widget, QCheckBox) else widget.currentIndexChanged
-                      if isinstance(widget, QComboBox) else widget.valueChanged)
+            signal = (
+                widget.toggled
+                if isinstance(widget, QCheckBox)
+                else widget.currentIndexChanged
+                if isinstance(widget, QComboBox)
+                else widget.valueChanged
+            )
             signal.connect(self._on_widget_changed)
         session.sig_training_changed.connect(self.read)
         session.sig_project_loaded.connect(self.read)
@@ -187,8 +210,10 @@ class TrainingSettingsForm(QScrollArea):
             w[key].setEnabled(w["early_stopping"].isChecked())
 
     def _on_session_device_changed(self, device: str) -> None:
-        self.device_label.setText(f"Device: <b>{device}</b> (choose it in the toolbar or the Hardware panel; "
-                                  "auto = the first CUDA GPU, else the CPU)")
+        self.device_label.setText(
+            f"Device: <b>{device}</b> (choose it in the toolbar or the Hardware panel; "
+            "auto = the first CUDA GPU, else the CPU)"
+        )
 
     def set_locked(self, locked: bool) -> None:
         """Settings cannot change while a run uses them."""
