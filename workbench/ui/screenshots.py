@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     _wait(app, 2)
     if args.train > 0:
-        window.session.project.training.epochs = 60  # still running when the shots are taken
+        window.session.project.training.epochs = 300  # still running when the shots are taken
         window.session.actions["train"].trigger()
         _wait(app, args.train)
     args.outdir.mkdir(parents=True, exist_ok=True)
