@@ -272,9 +272,8 @@ class TrainerHost(QThread):
         with self._lock:
             job.job_id = next(self._ids)
             self._jobs[job.job_id] = job
-            process = self.process
-        if process is None or not process.send(("job", job.job_id, job.name, job.kwargs)):
-            pass  # the reader sees the process gone and fails the job with how it ended
+        # a process already gone fails the job when the reader sees it end (with how it ended)
+        self.send(("job", job.job_id, job.name, job.kwargs))
 
     def send(self, message: tuple) -> None:
         with self._lock:
