@@ -346,7 +346,8 @@ class Child:
             self.outbox.flush()
             self.outbox.send(("done", job_id, error))
             self.jobs.pop(job_id, None)
-            _give_memory_back()
+            if name in HEAVY_JOBS:  # (a builder analysis at each edit must not pause a running training)
+                _give_memory_back()
 
     def _flusher(self) -> None:
         while not self.stopping.wait(FLUSH_S):
@@ -363,6 +364,9 @@ class Child:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)  # no interpreter teardown: a job stuck in a step must not hold the exit
+
+
+HEAVY_JOBS = ("train", "evaluate", "export", "load_data")
 
 
 def _give_memory_back() -> None:

@@ -1,7 +1,7 @@
 """One background-job abstraction for the whole GUI.
 
 A `Job` is one piece of background work of a *kind* ("train", "evaluate", "export", "data", "analysis",
-"sampler"). It runs either on a thread of this process (`ThreadJob`: a plain core generator on a QThread) or
+"hardware"). It runs either on a thread of this process (`ThreadJob`: a plain core generator on a QThread) or
 in the trainer process (`ProcessJob`: a named core generator that `TrainerHost` runs there). Either way:
 - its events reach the GUI thread in order, none dropped, as one list per tick of the job's own clock
   (`interval_ms`; 33 ms = 30 frames a second for the live training view), only when there are new ones;
