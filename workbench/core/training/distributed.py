@@ -139,6 +139,8 @@ def process_group(env: DistEnv, backend: str, device: str, timeout_s: float = 18
         ) from exc
     try:
         yield
+        if dist.is_initialized():  # every rank done before any tears the group down: a rank that left while
+            dist.barrier()  # another still used the group aborted at exit ("terminate called ...")
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
