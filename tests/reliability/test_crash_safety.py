@@ -3,8 +3,9 @@ and of a metrics line. Afterwards the previous checkpoint is intact and loadable
 its last complete line, the run is listed as interrupted (by the runs API and in the GUI), and it resumes.
 
 The child is `workbench train` with two hooks (a wrapper script in tmp_path): safetensors' save_file writes
-half of the third `last` checkpoint to its temp file and blocks; the next metrics line is written halfway and
-blocks. Then the child says READY and the test kills it with SIGKILL."""
+half of the third `last` checkpoint to its temp file and blocks; the first metrics line after epoch 3's waits for
+that, then is written halfway and blocks (so the kill lands after exactly 3 complete epoch lines). Then the child
+says READY and the test kills it with SIGKILL."""
 
 from __future__ import annotations
 
@@ -46,13 +47,16 @@ CHILD = textwrap.dedent("""
         return real_save_file(tensors, filename, metadata=metadata)
 
     def write(self, line):
-        if mid_checkpoint.is_set():                    # the trainer is mid-line when the kill comes
-            text = json.dumps(line)
+        if seen.get("epoch 3 written"):                # the line after epoch 3's: it waits for the checkpoint
+            mid_checkpoint.wait(300)                   # (written on a background thread) to hang half-written,
+            text = json.dumps(line)                    # then the trainer is mid-line when the kill comes
             self._metrics.write(text[: len(text) // 2])
             self._metrics.flush()
             mid_line.set()
             time.sleep(600)
-        return real_write(self, line)
+        real_write(self, line)
+        if line.get("kind") == "epoch" and line.get("epoch") == 3:
+            seen["epoch 3 written"] = True
 
     def announce():
         mid_checkpoint.wait(300)
@@ -181,10 +185,7 @@ def test_gui_reopens_the_project_and_shows_the_run_interrupted(killed_run, qtbot
         rows = {item.data(0, 0x0100).path: item.text(1) for item in items}  # Qt.UserRole -> Run
         assert rows == {run_dir: "interrupted"}
         item = items[0]
-        assert item.text(2) in (
-            "2/50",
-            "3/50",
-        )  # epochs with a complete line in metrics.jsonl, of those planned
+        assert item.text(2) == "3/50"  # epochs with a complete line in metrics.jsonl, of those planned
         assert float(item.text(3)) > 0.8  # best val accuracy so far, read from those lines
         deadline = time.monotonic() + 1
         while time.monotonic() < deadline:
