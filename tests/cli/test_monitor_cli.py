@@ -57,6 +57,9 @@ def test_streaming_json_lines_until_ctrl_c():
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl+C as a terminal delivers it, even when these tests run in the background (`make test &` in a
+        # script ignores SIGINT, and a child inherits that: Python then never raises KeyboardInterrupt)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         lines = [proc.stdout.readline() for _ in range(3)]
