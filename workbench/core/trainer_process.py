@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -338,7 +338,7 @@ class Child:
         except BaseException as exc:  # noqa: BLE001 - reported to the GUI, never lost
             error = error_dict(exc)
         finally:
-            if generator is not None:
+            if isinstance(generator, Generator):  # (every job is a generator function)
                 try:
                     generator.close()
                 except Exception as exc:  # noqa: BLE001

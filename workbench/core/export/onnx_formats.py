@@ -173,7 +173,7 @@ def locate_failing_layer(model, example) -> str | None:
     with quiet():
         for name, module, args in seen:
             try:
-                torch.onnx.export(module, args, io.BytesIO(), dynamo=False)
+                torch.onnx.export(module, args, io.BytesIO(), dynamo=False)  # type: ignore[arg-type]  # (a file)
             except Exception:  # noqa: BLE001 - this is the failing layer
                 top, kind = name.split(".")[0], type(module).__name__
                 if top.isdigit():  # build_model's nn.Sequential: the top index is the spec's layer index

@@ -204,7 +204,9 @@ def check_resume(checkpoint: Checkpoint, project_path: str | os.PathLike | None,
                 f"run {run} was trained from the project {trained_from}, not {project_path}; resume "
                 "it from its own project, or start a new run"
             )
-    facts = meta.get("dataset") if isinstance(meta.get("dataset"), dict) else {}
+    facts = meta.get("dataset")
+    if not isinstance(facts, dict):
+        facts = {}
     now = {
         "input_shape": list(data_meta.input_shape),
         "num_classes": data_meta.num_classes,

@@ -148,7 +148,7 @@ def process_group(env: DistEnv, backend: str, device: str, timeout_s: float = 18
 
 def shard_split(split: Split, rank: int, world_size: int) -> Split:
     """Every `world_size`-th sample from `rank` (evaluation: no padding, so the reduced sums are exact)."""
-    if split.in_memory:
+    if split.x is not None and split.y is not None:  # in memory
         from torch.utils.data import TensorDataset
 
         x, y = split.x[rank::world_size], split.y[rank::world_size]
@@ -275,8 +275,8 @@ class DistributedTrainer(Trainer):
     def _epoch_order(self, epoch: int) -> torch.Tensor:
         from torch.utils.data import DistributedSampler
 
-        sampler = DistributedSampler(
-            range(len(self.data.train)),
+        sampler: DistributedSampler[int] = DistributedSampler(
+            range(len(self.data.train)),  # type: ignore[arg-type]  # (it only takes the dataset's len())
             num_replicas=self.world_size,
             rank=self.rank,
             shuffle=True,

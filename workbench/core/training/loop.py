@@ -14,7 +14,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -41,6 +41,15 @@ from workbench.core.training.events import (
     StateChanged,
 )
 from workbench.core.training.runs import RunWriter, create_run_dir, read_metrics_lines
+
+T = TypeVar("T")
+
+
+def _made(value: T | None, what: str) -> T:
+    """An attribute the set-up makes before the first batch (None before: reading it then is a bug)."""
+    if value is None:
+        raise RuntimeError(f"{what} is read before the run's set-up made it")
+    return value
 
 
 class NonFiniteLoss(Exception):
@@ -148,26 +157,40 @@ class Trainer:
         self.parent_run: Path | None = None  # the run resumed from, and its metrics lines kept
         self.parent_lines: list[dict] = []
 
+    # what `_setup` and `_open_run` made, before the first batch
+    @property
+    def decided(self) -> setup.TrainingSetup:
+        return _made(self.plan, "the training set-up")
+
+    @property
+    def folder(self) -> Path:
+        """The run folder (every rank knows it once `_open_run` ran)."""
+        return _made(self.run_path, "the run folder")
+
+    @property
+    def schedule(self) -> setup.Scheduler:
+        return _made(self.scheduler, "the LR scheduler")
+
     # what `_setup` decided (setup.TrainingSetup), read often enough to deserve a name
     @property
     def device(self) -> torch.device:
-        return self.plan.device
+        return self.decided.device
 
     @property
     def precision(self) -> str:
-        return self.plan.precision
+        return self.decided.precision
 
     @property
     def task(self) -> str:
-        return self.plan.task
+        return self.decided.task
 
     @property
     def loss_fn(self) -> torch.nn.Module:
-        return self.plan.loss_fn
+        return self.decided.loss_fn
 
     @property
     def scaler(self) -> torch.amp.GradScaler | None:
-        return self.plan.scaler
+        return self.decided.scaler
 
     # -- the generator
     # -----------------------------------------------------------------------------------------------
@@ -193,8 +216,8 @@ class Trainer:
         self._setup()
         self._open_run()
         yield Started(
-            run_dir=str(self.run_path),
-            run_id=self.run_path.name,
+            run_dir=str(self.folder),
+            run_id=self.folder.name,
             device=str(self.device),
             epochs=self.cfg.epochs,
             batches_per_epoch=self.train_batches.batches,
@@ -336,7 +359,7 @@ class Trainer:
         if optim_path.is_file():
             optim_state, sched_state = load_training_state(optim_path, meta.get("state_id"))
             self.optimizer.load_state_dict(optim_state)
-            self.scheduler.load_state_dict(sched_state)
+            self.schedule.load_state_dict(sched_state)
         else:
             self.notes.append("the checkpoint has no optimizer state; the optimizer starts fresh")
         self.parent_run = checkpoint.path.parent.parent
@@ -470,7 +493,7 @@ class Trainer:
         else:
             optimizer.step()
         lr = optimizer.param_groups[0]["lr"]
-        self.scheduler.after_batch()
+        self.schedule.after_batch()
         n = len(yb)
         self.samples_seen += n
         sums = self.epoch_sums
@@ -480,13 +503,7 @@ class Trainer:
             sums[1] += (out.detach().argmax(1) == yb).sum().item()
         now = time.time()
         elapsed = self._elapsed()
-        cuda = {}
-        if self.device.type == "cuda":
-            cuda = {
-                "cuda_allocated": torch.cuda.memory_allocated(self.device),
-                "cuda_reserved": torch.cuda.memory_reserved(self.device),
-                "cuda_peak": torch.cuda.max_memory_allocated(self.device),
-            }
+        on_gpu = self.device.type == "cuda"
         if self.writer is not None:
             self.writer.write(
                 {
@@ -508,7 +525,9 @@ class Trainer:
             time=now,
             elapsed=elapsed,
             samples_per_second=self.samples_seen / elapsed if elapsed > 0 else 0.0,
-            **cuda,
+            cuda_allocated=torch.cuda.memory_allocated(self.device) if on_gpu else None,
+            cuda_reserved=torch.cuda.memory_reserved(self.device) if on_gpu else None,
+            cuda_peak=torch.cuda.max_memory_allocated(self.device) if on_gpu else None,
         )
 
     def _loss(self, out: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
@@ -521,7 +540,7 @@ class Trainer:
         return self.loss_fn(out, yb)
 
     def _elapsed(self) -> float:
-        return time.perf_counter() - self.t0 - self.paused_for
+        return time.perf_counter() - _made(self.t0, "the start time") - self.paused_for
 
     def _reduce(self, values: list[float]) -> list[float]:
         """The metric reduction point: under DDP, all-reduce the per-epoch sums across ranks here."""
@@ -542,7 +561,7 @@ class Trainer:
             self._save("best", epoch_complete=True)
         self._save_last(epoch_complete=True)
         lr = self.optimizer.param_groups[0]["lr"]
-        self.scheduler.after_epoch(val_loss if val_loss is not None else train_loss)
+        self.schedule.after_epoch(val_loss if val_loss is not None else train_loss)
         now = time.time()
         if self.writer is not None:
             self.writer.write(
@@ -602,7 +621,7 @@ class Trainer:
         if batches.size == 0:
             return None, None
         self.model.eval()
-        loss_sum, correct, seen = 0.0, 0, 0
+        loss_sum, correct, seen = 0.0, 0.0, 0.0
         for xb, yb in batches.in_order():
             with setup.autocast_for(self.device, self.precision):
                 out = self.model(xb)
@@ -624,13 +643,15 @@ class Trainer:
             SplitBatches(split, self.device, max(self.cfg.batch_size, 256), self.cfg.num_workers)
         )
         loss, acc = self.final_eval
+        if loss is None:  # (a split with samples always has a loss)
+            return None
         self.final_split = split.name
         self.best_eval = self._evaluate_best(split)
         return Evaluated(split=split.name, loss=loss, accuracy=acc, samples=len(split))
 
     def _evaluate_best(self, split) -> tuple[float | None, float | None]:
         """(loss, accuracy) of the best checkpoint on `split` (what export uses); the last weights are put back."""
-        best = self.run_path / "checkpoints" / "best.safetensors"
+        best = self.folder / "checkpoints" / "best.safetensors"
         if self.world_size > 1 or not best.exists():
             return None, None
         from workbench.core.training.checkpoints import load_checkpoint, load_state_strict
@@ -650,7 +671,7 @@ class Trainer:
     # -----------------------------------------------------------------------------------
     def _checkpoint_meta(self, epoch_complete: bool) -> dict[str, Any]:
         return {
-            "run_id": self.run_path.name,
+            "run_id": self.folder.name,
             "epoch": self.epoch,
             "step": self.step,
             "batch": self.batch if not epoch_complete else self.train_batches.batches,
@@ -667,9 +688,9 @@ class Trainer:
     def _save(self, which: str, epoch_complete: bool) -> None:
         if not self.is_main:
             return
-        path = self.run_path / "checkpoints" / f"{which}.safetensors"
+        path = self.folder / "checkpoints" / f"{which}.safetensors"
         pair = (
-            (self.optimizer, self.scheduler.state_dict()) if which == "last" else ()
+            (self.optimizer, self.schedule.state_dict()) if which == "last" else ()
         )  # one unit with the weights
         self.saver.submit(
             checkpoint_writer(path, self.model, self.spec, self._checkpoint_meta(epoch_complete), *pair)

@@ -38,12 +38,14 @@ def new_run_id(runs_root: Path) -> str:
     return run_id
 
 
-def create_run_dir(runs_root: str | os.PathLike, run_dir: str | os.PathLike | None = None) -> Path:
+def create_run_dir(runs_root: str | os.PathLike | None, run_dir: str | os.PathLike | None = None) -> Path:
     """A fresh run folder: `run_dir` when given (must be empty or new), else a new id under `runs_root`."""
     if run_dir is not None:
         path = Path(run_dir)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise UserError(f"run folder {path} already exists and is not empty; choose a new folder")
+    elif runs_root is None:
+        raise ValueError("create_run_dir needs runs_root or run_dir")
     else:
         root = Path(runs_root)
         path = root / new_run_id(root)
