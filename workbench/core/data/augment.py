@@ -43,10 +43,9 @@ class ImageAugment:
             return batch
         n, _, h, w = batch.shape
         dev = batch.device
-        opts = {"generator": generator} if generator is not None else {}
 
         def uniform(lo: float, hi: float) -> torch.Tensor:
-            return (torch.rand(n, **opts) * (hi - lo) + lo).to(dev)
+            return (torch.rand(n, generator=generator) * (hi - lo) + lo).to(dev)
 
         angle = (
             uniform(-self.rotation, self.rotation) * (math.pi / 180.0)
@@ -54,7 +53,7 @@ class ImageAugment:
             else torch.zeros(n, device=dev)
         )
         sign = (
-            torch.where(torch.rand(n, **opts) < 0.5, -1.0, 1.0).to(dev)
+            torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0).to(dev)
             if self.flip
             else torch.ones(n, device=dev)
         )

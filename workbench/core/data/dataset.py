@@ -69,7 +69,7 @@ class DataBundle:
     def sample(self, split: str, i: int):
         """(x, y) of sample `i` of a split, as the model sees it (normalized; no augmentation)."""
         s = self.split(split)
-        if s.in_memory:
+        if s.x is not None and s.y is not None:  # in_memory, spelled out so the types narrow
             return s.x[i], s.y[i]
         return s.dataset[i]
 

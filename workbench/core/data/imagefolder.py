@@ -204,7 +204,7 @@ def open_image(path: str):
         raise ImageTooLarge(
             f"the image declares {w}x{h} pixels, more than the limit of {MAX_IMAGE_PIXELS:,} pixels"
         )
-    img._wb_file = fh  # closed with the image (see _close)
+    setattr(img, "_wb_file", fh)  # noqa: B010 - not a PIL attribute; closed with the image (see _close)
     return img
 
 
@@ -365,7 +365,9 @@ def _should_stream(in_memory, paths, mode, size, limit) -> bool:
 def _index_only(paths, labels, classes, skipped, preset, mode, size, progress, cancel) -> RawData:
     """Streaming: read headers only (size, mode); pixels are decoded per batch by `ImageFileReader`."""
 
-    kept, sizes, color = [], Counter(), False
+    kept: list[int] = []
+    sizes: Counter[tuple[int, int]] = Counter()
+    color = False
     for i, path in enumerate(paths):
         if i % 256 == 0:
             if cancel is not None and cancel():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -38,15 +39,20 @@ def inspect_source(
     if raw.modality == TEXT:
         from workbench.core.data.text import Tokenizer
 
-        shape = [
-            int(settings.options.get("seq_len", 0))
-            or Tokenizer(settings.options.get("tokenizer", "words")).fit(list(raw.texts)).seq_len
-        ]
+        seq_len = int(settings.options.get("seq_len", 0))
+        if not seq_len:
+            tokenizer = Tokenizer(settings.options.get("tokenizer", "words"))
+            if raw.texts is None:  # the TypeError list(None) would raise
+                raise TypeError(f"source {settings.kind!r} returned text data without texts")
+            seq_len = tokenizer.fit(list(raw.texts)).seq_len
+        shape = [seq_len]
     elif raw.modality == IMAGE:
         shape = [int(s) for s in raw.sample_shape]
     else:
+        if raw.x is None:  # the AttributeError None.shape would raise
+            raise AttributeError(f"source {settings.kind!r} returned {raw.modality} data without x")
         shape = [int(raw.x.shape[1])]
-    details = {
+    details: dict[str, Any] = {
         "task": raw.task,
         "modality": raw.modality,
         "input_dtype": "int64" if raw.modality == TEXT else "float32",

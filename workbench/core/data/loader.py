@@ -158,6 +158,8 @@ def _channel_stats(raw: RawData, train_idx: np.ndarray) -> tuple[list[float], li
     else:
         rng = np.random.default_rng(0)
         pick = train_idx if len(train_idx) <= 20000 else rng.choice(train_idx, 20000, replace=False)
+        if raw.read is None:  # neither pixels nor a reader: the TypeError calling None would raise
+            raise TypeError("the source returned image data with neither x nor read")
         imgs = np.stack([raw.read(int(i)) for i in pick]).astype(np.float64) / raw.scale
         mean, var = imgs.mean(axis=(0, 2, 3)), imgs.var(axis=(0, 2, 3))
     std = np.sqrt(var)
@@ -184,6 +186,7 @@ def _image_bundle(settings, raw: RawData, parts: dict[str, np.ndarray], normaliz
             ds = StreamingImageDataset(raw.read, idx, raw.y, raw.scale, mean, std)
             splits[name] = Split(name=name, dataset=ds, indices=idx.tolist())
             continue
+        assert raw.x is not None  # `stream` is set when there are no pixels in memory
         x = torch.from_numpy(raw.x[idx]).float().div_(raw.scale)
         if normalize:
             x.sub_(torch.tensor(mean).view(1, -1, 1, 1)).div_(torch.tensor(std).view(1, -1, 1, 1))
@@ -192,12 +195,20 @@ def _image_bundle(settings, raw: RawData, parts: dict[str, np.ndarray], normaliz
     meta = _meta(settings, raw, shape, mean=mean, std=std)
     meta.extra["memory_bytes"] = 0 if stream else nbytes
     meta.extra["streaming"] = stream
-    return DataBundle(meta=meta, augment=augment_from_options(settings.options), **splits)
+    return DataBundle(
+        meta=meta,
+        train=splits["train"],
+        val=splits["val"],
+        test=splits["test"],
+        augment=augment_from_options(settings.options),
+    )
 
 
 def _tabular_bundle(settings, raw: RawData, parts: dict[str, np.ndarray], normalize: bool) -> DataBundle:
     import torch
 
+    if raw.x is None:  # no feature array: the AttributeError `None.astype` would raise
+        raise AttributeError("the source returned tabular data without x")
     x = raw.x.astype(np.float32, copy=True)
     train = x[parts["train"]]
     with np.errstate(invalid="ignore"):
@@ -221,4 +232,4 @@ def _tabular_bundle(settings, raw: RawData, parts: dict[str, np.ndarray], normal
     meta = _meta(settings, raw, (x.shape[1],), mean=mean, std=std)
     meta.extra["memory_bytes"] = int(x.nbytes)
     meta.extra["streaming"] = False
-    return DataBundle(meta=meta, **splits)
+    return DataBundle(meta=meta, train=splits["train"], val=splits["val"], test=splits["test"])

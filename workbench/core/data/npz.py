@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,7 +80,7 @@ def _read(path: Path) -> dict[str, np.ndarray]:
                 f"{path} has no array {' or '.join(missing)} (it has: {', '.join(members) or 'none'});"
                 " save it with numpy.savez(path, X=features, y=labels)"
             )
-        arrays = {}
+        arrays: dict[str, np.ndarray] = {}
         for key in ("X", "y", "class_names"):
             if key not in members:
                 continue
@@ -127,7 +128,7 @@ def load_npz(settings, progress=None, cancel=None) -> RawData:
     task, y, names = _targets(y, names, path, settings.options.get("task", "auto"))
     if progress:
         progress(1, 1, f"Read {len(y):,} samples")
-    extra = {"file": str(path)}
+    extra: dict[str, Any] = {"file": str(path)}
     if x.ndim in (3, 4):
         img = x[:, None] if x.ndim == 3 else x
         if img.shape[1] not in (1, 3) and img.shape[-1] in (1, 3):  # channels last (N, H, W, C)

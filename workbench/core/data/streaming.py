@@ -35,5 +35,6 @@ class StreamingImageDataset(Dataset):
     def __getitem__(self, i: int):
         x = torch.from_numpy(np.ascontiguousarray(self.read(int(self.indices[i])))).float() / self.scale
         if self.mean is not None:
+            assert self.std is not None  # mean and std are given together (the train split's statistics)
             x = (x - self.mean) / self.std
         return x, self.y[i]

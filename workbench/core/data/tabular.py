@@ -12,11 +12,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from workbench.core.data.csvfile import CsvTable, is_missing, read_rows, to_float
+from workbench.core.data.csvfile import CsvRows, CsvTable, is_missing, read_rows, to_float
 from workbench.core.data.raw import TABULAR, TEXT, RawData
 from workbench.core.errors import Cancelled, UserError
 
@@ -57,9 +58,13 @@ class Column:
     About 5 bytes per cell (9 for a column holding text)."""
 
     def __init__(self, rows_hint: int = 0):
-        self.values = Growing(np.float32, rows_hint)
-        self.text: Growing | None = None  # made when the first text cell comes, like the codes
-        self.codes: Growing | None = None
+        # filled by `add`, then trimmed by `finish` into `values`, `text` and `codes`
+        self._values = Growing(np.float32, rows_hint)
+        self._text: Growing | None = None  # made when the first text cell comes, like the codes
+        self._codes: Growing | None = None
+        self.values: np.ndarray = np.empty(0, dtype=np.float32)
+        self.text: np.ndarray = np.empty(0, dtype=bool)
+        self.codes: np.ndarray | None = None
         self.index: dict[str, int] = {}
         self.overflow = False
 
@@ -70,11 +75,11 @@ class Column:
         except ValueError:
             self._add_mixed([c.strip() for c in cells])
             return
-        self.values.append(values)
-        if self.text is not None:
-            self.text.append(np.zeros(len(cells), dtype=bool))
-        if self.codes is not None:
-            self.codes.append(np.full(len(cells), -1, dtype=np.int32))
+        self._values.append(values)
+        if self._text is not None:
+            self._text.append(np.zeros(len(cells), dtype=bool))
+        if self._codes is not None:
+            self._codes.append(np.full(len(cells), -1, dtype=np.int32))
 
     def _add_mixed(self, cells: list[str]) -> None:
         wide = max(map(len, cells)) * 4 * len(cells) > (64 << 20)
@@ -94,24 +99,30 @@ class Column:
                 codes[k] = self.index.setdefault(cell, len(self.index))
                 if len(self.index) > CODE_LIMIT:
                     self.overflow, self.index = True, {}
-        if self.text is None and text.any():
-            self.text = Growing(bool)
-            self.text.append(np.zeros(self.values.size, dtype=bool))
-        if self.codes is None and not self.overflow and text.any():
-            self.codes = Growing(np.int32)
-            self.codes.append(np.full(self.values.size, -1, dtype=np.int32))
-        self.values.append(values[inverse])
-        if self.text is not None:
-            self.text.append(text[inverse])
+        if self._text is None and text.any():
+            self._text = Growing(bool)
+            self._text.append(np.zeros(self._values.size, dtype=bool))
+        if self._codes is None and not self.overflow and text.any():
+            self._codes = Growing(np.int32)
+            self._codes.append(np.full(self._values.size, -1, dtype=np.int32))
+        self._values.append(values[inverse])
+        if self._text is not None:
+            self._text.append(text[inverse])
         if self.overflow:
-            self.codes = None
-        elif self.codes is not None:
-            self.codes.append(codes[inverse])
+            self._codes = None
+        elif self._codes is not None:
+            self._codes.append(codes[inverse])
 
     def finish(self) -> None:
-        self.values = self.values.array()
-        self.text = np.zeros(len(self.values), dtype=bool) if self.text is None else self.text.array()
-        self.codes = None if self.overflow or self.codes is None else self.codes.array()
+        self.values = self._values.array()
+        self.text = np.zeros(len(self.values), dtype=bool) if self._text is None else self._text.array()
+        self.codes = None if self.overflow or self._codes is None else self._codes.array()
+
+    def release(self) -> None:
+        """Drops the column's arrays (bounded peak memory once they have been copied elsewhere)."""
+        self._values, self._text, self._codes = Growing(np.float32), None, None
+        self.values, self.text, self.codes = np.empty(0, dtype=np.float32), np.empty(0, dtype=bool), None
+        self.index = {}
 
     @property
     def missing(self) -> np.ndarray:
@@ -151,10 +162,11 @@ class CsvData:
         self.text_col = text_col
         self.columns = [Column(rows_hint if c != text_col else 0) for c in range(len(header))]
         self.texts: list[str] = []
-        self.lines = Growing(np.uint32, rows_hint)
+        self._lines = Growing(np.uint32, rows_hint)  # filled by `add`, trimmed into `lines` by `finish`
+        self.lines: np.ndarray = np.empty(0, dtype=np.uint32)
 
     def add(self, rows: list[list[str]], lines: list[int]) -> None:
-        self.lines.append(np.asarray(lines, dtype=np.uint32))
+        self._lines.append(np.asarray(lines, dtype=np.uint32))
         for c, cells in enumerate(zip(*rows, strict=True)):
             if c == self.text_col:
                 self.texts.extend(cell.strip() for cell in cells)
@@ -162,7 +174,7 @@ class CsvData:
                 self.columns[c].add(list(cells))
 
     def finish(self) -> None:
-        self.lines = self.lines.array()
+        self.lines = self._lines.array()
         for c in self.columns:
             c.finish()
 
@@ -174,7 +186,9 @@ def _read_columns(path: Path, opts: dict, target: str | None, progress, cancel):
     """(CsvData, encoding, delimiter, target index, text column name): the file streamed once, CHUNK_ROWS rows
     converted to arrays at a time."""
 
-    def consume(src, it):
+    def consume(
+        src: CsvRows, it: Iterator[tuple[int, list[str]]]
+    ) -> tuple[CsvData, str, str, int, str | None]:
         first: list[list[str]] = []
         lines: list[int] = []
         for line, cells in it:
@@ -337,7 +351,8 @@ def _column_kind(data: CsvData, col: int, rows: np.ndarray) -> str:
 def _features(data: CsvData, cols: list[int], kinds: dict[int, str], rows: np.ndarray, categorical: str):
     """(x float32 (rows, features), feature names): numeric columns as they are, text columns one-hot. x is
     allocated once and each column's arrays are released as soon as it is copied in (bounded peak memory)."""
-    plans, names = [], []
+    plans: list[tuple[int, np.ndarray | None, int]] = []
+    names: list[str] = []
     for c in cols:
         name, column = data.header[c], data.columns[c]
         if kinds[c] == "numeric":
@@ -369,7 +384,7 @@ def _features(data: CsvData, cols: list[int], kinds: dict[int, str], rows: np.nd
         else:
             x[np.arange(len(rows)), at + onehot] = 1.0
         at += width
-        data.columns[c] = None  # its arrays are no longer needed
+        data.columns[c].release()  # its arrays are no longer needed
     return x, names
 
 

@@ -75,6 +75,10 @@ class Tokenizer:
 
     def decode(self, ids) -> str:
         sep = " " if self.mode == "words" else ""
+        if self.vocab is None:  # not fitted: the first real (non-padding) id fails, as indexing None did
+            if any(int(i) != 0 for i in ids):
+                raise TypeError("fit the tokenizer first")
+            return ""
         return sep.join(self.vocab[int(i)] for i in ids if int(i) != 0)
 
 
