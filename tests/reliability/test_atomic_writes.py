@@ -47,6 +47,10 @@ ALLOWED = {
     ("core/training/checkpoints.py", "save_file"): "inside atomic_replace_with",
     ("core/export/torch_formats.py", "save_file"): "writes job.work_path in the export's temp folder",
     ("core/export/torch_formats.py", "torch.jit.save"): "writes job.work_path in the export's temp folder",
+    (
+        "core/export/torch_formats.py",
+        "job.work_path.write_bytes",
+    ): "writes job.work_path in the export's temp folder (a full disk: run_export's one message)",
     ("core/export/onnx_formats.py", "onnx.save_model"): "writes job.work_path in the export's temp folder",
     (
         "core/export/onnx_formats.py",

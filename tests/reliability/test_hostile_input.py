@@ -608,7 +608,7 @@ def test_python_m_workbench_ignores_modules_in_the_current_folder(tmp_path):
     assert not marker.exists()
 
 
-# -- 11. a full disk under TorchScript export is an error line, not an abort
+# -- 11. a full disk under an export is one error line (not an abort, not 'ONNX cannot express')
 # ---------------------------------------
 
 
@@ -618,10 +618,37 @@ def test_torchscript_export_onto_a_full_disk(run_dir, tiny_disk, capsys):
     line = assert_cli_error(
         ["export", run_dir, "--format", "torchscript", "-o", tiny_disk.path / "m.pt"],
         capsys,
-        ["no space left on device"],
+        ["no space left on the disk", "nothing was written"],
         [run_dir.parent],
     )
-    assert ".m.pt." in line or "model.pt" in line, line  # the model's own write failed, not the work folder
+    assert str(tiny_disk.path / "m.pt") in line, line  # the file the user asked for, not a work file
+    assert sorted(p.name for p in tiny_disk.path.iterdir()) == [".filler"]
+
+
+ONNX_FULL_DISK = [
+    (fmt, "nothing") for fmt in ("onnx", "onnx-fp16", "onnx-int8-dynamic", "onnx-int8-static")
+] + [(fmt, "the fp32 model") for fmt in ("onnx-fp16", "onnx-int8-dynamic", "onnx-int8-static")]
+
+
+@pytest.mark.parametrize(("fmt", "room_for"), ONNX_FULL_DISK)
+def test_onnx_export_onto_a_full_disk(run_dir, tiny_disk, tmp_path, capsys, fmt, room_for):
+    """A real full filesystem, with room for nothing, or for the fp32 model but not for what is made from it: the
+    exporters' errors became "ONNX cannot express an operation", or a traceback when onnxruntime read back a
+    truncated file that a library had written without an error. Each format now says the disk is full, and
+    leaves nothing."""
+    room = 2048
+    if room_for == "the fp32 model":
+        code, _, err = run_cli(["export", run_dir, "--format", "onnx", "-o", tmp_path / "fp32.onnx"], capsys)
+        assert code == 0, err
+        room = (tmp_path / "fp32.onnx").stat().st_size + 8192
+    tiny_disk.fill(leave=room)
+    line = assert_cli_error(
+        ["export", run_dir, "--format", fmt, "-o", tiny_disk.path / "m.onnx"],
+        capsys,
+        ["no space left on the disk", "nothing was written"],
+        [run_dir.parent],
+    )
+    assert str(tiny_disk.path / "m.onnx") in line and "cannot express" not in line, line
     assert sorted(p.name for p in tiny_disk.path.iterdir()) == [".filler"]
 
 

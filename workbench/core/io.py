@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 import stat
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -171,6 +173,30 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
                 f"cannot write {path}: {exc.strerror or exc}; free some disk space or choose another folder"
             ) from exc
         raise
+
+
+WRITE_ERRNOS = (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.EPERM, errno.EIO)
+
+
+def os_error_in(exc: BaseException | None) -> OSError | None:
+    """The OSError of a failed write (a full disk, a read-only folder...) anywhere in an exception's chain:
+    libraries wrap it in their own errors."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
+
+
+def nearly_full(folder: str | os.PathLike, margin: int = 1 << 20) -> bool:
+    """Less than `margin` bytes free on the disk holding `folder`: a library that failed there most likely ran out
+    of space, whatever it said (some write a truncated file without an error and fail reading it back)."""
+    try:
+        return shutil.disk_usage(folder).free < margin
+    except OSError:
+        return False
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from workbench.core.errors import UserError
 from workbench.core.export.registry import Exporter, register_exporter
+from workbench.core.io import os_error_in
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -64,7 +65,9 @@ def export_fp32(job, path: Path) -> None:
                 optimize=True,
             )
             job.facts["exporter"] = "torch.onnx (dynamo)"
-        except Exception as exc:  # noqa: BLE001 - try the older exporter before giving up
+        except Exception as exc:  # try the older exporter before giving up
+            if os_error_in(exc) is not None:
+                raise  # a full disk or a read-only folder, not the model: run_export says so
             errors.append(exc)
         if errors:
             job.check_cancel()
@@ -85,6 +88,8 @@ def export_fp32(job, path: Path) -> None:
                     "exporter was used instead."
                 )
             except Exception as exc:
+                if os_error_in(exc) is not None:
+                    raise
                 errors.append(exc)
                 raise UserError(describe_onnx_failure(model, example, errors)) from exc
     finalize_onnx(job, path)

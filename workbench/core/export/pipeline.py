@@ -22,7 +22,7 @@ from workbench.core.export.registry import Exporter, get_exporter
 from workbench.core.export.report import ExportReport, report_paths
 from workbench.core.export.settings import ExportSettings
 from workbench.core.export.source import ExportSource
-from workbench.core.io import atomic_write_text
+from workbench.core.io import atomic_write_text, nearly_full, os_error_in
 
 MIN_CALIBRATION_SAMPLES = 16
 EXAMPLE_BATCH = 2  # >= 2: an example batch of 1 lets exporters fix the batch axis (LSTM)
@@ -330,7 +330,9 @@ def _disk_errors(target: Path):
     except (UserError, Cancelled, GeneratorExit):
         raise
     except Exception as exc:
-        os_error = _os_error_in(exc)
+        os_error = os_error_in(exc)
+        if os_error is None and nearly_full(target.parent):
+            os_error = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         if os_error is None:
             raise
         if os_error.errno == errno.ENOSPC:
@@ -342,23 +344,6 @@ def _disk_errors(target: Path):
             f"cannot write {target}: {os_error.strerror or os_error}; choose a writable folder "
             "(nothing was written)"
         ) from exc
-
-
-def _os_error_in(exc: BaseException | None) -> OSError | None:
-    seen = 0
-    while exc is not None and seen < 10:
-        if isinstance(exc, OSError) and exc.errno in (
-            errno.ENOSPC,
-            errno.EACCES,
-            errno.EROFS,
-            errno.EDQUOT,
-            errno.EPERM,
-            errno.EIO,
-        ):
-            return exc
-        exc = exc.__cause__ or exc.__context__
-        seen += 1
-    return None
 
 
 def _prepare_job(source, exporter, settings, work_dir, target, is_cancelled) -> ExportJob:

@@ -10,7 +10,6 @@ from typing import Any
 from workbench.core.errors import UserError
 from workbench.core.export.onnx_formats import quiet
 from workbench.core.export.registry import Exporter, register_exporter
-from workbench.core.io import atomic_write_bytes
 
 
 def write_torchscript(job) -> Iterator[Any]:
@@ -27,7 +26,7 @@ def write_torchscript(job) -> Iterator[Any]:
         torch.jit.save(
             traced, buffer
         )  # serialize in memory, then write from Python, where ENOSPC is an error
-    atomic_write_bytes(job.work_path, buffer.getbuffer())
+    job.work_path.write_bytes(buffer.getbuffer())  # (the work folder is private; run_export commits it)
     job.facts["exporter"] = "torch.jit.trace"
     yield job.progress("export", 0.6, "Traced")
 
