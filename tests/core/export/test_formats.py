@@ -66,12 +66,54 @@ def test_onnx_fp32_is_one_file_with_a_dynamic_batch_and_matches_pytorch(source, 
         np.testing.assert_allclose(out, expected, rtol=1e-3, atol=1e-5)
 
 
-def test_requested_opset_is_reported_as_written(source, tmp_path):
-    report = export(source, ExportSettings(format="onnx", opset=17, verify_samples=64), tmp_path / "m17.onnx")
-    written = next(o.version for o in onnx.load(str(tmp_path / "m17.onnx")).opset_import if o.domain == "")
-    assert report.opset == written and report.opset_requested == 17
-    if written != 17:
-        assert any("Opset 17 was requested" in note for note in report.notes)
+def _opset_of(path) -> int:
+    return next(o.version for o in onnx.load(str(path)).opset_import if o.domain in ("", "ai.onnx"))
+
+
+@pytest.mark.parametrize(
+    ("fmt", "opset"), [("onnx", 9), ("onnx", 17), ("onnx", 21), ("onnx-int8-dynamic", 11)]
+)
+def test_the_requested_opset_is_the_one_written(source, digits, tmp_path, fmt, opset):
+    """Below 18 the TorchScript-based exporter writes it (the dynamo exporter kept opset 18, with a note); a
+    runtime that needs an older opset can load the file."""
+    path = tmp_path / f"m{opset}.onnx"
+    report = export(source, ExportSettings(format=fmt, opset=opset, verify_samples=64), path)
+    assert _opset_of(path) == report.opset == report.opset_requested == opset
+    assert report.verdict == "passed"
+    assert _run_ort(path, digits, 4).shape == (4, 10)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "opset", "says"),
+    [
+        ("onnx", 29, "newer than onnx"),  # the installed onnx knows up to 28 (the settings allow 7-30)
+        ("onnx-int8-static", 12, "needs ONNX opset 13 or newer"),  # per-channel QDQ: an invalid model before
+        ("onnx-int8-dynamic", 9, "needs ONNX opset 11 or newer"),  # onnxruntime raised it to 11 unasked
+    ],
+)
+def test_an_opset_that_cannot_be_written_is_refused_up_front(source, tmp_path, fmt, opset, says):
+    from workbench.core.errors import UserError
+
+    if says == "newer than onnx" and onnx.defs.onnx_opset_version() >= opset:
+        pytest.skip(f"this onnx writes opset {opset}")
+    with pytest.raises(UserError, match=says):
+        export(source, ExportSettings(format=fmt, opset=opset), tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_model_only_one_exporter_handles_at_another_opset_is_refused(source, tmp_path, monkeypatch):
+    """When only the dynamo exporter manages the model, opset 11 comes out as opset 18: an error that says which
+    opset to choose, not a file a runtime that needs opset 11 cannot load."""
+    import workbench.core.export.onnx_formats as formats
+    from workbench.core.errors import UserError
+
+    def fails(*_args):
+        raise RuntimeError("Exporting the operator 'aten::made_up' to ONNX opset version 11 is not supported")
+
+    monkeypatch.setattr(formats, "_torchscript_export", fails)
+    with pytest.raises(UserError, match="cannot be written as ONNX opset 11.*choose opset 18"):
+        export(source, ExportSettings(format="onnx", opset=11), tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_onnx_fp16_keeps_float32_io_and_stays_close(source, digits, tmp_path):

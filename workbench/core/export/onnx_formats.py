@@ -42,61 +42,93 @@ def quiet():
 
 # -- fp32
 # -------------------------------------------------------------------------------------------------------
+DYNAMO_MIN_OPSET = 18  # the dynamo exporter writes opset 18 and up (it converts down, or silently keeps 18)
+TORCHSCRIPT_MAX_OPSET = 20  # the TorchScript-based exporter writes opsets 7 to 20
+# onnxruntime's quantizer: dynamic int8 raises an older model to opset 11; per-channel QDQ needs opset 13
+QUANTIZED_MIN_OPSET = {"onnx-int8-dynamic": 11, "onnx-int8-static": 13, "tensorrt-int8": 13}
+
+
 def export_fp32(job, path: Path) -> None:
-    """torch.onnx.export (dynamo), falling back to the TorchScript exporter; names the layer ONNX cannot express."""
+    """ONNX at the requested opset: the dynamo exporter from opset 18 (the TorchScript-based one below it), the
+    other as the fallback; names the layer ONNX cannot express, and refuses a file of another opset."""
+    import onnx
     import torch
 
     model, example = job.model, job.example
     opset = job.settings.opset
-    errors = []
+    newest, least = onnx.defs.onnx_opset_version(), QUANTIZED_MIN_OPSET.get(job.settings.format, 7)
+    if opset > newest:
+        raise UserError(
+            f"ONNX opset {opset} is newer than onnx {onnx.__version__} knows (up to {newest}); choose an opset "
+            f"from {least} to {newest}"
+        )
+    if opset < least:
+        raise UserError(
+            f"{job.exporter.label} needs ONNX opset {least} or newer (onnxruntime's quantizer); choose an opset "
+            f"from {least} to {newest}"
+        )
+    exporters = [("dynamo exporter", _dynamo_export), ("TorchScript-based exporter", _torchscript_export)]
+    if opset < DYNAMO_MIN_OPSET:
+        exporters.reverse()
+    errors: list[Exception] = []
     with quiet(), torch.no_grad():
-        try:
-            torch.onnx.export(
-                model,
-                (example,),
-                str(path),
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_shapes=({0: torch.export.Dim("batch", min=1)},),
-                opset_version=opset,
-                dynamo=True,
-                external_data=False,
-                verbose=False,
-                optimize=True,
-            )
-            job.facts["exporter"] = "torch.onnx (dynamo)"
-        except Exception as exc:  # try the older exporter before giving up
-            if os_error_in(exc) is not None:
-                raise  # a full disk or a read-only folder, not the model: run_export says so
-            errors.append(exc)
-        if errors:
-            job.check_cancel()
+        for _, exporter in exporters:
+            if errors:
+                job.check_cancel()
             try:
-                torch.onnx.export(
-                    model,
-                    (example,),
-                    str(path),
-                    input_names=[INPUT_NAME],
-                    output_names=[OUTPUT_NAME],
-                    opset_version=min(opset, 20),
-                    dynamo=False,
-                    dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-                )
-                job.facts["exporter"] = "torch.onnx (TorchScript, after the dynamo exporter failed)"
-                job.notes.append(
-                    f"The dynamo exporter failed ({_first_line(errors[0])}); the TorchScript-based "
-                    "exporter was used instead."
-                )
-            except Exception as exc:
+                job.facts["exporter"] = exporter(model, example, path, opset)
+                break
+            except Exception as exc:  # the other exporter may manage it
                 if os_error_in(exc) is not None:
-                    raise
+                    raise  # a full disk or a read-only folder, not the model: run_export says so
                 errors.append(exc)
-                raise UserError(describe_onnx_failure(model, example, errors)) from exc
+        else:
+            raise UserError(describe_onnx_failure(model, example, errors)) from errors[-1]
+    if errors:
+        job.notes.append(
+            f"The {exporters[0][0]} failed ({_first_line(errors[0])}); the {exporters[1][0]} was used instead."
+        )
     finalize_onnx(job, path)
 
 
+def _dynamo_export(model, example, path: Path, opset: int) -> str:
+    import torch
+
+    torch.onnx.export(
+        model,
+        (example,),
+        str(path),
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        dynamic_shapes=({0: torch.export.Dim("batch", min=1)},),
+        opset_version=opset,
+        dynamo=True,
+        external_data=False,
+        verbose=False,
+        optimize=True,
+    )
+    return "torch.onnx (dynamo)"
+
+
+def _torchscript_export(model, example, path: Path, opset: int) -> str:
+    import torch
+
+    torch.onnx.export(
+        model,
+        (example,),
+        str(path),
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        opset_version=min(opset, TORCHSCRIPT_MAX_OPSET),
+        dynamo=False,
+        dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+    )
+    return "torch.onnx (TorchScript)"
+
+
 def finalize_onnx(job, path: Path) -> None:
-    """Record the opset actually written and whether the batch axis really is dynamic; fold any side file in."""
+    """Check the opset written is the one requested, record whether the batch axis really is dynamic, and fold
+    any side file in."""
     import onnx
 
     proto = onnx.load(str(path), load_external_data=True)
@@ -107,10 +139,12 @@ def finalize_onnx(job, path: Path) -> None:
             p.unlink()
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     job.facts["opset"] = opset
-    if opset is not None and opset != job.settings.opset:
-        job.notes.append(
-            f"Opset {job.settings.opset} was requested; the exporter wrote opset {opset} "
-            "(the dynamo exporter implements opset 18 and up, and converting down can fail)."
+    if (
+        opset is not None and opset != job.settings.opset
+    ):  # (a runtime that needs the requested one cannot load it)
+        raise UserError(
+            f"this model cannot be written as ONNX opset {job.settings.opset}: the exporters could only write opset "
+            f"{opset}; choose opset {opset}"
         )
     dynamic = all(_batch_is_dynamic(v) for v in [*proto.graph.input[:1], *proto.graph.output[:1]])
     job.facts["dynamic_batch"] = dynamic
