@@ -47,8 +47,11 @@ def test_wizard_exports_a_run_to_onnx_and_shows_the_report(session_with_run, qtb
     page = wizard.format_page
     page.formats.setCurrentIndex(page.formats.findData("onnx-int8-static"))
     assert page.nextId() == BUDGET_PAGE and "int8 static" in page.recommendation.text()
+    page.opset.setValue(11)
+    assert page.opset.value() == 13 and "13 or newer" in page.opset.toolTip()  # per-channel QDQ needs 13
     page.formats.setCurrentIndex(page.formats.findData("onnx"))
-    assert page.nextId() == DESTINATION_PAGE and page.opset.isVisibleTo(page)
+    assert page.nextId() == DESTINATION_PAGE and page.opset.isVisibleTo(page) and page.opset.minimum() == 7
+    page.opset.setValue(18)
     wizard.next()
     destination = tmp_path / "out" / "digits.onnx"
     wizard.destination_page.path.setText(str(destination))

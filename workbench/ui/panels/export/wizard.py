@@ -166,8 +166,13 @@ class FormatPage(QWizardPage):
         self._update()
 
     def _update(self) -> None:
+        from workbench.core.export.onnx_formats import QUANTIZED_MIN_OPSET
+
         exporter = get_exporter(self.formats.currentData())
         self.description.setText(exporter.description)
+        least = QUANTIZED_MIN_OPSET.get(exporter.name, 7)  # (a lower value is raised to it)
+        self.opset.setMinimum(least)
+        self.opset.setToolTip(f"{exporter.label}: ONNX opset {least} or newer" if least > 7 else "")
         for widget, option in ((self.opset, "opset"), (self.method, "calibration_method")):
             shown = option in exporter.options
             widget.setVisible(shown)
