@@ -367,6 +367,11 @@ class Child:
 
 
 HEAVY_JOBS = ("train", "evaluate", "export", "load_data")
+WRITING_JOBS = (
+    "train",
+    "evaluate",
+    "export",
+)  # closing asks them to stop and save; the others are just ended
 
 
 def _give_memory_back() -> None:

@@ -294,6 +294,8 @@ class TrainerHost(QThread):
     def shutdown(self, timeout_s: float = SHUTDOWN_S) -> None:
         """Stop reading and close the process: parked for the next window when idle and KEEP_WARM, else asked
         to exit (jobs stop and save a checkpoint) and killed when it does not within `timeout_s`."""
+        from workbench.core.trainer_process import WRITING_JOBS
+
         deadline = time.monotonic() + timeout_s
         self._stop.set()
         self.wait(max(0, int((deadline - time.monotonic()) * 1000)))
@@ -303,8 +305,11 @@ class TrainerHost(QThread):
         if process is not None:
             if KEEP_WARM and not jobs and process.alive():
                 _POOL.append(process)
-            else:
-                process.close(max(0.1, deadline - time.monotonic()))
+            elif any(job.name in WRITING_JOBS for job in jobs):
+                process.close(max(0.1, deadline - time.monotonic()))  # they stop, save and clean up
+            else:  # nothing to save: at once (a process still importing torch would not read "exit" for seconds)
+                process.kill()
+                process.dispose()
         for job in jobs:
             job._end(JobError("the window closed before the job finished"))
 
