@@ -9,7 +9,8 @@ in the trainer process (`ProcessJob`: a named core generator that `TrainerHost` 
 - `cancel()` drops every result from then on (no sig_events, no sig_done) and asks the work to stop;
 - `JobRunner.start(job)` cancels (or refuses, `if_busy="refuse"`) the running job of the same kind;
 - `JobRunner.shutdown()` is the one shutdown policy: every job is asked to stop, the window waits at most
-  SHUTDOWN_S, the trainer process is closed (killed when it does not exit in time) and a thread that is stuck
+  SHUTDOWN_S, the trainer process is closed (asked to exit when a job there writes files, killed when it does
+  not exit in time, or at once when there is nothing to save) and a thread that is stuck
   is left behind without ever being destroyed while it runs (`workbench.app` then ends the process with
   os._exit, so Qt never aborts on "QThread: Destroyed while thread is still running").
 
