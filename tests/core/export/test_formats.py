@@ -107,10 +107,16 @@ def test_a_model_only_one_exporter_handles_at_another_opset_is_refused(source, t
     import workbench.core.export.onnx_formats as formats
     from workbench.core.errors import UserError
 
-    def fails(*_args):
-        raise RuntimeError("Exporting the operator 'aten::made_up' to ONNX opset version 11 is not supported")
+    real_options = formats._exporter_options
 
-    monkeypatch.setattr(formats, "_torchscript_export", fails)
+    def torchscript_fails(dynamo, opset):
+        if not dynamo:
+            raise RuntimeError(
+                "Exporting the operator 'aten::made_up' to ONNX opset version 11 is not supported"
+            )
+        return real_options(dynamo, opset)
+
+    monkeypatch.setattr(formats, "_exporter_options", torchscript_fails)
     with pytest.raises(UserError, match="cannot be written as ONNX opset 11.*choose opset 18"):
         export(source, ExportSettings(format="onnx", opset=11), tmp_path / "m.onnx")
     assert list(tmp_path.iterdir()) == []

@@ -67,16 +67,24 @@ def export_fp32(job, path: Path) -> None:
             f"{job.exporter.label} needs ONNX opset {least} or newer (onnxruntime's quantizer); choose an opset "
             f"from {least} to {newest}"
         )
-    exporters = [("dynamo exporter", _dynamo_export), ("TorchScript-based exporter", _torchscript_export)]
+    exporters = [("dynamo exporter", True), ("TorchScript-based exporter", False)]
     if opset < DYNAMO_MIN_OPSET:
         exporters.reverse()
     errors: list[Exception] = []
     with quiet(), torch.no_grad():
-        for _, exporter in exporters:
+        for _, dynamo in exporters:
             if errors:
                 job.check_cancel()
             try:
-                job.facts["exporter"] = exporter(model, example, path, opset)
+                torch.onnx.export(
+                    model,
+                    (example,),
+                    str(path),
+                    input_names=[INPUT_NAME],
+                    output_names=[OUTPUT_NAME],
+                    **_exporter_options(dynamo, opset),
+                )
+                job.facts["exporter"] = f"torch.onnx ({'dynamo' if dynamo else 'TorchScript'})"
                 break
             except Exception as exc:  # the other exporter may manage it
                 if os_error_in(exc) is not None:
@@ -91,39 +99,24 @@ def export_fp32(job, path: Path) -> None:
     finalize_onnx(job, path)
 
 
-def _dynamo_export(model, example, path: Path, opset: int) -> str:
+def _exporter_options(dynamo: bool, opset: int) -> dict[str, Any]:
+    """torch.onnx.export's options for the dynamo exporter, or for the TorchScript-based one."""
     import torch
 
-    torch.onnx.export(
-        model,
-        (example,),
-        str(path),
-        input_names=[INPUT_NAME],
-        output_names=[OUTPUT_NAME],
-        dynamic_shapes=({0: torch.export.Dim("batch", min=1)},),
-        opset_version=opset,
-        dynamo=True,
-        external_data=False,
-        verbose=False,
-        optimize=True,
-    )
-    return "torch.onnx (dynamo)"
-
-
-def _torchscript_export(model, example, path: Path, opset: int) -> str:
-    import torch
-
-    torch.onnx.export(
-        model,
-        (example,),
-        str(path),
-        input_names=[INPUT_NAME],
-        output_names=[OUTPUT_NAME],
-        opset_version=min(opset, TORCHSCRIPT_MAX_OPSET),
-        dynamo=False,
-        dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-    )
-    return "torch.onnx (TorchScript)"
+    if dynamo:
+        return {
+            "dynamo": True,
+            "opset_version": opset,
+            "dynamic_shapes": ({0: torch.export.Dim("batch", min=1)},),
+            "external_data": False,
+            "verbose": False,
+            "optimize": True,
+        }
+    return {
+        "dynamo": False,
+        "opset_version": min(opset, TORCHSCRIPT_MAX_OPSET),
+        "dynamic_axes": {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+    }
 
 
 def finalize_onnx(job, path: Path) -> None:
