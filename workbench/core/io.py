@@ -158,12 +158,19 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}; choose a writable folder") from exc
+    with _renamed_onto(tmp, path), os.fdopen(fd, mode, encoding=None if binary else encoding) as fh:
+        yield fh
+        fh.flush()
+        _follow_umask(fh.fileno())
+        os.fsync(fh.fileno())
+
+
+@contextlib.contextmanager
+def _renamed_onto(tmp: str, path: Path) -> Iterator[None]:
+    """When the block succeeds, `tmp` replaces `path` in one rename; on any error `tmp` is removed and `path` is
+    never touched (an OSError becomes a UserError that says what to do)."""
     try:
-        with os.fdopen(fd, mode, encoding=None if binary else encoding) as fh:
-            yield fh
-            fh.flush()
-            _follow_umask(fh.fileno())
-            os.fsync(fh.fileno())
+        yield
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -223,7 +230,7 @@ def atomic_replace_with(path: str | os.PathLike, write) -> None:
         os.close(fd)
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}; choose a writable folder") from exc
-    try:
+    with _renamed_onto(tmp, path):
         write(tmp)
         _follow_umask(tmp)
         fd = os.open(tmp, os.O_RDONLY)
@@ -231,15 +238,6 @@ def atomic_replace_with(path: str | os.PathLike, write) -> None:
             os.fsync(fd)  # the data is on disk before the rename makes it visible
         finally:
             os.close(fd)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise UserError(
-                f"cannot write {path}: {exc.strerror or exc}; free some disk space or choose another folder"
-            ) from exc
-        raise
 
 
 def _run_of_checkpoints(path: Path) -> Path | None:

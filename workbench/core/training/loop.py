@@ -467,17 +467,7 @@ class Trainer:
             loss.backward()
         loss_value = self._loss_value(loss)
         if not math.isfinite(loss_value):
-            if self.writer is not None:
-                self.writer.write(
-                    {
-                        "kind": "batch",
-                        "step": self.step,
-                        "epoch": self.epoch,
-                        "loss": loss_value,
-                        "lr": optimizer.param_groups[0]["lr"],
-                        "time": time.time(),
-                    }
-                )
+            self._write_batch_line(loss_value, optimizer.param_groups[0]["lr"], time.time())
             raise NonFiniteLoss(
                 f"the loss became {loss_value} at step {self.step} (epoch {self.epoch}, batch "
                 f"{self.batch}); lower the learning rate (now {cfg.lr:g}), or turn on gradient "
@@ -504,17 +494,7 @@ class Trainer:
         now = time.time()
         elapsed = self._elapsed()
         on_gpu = self.device.type == "cuda"
-        if self.writer is not None:
-            self.writer.write(
-                {
-                    "kind": "batch",
-                    "step": self.step,
-                    "epoch": self.epoch,
-                    "loss": loss_value,
-                    "lr": lr,
-                    "time": now,
-                }
-            )
+        self._write_batch_line(loss_value, lr, now)
         return BatchEnd(
             step=self.step,
             epoch=self.epoch,
@@ -529,6 +509,12 @@ class Trainer:
             cuda_reserved=torch.cuda.memory_reserved(self.device) if on_gpu else None,
             cuda_peak=torch.cuda.max_memory_allocated(self.device) if on_gpu else None,
         )
+
+    def _write_batch_line(self, loss: float, lr: float, now: float) -> None:
+        if self.writer is not None:
+            self.writer.write(
+                {"kind": "batch", "step": self.step, "epoch": self.epoch, "loss": loss, "lr": lr, "time": now}
+            )
 
     def _loss(self, out: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         if isinstance(self.loss_fn, torch.nn.MSELoss):

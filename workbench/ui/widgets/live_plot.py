@@ -181,6 +181,11 @@ class Series:
     def __len__(self) -> int:
         return self.y.n
 
+    def extend_x(self, steps, epochs, times) -> None:
+        """The new points' x values, one array per x mode."""
+        for mode, values in zip(X_MODES, (steps, epochs, times), strict=True):
+            self.xs[mode].extend(values)
+
 
 def compact_number(value: float) -> str:
     """2000 -> 2k, 1500000 -> 1.5M: x tick labels that fit side by side in a small plot."""
@@ -287,14 +292,12 @@ class LivePlot(pg.PlotWidget):
     def extend(self, key: str, steps, epochs, times, ys) -> None:
         """Add points to a series (and its smoothed companions): one array append per axis, whatever the count."""
         series = self.series[key]
-        for mode, values in zip(X_MODES, (steps, epochs, times), strict=True):
-            series.xs[mode].extend(values)
+        series.extend_x(steps, epochs, times)
         series.y.extend(ys)
         series.dirty = True
         for smooth in self.series.values():
             if smooth.smooth_of == key:
-                for mode, values in zip(X_MODES, (steps, epochs, times), strict=True):
-                    smooth.xs[mode].extend(values)
+                smooth.extend_x(steps, epochs, times)
                 smooth.y.extend(self._ema_extend(smooth, ys))
                 smooth.dirty = True
         if len(series) > self.max_points:
@@ -317,8 +320,7 @@ class LivePlot(pg.PlotWidget):
         series = self.series[key]
         series.xs = {m: GrowingArray() for m in X_MODES}
         series.y = GrowingArray()
-        for mode, values in zip(X_MODES, (steps, epochs, times), strict=True):
-            series.xs[mode].extend(values)
+        series.extend_x(steps, epochs, times)
         series.y.extend(ys)
         series.dirty = True
         for smooth in self.series.values():
