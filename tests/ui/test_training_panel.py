@@ -364,6 +364,9 @@ from workbench.app import finish
 from workbench.ui.jobs import ThreadJob
 from workbench.ui.main_window import MainWindow
 
+import workbench.core.trainer_process as trainer_process
+if sys.argv[1:] == ["writes"]:  # closed as a job that writes files is: asked to exit, killed when it does not
+    trainer_process.WRITING_JOBS = ("sleep",)
 app = QApplication([])
 window = MainWindow()
 window.show()
@@ -385,7 +388,8 @@ sys.exit(finish(code))
 
 
 @pytest.mark.slow
-def test_closing_while_jobs_are_stuck_in_a_5s_step_exits_0_within_3s(tmp_path):
+@pytest.mark.parametrize("job_writes", [False, True])
+def test_closing_while_jobs_are_stuck_in_a_5s_step_exits_0_within_3s(tmp_path, job_writes):
     import os
     import re
     import subprocess
@@ -397,7 +401,7 @@ def test_closing_while_jobs_are_stuck_in_a_5s_step_exits_0_within_3s(tmp_path):
     script = tmp_path / "close_while_stuck.py"
     script.write_text(CLOSE_WHILE_STUCK)
     result = subprocess.run(
-        [sys.executable, str(script)],
+        [sys.executable, str(script), *(["writes"] if job_writes else [])],
         capture_output=True,
         text=True,
         timeout=60,
