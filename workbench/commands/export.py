@@ -53,7 +53,11 @@ def add_parser(sub) -> None:
         default="best",
         help="for a run folder: which checkpoint (default best, else last)",
     )
-    p.add_argument("--opset", type=int, help="ONNX opset (default 18; the exporter may write a newer one)")
+    p.add_argument(
+        "--opset",
+        type=int,
+        help="ONNX opset, written exactly or refused (default 18; int8 dynamic 11+, int8 static 13+)",
+    )
     p.add_argument(
         "--calibration-samples",
         type=int,
