@@ -44,7 +44,7 @@ ALLOWED = {
     # (test_crash_safety)
     ("core/training/runs.py", "open"): "metrics.jsonl, append-only",
     # called inside atomic_replace_with (checkpoints) or on the export's work path, renamed onto the target
-    ("core/training/checkpoints.py", "save_file"): "inside atomic_replace_with",
+    ("core/training/checkpoints.py", "save_file"): "inside atomic_replace_all",
     ("core/export/torch_formats.py", "save_file"): "writes job.work_path in the export's temp folder",
     ("core/export/torch_formats.py", "torch.jit.save"): "writes job.work_path in the export's temp folder",
     (

@@ -54,6 +54,23 @@ def _wait_idle(qtbot, panel, timeout=60_000):
     qtbot.waitUntil(lambda: not panel.running, timeout=timeout)
 
 
+def test_start_right_after_launch_says_pytorch_is_starting(qtbot, panel):
+    """Start pressed while the trainer process still imports torch (a second after launch): the panel says so,
+    not "Loading data…" for 3 s, and moves on when the process is ready."""
+    host = panel.session.jobs.host
+    host.ensure_started()
+    qtbot.waitUntil(lambda: host.ready, timeout=60_000)
+    host.process.ready = False  # as right after launch (the shared test process is warm already)
+    panel.start_button.click()
+    assert panel.state_label.text() == "Starting PyTorch…"
+    assert "Starting PyTorch" in panel.curves.loss.empty_text.toPlainText()
+    host.process.ready = True
+    host.sig_process_started.emit(host.pid)  # what the process says once torch is in
+    assert panel.state_label.text() == "Starting…"  # the data is loaded: the run itself starts
+    _wait_idle(qtbot, panel)
+    assert panel.last_finished.status == "completed"
+
+
 def test_start_fills_the_plot_pause_resume_stop(qtbot, panel):
     start = panel.findChild(QPushButton, "startTrainingButton")
     pause = panel.findChild(QPushButton, "pauseTrainingButton")
@@ -352,6 +369,7 @@ def test_the_trainer_process_killed_mid_run_leaves_the_window_alive_and_the_run_
     panel.runs.select(run.path)
     panel.runs.buttons["resume"].click()
     _wait_idle(qtbot, panel)
+    assert panel.started is not None, panel.error_box.message.text()  # resumed, not refused
     assert panel.started.first_step > 1 and panel.last_finished.status == "completed"
     qtbot.waitUntil(lambda: panel.eval_job is None, timeout=30_000)
 

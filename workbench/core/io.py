@@ -223,21 +223,32 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 def atomic_replace_with(path: str | os.PathLike, write) -> None:
     """For libraries that write to a filename themselves: `write(tmp_path)`, fsync, then rename onto `path`.
     A full disk or an unwritable folder is a UserError; the previous `path` is never touched on failure."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}; choose a writable folder") from exc
-    with _renamed_onto(tmp, path):
-        write(tmp)
-        _follow_umask(tmp)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)  # the data is on disk before the rename makes it visible
-        finally:
-            os.close(fd)
+    atomic_replace_all([(path, write)])
+
+
+def atomic_replace_all(files) -> None:
+    """Several files as one unit, `[(path, write), ...]`: every `write(tmp_path)` is done and fsynced first, and
+    only then are the temp files renamed onto their paths, back to back. On any error every temp file is removed
+    and no path is touched; only a crash in the microseconds between two renames leaves a mix."""
+    with contextlib.ExitStack() as renames:  # (they run when every file is written, the last one first)
+        for path, write in files:
+            path = Path(path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+                os.close(fd)
+            except OSError as exc:
+                raise UserError(
+                    f"cannot write {path}: {exc.strerror or exc}; choose a writable folder"
+                ) from exc
+            renames.enter_context(_renamed_onto(tmp, path))
+            write(tmp)
+            _follow_umask(tmp)
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)  # the data is on disk before the rename makes it visible
+            finally:
+                os.close(fd)
 
 
 def _run_of_checkpoints(path: Path) -> Path | None:

@@ -110,3 +110,40 @@ def test_evaluation_refuses_mismatched_data(digits, tmp_path):
     other.meta.input_shape = (3, 32, 32)
     with pytest.raises(UserError, match="trained on inputs of shape"):
         evaluate_run(run_dir, other, "val")
+
+
+def test_a_checkpoint_pair_is_one_unit_when_the_second_file_fails(tmp_path, monkeypatch):
+    """The weights and the optimizer state are written first and renamed together: a save that dies while it
+    writes the optimizer state (the trainer process killed, a full disk) leaves the previous pair whole, so the
+    run still resumes. (The weights used to be renamed before the state was written: new weights beside old
+    state, a pair that resume refuses.)"""
+    import safetensors.torch
+
+    from workbench.core.model.spec import ModelSpec
+    from workbench.core.training.checkpoints import checkpoint_writer, load_checkpoint, optim_path
+
+    spec = ModelSpec.model_validate({"input_shape": [4], "layers": [{"type": "Linear", "out_features": 2}]})
+    model = torch.nn.Sequential(torch.nn.Linear(4, 2))
+    optimizer = torch.optim.Adam(model.parameters())
+    path = tmp_path / "checkpoints" / "last.safetensors"
+
+    def step_and_save(epoch):
+        model(torch.randn(8, 4)).sum().backward()
+        optimizer.step()
+        checkpoint_writer(path, model, spec, {"epoch": epoch}, optimizer, {"last_epoch": epoch})()
+
+    step_and_save(1)
+    real_save = safetensors.torch.save_file
+
+    def dies_on_the_state(tensors, filename, metadata=None):
+        if ".optim." in filename:
+            raise OSError(28, "No space left on device")
+        return real_save(tensors, filename, metadata=metadata)
+
+    monkeypatch.setattr(safetensors.torch, "save_file", dies_on_the_state)
+    with pytest.raises(UserError, match="No space left"):
+        step_and_save(2)
+    checkpoint = load_checkpoint(path)
+    assert checkpoint.meta["epoch"] == 1
+    load_training_state(optim_path(path), checkpoint.meta["state_id"])  # the pair still belongs together
+    assert sorted(p.name for p in path.parent.iterdir()) == ["last.optim.safetensors", "last.safetensors"]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from workbench.core.errors import UserError, describe_validation_error
-from workbench.core.io import atomic_replace_with, check_regular_file, parse_json_text
+from workbench.core.io import atomic_replace_all, check_regular_file, parse_json_text
 from workbench.core.model.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -63,27 +63,20 @@ def checkpoint_writer(
     module = getattr(module, "_orig_mod", module)
     tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in module.state_dict().items()}
     meta = dict(meta or {})
-    write_state = None
+    state = None
     if optimizer is not None:
         meta["state_id"] = uuid.uuid4().hex
-        write_state = training_state_writer(optim_path(path), optimizer, scheduler_state, meta["state_id"])
+        state = _training_state_file(optim_path(path), optimizer, scheduler_state, meta["state_id"])
     metadata = {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
         "model_spec": json.dumps(spec.to_dict()),
         "meta": json.dumps(meta, default=str),
     }
-    write_weights = _safetensors_writer(Path(path), tensors, metadata)
-    if write_state is None:
-        return write_weights
-
-    def write_pair() -> Path:
-        # weights first: if they fail, the previous pair stays whole; if the state then fails, the ids differ
-        written = write_weights()
-        write_state()
-        return written
-
-    return write_pair
+    weights = _safetensors_file(Path(path), tensors, metadata)
+    # the pair is one unit: both written first, then renamed back to back (a process killed while it wrote the
+    # second file left new weights beside old optimizer state, a pair that resume refuses)
+    return _writer(weights) if state is None else _writer(weights, state)
 
 
 def optim_path(checkpoint: str | os.PathLike) -> Path:
@@ -92,29 +85,37 @@ def optim_path(checkpoint: str | os.PathLike) -> Path:
     return checkpoint.with_name(checkpoint.stem + ".optim.safetensors")
 
 
-def _safetensors_writer(path: Path, tensors: dict, metadata: dict[str, str]) -> Callable[[], Path]:
+PendingFile = tuple[
+    Path, Callable[[str], None]
+]  # a file's path, and the function that writes it to a temp path
+
+
+def _writer(*files: PendingFile) -> Callable[[], Path]:
+    """The function that writes `files` as one unit (io.atomic_replace_all) and returns the first path."""
+
     def write() -> Path:
-        from safetensors.torch import save_file
-
-        def save(tmp: str) -> None:
-            try:
-                save_file(tensors, tmp, metadata=metadata)
-            except OSError:
-                raise
-            except (
-                Exception
-            ) as exc:  # safetensors reports a full disk as SafetensorError("... I/O error ...")
-                if "I/O error" in str(exc) or "os error" in str(exc):
-                    raise UserError(
-                        f"cannot write checkpoint {path}: {exc}; free some disk space or choose "
-                        "another folder"
-                    ) from exc
-                raise
-
-        atomic_replace_with(path, save)
-        return path
+        atomic_replace_all(files)
+        return files[0][0]
 
     return write
+
+
+def _safetensors_file(path: Path, tensors: dict, metadata: dict[str, str]) -> PendingFile:
+    def save(tmp: str) -> None:
+        from safetensors.torch import save_file
+
+        try:
+            save_file(tensors, tmp, metadata=metadata)
+        except OSError:
+            raise
+        except Exception as exc:  # safetensors reports a full disk as SafetensorError("... I/O error ...")
+            if "I/O error" in str(exc) or "os error" in str(exc):
+                raise UserError(
+                    f"cannot write checkpoint {path}: {exc}; free some disk space or choose another folder"
+                ) from exc
+            raise
+
+    return path, save
 
 
 def resolve_checkpoint(source: str | os.PathLike) -> Path:
@@ -272,6 +273,15 @@ def training_state_writer(
     state_id: str | None = None,
 ) -> Callable[[], Path]:
     """Copy the optimizer state now; return the function that writes it."""
+    return _writer(_training_state_file(Path(path), optimizer, scheduler_state, state_id))
+
+
+def _training_state_file(
+    path: Path,
+    optimizer: torch.optim.Optimizer,
+    scheduler_state: dict[str, Any] | None,
+    state_id: str | None,
+) -> PendingFile:
     import torch
 
     state = optimizer.state_dict()
@@ -292,7 +302,7 @@ def training_state_writer(
     }
     if state_id is not None:
         metadata["state_id"] = state_id
-    return _safetensors_writer(Path(path), tensors, metadata)
+    return _safetensors_file(path, tensors, metadata)
 
 
 def load_training_state(
