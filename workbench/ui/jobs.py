@@ -292,6 +292,12 @@ class TrainerHost(QThread):
         with self._lock:
             return bool(self._jobs)
 
+    @property
+    def ready(self) -> bool:
+        """The trainer process has imported torch and starts a job at once (sig_process_started says when)."""
+        process = self.process
+        return process is not None and process.ready
+
     def shutdown(self, timeout_s: float = SHUTDOWN_S) -> None:
         """Stop reading and close the process: parked for the next window when idle and KEEP_WARM, else asked
         to exit (jobs stop and save a checkpoint) and killed when it does not within `timeout_s`."""

@@ -39,6 +39,7 @@ from workbench.ui.panels.training.settings_form import TrainingSettingsForm
 PROGRESS_S = 0.1  # progress bars and the stats line: 10 updates a second (the plots: every frame)
 STATE_TEXT = {
     "idle": "Idle",
+    "warming": "Starting PyTorch…",  # Start pressed while the trainer process still imports torch
     "loading": "Loading data…",
     "running": "Training",
     "paused": "Paused",
@@ -117,6 +118,7 @@ class TrainingPanel(QWidget):
         session.sig_runs_changed.connect(self.runs.reload)
         session.sig_hardware.connect(self._on_session_hardware)
         session.sig_data_loaded.connect(self._on_session_data_loaded)
+        session.jobs.host.sig_process_started.connect(self._on_trainer_ready)
         for changed in (session.sig_model_changed, session.sig_dataset_changed, session.sig_training_changed):
             changed.connect(self._on_session_project_edited)
         self._on_session_project_loaded()
@@ -216,7 +218,6 @@ class TrainingPanel(QWidget):
         project = self.session.project.model_copy(deep=True)
         if self.session.device and self.session.device != "auto":
             project.training.device = self.session.device
-        loaded = self.session.data is not None
         job = self.session.jobs.process_job(
             "train",
             "train",
@@ -236,16 +237,32 @@ class TrainingPanel(QWidget):
             job.command("stop_after_epoch", True)
         self.error_box.hide()
         self.curves.clear()
-        self.curves.set_empty("Starting…" if loaded else "Loading the data…")
         self.started = None
         self.t0 = time.time()
         self.tabs.setCurrentWidget(self.curves)
         self.settings.set_locked(True)
-        self._set_state("starting" if loaded else "loading")
+        self._show_waiting("starting" if self.session.jobs.host.ready else "warming")
         return True
 
+    def _show_waiting(self, state: str) -> None:
+        """Before the first point: the trainer process is still importing torch, the data loads, or the run starts."""
+        if state == "starting" and self.session.data is None:
+            state = "loading"
+        self.curves.set_empty(
+            {
+                "warming": "Starting PyTorch in the trainer process (the first run after launch)…",
+                "loading": "Loading the data…",
+                "starting": "Starting…",
+            }[state]
+        )
+        self._set_state(state)
+
+    def _on_trainer_ready(self, _pid: int) -> None:
+        if self.state == "warming":
+            self._show_waiting("starting")
+
     def toggle_pause(self) -> None:
-        if self.job is None or self.state in ("stopping", "idle", "starting", "loading"):
+        if self.job is None or self.state in ("stopping", "idle", "warming", "starting", "loading"):
             return
         self.paused = not self.paused
         self.job.command("pause" if self.paused else "resume")
