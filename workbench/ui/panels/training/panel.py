@@ -250,7 +250,7 @@ class TrainingPanel(QWidget):
             state = "loading"
         self.curves.set_empty(
             {
-                "warming": "Starting PyTorch in the trainer process (the first run after launch)…",
+                "warming": "Starting PyTorch in the trainer process…",
                 "loading": "Loading the data…",
                 "starting": "Starting…",
             }[state]
