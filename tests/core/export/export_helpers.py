@@ -17,6 +17,19 @@ DIGITS_CNN = {
     ],
 }
 
+# the report's keys that docs/contract.md promises (`workbench export --report`)
+REPORT_KEYS = {
+    "format",
+    "path",
+    "size_bytes",
+    "checker_ok",
+    "max_abs_diff",
+    "top1_agreement",
+    "accuracy_before",
+    "accuracy_after",
+    "latency_ms",
+}
+
 _CACHE: dict[str, object] = {}
 
 

@@ -8,22 +8,11 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from export_helpers import REPORT_KEYS
 
 from workbench.core.export.pipeline import export
 from workbench.core.export.report import report_paths
 from workbench.core.export.settings import ExportSettings
-
-CONTRACT_KEYS = {
-    "format",
-    "path",
-    "size_bytes",
-    "checker_ok",
-    "max_abs_diff",
-    "top1_agreement",
-    "accuracy_before",
-    "accuracy_after",
-    "latency_ms",
-}
 
 
 def _run_ort(path, digits, batch):
@@ -36,7 +25,7 @@ def _run_ort(path, digits, batch):
 def _assert_report_files(report, path):
     json_path, md_path = report_paths(path)
     doc = json.loads(json_path.read_text())
-    assert doc.keys() >= CONTRACT_KEYS
+    assert doc.keys() >= REPORT_KEYS
     assert doc["size_bytes"] == path.stat().st_size > 0
     assert set(doc["latency_ms"]) == {"batch_1", "batch_32"} and all(
         v > 0 for v in doc["latency_ms"].values()
