@@ -7,6 +7,7 @@ from workbench.core.data.imagefolder import load_imagefolder, looks_like_imagefo
 from workbench.core.data.npz import is_npz, load_npz
 from workbench.core.data.registry import OptionSpec, SourceType, register_source
 from workbench.core.data.tabular import is_csv, load_csv
+from workbench.core.data.textfile import is_textfile, load_textfile
 from workbench.core.data.tvsets import (
     load_cifar10,
     load_fashionmnist,
@@ -173,5 +174,45 @@ register_source(
         detect=looks_like_cifar,
         options=(OFFICIAL_TEST, *IMAGE_OPTIONS),
         description="torchvision's layout: ROOT/cifar-10-batches-py/",
+    )
+)
+register_source(
+    SourceType(
+        kind="textfile",
+        label="Text file (language model)",
+        load=load_textfile,
+        path_mode="file",
+        file_filter="Text files (*.txt *.md *.text *.rst);;All files (*)",
+        detect=is_textfile,
+        options=(
+            OptionSpec(
+                "tokenizer",
+                "Tokenizer",
+                "chars",
+                choices=("chars", "bpe"),
+                help="chars: one token per character; bpe: byte-level BPE trained on the train part only",
+            ),
+            OptionSpec(
+                "vocab_size",
+                "Vocabulary size (bpe)",
+                1000,
+                minimum=260,
+                maximum=100_000,
+                help="BPE only: entries of the trained vocabulary (256 bytes + merges)",
+            ),
+            OptionSpec(
+                "block_size",
+                "Block size (tokens)",
+                64,
+                minimum=2,
+                maximum=8192,
+                help="tokens per training window; the model predicts each next token",
+            ),
+            OptionSpec(
+                "encoding", "Encoding", "auto", choices=("auto", "utf-8", "cp1252", "latin-1", "utf-16")
+            ),
+        ),
+        description="A plain text file cut into train / val / test by contiguous ranges, then into windows of "
+        "block_size + 1 tokens for next-token prediction (a GPT-style language model).",
     )
 )

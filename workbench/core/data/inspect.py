@@ -46,6 +46,8 @@ def inspect_source(
                 raise TypeError(f"source {settings.kind!r} returned text data without texts")
             seq_len = tokenizer.fit(list(raw.texts)).seq_len
         shape = [seq_len]
+    elif raw.task == "language_model":  # windows of block_size tokens (workbench.core.data.textfile)
+        shape = [int(settings.options.get("block_size", 64) or 64)]
     elif raw.modality == IMAGE:
         shape = [int(s) for s in raw.sample_shape]
     else:
@@ -55,12 +57,12 @@ def inspect_source(
     details: dict[str, Any] = {
         "task": raw.task,
         "modality": raw.modality,
-        "input_dtype": "int64" if raw.modality == TEXT else "float32",
+        "input_dtype": "int64" if raw.modality in (TEXT, "lm") else "float32",
     }
     if raw.task == "classification":
         counts = np.bincount(raw.y, minlength=raw.num_classes)
         details["class_counts"] = {n: int(c) for n, c in zip(raw.class_names, counts, strict=False)}
-    for key in ("missing", "encoding", "delimiter", "target", "text_column", "official_test", "features"):
+    for key in ("characters", "missing", "encoding", "delimiter", "target", "text_column", "official_test", "features"):
         if key in raw.extra:
             details[key] = raw.extra[key]
     return {

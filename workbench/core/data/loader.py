@@ -90,6 +90,12 @@ def load_dataset(
     `Cancelled`. Bad input raises `UserError` with what is wrong and how to fix it.
     """
     raw = read_source(settings, progress, cancel)
+    if raw.task == "language_model":  # one text, split into contiguous ranges, not samples
+        from workbench.core.data.textfile import lm_bundle
+
+        bundle = lm_bundle(settings, raw, _split, progress)
+        check_cancel(cancel)
+        return bundle
     sp = settings.split
     parts = split_indices(
         raw.y, (sp.train, sp.val, sp.test), sp.seed, stratify=raw.task == "classification", preset=raw.preset
