@@ -51,6 +51,8 @@ class EpochEnd:
     time: float
     elapsed: float
     improved: bool = False  # a new best checkpoint was written
+    train_perplexity: float | None = None  # exp(loss), language models only
+    val_perplexity: float | None = None
     kind: str = "epoch"
 
 

@@ -56,6 +56,13 @@ class NonFiniteLoss(Exception):
     pass
 
 
+def perplexity(loss: float | None) -> float | None:
+    """exp(loss) of a mean next-token cross-entropy (capped at exp(700) to stay finite JSON; None stays None)."""
+    if loss is None:
+        return None
+    return math.exp(min(loss, 700.0))
+
+
 def train(
     project: Project,
     data: Any = None,
@@ -512,11 +519,27 @@ class Trainer:
 
     def _write_batch_line(self, loss: float, lr: float, now: float) -> None:
         if self.writer is not None:
-            self.writer.write(
-                {"kind": "batch", "step": self.step, "epoch": self.epoch, "loss": loss, "lr": lr, "time": now}
-            )
+            line = {
+                "kind": "batch",
+                "step": self.step,
+                "epoch": self.epoch,
+                "loss": loss,
+                "lr": lr,
+                "time": now,
+            }
+            if self.task == "language_model":
+                line["perplexity"] = perplexity(loss)
+            self.writer.write(line)
 
     def _loss(self, out: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        if self.task == "language_model":  # out (B, L, vocab), yb (B, L): cross-entropy over every position
+            if out.ndim != 3 or out.shape[:2] != yb.shape:
+                raise UserError(
+                    f"a language model outputs (L, vocab) logits per sample; this model outputs "
+                    f"{tuple(out.shape[1:])} for targets {tuple(yb.shape[1:])}: end it with LMHead "
+                    "(the gpt_lm template)"
+                )
+            return self.loss_fn(out.reshape(-1, out.shape[-1]), yb.reshape(-1))
         if isinstance(self.loss_fn, torch.nn.MSELoss):
             if self.task == "classification":
                 yb = torch.nn.functional.one_hot(yb, out.shape[-1]).to(out.dtype)
@@ -558,6 +581,7 @@ class Trainer:
                     "train_accuracy": train_acc,
                     "val_loss": val_loss,
                     "val_accuracy": val_acc,
+                    **self._perplexities(train_loss, val_loss),
                     "lr": lr,
                     "step": self.step,
                     "time": now,
@@ -578,7 +602,15 @@ class Trainer:
             time=now,
             elapsed=self._elapsed(),
             improved=improved,
+            train_perplexity=perplexity(train_loss) if self.task == "language_model" else None,
+            val_perplexity=perplexity(val_loss) if self.task == "language_model" else None,
         )
+
+    def _perplexities(self, train_loss: float, val_loss: float | None) -> dict[str, float | None]:
+        """exp(mean next-token loss) for a language model's epoch line; nothing for other tasks."""
+        if self.task != "language_model":
+            return {}
+        return {"train_perplexity": perplexity(train_loss), "val_perplexity": perplexity(val_loss)}
 
     def _monitored_name(self) -> str:
         if len(self.data.val) == 0:
@@ -722,6 +754,14 @@ class Trainer:
                     "test_accuracy_weights": "last",
                     "best_checkpoint_test_loss": best[0],
                     "best_checkpoint_test_accuracy": best[1],
+                    **(
+                        {
+                            "test_perplexity": perplexity(test[0]),
+                            "best_checkpoint_test_perplexity": perplexity(best[0]),
+                        }
+                        if self.task == "language_model"
+                        else {}
+                    ),
                     "test_split": self.final_split,
                     "finished": time.time(),
                 }

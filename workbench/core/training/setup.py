@@ -46,7 +46,7 @@ class TrainingSetup:
     device: torch.device
     precision: str  # what runs: fp16 / bf16 fall back to fp32 on the CPU, bf16 to fp16
     notes: tuple[str, ...]  # why a choice differs from the settings, for the user
-    task: str  # "classification" | "regression"
+    task: str  # "classification" | "regression" | "language_model" (next-token loss over every position)
     loss_fn: torch.nn.Module
     scaler: torch.amp.GradScaler | None  # fp16 loss scaling
 
@@ -64,6 +64,10 @@ def prepare(config: TrainingConfig, data: Any, device: torch.device) -> Training
     task = data.meta.task
     if len(data.train) == 0:
         raise UserError("the training split is empty; give the train split a larger share of the data")
+    if task == "language_model" and config.loss != "cross_entropy":
+        raise UserError(
+            "a language model trains with the next-token cross-entropy; set loss to cross_entropy"
+        )
     if task == "classification" and config.loss == "cross_entropy" and data.meta.num_classes < 2:
         raise UserError("cross-entropy needs at least 2 classes; check the dataset's target column")
     return TrainingSetup(
