@@ -16,7 +16,7 @@ from typing import Any
 from workbench import __version__
 from workbench.core.errors import UserError
 
-COMMAND_GROUPS = ("data", "model", "project", "train", "export", "monitor", "plugins")
+COMMAND_GROUPS = ("data", "model", "project", "train", "export", "generate", "monitor", "plugins")
 PLUGIN_GROUPS = ("data", "model", "project", "train", "export", "plugins")  # these see plugin contributions
 
 
