@@ -80,6 +80,43 @@ CASES = {
         },
     ),
     "TorchvisionModel": ([1, 16, 16], [], {"type": "TorchvisionModel", "name": "resnet18", "num_classes": 5}),
+    "MultiheadAttention": (
+        [6, 8],
+        [],
+        {"type": "MultiheadAttention", "num_heads": 2, "causal": True, "rotary": True},
+    ),
+    "TransformerEncoderLayer": (
+        [5, 8],
+        [],
+        {
+            "type": "TransformerEncoderLayer",
+            "nhead": 2,
+            "dim_feedforward": 16,
+            "norm_first": True,
+            "causal": True,
+        },
+    ),
+    "TransformerDecoderLayer": (
+        [5, 8],
+        [],
+        {"type": "TransformerDecoderLayer", "nhead": 2, "dim_feedforward": 16, "activation": "gelu"},
+    ),
+    "PositionalEmbedding": (
+        [9],
+        [{"type": "Embedding", "num_embeddings": 30, "embedding_dim": 8}],
+        {"type": "PositionalEmbedding", "max_len": 12},
+    ),
+    "PatchEmbedding": (
+        [3, 8, 8],
+        [],
+        {"type": "PatchEmbedding", "embed_dim": 6, "patch_size": [2, 4], "cls_token": True},
+    ),
+    "SequencePool": ([5, 4], [], {"type": "SequencePool", "mode": "max"}),
+    "LMHead": (
+        [9],
+        [{"type": "Embedding", "num_embeddings": 30, "embedding_dim": 8}],
+        {"type": "LMHead", "vocab_size": 30},
+    ),
 }
 
 

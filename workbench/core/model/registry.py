@@ -28,6 +28,7 @@ CATEGORIES = (
     "Regularization",
     "Activation",
     "Sequence",
+    "Attention",
     "Reshape",
     "Composite",
     "Pretrained",
