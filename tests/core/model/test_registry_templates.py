@@ -88,7 +88,9 @@ def test_templates_fit_the_dataset(shape):
 
 
 def test_text_template_takes_tokens():
-    assert [t.name for t in templates_for((20,), "int64")] == ["text_lstm"]
+    names = [t.name for t in templates_for((20,), "int64", "classification")]
+    assert "text_lstm" in names and "bert_classifier" in names and "gpt_lm" not in names
+    assert [t.name for t in templates_for((20,), "int64", "language_model")] == ["gpt_lm"]
     spec = make_template("text_lstm", (20,), 4, "int64", vocab_size=300)
     a = analyze(spec, num_classes=4, input_dtype="int64")
     assert a.ok and spec.layers[0].params["num_embeddings"] == 300

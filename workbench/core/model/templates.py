@@ -14,7 +14,7 @@ class Template:
     name: str
     title: str
     doc: str
-    kind: str  # "any" (float input of any shape), "image" (C, H, W), "tokens" (int64 (L,))
+    kind: str  # "any" (float input of any shape), "image" (C, H, W), "tokens" (int64 (L,)), "language_model"
 
 
 TEMPLATES = {
@@ -53,14 +53,41 @@ TEMPLATES = {
             "Linear; the embedding has one row per vocabulary entry",
             "tokens",
         ),
+        Template(
+            "bert_classifier",
+            "BERT-style classifier",
+            "Token ids -> Embedding + learned positions -> 2 pre-norm Transformer encoder layers -> mean over "
+            "the steps -> Linear (a small BERT trained from scratch)",
+            "tokens",
+        ),
+        Template(
+            "gpt_lm",
+            "GPT-style language model",
+            "Token ids -> Embedding + learned positions -> 3 causal pre-norm Transformer layers -> LayerNorm -> "
+            "LMHead: next-token scores at every step (L, vocab)",
+            "language_model",
+        ),
+        Template(
+            "vit",
+            "Vision Transformer (ViT)",
+            "Image patches (with a class token) + learned positions -> 2 pre-norm Transformer encoder layers "
+            "-> the class token -> Linear",
+            "image",
+        ),
     )
 }
 
 
-def templates_for(input_shape, input_dtype: str = "float32") -> list[Template]:
-    """The templates that fit a dataset's input."""
+def templates_for(input_shape, input_dtype: str = "float32", task: str | None = None) -> list[Template]:
+    """The templates that fit a dataset's input and task (its meta.task: "classification", "regression" or
+    "language_model"; None: every template the input fits). A language model's data gives token ids and
+    wants (L, vocab) outputs: only the language-model templates fit it, and only it fits them."""
     if input_dtype == "int64":
-        return [TEMPLATES["text_lstm"]]
+        tokens = [t for t in TEMPLATES.values() if t.kind == "tokens"]
+        language = [t for t in TEMPLATES.values() if t.kind == "language_model"]
+        if task is None:
+            return tokens + language
+        return language if task == "language_model" else tokens
     image = len(input_shape) == 3
     return [t for t in TEMPLATES.values() if t.kind == "any" or (t.kind == "image" and image)]
 
@@ -85,6 +112,7 @@ def make_template(
         need = {
             "image": "an image input (C, H, W)",
             "tokens": "integer token ids (int64)",
+            "language_model": "integer token ids (int64) from a text file",
             "any": "numeric (float) input",
         }[template.kind]
         raise UserError(
@@ -222,6 +250,82 @@ def _text_lstm(shape, outputs, vocab_size=None, **_):
     ]
 
 
+def _token_shape(shape, title: str) -> int:
+    if len(shape) != 1:
+        raise UserError(f"the {title} template needs a sequence of token ids (L,), not {shape}")
+    return shape[0]
+
+
+def _encoder_layers(count: int, width: int, causal: bool = False) -> list[dict]:
+    """Pre-norm encoder layers (as GPT-2 and ViT: stable to train from scratch without warm-up tricks)."""
+    layer = {
+        "type": "TransformerEncoderLayer",
+        "nhead": 4,
+        "dim_feedforward": 4 * width if causal else 2 * width,
+        "dropout": 0.1,
+        "activation": "gelu",
+        "norm_first": True,
+    }
+    return [{**layer, "causal": True} if causal else dict(layer) for _ in range(count)]
+
+
+def _bert_classifier(shape, outputs, vocab_size=None, **_):
+    _token_shape(shape, "BERT-style classifier")
+    # padding_idx 0: texts are left-padded with id 0 (workbench.core.data.text); the mean includes the padding
+    # steps, which the encoder learns to tell apart by their zero token vector and their positions
+    return [
+        {
+            "type": "Embedding",
+            "num_embeddings": int(vocab_size or DEFAULT_VOCAB),
+            "embedding_dim": 64,
+            "padding_idx": 0,
+        },
+        {"type": "PositionalEmbedding", "kind": "learned"},
+        {"type": "Dropout", "p": 0.1},
+        *_encoder_layers(2, 64),
+        {"type": "LayerNorm"},
+        {"type": "SequencePool", "mode": "mean"},
+        {"type": "Linear", "out_features": outputs},
+    ]
+
+
+def _gpt_lm(shape, outputs, vocab_size=None, **_):
+    """(L,) token ids -> (L, vocab) next-token logits; the vocabulary is vocab_size, else the data's
+    num_classes (a language-model source gives its vocabulary size there)."""
+    _token_shape(shape, "GPT-style language model")
+    vocab = int(vocab_size or outputs)
+    return [
+        {"type": "Embedding", "num_embeddings": vocab, "embedding_dim": 128},
+        {"type": "PositionalEmbedding", "kind": "learned"},
+        {"type": "Dropout", "p": 0.1},
+        *_encoder_layers(3, 128, causal=True),
+        {"type": "LayerNorm"},
+        {"type": "LMHead", "vocab_size": vocab},
+    ]
+
+
+def vit_patch_size(height: int, width: int) -> int:
+    """The smallest patch side >= 2 that tiles the image into 4 to 64 patches (2 for the 8x8 digits, 4 for
+    28x28 or 32x32); else 1 for a small image, else the largest that tiles it."""
+    common = [p for p in range(1, min(height, width) + 1) if height % p == 0 and width % p == 0]
+    fits = [p for p in common if p >= 2 and 4 <= (height // p) * (width // p) <= 64]
+    if fits:
+        return fits[0]
+    return 1 if height * width <= 256 else common[-1]
+
+
+def _vit(shape, outputs, **_):
+    patch = vit_patch_size(shape[1], shape[2])
+    return [
+        {"type": "PatchEmbedding", "embed_dim": 64, "patch_size": patch, "cls_token": True},
+        {"type": "PositionalEmbedding", "kind": "learned"},
+        *_encoder_layers(2, 64),
+        {"type": "LayerNorm"},
+        {"type": "SequencePool", "mode": "first"},
+        {"type": "Linear", "out_features": outputs},
+    ]
+
+
 _BUILDERS = {
     "mlp": _mlp,
     "lenet5": _lenet5,
@@ -229,4 +333,7 @@ _BUILDERS = {
     "small_resnet": _small_resnet,
     "backbone": _backbone,
     "text_lstm": _text_lstm,
+    "bert_classifier": _bert_classifier,
+    "gpt_lm": _gpt_lm,
+    "vit": _vit,
 }
