@@ -44,6 +44,11 @@ class ExportSource:
             value = self.meta.get(key)
             if isinstance(value, dict) and "input_dtype" in value:
                 return str(value["input_dtype"])
+        if self.spec is not None and self.spec.layers:  # no data: a network that starts with an Embedding
+            from workbench.core.model.registry import get_layer_type
+
+            if get_layer_type(self.spec.layers[0].type).token_input:
+                return "int64"
         return "float32"
 
     def bundle(self) -> DataBundle | None:
