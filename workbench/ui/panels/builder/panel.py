@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QStyle,
+    QTabWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -35,6 +36,7 @@ from workbench.core.model.registry import get_layer_type
 from workbench.core.model.spec import ModelSpec
 from workbench.core.units import bytes_text, count_text, shape_text
 from workbench.ui.jobs import ThreadJob
+from workbench.ui.panels.builder.diagram import NetworkDiagram
 from workbench.ui.panels.builder.layer_list import LayerList
 from workbench.ui.panels.builder.palette import LayerPalette
 from workbench.ui.panels.builder.properties import PropertyEditor
@@ -125,9 +127,15 @@ class BuilderPanel(QWidget):
         self.properties = PropertyEditor()
         self.toolbar = QHBoxLayout()
         self.toolbar.setSpacing(2)
+        self.diagram = NetworkDiagram()
+        self.network_tabs = QTabWidget()  # the layer list and the diagram of the same network
+        self.network_tabs.setObjectName("builderNetworkTabs")
+        self.network_tabs.setDocumentMode(True)
+        self.network_tabs.addTab(self.layer_list, "Layers")
+        self.network_tabs.addTab(self.diagram, "Diagram")
         middle = QSplitter(Qt.Orientation.Horizontal)
         middle.addWidget(self.palette)
-        middle.addWidget(self.layer_list)
+        middle.addWidget(self.network_tabs)
         middle.setStretchFactor(1, 1)
         middle.setSizes([175, 345])
         middle.setChildrenCollapsible(False)
@@ -181,6 +189,7 @@ class BuilderPanel(QWidget):
         self.layer_list.currentItemChanged.connect(self._on_layer_list_current_changed)
         self.layer_list.sig_drop_type.connect(self._on_layer_list_drop_type)
         self.layer_list.sig_move.connect(self._on_layer_list_move)
+        self.diagram.sig_layer_clicked.connect(self._on_diagram_layer_clicked)
         self.properties.sig_param_changed.connect(self._on_properties_param_changed)
         self.properties.sig_fix.connect(self.apply_fix)
 
@@ -351,6 +360,7 @@ class BuilderPanel(QWidget):
         self.analysis = analysis
         self._vet_fixes(analysis)
         self.layer_list.show_network(self.spec, analysis, self.selected)
+        self.diagram.show_network(self.spec, analysis, self.selected)
         self._show_properties()
         self._show_problem()
         self._show_totals()
@@ -679,10 +689,16 @@ class BuilderPanel(QWidget):
         path = self.layer_list.selected_path() if current is not None else None
         if path != self.selected:
             self.selected = path
+            self.diagram.select(path)
             self._show_properties()
             self._show_problem()
             for act in (self.delete_action, self.duplicate_action, self.up_action, self.down_action):
                 act.setEnabled(path is not None)
+
+    def _on_diagram_layer_clicked(self, path: tuple) -> None:
+        item = self.layer_list.item_for(path)
+        if item is not None:
+            self.layer_list.setCurrentItem(item)  # selects the layer: properties, actions, highlight
 
     def _on_properties_param_changed(self, key: str, value) -> None:
         self.set_param(key, value)
