@@ -6,7 +6,10 @@ Side by side in one run:
   cached     analyze again with nothing changed (what a redraw costs)
   meta       the same per-layer figures from building every layer on torch's meta device and running it
   real       build_model with real weights + one forward pass on the CPU (how torchinfo-style tools measure)
-  panel      BuilderPanel.refresh(): the analysis plus redrawing the layer list and properties (Qt offscreen)
+  panel      BuilderPanel.refresh(): the analysis plus redrawing the layer list, properties and diagram (Qt offscreen)
+  diagram    workbench.core.model.diagram.layout: the network diagram's boxes, arcs and folds (repeats folded)
+  unfolded   the same with every repeated run unfolded (a box per layer, the most there is to place)
+  paint      painting that unfolded diagram whole into an image (what a PNG export costs; the view paints less)
 
 Prints milliseconds and ratios; writes bench/results/builder.json. Usage: python bench/builder.py [--repeat N]
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -71,6 +75,19 @@ def _panel():
     return panel
 
 
+def _paint(panel, diagram):
+    """The whole diagram painted into an image at zoom 1, as the view and the PNG export paint it."""
+    from PySide6.QtGui import QImage, QPainter
+
+    from workbench.ui.panels.builder.diagram_paint import DiagramPainter
+
+    image = QImage(int(diagram.width), int(diagram.height), QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    DiagramPainter(painter, panel.font()).paint(diagram)
+    painter.end()
+    return image
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=7)
@@ -80,6 +97,7 @@ def main() -> None:
 
     from workbench.core.model import analysis as A
     from workbench.core.model.build import build_model
+    from workbench.core.model.diagram import layout
     from workbench.core.model.registry import get_layer_type
 
     torch.set_num_threads(1)
@@ -120,9 +138,19 @@ def main() -> None:
             "meta_ms": timed(meta, max(1, args.repeat // 2)),
             "real_ms": timed(real, max(1, args.repeat // 2)),
         }
+        folded = layout(spec, result)
+        unfold = {b.toggle for b in folded.boxes if b.kind == "repeat"}
+        everything = layout(spec, result, unfold)
+        row["diagram_ms"] = timed(lambda spec=spec, result=result: layout(spec, result), args.repeat)
+        row["diagram_boxes"] = len(folded.boxes)
+        row["diagram_unfolded_ms"] = timed(
+            lambda spec=spec, result=result, unfold=unfold: layout(spec, result, unfold), args.repeat
+        )
+        row["diagram_unfolded_boxes"] = len(everything.boxes)
         if panel is not None:
             panel.session.update_model(spec)
             row["panel_ms"] = timed(panel.refresh, args.repeat)
+            row["diagram_paint_ms"] = timed(lambda d=everything: _paint(panel, d), max(1, args.repeat // 2))
         row["meta_over_rules"] = row["meta_ms"] / row["rules_ms"]
         row["real_over_rules"] = row["real_ms"] / row["rules_ms"]
         rows.append(row)
@@ -130,6 +158,9 @@ def main() -> None:
             f"{n:4d} layers ({result.total_params:>9,} params): rules {row['rules_ms']:7.2f} ms  "
             f"edit {row['edit_ms']:7.2f} ms  cached {row['cached_ms']:6.2f} ms  meta {row['meta_ms']:8.2f} ms  "
             f"real {row['real_ms']:8.2f} ms  panel {row.get('panel_ms', float('nan')):6.1f} ms  "
+            f"diagram {row['diagram_ms']:5.2f} ms ({row['diagram_boxes']} boxes), unfolded "
+            f"{row['diagram_unfolded_ms']:5.2f} ms ({row['diagram_unfolded_boxes']}), "
+            f"paint {row.get('diagram_paint_ms', float('nan')):6.1f} ms  "
             f"| meta/rules {row['meta_over_rules']:5.1f}x  "
             f"real/rules {row['real_over_rules']:5.1f}x"
         )
@@ -142,6 +173,7 @@ def main() -> None:
                 "python": platform.python_version(),
                 "torch": torch.__version__,
                 "repeat": args.repeat,
+                "loadavg": list(os.getloadavg()),  # other work on the machine slows the timings
                 "rows": rows,
             },
             indent=2,
