@@ -1,6 +1,7 @@
 """`workbench project new|script` (docs/contract.md section 3).
 
-    workbench project new PATH --data SOURCE [--kind K] [--target COLUMN] (--template NAME | --model SPEC)
+    workbench project new PATH --data SOURCE [--kind K] [--target COLUMN] (--template NAME | --model SPEC |
+                                                                          --pretrained SOURCE)
     workbench project script PROJECT -o train.py
 
 `new` inspects the data, sizes the model to it (a template adapted to the input shape and classes, or a spec
@@ -51,6 +52,13 @@ def add_parser(sub) -> None:
         "--model",
         metavar="SPEC",
         help="a model spec .json (or a .wbproj's model); its input shape is set to the data's and checked",
+    )
+    model.add_argument(
+        "--pretrained",
+        metavar="SOURCE",
+        help="a model made elsewhere, read offline: a Hugging Face folder (config.json + *.safetensors), an "
+        ".onnx file, or file.py:ClassName (its code runs once, now; the project keeps the traced ONNX graph); "
+        "a new head is sized to the classes",
     )
     new.add_argument("--name", help="the project's name (default: the file name)")
     new.add_argument("--force", action="store_true", help="replace PATH when it exists")
@@ -136,13 +144,31 @@ def run_new(args) -> int:
     if source.strip().lower() != "digits":
         source = str(Path(source).expanduser().resolve()) if Path(source).expanduser().exists() else source
     val_source = str(Path(args.val_source).expanduser().resolve()) if args.val_source else None
-    settings = settings_for(source, args.kind, args.target, _options(args.option), val_source)
+    options = _options(args.option)
+    pretrained = getattr(args, "pretrained", None)
+    if pretrained:
+        from workbench.core.model.pretrained_spec import tokenizer_option
+
+        kind = settings_for(source, args.kind, args.target, options, val_source).kind
+        options = {**tokenizer_option(pretrained, kind), **options}
+    settings = settings_for(source, args.kind, args.target, options, val_source)
     refuse_output_over_inputs([path], [args.data, args.val_source, args.model])
     data = load_dataset(settings)
     meta = data.meta
-    spec, note = model_for_data(meta, args.template, args.model)
+    written = []
+    if pretrained:
+        from workbench.core.model.pretrained_spec import pretrained_spec
+
+        spec, note, written = pretrained_spec(meta, pretrained, path.resolve().parent)
+    else:
+        spec, note = model_for_data(meta, args.template, args.model)
     project = Project(name=args.name or path.stem, dataset=settings, model=spec)
-    save_project(project, path)
+    try:
+        save_project(project, path)
+    except BaseException:
+        for file in written:  # an imported module's graph goes with the project it was made for
+            file.unlink(missing_ok=True)
+        raise
     analysis = analyze(spec)
     shape = "x".join(map(str, meta.input_shape))
     report = {

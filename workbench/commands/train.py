@@ -29,6 +29,13 @@ def add_parser(sub) -> None:
     p.add_argument("--lr", type=float, help="override the project's learning rate")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:<index> (default: the project's setting)")
     p.add_argument(
+        "--finetune",
+        choices=("full", "freeze", "lora"),
+        help="full: every weight trains; freeze: an imported model's weights stay fixed, its new head trains; "
+        "lora: LoRA adapters (peft) on the default targets (default: the project's setting)",
+    )
+    p.add_argument("--lora-rank", type=int, metavar="R", help="LoRA rank (default: the project's, 8)")
+    p.add_argument(
         "--run-dir", metavar="DIR", help="write the run here instead of runs/<id> beside the project"
     )
     p.add_argument("--resume", metavar="RUN", help="continue a run folder from its last checkpoint")
@@ -46,6 +53,7 @@ def _configured_project(args):
 
     project = load_project(args.project)
     overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "device": args.device}
+    overrides.update(finetune=getattr(args, "finetune", None), lora_rank=getattr(args, "lora_rank", None))
     overrides = {k: v for k, v in overrides.items() if v is not None}
     try:
         project.training = TrainingConfig.model_validate({**project.training.model_dump(), **overrides})

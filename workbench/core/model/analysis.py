@@ -39,6 +39,9 @@ class LayerReport:
     warning: str | None = None
     warning_fix: Fix | None = None
     children: list[LayerReport] = field(default_factory=list)
+    details: dict[str, Any] | None = (
+        None  # an imported model's modules and unmapped parts (layers_pretrained)
+    )
 
     @property
     def index(self) -> int:
@@ -63,6 +66,8 @@ class LayerReport:
             out["fix"] = self.fix.to_dict()
         if self.children:
             out["layers"] = [c.to_dict() for c in self.children]
+        if self.details:
+            out.update(self.details)
         return out
 
 
@@ -198,9 +203,10 @@ class _Walk:
         except UserError as exc:
             raise LayerError(str(exc)) from None
         first = report.path == (0,)
-        if lt.token_input and not first:
+        tokens = lt.token_input or bool(lt.extra.get("tokens", lambda p: False)(layer.params))
+        if tokens and not first:
             raise LayerError(f"{lt.name} takes integer token ids, so it must be the network's first layer")
-        if first and self.token_input and not lt.token_input:
+        if first and self.token_input and not tokens:
             raise LayerError(
                 "the dataset gives integer token ids; start the network with an Embedding",
                 Fix("Insert Embedding first", "insert", (), {"type": "Embedding"}),
@@ -225,6 +231,8 @@ class _Walk:
             report.macs,
             report.activations,
         ) = copy.deepcopy(cached[0]), *cached[1:]
+        if "details" in lt.extra:
+            report.details = lt.extra["details"](report.params, tuple(shape))
         return report.output_shape
 
     def _composite(self, report, layer, lt: LayerType, shape):
@@ -248,6 +256,10 @@ class _Walk:
 
 def _stats(lt: LayerType, p: dict, shape: tuple) -> tuple:
     """(resolved params, output shape, params, trainable, MACs, activation values) from rules or the meta device."""
+    if "stats" in lt.extra:  # a layer that measures itself (an imported model: layers_pretrained)
+        stats = lt.extra["stats"](p, shape)
+        _check_output(lt, shape, stats[1])
+        return (_public(stats[0]), *stats[1:])
     if lt.shape and lt.count_params and (lt.macs or lt.count_params(p, shape) == 0):
         out = tuple(lt.shape(p, shape))
         _check_output(lt, shape, out)

@@ -647,4 +647,5 @@ register_layer(
 
 import workbench.core.model.layers_attention  # noqa: E402 - MultiheadAttention, Transformer layers, ...
 import workbench.core.model.layers_composite  # noqa: E402 - Residual, TorchvisionModel
+import workbench.core.model.layers_pretrained  # noqa: E402 - Pretrained (imported models)
 import workbench.core.model.layers_sequence  # noqa: E402,F401 - Embedding, LSTM, GRU

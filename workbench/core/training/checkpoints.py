@@ -35,6 +35,11 @@ class Checkpoint:
         """The model with these weights, in eval mode. A mismatch names the offending tensor."""
         from workbench.core.model.build import build_model
 
+        finetune = self.meta.get("finetune") or {}
+        if finetune.get("partial_checkpoints"):  # base weights from their source + what trained, LoRA merged
+            from workbench.core.training.finetune import rebuild
+
+            return rebuild(self.spec, self.state_dict, self.meta, self.path).eval()
         model = build_model(self.spec, load_weights=False)  # the checkpoint holds every weight
         load_state_strict(model, self.state_dict, self.path)
         return model.eval()
@@ -54,14 +59,20 @@ def checkpoint_writer(
     meta: dict[str, Any] | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     scheduler_state: dict[str, Any] | None = None,
+    keys: set[str] | None = None,
 ) -> Callable[[], Path]:
     """Copy the weights now; return the function that writes them (the trainer runs it on a background
     thread so training does not wait for the disk). With `optimizer`, its state goes to `<stem>.optim.safetensors`
     as one unit with the weights: both carry the same `state_id`, and resuming refuses a pair whose ids differ
-    (e.g. the disk filled up after one of the two was written)."""
+    (e.g. the disk filled up after one of the two was written). `keys`: only these tensors (a fine-tuning run
+    keeps what trains; training/finetune.py)."""
     module = getattr(model, "module", model)
     module = getattr(module, "_orig_mod", module)
-    tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in module.state_dict().items()}
+    tensors = {
+        k: v.detach().to("cpu", copy=True).contiguous()
+        for k, v in module.state_dict().items()
+        if keys is None or k in keys
+    }
     meta = dict(meta or {})
     state = None
     if optimizer is not None:

@@ -35,3 +35,11 @@ class TrainingConfig(BaseModel):
     patience: int = Field(5, ge=1, le=1_000_000)
     save_best: bool = True  # checkpoints/best.safetensors when validation improves
     num_workers: int = Field(0, ge=0, le=64)  # DataLoader workers (streamed datasets only)
+    # fine-tuning (workbench/core/training/finetune.py): full, freeze (imported weights fixed, new head trains) or
+    # LoRA adapters (peft); `frozen`: module paths whose weights stay fixed (the builder's lock toggles)
+    finetune: Literal["full", "freeze", "lora"] = "full"
+    frozen: list[str] = Field(default_factory=list)
+    lora_rank: int = Field(8, ge=1, le=4096)
+    lora_alpha: float = Field(16.0, gt=0, le=100_000, allow_inf_nan=False)
+    lora_dropout: float = Field(0.0, ge=0, lt=1, allow_inf_nan=False)
+    lora_targets: list[str] = Field(default_factory=list)  # module names; empty: the architecture's defaults

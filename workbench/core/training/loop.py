@@ -162,6 +162,7 @@ class Trainer:
         self.epoch_sums = [0.0, 0.0, 0.0]  # loss sum, correct, samples of the epoch so far
         self.epoch_complete = True
         self.parent_run: Path | None = None  # the run resumed from, and its metrics lines kept
+        self.finetune: Any = None  # finetune.FinetunePlan: what trains (made by _setup)
         self.parent_lines: list[dict] = []
 
     # what `_setup` and `_open_run` made, before the first batch
@@ -293,12 +294,13 @@ class Trainer:
         self.spec = spec
         setup.seed_everything(cfg.seed)
         model = build_model(spec)
-        if resume is not None:
-            from workbench.core.training.checkpoints import load_state_strict
+        from workbench.core.training.finetune import apply_finetune, load_trained_state
 
-            load_state_strict(model, resume.state_dict, resume.path)
+        self.finetune = apply_finetune(model, spec, cfg)  # freeze masks, LoRA adapters
+        if resume is not None:
+            load_trained_state(model, resume.state_dict, resume.path, self.finetune.partial)
         self.model = model.to(self.device)
-        self.optimizer = setup.make_optimizer(cfg, self.model.parameters())
+        self.optimizer = setup.make_optimizer(cfg, [p for p in self.model.parameters() if p.requires_grad])
         self.train_batches = self._train_batches()
         if cfg.batch_size > len(data.train):
             self.notes.append(
@@ -403,6 +405,7 @@ class Trainer:
                 else None
             ),
             "versions": {"workbench": __version__, "torch": torch.__version__},
+            "finetune": self.finetune.to_dict() if self.finetune is not None else None,
             **self._config_extra(),
         }
         self.writer = RunWriter(self.run_path, config)
@@ -672,12 +675,14 @@ class Trainer:
         best = self.folder / "checkpoints" / "best.safetensors"
         if self.world_size > 1 or not best.exists():
             return None, None
-        from workbench.core.training.checkpoints import load_checkpoint, load_state_strict
+        from workbench.core.training.checkpoints import load_checkpoint
 
         module = getattr(self.model, "module", self.model)
         module = getattr(module, "_orig_mod", module)
         last = {k: v.detach().clone() for k, v in module.state_dict().items()}
-        load_state_strict(module, load_checkpoint(best).state_dict, best)
+        from workbench.core.training.finetune import load_trained_state
+
+        load_trained_state(module, load_checkpoint(best).state_dict, best, self.finetune.partial)
         try:
             return self.validate(
                 SplitBatches(split, self.device, max(self.cfg.batch_size, 256), self.cfg.num_workers)
@@ -700,6 +705,7 @@ class Trainer:
             "dataset": dataset_meta_dict(self.data.meta),
             "dataset_settings": self.project.dataset.model_dump(mode="json"),
             "training": self.cfg.model_dump(mode="json"),
+            "finetune": self.finetune.to_dict() if self.finetune is not None else None,
             "time": time.time(),
         }
 
@@ -710,8 +716,17 @@ class Trainer:
         pair = (
             (self.optimizer, self.schedule.state_dict()) if which == "last" else ()
         )  # one unit with the weights
+        from workbench.core.training.finetune import saved_keys
+
+        module = getattr(
+            self.model, "module", self.model
+        )  # (unwrapped from DDP / compile, as the writer does)
+        module = getattr(module, "_orig_mod", module)
+        keys = saved_keys(module) if self.finetune is not None and self.finetune.partial else None
         self.saver.submit(
-            checkpoint_writer(path, self.model, self.spec, self._checkpoint_meta(epoch_complete), *pair)
+            checkpoint_writer(
+                path, self.model, self.spec, self._checkpoint_meta(epoch_complete), *pair, keys=keys
+            )
         )
         if str(path) not in self.checkpoints:
             self.checkpoints.append(str(path))
