@@ -90,6 +90,12 @@ CSV_OPTIONS = (
         maximum=100_000,
         help="tokens per text; 0 = automatic: the 95th percentile of the train texts' lengths",
     ),
+    OptionSpec(
+        "pretrained_tokenizer",
+        "Model's tokenizer",
+        "",
+        help="an imported model's folder: its own tokenizer (tokenizer.json / vocab.txt) replaces the one above",
+    ),
 )
 
 register_source(

@@ -30,6 +30,15 @@ class PretrainedTokenizer:
     def size(self) -> int:
         return int(self._tok.get_vocab_size(with_added_tokens=True))
 
+    @property
+    def vocab(self) -> list[str]:
+        """The tokens by id."""
+        by_id = {i: t for t, i in self._tok.get_vocab(with_added_tokens=True).items()}
+        return [by_id.get(i, "") for i in range(self.size)]
+
+    def tokens(self, text: str) -> list[str]:
+        return list(self._tok.encode(str(text)).tokens)
+
     def token_ids(self, texts: list[str]) -> list[list[int]]:
         return [list(e.ids) for e in self._tok.encode_batch([str(t) for t in texts])]
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -88,9 +89,15 @@ def text_bundle_parts(settings, raw, parts, make_meta, make_split):
     from workbench.core.data.dataset import DataBundle
 
     opts = settings.options
-    tok = Tokenizer(
-        opts.get("tokenizer", "words"), int(opts.get("vocab_size", 10000)), int(opts.get("seq_len", 0))
-    )
+    tok: Any
+    if opts.get("pretrained_tokenizer"):  # an imported model's own tokenizer (pretrained_text.py)
+        from workbench.core.data.pretrained_text import PretrainedTokenizer
+
+        tok = PretrainedTokenizer(str(opts["pretrained_tokenizer"]), int(opts.get("seq_len") or 0))
+    else:
+        tok = Tokenizer(
+            opts.get("tokenizer", "words"), int(opts.get("vocab_size", 10000)), int(opts.get("seq_len", 0))
+        )
     tok.fit([raw.texts[i] for i in parts["train"]])
     ids = tok.encode(raw.texts)
     lengths = np.array([len(tok.tokens(t)) for t in raw.texts])
