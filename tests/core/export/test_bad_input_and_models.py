@@ -137,6 +137,13 @@ EVERY_IMAGE_LAYER = {
         {"type": "LogSoftmax", "dim": 1},
     ],
 }
+TOKEN_BAG = {
+    "input_shape": [12],
+    "layers": [
+        {"type": "EmbeddingBag", "num_embeddings": 50, "embedding_dim": 16},
+        {"type": "Linear", "out_features": 5},
+    ],
+}
 EVERY_SEQUENCE_LAYER = {
     "input_shape": [12],
     "layers": [
@@ -154,7 +161,9 @@ def test_every_builder_layer_exports_with_parity(tmp_path):
     from workbench.core.model.registry import layer_types
 
     covered = {
-        layer["type"] for spec in (EVERY_IMAGE_LAYER, EVERY_SEQUENCE_LAYER) for layer in spec["layers"]
+        layer["type"]
+        for spec in (EVERY_IMAGE_LAYER, EVERY_SEQUENCE_LAYER, TOKEN_BAG)
+        for layer in spec["layers"]
     }
     covered |= {layer["type"] for layer in EVERY_IMAGE_LAYER["layers"][3]["layers"]} | {"TorchvisionModel"}
     assert set(layer_types()) <= covered, "a new builder layer needs a place in these export specs"
@@ -173,6 +182,10 @@ def test_every_builder_layer_exports_with_parity(tmp_path):
         assert report.checker_ok and report.dynamic_batch, report.to_markdown()
         assert report.latency_ms["batch_32"] > 0 and report.top1_agreement >= (1.0 if fmt == "onnx" else 0.9)
     assert report.max_abs_diff < 0.1
+    bag = source_from_spec(ModelSpec.model_validate(TOKEN_BAG))
+    bag.meta["dataset"] = {"input_dtype": "int64"}
+    report = export(bag, ExportSettings(format="onnx", verify_samples=32), tmp_path / "bag.onnx")
+    assert report.checker_ok and report.dynamic_batch and report.max_abs_diff <= 1e-5, report.to_markdown()
 
 
 @pytest.mark.slow

@@ -62,6 +62,11 @@ CASES = {
     "Softmax": ([4, 5], [], {"type": "Softmax", "dim": 1}),
     "LogSoftmax": ([5], [], {"type": "LogSoftmax"}),
     "Embedding": ([9], [], {"type": "Embedding", "num_embeddings": 30, "embedding_dim": 8, "padding_idx": 0}),
+    "EmbeddingBag": (
+        [9],
+        [],
+        {"type": "EmbeddingBag", "num_embeddings": 30, "embedding_dim": 8, "mode": "max"},
+    ),
     "LSTM": (
         [9],
         [{"type": "Embedding", "num_embeddings": 30, "embedding_dim": 8}],
@@ -127,7 +132,7 @@ def test_every_builtin_layer_has_a_case():
 def _input(spec: ModelSpec, batch=3):
     torch.manual_seed(0)
     first = spec.layers[0].type
-    if first == "Embedding":
+    if first in ("Embedding", "EmbeddingBag"):
         return torch.randint(0, 30, (batch, *spec.input_shape))
     return torch.randn(batch, *spec.input_shape)
 

@@ -80,8 +80,22 @@ CSV_OPTIONS = (
     OptionSpec(
         "text_column", "Text column", "", help="a column of free text: tokenized for Embedding models"
     ),
-    OptionSpec("tokenizer", "Tokenizer", "words", choices=("words", "chars")),
-    OptionSpec("vocab_size", "Vocabulary size", 10000, minimum=3, maximum=1_000_000),
+    OptionSpec(
+        "tokenizer",
+        "Tokenizer",
+        "words",
+        choices=("words", "chars", "bpe"),
+        help="words: lower-cased words; chars: characters; bpe: subwords (byte-level BPE) trained on the train "
+        "split, kept with the run as tokenizer.json",
+    ),
+    OptionSpec(
+        "vocab_size",
+        "Vocabulary size",
+        10000,
+        minimum=3,
+        maximum=1_000_000,
+        help="most frequent train-split tokens kept (the rest become <unk>); bpe: entries learned, 260 or more",
+    ),
     OptionSpec(
         "seq_len",
         "Sequence length",

@@ -1,5 +1,6 @@
-"""Built-in sequence layers: Embedding (int64 token ids) and LSTM / GRU wrapped so they return the last hidden
-state or every step (`workbench.core.model.modules.RecurrentBlock`)."""
+"""Built-in sequence layers: Embedding and EmbeddingBag (int64 token ids; the bag is
+`workbench.core.model.modules.TokenBag`) and LSTM / GRU wrapped so they return the last hidden state or every
+step (`workbench.core.model.modules.RecurrentBlock`)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,56 @@ register_layer(
         shape=lambda p, s: (*s, p["embedding_dim"]),
         count_params=lambda p, s: p["num_embeddings"] * p["embedding_dim"],
         macs=lambda p, s, o: 0,
+    )
+)
+
+
+def _bag_infer(p, s):
+    need_rank("EmbeddingBag", s, (1,), "a sequence of token ids (L,)")
+    if p["padding_idx"] is not None and not 0 <= p["padding_idx"] < p["num_embeddings"]:
+        raise LayerError(
+            f"EmbeddingBag padding_idx {p['padding_idx']} must be 0..{p['num_embeddings'] - 1} "
+            f"(below num_embeddings {p['num_embeddings']})",
+            Fix("Set padding_idx to 0", "set", (), {"padding_idx": 0}),
+        )
+    return p
+
+
+def _bag_build(p, s):
+    from workbench.core.model.modules import TokenBag
+
+    return TokenBag(p["num_embeddings"], p["embedding_dim"], mode=p["mode"], padding_idx=p["padding_idx"])
+
+
+register_layer(
+    LayerType(
+        "EmbeddingBag",
+        "Sequence",
+        token_input=True,
+        doc="A bag of embeddings (fastText): the mean, sum or max of the vectors of a text's token ids (L,) -> "
+        "(embedding_dim,), padding left out. Vectors start uniform in +-1/embedding_dim. Must come first.",
+        params=(
+            Param("num_embeddings", "int", 1000, 1, 10_000_000, doc="Vocabulary size (largest token id + 1)"),
+            Param("embedding_dim", "int", 64, 1, 65_536, doc="Size of each token's vector"),
+            Param("mode", "choice", "mean", choices=("mean", "sum", "max"), doc="How the vectors are pooled"),
+            Param(
+                "padding_idx",
+                "int",
+                0,
+                optional=True,
+                doc="Token id left out of the pooling, its vector zero (empty: none; the text sources pad with 0)",
+            ),
+        ),
+        build=_bag_build,
+        infer=_bag_infer,
+        shape=lambda p, s: (p["embedding_dim"],),
+        count_params=lambda p, s: p["num_embeddings"] * p["embedding_dim"],
+        macs=lambda p, s, o: 0,
+        code=lambda p, s: (
+            f"TokenBag({p['num_embeddings']}, {p['embedding_dim']}, mode={p['mode']!r}, "
+            f"padding_idx={p['padding_idx']!r})"
+        ),
+        code_helpers=("TokenBag",),
     )
 )
 

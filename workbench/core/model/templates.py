@@ -47,6 +47,13 @@ TEMPLATES = {
             "image",
         ),
         Template(
+            "text_bag",
+            "Bag of embeddings (fastText)",
+            "Token ids -> EmbeddingBag (the mean of the text's token vectors, padding left out) -> Linear; "
+            "the fast, strong baseline for text classification (the default for text)",
+            "tokens",
+        ),
+        Template(
             "text_lstm",
             "Embedding + LSTM",
             "Token ids (left-padded with 0) -> Embedding -> LSTM (last step) -> "
@@ -250,6 +257,23 @@ def _text_lstm(shape, outputs, vocab_size=None, **_):
     ]
 
 
+def _text_bag(shape, outputs, vocab_size=None, **_):
+    if len(shape) != 1:
+        raise UserError(f"the text template needs a sequence of token ids (L,), not {shape}")
+    # fastText's model: the mean of the text's token vectors (padding id 0 left out), then one Linear layer.
+    # 20 epochs at the default settings reach TF-IDF + logistic regression (bench/text_models.py)
+    return [
+        {
+            "type": "EmbeddingBag",
+            "num_embeddings": int(vocab_size or DEFAULT_VOCAB),
+            "embedding_dim": 128,
+            "mode": "mean",
+            "padding_idx": 0,
+        },
+        {"type": "Linear", "out_features": outputs},
+    ]
+
+
 def _token_shape(shape, title: str) -> int:
     if len(shape) != 1:
         raise UserError(f"the {title} template needs a sequence of token ids (L,), not {shape}")
@@ -333,6 +357,7 @@ _BUILDERS = {
     "small_resnet": _small_resnet,
     "backbone": _backbone,
     "text_lstm": _text_lstm,
+    "text_bag": _text_bag,
     "bert_classifier": _bert_classifier,
     "gpt_lm": _gpt_lm,
     "vit": _vit,
