@@ -77,7 +77,8 @@ def _child_processes() -> list[str]:
     import psutil
 
     jobs = sys.modules.get("workbench.ui.jobs")
-    parked = jobs.pooled_pids() if jobs is not None else set()
+    supply = getattr(jobs, "PROCESSES", None)
+    parked = supply.pids() if hasattr(supply, "pids") else set()
     deadline = time.monotonic() + 2.0
     while True:
         found = []

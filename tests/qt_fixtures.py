@@ -33,14 +33,45 @@ def _no_blocking_dialogs(monkeypatch):
     yield
 
 
+class ParkingSupply:
+    """Trainer processes for the GUI tests: a closed window parks its idle, healthy process for the next one."""
+
+    def __init__(self, fresh):
+        self.fresh = fresh
+        self.parked: list = []
+
+    def take(self):
+        while self.parked:
+            process = self.parked.pop()
+            if process.alive():
+                return process
+            process.dispose()
+        return self.fresh.take()
+
+    def release(self, process, running: list, timeout_s: float) -> None:
+        if not running and process.alive():
+            self.parked.append(process)
+        else:
+            self.fresh.release(process, running, timeout_s)
+
+    def pids(self) -> set[int]:
+        return {p.pid for p in self.parked}
+
+    def close(self) -> None:
+        while self.parked:
+            self.parked.pop().close()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _warm_trainer_process_shared():
-    """One warm trainer process serves the GUI tests: a closed window parks it idle for the next one."""
+    """One warm trainer process serves the GUI tests (see ParkingSupply)."""
     from workbench.ui import jobs
 
-    jobs.KEEP_WARM = True
+    fresh = jobs.PROCESSES
+    jobs.PROCESSES = supply = ParkingSupply(fresh)
     yield
-    jobs.close_pool()
+    jobs.PROCESSES = fresh
+    supply.close()
 
 
 @pytest.fixture(autouse=True)

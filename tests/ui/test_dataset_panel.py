@@ -39,6 +39,7 @@ register_source(
         options=(OptionSpec("augment_flip", "flip", False),),
     ),
     replace=True,
+    only_here=True,  # registered in this test process only: it loads on a thread here
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -382,15 +383,15 @@ from workbench.app import finish
 from workbench.ui.jobs import ThreadJob
 from workbench.ui.main_window import MainWindow
 
-import workbench.core.trainer_process as trainer_process
-if sys.argv[1:] == ["writes"]:  # closed as a job that writes files is: asked to exit, killed when it does not
-    trainer_process.WRITING_JOBS = ("sleep",)
+from workbench.core.jobs import JobDef, register_job
+# closed as a job that writes files is ("writes"): asked to exit, killed when it does not
+register_job("sleep", JobDef("trainer_test_jobs:sleep_job", writes=sys.argv[1:] == ["writes"]))
 app = QApplication([])
 window = MainWindow()
 window.show()
 jobs = window.session.jobs
 jobs.start(ThreadJob("stuck", lambda: (time.sleep(5) or i for i in range(3))))   # ignores stop requests
-jobs.start(jobs.process_job("sleep", "sleep", seconds=5, steps=3))                # so does this one
+jobs.start(jobs.job("sleep", "sleep", seconds=5, steps=3))                        # so does this one
 closed = []
 
 def close():
@@ -423,7 +424,7 @@ def test_closing_while_jobs_are_stuck_in_a_5s_step_exits_0_within_3s(tmp_path, j
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(Path(__file__).parents[1])},
     )
     assert result.returncode == 0, result.stderr
     assert "Destroyed while thread" not in result.stderr

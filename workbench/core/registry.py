@@ -42,23 +42,31 @@ class Registry(Generic[T]):
         self._unknown = unknown
         self._items: dict[str, T] = {}
         self._hints: list[Explain] = []
+        self._only_here: set[str] = set()  # registered in this process only (not in the trainer process)
 
     def _ensure_builtins(self) -> None:
         load, self._builtins = self._builtins, None  # once; cleared first so registering inside is fine
         if load is not None:
             load()
 
-    def register(self, item: T, replace: bool = False) -> T:
-        """Add `item`; a second item with the same name is refused unless `replace`."""
+    def register(self, item: T, replace: bool = False, only_here: bool = False) -> T:
+        """Add `item`; a second item with the same name is refused unless `replace`. `only_here`: the item is
+        registered in this process alone (a script or a test), so work on it runs here, not in the trainer
+        process (which loads only the built-ins and plugins; see workbench.core.jobs.placement_of_item)."""
         name = self._key(item)
         if name in self._items and not replace:
             raise ValueError(f"a {self.what} named {name!r} is already registered")
         self._items[name] = item
+        (self._only_here.add if only_here else self._only_here.discard)(name)
         return item
+
+    def only_here(self, name: str) -> bool:
+        return name in self._only_here
 
     def unregister(self, name: str) -> None:
         """Remove an item (a plugin being unloaded); unknown names are ignored."""
         self._items.pop(name, None)
+        self._only_here.discard(name)
 
     def names(self) -> list[str]:
         self._ensure_builtins()

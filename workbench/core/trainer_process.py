@@ -5,13 +5,8 @@ an abort or the OOM killer ends this process and not the window.
 Qt-free on both sides. The GUI's `workbench.ui.jobs.TrainerHost` (a QThread) drives it through
 `TrainerProcess`; the headless CLI does not use it (it runs the same generators in-process).
 
-The protocol, over two pipes (`multiprocessing.connection.Connection`, plain data only):
-    GUI -> trainer   ("job", job_id, name, kwargs)          start JOBS[name](control=..., **kwargs)
-                     ("control", job_id, action, argument)  pause | resume | stop | stop_after_epoch | cancel
-                     ("exit",)                              stop every job (checkpoints saved) and exit
-    trainer -> GUI   ("ready", pid)                         torch and the job modules are imported (warm)
-                     ("events", job_id, [event, ...])       the generator's events, in order, none dropped
-                     ("done", job_id, None | error dict)    {"type", "message", "details", "user_error"}
+The protocol (workbench.core.jobs): typed messages over two pipes (`multiprocessing.connection.Connection`):
+Submit / Control / Exit in, Ready / Events / Done out; the jobs are the table `workbench.core.jobs.JOBS`.
 Events are the core's frozen dataclasses of plain numbers (never tensors), so the GUI never imports torch to
 read them. They are sent in small batches: at once when the last send is FLUSH_S old, else within FLUSH_S by
 the flusher thread, so the trainer never waits for the GUI and a slow step still shows its point at once.
@@ -21,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import importlib
 import os
 import signal
 import subprocess
@@ -34,9 +30,12 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from workbench.core.jobs import JOBS, Action, Control, Done, ErrorKind, Events, Exit, JobError, Ready, Submit
+
 FLUSH_S = 0.01  # events reach the GUI within 10 ms of being yielded
 EXIT_GRACE_S = 1.5  # on "exit" (or the GUI gone): jobs get this long to stop cleanly (checkpoint saved)
 STDERR_TAIL_LINES = 20
+STARTUP_FAILED = 3  # the exit code of a trainer process that could not import what it needs
 NICE = int(os.environ.get("WORKBENCH_TRAINER_NICE", "10"))
 
 
@@ -52,15 +51,15 @@ class JobControl:
         self.cancelled = threading.Event()
         self.emit: Callable[[Any], None] = lambda event: None  # send an event now (e.g. progress)
 
-    def apply(self, action: str, argument: Any = None) -> None:
+    def apply(self, action: Action, argument: Any = None) -> None:
         t = self.training
-        if action == "cancel":
+        if action is Action.CANCEL:
             self.cancelled.set()
             t.stop()
-        elif action == "stop_after_epoch":
+        elif action is Action.STOP_AFTER_EPOCH:
             t.stop_after_epoch(bool(argument))
         else:
-            {"pause": t.pause, "resume": t.resume, "stop": t.stop}[action]()
+            {Action.PAUSE: t.pause, Action.RESUME: t.resume, Action.STOP: t.stop}[action]()
 
 
 class DataCache:
@@ -220,36 +219,6 @@ def export_job(control: JobControl, request: dict) -> Iterator[Any]:
     yield from export_events(ExportRequest.from_dict(request, data), control.cancelled)
 
 
-def sleep_job(control: JobControl, seconds: float, steps: int = 1) -> Iterator[Any]:
-    """A job whose steps take `seconds` each and ignore stop requests (a stuck step): for shutdown tests."""
-    for step in range(steps):
-        time.sleep(seconds)
-        yield step
-
-
-JOBS: dict[str, Callable[..., Iterator[Any]]] = {
-    "train": train_job,
-    "evaluate": evaluate_job,
-    "prepare": prepare_job,
-    "load_data": load_data_job,
-    "analyse": analyse_job,
-    "export": export_job,
-    "sleep": sleep_job,
-}
-
-
-def error_dict(exc: BaseException) -> dict[str, Any]:
-    from workbench.core.errors import UserError
-
-    user = isinstance(exc, UserError)
-    return {
-        "type": type(exc).__name__,
-        "message": str(exc) if user else f"{type(exc).__name__}: {exc}",
-        "details": None if user else traceback.format_exc(),
-        "user_error": user,
-    }
-
-
 class Outbox:
     """Thread-safe sending with time-batched events (see the module docstring)."""
 
@@ -260,11 +229,11 @@ class Outbox:
         self.last_send = 0.0
         self.closed = False
 
-    def send(self, message: tuple) -> None:
+    def send(self, message: Ready | Done) -> None:
         with self.lock:
             self._send(message)
 
-    def _send(self, message: tuple) -> None:
+    def _send(self, message: Ready | Events | Done) -> None:
         if self.closed:
             return
         try:
@@ -287,7 +256,7 @@ class Outbox:
     def _flush(self) -> None:
         pending, self.pending = self.pending, collections.defaultdict(list)
         for job_id, events in pending.items():
-            self._send(("events", job_id, events))
+            self._send(Events(job_id, events))
 
 
 class Child:
@@ -306,47 +275,49 @@ class Child:
                 message = self.commands.recv()
             except (EOFError, OSError):  # the GUI process is gone
                 break
-            if message[0] == "exit":
+            if isinstance(message, Exit):
                 break
-            if message[0] == "job":
-                self._start(*message[1:])
-            elif message[0] == "control":
-                _, job_id, action, argument = message
-                job = self.jobs.get(job_id)
+            if isinstance(message, Submit):
+                self._start(message)
+            elif isinstance(message, Control):
+                job = self.jobs.get(message.job_id)
                 if job is not None:
-                    job[1].apply(action, argument)
+                    job[1].apply(message.action, message.argument)
         self._exit()
 
-    def _start(self, job_id: int, name: str, kwargs: dict) -> None:
+    def _start(self, submit: Submit) -> None:
         control = JobControl()
-        control.emit = lambda event: self.outbox.event(job_id, event)
+        control.emit = lambda event: self.outbox.event(submit.job_id, event)
         thread = threading.Thread(
-            target=self._run, args=(job_id, name, kwargs, control), name=f"wb-job-{name}", daemon=True
+            target=self._run, args=(submit, control), name=f"wb-job-{submit.name}", daemon=True
         )
-        self.jobs[job_id] = (thread, control)
+        self.jobs[submit.job_id] = (thread, control)
         thread.start()
 
-    def _run(self, job_id: int, name: str, kwargs: dict, control: JobControl) -> None:
-        error = None
-        generator = None
+    def _run(self, submit: Submit, control: JobControl) -> None:
+        job_id, error, generator = submit.job_id, None, None
         try:
-            generator = JOBS[name](control, **kwargs)
+            module, _, function = submit.target.partition(":")
+            generator = getattr(importlib.import_module(module), function)(control, **submit.kwargs)
             for event in generator:
                 self.outbox.event(job_id, event)
                 if control.cancelled.is_set():
                     break
         except BaseException as exc:  # noqa: BLE001 - reported to the GUI, never lost
-            error = error_dict(exc)
+            error = JobError.from_exception(exc)
         finally:
             if isinstance(generator, Generator):  # (every job is a generator function)
                 try:
                     generator.close()
                 except Exception as exc:  # noqa: BLE001
-                    error = error or error_dict(exc)
+                    error = error or JobError.from_exception(exc)
+            if error is None and control.cancelled.is_set():
+                error = JobError(ErrorKind.CANCELLED, "cancelled")
             self.outbox.flush()
-            self.outbox.send(("done", job_id, error))
+            self.outbox.send(Done(job_id, error))
             self.jobs.pop(job_id, None)
-            if name in HEAVY_JOBS:  # (a builder analysis at each edit must not pause a running training)
+            heavy = submit.name in JOBS and JOBS[submit.name].heavy
+            if heavy:  # (a builder analysis at each edit must not pause a running training)
                 _give_memory_back()
 
     def _flusher(self) -> None:
@@ -356,7 +327,7 @@ class Child:
     def _exit(self) -> None:
         """Stop every job (training saves its checkpoint), wait a little, then leave at once."""
         for _thread, control in list(self.jobs.values()):
-            control.apply("stop")
+            control.apply(Action.STOP)
         deadline = time.monotonic() + EXIT_GRACE_S
         for thread, _control in list(self.jobs.values()):
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -364,14 +335,6 @@ class Child:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)  # no interpreter teardown: a job stuck in a step must not hold the exit
-
-
-HEAVY_JOBS = ("train", "evaluate", "export", "load_data")
-WRITING_JOBS = (
-    "train",
-    "evaluate",
-    "export",
-)  # closing asks them to stop and save; the others are just ended
 
 
 def _give_memory_back() -> None:
@@ -426,8 +389,13 @@ def child_main(argv: list[str]) -> None:
     commands = Connection(int(argv[0]), writable=False)
     events = Connection(int(argv[1]), readable=False)
     child = Child(commands, events)
-    warm_up()
-    child.outbox.send(("ready", os.getpid()))
+    try:
+        warm_up()
+    except ImportError as exc:  # the GUI shows the last stderr lines: this one says what failed
+        traceback.print_exc()
+        print(f"{exc.name or 'a module'} could not be imported: {exc}", file=sys.stderr, flush=True)
+        os._exit(STARTUP_FAILED)
+    child.outbox.send(Ready(os.getpid()))
     child.serve()
 
 
@@ -460,7 +428,7 @@ class TrainerProcess:
         self.pid = self.popen.pid
         self.ready = False
 
-    def send(self, message: tuple) -> bool:
+    def send(self, message: Submit | Control | Exit) -> bool:
         """False when the process is gone (its end is reported by `receive`)."""
         with self._send_lock:
             try:
@@ -469,7 +437,7 @@ class TrainerProcess:
             except (OSError, ValueError):
                 return False
 
-    def receive(self, timeout: float | None = None) -> tuple | None:
+    def receive(self, timeout: float | None = None) -> Ready | Events | Done | None:
         """The next message; None when none came within `timeout`. Raises EOFError once the process ended."""
         try:
             if not wait([self._events], timeout):
@@ -477,7 +445,7 @@ class TrainerProcess:
             message = self._events.recv()
         except OSError as exc:
             raise EOFError(str(exc)) from exc
-        if message[0] == "ready":
+        if isinstance(message, Ready):
             self.ready = True
         return message
 
@@ -512,7 +480,7 @@ class TrainerProcess:
     def close(self, timeout: float = EXIT_GRACE_S + 0.5) -> None:
         """Ask it to exit (jobs stop and save), kill it when it does not within `timeout`, and clean up."""
         if self.alive():
-            self.send(("exit",))
+            self.send(Exit())
             if not self.wait_ended(timeout):
                 self.kill()
         self.dispose()

@@ -1,13 +1,20 @@
 """One background-job abstraction for the whole GUI.
 
 A `Job` is one piece of background work of a *kind* ("train", "evaluate", "export", "data", "analysis",
-"hardware"). It runs either on a thread of this process (`ThreadJob`: a plain core generator on a QThread) or
-in the trainer process (`ProcessJob`: a named core generator that `TrainerHost` runs there). Either way:
+"hardware"). `JobRunner.job(kind, name, **kwargs)` makes the job `name` of the core's job table
+(workbench.core.jobs.JOBS) where its `JobDef` says it runs: in the trainer process (`ProcessJob`, run there by
+`TrainerHost`), on a thread of this process (`ThreadJob`: a plain core generator on a QThread) or on the GUI
+thread (`GuiJob`). Either way:
 - its events reach the GUI thread in order, none dropped, as one list per tick of the job's own clock
   (`interval_ms`; 33 ms = 30 frames a second for the live training view), only when there are new ones;
-- `sig_done(None | JobError)` comes once, after the last events;
-- `cancel()` drops every result from then on (no sig_events, no sig_done) and asks the work to stop;
+- `sig_done(None | JobError)` comes once, after the last events (a JobError has a kind: bad input, out of
+  memory, crash, cancelled, bug; `describe(error)` is its one line for a status bar or dialog);
+- `cancel()` drops every result from then on (no sig_events, no sig_done) and asks the work to stop; the trainer
+  process's messages are matched to their job by its id, so a superseded job's late events go nowhere;
 - `JobRunner.start(job)` cancels (or refuses, `if_busy="refuse"`) the running job of the same kind;
+- `TrainerHost` restarts a trainer process that ends, with backoff (RESTART_BACKOFF_S), at most MAX_STARTS times
+  in a row without one reaching Ready; then it gives up (sig_gave_up with the child's stderr tail) until
+  `retry()`;
 - `JobRunner.shutdown()` is the one shutdown policy: every job is asked to stop, the window waits at most
   SHUTDOWN_S, the trainer process is closed (asked to exit when a job there writes files, killed when it does
   not exit in time, or at once when there is nothing to save) and a thread that is stuck
@@ -23,28 +30,44 @@ import collections
 import itertools
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal, Slot
 
+from workbench.core.jobs import (
+    Action,
+    Control,
+    Done,
+    ErrorKind,
+    Events,
+    JobError,
+    Placement,
+    Ready,
+    Submit,
+    job_def,
+)
+
 SHUTDOWN_S = 1.8  # closing the window: every job and the trainer process end within this
 FRAME_MS = 33  # the live training view: at most 30 frames a second
 DRAIN_MS = 40  # other jobs deliver their events 25 times a second
-KEEP_WARM = False  # tests: a closed window parks its idle trainer process for the next window
-_POOL: list = []  # parked, idle TrainerProcess objects (KEEP_WARM)
+MAX_STARTS = 3  # trainer process starts in a row that never reach Ready before the host gives up
+RESTART_BACKOFF_S = (0.0, 0.5, 2.0)  # wait before the 1st, 2nd, 3rd start in a row without a Ready
 _ABANDONED: list = []  # stuck QThreads that must outlive their window (never destroyed running)
 _RUNNERS: list = []  # open JobRunners (held until shut down: a running QThread is never freed)
 
+__all__ = ["ErrorKind", "Job", "JobError", "JobRunner", "ProcessJob", "ThreadJob", "describe"]
 
-@dataclass(frozen=True)
-class JobError:
-    message: str  # one line for the user
-    details: str | None = None  # a traceback, or the last lines of the trainer process's stderr
-    user_error: bool = False  # bad input (a UserError): the message says how to fix it
-    crashed: bool = False  # the trainer process died (signal, abort, OOM killer)
+
+def describe(error: JobError) -> str:
+    """The one line a status bar or a dialog shows for a failed job."""
+    return {
+        ErrorKind.BAD_INPUT: error.message,
+        ErrorKind.OUT_OF_MEMORY: f"{error.message}; try a smaller batch size or model",
+        ErrorKind.CRASH: error.message,
+        ErrorKind.CANCELLED: "Cancelled",
+        ErrorKind.BUG: f"{error.message} (a bug; please report it with the details)",
+    }[error.kind]
 
 
 class Job(QObject):
@@ -80,11 +103,11 @@ class Job(QObject):
         raise NotImplementedError
 
     def command(self, action: str, argument: Any = None) -> None:
-        """pause | resume | stop | stop_after_epoch (training), cancel (any job)."""
+        """An `Action`: pause | resume | stop | stop_after_epoch (training), cancel (any job)."""
 
     def cancel(self) -> None:
         self.cancelled = True
-        self.command("cancel")
+        self.command(Action.CANCEL)
 
     def wait(self, timeout_s: float) -> bool:
         """Block (shutdown only) until the work has ended; True when it has."""
@@ -144,13 +167,13 @@ class _GeneratorThread(QThread):
                 if job.stop_flag.is_set():
                     break
         except BaseException as exc:  # noqa: BLE001 - reported to the GUI, never lost
-            error = _error_from_exception(exc)
+            error = JobError.from_exception(exc)
         finally:
             if generator is not None and hasattr(generator, "close"):
                 try:
                     generator.close()
                 except Exception as exc:  # noqa: BLE001
-                    error = error or _error_from_exception(exc)
+                    error = error or JobError.from_exception(exc)
             job._end(error)
 
 
@@ -176,7 +199,8 @@ class ThreadJob(Job):
         self.thread.start()
 
     def command(self, action: str, argument: Any = None) -> None:
-        if action in ("cancel", "stop"):
+        action = Action(action)
+        if action in (Action.CANCEL, Action.STOP):
             self.stop_flag.set()
         if self.on_command is not None:
             self.on_command(action, argument)
@@ -189,18 +213,30 @@ class ThreadJob(Job):
         super()._on_ended(error)
 
 
-def _error_from_exception(exc: BaseException) -> JobError:
-    from workbench.core.errors import UserError
+class GuiJob(Job):
+    """A job of a few milliseconds (placement GUI): its generator runs on the GUI thread from the event loop."""
 
-    if isinstance(exc, UserError):
-        return JobError(str(exc), user_error=True)
-    return JobError(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+    def __init__(self, kind: str, make: Callable[[], Iterator[Any]], parent: QObject | None = None):
+        super().__init__(kind, DRAIN_MS, parent)
+        self.make = make
+
+    def _begin(self) -> None:
+        QTimer.singleShot(0, self._run_here)
+
+    def _run_here(self) -> None:
+        error = None
+        try:
+            if not self.cancelled:
+                self._push(list(self.make()))
+        except Exception as exc:  # noqa: BLE001 - reported like any job's error
+            error = JobError.from_exception(exc)
+        self._end(error)
 
 
 # -- jobs in the trainer process
 # ---------------------------------------------------------------------------------
 class ProcessJob(Job):
-    """`name` is one of workbench.core.trainer_process.JOBS; `kwargs` plain data (JSON-like)."""
+    """`name` is a job of workbench.core.jobs.JOBS; `kwargs` plain data (JSON-like)."""
 
     def __init__(
         self,
@@ -214,6 +250,7 @@ class ProcessJob(Job):
         super().__init__(kind, interval_ms, parent)
         self.host = host
         self.name = name
+        self.definition = job_def(name)
         self.kwargs = kwargs
         self.job_id = 0
         self.last_step = 0  # the last training step seen: a crash report names it
@@ -224,7 +261,7 @@ class ProcessJob(Job):
 
     def command(self, action: str, argument: Any = None) -> None:
         if self.job_id and not self.ended:
-            self.host.send(("control", self.job_id, action, argument))
+            self.host.send(Control(self.job_id, Action(action), argument))
 
     def _push(self, events: list) -> None:
         for event in reversed(events):
@@ -237,13 +274,36 @@ class ProcessJob(Job):
         super()._push(events)
 
 
+class ProcessSupply:
+    """Where trainer processes come from and go to: spawned fresh, closed at the end. (The GUI tests substitute
+    one that parks an idle process for the next window: tests/qt_fixtures.py.)"""
+
+    def take(self):
+        from workbench.core.trainer_process import TrainerProcess
+
+        return TrainerProcess()
+
+    def release(self, process, running: list, timeout_s: float) -> None:
+        """`running`: the JobDefs of the jobs still running there."""
+        if any(definition.writes for definition in running):
+            process.close(timeout_s)  # its jobs stop, save and clean up
+        else:  # nothing to save: at once (a process still importing torch would not read Exit for seconds)
+            process.kill()
+            process.dispose()
+
+
+PROCESSES = ProcessSupply()
+
+
 class TrainerHost(QThread):
     """The QThread that drives the trainer process: starts it (warm before the user presses Start), sends it
-    commands, streams its events into the jobs, and starts a fresh one when it ends or dies. A death is
-    reported to the jobs it was running, in one line, with the last lines of its stderr."""
+    commands, streams its events into the jobs by job id, and restarts it when it ends (see the module
+    docstring's restart policy). A death is reported to the jobs it was running, in one line, with the last
+    lines of its stderr."""
 
-    sig_process_started = Signal(int)  # pid
+    sig_process_started = Signal(int)  # pid: the process is Ready
     sig_process_died = Signal(str)  # how it ended, for the status bar
+    sig_gave_up = Signal(str, str)  # one line (what failed), the child's stderr tail: offer Retry
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -255,28 +315,42 @@ class TrainerHost(QThread):
         self._stop = threading.Event()
         self._recycle = False
         self.restarts = 0
+        self.starts = 0  # processes spawned (the first one included)
+        self.failed_starts = 0  # starts in a row that ended before Ready
+        self.failure: JobError | None = None  # set when the host gave up: why
 
     # -- GUI thread
     # --------------------------------------------------------------------------------------------
     def ensure_started(self) -> None:
-        """Spawn the trainer process (or take a parked warm one) and start reading it; at once, no waiting."""
-        if self.isRunning():
+        """Spawn the trainer process and start reading it; at once, no waiting. Nothing after the host gave up
+        (until `retry()`)."""
+        if self.isRunning() or self.failure is not None:
             return
         with self._lock:
             if self.process is None:
-                self.process = _take_process()
+                self.process = self._spawn()
         self._stop.clear()
         self.start()
 
+    def retry(self) -> None:
+        """After the host gave up: try again (MAX_STARTS more starts)."""
+        if self.isRunning():
+            return
+        self.failure, self.failed_starts = None, 0
+        self.ensure_started()
+
     def submit(self, job: ProcessJob) -> None:
         self.ensure_started()
+        if self.failure is not None:
+            job._end(self.failure)
+            return
         with self._lock:
             job.job_id = next(self._ids)
             self._jobs[job.job_id] = job
         # a process already gone fails the job when the reader sees it end (with how it ended)
-        self.send(("job", job.job_id, job.name, job.kwargs))
+        self.send(Submit(job.job_id, job.name, job.definition.target, job.kwargs))
 
-    def send(self, message: tuple) -> None:
+    def send(self, message: Submit | Control) -> None:
         with self._lock:
             process = self.process
         if process is not None:
@@ -299,10 +373,8 @@ class TrainerHost(QThread):
         return process is not None and process.ready
 
     def shutdown(self, timeout_s: float = SHUTDOWN_S) -> None:
-        """Stop reading and close the process: parked for the next window when idle and KEEP_WARM, else asked
-        to exit (jobs stop and save a checkpoint) and killed when it does not within `timeout_s`."""
-        from workbench.core.trainer_process import WRITING_JOBS
-
+        """Stop reading and close the process: asked to exit (jobs stop and save a checkpoint) and killed when it
+        does not within `timeout_s` when a job there writes files, else ended at once."""
         deadline = time.monotonic() + timeout_s
         self._stop.set()
         self.wait(max(0, int((deadline - time.monotonic()) * 1000)))
@@ -310,15 +382,14 @@ class TrainerHost(QThread):
             process, self.process = self.process, None
             jobs, self._jobs = list(self._jobs.values()), {}
         if process is not None:
-            if KEEP_WARM and not jobs and process.alive():
-                _POOL.append(process)
-            elif any(job.name in WRITING_JOBS for job in jobs):
-                process.close(max(0.1, deadline - time.monotonic()))  # they stop, save and clean up
-            else:  # nothing to save: at once (a process still importing torch would not read "exit" for seconds)
-                process.kill()
-                process.dispose()
+            running = [job.definition for job in jobs]
+            PROCESSES.release(process, running, max(0.1, deadline - time.monotonic()))
         for job in jobs:
-            job._end(JobError("the window closed before the job finished"))
+            job._end(JobError(ErrorKind.CANCELLED, "the window closed before the job finished"))
+
+    def _spawn(self):
+        self.starts += 1
+        return PROCESSES.take()
 
     # -- the reader thread
     # -------------------------------------------------------------------------------------
@@ -338,74 +409,66 @@ class TrainerHost(QThread):
             if self._recycle:
                 self._recycle_process(process)
 
-    def _dispatch(self, message: tuple) -> None:
-        kind = message[0]
-        if kind == "ready":
-            self.sig_process_started.emit(message[1])
+    def _dispatch(self, message: Ready | Events | Done) -> None:
+        if isinstance(message, Ready):
+            self.failed_starts = 0
+            self.sig_process_started.emit(message.pid)
             return
         with self._lock:
-            job = self._jobs.get(message[1])
-        if job is None:
+            job = self._jobs.get(message.job_id)
+        if job is None:  # a job that ended here already (the window closed): its late messages go nowhere
             return
-        if kind == "events":
-            job._push(message[2])
-        elif kind == "done":
+        if isinstance(message, Events):
+            job._push(message.events)
+        elif isinstance(message, Done):
             with self._lock:
                 self._jobs.pop(job.job_id, None)
                 # CUDA memory goes back to the GPU reliably only with the process: start a fresh one
                 self._recycle = self._recycle or (job.device.startswith("cuda") and not self._jobs)
-            error = message[2]
-            job._end(
-                None
-                if error is None
-                else JobError(error["message"], error.get("details"), bool(error.get("user_error")))
-            )
+            job._end(message.error)
 
     def _on_process_ended(self, process) -> None:
         how = process.how_it_ended()
         tail = process.stderr_tail()
+        never_ready = not process.ready
         process.dispose()
+        self.failed_starts += 1 if never_ready else 0
+        gave_up = never_ready and self.failed_starts >= MAX_STARTS
+        if never_ready:
+            last = tail.strip().splitlines()[-1] if tail.strip() else f"it ended with {how}"
+            error = JobError(ErrorKind.CRASH, f"the trainer process could not start: {last}", tail or None)
         with self._lock:
             jobs, self._jobs = list(self._jobs.values()), {}
-            self.process = None if self._stop.is_set() else _spawn()
-            self.restarts += 0 if self._stop.is_set() else 1
+            self.process = None
         for job in jobs:
-            where = f" at step {job.last_step:,}" if job.last_step else ""
-            job._end(JobError(f"the trainer process ended with {how}{where}", tail or None, crashed=True))
+            if never_ready:
+                job._end(error)
+            else:
+                where = f" at step {job.last_step:,}" if job.last_step else ""
+                job._end(
+                    JobError(ErrorKind.CRASH, f"the trainer process ended with {how}{where}", tail or None)
+                )
         self.sig_process_died.emit(how)
+        if self._stop.is_set():
+            return
+        if gave_up:
+            self.failure = error
+            self.sig_gave_up.emit(error.message, tail)
+            return
+        # restart with backoff (a death after a good start restarts at once); the wait ends early on shutdown
+        if self._stop.wait(RESTART_BACKOFF_S[min(self.failed_starts, len(RESTART_BACKOFF_S) - 1)]):
+            return
+        with self._lock:
+            self.process = self._spawn()
+            self.restarts += 1
 
     def _recycle_process(self, process) -> None:
         self._recycle = False
         with self._lock:
             if self._jobs:
                 return
-            self.process = _spawn()
+            self.process = self._spawn()
         process.close()
-
-
-def _spawn():
-    from workbench.core.trainer_process import TrainerProcess
-
-    return TrainerProcess()
-
-
-def _take_process():
-    while _POOL:
-        process = _POOL.pop()
-        if process.alive():
-            return process
-        process.dispose()
-    return _spawn()
-
-
-def close_pool() -> None:
-    """End the parked trainer processes (the end of a test session)."""
-    while _POOL:
-        _POOL.pop().close()
-
-
-def pooled_pids() -> set[int]:
-    return {p.pid for p in _POOL}
 
 
 # -- the runner: one job per kind, one shutdown policy
@@ -446,8 +509,25 @@ class JobRunner(QObject):
         job.start()
         return True
 
-    def process_job(self, kind: str, name: str, interval_ms: int = DRAIN_MS, **kwargs) -> ProcessJob:
-        return ProcessJob(kind, self.host, name, kwargs, interval_ms)
+    def job(self, kind: str, name: str, interval_ms: int = DRAIN_MS, **kwargs) -> Job:
+        """The job `name` of workbench.core.jobs.JOBS with `kwargs` (plain data), placed where its JobDef says;
+        start it with `start(job)` after connecting its signals."""
+        definition = job_def(name)
+        if definition.placement is Placement.TRAINER:
+            return ProcessJob(kind, self.host, name, kwargs, interval_ms)
+        from workbench.core.trainer_process import JobControl
+
+        control = JobControl()
+        make = lambda: definition.function()(control, **kwargs)  # noqa: E731
+        if definition.placement is Placement.GUI:
+            return GuiJob(kind, make)
+        job = ThreadJob(
+            kind, make, lambda action, argument: control.apply(Action(action), argument), interval_ms
+        )
+        control.emit = lambda event: job._push([event])
+        return job
+
+    process_job = job  # (the earlier name; new code calls job())
 
     def warm_up(self) -> None:
         """Start the trainer process now (torch imports there while the user looks around)."""

@@ -58,8 +58,8 @@ get_source = SOURCES.lookup
 source_types = SOURCES.items
 
 
-def register_source(source: SourceType, *, replace: bool = False) -> SourceType:
-    return SOURCES.register(source, replace)
+def register_source(source: SourceType, *, replace: bool = False, only_here: bool = False) -> SourceType:
+    return SOURCES.register(source, replace, only_here)
 
 
 def detect_kind(source: str) -> str:

@@ -47,8 +47,8 @@ get_exporter = EXPORTERS.lookup
 exporters = EXPORTERS.items  # every registered format, built-ins first, in registration order
 
 
-def register_exporter(exporter: Exporter, replace: bool = False) -> Exporter:
+def register_exporter(exporter: Exporter, replace: bool = False, only_here: bool = False) -> Exporter:
     """Add an export format. A second registration of the same name is refused unless `replace`."""
     if not exporter.suffix.startswith("."):
         raise ValueError(f"exporter {exporter.name!r}: suffix must start with a dot, got {exporter.suffix!r}")
-    return EXPORTERS.register(exporter, replace)
+    return EXPORTERS.register(exporter, replace, only_here)

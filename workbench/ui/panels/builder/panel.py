@@ -69,14 +69,17 @@ class _SpecEdit(QUndoCommand):
 
 
 def _builtin_layers(layers) -> bool:
-    """Only built-in layer types: the trainer process can analyze the spec (a plugin's layer registered in this
-    process may be unknown there)."""
+    """The trainer process can analyze the spec: every layer type is known there (workbench.core.jobs.
+    placement_of_item: a layer type registered only in this process is not)."""
+    from workbench.core.jobs import Placement, placement_of_item
+    from workbench.core.model.registry import LAYERS
+
     for layer in layers:
         try:
-            lt = get_layer_type(layer.type)
+            get_layer_type(layer.type)
         except UserError:
             return False
-        if (lt.build is not None and not lt.build.__module__.startswith("workbench.")) or (
+        if placement_of_item(LAYERS, layer.type) is not Placement.TRAINER or (
             layer.layers and not _builtin_layers(layer.layers)
         ):
             return False
@@ -335,7 +338,7 @@ class BuilderPanel(QWidget):
         if jobs.closing:
             return
         if _builtin_layers(spec.layers):
-            job = jobs.process_job("analysis", "analyse", spec=spec.to_dict(), **args)
+            job = jobs.job("analysis", "analyse", spec=spec.to_dict(), **args)
         else:
 
             def analysis():

@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Signal
 
 from workbench.core.data.settings import DatasetSettings
 from workbench.core.errors import Cancelled
+from workbench.core.jobs import ErrorKind
 
 LOAD_FAILED = {
     "MemoryError": "not enough memory to load this data set; resize the images smaller or set "
@@ -32,15 +33,13 @@ def _load_here(settings: DatasetSettings, cancel: threading.Event, push):
     yield ("loaded", data, preview_table(settings))
 
 
-def _builtin(kind: str) -> bool:
-    """A built-in source loads in the trainer process; a plugin's (registered in this process, perhaps after the
-    trainer process started) loads here."""
-    from workbench.core.data.registry import get_source
+def _in_trainer(kind: str) -> bool:
+    """Where the load runs: workbench.core.jobs.placement_of_item (a source registered only in this process
+    loads here; an unknown kind too: the load here reports it)."""
+    from workbench.core.data.registry import SOURCES
+    from workbench.core.jobs import Placement, placement_of_item
 
-    try:
-        return get_source(kind).load.__module__.startswith("workbench.")
-    except Exception:  # noqa: BLE001 - an unknown kind: the load here reports it
-        return False
+    return kind in SOURCES.names() and placement_of_item(SOURCES, kind) is Placement.TRAINER
 
 
 class DataLoad(QObject):
@@ -62,10 +61,8 @@ class DataLoad(QObject):
         self._cancel = threading.Event()
 
     def start(self) -> None:
-        if self.jobs is not None and not self.jobs.closing and _builtin(self.settings.kind):
-            self._run(
-                self.jobs.process_job(self.kind, "load_data", dataset=self.settings.model_dump(mode="json"))
-            )
+        if self.jobs is not None and not self.jobs.closing and _in_trainer(self.settings.kind):
+            self._run(self.jobs.job(self.kind, "load_data", dataset=self.settings.model_dump(mode="json")))
         else:
             self._start_here()
 
@@ -119,16 +116,15 @@ class DataLoad(QObject):
         if job is not self.job:
             return
         if error is not None:
-            if error.message.startswith("Cancelled"):
+            if error.cancelled:
                 self.sig_cancelled.emit(self.generation)
             elif error.user_error:
                 self.sig_failed.emit(self.generation, error.message)
+            elif error.kind is ErrorKind.OUT_OF_MEMORY:
+                self.sig_failed.emit(self.generation, LOAD_FAILED["MemoryError"])
             else:
-                kind = error.message.split(":")[0]
                 self.sig_failed.emit(
-                    self.generation,
-                    LOAD_FAILED.get(kind)
-                    or f"unexpected error while loading ({error.message}); please report it",
+                    self.generation, f"unexpected error while loading ({error.message}); please report it"
                 )
         self.finished.emit()
 

@@ -37,9 +37,10 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.export.pipeline import unavailable
-from workbench.core.export.registry import exporters, get_exporter
+from workbench.core.export.registry import EXPORTERS, exporters, get_exporter
 from workbench.core.export.request import ExportRequest, default_destination, export_events
 from workbench.core.export.settings import ExportSettings
+from workbench.core.jobs import Placement, placement_of_item
 from workbench.core.training.runs import list_runs
 from workbench.ui.jobs import ThreadJob
 
@@ -369,9 +370,9 @@ class RunPage(QWizardPage):
         session.update_export(request.settings)
         exporter = get_exporter(request.settings.format)
         self.status.setText(f"Exporting {request.describe()} as {exporter.label}...")
-        if exporter.write.__module__.startswith("workbench."):  # built-in: in the trainer process
-            job = session.jobs.process_job("export", "export", request=request.to_dict())
-        else:  # a plugin's exporter, registered in this process: on a thread here
+        if placement_of_item(EXPORTERS, exporter.name) is Placement.TRAINER:
+            job = session.jobs.job("export", "export", request=request.to_dict())
+        else:  # an exporter registered in this process only: on a thread here
             cancel = threading.Event()
             job = ThreadJob(
                 "export", lambda: export_events(request, cancel), on_command=lambda action, _arg: cancel.set()
@@ -393,7 +394,7 @@ class RunPage(QWizardPage):
 
     def _on_job_done(self, error) -> None:
         if error is not None:
-            if error.message.startswith("Cancelled"):
+            if error.cancelled:
                 self.status.setText("Cancelled; nothing was written.")
             elif error.user_error:
                 self.error.setText(f"Export failed: {error.message}\nGo Back to change the options.")

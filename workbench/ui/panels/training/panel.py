@@ -218,7 +218,7 @@ class TrainingPanel(QWidget):
         project = self.session.project.model_copy(deep=True)
         if self.session.device and self.session.device != "auto":
             project.training.device = self.session.device
-        job = self.session.jobs.process_job(
+        job = self.session.jobs.job(
             "train",
             "train",
             interval_ms=FRAME_MS,
@@ -498,7 +498,7 @@ class TrainingPanel(QWidget):
         """The trainer process loads the same data now, so Start does not wait for it."""
         if data is not None and not self.session.jobs.closing:
             self.session.jobs.start(
-                self.session.jobs.process_job(
+                self.session.jobs.job(
                     "prepare", "prepare", dataset=self.session.project.dataset.model_dump(mode="json")
                 )
             )
@@ -532,7 +532,7 @@ class TrainingPanel(QWidget):
         same_data = dataset == self.session.project.dataset.model_dump(mode="json")
         data = self.session.data if same_data else None  # the samples behind each cell are drawn from it
         device = "cpu" if self.running else (self.session.device or "auto")
-        job = self.session.jobs.process_job(
+        job = self.session.jobs.job(
             "evaluate", "evaluate", run_dir=str(run_path), split=split, device=device, dataset=dataset
         )
         job.sig_events.connect(lambda events: self.evaluation.set_result(events[-1], data))

@@ -1,0 +1,15 @@
+"""Jobs that only tests run in the trainer process (registered by the tests that use them, with
+workbench.core.jobs.register_job; the trainer process imports this module from PYTHONPATH)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+
+def sleep_job(control: Any, seconds: float, steps: int = 1) -> Iterator[int]:
+    """Steps of `seconds` each that ignore stop requests (a stuck step): for shutdown tests."""
+    for step in range(steps):
+        time.sleep(seconds)
+        yield step
