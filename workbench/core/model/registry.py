@@ -223,7 +223,7 @@ unregister_layer = LAYERS.unregister
 get_layer_type = LAYERS.lookup
 
 
-def register_layer(layer_type: LayerType, replace: bool = False) -> LayerType:
+def register_layer(layer_type: LayerType, replace: bool = False, only_here: bool = False) -> LayerType:
     """Add a layer type to the palette, the spec validator, the builder and the code exporter."""
     if not isinstance(layer_type, LayerType):
         raise TypeError("register_layer takes a LayerType")
@@ -234,7 +234,7 @@ def register_layer(layer_type: LayerType, replace: bool = False) -> LayerType:
     bad = [q.name for q in layer_type.params if q.kind not in PARAM_KINDS]
     if bad:
         raise ValueError(f"layer type {layer_type.name}: unknown parameter kind for {bad}")
-    return LAYERS.register(layer_type, replace)
+    return LAYERS.register(layer_type, replace, only_here)
 
 
 def layer_types() -> dict[str, LayerType]:
