@@ -180,9 +180,9 @@ def test_opening_another_project_mid_run_asks(qtbot, window, tmp_path, monkeypat
     assert window.session.project is before and training_panel(window).running  # cancelled: nothing changed
     answer[0] = QMessageBox.Yes
     untitled_root = window.session.runs_dir
-    open_project(window, monkeypatch, sample_project())
-    assert len(asked) >= 2
-    assert window.session.path == sample_project().resolve() and not training_panel(window).running
+    open_project(window, monkeypatch, sample_project())  # stops the run, then opens (the window stays live)
+    qtbot.waitUntil(lambda: window.session.path == sample_project().resolve(), timeout=WAIT_MS)
+    assert len(asked) >= 2 and not training_panel(window).running
     assert start.isEnabled()
     from workbench.core.training.runs import list_runs
 

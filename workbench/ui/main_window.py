@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import importlib
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QCoreApplication, QSettings, Qt, QThread, QTimer
+from PySide6.QtCore import QByteArray, QCoreApplication, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -29,7 +30,7 @@ from workbench.ui.panels import PANELS
 from workbench.ui.session import ProjectSession
 
 MAX_RECENT = 8
-STOP_WAIT_S = 30  # how long New / Open waits for a stopped run to save its checkpoint and end
+STOP_WAIT_S = 30  # New / Open on a stopping run: after this long, the status bar says it is still stopping
 LAYOUT_VERSION = 1
 FILE_FILTER = f"Workbench projects (*{SUFFIX});;All files (*)"
 
@@ -328,9 +329,10 @@ class MainWindow(QMainWindow):
     def _training_panel(self):
         return self.panels.get("trainingDock")
 
-    def _confirm_stop_training(self, doing: str) -> bool:
+    def _confirm_stop_training(self, doing: str, then: Callable[[], object]) -> bool:
         """A run that trains belongs to the project it started in: before another project replaces this one,
-        ask to stop it (its checkpoint is saved) or cancel. True when nothing trains any more."""
+        ask to stop it (its checkpoint is saved) or cancel. True when nothing trains: go on now. On Stop, False:
+        `then()` is called once the run has ended (no waiting here: the window stays live meanwhile)."""
         panel = self._training_panel()
         if not getattr(panel, "running", False):
             return True
@@ -343,25 +345,34 @@ class MainWindow(QMainWindow):
         )
         if answer != QMessageBox.Yes:
             return False
-        from PySide6.QtCore import QDeadlineTimer, QEventLoop
-        from PySide6.QtWidgets import QApplication
+        job = panel.job
 
+        def ended(_error) -> None:
+            job.sig_done.disconnect(ended)
+            timer.stop()
+            self.statusBar().clearMessage()
+            then()
+
+        def too_slow() -> None:
+            if panel.job is job:
+                self.statusBar().showMessage(
+                    f"The run is still stopping; it will {doing} when it has", 10_000
+                )
+
+        timer = QTimer(self, singleShot=True, interval=STOP_WAIT_S * 1000)
+        timer.timeout.connect(too_slow)
+        job.sig_done.connect(ended)
         panel.stop()
-        self.statusBar().showMessage("Stopping the run…")
-        deadline = QDeadlineTimer(STOP_WAIT_S * 1000)
-        while panel.running and not deadline.hasExpired():
-            QApplication.processEvents(QEventLoop.AllEvents, 50)
-            QThread.msleep(10)
-        if panel.running:
-            self.show_error(
-                "Training is still running", "The run did not stop in time; try again in a moment."
-            )
-            return False
-        return True
+        self.statusBar().showMessage("Stopping the run (its checkpoint is saved)…")
+        timer.start()
+        return False
 
     def new_project(self) -> None:
         """File > New: pick data (folder, CSV, npz, ...), see it, pick a template sized to it."""
-        if not self._confirm_stop_training("start a new project") or not self._confirm_discard():
+        if (
+            not self._confirm_stop_training("start a new project", self.new_project)
+            or not self._confirm_discard()
+        ):
             return
         from workbench.ui.panels.dataset.new_project import NewFromDataDialog
 
@@ -371,7 +382,10 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("New project: save it (Ctrl+S) to keep its runs beside it", 10_000)
 
     def open_dialog(self) -> None:
-        if not self._confirm_stop_training("open another project") or not self._confirm_discard():
+        if (
+            not self._confirm_stop_training("open another project", self.open_dialog)
+            or not self._confirm_discard()
+        ):
             return
         start = str(self.session.path.parent) if self.session.path else str(Path.home())
         path, _ = QFileDialog.getOpenFileName(self, "Open project", start, FILE_FILTER)
@@ -381,7 +395,8 @@ class MainWindow(QMainWindow):
     def open_project(self, path: str | Path, confirmed: bool = False) -> bool:
         """Open a project; a bad file shows a dialog and leaves the current project (and the file) untouched."""
         if not confirmed and not (
-            self._confirm_stop_training("open another project") and self._confirm_discard()
+            self._confirm_stop_training("open another project", lambda: self.open_project(path))
+            and self._confirm_discard()
         ):
             return False
         try:
