@@ -1,6 +1,8 @@
 """Real data for the journey tests, made from sources none of us wrote: scikit-learn's digits (as a PNG image
 folder), its breast-cancer and wine tables (as CSV), and a text corpus: the docstrings of Python's own standard
-library, labelled by the package they document (docs/data.md says why)."""
+library, labelled by the package they document (docs/data.md says why). For language models: the GNU GPL v3
+text (`GPL3`), 35 KB of English prose in every Debian / Ubuntu system (package base-files, which is Essential,
+so also in the slim python images)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+GPL3 = Path("/usr/share/common-licenses/GPL-3")
 DOC_FAMILIES = ("asyncio", "email", "tkinter", "xml", "logging", "unittest", "multiprocessing", "http")
 MIN_WORDS = 4
 

@@ -138,6 +138,6 @@ def generate_from_run(
     return Sample(**{**asdict(sample), "run": str(run) if run else None, "checkpoint": str(checkpoint.path)})
 
 
-def generation_job(run_dir, prompt: str, **options) -> Iterator[Sample]:
-    """For the trainer process: yields the one Sample."""
+def generate_job(control: Any, run_dir: str, prompt: str = "", **options: Any) -> Iterator[Sample]:
+    """The trainer-process job (workbench.core.jobs.JOBS["generate"]): yields the one Sample."""
     yield generate_from_run(run_dir, prompt, **options)

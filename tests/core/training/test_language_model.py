@@ -1,0 +1,198 @@
+"""A causal language model on a real text file (the GPL v3): the textfile source's contiguous splits and
+tokenizers, the next-token loss and perplexity in the run files, and seeded generation from the run."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from tests.realdata import GPL3
+from workbench.core.data import DatasetSettings, load_dataset
+from workbench.core.data.textfile import lm_tokenizer
+from workbench.core.errors import UserError
+from workbench.core.model.spec import ModelSpec
+from workbench.core.project import Project
+from workbench.core.training.config import TrainingConfig
+
+pytestmark = pytest.mark.skipif(
+    not GPL3.is_file(), reason=f"{GPL3} (Debian's base-files) is not on this system"
+)
+BLOCK = 32
+
+
+def lm_spec(vocab: int, block: int = BLOCK) -> ModelSpec:
+    """A small causal language model (L,) ids -> (L, vocab) logits: the gpt_lm template."""
+    from workbench.core.model.templates import TEMPLATES, make_template
+
+    if "gpt_lm" in TEMPLATES:
+        return make_template("gpt_lm", [block], vocab, "int64", vocab_size=vocab)
+    layers = [
+        {"type": "Embedding", "num_embeddings": vocab, "embedding_dim": 48},
+        {"type": "LSTM", "hidden_size": 128, "output": "all"},
+        {"type": "Linear", "out_features": vocab},
+    ]
+    return ModelSpec(input_shape=[block], layers=layers)
+
+
+def settings(**options) -> DatasetSettings:
+    return DatasetSettings(kind="textfile", source=str(GPL3), options={"block_size": BLOCK, **options})
+
+
+@pytest.fixture(scope="module")
+def chars():
+    return load_dataset(settings())
+
+
+@pytest.fixture(scope="module")
+def trained(chars, tmp_path_factory):
+    from workbench.core.training.loop import train
+
+    project = Project(
+        dataset=settings(),
+        model=lm_spec(chars.meta.num_classes),
+        training=TrainingConfig(epochs=2, batch_size=32, lr=1e-2, device="cpu", seed=0),
+    )
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # (module-scoped: conftest's per-test pin does not cover it yet)
+    try:
+        return list(train(project, chars, runs_root=tmp_path_factory.mktemp("lm") / "runs"))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_contiguous_splits_next_token_targets_and_train_only_vocabulary(chars, tmp_path):
+    text = GPL3.read_text(encoding="utf-8")
+    meta = chars.meta
+    assert meta.task == "language_model" and meta.input_dtype == "int64" and meta.input_shape == (BLOCK,)
+    (a, b), (c, d), (e, f) = meta.extra["char_ranges"]
+    assert a == 0 and b == c and d == e and f == len(text)  # train, then val, then test: no overlap
+    tok = lm_tokenizer(meta.extra)
+    assert meta.num_classes == tok.vocab_size == len(set(text[a:b])) + 1  # + <unk>
+    for name, (start, end) in zip(("train", "val", "test"), meta.extra["char_ranges"], strict=True):
+        split = chars.split(name)
+        assert len(split) == (end - start - 1) // BLOCK
+        assert tok.decode(split.x[0].tolist()) == text[start : start + BLOCK]
+        assert tok.decode(split.x[-1].tolist()) in text[start:end]
+        assert (split.y[:, :-1] == split.x[:, 1:]).all()  # targets: the inputs shifted by one token
+    # a character seen only after the train range becomes <unk> (id 0)
+    path = tmp_path / "tail.txt"
+    path.write_text("abcab" * 40 + "Z" * 60, encoding="utf-8")
+    small = load_dataset(
+        DatasetSettings(
+            kind="textfile",
+            source=str(path),
+            options={"block_size": 8},
+            split={"train": 0.7, "val": 0.3, "test": 0.0},
+        )
+    )
+    assert "Z" not in small.meta.extra["vocab"]
+    assert (small.val.x[-1] == 0).all()
+
+
+def test_bpe_is_trained_on_the_train_range_and_kept_in_the_meta():
+    data = load_dataset(settings(tokenizer="bpe", vocab_size=600))
+    tok = lm_tokenizer(data.meta.extra)
+    assert tok.mode == "bpe" and data.meta.num_classes == tok.vocab_size == 600
+    text = GPL3.read_text(encoding="utf-8")
+    sentence = text[200:400]
+    assert tok.decode(tok.encode(sentence)) == sentence  # byte-level: every text round-trips
+    assert len(tok.encode(sentence)) < len(sentence) / 2  # merges learned from the prose
+    # refit on the train range alone: the same vocabulary (nothing of val/test leaked into it)
+    from workbench.core.data.textfile import fit_tokenizer
+
+    start, end = data.meta.extra["char_ranges"][0]
+    assert fit_tokenizer("bpe", text[start:end], 600).encode(text) == tok.encode(text)
+
+
+def test_bad_text_files_are_one_line_errors(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n", encoding="utf-8")
+    with pytest.raises(UserError, match="empty"):
+        load_dataset(DatasetSettings(kind="textfile", source=str(empty)))
+    short = tmp_path / "short.txt"
+    short.write_text("tiny text", encoding="utf-8")
+    with pytest.raises(UserError, match="lower block_size"):
+        load_dataset(DatasetSettings(kind="textfile", source=str(short)))
+    with pytest.raises(UserError, match="tokenizer"):
+        load_dataset(settings(tokenizer="words"))
+
+
+def test_the_model_learns_the_text_and_perplexity_is_logged(trained, chars):
+    finished = trained[-1]
+    assert finished.status == "completed", finished.message
+    vocab = chars.meta.num_classes
+    epochs = [e for e in trained if e.kind == "epoch"]
+    last = epochs[-1]
+    # chance is log(vocab) (uniform over the characters); the model must be far below it
+    assert last.val_loss < 0.65 * math.log(vocab), (last.val_loss, math.log(vocab))
+    assert last.val_perplexity == pytest.approx(math.exp(last.val_loss))
+    assert last.val_perplexity < vocab / 4
+    assert last.train_accuracy is None and last.val_accuracy is None
+    run = Path(finished.run_dir)
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+    batch = next(x for x in lines if x["kind"] == "batch")
+    assert batch["perplexity"] == pytest.approx(math.exp(batch["loss"]))
+    epoch = [x for x in lines if x["kind"] == "epoch"][-1]
+    assert epoch["val_perplexity"] == pytest.approx(math.exp(epoch["val_loss"]))
+    summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    assert summary["test_perplexity"] == pytest.approx(math.exp(summary["test_loss"]))
+
+
+def test_generation_is_seeded_and_decodes_to_text(trained):
+    from workbench.core.training.generation import generate_from_run
+
+    run = trained[-1].run_dir
+    one = generate_from_run(run, "This License", max_new_tokens=60, temperature=0.8, seed=7)
+    again = generate_from_run(run, "This License", max_new_tokens=60, temperature=0.8, seed=7)
+    other = generate_from_run(run, "This License", max_new_tokens=60, temperature=0.8, seed=8)
+    assert one.text == again.text and one.text != other.text
+    assert len(one.text) == 60 and one.prompt == "This License" and "\ufffd" not in one.text
+    words = one.text.split()
+    assert sum(w.strip('.,;()"') in GPL3.read_text() for w in words) >= len(words) / 3  # real words
+    greedy = generate_from_run(run, "the ", max_new_tokens=BLOCK * 2, temperature=0, seed=1)
+    assert greedy.text == generate_from_run(run, "the ", max_new_tokens=BLOCK * 2, temperature=0, seed=2).text
+    top1 = generate_from_run(run, "the ", max_new_tokens=BLOCK * 2, temperature=1.0, top_k=1, seed=3)
+    assert top1.text == greedy.text  # top-1 sampling is greedy
+    with pytest.raises(UserError, match="temperature"):
+        generate_from_run(run, "x", temperature=-1)
+
+
+def test_generate_cli(trained, capsys, digits_run):
+    from workbench.cli import main
+
+    run = trained[-1].run_dir
+    assert main(["generate", run, "--prompt", "GNU", "--max-tokens", "20", "--seed", "1", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["prompt"] == "GNU" and len(doc["text"]) == 20 and doc["seed"] == 1
+    assert main(["generate", run, "--prompt", "GNU", "--max-tokens", "20", "--seed", "1"]) == 0
+    assert capsys.readouterr().out == "GNU" + doc["text"] + "\n"
+    assert main(["generate", str(digits_run), "--prompt", "x"]) == 2
+    assert "not a language model" in capsys.readouterr().err
+
+
+@pytest.fixture
+def digits_run(tmp_path, digits):
+    from tests.core.training.training_helpers import make_project, run_all
+
+    return run_all(make_project(epochs=1), digits, tmp_path)[-1].run_dir
+
+
+def test_a_model_without_per_position_logits_is_refused(chars, tmp_path):
+    from workbench.core.model.templates import make_template
+    from workbench.core.training.loop import train
+
+    spec = make_template("text_lstm", [BLOCK], 0, "int64", vocab_size=chars.meta.num_classes)
+    project = Project(dataset=settings(), model=spec, training=TrainingConfig(epochs=1, device="cpu"))
+    finished = list(train(project, chars, runs_root=tmp_path))[-1]
+    assert finished.status == "failed" and finished.cause == "input"
+    assert "LMHead" in finished.message
+    with pytest.raises(UserError, match="cross_entropy"):
+        project = Project(
+            dataset=settings(), model=spec, training=TrainingConfig(epochs=1, device="cpu", loss="mse")
+        )
+        list(train(project, chars, runs_root=tmp_path))
