@@ -150,7 +150,7 @@ def test_png_and_svg_exports_are_valid_files_with_the_blocks(panel, qtbot, tmp_p
         "Input",
         "Conv2d",
         "BatchNorm2d",
-        "Residual  ·  identity skip",
+        "Residual", "identity skip",
         "AdaptiveAvgPool2d",
         "10",
     } <= texts

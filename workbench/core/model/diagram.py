@@ -268,7 +268,8 @@ class _Placer:
             return box
         box.frame = True
         residual = layer.type == "Residual"
-        box.detail = _skip_text(report) if residual else box.detail
+        if residual:
+            box.detail = ""  # the arc carries the skip's label
         inner_w = max(MIN_WIDTH, w - PAD - (ARC_PAD if residual else PAD))
         top = y + HEADER_H + 8
         if layer.layers:
@@ -390,6 +391,9 @@ SHORT = {
     "num_embeddings": "vocab ",
     "num_groups": "g",
     "patch_size": "patch ",
+    "kind": "",
+    "mode": "",
+    "activation": "",
 }
 LEAD = ("out_channels", "out_features", "num_classes", "name", "d_model", "embed_dim", "output_size")
 

@@ -140,14 +140,8 @@ class DiagramPainter:
         """Toggle glyph, title, shape and (blocks) a second line with the key parameters and the fold count."""
         left = rect.x() + (10 if box.kind != "input" else 8)
         if box.toggle is not None:
-            glyph = "▾" if (box.frame and (box.kind == "group" or box.expanded)) else "▸"
-            self._text(
-                self.bold,
-                MUTED,
-                QRectF(rect.x() + 7, rect.y(), 16, min(line_h, 26)),
-                glyph,
-                Qt.AlignmentFlag.AlignVCenter,
-            )
+            opened = box.frame and (box.kind == "group" or box.expanded)
+            self._triangle(rect.x() + 15, rect.y() + min(line_h, HEADER_H) / 2, opened)
             left = rect.x() + 24
         right = rect.x() + rect.width() - 8
         two_lines = not box.frame and box.kind != "input" and bool(box.detail or box.message)
@@ -186,6 +180,16 @@ class DiagramPainter:
             )
             line = QRectF(left, rect.y() + line_h / 2 - 1, detail_right - left, line_h / 2 - 2)
             self._text(self.small, color, line, text, Qt.AlignmentFlag.AlignVCenter)
+
+    def _triangle(self, cx: float, cy: float, opened: bool) -> None:
+        """The toggle: ▾ (open: click to close) or ▸ (closed or folded: click to open)."""
+        if opened:
+            points = [QPointF(cx - 4.5, cy - 2.5), QPointF(cx + 4.5, cy - 2.5), QPointF(cx, cy + 3.5)]
+        else:
+            points = [QPointF(cx - 2.5, cy - 4.5), QPointF(cx + 3.5, cy), QPointF(cx - 2.5, cy + 4.5)]
+        self.p.setPen(Qt.PenStyle.NoPen)
+        self.p.setBrush(QBrush(MUTED))
+        self.p.drawPolygon(QPolygonF(points))
 
     def _pill(self, rect: QRectF, text: str) -> None:
         self.p.setPen(Qt.PenStyle.NoPen)
