@@ -283,3 +283,37 @@ def test_unknown_types_and_wrong_values_are_shown_not_raised(panel):
     assert panel.properties.fields["out_features"].value() == 10  # the default, with the error above it
     select(panel, (1,))
     assert "unknown layer type" in panel.properties.problem.text()
+
+
+def test_a_superseded_analysis_never_paints_over_a_newer_one(panel, qtbot, monkeypatch):
+    """The first analysis's answer is held back until the second one has painted (as a slow trainer would
+    deliver it): it must be dropped by its job, not shown over the newer network."""
+    from workbench.ui import jobs as jobs_module
+
+    def backbone(classes):
+        return ModelSpec(
+            input_shape=[1, 8, 8],
+            layers=[{"type": "TorchvisionModel", "name": "resnet18", "num_classes": classes}],
+        )
+
+    host = panel.session.jobs.host
+    dispatch, held, first = host._dispatch, [], []
+
+    def late_for_the_first(message):
+        if first and getattr(message, "job_id", None) == first[0]:
+            held.append(message)
+        else:
+            dispatch(message)
+
+    monkeypatch.setattr(host, "_dispatch", late_for_the_first)
+    painted = []
+    panel.sig_analyzed.connect(lambda analysis: painted.append(analysis.output_shape))
+    panel.session.update_model(backbone(7))
+    first.append(panel.session.jobs.current("analysis").job_id)
+    with qtbot.waitSignal(panel.sig_analyzed, timeout=60_000):
+        panel.session.update_model(backbone(5))
+    qtbot.waitUntil(lambda: len(held) >= 2, timeout=60_000)  # the first job's events and its Done
+    for message in held:
+        dispatch(message)
+    qtbot.wait(3 * jobs_module.DRAIN_MS)  # a frame or two: anything delivered would paint now
+    assert painted == [(5,)] and rows(panel) == [("TorchvisionModel", "5")]

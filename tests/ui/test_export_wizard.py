@@ -86,9 +86,14 @@ def test_current_model_warns_untrained_and_cancel_leaves_nothing(session_with_ru
     wizard.next()
     assert wizard.run_page.is_running()
     job = wizard.run_page.job
+    said = []
+    session.sig_status.connect(lambda text: said.append((text, job.ended, sorted(tmp_path.iterdir()))))
     wizard.reject()  # Cancel: the wizard closes at once, the export stops
     assert not wizard.run_page.is_running()
-    qtbot.waitUntil(lambda: job.ended, timeout=60_000)  # at its next step, removing its hidden work folder
+    assert said == [("Cancelling the export…", False, said[0][2])]  # not yet "nothing was written"
+    # at its next step it stops in the trainer process and removes its hidden work folder; then it says so
+    qtbot.waitUntil(lambda: len(said) == 2, timeout=60_000)
+    assert said[1] == ("Export cancelled; nothing was written.", True, [])
     assert list(tmp_path.iterdir()) == []
     panel.shutdown()
 

@@ -155,6 +155,8 @@ def load_data_job(control: JobControl, dataset: dict) -> Iterator[Any]:
         lambda done, total, text: control.emit(("progress", done, total, text)),
         control.cancelled.is_set,
     )
+    if control.cancelled.is_set():  # superseded: a newer load's data must stay in the cache
+        return
     CACHE.put(settings, data)
     bundle = numpy_bundle(data)
     yield ("loaded", bundle, preview_table(settings)) if bundle is not None else ("streamed",)

@@ -72,7 +72,8 @@ def describe(error: JobError) -> str:
 
 class Job(QObject):
     sig_events = Signal(list)
-    sig_done = Signal(object)
+    sig_done = Signal(object)  # None | JobError: not after cancel()
+    sig_finished = Signal(object)  # always, once, last, when the work has ended (a cancelled job's too)
     _sig_ended = Signal(object)  # from any thread: the work ended (None or JobError)
 
     def __init__(self, kind: str, interval_ms: int = DRAIN_MS, parent: QObject | None = None):
@@ -148,6 +149,7 @@ class Job(QObject):
         self._deliver()
         if not self.cancelled:
             self.sig_done.emit(error)
+        self.sig_finished.emit(error)
 
 
 # -- jobs on a thread of the GUI process

@@ -647,14 +647,14 @@ class ExportWizard(QWizard):
         super().done(result)
 
     def reject(self) -> None:
-        running = self.run_page.is_running()
-        if running:
+        job = self.run_page.job if self.run_page.is_running() else None
+        if job is not None:  # "nothing was written" once the export has stopped and removed its work folder
             self.run_page.status.setText("Cancelling...")
+            status = self.session.sig_status
+            job.sig_finished.connect(lambda _error: status.emit("Export cancelled; nothing was written."))
             self.run_page.stop()
         super().reject()
-        self.session.sig_status.emit(
-            "Export cancelled; nothing was written." if running else "Export cancelled."
-        )
+        self.session.sig_status.emit("Cancelling the export…" if job is not None else "Export cancelled.")
 
     def _on_session_runs_root_changed(self, _root) -> None:
         """Save As / New / Open moved the runs: the run list shows the project's runs, not the old folder's."""
