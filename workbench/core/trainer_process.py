@@ -370,7 +370,10 @@ def warm_up() -> None:
     from workbench.plugins.manager import load_plugins
 
     load_plugins()
-    import torch
+    try:
+        import torch
+    except Exception as exc:  # a broken install raises anything at import: say which module, and what
+        raise ImportError(f"{type(exc).__name__}: {exc}", name="torch") from exc
 
     torch.set_num_threads(trainer_threads())
     import workbench.core.training.evaluation
@@ -393,9 +396,13 @@ def child_main(argv: list[str]) -> None:
     child = Child(commands, events)
     try:
         warm_up()
-    except ImportError as exc:  # the GUI shows the last stderr lines: this one says what failed
+    except Exception as exc:  # noqa: BLE001 - the GUI shows the last stderr line: it says what failed
         traceback.print_exc()
-        print(f"{exc.name or 'a module'} could not be imported: {exc}", file=sys.stderr, flush=True)
+        if isinstance(exc, ImportError) and exc.name:
+            line = f"{exc.name} could not be imported: {exc}"
+        else:
+            line = f"{type(exc).__name__}: {exc}"
+        print(line, file=sys.stderr, flush=True)
         os._exit(STARTUP_FAILED)
     child.outbox.send(Ready(os.getpid()))
     child.serve()

@@ -343,8 +343,9 @@ class TrainerHost(QThread):
 
     def submit(self, job: ProcessJob) -> None:
         self.ensure_started()
-        if self.failure is not None:
-            job._end(self.failure)
+        if self.failure is not None:  # from the event loop: the caller holds the job before it ends
+            failure = self.failure
+            QTimer.singleShot(0, job, lambda: job._end(failure))
             return
         with self._lock:
             job.job_id = next(self._ids)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import importlib
 import traceback
 from collections.abc import Callable
@@ -66,6 +67,7 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self.statusBar().showMessage("Ready")
         self._add_plugin_problems_label()
+        self._add_trainer_problem_label()
         self.session.sig_dirty_changed.connect(self._update_title)
         self.session.sig_project_loaded.connect(self._on_session_project_loaded)
         self.session.sig_status.connect(self._on_session_status)
@@ -147,6 +149,31 @@ class MainWindow(QMainWindow):
             label.setToolTip(f"{', '.join(failed)}: see Help > Plugins for the errors")
             label.linkActivated.connect(lambda _link: self.show_plugins())
             self.statusBar().addPermanentWidget(label)
+
+    def _add_trainer_problem_label(self) -> None:
+        """When the trainer process cannot start (3 tries), the status bar says why (the last line of its stderr,
+        the rest in the tooltip) and offers Retry; jobs meanwhile fail at once with the same line."""
+        label = QLabel(objectName="trainerProblemLabel", textFormat=Qt.RichText)
+        label.setWordWrap(False)
+        label.hide()
+        host = self.session.jobs.host
+
+        def gave_up(line: str, tail: str) -> None:
+            label.setText(
+                f"<span style='color:#b00020'>{html.escape(line)}</span> &nbsp;<a href='retry'>Retry</a>"
+            )
+            label.setToolTip(f"<pre>{html.escape(tail[-3000:])}</pre>" if tail else "")
+            label.show()
+
+        def retry(_link: str) -> None:
+            label.hide()
+            self.statusBar().showMessage("Starting the trainer process again…", 5000)
+            host.retry()
+
+        host.sig_gave_up.connect(gave_up)
+        label.linkActivated.connect(retry)
+        self.trainer_problem_label = label
+        self.statusBar().addPermanentWidget(label, 1)
 
     def _action(self, text: str, slot, shortcut=None, menu=None) -> QAction:
         action = QAction(text, self)
