@@ -28,6 +28,10 @@ class TrainingConfig(BaseModel):
     label_smoothing: float = Field(0.0, ge=0, lt=1, allow_inf_nan=False)
     device: str = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # bf16 / fp16 autocast on CUDA only
+    # memory (workbench/core/memory): one optimizer step over batch_size x grad_accumulation_steps samples, taken
+    # batch_size at a time; checkpointing recomputes each block's activations in backward instead of keeping them
+    grad_accumulation_steps: int = Field(1, ge=1, le=4096)
+    activation_checkpointing: bool = False
     grad_clip: float | None = Field(None, gt=0, allow_inf_nan=False)  # max gradient norm
     seed: int = Field(0, ge=0, le=2**32 - 1)  # torch, numpy and the generated scripts all accept it
     early_stopping: bool = False

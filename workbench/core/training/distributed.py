@@ -227,7 +227,8 @@ class DistributedTrainer(Trainer):
                 f"global batch is {per_rank * world}"
             )
         shard = math.ceil(len(self.data.train) / world)
-        return ShardBatches(self.data.train, self.device, per_rank, cfg.num_workers, self.data.augment, shard)
+        step_batch = per_rank * cfg.grad_accumulation_steps  # micro-batches of per_rank (step.py)
+        return ShardBatches(self.data.train, self.device, step_batch, cfg.num_workers, self.data.augment, shard)
 
     def _setup(self) -> None:
         from torch.nn.parallel import DistributedDataParallel

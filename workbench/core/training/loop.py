@@ -21,7 +21,7 @@ import torch
 from workbench import __version__
 from workbench.core.errors import Cancelled, UserError
 from workbench.core.project import Project
-from workbench.core.training import setup
+from workbench.core.training import setup, step
 from workbench.core.training.background import BackgroundWriter
 from workbench.core.training.batches import SplitBatches
 from workbench.core.training.checkpoints import (
@@ -297,6 +297,10 @@ class Trainer:
         from workbench.core.training.finetune import apply_finetune, load_trained_state
 
         self.finetune = apply_finetune(model, spec, cfg)  # freeze masks, LoRA adapters
+        if cfg.activation_checkpointing:
+            from workbench.core.training.activation_checkpointing import with_activation_checkpointing
+
+            model = with_activation_checkpointing(model)  # same parameters and state-dict keys
         if resume is not None:
             load_trained_state(model, resume.state_dict, resume.path, self.finetune.partial)
         self.model = model.to(self.device)
@@ -321,8 +325,13 @@ class Trainer:
         return setup.resolve_device(self.cfg.device)
 
     def _train_batches(self) -> SplitBatches:
+        cfg = self.cfg  # one optimizer step takes batch_size x grad_accumulation_steps samples
         return SplitBatches(
-            self.data.train, self.device, self.cfg.batch_size, self.cfg.num_workers, augment=self.data.augment
+            self.data.train,
+            self.device,
+            cfg.batch_size * cfg.grad_accumulation_steps,
+            cfg.num_workers,
+            augment=self.data.augment,
         )
 
     def _loss_value(self, loss: torch.Tensor) -> float:
@@ -468,13 +477,22 @@ class Trainer:
         self.step += 1
         self.batch += 1
         optimizer.zero_grad(set_to_none=True)
-        with setup.autocast_for(self.device, self.precision):
-            out = model(xb)
-            loss = self._loss(out, yb)
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward()
-        else:
-            loss.backward()
+        correct: list[torch.Tensor] = []
+
+        def count_correct(out: torch.Tensor, y: torch.Tensor) -> None:
+            if self.task == "classification" and out.ndim == 2:
+                correct.append((out.argmax(1) == y).sum())
+
+        loss = step.forward_backward(  # grad_accumulation_steps micro-batches (step.py)
+            model,
+            xb,
+            yb,
+            self._loss,
+            steps=cfg.grad_accumulation_steps,
+            autocast=lambda: setup.autocast_for(self.device, self.precision),
+            scale=self.scaler.scale if self.scaler is not None else None,
+            on_output=count_correct,
+        )
         loss_value = self._loss_value(loss)
         if not math.isfinite(loss_value):
             self._write_batch_line(loss_value, optimizer.param_groups[0]["lr"], time.time())
@@ -499,8 +517,8 @@ class Trainer:
         sums = self.epoch_sums
         sums[0] += loss_value * n
         sums[2] += n
-        if self.task == "classification" and out.ndim == 2:
-            sums[1] += (out.detach().argmax(1) == yb).sum().item()
+        if correct:
+            sums[1] += sum(c.item() for c in correct)
         now = time.time()
         elapsed = self._elapsed()
         on_gpu = self.device.type == "cuda"
