@@ -196,3 +196,19 @@ def test_a_model_without_per_position_logits_is_refused(chars, tmp_path):
             dataset=settings(), model=spec, training=TrainingConfig(epochs=1, device="cpu", loss="mse")
         )
         list(train(project, chars, runs_root=tmp_path))
+
+
+@pytest.mark.slow
+def test_onnx_export_of_a_language_model_reports_token_accuracy(trained, tmp_path):
+    from workbench.cli import main
+
+    run = trained[-1].run_dir
+    report = tmp_path / "report.json"
+    assert (
+        main(["export", run, "--format", "onnx", "-o", str(tmp_path / "lm.onnx"), "--report", str(report)])
+        == 0
+    )
+    doc = json.loads(report.read_text(encoding="utf-8"))
+    assert doc["checker_ok"] and doc["top1_agreement"] == 1.0
+    # token accuracy over every position of the validation windows, far above 1 / vocab
+    assert doc["accuracy_before"] == doc["accuracy_after"] > 0.25

@@ -168,7 +168,10 @@ def _finite(v: float) -> float:
 def accuracy(predict, x, labels) -> float:
     from workbench.core.export.verify import run_batched
 
-    return float((run_batched(predict, x).reshape(len(x), -1).argmax(1) == labels).mean())
+    out = run_batched(predict, x)
+    if out.ndim == 3 and labels.ndim == 2:  # a language model: token accuracy over every position
+        return float((out.argmax(-1) == labels).mean())
+    return float((out.reshape(len(x), -1).argmax(1) == labels).mean())
 
 
 def write_within_budget(job, pre: Path, samples) -> Iterator[Any]:

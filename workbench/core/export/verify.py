@@ -75,7 +75,14 @@ def parity(
         "accuracy_before": None,
         "accuracy_after": None,
     }
-    if classification and ref.shape[1] > 1:
+    if classification and reference.ndim == 3 and reference.shape[-1] > 1:
+        # a language model's (N, L, vocab): the predicted next token at every position (token accuracy)
+        top_ref, top_out = reference.argmax(-1), outputs.argmax(-1)
+        result["top1_agreement"] = float((top_ref == top_out).mean())
+        if labels is not None and labels.shape == top_ref.shape:
+            result["accuracy_before"] = float((top_ref == labels).mean())
+            result["accuracy_after"] = float((top_out == labels).mean())
+    elif classification and ref.shape[1] > 1:
         top_ref, top_out = ref.argmax(1), out.argmax(1)
         result["top1_agreement"] = float((top_ref == top_out).mean())
         if labels is not None and len(labels) == len(ref):
@@ -149,8 +156,8 @@ def compare_latency(
             "export_iqr_ms": [round(e_q1, 4), round(e_q3, 4)],
             "baseline_ms": round(b_median, 4),
             "baseline_iqr_ms": [round(b_q1, 4), round(b_q3, 4)],
-            "ratio": round(r_median, 3),
-            "ratio_iqr": [round(r_q1, 3), round(r_q3, 3)],
+            "ratio": float(f"{r_median:.4g}"),  # significant digits: a 2000x speed-up is not a ratio of 0
+            "ratio_iqr": [float(f"{r_q1:.4g}"), float(f"{r_q3:.4g}")],
             "pairs": len(ratios),
             "verdict": verdict,
         }
@@ -223,7 +230,11 @@ def verification_data(source, settings) -> tuple[Any, Any, str, list[str]]:
         split = next((s for s in (bundle.val, bundle.test, bundle.train) if len(s) > 0), None)
         if split is not None and data_shape == shape:
             x, y = split_arrays(split, list(range(min(k, len(split)))))
-            labels = y if bundle.meta.task == "classification" and bundle.meta.num_classes > 0 else None
+            labels = (
+                y
+                if bundle.meta.task in ("classification", "language_model") and bundle.meta.num_classes > 0
+                else None
+            )  # a language model's labels are its (N, L) next tokens: token accuracy
             x = x.astype(np.int64 if bundle.meta.input_dtype == "int64" else np.float32)
             return x, labels, f"{split.name} split", warnings
         if split is not None:
