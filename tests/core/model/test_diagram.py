@@ -168,3 +168,68 @@ def test_layout_is_fast_at_200_layers():
     diagram = layout(spec, analysis)
     elapsed = time.perf_counter() - start
     assert len(diagram.boxes) > 150 and elapsed < 0.1  # typically ~1-2 ms
+
+
+def test_an_imported_models_modules_are_drawn_with_its_repeated_blocks_folded():
+    """The rows an imported (Pretrained) layer's report carries (layers_pretrained: named_modules order, path,
+    type, output shape, parameters): a tree of groups, ModuleList items in the list's place, BertLayer × 3."""
+    from workbench.core.model.analysis import Analysis, LayerReport
+
+    def row(path, type_, shape, params=0):
+        return {
+            "path": path,
+            "type": type_,
+            "depth": path.count(".") + 1,
+            "output_shape": shape,
+            "params": params,
+        }
+
+    rows = [
+        row("model", "BertForSequenceClassification", [4], 9000),
+        row("model.bert", "BertModel", [8, 16], 8900),
+    ]
+    rows.append(row("model.bert.embeddings", "Embedding", [8, 16], 1600))
+    rows.append(row("model.bert.encoder", "BertEncoder", [8, 16], 7000))
+    rows.append(row("model.bert.encoder.layer", "ModuleList", None, 7000))
+    for i in range(3):
+        rows.append(row(f"model.bert.encoder.layer.{i}", "BertLayer", [8, 16], 2300))
+        rows.append(row(f"model.bert.encoder.layer.{i}.dense", "Linear", [8, 16], 272))
+        rows.append(row(f"model.bert.encoder.layer.{i}.LayerNorm", "LayerNorm", [8, 16], 32))
+    rows.append(row("model.classifier", "Linear", [4], 68))
+    spec = ModelSpec(
+        input_shape=[8],
+        layers=[
+            {"type": "Pretrained", "format": "huggingface", "source": "/models/tiny-bert/", "num_classes": 4}
+        ],
+    )
+    report = LayerReport((0,), "Pretrained", params=dict(spec.layers[0].params), output_shape=(4,))
+    report.details = {"modules": rows}
+    analysis = Analysis((8,), [report], (4,))
+    diagram = layout(spec, analysis)
+    pretrained = diagram.boxes[1]
+    assert pretrained.frame and pretrained.detail == "4, huggingface, tiny-bert"
+    assert diagram.box_for((0,)) is pretrained
+    shown = [(b.module, b.kind, b.count) for b in diagram.boxes[2:]]
+    assert shown == [
+        ("model", "group", 1),
+        ("model.bert", "group", 1),
+        ("model.bert.embeddings", "layer", 1),
+        ("model.bert.encoder", "group", 1),
+        ("model.bert.encoder.layer.0", "repeat", 3),  # closed BertLayers (deeper than OPEN_DEPTH), folded
+        ("model.classifier", "layer", 1),
+    ]
+    fold = diagram.boxes[6]
+    assert fold.title == "BertLayer" and fold.detail == "2 modules" and fold.path == (0,)
+    # a click on a module's box selects the Pretrained layer (box.path)
+    assert diagram.box_at(fold.x + 50, fold.y + 10) is fold
+    unfolded = layout(spec, analysis, toggled={fold.toggle, ("group", (0, "model.bert.encoder.layer.1"))})
+    names = [
+        b.module for b in unfolded.boxes if b.module.startswith("model.bert.encoder.l") and b.kind != "repeat"
+    ]
+    assert names == [
+        "model.bert.encoder.layer.0",
+        "model.bert.encoder.layer.1",
+        "model.bert.encoder.layer.1.dense",  # the one opened
+        "model.bert.encoder.layer.1.LayerNorm",
+        "model.bert.encoder.layer.2",
+    ]

@@ -39,7 +39,10 @@ MAX_PERIOD = 6  # longest repeated pattern looked for
 MIN_COPIES = {1: 2}  # a single layer folds from 2 copies; a pattern of several layers from 3
 MIN_PATTERN_COPIES = 3
 
-ToggleKey = tuple[str, tuple[int, ...]]  # ("group", composite path) or ("repeat", first layer path)
+ToggleKey = tuple[
+    str, tuple
+]  # ("group", a group's key) or ("repeat", its first node's key); keys: layer paths
+# (an imported model's modules: the layer path and the module name)
 
 
 @dataclass
@@ -65,6 +68,7 @@ class Box:
     status: str = ""  # "error", "warning", or "" (fine)
     message: str = ""  # the error or warning
     paths: tuple[tuple[int, ...], ...] = ()  # every top-level layer of a run
+    module: str = ""  # an imported model's module ("model.bert.encoder.layer.0"); a click selects its layer
 
     @property
     def label(self) -> str:
@@ -140,20 +144,107 @@ def layout(
     toggled: Collection[ToggleKey] = (),
     width: float = WIDTH,
 ) -> Diagram:
-    """The diagram of `spec`; `analysis` (for this spec) adds shapes, resolved parameters and errors."""
+    """The diagram of `spec`; `analysis` (for this spec) adds shapes, resolved parameters, errors and the modules
+    of imported models."""
     reports = {r.path: r for r in analysis.walk()} if analysis is not None else {}
-    placer = _Placer(reports, frozenset(toggled))
+    placer = _Placer(frozenset(toggled))
     width = max(MIN_WIDTH, width)
     x, y = MARGIN, MARGIN
     source = Box(
         "input", (), "Input", "", shape_text(spec.input_shape), x, y, width, BLOCK_H * 0.75, paths=((),)
     )
     placer.boxes.append(source)
-    bottom = placer.stack(spec.layers, (), x, source.y + source.h + GAP, width, 0, linked=source)
+    nodes = _layer_nodes(spec.layers, (), reports)
+    bottom = placer.stack(nodes, x, source.y + source.h + GAP, width, 0, linked=source)
     right = max((b.x + b.w for b in placer.boxes), default=x + width)
     return Diagram(
         placer.boxes, placer.edges, placer.arcs, right + MARGIN, bottom + MARGIN, placer.where, placer.alias
     )
+
+
+# -- what is drawn: spec layers, and the modules of an imported model -----------------------------------------
+@dataclass
+class _Node:
+    path: tuple[int, ...]  # the spec layer it is, or (a module) the imported layer it belongs to
+    key: tuple  # unique: the layer path, or the layer path and the module's name
+    type: str
+    detail: str
+    shape: str
+    same: str  # what else must match for two nodes to fold (resolved parameters, parameter count)
+    children: list[_Node] | None = None  # a group's body
+    module: str = ""  # an imported model's module name ("" for a spec layer)
+    status: str = ""
+    message: str = ""
+    skip: str | None = None  # a Residual: the skip's label
+    opened: bool = True  # a group's default state
+    sig: int = -1
+
+
+def _layer_nodes(layers: list[LayerSpec], prefix: tuple[int, ...], reports) -> list[_Node]:
+    nodes = []
+    for i, layer in enumerate(layers):
+        path = (*prefix, i)
+        report = reports.get(path)
+        params = report.params if report is not None and report.params else layer.params
+        node = _Node(
+            path,
+            path,
+            layer.type,
+            key_params(layer.params),
+            _shape(report),
+            json.dumps(params, sort_keys=True, default=str),
+        )
+        if report is not None and (report.error or report.warning):
+            node.status = "error" if report.error else "warning"
+            node.message = report.error or report.warning or ""
+        if layer.layers is not None:
+            node.children = _layer_nodes(layer.layers, path, reports)
+            if layer.type == "Residual":
+                node.skip = _skip_text(report)
+        modules = (getattr(report, "details", None) or {}).get("modules") if report is not None else None
+        if layer.layers is None and modules:
+            node.children = _module_nodes(modules, path)
+        nodes.append(node)
+    return nodes
+
+
+CONTAINERS = ("ModuleList", "ModuleDict")  # lists of modules: their items are drawn in the parent's place
+OPEN_DEPTH = 3  # an imported model's module groups start open to this depth (model.bert.encoder)
+
+
+def _module_nodes(rows: list[dict], path: tuple[int, ...]) -> list[_Node]:
+    """An imported model's modules (analysis rows in `named_modules` order) as a tree of nodes."""
+    from workbench.core.units import count_text
+
+    roots: list[_Node] = []
+    nodes: dict[str, _Node] = {}
+    for row in rows:
+        name = str(row.get("path", ""))
+        parent_name = name.rpartition(".")[0]
+        while parent_name and (parent_name not in nodes or nodes[parent_name].type in CONTAINERS):
+            parent_name = parent_name.rpartition(".")[0]  # a list's items go in the list's place
+        parent = nodes.get(parent_name)
+        siblings = parent.children if parent is not None and parent.children is not None else roots
+        params = int(row.get("params") or 0)
+        leaf = name.rpartition(".")[2]
+        node = _Node(
+            path,
+            (*path, name),
+            str(row.get("type", "?")),
+            ", ".join(p for p in (leaf, f"{count_text(params)} params" if params else "") if p),
+            shape_text(row["output_shape"]) if row.get("output_shape") else "",
+            str(params),
+            children=[],
+            module=name,
+            opened=name.count(".") + 1 <= OPEN_DEPTH,
+        )
+        nodes[name] = node
+        if node.type not in CONTAINERS:
+            siblings.append(node)
+    for node in nodes.values():  # modules without submodules are plain blocks
+        if not node.children:
+            node.children = None
+    return roots
 
 
 # -- which siblings are the same block -------------------------------------------------------------------
@@ -180,103 +271,101 @@ def find_runs(signatures: list[int]) -> list[tuple[int, int, int]]:
 
 # -- placing boxes -------------------------------------------------------------------------------------------
 class _Placer:
-    def __init__(self, reports: dict[tuple[int, ...], LayerReport], toggled: frozenset):
-        self.reports = reports
+    def __init__(self, toggled: frozenset):
         self.toggled = toggled
         self.ids: dict[Any, int] = {}
-        self.sigs: dict[tuple[int, ...], int] = {}
         self.boxes: list[Box] = []
         self.edges: list[Edge] = []
         self.arcs: list[Arc] = []
         self.where: dict[tuple[int, ...], int] = {}
         self.alias: dict[tuple[int, ...], tuple[int, ...]] = {}
 
-    def signature(self, layer: LayerSpec, path: tuple[int, ...]) -> int:
-        """Equal for layers that draw the same: type, resolved parameters, output shape, error, and for a
-        composite its body's signatures (numbered as they are first seen, like TensorBoard's templates)."""
-        known = self.sigs.get(path)
-        if known is not None:
-            return known
-        report = self.reports.get(path)
-        params = report.params if report is not None and report.params else layer.params
-        body = None
-        if layer.layers is not None:
-            body = tuple(self.signature(child, (*path, i)) for i, child in enumerate(layer.layers))
-        key = (
-            layer.type,
-            json.dumps(params, sort_keys=True, default=str),
-            report.output_shape if report else None,
-            bool(report and report.error),
-            body,
-        )
-        self.sigs[path] = self.ids.setdefault(key, len(self.ids))
-        return self.sigs[path]
+    def signature(self, node: _Node) -> int:
+        """Equal for nodes that draw the same: type, parameters, output shape, error, and for a group its body's
+        signatures (numbered as they are first seen, like TensorBoard's templates)."""
+        if node.sig < 0:
+            body = tuple(self.signature(c) for c in node.children) if node.children is not None else None
+            key = (node.type, node.same, node.shape, node.status == "error", node.skip, body)
+            node.sig = self.ids.setdefault(key, len(self.ids))
+        return node.sig
 
-    def stack(self, layers, prefix, x, y, w, depth, linked=None, offset=0, fold=True) -> float:
-        """Place `layers`, the siblings under `prefix` from index `offset`, top to bottom from y; returns the
-        bottom. Each box is linked to the one before it by an arrow (the first to `linked`, when given)."""
+    def is_open(self, node: _Node) -> bool:
+        return node.opened != (("group", node.key) in self.toggled)
+
+    def stack(self, nodes: list[_Node], x, y, w, depth, linked=None, fold=True) -> float:
+        """Place sibling `nodes` top to bottom from y; returns the bottom. Each box is linked to the one before
+        it by an arrow (the first to `linked`, when given)."""
         runs = {}
         if fold:
-            sigs = [self.signature(layer, (*prefix, offset + i)) for i, layer in enumerate(layers)]
-            runs = {start: (period, copies) for start, period, copies in find_runs(sigs)}
+            runs = {
+                start: (period, copies)
+                for start, period, copies in find_runs([self.signature(n) for n in nodes])
+            }
         previous = linked
         i = 0
-        while i < len(layers):
+        while i < len(nodes):
             if previous is not None:
                 self.edges.append(Edge(x + w / 2, previous.y + previous.h, y))
             if i in runs:
                 period, copies = runs[i]
-                box = self._run(layers, prefix, offset + i, i, period, copies, x, y, w, depth)
+                box = self._run(nodes[i : i + period * copies], period, copies, x, y, w, depth)
                 i += period * copies
             else:
-                box = self._one(layers[i], (*prefix, offset + i), x, y, w, depth)
+                box = self._one(nodes[i], x, y, w, depth)
                 i += 1
             y = box.y + box.h + GAP
             previous = box
         return y - GAP if previous is not linked else y
 
-    def _one(self, layer: LayerSpec, path, x, y, w, depth) -> Box:
-        report = self.reports.get(path)
+    def _one(self, node: _Node, x, y, w, depth) -> Box:
         box = Box(
             "layer",
-            path,
-            layer.type,
-            key_params(layer.params),
-            _shape(report),
+            node.path,
+            node.type,
+            node.detail,
+            node.shape,
             x,
             y,
             w,
             BLOCK_H,
             depth,
-            paths=(path,),
+            status=node.status,
+            message=node.message,
+            paths=(node.path,),
+            module=node.module,
         )
-        if report is not None and (report.error or report.warning):
-            box.status = "error" if report.error else "warning"
-            box.message = report.error or report.warning or ""
-        if not box.detail and not box.message and layer.layers is None:
+        if not box.detail and not box.message and node.children is None:
             box.h = LINE_H
-        self._add(box)
-        if layer.layers is None:
+        self._add(box, () if node.module else None)
+        if node.children is None:
             return box
-        key: ToggleKey = ("group", path)
+        key: ToggleKey = ("group", node.key)
         box.kind, box.toggle = "group", key
-        box.expanded = key not in self.toggled
+        box.expanded = self.is_open(node)
         if not box.expanded:
-            count = len(layer.layers)
-            skip = _skip_text(report) if layer.type == "Residual" else ""
-            box.detail = ", ".join(p for p in (f"{count} layer{'s' * (count != 1)}", skip) if p)
+            count = len(node.children)
+            what = "module" if node.module or (node.children and node.children[0].module) else "layer"
+            box.detail = ", ".join(p for p in (f"{count} {what}{'s' * (count != 1)}", node.skip or "") if p)
             return box
         box.frame = True
-        residual = layer.type == "Residual"
+        residual = node.skip is not None
         if residual:
             box.detail = ""  # the arc carries the skip's label
         inner_w = max(MIN_WIDTH, w - PAD - (ARC_PAD if residual else PAD))
         top = y + HEADER_H + 8
-        if layer.layers:
-            bottom = self.stack(layer.layers, path, x + PAD, top, inner_w, depth + 1)
+        if node.children:
+            bottom = self.stack(node.children, x + PAD, top, inner_w, depth + 1)
         else:
             empty = Box(
-                "empty", path, "empty body", "select it and add layers", "", x + PAD, top, inner_w, EMPTY_H
+                "empty",
+                node.path,
+                "empty body",
+                "select it and add layers",
+                "",
+                x + PAD,
+                top,
+                inner_w,
+                EMPTY_H,
             )
             self.boxes.append(empty)
             bottom = top + EMPTY_H
@@ -285,28 +374,25 @@ class _Placer:
             join_y = bottom + JOIN_H / 2
             centre = x + PAD + inner_w / 2
             self.edges.append(Edge(centre, bottom, join_y - 8))
-            self.arcs.append(Arc(x + box.w - ARC_PAD / 2, y + HEADER_H, join_y, centre, _skip_text(report)))
+            self.arcs.append(Arc(x + box.w - ARC_PAD / 2, y + HEADER_H, join_y, centre, node.skip or ""))
             box.h = bottom + JOIN_H - y
         else:
             box.h = bottom + FOOTER_H - y
         return box
 
-    def _run(self, layers, prefix, start, at, period, copies, x, y, w, depth) -> Box:
-        """A run of `copies` copies of a `period`-layer pattern: layer `start` under `prefix`, `layers[at]`."""
-        key: ToggleKey = ("repeat", (*prefix, start))
+    def _run(self, nodes: list[_Node], period, copies, x, y, w, depth) -> Box:
+        """A run of `copies` copies of a `period`-node pattern."""
+        first = nodes[0]
+        key: ToggleKey = ("repeat", first.key)
         unfolded = key in self.toggled
-        members = [(*prefix, start + j * period) for j in range(copies)]
-        pattern = layers[at : at + period]
-        first = pattern[0]
-        last = self.reports.get((*prefix, start + copies * period - 1))
-        paths = tuple((*prefix, start + j) for j in range(period * copies))
-        if not unfolded and period == 1 and first.layers is None:
+        layers = () if first.module else tuple(n.path for n in nodes)
+        if not unfolded and period == 1 and (first.children is None or not self.is_open(first)):
             box = Box(
                 "repeat",
-                members[0],
+                first.path,
                 first.type,
-                key_params(first.params),
-                _shape(last),
+                first.detail,
+                nodes[-1].shape,
                 x,
                 y,
                 w,
@@ -314,19 +400,25 @@ class _Placer:
                 depth,
                 count=copies,
                 toggle=key,
-                paths=paths,
+                paths=layers,
+                module=first.module,
             )
-            if not box.detail:
+            if first.children is not None:
+                count = len(first.children)
+                what = "module" if first.children and first.children[0].module else "layer"
+                box.detail = ", ".join(
+                    p for p in (f"{count} {what}{'s' * (count != 1)}", first.skip or "") if p
+                )
+            elif not box.detail:
                 box.h = LINE_H
-            self._add(box, paths)
+            self._add(box, layers)
             return box
-        title = " → ".join(layer.type for layer in pattern)
         box = Box(
             "repeat",
-            members[0],
-            title,
+            first.path,
+            " → ".join(n.type for n in nodes[:period]),
             "unfolded" if unfolded else "",
-            _shape(last),
+            nodes[-1].shape,
             x,
             y,
             w,
@@ -336,24 +428,26 @@ class _Placer:
             count=copies,
             toggle=key,
             expanded=unfolded,
-            paths=paths,
+            paths=layers,
+            module=first.module,
         )
-        self._add(box, paths)
+        self._add(box, layers)
         inner_w = max(MIN_WIDTH, w - 2 * PAD)
-        shown = layers[at : at + (period * copies if unfolded else period)]
-        bottom = self.stack(shown, prefix, x + PAD, y + HEADER_H + 8, inner_w, depth + 1, None, start, False)
-        if not unfolded:
+        shown = nodes if unfolded else nodes[:period]
+        bottom = self.stack(shown, x + PAD, y + HEADER_H + 8, inner_w, depth + 1, fold=False)
+        if not unfolded and not first.module:
             for j in range(1, copies):
                 for offset in range(period):
-                    self.alias[(*prefix, start + j * period + offset)] = (*prefix, start + offset)
+                    self.alias[nodes[j * period + offset].path] = nodes[offset].path
         box.w = max(w, inner_w + 2 * PAD)
         box.h = bottom + FOOTER_H - y
         return box
 
     def _add(self, box: Box, paths=None) -> None:
+        """Append a box; the layer paths it shows (default: its own) map to it."""
         index = len(self.boxes)
         self.boxes.append(box)
-        for path in paths or (box.path,):
+        for path in box.paths if paths is None else paths:
             self.where[path] = index
 
 
@@ -394,7 +488,11 @@ SHORT = {
     "kind": "",
     "mode": "",
     "activation": "",
+    "format": "",
+    "source": "",
 }
+HIDDEN = ("sha256", "origin")  # long and only for the record
+FILES = ("source", "weights_path")  # shown by their file or folder name
 LEAD = ("out_channels", "out_features", "num_classes", "name", "d_model", "embed_dim", "output_size")
 
 
@@ -402,8 +500,10 @@ def key_params(params: dict[str, Any], limit: int = 4) -> str:
     """The arguments the user set, short: {"out_channels": 16, "kernel_size": 3} -> "16, k3"."""
     parts = [_value(params[k]) for k in LEAD if params.get(k) is not None]
     for key, value in params.items():
-        if key in LEAD or value is None or key.startswith("_"):
+        if key in LEAD or key in HIDDEN or value is None or value == "" or key.startswith("_"):
             continue
+        if key in FILES:
+            value = str(value).replace("\\", "/").rstrip("/").rpartition("/")[2]
         prefix = SHORT.get(key, f"{key}=")
         parts.append(f"{prefix}{_value(value)}")
     return ", ".join(parts[:limit]) + (", …" if len(parts) > limit else "")

@@ -119,7 +119,10 @@ class DiagramCanvas(QWidget):
 def tooltip(box: Box) -> str:
     if box.kind == "input":
         return f"Input {box.shape} (without the batch dimension)"
-    lines = [f"{box.label}  {box.title}{f'({box.detail})' if box.detail and not box.frame else ''}"]
+    if box.module:
+        lines = [f"{box.module}  {box.title}", f"a module of the imported model, layer {box.label}"]
+    else:
+        lines = [f"{box.label}  {box.title}{f'({box.detail})' if box.detail and not box.frame else ''}"]
     if box.shape:
         lines.append(f"output {box.shape}")
     if box.count > 1:

@@ -152,14 +152,15 @@ class DiagramPainter:
             count = f"× {box.count}" if not box.expanded else f"{box.count} copies"
         count_w = self.bold_metrics.horizontalAdvance(count) + 14 if count else 0
         title_rect = QRectF(left, rect.y() + (2 if two_lines else 0), right - left - shape_w - 6, top_h)
-        title = box.title
-        if box.frame and box.detail:
-            title = f"{box.title}  ·  {box.detail}"
-        elif box.kind == "input":
-            title = "Input"
         if count and not two_lines:
             title_rect.setWidth(title_rect.width() - count_w - 4)
-        self._text(self.bold, INK, title_rect, title, Qt.AlignmentFlag.AlignVCenter)
+        self._text(self.bold, INK, title_rect, box.title, Qt.AlignmentFlag.AlignVCenter)
+        if box.frame and box.detail:  # a frame's header: the parameters after the type, lighter
+            used = self.bold_metrics.horizontalAdvance(box.title) + 8
+            rest = QRectF(
+                title_rect.x() + used, title_rect.y(), title_rect.width() - used, title_rect.height()
+            )
+            self._text(self.font, MUTED, rest, box.detail, Qt.AlignmentFlag.AlignVCenter)
         if box.shape:
             self._text(
                 self.font,
