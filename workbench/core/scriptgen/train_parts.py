@@ -165,7 +165,8 @@ def fit(cfg, data, model_class, reader, spec_json, out_dir, device, rank=0, worl
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
-    batch = max(1, cfg["batch_size"] // world)  # the global batch is split across the processes
+    accumulate = cfg.get("grad_accumulation_steps", 1)  # micro-batches per optimizer step
+    batch = max(1, cfg["batch_size"] // world) * accumulate  # the global batch is split across the processes
     full, rest = divmod(math.ceil(len(y_train) / world), batch)
     steps = full + (1 if rest > 1 or (rest == 1 and full == 0) else 0)  # a trailing batch of one is dropped
     optimizer = make_optimizer(cfg, model.parameters())
@@ -183,6 +184,8 @@ def fit(cfg, data, model_class, reader, spec_json, out_dir, device, rank=0, worl
         )
     )
     best, bad_epochs, started = None, 0, time.perf_counter()
+    if rank == 0 and cfg.get("activation_checkpointing"):
+        print("note: activation_checkpointing is not applied by this script (same results, more memory)")
     if rank == 0:
         print(
             f"training on {device} ({world} process{'es' if world > 1 else ''}): {len(y_train)} samples, "
@@ -198,14 +201,23 @@ def fit(cfg, data, model_class, reader, spec_json, out_dir, device, rank=0, worl
             if augment_fn is not None:
                 xb = augment_fn(xb)
             optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(
-                "cuda",
-                dtype=torch.bfloat16 if cfg["precision"] == "bf16" else torch.float16,
-                enabled=autocast,
-            ):
-                out = model(xb)
-                loss = compute_loss(cfg, task, out, yb)
-            (scaler.scale(loss) if scaler else loss).backward()
+            micro = math.ceil(len(yb) / min(accumulate, len(yb)))
+            batch_loss = 0.0
+            for start in range(0, len(yb), micro):  # gradients of the whole batch's mean loss add up
+                x_part, y_part = xb[start : start + micro], yb[start : start + micro]
+                with torch.autocast(
+                    "cuda",
+                    dtype=torch.bfloat16 if cfg["precision"] == "bf16" else torch.float16,
+                    enabled=autocast,
+                ):
+                    out = model(x_part)
+                    loss = compute_loss(cfg, task, out, y_part)
+                    if micro < len(yb):
+                        loss = loss * (len(y_part) / len(yb))
+                (scaler.scale(loss) if scaler else loss).backward()
+                batch_loss += loss.item()
+                if task == "classification":
+                    correct += (out.detach().argmax(1) == y_part).sum().item()
             if cfg["grad_clip"]:
                 if scaler:
                     scaler.unscale_(optimizer)
@@ -217,10 +229,8 @@ def fit(cfg, data, model_class, reader, spec_json, out_dir, device, rank=0, worl
                 optimizer.step()
             if cfg["scheduler"] == "onecycle" and scheduler.last_epoch + 1 < scheduler.total_steps:
                 scheduler.step()
-            loss_sum += loss.item() * len(yb)
+            loss_sum += batch_loss * len(yb)
             seen += len(yb)
-            if task == "classification":
-                correct += (out.detach().argmax(1) == yb).sum().item()
         loss_sum, correct, seen = all_reduce([loss_sum, correct, seen], device, world)
         train_loss = loss_sum / seen
         if not math.isfinite(train_loss):
