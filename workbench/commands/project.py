@@ -1,7 +1,7 @@
 """`workbench project new|script` (docs/contract.md section 3).
 
-    workbench project new PATH --data SOURCE [--kind K] [--target COLUMN] (--template NAME | --model SPEC |
-                                                                          --pretrained SOURCE)
+    workbench project new PATH --data SOURCE [--kind K] [--target COLUMN] [--template NAME | --model SPEC |
+                                                                          --pretrained SOURCE]
     workbench project script PROJECT -o train.py
 
 `new` inspects the data, sizes the model to it (a template adapted to the input shape and classes, or a spec
@@ -41,12 +41,13 @@ def add_parser(sub) -> None:
         metavar="KEY=VALUE",
         help="a data option, e.g. resize=28 or missing=impute (repeatable)",
     )
-    model = new.add_mutually_exclusive_group(required=True)
+    model = new.add_mutually_exclusive_group()
     model.add_argument(
         "--template",
         metavar="NAME",
-        help="a template sized to the data (see `workbench model "
-        "templates`): mlp, lenet5, small_vgg, small_resnet, ...",
+        help="a template sized to the data (see `workbench model templates`): mlp, lenet5, small_vgg, "
+        "small_resnet, text_bag, ...; without --template, --model or --pretrained the data's default: lenet5 "
+        "(small_resnet above 64 px) for images, mlp for tables, text_bag for text, gpt_lm for a text file",
     )
     model.add_argument(
         "--model",
@@ -91,11 +92,16 @@ def _project_path(text: str, force: bool) -> Path:
 
 
 def model_for_data(meta, template: str | None = None, spec_path: str | None = None):
-    """(spec, note): a template sized to the data, or a spec file adapted to the input shape and checked."""
+    """(spec, note): a template sized to the data, or a spec file adapted to the input shape and checked.
+    Neither given: the data's default template (`default_template`, as the New project dialog picks)."""
     from workbench.core.model.analysis import analyze
-    from workbench.core.model.templates import TEMPLATES, make_template, templates_for
+    from workbench.core.model.templates import TEMPLATES, default_template, make_template, templates_for
 
     shape = list(meta.input_shape)
+    chosen = ""
+    if template is None and spec_path is None:
+        template = default_template(shape, meta.input_dtype, meta.task)
+        chosen = " (the data's default)"
     if template is not None:
         if template in TEMPLATES and TEMPLATES[template] not in templates_for(shape, meta.input_dtype):
             fits = ", ".join(t.name for t in templates_for(shape, meta.input_dtype))
@@ -106,7 +112,7 @@ def model_for_data(meta, template: str | None = None, spec_path: str | None = No
         spec = make_template(
             template, shape, meta.num_classes, meta.input_dtype, vocab_size=meta.extra.get("vocab_size")
         )
-        return spec, f"template {template}"
+        return spec, f"template {template}{chosen}"
     from workbench.core.model.spec import load_spec
 
     spec = load_spec(spec_path)
@@ -193,7 +199,10 @@ def run_new(args) -> int:
     if args.json:
         print_json(report)
     else:
-        what = f"{meta.num_classes} classes" if meta.task == "classification" else "regression"
+        what = {
+            "classification": f"{meta.num_classes} classes",
+            "language_model": f"language model, {meta.num_classes} tokens in the vocabulary",
+        }.get(meta.task, "regression")
         print(
             f"wrote {path}: {meta.kind} data ({report['dataset']['num_samples']:,} samples, {what}, input "
             f"{shape}); {note}, {len(spec.layers)} layers, {analysis.total_params:,} parameters\n"

@@ -204,6 +204,10 @@ def _epoch_line(e) -> str:
         parts.append(f"val_loss {_fmt(e.val_loss)}")
     if e.val_accuracy is not None:
         parts.append(f"val_acc {_fmt(e.val_accuracy)}")
+    for name in ("train_perplexity", "val_perplexity"):  # a language model
+        value = getattr(e, name, None)
+        if value is not None:
+            parts.append(f"{name.replace('perplexity', 'ppl')} {_fmt(value, '{:.2f}')}")
     parts.append(f"lr {e.lr:.3g}")
     return "  ".join(parts) + ("  *best*" if e.improved else "")
 
