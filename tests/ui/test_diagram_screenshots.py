@@ -39,6 +39,27 @@ def bert_base() -> ModelSpec:
     )
 
 
+def pretrained_screenshot(out: Path, tmp_path: Path) -> None:
+    """An imported Hugging Face BERT (12 small layers, made offline) as the diagram draws it from its modules."""
+    from realdata import stdlib_docstrings
+
+    from tests.core.pretrained_models import save_tiny_bert
+    from workbench.core.model.analysis import analyze
+    from workbench.ui.panels.builder.diagram import NetworkDiagram
+
+    folder = save_tiny_bert(tmp_path / "tiny-bert", [t for t, _ in stdlib_docstrings()][:300], layers=12)
+    layer = {"type": "Pretrained", "format": "huggingface", "source": str(folder), "num_classes": 4}
+    spec = ModelSpec(input_shape=[64], layers=[layer])
+    analysis = analyze(spec, input_dtype="int64")
+    assert analysis.ok, analysis.error
+    diagram = NetworkDiagram()
+    diagram.resize(480, 800)
+    diagram.show_network(spec, analysis, None)
+    assert [b.count for b in diagram.diagram.boxes if b.kind == "repeat"] == [12]
+    diagram.export_png(out / "diagram_pretrained_bert.png")
+    diagram.deleteLater()
+
+
 def test_diagram_screenshots(qtbot, tmp_path):
     out = Path(os.environ.get("WORKBENCH_SCREENSHOTS") or tmp_path)
     out.mkdir(parents=True, exist_ok=True)
@@ -57,7 +78,9 @@ def test_diagram_screenshots(qtbot, tmp_path):
     }
     for name, (spec, selected) in specs.items():
         window.session.update_model(spec)
-        qtbot.waitUntil(lambda spec=spec: builder.analysis is not None and builder.spec == spec, timeout=60_000)
+        qtbot.waitUntil(
+            lambda spec=spec: builder.analysis is not None and builder.spec == spec, timeout=60_000
+        )
         assert builder.analysis.ok, builder.analysis.error
         for width, height in SIZES:
             window.resize(width, height)
@@ -68,6 +91,7 @@ def test_diagram_screenshots(qtbot, tmp_path):
             window.grab().save(str(out / f"diagram_{name}_{width}x{height}.png"))
         builder.diagram.export_png(out / f"diagram_{name}.png")
         assert not QImage(str(out / f"diagram_{name}.png")).isNull()
+    pretrained_screenshot(out, tmp_path)
     window.session.update_model(bert_base())
     qtbot.waitUntil(lambda: builder.analysis is not None and len(builder.spec.layers) == 20, timeout=60_000)
     assert [b.count for b in builder.diagram.diagram.boxes if b.kind == "repeat"] == [12]
