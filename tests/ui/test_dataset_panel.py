@@ -95,11 +95,16 @@ def test_augmentation_is_previewed_live_without_reload(qtbot, panel):
     assert panel.bundle is bundle and not panel.loading  # no reload for augmentation
     assert panel.session.project.dataset.options["augment_rotation"] == 30.0
     assert panel.augment_check.isChecked()
-    augmented = [img.bits().tobytes() for img, _ in panel.grid._items]
+
+    def shown():
+        return [img.bits().tobytes() for img, _ in panel.grid._items]
+
     panel.augment_check.setChecked(False)
-    plain = [img.bits().tobytes() for img, _ in panel.grid._items]
-    assert len(plain) == len(augmented) > 0 and plain != augmented
-    assert all(len(p) == 8 * 8 for p in plain)
+    plain = shown()
+    panel.augment_check.setChecked(True)  # computed in the trainer process, shown when it comes
+    qtbot.waitUntil(lambda: shown() != plain, timeout=LOAD_MS)
+    augmented = shown()
+    assert len(plain) == len(augmented) > 0 and all(len(p) == 8 * 8 for p in plain + augmented)
 
 
 def test_bad_source_shows_inline_error_and_clears_data(qtbot, panel, tmp_path):

@@ -132,11 +132,15 @@ def test_layout_is_restored_on_next_start(window, qtbot):
         again.settings.clear()
 
 
-def test_about_names_versions(window):
+def test_about_names_versions_from_the_trainer_process(window, qtbot):
     from workbench.ui.main_window import about_text
 
-    text = about_text()
-    assert "Qt" in text and "torch" in text and "CUDA" in text
+    host = window.session.jobs.host
+    qtbot.waitUntil(lambda: bool(host.ready and host.versions), timeout=60_000)
+    text = about_text(host)
+    assert (
+        "Qt" in text and f"torch {host.versions['torch']}" in text and ("CUDA" in text or "no CUDA" in text)
+    )
 
 
 def test_file_new_uses_the_data_dialog(window, monkeypatch):

@@ -211,6 +211,31 @@ def analyse_job(control: JobControl, spec: dict, **kwargs: Any) -> Iterator[Any]
     yield analyze(ModelSpec.model_validate(spec), **kwargs)
 
 
+def augment_preview_job(control: JobControl, augment: dict, x: Any, seed: int) -> Iterator[Any]:
+    """The Dataset panel's augmentation preview: `x` (N, C, H, W, numpy, normalized) through the training
+    augmentation (ImageAugment fields), the same random draw for the same seed; yields a numpy array."""
+    import numpy as np
+    import torch
+
+    from workbench.core.data.augment import ImageAugment
+
+    batch = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    yield ImageAugment(**augment)(batch, generator=torch.Generator().manual_seed(seed)).numpy()
+
+
+def versions() -> dict[str, Any]:
+    """What Help > About shows of torch (sent with Ready, so the GUI never imports torch to say it)."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return {  # plain str: torch.__version__ is a TorchVersion, whose unpickling would import torch in the GUI
+        "torch": str(torch.__version__),
+        "cuda": str(torch.version.cuda) if cuda else None,
+        "devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else [],
+        "threads": torch.get_num_threads(),
+    }
+
+
 def export_job(control: JobControl, request: dict) -> Iterator[Any]:
     """The export wizard's export (ExportProgress events, then ExportFinished), with the data loaded here."""
     from workbench.core.data.settings import DatasetSettings
@@ -404,7 +429,7 @@ def child_main(argv: list[str]) -> None:
             line = f"{type(exc).__name__}: {exc}"
         print(line, file=sys.stderr, flush=True)
         os._exit(STARTUP_FAILED)
-    child.outbox.send(Ready(os.getpid()))
+    child.outbox.send(Ready(os.getpid(), versions()))
     child.serve()
 
 

@@ -320,6 +320,7 @@ class TrainerHost(QThread):
         self.starts = 0  # processes spawned (the first one included)
         self.failed_starts = 0  # starts in a row that ended before Ready
         self.failure: JobError | None = None  # set when the host gave up: why
+        self.versions: dict = {}  # torch's version, CUDA, devices: from the last Ready (Help > About)
 
     # -- GUI thread
     # --------------------------------------------------------------------------------------------
@@ -415,6 +416,7 @@ class TrainerHost(QThread):
     def _dispatch(self, message: Ready | Events | Done) -> None:
         if isinstance(message, Ready):
             self.failed_starts = 0
+            self.versions = dict(message.versions)
             self.sig_process_started.emit(message.pid)
             return
         with self._lock:

@@ -522,7 +522,7 @@ class MainWindow(QMainWindow):
         self.plugins_dialog = dialog
 
     def about(self) -> None:
-        QMessageBox.about(self, "About Workbench", about_text())
+        QMessageBox.about(self, "About Workbench", about_text(self.session.jobs.host))
 
     # -- session events
     # ---------------------------------------------------------------------------------------------
@@ -594,7 +594,9 @@ def _spec_hint(path) -> str | None:
     return None
 
 
-def about_text() -> str:
+def about_text(host) -> str:
+    """Versions for Help > About; torch's come from the trainer process (its Ready message): the GUI process
+    never imports torch."""
     import PySide6
     from PySide6.QtCore import qVersion
 
@@ -603,16 +605,18 @@ def about_text() -> str:
         "<p>Build, train, monitor and export PyTorch networks in one window.</p>",
         f"<p>Qt {qVersion()} · PySide6 {PySide6.__version__}",
     ]
-    try:
-        import torch
-
+    v = host.versions
+    if v:
+        devices = v.get("devices") or []
         cuda = (
-            f"CUDA {torch.version.cuda}, {torch.cuda.device_count()} GPU(s)"
-            if torch.cuda.is_available()
-            else "CUDA not available"
+            f"CUDA {v['cuda']}, {len(devices)} GPU(s): {', '.join(devices)}"
+            if v.get("cuda")
+            else "no CUDA GPU"
         )
-        lines.append(f" · torch {torch.__version__} · {cuda}")
-    except Exception as exc:  # noqa: BLE001
-        lines.append(f" · torch not available ({exc})")
+        lines.append(f" · torch {v['torch']} · {cuda} · {v.get('threads', '?')} CPU threads for training")
+    elif host.failure is not None:
+        lines.append(f" · torch not available ({html.escape(host.failure.message)})")
+    else:
+        lines.append(" · torch: the trainer process is still starting (look again in a few seconds)")
     lines.append("</p>")
     return "".join(lines)

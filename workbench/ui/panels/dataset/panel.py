@@ -61,6 +61,7 @@ class DatasetPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("datasetPanel")
         self.session = session
+        self._augment_job = None  # the augmentation preview being computed (workbench.ui.jobs)
         self.bundle = None
         self.table = None  # CSV preview rows
         self._loaded_settings: DatasetSettings | None = None
@@ -444,11 +445,33 @@ class DatasetPanel(QWidget):
         if not samples:
             return []
         x = [s[0] for s in samples]
-        if self.augment_check.isChecked() and b.augment is not None:  # torch here only to show augmentation
-            import torch
+        labels = [b.label_name(y) for _, y in samples]
+        if self.augment_check.isChecked() and b.augment is not None:
+            self._start_augment_preview(b, np.stack([np.asarray(xi) for xi in x]), labels)
+        return [(b.to_image(xi), label) for xi, label in zip(x, labels, strict=True)]
 
-            x = b.augment(
-                torch.as_tensor(np.stack([np.asarray(xi) for xi in x])),
-                generator=torch.Generator().manual_seed(self._shuffle),
-            )
-        return [(b.to_image(xi), b.label_name(y)) for xi, (_, y) in zip(x, samples, strict=True)]
+    def _start_augment_preview(self, b, x: np.ndarray, labels: list) -> None:
+        """The augmented thumbnails are computed in the trainer process (torch stays out of the GUI); they
+        replace the plain ones when they come, unless a newer preview or sample draw has replaced this one."""
+        import dataclasses
+
+        jobs = self.session.jobs
+        if jobs.closing:
+            return
+        job = jobs.job(
+            "augment_preview",
+            "augment_preview",
+            augment=dataclasses.asdict(b.augment),
+            x=x,
+            seed=self._shuffle,
+        )
+
+        def show(events: list) -> None:
+            if self._augment_job is job and self.bundle is b and self.augment_check.isChecked():
+                self.grid.set_items(
+                    [(b.to_image(xi), label) for xi, label in zip(events[-1], labels, strict=True)]
+                )
+
+        job.sig_events.connect(show)
+        self._augment_job = job
+        jobs.start(job)
