@@ -148,6 +148,7 @@ JOBS: dict[str, JobDef] = {
     "load_data": JobDef(f"{_TP}:load_data_job", heavy=True),
     "analyse": JobDef(f"{_TP}:analyse_job"),
     "export": JobDef(f"{_TP}:export_job", writes=True, heavy=True),
+    "generate": JobDef("workbench.core.training.generation:generate_job"),
     "augment_preview": JobDef(f"{_TP}:augment_preview_job"),
 }
 
