@@ -40,6 +40,7 @@ CATEGORY_COLORS = {
 
 
 def category_color(type_name: str) -> QColor:
+    """The palette category's colour; grey for a type the registry does not know (an imported model's module)."""
     try:
         return CATEGORY_COLORS.get(get_layer_type(type_name).category, BORDER)
     except UserError:
@@ -61,6 +62,12 @@ class DiagramPainter:
         self.metrics = QFontMetricsF(self.font)
         self.bold_metrics = QFontMetricsF(self.bold)
         self.small_metrics = QFontMetricsF(self.small)
+        self._colors_by_type: dict[str, QColor] = {}
+        self._metrics = {
+            id(self.font): self.metrics,
+            id(self.bold): self.bold_metrics,
+            id(self.small): self.small_metrics,
+        }
 
     def paint(self, diagram: Diagram, selected: Box | None = None, clip: QRectF | None = None) -> None:
         p = self.p
@@ -120,7 +127,10 @@ class DiagramPainter:
         p.drawRoundedRect(rect, 6, 6)
         if box.kind != "input":
             stripe = QRectF(rect.x() + 1.5, rect.y() + 5, 4, rect.height() - 10)
-            p.fillRect(stripe, category_color(box.title))
+            color = self._colors_by_type.get(box.title)
+            if color is None:
+                color = self._colors_by_type[box.title] = category_color(box.title)
+            p.fillRect(stripe, color)
         self._labels(box, rect, rect.height())
 
     def _frame(self, box: Box, selected: bool) -> None:
@@ -201,12 +211,7 @@ class DiagramPainter:
     def _text(self, font: QFont, color: QColor, rect: QRectF, text: str, align) -> None:
         if not text or rect.width() <= 4:
             return
-        metrics = {
-            id(self.font): self.metrics,
-            id(self.bold): self.bold_metrics,
-            id(self.small): self.small_metrics,
-        }
-        shown = metrics.get(id(font), self.metrics).elidedText(
+        shown = self._metrics.get(id(font), self.metrics).elidedText(
             text, Qt.TextElideMode.ElideRight, rect.width()
         )
         self.p.setFont(font)
