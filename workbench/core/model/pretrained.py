@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -279,8 +280,39 @@ def load_onnx(path: str):
 
         with contextlib.suppress(Exception):  # the op check below names what cannot be converted
             model = version_converter.convert_version(model, ONNX_MAX_OPSET)
+    _simplify(model)
     _check_onnx_ops(model, file)
     return model
+
+
+def _simplify(model) -> None:
+    """Two rewrites that keep the graph's meaning and let onnx2torch build torch modules: Identity nodes are
+    bypassed (the TorchScript exporter routes BatchNorm weights through them, which made them constants), and
+    Reshape's allowzero=1 is dropped where the shape holds no 0 (the two then mean the same)."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    outputs = {o.name for o in graph.output}
+    rename: dict[str, str] = {}
+    kept = []
+    for node in graph.node:
+        node.input[:] = [rename.get(i, i) for i in node.input]
+        if node.op_type == "Identity" and node.output[0] not in outputs and node.input:
+            rename[node.output[0]] = node.input[0]
+            continue
+        kept.append(node)
+    if len(kept) != len(graph.node):
+        del graph.node[:]
+        graph.node.extend(kept)
+    shapes = {t.name: numpy_helper.to_array(t) for t in graph.initializer if t.data_type == 7}  # int64
+    for node in graph.node:
+        if node.op_type != "Reshape" or len(node.input) < 2 or node.input[1] not in shapes:
+            continue
+        if 0 in shapes[node.input[1]]:
+            continue
+        for attr in list(node.attribute):
+            if attr.name == "allowzero":
+                node.attribute.remove(attr)
 
 
 def _check_onnx_ops(model, file: Path) -> None:
@@ -353,17 +385,19 @@ def import_module_file(target: str, input_shape: list[int], out_dir: str | os.Pa
     with tempfile.TemporaryDirectory(prefix="workbench-import-") as scratch:
         traced = Path(scratch) / out.name
         try:
-            torch.onnx.export(
-                module.eval(),
-                (example,),
-                str(traced),
-                dynamo=False,
-                opset_version=ONNX_MAX_OPSET,
-                do_constant_folding=False,  # keeps BatchNorm layers (folding changes the parameter count)
-                input_names=["input"],
-                output_names=["output"],
-                dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
-            )
+            with warnings.catch_warnings():  # the TorchScript-based exporter is deprecated, and the one that
+                warnings.simplefilter("ignore")  # keeps BatchNorm as is (see docs/pretrained.md)
+                torch.onnx.export(
+                    module.eval(),
+                    (example,),
+                    str(traced),
+                    dynamo=False,
+                    opset_version=ONNX_MAX_OPSET,
+                    do_constant_folding=False,  # keeps BatchNorm layers (folding changes the parameter count)
+                    input_names=["input"],
+                    output_names=["output"],
+                    dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+                )
         except Exception as exc:  # noqa: BLE001
             raise UserError(
                 f"{file}: {class_name} cannot be traced on a {'x'.join(map(str, input_shape))} input "
