@@ -93,12 +93,36 @@ def test_new_then_train_and_script(tmp_path, capsys):
     assert "class Model(nn.Sequential)" in (tmp_path / "train.py").read_text()
 
 
+def test_new_without_a_template_picks_the_datas_default(tmp_path, capsys):
+    """As the New project dialog: LeNet-5 for small images, the MLP for a table, the bag of embeddings for
+    text (real data: the digits, scikit-learn's wine table, the standard library's docstrings)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from realdata import write_docstrings_csv, write_sklearn_csv
+
+    wine = write_sklearn_csv(tmp_path / "wine.csv", "wine")
+    docs = write_docstrings_csv(tmp_path / "docs.csv", ("json", "http"), per_class=30)
+    for data, extra, template, first_layer in (
+        ("digits", [], "lenet5", "Conv2d"),
+        (wine, [], "mlp", "Linear"),
+        (docs, ["--target", "module"], "text_bag", "EmbeddingBag"),
+    ):
+        path = tmp_path / f"{template}.wbproj"
+        report = _new(capsys, path, "--data", data, *extra)
+        assert report["model"]["from"] == f"template {template} (the data's default)"
+        assert load_project(path).model.layers[0].type == first_layer
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (["--data", "nowhere/images", "--template", "mlp"], "data source not found"),
-        (["--data", "digits", "--template", "vit"], "unknown template 'vit'; choose one of mlp, lenet5"),
-        (["--data", "digits"], "one of the arguments --template --model is required"),
+        (
+            ["--data", "digits", "--template", "nosuch"],
+            "unknown template 'nosuch'; choose one of mlp, lenet5",
+        ),
         (["--data", "digits", "--template", "text_lstm"], "templates that fit: mlp, lenet5"),
     ],
 )

@@ -99,6 +99,21 @@ def templates_for(input_shape, input_dtype: str = "float32", task: str | None = 
     return [t for t in TEMPLATES.values() if t.kind == "any" or (t.kind == "image" and image)]
 
 
+def default_template(input_shape, input_dtype: str = "float32", task: str | None = None) -> str:
+    """The template a new project starts from (the New project dialog and `workbench project new` without
+    --template): LeNet-5 for images up to 64 px, the small ResNet for larger ones, otherwise the first template
+    that fits (mlp for tables, text_bag for text, gpt_lm for a language model's text file)."""
+    shape = [int(d) for d in input_shape]
+    if input_dtype != "int64" and len(shape) == 3:
+        return "lenet5" if max(shape[1:]) <= 64 else "small_resnet"
+    fits = templates_for(shape, input_dtype, task)
+    if not fits:
+        raise UserError(
+            f"no template fits {input_dtype} input {'x'.join(map(str, shape))}; pass --model SPEC"
+        )
+    return fits[0].name
+
+
 def make_template(
     name: str,
     input_shape,

@@ -4,6 +4,7 @@
     runs/<id>/metrics.jsonl       every batch and every epoch, one JSON object per line, flushed line by line
     runs/<id>/checkpoints/        last.safetensors, best.safetensors (+ optimizer state for resuming)
     runs/<id>/summary.json        status completed | stopped | failed, epochs_completed, best_val_accuracy, ...
+    runs/<id>/tokenizer.json      the trained subword tokenizer (bpe text data), `tokenizers` JSON
 
 Run ids are sortable by time and unique. A run being written holds `.lock` (pid@host); a run without a
 summary whose writer is gone is shown as interrupted.
@@ -75,6 +76,9 @@ class RunWriter:
     def __init__(self, path: Path, config: dict[str, Any]):
         self.path = path
         atomic_write_json(path / "config.json", config)
+        tokenizer = ((config.get("dataset_meta") or {}).get("extra") or {}).get("tokenizer_json")
+        if tokenizer:  # also in config.json; this file is what tokenizers.Tokenizer.from_file reads
+            atomic_write_text(path / "tokenizer.json", tokenizer)
         atomic_write_text(path / LOCK, f"{os.getpid()}@{socket.gethostname()}\n")
         try:
             self._metrics = open(path / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115 - closed in close()

@@ -165,7 +165,7 @@ class NewFromDataDialog(QDialog):
         self.progress.setFormat(message.replace("%", "%%"))
 
     def _on_loaded(self, _generation: int, bundle, _table) -> None:
-        from workbench.core.model.templates import templates_for
+        from workbench.core.model.templates import default_template, templates_for
 
         self.bundle = bundle
         m = bundle.meta
@@ -209,14 +209,12 @@ class NewFromDataDialog(QDialog):
         else:
             self.grid.set_empty_text("\n".join(bundle.sample_text("train", i)[:90] for i in range(3)))
         self.template.clear()
-        for t in templates_for(m.input_shape, m.input_dtype):
+        for t in templates_for(m.input_shape, m.input_dtype, m.task):
             self.template.addItem(t.title, t.name)
             self.template.setItemData(self.template.count() - 1, t.doc, Qt.ToolTipRole)
-        default = None
-        if bundle.modality == "image" and len(m.input_shape) == 3:  # CSV / npz inputs are 1-D (features,)
-            default = "lenet5" if max(m.input_shape[1:]) <= 64 else "small_resnet"
-        i = self.template.findData(default) if default else -1
-        self.template.setCurrentIndex(max(0, i))
+        self.template.setCurrentIndex(
+            max(0, self.template.findData(default_template(m.input_shape, m.input_dtype, m.task)))
+        )
         if self.name.text() in ("", "Untitled"):
             self.name.setText(_default_name(self._settings))
         self.buttons.button(QDialogButtonBox.Ok).setEnabled(True)
