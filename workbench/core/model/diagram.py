@@ -8,6 +8,7 @@ parameters, output shape, error, and for composites the signatures of their bodi
 of several layers (Conv2d → BatchNorm2d → ReLU) folds when it repeats at least three times. Groups start open,
 runs start folded; a key in `toggled` flips one (`Box.toggle`). Every layer path maps to the box that shows it
 (`Diagram.box_for`), and a point to the box under it (`Diagram.box_at`), so a click selects the right layer.
+An imported model (a `Pretrained` layer) is drawn from the modules its analysis lists, folded the same way.
 """
 
 from __future__ import annotations
@@ -39,10 +40,9 @@ MAX_PERIOD = 6  # longest repeated pattern looked for
 MIN_COPIES = {1: 2}  # a single layer folds from 2 copies; a pattern of several layers from 3
 MIN_PATTERN_COPIES = 3
 
-ToggleKey = tuple[
-    str, tuple
-]  # ("group", a group's key) or ("repeat", its first node's key); keys: layer paths
-# (an imported model's modules: the layer path and the module name)
+# ("group", a group's key) or ("repeat", its first node's key); a key is a layer path, or for a module of an
+# imported model the layer path and the module's name
+ToggleKey = tuple[str, tuple]
 
 
 @dataclass
