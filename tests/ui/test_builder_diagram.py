@@ -64,9 +64,22 @@ def test_clicking_a_block_selects_its_layer_and_the_list_selection_is_highlighte
     assert panel.properties.isEnabled() and "Conv2d" in panel.properties.title.text()
     assert diagram.canvas.selected.path == (5, 3)
     assert pixel(panel, diagram.canvas.selected, 0.5, 0.5) == SELECTED_FILL
-    # a click on a Residual frame's header selects the Residual itself
+    # the keyboard walks the blocks in drawing order
+    canvas = diagram.canvas
+    qtbot.keyClick(canvas, Qt.Key.Key_Down)
+    assert panel.selected == (5, 4)
+    qtbot.keyClick(canvas, Qt.Key.Key_Down)
+    assert panel.selected == (6,)
+    qtbot.keyClick(canvas, Qt.Key.Key_Up)
+    qtbot.keyClick(canvas, Qt.Key.Key_Up)
+    assert panel.selected == (5, 3)
+    # a click on a Residual frame's header selects the Residual itself; Left closes it, Right opens it
     click(qtbot, panel, diagram.block_center((3,)))
     assert panel.selected == (3,)
+    qtbot.keyClick(canvas, Qt.Key.Key_Left)
+    assert not diagram.diagram.box_for((3,)).frame and diagram.canvas.selected.path == (3,)
+    qtbot.keyClick(canvas, Qt.Key.Key_Right)
+    assert diagram.diagram.box_for((3,)).frame
     # the other way: picking a row in the layer list highlights its block
     panel.layer_list.setCurrentItem(panel.layer_list.item_for((9,)))
     assert diagram.canvas.selected.path == (9,) and diagram.canvas.selected.title == "AdaptiveAvgPool2d"
@@ -150,12 +163,20 @@ def test_png_and_svg_exports_are_valid_files_with_the_blocks(panel, qtbot, tmp_p
         "Input",
         "Conv2d",
         "BatchNorm2d",
-        "Residual", "identity skip",
+        "Residual",
+        "identity skip",
         "AdaptiveAvgPool2d",
         "10",
     } <= texts
     assert "1×1 conv skip, stride 2" in texts
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]  # no temp files left behind
+    # a folder that cannot be made (its parent is a file): one dialog line, nothing written, no traceback
+    from qt_fixtures import DIALOGS
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(png / "net.svg"), ""))
+    qtbot.mouseClick(diagram.export_svg_button, Qt.MouseButton.LeftButton)
+    assert DIALOGS and DIALOGS[-1][:2] == ("warning", "Cannot export the diagram")
+    assert "cannot write" in DIALOGS[-1][2] and QImage(str(png)).width() == image.width()
 
 
 def test_zoom_buttons_and_fit(panel, qtbot):

@@ -48,6 +48,7 @@ class DiagramCanvas(QWidget):
         self.selected: Box | None = None
         self.zoom = 1.0
         self.setAutoFillBackground(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
     def set_diagram(self, diagram: Diagram, selected: Box | None) -> None:
         self.diagram, self.selected = diagram, selected
@@ -97,6 +98,37 @@ class DiagramCanvas(QWidget):
         elif box.kind in ("layer", "group", "repeat", "empty"):
             self.sig_clicked.emit(box.path)
         return None
+
+    def keyPressEvent(self, event):  # noqa: N802 - Qt API: Up / Down walk the layers, Left / Right close / open
+        key = event.key()
+        if self.diagram is None or key not in (
+            Qt.Key.Key_Up,
+            Qt.Key.Key_Down,
+            Qt.Key.Key_Left,
+            Qt.Key.Key_Right,
+        ):
+            return super().keyPressEvent(event)
+        # one stop per layer: an imported model's modules select their layer, so they are not stops
+        stops = [b for b in self.diagram.boxes if b.kind in ("layer", "group", "repeat") and not b.module]
+        at = next((i for i, b in enumerate(stops) if b is self.selected), None)
+        if key in (Qt.Key.Key_Left, Qt.Key.Key_Right):
+            box = stops[at] if at is not None else None
+            if box is not None and box.toggle is not None and box.expanded == (key == Qt.Key.Key_Left):
+                self.sig_toggled.emit(box.toggle)
+            return None
+        step = 1 if key == Qt.Key.Key_Down else -1
+        index = at + step if at is not None else (0 if step > 0 else len(stops) - 1)
+        if 0 <= index < len(stops):
+            self.sig_clicked.emit(stops[index].path)
+        return None
+
+    def mouseMoveEvent(self, event):  # noqa: N802 - Qt API: a hand over what a click acts on
+        box = self.box_at(event.position())
+        clickable = box is not None and box.kind in ("layer", "group", "repeat", "empty")
+        cursor = Qt.CursorShape.PointingHandCursor if clickable else Qt.CursorShape.ArrowCursor
+        if self.cursor().shape() != cursor:
+            self.setCursor(cursor)
+        super().mouseMoveEvent(event)
 
     def mouseDoubleClickEvent(self, event):  # noqa: N802 - Qt API: a double click opens or closes a fold / group
         box = self.box_at(event.position())
