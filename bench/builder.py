@@ -10,6 +10,8 @@ Side by side in one run:
   diagram    workbench.core.model.diagram.layout: the network diagram's boxes, arcs and folds (repeats folded)
   unfolded   the same with every repeated run unfolded (a box per layer, the most there is to place)
   paint      painting that unfolded diagram whole into an image (what a PNG export costs; the view paints less)
+  bert_base  rules / cached / meta for a 12-layer BERT-base-sized encoder spec (hidden 768, 12 heads, ff 3072,
+             vocabulary 30522, 128 tokens); its parameter count beside Hugging Face's BertModel
 
 Prints milliseconds and ratios; writes bench/results/builder.json. Usage: python bench/builder.py [--repeat N]
 """
@@ -44,6 +46,76 @@ def network(n_layers: int, width: int = 32):
         ]
     layers = layers[: n_layers - 2] + [{"type": "Flatten"}, {"type": "Linear", "out_features": 10}]
     return ModelSpec(input_shape=[3, 32, 32], layers=layers)
+
+
+def bert_base():
+    """A BERT-base-sized encoder classifier on 128 token ids: vocabulary 30,522, hidden 768, 12 layers of 12 heads,
+    feed-forward 3,072, learned positions up to 512, BERT's pooler (first token, Linear, Tanh) and a 2-class head."""
+    from workbench.core.model.spec import ModelSpec
+
+    encoder = {
+        "type": "TransformerEncoderLayer",
+        "nhead": 12,
+        "dim_feedforward": 3072,
+        "activation": "gelu",
+        "layer_norm_eps": 1e-12,
+    }
+    return ModelSpec(
+        input_shape=[128],
+        layers=[
+            {"type": "Embedding", "num_embeddings": 30522, "embedding_dim": 768, "padding_idx": 0},
+            {"type": "PositionalEmbedding", "max_len": 512},
+            {"type": "LayerNorm", "eps": 1e-12},
+            {"type": "Dropout", "p": 0.1},
+            *[dict(encoder) for _ in range(12)],
+            {"type": "SequencePool", "mode": "first"},
+            {"type": "Linear", "out_features": 768},
+            {"type": "Tanh"},
+            {"type": "Linear", "out_features": 2},
+        ],
+    )
+
+
+def bert_row(repeat: int) -> dict:
+    """Analysis of the BERT-base-sized spec (must stay under 100 ms) against the meta-device fallback; its
+    parameter count against Hugging Face's BertModel (which also has 2 x 768 token-type embeddings)."""
+    from workbench.core.model import analysis as A
+    from workbench.core.model.registry import get_layer_type
+
+    spec = bert_base()
+
+    def rules():
+        A._CACHE.clear()
+        return A.analyze(spec, batch_size=32, input_dtype="int64")
+
+    result = rules()
+    assert result.ok, result.error
+
+    def meta():
+        for r in result.layers[1:]:  # the Embedding needs token ids; the others run on the meta device
+            A._meta_stats(get_layer_type(r.type), dict(r.params), r.input_shape)
+
+    row = {
+        "layers": len(spec.layers),
+        "params": result.total_params,
+        "macs": result.total_macs,
+        "rules_ms": timed(rules, repeat),
+        "cached_ms": timed(lambda: A.analyze(spec, batch_size=32, input_dtype="int64"), repeat),
+        "meta_ms": timed(meta, max(1, repeat // 2)),
+    }
+    try:
+        from transformers import BertConfig, BertModel
+
+        hf = sum(p.numel() for p in BertModel(BertConfig()).parameters())
+        row["hf_bert_base_params"] = hf
+        row["params_minus_hf"] = result.total_params - hf  # the 2-class head minus token-type embeddings
+    except ImportError:
+        pass
+    print(
+        f"BERT-base-sized encoder ({row['layers']} layers, {row['params']:,} params, {row['macs'] / 1e9:.1f} GMAC): "
+        f"rules {row['rules_ms']:.2f} ms  cached {row['cached_ms']:.2f} ms  meta {row['meta_ms']:.0f} ms"
+    )
+    return row
 
 
 def timed(fn, repeat: int) -> float:
@@ -164,6 +236,7 @@ def main() -> None:
             f"| meta/rules {row['meta_over_rules']:5.1f}x  "
             f"real/rules {row['real_over_rules']:5.1f}x"
         )
+    bert = bert_row(args.repeat)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
         json.dumps(
@@ -175,6 +248,7 @@ def main() -> None:
                 "repeat": args.repeat,
                 "loadavg": list(os.getloadavg()),  # other work on the machine slows the timings
                 "rows": rows,
+                "bert_base": bert,
             },
             indent=2,
         )

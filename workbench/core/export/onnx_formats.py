@@ -40,6 +40,21 @@ def quiet():
             logging.getLogger(None if name == "root" else name).setLevel(level)
 
 
+@contextlib.contextmanager
+def unfused_attention():
+    """Off torch's fused inference path for Transformer layers (`_transformer_encoder_layer_fwd`,
+    `_native_multi_head_attention`, taken in eval mode under no_grad), whose ops ONNX cannot express: the
+    layers then run as their plain matmuls, softmax and LayerNorms, which both exporters write."""
+    import torch
+
+    enabled = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(enabled)
+
+
 # -- fp32
 # -------------------------------------------------------------------------------------------------------
 DYNAMO_MIN_OPSET = 18  # the dynamo exporter writes opset 18 and up (it converts down, or silently keeps 18)
@@ -71,7 +86,7 @@ def export_fp32(job, path: Path) -> None:
     if opset < DYNAMO_MIN_OPSET:
         exporters.reverse()
     errors: list[Exception] = []
-    with quiet(), torch.no_grad():
+    with quiet(), torch.no_grad(), unfused_attention():
         for _, dynamo in exporters:
             if errors:
                 job.check_cancel()
