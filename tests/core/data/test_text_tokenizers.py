@@ -157,3 +157,20 @@ def test_default_text_template_learns_and_the_run_keeps_the_tokenizer(tmp_path):
     ids = saved.encode(data.texts[i]).ids[: m.extra["seq_len"]]
     row = data.val.x[0].numpy()
     assert row[len(row) - len(ids) :].tolist() == ids and not row[: len(row) - len(ids)].any()
+
+    from workbench.core.training.evaluation import evaluate_run
+
+    assert evaluate_run(run, data, "val", "cpu").accuracy >= 0.6  # the same settings: the same tokenizer
+    words = load_dataset(_settings(path, tokenizer="words", seq_len=m.extra["seq_len"]))
+    with pytest.raises(UserError, match="was trained on bpe tokens, the loaded data uses words tokens"):
+        evaluate_run(run, words, "val", "cpu")
+
+
+def test_a_changed_vocabulary_is_named():
+    from workbench.core.data.text import tokenizer_mismatch
+
+    trained = {"tokenizer": "words", "vocab": ["<pad>", "<unk>", "a"], "vocab_size": 3}
+    assert tokenizer_mismatch(trained, dict(trained)) is None
+    assert tokenizer_mismatch(trained, {"modality": "tabular"}) is None  # not text: nothing to compare
+    changed = tokenizer_mismatch(trained, {**trained, "vocab": ["<pad>", "<unk>", "b"]})
+    assert "another words vocabulary" in changed and "the split or vocab_size changed" in changed

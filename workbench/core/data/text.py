@@ -176,6 +176,27 @@ def text_tokenizer(extra: dict[str, Any]) -> Tokenizer:
     raise UserError("these data facts hold no text tokenizer (not a CSV text column's data set)")
 
 
+TOKENIZER_KEYS = ("tokenizer", "vocab", "tokenizer_json", "tokenizer_folder")
+
+
+def tokenizer_mismatch(trained: dict[str, Any], loaded: dict[str, Any]) -> str | None:
+    """Why token ids of `loaded` data (its meta.extra) would not mean what they meant to a model trained on data
+    with the facts `trained` (a checkpoint's dataset extra), or None when they tokenize alike (or are not text)."""
+    if not any(trained.get(k) for k in TOKENIZER_KEYS) or not any(loaded.get(k) for k in TOKENIZER_KEYS):
+        return None
+    if trained.get("tokenizer") != loaded.get("tokenizer"):
+        return (
+            f"was trained on {trained.get('tokenizer')} tokens, the loaded data uses {loaded.get('tokenizer')} "
+            "tokens; set the data's tokenizer back"
+        )
+    if any(trained.get(k) != loaded.get(k) for k in TOKENIZER_KEYS):
+        return (
+            f"was trained with another {trained.get('tokenizer')} vocabulary ({trained.get('vocab_size')} entries, "
+            f"the loaded data has {loaded.get('vocab_size')}): the texts, the split or vocab_size changed since"
+        )
+    return None
+
+
 def text_bundle_parts(settings, raw, parts, make_meta, make_split):
     import torch
 

@@ -58,13 +58,25 @@ class ExportSource:
 
             try:
                 self.data = load_dataset(self.dataset)
+                self._check_tokenizer()
             except UserError as exc:
+                self.data = None
                 self.data_error = str(exc)
             except Exception as exc:  # noqa: BLE001 - a broken dataset must not stop the export itself
                 self.data_error = f"{type(exc).__name__}: {exc}"
         elif self.data is None and self.dataset is None and self.data_error is None:
             self.data_error = "the source does not say which dataset it was trained on"
         return self.data
+
+    def _check_tokenizer(self) -> None:
+        """Text data whose tokenizer is not the one the model was trained with gives it ids that mean other
+        words: no calibration or accuracy on it (UserError, kept as data_error)."""
+        from workbench.core.data.text import tokenizer_mismatch
+
+        trained = (self.meta.get("dataset") or {}).get("extra") or {}
+        differs = tokenizer_mismatch(trained, self.data.meta.extra) if self.data is not None else None
+        if differs:
+            raise UserError(f"the model {differs}")
 
 
 def source_from_model(

@@ -164,6 +164,11 @@ def evaluate_run(
             f"run {run_dir.name} was trained on inputs of shape {expected}, the loaded data has "
             f"{list(data.meta.input_shape)}; load the data set the run was trained on"
         )
+    from workbench.core.data.text import tokenizer_mismatch
+
+    differs = tokenizer_mismatch(checkpoint.meta.get("dataset", {}).get("extra") or {}, data.meta.extra)
+    if differs:
+        raise UserError(f"run {run_dir.name} {differs}; load the data set the run was trained on")
     torch_device = resolve_device(device)
     model = checkpoint.build_model().to(torch_device)
     result = evaluate_model(
