@@ -73,7 +73,7 @@ def test_unreadable_spec_exits_2(tmp_path, capsys):
 
 def test_table_output(capsys):
     code, out, _ = run(capsys, "model", "check", str(SAMPLE_PROJECT), "--batch-size", "32")
-    assert code == 0 and "Conv2d" in out and "38,282 parameters" in out and "training estimate" in out
+    assert code == 0 and "Conv2d" in out and "38,282 parameters" in out and "workbench model memory" in out
 
 
 def test_code_writes_a_module_that_reproduces_the_model(tmp_path, capsys):

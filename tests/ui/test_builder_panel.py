@@ -60,7 +60,13 @@ def test_sample_network_shows_every_layer_with_its_output_shape(panel):
         palette.visible_types()
     )
     palette.search.setText("pool")
-    assert set(palette.visible_types()) == {"MaxPool1d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"}
+    assert set(palette.visible_types()) == {
+        "MaxPool1d",
+        "MaxPool2d",
+        "AvgPool2d",
+        "AdaptiveAvgPool2d",
+        "SequencePool",
+    }
 
 
 def test_add_from_palette_then_undo_and_redo(panel, qtbot):
@@ -201,15 +207,24 @@ def test_dataset_adapts_the_input_and_flags_the_head(panel):
     assert types(panel)[0] == "Conv2d" and len(types(panel)) == 9
 
 
-def test_gpu_memory_warning(panel):
-    assert not panel.memory.isVisible()
-    panel.session.set_device("cuda:0")
-    panel.session.set_gpu_free({"cuda:0": 1_000})
-    assert panel.memory.isVisible() and "needs about" in panel.memory.text()
-    panel.session.set_gpu_free({"cuda:0": 80 * 10**9})
-    assert "Fits on cuda:0" in panel.memory.text()
-    panel.session.set_device("cpu")
-    assert not panel.memory.isVisible()
+def test_memory_read_out_shows_the_traced_plan(panel):
+    """The plan comes from the trainer-process job "memory" (ui/memory.py); here it is computed and published
+    the way the job's result is."""
+    from workbench.core.hardware.fit import plan_on
+
+    session = panel.session
+    assert not panel.memory.isVisible()  # nothing planned yet (no trainer process in this test)
+    session.set_device("cuda:0")
+    plan = plan_on(session.project.model, session.project.training, "cuda:0", 1_000, "test GPU")
+    session.memory._publish(plan, None)
+    text = panel.memory.text()
+    assert panel.memory.isVisible() and "Training peak" in text and "gradients" in text
+    assert "Training needs about" in text and "bf16/fp16" in text  # 1000 bytes free: does not fit
+    plan = plan_on(session.project.model, session.project.training, "cuda:0", 80 * 10**9, "test GPU")
+    session.memory._publish(plan, None)
+    assert "Fits: needs" in panel.memory.text() and "largest batch" in panel.memory.text()
+    session.memory._publish(None, "the model cannot be built: layer 3")
+    assert "Memory not estimated: the model cannot be built" in panel.memory.text()
 
 
 def test_no_echo_loops_and_external_changes(panel, qtbot):

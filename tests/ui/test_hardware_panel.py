@@ -131,22 +131,42 @@ def big_model(session):
     )
 
 
+def publish_plan(session, snapshot):
+    """What the trainer-process job "memory" sends (ui/memory.py), computed here: the panels' side of it."""
+    from workbench.core.hardware.fit import plan_memory
+
+    plan = plan_memory(
+        session.project.model, session.project.training, session.device, snapshot, search=False
+    )
+    session.memory._publish(plan, None)
+    return plan
+
+
 def test_warns_when_the_model_will_not_fit_the_chosen_gpu(make_panel, session):
+    from workbench.ui.panels.hardware.meters import RED
+
     panel = make_panel(SimulatedNvml([SimulatedGpu(used=20 * GiB, total=24 * GiB)]))
     session.set_device("cuda:0")
-    step(panel)
+    publish_plan(session, step(panel))
     assert not panel.warning.isVisible()  # the sample project's small CNN fits
+    bar = panel.gpu_meters[0].meters["memory"][1]
+    assert bar._planned is not None and bar._planned[2] != RED and "fits" in bar.toolTip()
+    assert "next run" in panel.gpu_meters[0].detail.text()
     big_model(session)
+    plan = publish_plan(session, panel.latest)
+    assert plan.peak_bytes > 10 * GiB  # a billion weights, Adam: weights, gradients, two moments
     assert panel.warning.isVisible()
     text = panel.warning.text()
-    assert "cuda:0" in text and "4.0 GiB free" in text and "lower the batch size" in text
-    assert panel.memory_estimate() > 10 * GiB
+    assert "cuda:0" in text and "4.0 GiB is free" in text and "bf16/fp16" in text
+    assert bar._planned[2] == RED and "does NOT fit" in bar.toolTip()  # the bar shows the planned peak
     session.set_device("cpu")  # plenty of RAM? then no warning; else a RAM warning
-    snapshot = panel.latest
-    expected = panel.memory_estimate() > snapshot.memory.total - snapshot.memory.used
+    snapshot = step(panel)
+    plan = publish_plan(session, snapshot)
+    expected = plan.needed_bytes > snapshot.memory.total - snapshot.memory.used
     assert panel.warning.isVisible() == expected
     if expected:
-        assert "RAM" in panel.warning.text()
+        assert "on cpu" in panel.warning.text()
+    assert bar._planned is None  # planned on the CPU: not on this GPU's bar
 
 
 def test_no_gpu_and_a_cuda_device_chosen_says_why(make_panel, session):

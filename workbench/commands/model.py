@@ -1,4 +1,4 @@
-"""`workbench model check|code|templates` (docs/contract.md section 3).
+"""`workbench model check|memory|code|templates` (docs/contract.md section 3).
 SPEC is a spec .json or a .wbproj (its model)."""
 
 from __future__ import annotations
@@ -23,6 +23,15 @@ def add_parser(sub) -> None:
     check.add_argument("--num-classes", type=int, help="flag a last layer of another size")
     check.add_argument("--json", action="store_true", help="print one JSON document")
     check.set_defaults(func=run_check)
+
+    from workbench.commands.model_memory import add_arguments as add_memory_arguments
+
+    add_memory_arguments(
+        cmds.add_parser(
+            "memory",
+            help="the traced peak memory of a training step; does it fit, the largest batch that does",
+        )
+    )
 
     code = cmds.add_parser("code", help="write a standalone PyTorch module file (imports only torch)")
     code.add_argument("spec", metavar="SPEC", help="model spec .json, or a .wbproj project")

@@ -94,6 +94,7 @@ class Submit:
     name: str
     target: str  # "module:function"
     kwargs: dict[str, Any]
+    exclusive: bool = False  # JobDef.exclusive
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,9 @@ class JobDef:
     placement: Placement = Placement.TRAINER
     writes: bool = False  # closing the window asks it to stop and save (others are just ended)
     heavy: bool = False  # after it, freed memory is handed back to the OS
+    # runs alone in the trainer process (it waits for the running jobs, later ones wait for it): a job that
+    # changes process-wide state, e.g. torch's global module hooks (MemTracker), which would break a training
+    exclusive: bool = False
 
     def function(self) -> Callable[..., Iterator[Any]]:
         module, _, name = self.target.partition(":")
@@ -150,6 +154,7 @@ JOBS: dict[str, JobDef] = {
     "export": JobDef(f"{_TP}:export_job", writes=True, heavy=True),
     "generate": JobDef("workbench.core.training.generation:generate_job"),
     "augment_preview": JobDef(f"{_TP}:augment_preview_job"),
+    "memory": JobDef("workbench.core.hardware.fit:memory_plan_job"),  # the traced memory plan (fit.py)
 }
 
 

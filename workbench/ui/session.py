@@ -20,6 +20,7 @@ from workbench.core.model.spec import ModelSpec
 from workbench.core.project import Project, autosave_path, load_project, runs_dir, save_project
 from workbench.core.training.config import TrainingConfig
 from workbench.ui.jobs import JobRunner
+from workbench.ui.memory import MemoryPlanner
 
 AUTOSAVE_MS = 30_000
 ADOPT_DELAY_MS = 3000  # a run that was training at the first Save moves this long after it ends
@@ -102,6 +103,7 @@ class ProjectSession(QObject):
         self._autosave.setInterval(AUTOSAVE_MS)
         self._autosave.timeout.connect(self.autosave)
         self.jobs = JobRunner(self)  # every background job; the trainer process lives here
+        self.memory = MemoryPlanner(self)  # the traced memory plan of the next run (ui/memory.py)
         self.actions = {command: _action(self, command, *spec) for command, spec in COMMANDS.items()}
         self.sampler: Any = None  # the hardware sampler (`start_sampling`); its snapshots: sig_hardware
         self.sig_runs_changed.connect(self._on_runs_changed)

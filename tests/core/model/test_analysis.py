@@ -119,16 +119,14 @@ def test_head_size_is_flagged_with_a_fix():
     assert analyze(repaired).output_shape == (10,)
 
 
-def test_totals_and_memory():
-    a = analyze(spec(CNN), batch_size=32, optimizer="adam")
+def test_totals_and_activations():
+    """The training memory is traced by core/memory (tests/core/memory); the analysis counts outputs only."""
+    a = analyze(spec(CNN), batch_size=32)
     assert a.total_params == 160 + 4640 + 32832 + 650
     assert a.size_mb == pytest.approx(a.total_params * 4 / 1e6)
     values = 64 + sum(r.activations for r in a.layers)
     assert a.activation_bytes == 32 * values * 4
-    # weights + grads + two Adam moments + activations and their gradients
-    assert a.training_bytes == a.total_params * 4 * 4 + 2 * a.activation_bytes
-    sgd = analyze(spec(CNN), batch_size=32, optimizer="sgd")
-    assert sgd.training_bytes < a.training_bytes
+    assert "training_bytes" not in a.to_dict()
     assert analyze(spec(CNN), batch_size=64).activation_bytes == 2 * a.activation_bytes
     assert a.total_macs == sum(r.macs for r in a.layers) > 0
 

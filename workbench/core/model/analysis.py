@@ -1,5 +1,6 @@
 """Live analysis of a spec without real weights: per layer the output shape, parameters and MACs, the error at
-the failing layer with a one-click fix, and totals (parameters, size, activation and training memory).
+the failing layer with a one-click fix, and totals (parameters, size, activations; the training
+memory is traced by workbench/core/memory).
 
 Layers with shape / parameter / MAC rules (all built-ins but TorchvisionModel) are analyzed in plain Python;
 the others are built once on torch's meta device (no memory, no weights), their result cached by parameters
@@ -19,7 +20,6 @@ from workbench.core.model.spec import LayerSpec, ModelSpec
 from workbench.core.units import shape_text
 
 ENGINE_KEYS = ("body", "body_shape", "body_code", "body_present")
-OPTIMIZER_STATES = {"sgd": 1, "adam": 2, "adamw": 2, "rmsprop": 1, "none": 0}  # extra copies of the weights
 DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 
 
@@ -83,8 +83,7 @@ class Analysis:
     total_macs: int = 0
     batch_size: int = 1
     param_bytes: int = 0
-    activation_bytes: int = 0  # forward activations kept for backward, for the batch
-    training_bytes: int = 0  # weights + gradients + optimizer state + activations and their grads
+    activation_bytes: int = 0  # every layer's output for the batch (the training peak: core/memory)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -118,7 +117,6 @@ class Analysis:
             "size_mb": round(self.size_mb, 4),
             "batch_size": self.batch_size,
             "activation_bytes": self.activation_bytes,
-            "training_bytes": self.training_bytes,
             "warnings": self.warnings,
             "layers": [r.to_dict() for r in self.layers],
         }
@@ -131,7 +129,6 @@ _CACHE_MAX = 4096
 def analyze(
     spec: ModelSpec,
     batch_size: int = 1,
-    optimizer: str = "adam",
     num_classes: int | None = None,
     input_dtype: str = "float32",
     precision: str = "fp32",
@@ -156,10 +153,6 @@ def analyze(
     result.param_bytes = result.total_params * 4
     values = sum(r.activations for r in reports) + _prod(in_shape)
     result.activation_bytes = batch_size * values * elem
-    states = OPTIMIZER_STATES.get(optimizer, 2)
-    result.training_bytes = (
-        result.param_bytes + result.trainable_params * 4 * (1 + states) + 2 * result.activation_bytes
-    )
     if result.ok and num_classes:
         _check_head(result, num_classes)
     return result

@@ -34,7 +34,7 @@ def table(analysis) -> str:
         f"{bytes_text(analysis.param_bytes)}), {count_text(analysis.total_macs)} MACs per sample"
     )
     lines.append(
-        f"batch {analysis.batch_size}: activations {bytes_text(analysis.activation_bytes)}, "
-        f"training estimate {bytes_text(analysis.training_bytes)}"
+        f"batch {analysis.batch_size}: layer outputs {bytes_text(analysis.activation_bytes)}; "
+        "the training peak: workbench model memory"
     )
     return "\n".join(line.rstrip() for line in lines)

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.errors import UserError
-from workbench.core.hardware.fit import gpu_fit
+from workbench.core.hardware.fit import fit_warning
 from workbench.core.model import editing
 from workbench.core.model.analysis import Analysis, analyze
 from workbench.core.model.registry import get_layer_type
@@ -116,8 +116,9 @@ class BuilderPanel(QWidget):
         session.sig_model_changed.connect(self._on_session_model_changed)
         session.sig_data_loaded.connect(self._on_session_data_loaded)
         session.sig_training_changed.connect(self.refresh)
+        session.memory.sig_plan.connect(self._on_session_gpu_memory)
+        session.memory.sig_planning.connect(self._on_memory_planning)
         session.sig_gpu_memory.connect(self._on_session_gpu_memory)
-        session.sig_device_changed.connect(self._on_session_gpu_memory)
         if session.data is not None:
             self.meta = getattr(session.data, "meta", None)
         self.refresh()
@@ -314,7 +315,6 @@ class BuilderPanel(QWidget):
         meta = self.meta
         return {
             "batch_size": training.batch_size,
-            "optimizer": training.optimizer,
             "precision": training.precision,
             "num_classes": (meta.num_classes or None) if meta is not None else None,
             "input_dtype": getattr(meta, "input_dtype", "float32") if meta is not None else "float32",
@@ -442,33 +442,53 @@ class BuilderPanel(QWidget):
         self.totals.setText(
             f"{lead}<b>{a.total_params:,}</b> params ({count_text(a.trainable_params)} trainable, "
             f"{bytes_text(a.param_bytes)}) · {count_text(a.total_macs)} MACs/sample · batch {a.batch_size}: "
-            f"activations {bytes_text(a.activation_bytes)}, training ≈ {bytes_text(a.training_bytes)}"
+            f"layer outputs {bytes_text(a.activation_bytes)}"
         )
 
+    def _on_memory_planning(self) -> None:
+        if self.session.memory.plan is None:
+            self.memory.setText("<span style='color:#666'>Tracing the training step's memory…</span>")
+            self.memory.show()
+
     def _on_session_gpu_memory(self, *_args) -> None:
-        """The hardware panel's fit check (core/hardware/fit.py), on the GPU free memory the session publishes."""
-        a = self.analysis
-        fit = (
-            gpu_fit(a.training_bytes, self.session.device, self.session.gpu_free or {})
-            if a and a.ok
-            else None
-        )
-        if fit is None:
-            self.memory.hide()
+        """The traced memory plan (ui/memory.py): the peak of a training step by category, whether it fits the
+        device (the hardware panel's check, against the latest free memory) and the largest batch that does."""
+        plan = self.session.memory.plan
+        if plan is None or self.analysis is None or not self.analysis.ok:
+            self.memory.setText(self._memory_unknown())
+            self.memory.setVisible(bool(self.memory.text()))
             return
-        if not fit.fits:
-            self.memory.setText(
-                f"<span style='color:#b00020'>⚠ Training needs about {bytes_text(fit.needed)} "
-                f"with the CUDA context, but {fit.device} has {bytes_text(fit.available)} free: lower "
-                "the batch size, use bf16/fp16, or shrink the model.</span>"
+        est = plan.estimate
+        cats = est.categories
+        parts = [
+            f"weights {bytes_text(cats['parameters'] + cats['buffers'])}",
+            f"gradients {bytes_text(cats['gradients'])}",
+            f"optimizer {bytes_text(cats['optimizer_states'])}",
+            f"activations {bytes_text(cats['activations'] + cats['temporaries'])}",
+        ]
+        line = (
+            f"<b>Training peak {bytes_text(est.peak_bytes)}</b> on {plan.device} (batch {est.batch_size}, "
+            f"{est.precision}{', traced' if est.method == 'traced' else ', ' + est.method}): "
+            + " · ".join(parts)
+        )
+        latest = self.session.memory.latest  # the fit against the latest free memory, else the plan's own
+        warning = fit_warning(plan, self.session.device, latest) if latest is not None else plan.advice()
+        if warning:
+            line += f"<br><span style='color:#b00020'>⚠ {warning}.</span>"
+        elif plan.available_bytes is not None:
+            largest = f"; largest batch {plan.max_batch_size:,}" if plan.max_batch_size else ""
+            line += (
+                f"<br><span style='color:#2e7d32'>Fits: needs {bytes_text(plan.needed_bytes)} with headroom, "
+                f"{bytes_text(plan.available_bytes)} free{largest}.</span>"
             )
-        else:
-            self.memory.setText(
-                f"<span style='color:#2e7d32'>Fits on {fit.device}: about "
-                f"{bytes_text(fit.needed)} with the CUDA context, of {bytes_text(fit.available)} "
-                "free.</span>"
-            )
+        self.memory.setText(line)
         self.memory.show()
+
+    def _memory_unknown(self) -> str:
+        error = self.session.memory.error
+        if error and self.analysis is not None and self.analysis.ok:
+            return f"<span style='color:#8a6100'>Memory not estimated: {error}</span>"
+        return ""
 
     # -- editing actions
     # -----------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@ GPU, in the spirit of nvitop: dense, readable at a glance, and they fit a 300-pi
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QProgressBar, QSizePolicy
 
 from workbench.core.hardware.snapshot import GpuStats, HardwareSnapshot
@@ -50,6 +51,30 @@ class Bar(QProgressBar):
         self.setFixedHeight(8)
         self.setMinimumWidth(30)
         self._color = ""
+        self._planned: tuple[float, float, str] | None = None  # (from %, to %, colour): the next run's peak
+
+    def set_planned(self, start: float | None, end: float | None, color: str = "#3b6fd4") -> None:
+        """Mark [start, end] percent beside the value: where the next run's planned memory would sit."""
+        planned = None if start is None or end is None else (start, end, color)
+        if planned != self._planned:
+            self._planned = planned
+            self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().paintEvent(event)
+        if self._planned is None:
+            return
+        start, end, color = self._planned
+        width = self.width()
+        x0 = width * max(0.0, min(start, 100.0)) / 100
+        x1 = width * max(0.0, min(end, 100.0)) / 100
+        painter = QPainter(self)
+        fill = QColor(color)
+        fill.setAlpha(110)
+        painter.fillRect(QRectF(x0, 1, max(x1 - x0, 2.0), self.height() - 2), fill)
+        painter.setPen(QPen(QColor(color), 2))
+        painter.drawLine(int(x1) - 1, 0, int(x1) - 1, self.height())
+        painter.end()
 
     def set_percent(self, percent: float | None, color: str | None = None) -> None:
         self.setValue(0 if percent is None else int(max(0.0, min(percent, 100.0)) * 10))
@@ -181,8 +206,16 @@ class GpuMeters(MeterBlock):
         self.add_meter("memory", "memory")
         self.add_meter("power", "power")
         self.detail = self.add_detail()
+        self.plan = None  # the next run's MemoryPlan when it is planned on this GPU (ui/memory.py)
+        self._gpu: GpuStats | None = None
+
+    def show_plan(self, plan) -> None:
+        self.plan = plan
+        if self._gpu is not None:
+            self.show_gpu(self._gpu)
 
     def show_gpu(self, gpu: GpuStats) -> None:
+        self._gpu = gpu
         where = gpu.device or "hidden by CUDA_VISIBLE_DEVICES"
         self.header.setText(
             f"GPU {gpu.index} · {short_gpu_name(gpu.name)} <span style='font-weight:400; "
@@ -208,12 +241,30 @@ class GpuMeters(MeterBlock):
             if gpu.torch
             else ""
         )
+        plan = self.plan if self.plan is not None and self.plan.device == gpu.device else None
+        plan_line = ""
+        _name, memory_bar, _value = self.meters["memory"]
+        if plan is not None and gpu.memory_total and gpu.memory_used is not None:
+            # what our trainer holds now is ours to reuse: the plan starts from what others use
+            start = max(gpu.memory_used - (ours or 0), 0)
+            end = start + plan.needed_bytes
+            over = end > gpu.memory_total
+            memory_bar.set_planned(
+                100 * start / gpu.memory_total, 100 * end / gpu.memory_total, RED if over else "#3b6fd4"
+            )
+            plan_line = (
+                f"\nNext run (planned): peak {bytes_text(plan.peak_bytes)}, needs "
+                f"{bytes_text(plan.needed_bytes)} with headroom: "
+                + ("does NOT fit" if over else f"fits, {bytes_text(gpu.memory_total - end)} to spare")
+            )
+        else:
+            memory_bar.set_planned(None, None)
         self.set_meter(
             "memory",
             gpu.memory_percent,
             f"{bytes_text(gpu.memory_used)} / {bytes_text(gpu.memory_total)}",
             f"Free: {bytes_text(gpu.memory_free)}\nThis process: "
-            f"{bytes_text(ours) if ours is not None else 'not using this GPU'}{torch_line}",
+            f"{bytes_text(ours) if ours is not None else 'not using this GPU'}{torch_line}{plan_line}",
         )
         power_pct = (
             100.0 * gpu.power_watts / gpu.power_limit_watts
@@ -228,7 +279,13 @@ class GpuMeters(MeterBlock):
             "Power draw against the enforced power limit",
             color=level_color(power_pct, 90, 98),
         )
-        self.detail.setText(" · ".join(_gpu_details(gpu)))
+        planned = []
+        if plan_line:
+            color = RED if "NOT" in plan_line else "#3b6fd4"
+            planned.append(
+                f"<span style='color:{color}'>▮ next run {bytes_text(plan.needed_bytes)} planned</span>"
+            )
+        self.detail.setText(" · ".join(_gpu_details(gpu) + planned))
 
 
 def _gpu_details(gpu: GpuStats) -> list[str]:

@@ -7,8 +7,6 @@ The session owns the sampler and runs it as a background job (`ProjectSession.st
 
 from __future__ import annotations
 
-import sys
-
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -22,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.hardware.fit import fit_warning, resolve_device, training_memory_estimate
+from workbench.core.hardware.fit import fit_warning, resolve_device
 from workbench.core.hardware.sampler import DEFAULT_INTERVAL_S, HardwareSampler
 from workbench.core.hardware.snapshot import HardwareSnapshot
 from workbench.core.units import bytes_text
@@ -58,16 +56,13 @@ class HardwarePanel(QWidget):
             )
         self.sampler = session.sampler = sampler  # the session owns it (and its job)
         self.latest: HardwareSnapshot | None = None
-        self._estimate: int | None = None
-        self._estimate_stale = True
         self._stopped = False
         self._had_gpus: bool | None = None
         self._build()
         session.sig_hardware.connect(self.show_snapshot)
         session.sig_device_changed.connect(self._on_session_device_changed)
         session.sig_project_loaded.connect(self._on_session_project_loaded)
-        for signal in (session.sig_model_changed, session.sig_training_changed):
-            signal.connect(self._on_session_model_changed)
+        session.memory.sig_plan.connect(self._on_session_memory_plan)
         if start:
             session.start_sampling(self.sampler)
 
@@ -204,6 +199,7 @@ class HardwarePanel(QWidget):
     def _show_gpus(self, s: HardwareSnapshot) -> None:
         while len(self.gpu_meters) < len(s.gpus):
             block = GpuMeters(len(self.gpu_meters))
+            block.show_plan(self.session.memory.plan)
             self.meters_layout.insertWidget(1 + len(self.gpu_meters), block)
             block.show()
             self.gpu_meters.append(block)
@@ -262,33 +258,31 @@ class HardwarePanel(QWidget):
             self.device_combo.blockSignals(False)
         self._update_warning()
 
-    def _on_session_model_changed(self, *_args) -> None:
-        self._estimate_stale = True
-        self._update_warning()
-
     def _on_session_project_loaded(self) -> None:
         self.sampler.set_disk_path(self._project_folder())
-        self._on_session_model_changed()
+        self._update_warning()
 
-    def memory_estimate(self) -> int | None:
-        """The builder's training-memory estimate for the project's model, cached until the model changes."""
-        if self._estimate_stale:
-            self._estimate = training_memory_estimate(self.session.project)
-            # without torch loaded yet some layers cannot be sized: try again on a later snapshot
-            self._estimate_stale = self._estimate is None and "torch" not in sys.modules
-        return self._estimate
+    def _on_session_memory_plan(self, _plan=None) -> None:
+        """The traced plan of the next run (ui/memory.py): on its GPU's memory bar, and in the warning."""
+        plan = self.session.memory.plan
+        for block in self.gpu_meters:
+            block.show_plan(plan)
+        self._update_warning()
 
     def _update_warning(self) -> None:
-        text = fit_warning(self.memory_estimate(), self.session.device, self.latest)
+        plan = self.session.memory.plan
+        text = fit_warning(plan, self.session.device, self.latest)
         self.warning.setText(f"⚠ {text}" if text else "")
         self.warning.setVisible(bool(text))
         if self.latest is not None:
             target = resolve_device(self.session.device, self.latest)
-            estimate = self._estimate
-            self.device_combo.setToolTip(
-                f"Training runs on {target}"
-                + (f"; the model needs about {bytes_text(estimate)} to train" if estimate else "")
+            planned = (
+                f"; the next run's traced peak is {bytes_text(plan.peak_bytes)} (needs "
+                f"{bytes_text(plan.needed_bytes)} with headroom)"
+                if plan is not None and plan.device == target
+                else ""
             )
+            self.device_combo.setToolTip(f"Training runs on {target}{planned}")
 
     # -- controls
     # -------------------------------------------------------------------------------------------------
