@@ -154,7 +154,8 @@ JOBS: dict[str, JobDef] = {
     "export": JobDef(f"{_TP}:export_job", writes=True, heavy=True),
     "generate": JobDef("workbench.core.training.generation:generate_job"),
     "augment_preview": JobDef(f"{_TP}:augment_preview_job"),
-    "memory": JobDef("workbench.core.hardware.fit:memory_plan_job"),  # the traced memory plan (fit.py)
+    # the traced memory plan (fit.py); exclusive: MemTracker's module hooks are global to the process
+    "memory": JobDef("workbench.core.hardware.fit:memory_plan_job", exclusive=True),
 }
 
 
