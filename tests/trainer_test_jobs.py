@@ -13,3 +13,16 @@ def sleep_job(control: Any, seconds: float, steps: int = 1) -> Iterator[int]:
     for step in range(steps):
         time.sleep(seconds)
         yield step
+
+
+def failing_job(control: Any, error: str) -> Iterator[int]:
+    """One event, then the named exception (for the error kinds)."""
+    from workbench.core.errors import Cancelled, UserError
+
+    yield 1
+    raise {
+        "user": UserError("fix the thing"),
+        "memory": MemoryError(),
+        "cancelled": Cancelled(),
+        "bug": KeyError("x"),
+    }[error]

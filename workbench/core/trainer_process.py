@@ -293,6 +293,9 @@ class Child:
         self.commands = commands
         self.outbox = Outbox(events)
         self.jobs: dict[int, tuple[threading.Thread, JobControl]] = {}
+        self.exclusive: set[int] = set()  # running jobs that run alone (JobDef.exclusive)
+        self.waiting: collections.deque[Submit] = collections.deque()  # behind or before an exclusive job
+        self.lock = threading.Lock()
         self.stopping = threading.Event()
 
     def serve(self) -> None:
@@ -305,12 +308,38 @@ class Child:
             if isinstance(message, Exit):
                 break
             if isinstance(message, Submit):
-                self._start(message)
+                with self.lock:
+                    self.waiting.append(message)
+                self._start_waiting()
             elif isinstance(message, Control):
-                job = self.jobs.get(message.job_id)
-                if job is not None:
-                    job[1].apply(message.action, message.argument)
+                self._control(message)
         self._exit()
+
+    def _control(self, message: Control) -> None:
+        with self.lock:
+            job = self.jobs.get(message.job_id)
+            queued = [s for s in self.waiting if s.job_id == message.job_id]
+            if queued and message.action in (Action.CANCEL, Action.STOP):
+                self.waiting.remove(queued[0])
+        if job is not None:
+            job[1].apply(message.action, message.argument)
+        elif queued and message.action in (Action.CANCEL, Action.STOP):
+            self.outbox.send(
+                Done(message.job_id, JobError(ErrorKind.CANCELLED, "cancelled before it started"))
+            )
+
+    def _start_waiting(self) -> None:
+        """Start the waiting jobs in order; an exclusive job (one that changes process-wide state, e.g. torch's
+        global module hooks) starts only when nothing else runs, and nothing starts while one runs (the others
+        do not wait behind a waiting one)."""
+        with self.lock:
+            for submit in list(self.waiting):
+                if self.exclusive or (submit.exclusive and self.jobs):
+                    continue
+                self.waiting.remove(submit)
+                if submit.exclusive:
+                    self.exclusive.add(submit.job_id)
+                self._start(submit)
 
     def _start(self, submit: Submit) -> None:
         control = JobControl()
@@ -342,10 +371,13 @@ class Child:
                 error = JobError(ErrorKind.CANCELLED, "cancelled")
             self.outbox.flush()
             self.outbox.send(Done(job_id, error))
-            self.jobs.pop(job_id, None)
+            with self.lock:
+                self.jobs.pop(job_id, None)
+                self.exclusive.discard(job_id)
             heavy = submit.name in JOBS and JOBS[submit.name].heavy
             if heavy:  # (a builder analysis at each edit must not pause a running training)
                 _give_memory_back()
+            self._start_waiting()
 
     def _flusher(self) -> None:
         while not self.stopping.wait(FLUSH_S):
