@@ -312,7 +312,7 @@ register_layer(
         "PatchEmbedding",
         "Attention",
         doc="Cuts an image (C, H, W) into patches and projects each to embed_dim (ViT): (patches, E), with a "
-        "learned class token first when cls_token is on (pool it with SequencePool 'first').",
+        "learned class token first when cls_token is on (the step a classifier head reads).",
         params=(
             Param("in_channels", "int", minimum=1, inferred=True, doc=f"Image channels; {CHANNELS}"),
             Param("embed_dim", "int", 64, 1, 65_536, doc="Features per patch"),

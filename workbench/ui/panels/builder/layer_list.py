@@ -35,13 +35,22 @@ def _summary(layer: dict) -> str:
         "output": "",
         "output_size": "",
         "unflattened_size": "",
+        "nhead": "heads=",
+        "num_heads": "heads=",
+        "dim_feedforward": "ff",
+        "patch_size": "patch ",
+        "kind": "",
+        "mode": "",
+        "vocab_size": "→",
     }
+    flags = ("causal", "rotary", "cls_token", "norm_first")  # shown by name when on
     parts = []
     for key, prefix in keys.items():
         if key in layer and layer[key] is not None:
             value = layer[key]
             text = "x".join(map(str, value)) if isinstance(value, list) else str(value)
             parts.append(f"{prefix}{text}")
+    parts += [flag for flag in flags if layer.get(flag) is True]
     return f"({', '.join(parts)})" if parts else ""
 
 
