@@ -118,6 +118,24 @@ def test_templates(tmp_path, capsys):
     assert code == 0 and build_model(load_spec(target))(torch.zeros(1, 1, 28, 28)).shape == (1, 5)
 
 
+def test_transformer_templates_and_their_errors_on_the_command_line(tmp_path, capsys):
+    code, out, _ = run(capsys, "model", "templates")
+    assert code == 0 and all(name in out for name in ("bert_classifier", "gpt_lm", "vit"))
+    target = tmp_path / "gpt.json"
+    argv = ("model", "templates", "gpt_lm", "--input-shape", "16", "--num-classes", "40", "-o", str(target))
+    assert run(capsys, *argv)[0] == 0
+    code, out, _ = run(capsys, "model", "check", str(target), "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["output_shape"] == [16, 40]
+    assert [layer["type"] for layer in doc["layers"]].count("TransformerEncoderLayer") == 3
+    spec = json.loads(target.read_text())
+    spec["layers"][3]["nhead"] = 5  # 128 features do not split into 5 heads
+    target.write_text(json.dumps(spec))
+    code, out, err = run(capsys, "model", "check", str(target), "--json")
+    assert code == 2 and "use nhead 4 or 8" in err
+    assert json.loads(out)["layers"][3]["fix"]["layer"] == {"nhead": 4}
+
+
 def test_entry_point_exit_status(tmp_path):
     path = tmp_path / "broken.json"
     path.write_text(json.dumps(BROKEN))

@@ -124,9 +124,10 @@ def run_templates(args) -> int:
 
     if not args.name:
         for t in TEMPLATES.values():
-            print(f"{t.name:14} {t.title}: {t.doc}")
+            print(f"{t.name:16} {t.title}: {t.doc}")
         return 0
-    tokens = args.name in TEMPLATES and TEMPLATES[args.name].kind == "tokens"  # integer token ids in
+    token_kinds = ("tokens", "language_model")  # templates that take integer token ids
+    tokens = args.name in TEMPLATES and TEMPLATES[args.name].kind in token_kinds
     spec = make_template(
         args.name,
         parse_shape(args.input_shape),
