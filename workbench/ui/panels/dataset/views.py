@@ -119,7 +119,17 @@ def make_table(name: str) -> QTableWidget:
 
 
 def sample_rows(bundle: DataBundle, split: str, picks: np.ndarray) -> tuple[list[str], list[list[str]]]:
-    """Rows for non-image data not read from a CSV (e.g. npz features): values as the source had them."""
+    """Rows for non-image data not read from a CSV (e.g. npz features): values as the source had them; a text
+    file's windows (language model) as their text, in order."""
+    if bundle.meta.task == "language_model":
+        from workbench.core.data.textfile import lm_tokenizer
+
+        tokenizer = lm_tokenizer(bundle.meta.extra)
+        windows = sorted(int(i) for i in picks)
+        text = [tokenizer.decode(np.asarray(bundle.sample(split, i)[0]).tolist()) for i in windows]
+        return ["window", "text"], [
+            [str(i), t.replace("\n", "↵")] for i, t in zip(windows, text, strict=True)
+        ]
     names = bundle.meta.extra.get("features") or [f"x{i}" for i in range(bundle.meta.input_shape[0])]
     rows = []
     for i in picks:

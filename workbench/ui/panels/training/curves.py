@@ -27,6 +27,14 @@ from workbench.ui.widgets.live_plot import LivePlot
 BLUE, ORANGE, GREEN, PURPLE, GREY = "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#9aa7b4"
 # overlays: far from the current run's blue / orange / grey and from each other (no red beside dark red)
 OVERLAY_COLORS = ("#d62728", "#2ca02c", "#6a1b9a", "#222222", "#e377c2", "#bcbd22", "#8c564b")
+SECONDARY_REFRESH_S = 0.5  # the learning-rate and system plots: new points twice a second
+BOTH = f"<span style='color:{BLUE}'>train</span> · <span style='color:{ORANGE}'>val</span>"
+# the small metric plot: accuracy, or perplexity (exp of the next-token loss) for a language model, where
+# accuracy means little; its series keep the keys train_accuracy / val_accuracy whatever they show
+METRICS = {
+    "accuracy": ("Accuracy", "train_accuracy", "val_accuracy"),
+    "perplexity": ("Perplexity", "train_perplexity", "val_perplexity"),
+}
 
 
 class CurvesView(QWidget):
@@ -36,11 +44,13 @@ class CurvesView(QWidget):
         self.loss.setObjectName("lossPlot")
         self.loss.add_series("loss", "loss", GREY, width=1)
         self.loss.add_series("loss_smooth", "smoothed", BLUE, width=2, smooth_of="loss")
-        both = f"<span style='color:{BLUE}'>train</span> · <span style='color:{ORANGE}'>val</span>"
+        both = BOTH
         self.epoch_loss = LivePlot(f"Epoch loss: {both}", legend=False)
         self.epoch_loss.add_series("train_loss", "train", BLUE, symbol="o")
         self.epoch_loss.add_series("val_loss", "val", ORANGE, symbol="o")
         self.accuracy = LivePlot(f"Accuracy: {both}", legend=False)
+        self.accuracy.setObjectName("metricPlot")
+        self.metric_kind = "accuracy"  # or "perplexity" (set_metric)
         self.accuracy.add_series("train_accuracy", "train", BLUE, symbol="o")
         self.accuracy.add_series("val_accuracy", "val", ORANGE, symbol="o")
         self.lr = LivePlot("Learning rate", legend=False)
@@ -49,6 +59,8 @@ class CurvesView(QWidget):
         self.system.set_x_mode("time")
         self.system.set_empty_text("CPU / GPU load\nwhile training")
         self.system.setObjectName("systemPlot")
+        for secondary in (self.lr, self.system):
+            secondary.min_refresh_s = SECONDARY_REFRESH_S
         self.plots = (self.loss, self.epoch_loss, self.accuracy, self.lr)
         self.all_plots = (*self.plots, self.system)
         self._system_kind: str | None = None
@@ -129,8 +141,17 @@ class CurvesView(QWidget):
 
     # -- data
     # ------------------------------------------------------------------------------------------------------
+    def set_metric(self, metric: str) -> None:
+        """What the small metric plot shows: "accuracy", or "perplexity" for a language-model run."""
+        if metric == self.metric_kind:
+            return
+        self.metric_kind = metric
+        self.accuracy.getPlotItem().setTitle(f"{METRICS[metric][0]}: {BOTH}", size="9pt", color="#333")
+        self.accuracy.set_log_y(metric == "perplexity" or self.log_check.isChecked())
+
     def clear(self) -> None:
         self._extent = (None, None)
+        self.set_metric("accuracy")  # a language-model run's first epoch switches it to perplexity
         for plot in self.all_plots:
             plot.clear_data()
         self.set_overlays([])
@@ -153,12 +174,15 @@ class CurvesView(QWidget):
         self.lr.extend("lr", steps, epochs, times, [e.lr for e in events])
 
     def add_epoch(self, event, t: float) -> None:
+        if getattr(event, "train_perplexity", None) is not None:
+            self.set_metric("perplexity")
+        fields = METRICS[self.metric_kind][1:]
         for plot, keys in (
-            (self.epoch_loss, ("train_loss", "val_loss")),
-            (self.accuracy, ("train_accuracy", "val_accuracy")),
+            (self.epoch_loss, (("train_loss", "train_loss"), ("val_loss", "val_loss"))),
+            (self.accuracy, tuple(zip(("train_accuracy", "val_accuracy"), fields, strict=True))),
         ):
-            for key in keys:
-                value = getattr(event, key)
+            for key, field in keys:
+                value = getattr(event, field, None)
                 if value is not None:
                     plot.append(key, event.step, event.epoch, t, value)
 
@@ -182,12 +206,13 @@ class CurvesView(QWidget):
             if label in self.system.series:
                 self.system.append(label, 0, 0, t, value)
 
-    def refresh(self) -> None:
+    def refresh(self, force: bool = False) -> None:
         """Push the new points of every plot to its curves in this one frame (Qt paints them together on its
-        next pass), so the small plots never lag the batch loss."""
+        next pass); the learning-rate and system plots at most SECONDARY_REFRESH_S apart unless `force` (a
+        frame costs the GUI process CPU: the batch loss is the live one, the epoch plots change once an epoch)."""
         plots = self.all_plots
         for plot in plots:
-            plot.refresh()  # a plot without new points only checks its empty-state text
+            plot.refresh(force)  # a plot without new points only checks its empty-state text
         if self.lr in plots:
             lr = self.lr.series["lr"].y.view
             if len(lr) and lr.min() == lr.max() and not self.log_check.isChecked():
@@ -222,18 +247,21 @@ class CurvesView(QWidget):
         times = [t - t0 for t in metrics.time]
         self.loss.set_points("loss", metrics.steps, epoch_x, times, metrics.loss)
         self.lr.set_points("lr", metrics.steps, epoch_x, times, metrics.lr)
+        lm = any(e.get("train_perplexity") is not None for e in metrics.epochs)
+        self.set_metric("perplexity" if lm else "accuracy")
+        fields = METRICS[self.metric_kind][1:]
         for plot, keys in (
-            (self.epoch_loss, ("train_loss", "val_loss")),
-            (self.accuracy, ("train_accuracy", "val_accuracy")),
+            (self.epoch_loss, (("train_loss", "train_loss"), ("val_loss", "val_loss"))),
+            (self.accuracy, tuple(zip(("train_accuracy", "val_accuracy"), fields, strict=True))),
         ):
-            for key in keys:
-                rows = [e for e in metrics.epochs if e.get(key) is not None]
+            for key, field in keys:
+                rows = [e for e in metrics.epochs if e.get(field) is not None]
                 plot.set_points(
                     key,
                     [e.get("step", 0) for e in rows],
                     [e["epoch"] for e in rows],
                     [(e.get("time") or t0) - t0 for e in rows],
-                    [e[key] for e in rows],
+                    [e[field] for e in rows],
                 )
         self.refresh()
 
@@ -262,14 +290,15 @@ class CurvesView(QWidget):
                 [t - t0 for t in metrics.time],
                 metrics.loss,
             )
-            rows = [e for e in metrics.epochs if e.get("val_accuracy") is not None]
+            field = METRICS[self.metric_kind][2]
+            rows = [e for e in metrics.epochs if e.get(field) is not None]
             self.accuracy.add_series(key, f"{name} val", color, style=Qt.DashLine, symbol="t")
             self.accuracy.set_points(
                 key,
                 [e.get("step", 0) for e in rows],
                 [e["epoch"] for e in rows],
                 [(e.get("time") or t0) - t0 for e in rows],
-                [e["val_accuracy"] for e in rows],
+                [e[field] for e in rows],
             )
             self._overlays.append(key)
         if self.loss.legend is not None:
@@ -293,6 +322,7 @@ class CurvesView(QWidget):
     def _on_log_check_toggled(self, on: bool) -> None:
         for plot in (self.loss, self.epoch_loss, self.lr):
             plot.set_log_y(on)
+        self.accuracy.set_log_y(on or self.metric_kind == "perplexity")
 
     def _on_smooth_slider_changed(self, value: int) -> None:
         self.smooth_label.setText(f"{value / 100:.2f}")

@@ -18,11 +18,14 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QSplitter,
+    QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
+
+from workbench.ui.panels.training.sample_box import SampleBox
 
 THUMB = 56
 MAX_THUMBS = 200
@@ -185,8 +188,10 @@ class EvaluationView(QWidget):
         self.gallery.setMovement(QListWidget.Static)
         self.gallery.setUniformItemSizes(True)
 
+        self.sample_box = SampleBox()  # a language-model run: text from a prompt instead of a matrix
+        self.split_label = QLabel("Split")
         bar = QHBoxLayout()
-        bar.addWidget(QLabel("Split"))
+        bar.addWidget(self.split_label)
         bar.addWidget(self.split_combo)
         bar.addWidget(self.evaluate_button)
         bar.addWidget(self.misclassified_button)
@@ -204,16 +209,37 @@ class EvaluationView(QWidget):
         split.addWidget(right)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
+        classifier = QWidget()
+        cl = QVBoxLayout(classifier)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.addWidget(self.status)
+        cl.addWidget(split, 1)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(classifier)
+        self.pages.addWidget(self.sample_box)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
-        layout.addWidget(self.status)
-        layout.addWidget(split, 1)
+        layout.addWidget(self.pages, 1)
         self.misclassified_button.setEnabled(False)
+
+    def show_language_model(self, run_name: str) -> None:
+        """A language-model run: the sample box (prompt -> generated text) in place of the confusion matrix."""
+        self.result = self.data = None
+        self._set_language_model(True)
+        self.sample_box.set_run(run_name)
+        self.evaluate_button.setEnabled(True)
+
+    def _set_language_model(self, on: bool) -> None:
+        self.pages.setCurrentIndex(1 if on else 0)
+        for widget in (self.split_label, self.split_combo, self.misclassified_button):
+            widget.setVisible(not on)
+        self.evaluate_button.setText("Sample from selected run" if on else "Evaluate selected run")
 
     def clear(self) -> None:
         """Back to the empty state (another project was opened: its runs, its classes)."""
         self.result = self.data = None
+        self._set_language_model(False)
         self.status.setText(EMPTY_TEXT)
         self.matrix.reset()
         self.table.setRowCount(0)
@@ -223,14 +249,17 @@ class EvaluationView(QWidget):
         self.evaluate_button.setEnabled(True)
 
     def set_busy(self, text: str) -> None:
+        self._set_language_model(False)
         self.status.setText(text)
         self.evaluate_button.setEnabled(False)
 
     def set_error(self, text: str) -> None:
+        self._set_language_model(False)
         self.status.setText(f"<span style='color:#b00020'>{text}</span>")
         self.evaluate_button.setEnabled(True)
 
     def set_result(self, result, data) -> None:
+        self._set_language_model(False)
         self.result, self.data = result, data
         self.evaluate_button.setEnabled(True)
         self.misclassified_button.setEnabled(True)

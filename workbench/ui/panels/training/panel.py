@@ -36,7 +36,7 @@ from workbench.ui.panels.training.evaluation_view import EvaluationView
 from workbench.ui.panels.training.runs_view import RunsView
 from workbench.ui.panels.training.settings_form import TrainingSettingsForm
 
-PROGRESS_S = 0.1  # progress bars and the stats line: 10 updates a second (the plots: every frame)
+PROGRESS_S = 0.25  # progress bars and the stats line: 4 updates a second (the loss plot: every frame)
 STATE_TEXT = {
     "idle": "Idle",
     "warming": "Starting PyTorch…",  # Start pressed while the trainer process still imports torch
@@ -103,6 +103,7 @@ class TrainingPanel(QWidget):
         self.session = session
         self.job: Job | None = None
         self.eval_job: Job | None = None
+        self.sample_run: Path | None = None  # the language-model run the sample box generates with
         self.paused = False
         self._progress_shown = 0.0
         self.state = "idle"
@@ -194,6 +195,7 @@ class TrainingPanel(QWidget):
         self.runs.sig_evaluate.connect(lambda run: self.evaluate(run.path))
         self.runs.sig_changed.connect(self.session.sig_runs_changed.emit)
         self.evaluation.sig_evaluate_requested.connect(self._on_evaluation_requested)
+        self.evaluation.sample_box.sig_generate_requested.connect(self._on_sample_box_generate_requested)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -314,7 +316,7 @@ class TrainingPanel(QWidget):
         if last_batch is not None and not finished_now and now - self._progress_shown >= PROGRESS_S:
             self._progress_shown = now  # (QProgressBar.setValue repaints at once: 0.6 ms a call here)
             self._show_progress(last_batch)
-        self.curves.refresh()  # every plot in this one frame: the small plots never lag the loss
+        self.curves.refresh(force=finished_now)  # one frame for every plot; the last one shows every point
 
     def _on_started(self, event) -> None:
         from workbench.core.training.runs import Run
@@ -528,6 +530,10 @@ class TrainingPanel(QWidget):
 
         split = split or self.evaluation.split_combo.currentText()
         run = Run(run_path)
+        if run.config.get("dataset_meta", {}).get("task") == "language_model":
+            self.sample_run = run_path  # no confusion matrix: text generated from a prompt instead
+            self.evaluation.show_language_model(run.name)
+            return True
         dataset = run.config.get("dataset")
         same_data = dataset == self.session.project.dataset.model_dump(mode="json")
         data = self.session.data if same_data else None  # the samples behind each cell are drawn from it
@@ -545,6 +551,20 @@ class TrainingPanel(QWidget):
         self.eval_job = None
         if error is not None:
             self.evaluation.set_error(error.message)
+
+    def _on_sample_box_generate_requested(self, options: dict) -> None:
+        """Generate text with the language-model run shown in the sample box, in the trainer process."""
+        box = self.evaluation.sample_box
+        if self.session.jobs.closing or self.sample_run is None:
+            return
+        device = "cpu" if self.running else (self.session.device or "auto")
+        job = self.session.jobs.job(
+            "generate", "generate", run_dir=str(self.sample_run), device=device, **options
+        )
+        job.sig_events.connect(lambda events: box.set_sample(events[-1]))
+        job.sig_done.connect(lambda error: box.set_error(error.message) if error is not None else None)
+        box.set_busy()
+        self.session.jobs.start(job)
 
     # -- closing
     # ---------------------------------------------------------------------------------------------------

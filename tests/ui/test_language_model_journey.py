@@ -1,0 +1,134 @@
+"""A language model in the window, as a user builds it: File > New project -> a text file (the GPL v3) ->
+the default template is gpt_lm -> train -> the curves show perplexity -> the Evaluation tab's sample box
+generates text from a typed prompt (seeded: the same seed, the same text). Screenshot at 1280x800 to
+$WORKBENCH_SCREENSHOTS (docs/screenshots with `make screenshots`) or a temp folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from journeys import (
+    answer_modal,
+    click,
+    data_loaded,
+    menu_action,
+    run_rows,
+    set_epochs,
+    train,
+    training_panel,
+    type_into,
+)
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QDialogButtonBox, QPushButton, QTabWidget
+from realdata import GPL3
+
+from workbench.ui.main_window import MainWindow
+
+WAIT_MS = 120_000
+
+
+def test_the_metric_plot_shows_perplexity_for_a_language_model_run(qtbot):
+    from workbench.core.training.runs import RunMetrics
+    from workbench.ui.panels.training.curves import CurvesView
+
+    view = CurvesView()
+    qtbot.addWidget(view)
+    lm = RunMetrics()
+    lm.steps, lm.batch_epoch, lm.loss, lm.lr, lm.time = [1, 2], [1, 2], [3.0, 2.0], [1e-3] * 2, [0.0, 1.0]
+    lm.epochs = [
+        {
+            "epoch": e,
+            "step": e,
+            "train_loss": loss,
+            "val_loss": loss,
+            "train_accuracy": None,
+            "val_accuracy": None,
+            "train_perplexity": 2.718**loss,
+            "val_perplexity": 2.718**loss,
+            "time": e,
+        }
+        for e, loss in ((1, 3.0), (2, 2.0))
+    ]
+    view.show_run(lm)
+    assert (
+        view.metric_kind == "perplexity"
+        and view.findChild(type(view.accuracy), "metricPlot") is view.accuracy
+    )
+    assert "Perplexity" in view.accuracy.getPlotItem().titleLabel.text
+    assert list(view.accuracy.series["val_accuracy"].y.view) == pytest.approx([2.718**3, 2.718**2])
+    view.clear()  # the next run starts as a classifier's accuracy again
+    assert view.metric_kind == "accuracy" and "Accuracy" in view.accuracy.getPlotItem().titleLabel.text
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not GPL3.is_file(), reason=f"{GPL3} (Debian's base-files) is not on this system")
+def test_text_file_to_generated_text(qtbot, tmp_path):
+    window = MainWindow()
+    window.settings.clear()
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    offered = []
+
+    def drive(dialog):
+        form = dialog.source_form
+        form.kind.setCurrentIndex(form.kind.findData("textfile"))
+        type_into(form.path.edit, str(GPL3))
+        click(form.load_button)
+        create = dialog.buttons.button(QDialogButtonBox.Ok)
+        qtbot.waitUntil(create.isEnabled, timeout=WAIT_MS)
+        offered.extend(dialog.template.itemData(i) for i in range(dialog.template.count()))
+        offered.append(dialog.template.currentData())
+        click(create)
+
+    answer_modal(qtbot, menu_action(window, "File", "New project").trigger, drive)
+    assert offered[-1] == "gpt_lm" and "gpt_lm" in offered[:-1]  # the default, and offered
+    qtbot.waitUntil(lambda: data_loaded(window), timeout=WAIT_MS)
+    session = window.session
+    assert session.project.dataset.kind == "textfile" and session.data.meta.task == "language_model"
+    set_epochs(window, 1)
+    panel = training_panel(window)
+    try:
+        train(qtbot, window)
+    except Exception:
+        print("DEBUG", panel.last_finished, run_rows(window))
+        raise
+    assert panel.curves.metric_kind == "perplexity"
+    assert "Perplexity" in panel.curves.accuracy.getPlotItem().titleLabel.text
+    assert len(panel.curves.accuracy.series["val_accuracy"]) == 1  # one epoch's val perplexity
+    view = panel.evaluation
+    qtbot.waitUntil(lambda: view.pages.currentWidget() is view.sample_box, timeout=WAIT_MS)
+    tabs = panel.findChild(QTabWidget, "trainingTabs")
+    tabs.setCurrentIndex(tabs.indexOf(view))
+    box = view.sample_box
+    type_into(box.prompt_edit, "This License")
+    box.length_spin.lineEdit().selectAll()
+    QTest.keyClicks(box.length_spin.lineEdit(), "150")
+    QTest.keyClick(box.length_spin, Qt.Key_Tab)
+    assert box.length_spin.value() == 150
+    generate = panel.findChild(QPushButton, "generateButton")
+
+    def generated() -> str:
+        qtbot.waitUntil(lambda: not generate.isEnabled(), timeout=5_000)
+        qtbot.waitUntil(lambda: generate.isEnabled() and "tokens" in box.status.text(), timeout=WAIT_MS)
+        return box.text()
+
+    click(generate)
+    first = generated()
+    assert first.startswith("This License") and len(first) == len("This License") + 150
+    box.status.setText("")
+    click(generate)
+    assert generated() == first  # the same seed gives the same text
+    box.status.setText("")
+    box.seed_spin.setValue(5)
+    click(generate)
+    assert generated() != first
+    out = Path(os.environ.get("WORKBENCH_SCREENSHOTS") or tmp_path)
+    out.mkdir(parents=True, exist_ok=True)
+    qtbot.wait(100)
+    window.grab().save(str(out / "language_model_sample_1280x800.png"))
+    window.close()
