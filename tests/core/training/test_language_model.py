@@ -25,16 +25,9 @@ BLOCK = 32
 
 def lm_spec(vocab: int, block: int = BLOCK) -> ModelSpec:
     """A small causal language model (L,) ids -> (L, vocab) logits: the gpt_lm template."""
-    from workbench.core.model.templates import TEMPLATES, make_template
+    from workbench.core.model.templates import make_template
 
-    if "gpt_lm" in TEMPLATES:
-        return make_template("gpt_lm", [block], vocab, "int64", vocab_size=vocab)
-    layers = [
-        {"type": "Embedding", "num_embeddings": vocab, "embedding_dim": 48},
-        {"type": "LSTM", "hidden_size": 128, "output": "all"},
-        {"type": "Linear", "out_features": vocab},
-    ]
-    return ModelSpec(input_shape=[block], layers=layers)
+    return make_template("gpt_lm", [block], vocab, "int64", vocab_size=vocab)
 
 
 def settings(**options) -> DatasetSettings:
@@ -53,7 +46,7 @@ def trained(chars, tmp_path_factory):
     project = Project(
         dataset=settings(),
         model=lm_spec(chars.meta.num_classes),
-        training=TrainingConfig(epochs=2, batch_size=32, lr=1e-2, device="cpu", seed=0),
+        training=TrainingConfig(epochs=2, batch_size=32, lr=3e-3, device="cpu", seed=0),
     )
     import torch
 
