@@ -5,6 +5,8 @@
 - Tokens: `tokenizer="chars"` (the default) gives one id per character; the vocabulary is the train range's
   characters (sorted, id 0 `<unk>` for characters only val/test contain). `"bpe"`: a byte-level BPE tokenizer
   trained by the `tokenizers` library on the train range only (`vocab_size` entries), which decodes any text.
+  (Not the CSV text source's bpe, workbench.core.data.text.train_bpe: that one lower-cases and strips for
+  classification; a language model's tokens must give the text back exactly, case, spaces and line breaks.)
   The tokenizer travels with the data's meta (`extra["vocab"]` or `extra["tokenizer_json"]`), so checkpoints and
   run folders can encode prompts and decode samples on their own (`lm_tokenizer`).
 - Every split is cut into non-overlapping windows of `block_size + 1` tokens: input = the first `block_size`,
@@ -74,7 +76,7 @@ class LMTokenizer:
     vocab: list[str] | None = None
     tokenizer_json: str | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self._index = {t: i for i, t in enumerate(self.vocab)} if self.vocab is not None else None
         self._bpe: Any = None
         if self.tokenizer_json is not None:
