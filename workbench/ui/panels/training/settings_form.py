@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from workbench.core.errors import describe_validation_error
 from workbench.core.training.config import TrainingConfig
+from workbench.ui.panels.training.memory_box import MemoryBox
 
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop"}
 SCHEDULERS = {
@@ -77,6 +78,8 @@ class TrainingSettingsForm(QScrollArea):
             "loss": _combo(LOSSES),
             "label_smoothing": _float(0, 0.99, 3, 0.05),
             "precision": _combo(PRECISIONS),
+            "grad_accumulation_steps": _spin(1, 4096),
+            "activation_checkpointing": QCheckBox(),
             "grad_clip_on": QCheckBox(),
             "grad_clip": _float(0.001, 1e6, 3, 0.5),
             "seed": _spin(0, 2**31 - 1),
@@ -88,6 +91,16 @@ class TrainingSettingsForm(QScrollArea):
         }
         self.w["lr"].setToolTip("Learning rate (the peak for OneCycle)")
         self.w["batch_size"].setObjectName("batchSizeSpin")
+        self.w["grad_accumulation_steps"].setObjectName("gradAccumulationSpin")
+        self.w["grad_accumulation_steps"].setToolTip(
+            "Micro-batches per optimizer step: the effective batch is batch size × steps, with the memory of one "
+            "batch (same results as the larger batch)"
+        )
+        self.w["activation_checkpointing"].setObjectName("activationCheckpointingCheck")
+        self.w["activation_checkpointing"].setToolTip(
+            "Keep only each block's input in the forward pass and recompute the rest in backward: less memory, "
+            "about one more forward pass of time"
+        )
         self.w["epochs"].setObjectName("epochsSpin")
         self.device_label = QLabel()
         self.device_label.setWordWrap(True)
@@ -113,6 +126,8 @@ class TrainingSettingsForm(QScrollArea):
         right.addRow("Factor (gamma)", w["gamma"])
         right.addRow("Plateau patience", w["plateau_patience"])
         right.addRow("Precision", w["precision"])
+        right.addRow("Accumulation steps", w["grad_accumulation_steps"])
+        right.addRow("Activation checkpointing", w["activation_checkpointing"])
         clip = QHBoxLayout()
         clip.addWidget(w["grad_clip_on"])
         clip.addWidget(w["grad_clip"], 1)
@@ -128,6 +143,8 @@ class TrainingSettingsForm(QScrollArea):
         columns.addLayout(right, 1)
         layout = QVBoxLayout(inner)
         layout.addLayout(columns)
+        self.memory_box = MemoryBox(session)  # the traced peak of the next run, and fixes when it won't fit
+        layout.addWidget(self.memory_box)
         layout.addWidget(self.device_label)
         layout.addWidget(self.error_label)
         layout.addStretch(1)
