@@ -273,7 +273,7 @@ def _nearest_divisor(n: int, want: int) -> int:
     return min((d for d in range(1, n + 1) if n % d == 0), key=lambda d: (abs(d - want), -d))
 
 
-def _patch_infer(p, s):
+def _patch_infer(p: dict, s: tuple) -> dict:
     if len(s) != 3:
         raise LayerError(
             f"PatchEmbedding needs an image (C, H, W) but receives {shape_text(s, 'x')}",

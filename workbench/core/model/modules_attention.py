@@ -63,8 +63,29 @@ class TransformerEncoderBlock(nn.TransformerEncoderLayer):
     """torch's nn.TransformerEncoderLayer (batch first) taking one input; `causal` masks later positions (a
     GPT-style decoder block)."""
 
-    def __init__(self, *args, causal: bool = False, **kwargs):
-        super().__init__(*args, batch_first=True, **kwargs)
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str = "relu",
+        layer_norm_eps: float = 1e-5,
+        norm_first: bool = False,
+        bias: bool = True,
+        causal: bool = False,
+    ):
+        super().__init__(
+            d_model,
+            nhead,
+            dim_feedforward=dim_feedforward,
+            dropout=dropout,
+            activation=activation,
+            layer_norm_eps=layer_norm_eps,
+            batch_first=True,
+            norm_first=norm_first,
+            bias=bias,
+        )
         self.causal = causal
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
@@ -78,8 +99,29 @@ class TransformerDecoderBlock(nn.TransformerDecoderLayer):
     cross-attention reads is the layer's own input; `causal` masks later positions in both attentions, so the
     block stays autoregressive."""
 
-    def __init__(self, *args, causal: bool = True, **kwargs):
-        super().__init__(*args, batch_first=True, **kwargs)
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str = "relu",
+        layer_norm_eps: float = 1e-5,
+        norm_first: bool = False,
+        bias: bool = True,
+        causal: bool = True,
+    ):
+        super().__init__(
+            d_model,
+            nhead,
+            dim_feedforward=dim_feedforward,
+            dropout=dropout,
+            activation=activation,
+            layer_norm_eps=layer_norm_eps,
+            batch_first=True,
+            norm_first=norm_first,
+            bias=bias,
+        )
         self.causal = causal
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
