@@ -147,6 +147,8 @@ def _measure(p: dict, s: tuple) -> tuple:
                 "macs": macs.get(name, 0),
             }
         )
+        if isinstance(m, torch.nn.Linear):  # what a LoRA adapter of rank r adds: r * (in + out)
+            rows[-1]["in_features"], rows[-1]["out_features"] = m.in_features, m.out_features
     unused: list[str] = []
     if hf:
         from workbench.core.model import pretrained
@@ -160,8 +162,18 @@ def _measure(p: dict, s: tuple) -> tuple:
         "modules": rows,
         "unmapped": {"source_tensors_unused": unused, "new_tensors": sorted(new)},
         "model_type": module.model_type,
+        "lora_default_targets": _lora_defaults(module.model_type),
     }
     return stats, details
+
+
+def _lora_defaults(model_type: str) -> list[str]:
+    """peft's default LoRA target module names for a Hugging Face architecture ([] : every Linear)."""
+    if not model_type:
+        return []
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as TABLE
+
+    return list(TABLE.get(model_type, []))
 
 
 def _shape_hook(shapes: dict, name: str):

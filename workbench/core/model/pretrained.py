@@ -81,6 +81,21 @@ def verify_sha256(fmt: str, source: str, expected: str) -> None:
 def read_hf_config(folder: str | os.PathLike) -> dict[str, Any]:
     """config.json checked as plain JSON (no code runs): weights present and not pickled, no auto_map, a
     known architecture, a size that fits. Returns the config dict."""
+    config = check_hf_files(folder)
+    config_file = Path(folder).expanduser() / "config.json"
+    model_type = config.get("model_type")
+    known = _transformers_config_names()
+    if not model_type or model_type not in known:
+        raise UserError(
+            f"{config_file}: model_type {model_type!r} is not an architecture this transformers "
+            f"({_transformers_version()}) knows; update transformers or use another model"
+        )
+    return config
+
+
+def check_hf_files(folder: str | os.PathLike) -> dict[str, Any]:
+    """The checks that need no library (the GUI process runs them): config.json is JSON without auto_map,
+    the weights are safetensors, the size from the config fits. Returns the config dict."""
     from workbench.core.io import read_json
 
     folder = Path(folder).expanduser()
@@ -108,13 +123,6 @@ def read_hf_config(folder: str | os.PathLike) -> dict[str, Any]:
                 "safetensors (model.save_pretrained(folder, safe_serialization=True)) and import again"
             )
         raise UserError(f"{folder} has no weights (*.safetensors); save the model with save_pretrained")
-    model_type = config.get("model_type")
-    known = _transformers_config_names()
-    if not model_type or model_type not in known:
-        raise UserError(
-            f"{config_file}: model_type {model_type!r} is not an architecture this transformers "
-            f"({_transformers_version()}) knows; update transformers or use another model"
-        )
     estimate = estimate_params_from_config(config)
     if estimate > MAX_PARAMS:
         raise UserError(
