@@ -162,8 +162,12 @@ def test_unsupported_projects_are_refused_before_writing(tmp_path):
         "review,label\n"
         + "".join(f"film {i} was {w} and long,{w}\n" for i, w in enumerate(["good", "bad"] * 20))
     )
-    project = Project(dataset=DatasetSettings(kind="csv", source=str(texts)))
-    with pytest.raises(UserError, match="text classification"):
+    project = Project(
+        dataset=DatasetSettings(
+            kind="csv", source=str(texts), options={"pretrained_tokenizer": str(tmp_path)}
+        )
+    )
+    with pytest.raises(UserError, match="pretrained model's own tokenizer cannot be written as a standalone"):
         export_training_script(project, tmp_path / "train.py")
     with pytest.raises(UserError, match="does not exist"):
         export_training_script(

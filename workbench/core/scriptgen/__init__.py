@@ -5,8 +5,8 @@
 
 The script holds the project's data and training settings as plain dicts, the model as code (the model code
 generator's output), and the data loading / split / normalization and training functions of `data_parts.py` and
-`train_parts.py` copied verbatim. It imports no Workbench code. Unsupported projects (text CSVs, plugin data
-sources) and projects whose model does not build raise UserError before anything is written.
+`train_parts.py` copied verbatim. It imports no Workbench code. Unsupported projects (plugin data sources, a
+pretrained model's tokenizer) and projects whose model does not build raise UserError before anything is written.
 """
 
 from __future__ import annotations
@@ -80,7 +80,13 @@ def generate_training_script(project, script_name: str = "train.py", origin: str
     augment = any(
         project.dataset.options.get(k) for k in ("augment_flip", "augment_crop", "augment_rotation")
     )
-    data_functions = (reader, *DATA_FUNCTIONS, *(("augment",) if augment else ()))
+    text = bool(data.get("text_column"))
+    data_functions = (
+        reader,
+        *(("tokenize_texts",) if data["kind"] == "csv" else ()),  # read_csv_table uses it for a text column
+        *DATA_FUNCTIONS,
+        *(("augment",) if augment else ()),
+    )
     imports = {
         "import argparse",
         "import json",
@@ -115,7 +121,9 @@ def generate_training_script(project, script_name: str = "train.py", origin: str
             name=doc_text(project.name),
             version=__version__,
             origin=doc_text(origin or f"project {project.name!r}"),
-            needs=needs.get(data["kind"], ""),
+            needs=", tokenizers"
+            if text and data["options"].get("tokenizer") == "bpe"
+            else needs.get(data["kind"], ""),
             script=doc_text(script_name),
             imports=_sorted_imports(imports),
         ),
@@ -212,16 +220,20 @@ def _csv_format(dataset) -> dict:
     )
     target = dataset.target or table.header[-1]
     t_col = table.column(target)
-    if opts.get("text_column") or _guess_text_column(table, t_col):
+    text = opts.get("text_column") or _guess_text_column(table, t_col)
+    if text and opts.get("pretrained_tokenizer"):
         raise UserError(
-            "text classification (a CSV text column) cannot be written as a standalone script yet; "
-            "train it with `workbench train`"
+            "a CSV text column tokenized by a pretrained model's own tokenizer cannot be written as a standalone "
+            "script; train it with `workbench train`"
         )
     if not bool(opts.get("header", True)):
         raise UserError(
             "a CSV without a header row cannot be written as a standalone script; add a header row"
         )
-    return {"target": target, "encoding": table.encoding, "delimiter": table.delimiter}
+    out = {"target": target, "encoding": table.encoding, "delimiter": table.delimiter}
+    if text:
+        out["text_column"] = text
+    return out
 
 
 def _split_module(source: str) -> tuple[set[str], str]:

@@ -169,7 +169,8 @@ def read_npz(data):
 
 def read_csv_table(data):
     """A header row, feature columns and a target column. Numbers are used as they are; text columns are one-hot
-    encoded (categories sorted); missing values (empty, NA, ?, ...) drop the row or are imputed."""
+    encoded (categories sorted); missing values (empty, NA, ?, ...) drop the row or are imputed. With
+    data["text_column"]: that column's texts (rows without text dropped), tokenized later (`tokenize_texts`)."""
     missing = {"", "na", "n/a", "nan", "null", "none", "?", "-", "missing"}
     opts = data["options"]
 
@@ -194,6 +195,10 @@ def read_csv_table(data):
     t_col = header.index(data["target"])
     features = [i for i in range(len(header)) if i != t_col]
     rows = [r for r in rows if r[t_col].lower() not in missing]
+    text_col = header.index(data["text_column"]) if data.get("text_column") else None
+    if text_col is not None:
+        rows = [r for r in rows if r[text_col]]
+        features = []
     numeric = {
         i: all(number(r[i]) is not None for r in rows if r[i].lower() not in missing) for i in features
     }
@@ -216,6 +221,7 @@ def read_csv_table(data):
             block[k, categories.index(mode if v.lower() in missing else v)] = 1.0
         blocks.append(block)
     targets = [r[t_col] for r in rows]
+    texts = [r[text_col] for r in rows] if text_col is not None else None
     nums = [number(v) for v in targets]
     task = opts.get("task", "auto")
     if all(n is not None for n in nums) and (
@@ -234,8 +240,11 @@ def read_csv_table(data):
         names = sorted(set(targets))
         y, task = np.array([names.index(v) for v in targets], dtype=np.int64), "classification"
     return {
-        "modality": "tabular",
-        "x": np.concatenate(blocks, axis=1),
+        "modality": "tabular" if text_col is None else "text",
+        "x": np.concatenate(blocks, axis=1) if blocks else None,
+        "tokenize": (lambda train_idx: tokenize_texts(texts, train_idx, opts))
+        if text_col is not None
+        else None,
         "y": y,
         "class_names": names,
         "task": task,
@@ -329,6 +338,56 @@ def normalize(source, train_idx, enabled=True):
     return torch.from_numpy((x - mean) / std), mean.tolist(), std.tolist()
 
 
+def tokenize_texts(texts, train_idx, options):
+    """(ids (N, seq_len) int64, facts) as Workbench tokenizes a CSV text column (docs/data.md): the vocabulary or
+    the byte-level BPE tokenizer fitted on the train split only; ids left-padded with 0; seq_len 0 = the 95th
+    percentile of the train texts' token counts (1 to 512)."""
+    import re
+
+    mode = options.get("tokenizer") or "words"
+    size, seq_len = int(options.get("vocab_size") or 10000), int(options.get("seq_len") or 0)
+    train = [texts[i] for i in train_idx]
+    facts = {"tokenizer": mode}
+    if mode == "bpe":
+        from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+        bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+        bpe.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+        bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+        bpe.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(
+            vocab_size=size,
+            special_tokens=["<pad>", "<unk>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        )
+        bpe.train_from_iterator(train, trainer=trainer, length=len(train))
+        ids = [list(e.ids) for e in bpe.encode_batch(list(texts))]
+        facts.update(vocab_size=bpe.get_vocab_size(), tokenizer_json=bpe.to_str())
+    else:
+        word = re.compile(r"[\w']+")
+
+        def split(text):
+            return word.findall(text.lower()) if mode == "words" else list(text.lower())
+
+        counts = Counter(token for text in train for token in split(text))
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: size - 2]
+        vocab = ["<pad>", "<unk>"] + [token for token, _ in ranked]
+        index = {token: i for i, token in enumerate(vocab)}
+        ids = [[index.get(token, 1) for token in split(text)] for text in texts]
+        facts.update(vocab_size=len(vocab), vocab=vocab)
+    if seq_len == 0:
+        lengths = np.array([len(ids[i]) for i in train_idx], dtype=np.float64)
+        seq_len = int(min(512, max(1, np.ceil(np.percentile(lengths, 95))))) if len(lengths) else 1
+    x = np.zeros((len(texts), seq_len), dtype=np.int64)
+    for row, seq in enumerate(ids):
+        seq = seq[:seq_len]
+        if seq:
+            x[row, seq_len - len(seq) :] = seq
+    facts["seq_len"] = seq_len
+    return torch.from_numpy(x), facts
+
+
 def load_data(data, reader):
     """{"train": (x, y), "val": ..., "test": ..., "meta": {...}}: read, split, normalize."""
     source = reader(data)
@@ -337,7 +396,13 @@ def load_data(data, reader):
     y = source["y"]
     classification = source["task"] == "classification"
     parts = split_indices(y, data["fractions"], data["split_seed"], classification, source.get("preset"))
-    x, mean, std = normalize(source, parts[0], data["options"].get("normalize", True))
+    extra = {"modality": source["modality"], "scale": source["scale"]}
+    if source.get("tokenize"):  # text: the tokenizer is fitted on the train split
+        x, tokens = source["tokenize"](parts[0])
+        mean = std = None
+        extra.update(tokens)
+    else:
+        x, mean, std = normalize(source, parts[0], data["options"].get("normalize", True))
     y = torch.from_numpy(np.ascontiguousarray(y.astype(np.int64 if classification else np.float32)))
     out = {name: (x[idx], y[idx]) for name, idx in zip(("train", "val", "test"), parts, strict=True)}
     out["meta"] = {
@@ -346,10 +411,10 @@ def load_data(data, reader):
         "task": source["task"],
         "num_classes": len(source["class_names"]) if classification else 0,
         "class_names": list(source["class_names"]) if classification else [],
-        "input_dtype": "float32",
+        "input_dtype": "int64" if source["modality"] == "text" else "float32",
         "mean": mean,
         "std": std,
-        "extra": {"modality": source["modality"], "scale": source["scale"]},
+        "extra": extra,
     }
     return out
 
