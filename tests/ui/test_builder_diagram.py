@@ -131,6 +131,8 @@ def test_the_error_layer_is_red_and_edits_show_at_once(panel, qtbot):
     bad = diagram.diagram.error_box
     assert bad.path == (1,) and bad.kind == "layer"
     assert pixel(panel, bad, 0.85, 0.5) == ERROR_FILL
+    click(qtbot, panel, diagram.block_center((1,)))  # selected, it stays red
+    assert panel.selected == (1,) and pixel(panel, diagram.canvas.selected, 0.85, 0.5) == ERROR_FILL
     ok = diagram.diagram.box_for((0,))
     assert pixel(panel, ok, 0.5, 0.5) == QColor(Qt.GlobalColor.white)
     # the one-click fix (insert Flatten) goes through the builder; the diagram follows

@@ -92,8 +92,8 @@ class DiagramPainter:
     # ----------------------------------------------------------------------------------------------------
     def _colors(self, box: Box, selected: bool) -> tuple[QColor, QColor, float]:
         """(border, fill, border width)."""
-        if box.status == "error":
-            return ERROR, ERROR_FILL, 2.0
+        if box.status == "error":  # red stays red when selected; the border says it is selected
+            return (SELECTED, ERROR_FILL, 2.5) if selected else (ERROR, ERROR_FILL, 2.0)
         if selected:
             return SELECTED, SELECTED_FILL, 2.5
         if box.status == "warning":
