@@ -205,3 +205,13 @@ def test_onnx_export_of_a_language_model_reports_token_accuracy(trained, tmp_pat
     assert doc["checker_ok"] and doc["top1_agreement"] == 1.0
     # token accuracy over every position of the validation windows, far above 1 / vocab
     assert doc["accuracy_before"] == doc["accuracy_after"] > 0.25
+
+
+def test_the_builder_accepts_per_position_vocabulary_scores_and_flags_a_wrong_vocabulary():
+    from workbench.core.model.analysis import analyze
+
+    spec = lm_spec(73, 64)
+    assert analyze(spec, num_classes=73).warnings == []  # (64, 73): no "add Flatten + Linear"
+    result = analyze(spec, num_classes=80)
+    head = result.layers[-1]
+    assert "vocab_size to 80" in head.warning and head.warning_fix.layer == {"vocab_size": 80}

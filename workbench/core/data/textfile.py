@@ -85,6 +85,11 @@ class LMTokenizer:
             self._bpe = Tokenizer.from_str(self.tokenizer_json)
 
     @property
+    def unk_id(self) -> int | None:
+        """The id of `<unk>` (chars only): never generated, it stands for characters the train part lacks."""
+        return 0 if self.vocab is not None else None
+
+    @property
     def vocab_size(self) -> int:
         return len(self.vocab) if self.vocab is not None else int(self._bpe.get_vocab_size())
 

@@ -375,6 +375,18 @@ def _check_head(result: Analysis, num_classes: int) -> None:
     if out is not None and len(out) == 1 and out[0] == num_classes:
         return
     last = result.layers[-1]
+    if last.type == "LMHead" and out is not None and len(out) == 2:
+        # a language model: next-token scores over the vocabulary (the data's num_classes) at every position
+        if out[1] != num_classes:
+            last.warning = (
+                f"LMHead gives {out[1]} scores per step but the vocabulary has {num_classes} tokens; "
+                f"set vocab_size to {num_classes}"
+            )
+            last.warning_fix = Fix(
+                f"Set vocab_size to {num_classes}", "set", last.path, {"vocab_size": num_classes}
+            )
+            result.warnings.append(f"layer {last.label}: {last.warning}")
+        return
     if out is None or len(out) != 1:
         last.warning = (
             f"the network ends in a {shape_text(out or (), 'x')} tensor, not {num_classes} class scores; "

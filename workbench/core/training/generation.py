@@ -3,8 +3,9 @@
 The model maps (B, L) token ids to (B, L, vocab) logits with a causal mask and a fixed input length L (the
 data's block size). Every step feeds the last <= L tokens RIGHT-padded to L and reads the logits at the last
 real position: under the causal mask the padding after it cannot change them, so any model of a fixed input
-length generates exactly. Sampling: logits / temperature, optionally only the top_k most likely tokens, drawn
-with a generator seeded by `seed` (the same seed gives the same text); temperature 0 is greedy (argmax).
+length generates exactly. `<unk>` is never generated. Sampling: logits / temperature, optionally only the top_k
+most likely tokens, drawn with a generator seeded by `seed` (the same seed gives the same text); temperature 0
+is greedy (argmax).
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def generate(
     device = param.device if param is not None else torch.device("cpu")
     block = int(block_size or len(ids))
     generator = torch.Generator(device="cpu").manual_seed(int(seed))
+    unk = getattr(tokenizer, "unk_id", None)
     new: list[int] = []
     model.eval()
     with torch.no_grad():
@@ -79,6 +81,8 @@ def generate(
             x = torch.zeros((1, block), dtype=torch.int64)
             x[0, : len(context)] = torch.tensor(context, dtype=torch.int64)
             logits = model(x.to(device))[0, len(context) - 1].float().cpu()
+            if unk is not None and 0 <= unk < logits.numel():
+                logits[unk] = float("-inf")
             new.append(_pick(logits, temperature, top_k, generator))
     return Sample(
         prompt=tokenizer.decode(ids) if prompt else "",
