@@ -216,14 +216,14 @@ def test_memory_read_out_shows_the_traced_plan(panel):
     assert not panel.memory.isVisible()  # nothing planned yet (no trainer process in this test)
     session.set_device("cuda:0")
     plan = plan_on(session.project.model, session.project.training, "cuda:0", 1_000, "test GPU")
-    session.memory._publish(plan, None)
+    session.memory.publish(plan, None)
     text = panel.memory.text()
     assert panel.memory.isVisible() and "Training peak" in text and "gradients" in text
     assert "Training needs about" in text and "bf16/fp16" in text  # 1000 bytes free: does not fit
     plan = plan_on(session.project.model, session.project.training, "cuda:0", 80 * 10**9, "test GPU")
-    session.memory._publish(plan, None)
+    session.memory.publish(plan, None)
     assert "Fits: needs" in panel.memory.text() and "largest batch" in panel.memory.text()
-    session.memory._publish(None, "the model cannot be built: layer 3")
+    session.memory.publish(None, "the model cannot be built: layer 3")
     assert "Memory not estimated: the model cannot be built" in panel.memory.text()
 
 

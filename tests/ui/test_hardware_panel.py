@@ -138,7 +138,7 @@ def publish_plan(session, snapshot):
     plan = plan_memory(
         session.project.model, session.project.training, session.device, snapshot, search=False
     )
-    session.memory._publish(plan, None)
+    session.memory.publish(plan, None)
     return plan
 
 

@@ -25,7 +25,7 @@ def form(qtbot):
 def publish(session, available, device="cuda:0"):
     """What the job sends back, computed here (the job itself: test_the_trainer_process_traces_the_plan)."""
     plan = plan_on(session.project.model, session.project.training, device, available, "test GPU")
-    session.memory._publish(plan, None)
+    session.memory.publish(plan, None)
     return plan
 
 

@@ -69,7 +69,7 @@ class MemoryPlanner(QObject):
             return
         project = self.session.project
         if not project.model.layers:
-            self._publish(None, "the network has no layers")
+            self.publish(None, "the network has no layers")
             return
         target, available, name = self.target()
         meta = getattr(self.session.data, "meta", None)
@@ -96,12 +96,13 @@ class MemoryPlanner(QObject):
 
     def _on_result(self, generation: int, doc: dict) -> None:
         if generation == self._generation:
-            self._publish(MemoryPlan.from_dict(doc), None)
+            self.publish(MemoryPlan.from_dict(doc), None)
 
     def _on_failed(self, generation: int, message: str) -> None:
         if generation == self._generation:
-            self._publish(None, message)
+            self.publish(None, message)
 
-    def _publish(self, plan: MemoryPlan | None, error: str | None) -> None:
+    def publish(self, plan: MemoryPlan | None, error: str | None = None) -> None:
+        """Show `plan` everywhere (the job's result comes here; tests and screenshots publish one made here)."""
         self.plan, self.error = plan, error
         self.sig_plan.emit(plan)

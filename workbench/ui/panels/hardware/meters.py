@@ -245,17 +245,15 @@ class GpuMeters(MeterBlock):
         plan_line = ""
         _name, memory_bar, _value = self.meters["memory"]
         if plan is not None and gpu.memory_total and gpu.memory_used is not None:
-            # what our trainer holds now is ours to reuse: the plan starts from what others use
-            start = max(gpu.memory_used - (ours or 0), 0)
-            end = start + plan.needed_bytes
-            over = end > gpu.memory_total
+            # drawn beside the used memory; the verdict counts what our trainer holds as ours to reuse
+            over = max(gpu.memory_used - (ours or 0), 0) + plan.needed_bytes > gpu.memory_total
+            start, end = gpu.memory_used, gpu.memory_used + plan.needed_bytes
             memory_bar.set_planned(
                 100 * start / gpu.memory_total, 100 * end / gpu.memory_total, RED if over else "#3b6fd4"
             )
             plan_line = (
                 f"\nNext run (planned): peak {bytes_text(plan.peak_bytes)}, needs "
-                f"{bytes_text(plan.needed_bytes)} with headroom: "
-                + ("does NOT fit" if over else f"fits, {bytes_text(gpu.memory_total - end)} to spare")
+                f"{bytes_text(plan.needed_bytes)} with headroom: " + ("does NOT fit" if over else "fits")
             )
         else:
             memory_bar.set_planned(None, None)

@@ -33,6 +33,20 @@ def _history_from(sampler, seconds: int) -> None:
     return snapshot
 
 
+def _publish_demo_plan(session, snapshot) -> None:
+    """The next run's planned peak on GPU 0's memory bar: ResNet-18 on 224x224 images at batch 128, traced here
+    (the window traces it in the trainer process)."""
+    from workbench.core.hardware.fit import plan_memory
+    from workbench.core.model.spec import ModelSpec
+
+    spec = ModelSpec(
+        input_shape=[3, 224, 224],
+        layers=[{"type": "TorchvisionModel", "name": "resnet18", "num_classes": 10}],
+    )
+    config = session.project.training.model_copy(update={"batch_size": 128})
+    session.memory.publish(plan_memory(spec, config, "cuda:0", snapshot, search=True))
+
+
 def render(out_dir: str | os.PathLike) -> list[Path]:
     from PySide6.QtWidgets import QApplication
 
@@ -65,6 +79,8 @@ def render(out_dir: str | os.PathLike) -> list[Path]:
             panel.resize(*SIZE)
             panel.show()
             panel.show_snapshot(last)
+            if name == "hardware.png":
+                _publish_demo_plan(session, last)
             for _ in range(5):
                 app.processEvents()
                 time.sleep(0.02)
