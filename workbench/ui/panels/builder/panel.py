@@ -37,8 +37,10 @@ from workbench.core.model.spec import ModelSpec
 from workbench.core.units import bytes_text, count_text, shape_text
 from workbench.ui.jobs import ThreadJob
 from workbench.ui.panels.builder.diagram import NetworkDiagram
+from workbench.ui.panels.builder.import_model import import_menu
 from workbench.ui.panels.builder.layer_list import LayerList
 from workbench.ui.panels.builder.palette import LayerPalette
+from workbench.ui.panels.builder.pretrained_view import PretrainedView
 from workbench.ui.panels.builder.properties import PropertyEditor
 
 
@@ -137,6 +139,9 @@ class BuilderPanel(QWidget):
         self.network_tabs.setDocumentMode(True)
         self.network_tabs.addTab(self.layer_list, "Layers")
         self.network_tabs.addTab(self.diagram, "Diagram")
+        self.pretrained_view = PretrainedView()  # an imported model's modules, locks and trainable count
+        self.network_tabs.addTab(self.pretrained_view, "Imported")
+        self.pretrained_view.sig_frozen_changed.connect(self._on_pretrained_view_frozen_changed)
         middle = QSplitter(Qt.Orientation.Horizontal)
         middle.addWidget(self.palette)
         middle.addWidget(self.network_tabs)
@@ -270,12 +275,17 @@ class BuilderPanel(QWidget):
         file_menu.addAction("Open spec…", self.open_spec_dialog)
         file_menu.addAction("Save spec as…", self.save_spec_dialog)
         self.file_button = self._menu_button("specFileButton", "Spec", file_menu)
+        self.import_button = self._menu_button("importModelButton", "Import", import_menu(self))
+        self.import_button.setToolTip(
+            "Start from a model made elsewhere: a Hugging Face folder or an ONNX file, read offline"
+        )
         self.export_button = QPushButton("Export code…")
         self.export_button.setObjectName("exportCodeButton")
         self.export_button.setToolTip("Write a standalone PyTorch .py file (imports only torch)")
         self.export_button.clicked.connect(self.export_code_dialog)
         self.toolbar.addWidget(self.templates_button)
         self.toolbar.addWidget(self.file_button)
+        self.toolbar.addWidget(self.import_button)
         self.toolbar.addStretch(1)
         self.toolbar.addWidget(self.export_button)
         self.undo_action.setEnabled(False)
@@ -351,6 +361,11 @@ class BuilderPanel(QWidget):
         )
         jobs.start(job)
 
+    def _on_pretrained_view_frozen_changed(self, paths: list) -> None:
+        training = self.session.project.training
+        if list(training.frozen) != list(paths):
+            self.session.update_training(training.model_copy(update={"frozen": list(paths)}))
+
     def _on_worker_done(self, generation: int, result) -> None:
         if generation != self._generation:
             return
@@ -364,6 +379,7 @@ class BuilderPanel(QWidget):
         self._vet_fixes(analysis)
         self.layer_list.show_network(self.spec, analysis, self.selected)
         self.diagram.show_network(self.spec, analysis, self.selected)
+        self.pretrained_view.show_analysis(analysis, self.session.project.training)
         self._show_properties()
         self._show_problem()
         self._show_totals()
