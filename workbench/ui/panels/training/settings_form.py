@@ -32,6 +32,11 @@ SCHEDULERS = {
 LOSSES = {"cross_entropy": "Cross-entropy", "mse": "MSE (regression)"}
 PRECISIONS = {"fp32": "fp32", "bf16": "bf16 (CUDA)", "fp16": "fp16 + loss scaling (CUDA)"}
 METRICS = {"val_loss": "val loss", "val_accuracy": "val accuracy"}
+FINETUNE = {
+    "full": "Full (every weight)",
+    "freeze": "Freeze imported weights (head trains)",
+    "lora": "LoRA adapters (peft)",
+}
 
 
 def _combo(choices: dict[str, str]) -> QComboBox:
@@ -88,7 +93,17 @@ class TrainingSettingsForm(QScrollArea):
             "patience": _spin(1, 10_000),
             "save_best": QCheckBox(),
             "num_workers": _spin(0, 64),
+            "finetune": _combo(FINETUNE),
+            "lora_rank": _spin(1, 4096),
+            "lora_alpha": _float(0.01, 100_000, 2, 1.0),
+            "lora_dropout": _float(0, 0.99, 2, 0.05),
         }
+        self.w["finetune"].setObjectName("finetuneCombo")
+        self.w["lora_rank"].setObjectName("loraRankSpin")
+        self.w["finetune"].setToolTip(
+            "Fine-tuning: every weight, only what is new beside an imported model (its head), or LoRA adapters "
+            "on the attention (query/value) or Linear layers; locked blocks in the builder stay fixed in all three"
+        )
         self.w["lr"].setToolTip("Learning rate (the peak for OneCycle)")
         self.w["batch_size"].setObjectName("batchSizeSpin")
         self.w["grad_accumulation_steps"].setObjectName("gradAccumulationSpin")
@@ -137,6 +152,10 @@ class TrainingSettingsForm(QScrollArea):
         right.addRow("  patience (epochs)", w["patience"])
         right.addRow("Save best checkpoint", w["save_best"])
         right.addRow("Loader workers", w["num_workers"])
+        right.addRow("Fine-tuning", w["finetune"])
+        right.addRow("  LoRA rank", w["lora_rank"])
+        right.addRow("  LoRA alpha", w["lora_alpha"])
+        right.addRow("  LoRA dropout", w["lora_dropout"])
         columns = QHBoxLayout()
         columns.addLayout(left, 1)
         columns.addSpacing(16)
@@ -225,6 +244,8 @@ class TrainingSettingsForm(QScrollArea):
         w["grad_clip"].setEnabled(w["grad_clip_on"].isChecked())
         for key in ("early_stopping_metric", "patience"):
             w[key].setEnabled(w["early_stopping"].isChecked())
+        for key in ("lora_rank", "lora_alpha", "lora_dropout"):
+            w[key].setEnabled(w["finetune"].currentData() == "lora")
 
     def _on_session_device_changed(self, device: str) -> None:
         self.device_label.setText(

@@ -1,0 +1,90 @@
+"""Model builder > Import and the Imported tab (pytest-qt, offscreen): a Hugging Face folder becomes the network,
+the trainer process analyzes it, its encoder blocks show folded, a lock on them fixes their weights
+(`training.frozen`) and the trainable count follows the locks and the fine-tuning method."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from workbench.core.paths import SAMPLE_PROJECT
+from workbench.ui.panels.builder import BuilderPanel
+from workbench.ui.panels.builder.import_model import import_source
+from workbench.ui.session import ProjectSession
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    """Made in a child process: this (GUI) process never imports torch or transformers."""
+    folder = tmp_path_factory.mktemp("models") / "tiny-bert"
+    code = (
+        "import sys; from pathlib import Path; "
+        "from tests.core.pretrained_models import save_tiny_bert; from tests.realdata import stdlib_docstrings; "
+        "save_tiny_bert(Path(sys.argv[1]), [t for t, _ in stdlib_docstrings(per_class=100)])"
+    )
+    subprocess.run([sys.executable, "-c", code, str(folder)], check=True, cwd=ROOT, capture_output=True)
+    return folder
+
+
+@pytest.fixture
+def panel(qtbot):
+    session = ProjectSession()
+    widget = BuilderPanel(session)
+    qtbot.addWidget(widget)
+    session.open(SAMPLE_PROJECT)
+    widget.resize(620, 700)
+    widget.show()
+    yield widget
+    widget.shutdown()
+
+
+def _items(tree):
+    stack = [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
+    while stack:
+        item = stack.pop()
+        yield item
+        stack.extend(item.child(k) for k in range(item.childCount()))
+
+
+@pytest.mark.slow
+def test_import_shows_folded_blocks_and_locks_update_the_trainable_count(panel, qtbot, tiny_bert):
+    panel.spec = panel.spec.model_copy(update={"input_shape": [24]})
+    with qtbot.waitSignal(
+        panel.sig_analyzed, timeout=120_000, check_params_cb=lambda a: bool(a.layers[0].details)
+    ):
+        import_source(panel, "huggingface", str(tiny_bert))
+    analysis = panel.analysis
+    assert analysis.ok, analysis.error
+    assert panel.spec.layers[0].type == "Pretrained" and panel.spec.layers[0].params["sha256"]
+    assert panel.network_tabs.currentWidget() is panel.pretrained_view
+    view = panel.pretrained_view
+    groups = [item for item in _items(view.tree) if item.text(0).startswith("BertLayer × 2")]
+    assert len(groups) == 1  # the two encoder layers, folded
+    full = int(view.summary.text().split("Trainable: ")[1].split("<")[0].replace(",", ""))
+    assert full == analysis.total_params
+
+    groups[0].setCheckState(0, Qt.CheckState.Checked)  # the lock on the folded blocks: both layers
+    locked = ["0.model.bert.encoder.layer.0", "0.model.bert.encoder.layer.1"]
+    qtbot.waitUntil(lambda: panel.session.project.training.frozen == locked, timeout=5_000)
+    layer_params = sum(
+        m["params"]
+        for m in analysis.layers[0].details["modules"]
+        if m["path"].startswith("model.bert.encoder.layer.") and m["depth"] == 5
+    )
+    qtbot.waitUntil(lambda: "2 locked" in view.summary.text(), timeout=60_000)  # (after the re-analysis)
+    trainable, total, _ = view.trainable()
+    assert layer_params > 0 and trainable == full - layer_params and total == analysis.total_params
+
+    training = panel.session.project.training
+    panel.session.update_training(training.model_copy(update={"finetune": "lora", "frozen": []}))
+    qtbot.waitUntil(lambda: "LoRA rank 8 on query, value" in view.summary.text(), timeout=60_000)
+    trainable, _total, _ = view.trainable()
+    classes = panel.spec.layers[0].params["num_classes"]
+    head = 64 * classes + classes  # the new classifier
+    assert trainable == head + 2 * 2 * 8 * (64 + 64)  # query and value of both layers, rank 8
