@@ -255,7 +255,8 @@ def verification_data(source, settings) -> tuple[Any, Any, str, list[str]]:
 def _vocabulary(source) -> int:
     import torch
 
-    sizes = [m.num_embeddings for m in source.model.modules() if isinstance(m, torch.nn.Embedding)]
+    embeddings = (torch.nn.Embedding, torch.nn.EmbeddingBag)
+    sizes = [m.num_embeddings for m in source.model.modules() if isinstance(m, embeddings)]
     return min(sizes) if sizes else 2
 
 
