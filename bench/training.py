@@ -254,6 +254,7 @@ class Gui:
             "seconds": finished_seen - start,
             "trainer_cpu_s": cpu,
             "gui_cpu_s": gui_cpu,  # the window's process: event loop, frames, the thread driving the trainer
+            "gui_cpu_share": gui_cpu / (finished_seen - start),  # of one core, Start click to Finished
             "loop_s": finished.elapsed,
             "frames_per_s": frames / span if span else 0.0,
             "points_plotted": len(self.panel.curves.loss.series["loss"]),
@@ -286,6 +287,7 @@ def main() -> int:
     gui = Gui()
     results = {
         "machine": {
+            "load_average_at_start": os.getloadavg(),
             "python": sys.version.split()[0],
             "torch": torch.__version__,
             "platform": platform.platform(),
@@ -346,6 +348,9 @@ def main() -> int:
                     x["loop_s"] / y["loop_s"] for x, y in zip(b, c, strict=True)
                 ),
                 "gui_frames_per_s": statistics.median(x["frames_per_s"] for x in c),
+                "gui_frames_per_s_min": min(x["frames_per_s"] for x in c),
+                "gui_cpu_share": statistics.median(x["gui_cpu_share"] for x in c),
+                "gui_cpu_share_max": max(x["gui_cpu_share"] for x in c),
                 "gui_points_plotted": c[0]["points_plotted"],
                 "steps": c[0]["steps"],
                 "val_accuracy": statistics.median(x["val_accuracy"] for x in b),
@@ -357,15 +362,20 @@ def main() -> int:
                 f"{row['core_vs_tutorial']:.2f}x  gui/core {row['gui_vs_core']:.3f}x (pairs "
                 f"{row['gui_vs_core_min']:.3f}-{row['gui_vs_core_max']:.3f}), CPU-normalized "
                 f"{row['gui_vs_core_cpu_normalized']:.3f}x, loop only {row['gui_vs_core_loop_only']:.3f}x  |  "
-                f"{row['gui_frames_per_s']:.1f} frames/s  |  val acc {row['val_accuracy']:.3f}",
+                f"{row['gui_frames_per_s']:.1f} frames/s, GUI process {row['gui_cpu_share']:.1%} of a core "
+                f"(worst {row['gui_cpu_share_max']:.1%})  |  val acc {row['val_accuracy']:.3f}  |  load "
+                f"{os.getloadavg()[0]:.1f}",
                 flush=True,
             )
     gui.close()
+    results["load_average_at_end"] = os.getloadavg()  # other work on the machine skews every figure
+    models = results["models"].values()
     goals = {
-        "gui_vs_core >= 0.97": all(m["gui_vs_core"] >= 0.97 for m in results["models"].values()),
-        "gui_vs_core_cpu_normalized >= 0.97": all(
-            m["gui_vs_core_cpu_normalized"] >= 0.97 for m in results["models"].values()
-        ),
+        "gui_vs_core >= 0.95": all(m["gui_vs_core"] >= 0.95 for m in models),
+        "gui_vs_core worst pair >= 0.9": all(m["gui_vs_core_min"] >= 0.9 for m in models),
+        "gui_vs_core_cpu_normalized >= 0.97": all(m["gui_vs_core_cpu_normalized"] >= 0.97 for m in models),
+        "gui frames/s >= 15": all(m["gui_frames_per_s"] >= 15 for m in models),
+        "gui_cpu_share <= 8%": all(m["gui_cpu_share"] <= 0.08 for m in models),
         "cnn core_vs_tutorial >= 1.0": results["models"]["cnn"]["core_vs_tutorial"] >= 1.0,
         "mlp core_vs_tutorial >= 5": results["models"]["mlp"]["core_vs_tutorial"] >= 5.0,
     }

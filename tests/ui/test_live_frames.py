@@ -156,3 +156,37 @@ def test_points_added_a_frame_at_a_time_smooth_as_one_series(qtbot):
         plot.extend("loss", chunk, chunk / 10, chunk * 0.1, values[chunk])
     assert np.allclose(plot.series["smooth"].y.view, debiased_ema(values, 0.6), equal_nan=True)
     assert np.isnan(plot.series["smooth"].y.view[150])
+
+
+def test_a_secondary_plot_takes_new_points_at_most_twice_a_second_and_all_of_them_at_the_end(qtbot):
+    plot = LivePlot("lr")
+    qtbot.addWidget(plot)
+    plot.add_series("lr", "lr", "#000")
+    plot.min_refresh_s = 0.5
+    pushed = []
+    plot.series["lr"].curve.sigPlotChanged.connect(lambda item: pushed.append(len(item.xData)))
+    for i in range(10):  # ten frames within a few milliseconds
+        plot.append("lr", i, 0, i, 0.1)
+        plot.refresh()
+    assert pushed == [1]  # the first frame, then nothing until 0.5 s have passed
+    plot.refresh(force=True)  # the run's last frame
+    assert pushed == [1, 10]
+
+
+def test_skip_finite_check_only_while_every_point_is_finite(qtbot):
+    plot = LivePlot("loss")
+    qtbot.addWidget(plot)
+    plot.add_series("loss", "loss", "#000")
+    plot.add_series("smooth", "smoothed", "#00f", smooth_of="loss")
+    plot.extend("loss", [1, 2], [0, 0], [0, 0], [1.0, 0.5])
+    plot.refresh()
+    assert (
+        plot.series["loss"].curve.opts["skipFiniteCheck"]
+        and plot.series["smooth"].curve.opts["skipFiniteCheck"]
+    )
+    plot.extend("loss", [3], [0], [0], [float("nan")])  # a diverged step
+    plot.refresh()
+    assert not plot.series["loss"].curve.opts["skipFiniteCheck"]
+    assert not plot.series["smooth"].curve.opts["skipFiniteCheck"]
+    plot.clear_data()
+    assert plot.series["loss"].finite

@@ -49,9 +49,7 @@ from workbench.core.jobs import (
 )
 
 SHUTDOWN_S = 1.8  # closing the window: every job and the trainer process end within this
-FRAME_MS = (
-    50  # the live training view: at most 20 frames a second (the goal: >= 15; each frame costs the GUI CPU)
-)
+FRAME_MS = 50  # the live training view: at most 20 frames a second (>= 15 wanted; a frame costs GUI CPU)
 DRAIN_MS = 40  # other jobs deliver their events 25 times a second
 MAX_STARTS = 3  # trainer process starts in a row that never reach Ready before the host gives up
 RESTART_BACKOFF_S = (0.0, 0.5, 2.0)  # wait before the 1st, 2nd, 3rd start in a row without a Ready

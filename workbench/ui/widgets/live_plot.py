@@ -177,6 +177,7 @@ class Series:
     symbol: str | None = None  # a marker per point, while there are few of them
     ema_state: tuple[float, int] = (0.0, 0)
     dirty: bool = False
+    finite: bool = True  # every point finite: pyqtgraph skips its per-frame check (skipFiniteCheck)
 
     def __len__(self) -> int:
         return self.y.n
@@ -237,8 +238,12 @@ class LivePlot(pg.PlotWidget):
         self.legend = item.addLegend(offset=(-4, 4), labelTextSize="8pt") if legend else None
         if self.legend is not None:
             self.legend.setBrush(pg.mkBrush(255, 255, 255, 200))
+            # inside the curves' area: repainted with them every frame, from a pixmap instead of in Python
+            self.legend.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.series: dict[str, Series] = {}
         self.max_points = MAX_POINTS
+        self.min_refresh_s = 0.0  # a secondary plot pushes its new points at most this often (refresh(force))
+        self._refreshed = 0.0
         self.x_mode = "step"
         self.smoothing = 0.6
         self.empty_text = pg.TextItem("", color="#777", anchor=(0.5, 0.5))
@@ -285,6 +290,7 @@ class LivePlot(pg.PlotWidget):
             series.y = GrowingArray()
             series.ema_state = (0.0, 0)
             series.dirty = True
+            series.finite = True
 
     def append(self, key: str, step: float, epoch: float, t: float, y: float) -> None:
         self.extend(key, (step,), (epoch,), (t,), (y,))
@@ -295,11 +301,13 @@ class LivePlot(pg.PlotWidget):
         series.extend_x(steps, epochs, times)
         series.y.extend(ys)
         series.dirty = True
+        series.finite = series.finite and bool(np.isfinite(np.asarray(ys, dtype=np.float64)).all())
         for smooth in self.series.values():
             if smooth.smooth_of == key:
                 smooth.extend_x(steps, epochs, times)
                 smooth.y.extend(self._ema_extend(smooth, ys))
                 smooth.dirty = True
+                smooth.finite = series.finite  # (non-finite points pass through the smoothing)
         if len(series) > self.max_points:
             self._thin(series)
 
@@ -323,8 +331,10 @@ class LivePlot(pg.PlotWidget):
         series.extend_x(steps, epochs, times)
         series.y.extend(ys)
         series.dirty = True
+        series.finite = bool(np.isfinite(series.y.view).all())
         for smooth in self.series.values():
             if smooth.smooth_of == key:
+                smooth.finite = series.finite
                 smooth.xs = {m: GrowingArray() for m in X_MODES}
                 for mode in X_MODES:
                     smooth.xs[mode].extend(series.xs[mode].view)
@@ -395,8 +405,14 @@ class LivePlot(pg.PlotWidget):
         """Points (or a change of display) that `refresh()` has not pushed to the curves yet."""
         return any(series.dirty for series in self.series.values())
 
-    def refresh(self) -> None:
-        """Push new points to the curves (one setData per changed series)."""
+    def refresh(self, force: bool = False) -> None:
+        """Push new points to the curves (one setData per changed series; nothing, and no repaint, when no series
+        changed or, unless `force`, when the last push is younger than `min_refresh_s`)."""
+        if self.min_refresh_s and not force and self.has_new_points():
+            now = time.monotonic()
+            if now - self._refreshed < self.min_refresh_s:
+                return
+            self._refreshed = now
         has_points = False
         for series in self.series.values():
             has_points = has_points or len(series) > 0
@@ -405,7 +421,8 @@ class LivePlot(pg.PlotWidget):
                     wanted = series.symbol if len(series) <= SYMBOL_POINTS else None
                     if series.curve.opts["symbol"] != wanted:
                         series.curve.setSymbol(wanted)
-                series.curve.setData(series.xs[self.x_mode].view, series.y.view)
+                x = series.xs[self.x_mode].view
+                series.curve.setData(x, series.y.view, skipFiniteCheck=series.finite)
                 series.dirty = False
         self.empty_text.setVisible(not has_points and bool(self.empty_text.toPlainText()))
         if not has_points:
