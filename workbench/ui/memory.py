@@ -88,11 +88,20 @@ class MemoryPlanner(QObject):
             device_name=name,
             task=task,
             input_dtype=getattr(meta, "input_dtype", None),
+            **self._limit(),
         )
         job.sig_events.connect(lambda events: self._on_result(generation, events[-1]))
         job.sig_done.connect(lambda error: error is not None and self._on_failed(generation, error.message))
         self.sig_planning.emit()
         jobs.start(job)
+
+    def _limit(self) -> dict:
+        """The largest batch worth searching: the training split (a larger batch is the whole split)."""
+        train = getattr(self.session.data, "train", None)
+        try:
+            return {"limit": len(train)} if train is not None and len(train) > 0 else {}
+        except TypeError:
+            return {}
 
     def _on_result(self, generation: int, doc: dict) -> None:
         if generation == self._generation:

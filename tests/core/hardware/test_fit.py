@@ -16,6 +16,7 @@ from workbench.core.hardware.fit import (
     needed_bytes,
     pick_device,
     plan_memory,
+    plan_on,
 )
 from workbench.core.hardware.sampler import HardwareSampler
 from workbench.core.hardware.simulated import SimulatedGpu, SimulatedNvml
@@ -106,3 +107,8 @@ def test_the_hardware_panel_warning_uses_the_plan_against_the_latest_free_memory
     warning = fit_warning(plan, "auto", full)
     assert warning.startswith("Training needs about") and "100.0 MiB is free" in warning
     assert "not available" in fit_warning(plan, "cuda:3", full)
+
+
+def test_the_search_stops_at_the_limit_the_training_split():
+    plan = plan_on(MLP, TrainingConfig(batch_size=32), "cpu", 64 * GiB, "CPU", limit=1257)
+    assert plan.max_batch_size == 1257

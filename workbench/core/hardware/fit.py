@@ -162,8 +162,10 @@ def plan_on(
     task: str = "classification",
     input_dtype: str | None = None,
     search: bool = True,
+    limit: int = MAX_BATCH_SEARCH,
 ) -> MemoryPlan:
-    """`plan_memory` for a resolved device ("cpu" / "cuda:i") whose free bytes are known (or None)."""
+    """`plan_memory` for a resolved device ("cpu" / "cuda:i") whose free bytes are known (or None); the search
+    stops at `limit` (the training split's size, when the GUI knows it: a larger batch is the whole split)."""
     from workbench.core.memory import estimate_memory
 
     estimate = estimate_memory(spec, config, device=target, task=task, input_dtype=input_dtype)
@@ -178,7 +180,7 @@ def plan_on(
             ).peak_bytes
 
         best = max_batch_size(
-            peak_at, lambda peak: needed_bytes(peak, target) <= available, start=estimate.batch_size
+            peak_at, lambda peak: needed_bytes(peak, target) <= available, max(1, limit), estimate.batch_size
         )
     return MemoryPlan(estimate, target, device_name or target, available, need, fits, best)
 

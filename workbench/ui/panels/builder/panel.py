@@ -493,12 +493,18 @@ class BuilderPanel(QWidget):
             line += f"<br><span style='color:#b00020'>⚠ {warning}.</span>"
         elif plan.available_bytes is not None:
             largest = f"; largest batch {plan.max_batch_size:,}" if plan.max_batch_size else ""
+            if plan.max_batch_size and plan.max_batch_size == self._train_size():
+                largest += " (the whole training split)"
             line += (
                 f"<br><span style='color:#2e7d32'>Fits: needs {bytes_text(plan.needed_bytes)} with headroom, "
                 f"{bytes_text(plan.available_bytes)} free{largest}.</span>"
             )
         self.memory.setText(line)
         self.memory.show()
+
+    def _train_size(self) -> int | None:
+        train = getattr(self.session.data, "train", None)
+        return len(train) if train is not None else None
 
     def _memory_unknown(self) -> str:
         error = self.session.memory.error
