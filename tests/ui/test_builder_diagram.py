@@ -5,6 +5,7 @@ collapse, the error layer is painted red, edits show at once, and the PNG / SVG 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
@@ -148,8 +149,12 @@ def test_png_and_svg_exports_are_valid_files_with_the_blocks(panel, qtbot, tmp_p
     show(panel, make_template("small_resnet", [3, 16, 16], 10))
     diagram = panel.diagram
     png, svg = tmp_path / "net.png", tmp_path / "out" / "net"
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(png), ""))
+    offered = []
+    monkeypatch.setattr(
+        QFileDialog, "getSaveFileName", lambda *a, **k: offered.append(a[2]) or (str(png), "")
+    )
     qtbot.mouseClick(diagram.export_png_button, Qt.MouseButton.LeftButton)
+    assert offered == [str(Path.home() / "network.png")]  # beside the project (none saved yet: home)
     image = QImage(str(png))
     assert not image.isNull()
     assert image.width() == int(diagram.diagram.width * 2) and image.height() == int(

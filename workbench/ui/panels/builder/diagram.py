@@ -8,6 +8,7 @@ analysis the builder already makes, and painted by `DiagramPainter`, which also 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPoint, QRectF, QSize, Qt, Signal
@@ -179,6 +180,7 @@ class NetworkDiagram(QWidget):
         self.toggled: set[tuple] = set()
         self.diagram: Diagram | None = None
         self._zoom = ZOOMS.index(1.0)
+        self.start_dir: Callable[[], str] | None = None  # the folder export dialogs open in
 
         self.canvas = DiagramCanvas()
         self.canvas.sig_clicked.connect(self._on_canvas_clicked)
@@ -396,9 +398,8 @@ class NetworkDiagram(QWidget):
     def _export_dialog(self, file_filter: str, suffix: str, write) -> None:
         if self.diagram is None:
             return
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Export the network diagram", f"network{suffix}", file_filter
-        )
+        start = str(Path(self.start_dir()) / f"network{suffix}") if self.start_dir else f"network{suffix}"
+        path, _ = QFileDialog.getSaveFileName(self, "Export the network diagram", start, file_filter)
         if not path:
             return
         if not path.lower().endswith(suffix):

@@ -134,6 +134,7 @@ class BuilderPanel(QWidget):
         self.toolbar = QHBoxLayout()
         self.toolbar.setSpacing(2)
         self.diagram = NetworkDiagram()
+        self.diagram.start_dir = self._start_dir  # exports are offered beside the project
         self.network_tabs = QTabWidget()  # the layer list and the diagram of the same network
         self.network_tabs.setObjectName("builderNetworkTabs")
         self.network_tabs.setDocumentMode(True)
