@@ -203,3 +203,22 @@ def test_torchrun_env_with_cuda_but_no_gpu_is_a_clear_error(tmp_path, monkeypatc
     assert main(["train", str(path), "--device", "cuda"]) == 2
     err = capsys.readouterr().err
     assert "no CUDA GPU" in err and "--device cpu" in err and err.count("\n") == 1
+
+
+def test_text_classification_data_gets_bert_but_not_the_language_model(tmp_path, capsys):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from realdata import write_docstrings_csv
+
+    docs = write_docstrings_csv(tmp_path / "docs.csv", ("json", "http"), per_class=30)
+    path = tmp_path / "bert.wbproj"
+    report = _new(capsys, path, "--data", str(docs), "--target", "module", "--template", "bert_classifier")
+    assert report["model"]["from"] == "template bert_classifier"
+    assert "TransformerEncoderLayer" in [layer.type for layer in load_project(path).model.layers]
+    argv = ["project", "new", str(tmp_path / "lm.wbproj"), "--data", str(docs), "--target", "module"]
+    assert main([*argv, "--template", "gpt_lm"]) == 2
+    err = capsys.readouterr().err
+    assert "templates that fit:" in err and "bert_classifier" in err and "gpt_lm" not in err.split("fit:")[1]
+    assert not (tmp_path / "lm.wbproj").exists()

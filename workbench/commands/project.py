@@ -103,8 +103,9 @@ def model_for_data(meta, template: str | None = None, spec_path: str | None = No
         template = default_template(shape, meta.input_dtype, meta.task)
         chosen = " (the data's default)"
     if template is not None:
-        if template in TEMPLATES and TEMPLATES[template] not in templates_for(shape, meta.input_dtype):
-            fits = ", ".join(t.name for t in templates_for(shape, meta.input_dtype))
+        fitting = templates_for(shape, meta.input_dtype, meta.task)  # a text file: the language models
+        if template in TEMPLATES and TEMPLATES[template] not in fitting:
+            fits = ", ".join(t.name for t in fitting)
             raise UserError(
                 f"template '{template}' does not fit this data ({meta.input_dtype} input "
                 f"{'x'.join(map(str, shape))}); templates that fit: {fits}"

@@ -705,7 +705,7 @@ class BuilderPanel(QWidget):
         where = f"{meta.kind}: " if meta is not None else ""
         header = self.templates_menu.addAction(f"For {where}{shape_text(shape)} → {self._classes_text()}")
         header.setEnabled(False)
-        for t in templates_for(shape, dtype):
+        for t in templates_for(shape, dtype, getattr(meta, "task", None)):  # a text file: the language models
             act = self.templates_menu.addAction(t.title, lambda n=t.name: self.apply_template(n))
             act.setToolTip(t.doc)
         self.templates_menu.setToolTipsVisible(True)
