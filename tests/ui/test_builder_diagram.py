@@ -108,6 +108,12 @@ def test_a_folded_run_unfolds_with_its_toggle_and_groups_collapse(panel, qtbot):
     assert diagram.unfold_button.text() == "Fold all"
     qtbot.mouseClick(diagram.unfold_button, Qt.MouseButton.LeftButton)
     assert diagram.diagram.box_for((4,)).count == 5 and diagram.canvas.selected.count == 5
+    # the right-click menu unfolds one run too
+    actions = {a.text(): a for a in diagram.context_menu(diagram.diagram.box_for((4,))).actions()}
+    assert {"Unfold the 5 copies", "Unfold all", "Export PNG…", "Export SVG…"} <= set(actions)
+    actions["Unfold the 5 copies"].trigger()
+    assert diagram.diagram.box_for((4,)).path == (4,)
+    qtbot.mouseClick(diagram.unfold_button, Qt.MouseButton.LeftButton)
     # collapse the Residual with its ▾; its body's blocks go away and its layers map to the closed group
     group = diagram.diagram.box_for((6,))
     before = diagram.diagram.height

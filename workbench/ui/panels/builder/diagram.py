@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QMessageBox,
     QScrollArea,
     QToolButton,
@@ -40,6 +41,7 @@ class DiagramCanvas(QWidget):
 
     sig_clicked = Signal(tuple)
     sig_toggled = Signal(tuple)
+    sig_menu = Signal(object, QPoint)  # the box under a right click (or None), where to show the menu
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -123,6 +125,9 @@ class DiagramCanvas(QWidget):
             self.sig_clicked.emit(stops[index].path)
         return None
 
+    def contextMenuEvent(self, event):  # noqa: N802 - Qt API: a right click offers what can be done there
+        self.sig_menu.emit(self.box_at(event.pos()), event.globalPos())
+
     def mouseMoveEvent(self, event):  # noqa: N802 - Qt API: a hand over what a click acts on
         box = self.box_at(event.position())
         clickable = box is not None and box.kind in ("layer", "group", "repeat", "empty")
@@ -185,6 +190,7 @@ class NetworkDiagram(QWidget):
         self.canvas = DiagramCanvas()
         self.canvas.sig_clicked.connect(self._on_canvas_clicked)
         self.canvas.sig_toggled.connect(self._on_canvas_toggled)
+        self.canvas.sig_menu.connect(self._on_canvas_menu)
         self.view = QScrollArea()
         self.view.setObjectName("builderDiagramView")
         self.view.setWidget(self.canvas)
@@ -340,6 +346,22 @@ class NetworkDiagram(QWidget):
         self.relayout()
         self.select(self.selected)
 
+    def context_menu(self, box: Box | None) -> QMenu:
+        """The right-click menu on `box` (or on empty space): fold / unfold, collapse / expand, exports."""
+        menu = QMenu(self)
+        if box is not None and box.toggle is not None:
+            if box.kind == "repeat":
+                text = f"Fold the {box.count} copies" if box.expanded else f"Unfold the {box.count} copies"
+            else:
+                text = "Collapse" if box.expanded else "Expand"
+            menu.addAction(text, lambda key=box.toggle: self.toggle(key))
+        if self.unfold_button.isEnabled():
+            menu.addAction(self.unfold_button.text(), self.toggle_all)
+        menu.addSeparator()
+        menu.addAction("Export PNG…", self.export_png_dialog)
+        menu.addAction("Export SVG…", self.export_svg_dialog)
+        return menu
+
     # -- export
     # -------------------------------------------------------------------------------------------------------
     def render_png(self) -> QImage:
@@ -414,6 +436,9 @@ class NetworkDiagram(QWidget):
     def _on_canvas_clicked(self, path: tuple) -> None:
         self.select(path)
         self.sig_layer_clicked.emit(path)
+
+    def _on_canvas_menu(self, box, pos) -> None:
+        self.context_menu(box).exec(pos)
 
     def _on_canvas_toggled(self, key: tuple) -> None:
         self.toggle(key)
