@@ -359,13 +359,19 @@ def _optimizer(plan: _Plan, model, foreach: bool):
 
 
 def _create_optimizer_state(model, optimizer) -> None:
-    """The state the first step creates (Adam's moments, SGD's momentum), by a step on zero gradients."""
+    """The state the first step creates (Adam's moments, SGD's momentum), by a step on zero gradients. That step
+    takes the foreach path whatever the traced one takes (the same state, a tenth of the fake operations)."""
     import torch
 
     for p in model.parameters():
         if p.requires_grad:
             p.grad = torch.zeros_like(p)
+    paths = [group.get("foreach") for group in optimizer.param_groups]
+    for group in optimizer.param_groups:
+        group["foreach"] = True
     optimizer.step()
+    for group, path in zip(optimizer.param_groups, paths, strict=True):
+        group["foreach"] = path
     optimizer.zero_grad(set_to_none=True)
 
 
