@@ -3,6 +3,7 @@ arcs, collapsing groups, the error layer flagged, and layer paths that map click
 
 from __future__ import annotations
 
+import itertools
 import time
 
 from workbench.core.model.analysis import analyze
@@ -81,6 +82,14 @@ def test_a_repeated_pattern_folds_and_maps_every_copy_to_the_shown_one():
     assert shown == [(0,), (1,), (2,)] and all(fold.contains(b.x, b.y) for b in diagram.boxes[2:5])
     assert diagram.box_for((10,)).path == (1,)  # the BatchNorm of the fourth copy -> the shown BatchNorm
     assert diagram.boxes[5].path == (12,)
+    unfolded = layout(spec, analyze(spec), toggled={fold.toggle})
+    blocks = [b for b in unfolded.boxes if b.kind == "layer"]
+    assert [b.path for b in blocks] == [(i,) for i in range(13)]
+    assert len(unfolded.bands) == 2  # copies 2 and 4 on shaded bands, each around its three blocks
+    for (_x, y, _w, h), first in zip(unfolded.bands, (blocks[3], blocks[9]), strict=True):
+        assert y < first.y and y + h > blocks[blocks.index(first) + 2].y + 28
+    arrows = {(round(e.y0), round(e.y1)) for e in unfolded.edges}
+    assert all((round(a.y + a.h), round(b.y)) in arrows for a, b in itertools.pairwise(blocks[:12]))
 
 
 def test_find_runs_prefers_the_run_that_covers_most_layers():

@@ -113,6 +113,7 @@ class Diagram:
     height: float
     where: dict[tuple[int, ...], int] = field(default_factory=dict)  # layer path -> box index
     alias: dict[tuple[int, ...], tuple[int, ...]] = field(default_factory=dict)  # folded copy -> shown copy
+    bands: list[tuple[float, float, float, float]] = field(default_factory=list)  # x, y, w, h: every 2nd copy
 
     @property
     def error_box(self) -> Box | None:
@@ -158,7 +159,14 @@ def layout(
     bottom = placer.stack(nodes, x, source.y + source.h + GAP, width, 0, linked=source)
     right = max((b.x + b.w for b in placer.boxes), default=x + width)
     return Diagram(
-        placer.boxes, placer.edges, placer.arcs, right + MARGIN, bottom + MARGIN, placer.where, placer.alias
+        placer.boxes,
+        placer.edges,
+        placer.arcs,
+        right + MARGIN,
+        bottom + MARGIN,
+        placer.where,
+        placer.alias,
+        placer.bands,
     )
 
 
@@ -277,6 +285,8 @@ class _Placer:
         self.boxes: list[Box] = []
         self.edges: list[Edge] = []
         self.arcs: list[Arc] = []
+        self.bands: list[tuple[float, float, float, float]] = []
+        self.last: Box | None = None  # the last box `stack` placed at its own level
         self.where: dict[tuple[int, ...], int] = {}
         self.alias: dict[tuple[int, ...], tuple[int, ...]] = {}
 
@@ -315,6 +325,7 @@ class _Placer:
                 i += 1
             y = box.y + box.h + GAP
             previous = box
+        self.last = previous
         return y - GAP if previous is not linked else y
 
     def _one(self, node: _Node, x, y, w, depth) -> Box:
@@ -433,8 +444,23 @@ class _Placer:
         )
         self._add(box, layers)
         inner_w = max(MIN_WIDTH, w - 2 * PAD)
-        shown = nodes if unfolded else nodes[:period]
-        bottom = self.stack(shown, x + PAD, y + HEADER_H + 8, inner_w, depth + 1, fold=False)
+        top = y + HEADER_H + 8
+        if unfolded and period > 1:  # copies one after another, every second one on a shaded band
+            previous = None
+            for j in range(copies):
+                start = top if j == 0 else top + GAP
+                bottom = self.stack(
+                    nodes[j * period : (j + 1) * period], x + PAD, start, inner_w, depth + 1, previous, False
+                )
+                previous = self.last
+                if j % 2:
+                    self.bands.append(
+                        (x + PAD / 2, start - GAP / 2 + 1, inner_w + PAD, bottom - start + GAP - 2)
+                    )
+                top = bottom
+        else:
+            shown = nodes if unfolded else nodes[:period]
+            bottom = self.stack(shown, x + PAD, top, inner_w, depth + 1, fold=False)
         if not unfolded and not first.module:
             for j in range(1, copies):
                 for offset in range(period):

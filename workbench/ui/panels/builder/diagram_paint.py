@@ -23,6 +23,7 @@ WARNING_FILL = QColor(255, 243, 205)
 SKIP = QColor(106, 76, 186)
 GROUP_FILL = QColor(244, 246, 248)
 REPEAT_FILL = QColor(240, 244, 252)
+BAND_FILL = QColor(222, 230, 245)
 # a stripe on each block's left edge tells the kind of layer at a glance
 CATEGORY_COLORS = {
     "Core": QColor(66, 133, 244),
@@ -76,6 +77,11 @@ class DiagramPainter:
         for box in diagram.boxes:
             if box.frame and (clip is None or clip.intersects(QRectF(box.x, box.y, box.w, box.h))):
                 self._frame(box, box is selected)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QBrush(BAND_FILL))
+        for x, y, w, h in diagram.bands:  # every second copy of an unfolded run
+            if clip is None or clip.intersects(QRectF(x, y, w, h)):
+                p.drawRoundedRect(QRectF(x, y, w, h), 6, 6)
         for edge in diagram.edges:
             if clip is None or clip.intersects(QRectF(edge.x - 6, edge.y0, 12, edge.y1 - edge.y0)):
                 self._arrow(QPointF(edge.x, edge.y0), QPointF(edge.x, edge.y1), LINE)
