@@ -88,3 +88,37 @@ def test_import_shows_folded_blocks_and_locks_update_the_trainable_count(panel, 
     classes = panel.spec.layers[0].params["num_classes"]
     head = 64 * classes + classes  # the new classifier
     assert trainable == head + 2 * 2 * 8 * (64 + 64)  # query and value of both layers, rank 8
+
+
+@pytest.mark.slow
+def test_new_project_from_a_model_dialog(qtbot, tiny_bert, tmp_path):
+    from tests.realdata import write_docstrings_csv
+    from workbench.ui.new_from_model_dialog import NewFromModelDialog
+
+    csv = write_docstrings_csv(tmp_path / "docs.csv", ("asyncio", "email", "xml"), per_class=20)
+    bad = tmp_path / "bad_net.py"
+    bad.write_text(
+        "import torch\n\nclass Net(torch.nn.Module):\n"
+        "    def __init__(self):\n        raise ValueError('broken on purpose')\n"
+    )
+    session = ProjectSession()
+    dialog = NewFromModelDialog(session)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    try:
+        dialog.model_edit.setText(str(bad))
+        dialog.class_edit.setText("Net")
+        dialog.data_edit.setText(str(csv))
+        qtbot.mouseClick(dialog.create_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: "broken on purpose" in dialog.status.text(), timeout=120_000)
+        assert dialog.isVisible() and dialog.project is None  # the problem is shown, the dialog stays
+
+        dialog.model_edit.setText(str(tiny_bert))
+        with qtbot.waitSignal(dialog.accepted, timeout=120_000):
+            qtbot.mouseClick(dialog.create_button, Qt.MouseButton.LeftButton)
+        project = dialog.project
+        layer = project.model.layers[0]
+        assert layer.type == "Pretrained" and layer.params["num_classes"] == 3
+        assert project.dataset.options["pretrained_tokenizer"] == str(tiny_bert.resolve())
+    finally:
+        session.jobs.shutdown()

@@ -156,6 +156,8 @@ JOBS: dict[str, JobDef] = {
     "augment_preview": JobDef(f"{_TP}:augment_preview_job"),
     # the traced memory plan (fit.py); exclusive: MemTracker's module hooks are global to the process
     "memory": JobDef("workbench.core.hardware.fit:memory_plan_job", exclusive=True),
+    # File > New project from a model: the data read, the model imported (a module runs once, its graph written)
+    "new_from_model": JobDef("workbench.core.model.pretrained_spec:new_project_job", writes=True, heavy=True),
 }
 
 

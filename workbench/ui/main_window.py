@@ -187,6 +187,9 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self._action("&New project", self.new_project, QKeySequence.New, file_menu)
+        self._action("New project from a &model...", self.new_project_from_model, None, file_menu).setObjectName(
+            "newFromModelAction"
+        )
         self._action("&Open...", self.open_dialog, QKeySequence.Open, file_menu)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
@@ -407,6 +410,20 @@ class MainWindow(QMainWindow):
         if dialog.exec():
             self.session.new(dialog.project())
             self.statusBar().showMessage("New project: save it (Ctrl+S) to keep its runs beside it", 10_000)
+
+    def new_project_from_model(self) -> None:
+        """File > New project from a model: a Hugging Face folder, an ONNX file or a PyTorch module, and data."""
+        if (
+            not self._confirm_stop_training("start a new project", self.new_project_from_model)
+            or not self._confirm_discard()
+        ):
+            return
+        from workbench.ui.new_from_model_dialog import NewFromModelDialog
+
+        dialog = NewFromModelDialog(self.session, self)
+        if dialog.exec() and dialog.project is not None:
+            self.session.new(dialog.project)
+            self.statusBar().showMessage(f"New project from {dialog.note}: save it (Ctrl+S)", 10_000)
 
     def open_dialog(self) -> None:
         if (

@@ -82,3 +82,27 @@ def _fitted(spec: ModelSpec, meta, classes: int, fmt: str) -> ModelSpec:
     if not result.ok:
         raise UserError(f"the imported model does not fit the data: {result.error}")
     return spec
+
+
+def new_project_job(
+    control,
+    model_source: str,
+    data_source: str,
+    project_dir: str,
+    kind: str | None = None,
+    target: str | None = None,
+    project_name: str = "imported",
+):
+    """Trainer-process job for File > New project from a model: the data read, the model imported and sized to
+    it; yields one dict {"project": the Project as JSON, "note"}. A module's code runs here, once."""
+    from workbench.core.data import load_dataset
+    from workbench.core.data.inspect import settings_for
+    from workbench.core.project import Project
+
+    source = str(Path(data_source).expanduser().resolve()) if data_source.lower() != "digits" else "digits"
+    detected = settings_for(source, kind, target, {}).kind
+    settings = settings_for(source, kind, target, tokenizer_option(model_source, detected))
+    data = load_dataset(settings)
+    spec, note, _written = pretrained_spec(data.meta, model_source, project_dir)
+    project = Project(name=project_name, dataset=settings, model=spec)
+    yield {"project": project.model_dump(mode="json"), "note": note}
