@@ -64,6 +64,9 @@ def test_clicking_a_block_selects_its_layer_and_the_list_selection_is_highlighte
     assert panel.layer_list.selected_path() == (5, 3)
     assert panel.properties.isEnabled() and "Conv2d" in panel.properties.title.text()
     assert diagram.canvas.selected.path == (5, 3)
+    from workbench.ui.panels.builder.diagram import tooltip
+
+    assert "36,864 parameters" in tooltip(diagram.canvas.selected)  # 64x64x3x3 weights, bias=False
     assert pixel(panel, diagram.canvas.selected, 0.5, 0.5) == SELECTED_FILL
     # the keyboard walks the blocks in drawing order
     canvas = diagram.canvas

@@ -41,6 +41,8 @@ def test_twelve_identical_encoder_layers_fold_into_one_block_that_unfolds():
     assert fold.shape == "16×64" and fold.path == (1,) and fold.paths == tuple((i,) for i in range(1, 13))
     assert "d_model=64" not in fold.detail and fold.detail.startswith("64, heads 4")
     assert diagram.box_for((9,)) is fold  # a click on any copy in the layer list highlights the fold
+    one = analysis.layers[1]
+    assert fold.params == 12 * one.num_params and fold.macs == 12 * one.macs and one.num_params > 0
     unfolded = layout(spec, analysis, toggled={fold.toggle})
     copies = [b for b in unfolded.boxes if b.kind == "layer" and b.title == "TransformerEncoderLayer"]
     assert [b.path for b in copies] == [(i,) for i in range(1, 13)] and all(b.count == 1 for b in copies)

@@ -69,6 +69,8 @@ class Box:
     message: str = ""  # the error or warning
     paths: tuple[tuple[int, ...], ...] = ()  # every top-level layer of a run
     module: str = ""  # an imported model's module ("model.bert.encoder.layer.0"); a click selects its layer
+    params: int = 0  # parameters of everything the box shows (a folded run: all its copies)
+    macs: int = 0  # multiply-accumulates per sample, the same way
 
     @property
     def label(self) -> str:
@@ -185,6 +187,8 @@ class _Node:
     message: str = ""
     skip: str | None = None  # a Residual: the skip's label
     opened: bool = True  # a group's default state
+    params: int = 0  # parameters (a group: with its body)
+    macs: int = 0  # multiply-accumulates per sample
     sig: int = -1
 
 
@@ -202,6 +206,8 @@ def _layer_nodes(layers: list[LayerSpec], prefix: tuple[int, ...], reports) -> l
             _shape(report),
             json.dumps(params, sort_keys=True, default=str),
         )
+        if report is not None:
+            node.params, node.macs = report.num_params, report.macs
         if report is not None and (report.error or report.warning):
             node.status = "error" if report.error else "warning"
             node.message = report.error or report.warning or ""
@@ -245,6 +251,8 @@ def _module_nodes(rows: list[dict], path: tuple[int, ...]) -> list[_Node]:
             children=[],
             module=name,
             opened=name.count(".") + 1 <= OPEN_DEPTH,
+            params=params,
+            macs=int(row.get("macs") or 0),
         )
         nodes[name] = node
         if node.type not in CONTAINERS:
@@ -344,6 +352,8 @@ class _Placer:
             message=node.message,
             paths=(node.path,),
             module=node.module,
+            params=node.params,
+            macs=node.macs,
         )
         if not box.detail and not box.message and node.children is None:
             box.h = LINE_H
@@ -413,6 +423,8 @@ class _Placer:
                 toggle=key,
                 paths=layers,
                 module=first.module,
+                params=sum(n.params for n in nodes),
+                macs=sum(n.macs for n in nodes),
             )
             if first.children is not None:
                 count = len(first.children)
@@ -441,6 +453,8 @@ class _Placer:
             expanded=unfolded,
             paths=layers,
             module=first.module,
+            params=sum(n.params for n in nodes),
+            macs=sum(n.macs for n in nodes),
         )
         self._add(box, layers)
         inner_w = max(MIN_WIDTH, w - 2 * PAD)

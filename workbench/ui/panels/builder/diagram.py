@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from workbench.core.errors import UserError
 from workbench.core.io import atomic_replace_with, atomic_write_bytes
 from workbench.core.model.diagram import MARGIN, MIN_WIDTH, Box, Diagram, layout
+from workbench.core.units import count_text
 from workbench.ui.panels.builder.diagram_paint import DiagramPainter
 
 ZOOMS = (0.35, 0.5, 0.65, 0.8, 1.0, 1.2, 1.45, 1.75, 2.1, 2.5)
@@ -163,6 +164,8 @@ def tooltip(box: Box) -> str:
         lines = [f"{box.label}  {box.title}{f'({box.detail})' if box.detail and not box.frame else ''}"]
     if box.shape:
         lines.append(f"output {box.shape}")
+        each = " in all" if box.count > 1 else ""
+        lines.append(f"{box.params:,} parameters, {count_text(box.macs)} MACs per sample{each}")
     if box.count > 1:
         last = ".".join(map(str, box.paths[-1]))
         lines.append(f"{box.count} identical copies, layers {box.label} to {last}; click ▸ to unfold")
