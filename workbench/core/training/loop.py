@@ -731,20 +731,19 @@ class Trainer:
         if not self.is_main:
             return
         path = self.folder / "checkpoints" / f"{which}.safetensors"
-        pair = (
-            (self.optimizer, self.schedule.state_dict()) if which == "last" else ()
-        )  # one unit with the weights
+        optimizer, scheduler_state = (  # one unit with the weights
+            (self.optimizer, self.schedule.state_dict()) if which == "last" else (None, None)
+        )
         from workbench.core.training.finetune import saved_keys
 
-        module = getattr(
-            self.model, "module", self.model
-        )  # (unwrapped from DDP / compile, as the writer does)
+        module = getattr(self.model, "module", self.model)  # unwrapped from DDP / compile, as the writer does
         module = getattr(module, "_orig_mod", module)
-        keys = saved_keys(module) if self.finetune is not None and self.finetune.partial else None
+        keys = (
+            saved_keys(module) if self.finetune is not None and self.finetune.partial else None
+        )  # fine-tuning
+        meta = self._checkpoint_meta(epoch_complete)
         self.saver.submit(
-            checkpoint_writer(
-                path, self.model, self.spec, self._checkpoint_meta(epoch_complete), *pair, keys=keys
-            )
+            checkpoint_writer(path, self.model, self.spec, meta, optimizer, scheduler_state, keys=keys)
         )
         if str(path) not in self.checkpoints:
             self.checkpoints.append(str(path))
