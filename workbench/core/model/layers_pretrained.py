@@ -61,7 +61,7 @@ def build_pretrained(p: dict, s: tuple, meta: bool = False):
             pad = model.config.pad_token_id
             return HFClassifier(model, int(pad or 0), image, new, str(model.config.model_type))
         graph = pretrained.onnx_module(str(Path(p["source"]).expanduser()))
-        new: list[str] = []
+        head: list[str] = []
         if p["num_classes"]:
             replaced = replace_last_linear(graph, p["num_classes"])
             if replaced is None:
@@ -69,8 +69,8 @@ def build_pretrained(p: dict, s: tuple, meta: bool = False):
                     f"{p['source']} does not end in a Linear layer, so its head cannot be replaced; set "
                     "num_classes to 0 and add a Linear after it"
                 )
-            new = replaced
-        module = GraphModel(graph, new)
+            head = replaced
+        module = GraphModel(graph, head)
         return module.to("meta") if meta else module
     except UserError as exc:
         raise LayerError(str(exc)) from None

@@ -141,7 +141,10 @@ def apply_finetune(model: torch.nn.Module, spec: ModelSpec, cfg: TrainingConfig)
 
         pattern = "(" + "|".join(re.escape(t) for t in targets) + ")"
         config = LoraConfig(
-            r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=pattern
+            r=cfg.lora_rank,
+            lora_alpha=cfg.lora_alpha,  # type: ignore[arg-type]  # (a float works: scaling is alpha / r)
+            lora_dropout=cfg.lora_dropout,
+            target_modules=pattern,
         )
         inject_adapter_in_model(config, model)
         for name, param in model.named_parameters():
