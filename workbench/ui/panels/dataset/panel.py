@@ -38,6 +38,7 @@ from workbench.ui.panels.dataset.views import (
     make_table,
     sample_rows,
     summary_html,
+    token_frequencies,
 )
 from workbench.ui.panels.dataset.worker import DataLoad
 
@@ -392,6 +393,10 @@ class DatasetPanel(QWidget):
                 for s in SPLITS
             }
             self.histogram.show_classes(b.meta.class_names, counts)
+        elif b.meta.task == "language_model":
+            names, counts = token_frequencies(b)
+            self.histogram.show_classes(names, counts)
+            self.histogram.setLabel("bottom", f"the {len(names)} most frequent tokens (train)")
         else:
             self.histogram.show_values(np.asarray(b.train.y), b.meta.extra.get("target", "target"))
         self._refresh_samples()

@@ -17,7 +17,10 @@ SPLITS = ("train", "val", "test")
 def summary_html(bundle: DataBundle) -> str:
     m = bundle.meta
     n = sum(len(bundle.split(s)) for s in SPLITS)
-    classes = f"{m.num_classes} classes" if m.task == "classification" else "regression target"
+    classes = {
+        "classification": f"{m.num_classes} classes",
+        "language_model": f"language model, {m.num_classes:,} tokens in the vocabulary",
+    }.get(m.task, "regression target")
     mem = bundle.meta.extra.get("memory_bytes", 0)
     where = "streamed from disk" if m.extra.get("streaming") else f"{bytes_text(mem)} in memory"
     splits = " \u00b7 ".join(f"{s} <b>{len(bundle.split(s)):,}</b>" for s in SPLITS)
@@ -116,6 +119,19 @@ def make_table(name: str) -> QTableWidget:
     table.horizontalHeader().setSectionResizeMode(QHeaderView.Interactive)
     table.horizontalHeader().setStretchLastSection(True)
     return table
+
+
+def token_frequencies(bundle: DataBundle, top: int = 30) -> tuple[list[str], dict[str, np.ndarray]]:
+    """A language model's most frequent tokens in the train split (shown as text: ␣ a space, ↵ a line break)
+    and how often each occurs per split."""
+    from workbench.core.data.textfile import lm_tokenizer
+
+    vocab = bundle.meta.num_classes
+    counts = {s: np.bincount(np.asarray(bundle.split(s).y).ravel(), minlength=vocab) for s in SPLITS}
+    ids = [int(i) for i in np.argsort(-counts["train"], kind="stable")[:top] if counts["train"][i]]
+    tokenizer = lm_tokenizer(bundle.meta.extra)
+    names = [tokenizer.decode([i]).replace(" ", "␣").replace("\n", "↵") or f"#{i}" for i in ids]
+    return names, {s: c[ids] for s, c in counts.items()}
 
 
 def sample_rows(bundle: DataBundle, split: str, picks: np.ndarray) -> tuple[list[str], list[list[str]]]:

@@ -147,7 +147,7 @@ class CurvesView(QWidget):
             return
         self.metric_kind = metric
         self.accuracy.getPlotItem().setTitle(f"{METRICS[metric][0]}: {BOTH}", size="9pt", color="#333")
-        self.accuracy.set_log_y(metric == "perplexity" or self.log_check.isChecked())
+        self.accuracy.set_log_y(metric == "perplexity" and self.log_check.isChecked())
 
     def clear(self) -> None:
         self._extent = (None, None)
@@ -322,7 +322,7 @@ class CurvesView(QWidget):
     def _on_log_check_toggled(self, on: bool) -> None:
         for plot in (self.loss, self.epoch_loss, self.lr):
             plot.set_log_y(on)
-        self.accuracy.set_log_y(on or self.metric_kind == "perplexity")
+        self.accuracy.set_log_y(on and self.metric_kind == "perplexity")  # (a log accuracy says little)
 
     def _on_smooth_slider_changed(self, value: int) -> None:
         self.smooth_label.setText(f"{value / 100:.2f}")
