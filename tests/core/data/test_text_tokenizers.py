@@ -174,3 +174,18 @@ def test_a_changed_vocabulary_is_named():
     assert tokenizer_mismatch(trained, {"modality": "tabular"}) is None  # not text: nothing to compare
     changed = tokenizer_mismatch(trained, {**trained, "vocab": ["<pad>", "<unk>", "b"]})
     assert "another words vocabulary" in changed and "the split or vocab_size changed" in changed
+
+
+def test_a_model_sized_for_a_smaller_vocabulary_is_refused_before_the_run(corpus, tmp_path):
+    """The tokenizer changed after the model was sized (words -> bpe): one line with both sizes, no run folder."""
+    from workbench.core.model.templates import make_template
+    from workbench.core.training.loop import train
+
+    settings = _settings(corpus, tokenizer="bpe", vocab_size=800)
+    data = load_dataset(settings)
+    spec = make_template("text_bag", data.meta.input_shape, data.meta.num_classes, "int64", vocab_size=300)
+    with pytest.raises(
+        UserError, match=r"gives \d+ token ids but the model's EmbeddingBag has num_embeddings 300"
+    ):
+        list(train(Project(dataset=settings, model=spec), data, runs_root=tmp_path / "runs"))
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

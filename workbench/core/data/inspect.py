@@ -41,7 +41,8 @@ def inspect_source(
 
         seq_len = int(settings.options.get("seq_len", 0))
         if not seq_len:
-            tokenizer = Tokenizer(settings.options.get("tokenizer", "words"))
+            opts = settings.options
+            tokenizer = Tokenizer(opts.get("tokenizer") or "words", int(opts.get("vocab_size") or 10000))
             if raw.texts is None:  # the TypeError list(None) would raise
                 raise TypeError(f"source {settings.kind!r} returned text data without texts")
             seq_len = tokenizer.fit(list(raw.texts)).seq_len
@@ -62,7 +63,16 @@ def inspect_source(
     if raw.task == "classification":
         counts = np.bincount(raw.y, minlength=raw.num_classes)
         details["class_counts"] = {n: int(c) for n, c in zip(raw.class_names, counts, strict=False)}
-    for key in ("characters", "missing", "encoding", "delimiter", "target", "text_column", "official_test", "features"):
+    for key in (
+        "characters",
+        "missing",
+        "encoding",
+        "delimiter",
+        "target",
+        "text_column",
+        "official_test",
+        "features",
+    ):
         if key in raw.extra:
             details[key] = raw.extra[key]
     return {

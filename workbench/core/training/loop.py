@@ -294,6 +294,7 @@ class Trainer:
         self.spec = spec
         setup.seed_everything(cfg.seed)
         model = build_model(spec)
+        setup.check_vocabulary(model, data.meta)
         from workbench.core.training.finetune import apply_finetune, load_trained_state
 
         self.finetune = apply_finetune(model, spec, cfg)  # freeze masks, LoRA adapters

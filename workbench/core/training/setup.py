@@ -51,6 +51,24 @@ class TrainingSetup:
     scaler: torch.amp.GradScaler | None  # fp16 loss scaling
 
 
+def check_vocabulary(model: torch.nn.Module, meta: Any) -> None:
+    """Token data whose ids reach past the model's first embedding table (the tokenizer or vocab_size changed
+    after the model was sized) is refused before the run, naming both sizes, instead of failing at the first batch
+    with torch's IndexError."""
+    vocab = meta.extra.get("vocab_size") if meta.input_dtype == "int64" else None
+    table = next(
+        (m for m in model.modules() if isinstance(m, torch.nn.Embedding | torch.nn.EmbeddingBag)), None
+    )
+    if not vocab or table is None or table.num_embeddings >= int(vocab):
+        return
+    kind = "EmbeddingBag" if isinstance(table, torch.nn.EmbeddingBag) else "Embedding"
+    raise UserError(
+        f"the data's tokenizer gives {int(vocab):,} token ids but the model's {kind} has "
+        f"num_embeddings {table.num_embeddings:,}; set num_embeddings to {int(vocab)} in the builder (or "
+        f"vocab_size to {table.num_embeddings} in the dataset options)"
+    )
+
+
 def prepare(config: TrainingConfig, data: Any, device: torch.device) -> TrainingSetup:
     """Check the settings against the data and the device; bad input raises UserError (before any file)."""
     notes = []
