@@ -205,3 +205,21 @@ def test_zoom_buttons_and_fit(panel, qtbot):
     assert diagram.zoom_label.text() == "120%"
     qtbot.mouseClick(diagram.fit_button, Qt.MouseButton.LeftButton)
     assert diagram.canvas.zoom < 1.0
+
+
+def test_the_diagram_can_sit_beside_the_layer_list(panel, qtbot):
+    show(panel, make_template("small_resnet", [3, 16, 16], 10))
+    panel.resize(1300, 900)
+    diagram, tabs = panel.diagram, panel.network_tabs
+    qtbot.mouseClick(diagram.beside_button, Qt.MouseButton.LeftButton)
+    assert tabs.indexOf(diagram) == -1 and diagram.parent() is panel.middle
+    qtbot.waitUntil(lambda: diagram.isVisible() and panel.layer_list.isVisible())
+    assert diagram.width() > 300 and diagram.geometry().left() > tabs.geometry().right()
+    click(qtbot, panel, diagram.block_center((7, 0)))
+    assert panel.layer_list.selected_path() == (7, 0) and diagram.canvas.selected.path == (7, 0)
+    qtbot.mouseClick(diagram.beside_button, Qt.MouseButton.LeftButton)
+    assert (
+        tabs.indexOf(diagram) == 1
+        and tabs.currentWidget() is diagram
+        and not diagram.beside_button.isChecked()
+    )

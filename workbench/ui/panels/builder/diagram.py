@@ -178,6 +178,7 @@ class NetworkDiagram(QWidget):
     """The diagram with its toolbar. `show_network` follows the builder's analyses; `select` its selection."""
 
     sig_layer_clicked = Signal(tuple)
+    sig_beside = Signal(bool)  # the user asks to see the diagram beside the layer list (True) or in its tab
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -231,6 +232,13 @@ class NetworkDiagram(QWidget):
             self.toggle_all,
         )
         bar.addStretch(1)
+        self.beside_button = button(
+            "diagramBesideButton",
+            "Beside list",
+            "Show the diagram beside the layer list (for a wide panel), or back in its tab",
+            lambda: self.sig_beside.emit(self.beside_button.isChecked()),
+        )
+        self.beside_button.setCheckable(True)
         self.export_png_button = button(
             "diagramExportPngButton", "PNG…", "Save the diagram as a PNG image", self.export_png_dialog
         )

@@ -143,7 +143,7 @@ class BuilderPanel(QWidget):
         self.pretrained_view = PretrainedView()  # an imported model's modules, locks and trainable count
         self.network_tabs.addTab(self.pretrained_view, "Imported")
         self.pretrained_view.sig_frozen_changed.connect(self._on_pretrained_view_frozen_changed)
-        middle = QSplitter(Qt.Orientation.Horizontal)
+        self.middle = middle = QSplitter(Qt.Orientation.Horizontal)
         middle.addWidget(self.palette)
         middle.addWidget(self.network_tabs)
         middle.setStretchFactor(1, 1)
@@ -200,6 +200,7 @@ class BuilderPanel(QWidget):
         self.layer_list.sig_drop_type.connect(self._on_layer_list_drop_type)
         self.layer_list.sig_move.connect(self._on_layer_list_move)
         self.diagram.sig_layer_clicked.connect(self._on_diagram_layer_clicked)
+        self.diagram.sig_beside.connect(self._on_diagram_beside)
         self.properties.sig_param_changed.connect(self._on_properties_param_changed)
         self.properties.sig_fix.connect(self.apply_fix)
 
@@ -740,6 +741,21 @@ class BuilderPanel(QWidget):
             self._show_problem()
             for act in (self.delete_action, self.duplicate_action, self.up_action, self.down_action):
                 act.setEnabled(path is not None)
+
+    def _on_diagram_beside(self, beside: bool) -> None:
+        """The diagram in its own pane right of the tabs (palette | layers | diagram), or back in its tab."""
+        diagram, tabs = self.diagram, self.network_tabs
+        if beside and tabs.indexOf(diagram) >= 0:
+            tabs.removeTab(tabs.indexOf(diagram))
+            tabs.setCurrentWidget(self.layer_list)
+            self.middle.addWidget(diagram)
+            diagram.show()
+            palette, rest = self.middle.sizes()[0], sum(self.middle.sizes()[1:])
+            self.middle.setSizes([palette, rest * 9 // 20, rest - rest * 9 // 20])
+        elif not beside and tabs.indexOf(diagram) < 0:
+            tabs.insertTab(1, diagram, "Diagram")
+            tabs.setCurrentWidget(diagram)
+        diagram.beside_button.setChecked(beside)
 
     def _on_diagram_layer_clicked(self, path: tuple) -> None:
         item = self.layer_list.item_for(path)
