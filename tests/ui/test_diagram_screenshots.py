@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 from workbench.core.model.spec import ModelSpec
@@ -60,6 +61,24 @@ def pretrained_screenshot(out: Path, tmp_path: Path) -> None:
     diagram.deleteLater()
 
 
+def beside_screenshot(out: Path, qtbot) -> None:
+    """The builder alone at 1280x800 with the diagram beside the layer list (Beside list)."""
+    from workbench.ui.session import ProjectSession
+
+    session = ProjectSession()
+    panel = BuilderPanel(session)
+    qtbot.addWidget(panel)
+    panel.resize(1280, 800)
+    panel.show()
+    qtbot.waitExposed(panel)
+    session.update_model(make_template("small_resnet", [3, 32, 32], 10))
+    qtbot.mouseClick(panel.diagram.beside_button, Qt.MouseButton.LeftButton)
+    panel.layer_list.setCurrentItem(panel.layer_list.item_for((5, 0)))
+    qtbot.wait(200)
+    panel.grab().save(str(out / "diagram_beside_list_1280x800.png"))
+    panel.shutdown()
+
+
 def test_diagram_screenshots(qtbot, tmp_path):
     out = Path(os.environ.get("WORKBENCH_SCREENSHOTS") or tmp_path)
     out.mkdir(parents=True, exist_ok=True)
@@ -92,6 +111,7 @@ def test_diagram_screenshots(qtbot, tmp_path):
         builder.diagram.export_png(out / f"diagram_{name}.png")
         assert not QImage(str(out / f"diagram_{name}.png")).isNull()
     pretrained_screenshot(out, tmp_path)
+    beside_screenshot(out, qtbot)
     window.session.update_model(bert_base())
     qtbot.waitUntil(lambda: builder.analysis is not None and len(builder.spec.layers) == 20, timeout=60_000)
     assert [b.count for b in builder.diagram.diagram.boxes if b.kind == "repeat"] == [12]
