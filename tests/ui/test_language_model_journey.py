@@ -64,9 +64,25 @@ def test_the_metric_plot_shows_perplexity_for_a_language_model_run(qtbot):
     assert view.metric_kind == "accuracy" and "Accuracy" in view.accuracy.getPlotItem().titleLabel.text
 
 
+NO_CORPUS = pytest.mark.skipif(
+    not GPL3.is_file(), reason=f"{GPL3} (Debian's base-files) is not on this system"
+)
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(not GPL3.is_file(), reason=f"{GPL3} (Debian's base-files) is not on this system")
+@NO_CORPUS
 def test_text_file_to_generated_text(qtbot, tmp_path, monkeypatch):
+    journey(qtbot, tmp_path, monkeypatch, shots=None)
+
+
+@pytest.mark.screenshots
+@NO_CORPUS
+def test_language_model_screenshots(qtbot, tmp_path, monkeypatch):
+    """`make screenshots`: the same journey trained for 8 epochs (batch 16), so the sample reads like words."""
+    journey(qtbot, tmp_path, monkeypatch, shots=os.environ.get("WORKBENCH_SCREENSHOTS") or str(tmp_path))
+
+
+def journey(qtbot, tmp_path, monkeypatch, shots: str | None) -> None:
     window = MainWindow()
     window.settings.clear()
     qtbot.addWidget(window)
@@ -98,7 +114,6 @@ def test_text_file_to_generated_text(qtbot, tmp_path, monkeypatch):
     rows = dataset.findChild(QTableWidget, "datasetRows")
     assert rows.item(0, 1).text().replace("↵", "\n") in GPL3.read_text(encoding="utf-8")  # a window, as text
     assert dataset.histogram.getAxis("bottom").labelText.startswith("the 30 most frequent tokens")
-    shots = os.environ.get("WORKBENCH_SCREENSHOTS")  # `make screenshots`: trained long enough to read
     set_epochs(window, 8 if shots else 1, 16 if shots else None)
     if shots:
         session.project.training.lr = 3e-3
