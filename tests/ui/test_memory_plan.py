@@ -43,7 +43,7 @@ def test_too_big_a_batch_offers_the_fixes_and_each_changes_the_settings(form):
     buttons = box.buttons
     assert all(b.isVisible() for b in buttons.values())
     steps = -(-1024 // plan.max_batch_size)
-    assert buttons["accumulate"].text() == f"Batch {plan.max_batch_size} × {steps} accumulation steps"
+    assert buttons["accumulate"].text() == f"Batch {plan.max_batch_size} × {steps} steps"
     buttons["accumulate"].click()
     config = session.project.training
     assert config.batch_size == plan.max_batch_size and config.grad_accumulation_steps == steps

@@ -26,10 +26,16 @@ class MemoryBox(QFrame):
         self.fixes = QHBoxLayout()
         self.fixes.setContentsMargins(0, 0, 0, 0)
         self.buttons = {
-            "amp": self._button("memoryFixAmp", "Use bf16 mixed precision"),
+            "amp": self._button(
+                "memoryFixAmp", "Use bf16", "bf16 mixed precision (autocast): about half the activations"
+            ),
             "accumulate": self._button("memoryFixAccumulate", ""),
             "batch": self._button("memoryFixBatch", ""),
-            "checkpointing": self._button("memoryFixCheckpointing", "Turn on activation checkpointing"),
+            "checkpointing": self._button(
+                "memoryFixCheckpointing",
+                "Checkpoint activations",
+                "Recompute each block's activations in backward instead of keeping them",
+            ),
         }
         self.fixes.addStretch(1)
         layout = QVBoxLayout(self)
@@ -42,8 +48,9 @@ class MemoryBox(QFrame):
         self._fits: bool | None = None
         self.show_plan(session.memory.plan)
 
-    def _button(self, name: str, text: str) -> QPushButton:
+    def _button(self, name: str, text: str, tip: str = "") -> QPushButton:
         button = QPushButton(text)
+        button.setToolTip(tip)
         button.setObjectName(name)
         button.clicked.connect(lambda _=False, key=name: self._apply(key))
         button.hide()
@@ -107,9 +114,13 @@ class MemoryBox(QFrame):
         best = plan.max_batch_size
         if best and best < est.batch_size:
             steps = math.ceil(est.batch_size * est.grad_accumulation_steps / best)
-            self.buttons["accumulate"].setText(f"Batch {best} × {steps} accumulation steps")
+            self.buttons["accumulate"].setText(f"Batch {best} × {steps} steps")
+            self.buttons["accumulate"].setToolTip(
+                f"Batch size {best} with {steps} gradient accumulation steps: the same effective batch, the memory "
+                f"of a batch of {best}"
+            )
             self.buttons["accumulate"].show()
-            self.buttons["batch"].setText(f"Batch size {best}")
+            self.buttons["batch"].setText(f"Batch {best}")
             self.buttons["batch"].show()
         if not config.activation_checkpointing:
             self.buttons["checkpointing"].show()

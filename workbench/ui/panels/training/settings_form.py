@@ -161,9 +161,9 @@ class TrainingSettingsForm(QScrollArea):
         columns.addSpacing(16)
         columns.addLayout(right, 1)
         layout = QVBoxLayout(inner)
-        layout.addLayout(columns)
         self.memory_box = MemoryBox(session)  # the traced peak of the next run, and fixes when it won't fit
-        layout.addWidget(self.memory_box)
+        layout.addWidget(self.memory_box)  # first: seen before Start without scrolling
+        layout.addLayout(columns)
         layout.addWidget(self.device_label)
         layout.addWidget(self.error_label)
         layout.addStretch(1)
