@@ -90,6 +90,14 @@ def test_clicking_a_block_selects_its_layer_and_the_list_selection_is_highlighte
 
 
 def test_a_folded_run_unfolds_with_its_toggle_and_groups_collapse(panel, qtbot):
+    from workbench.ui.panels.builder.diagram import tooltip
+
+    from workbench.core.model.diagram import Box
+
+    module_run = Box(
+        "repeat", (0,), "BertLayer", "", "8×16", 0, 0, 9, 9, count=3, module="model.bert.encoder.layer.0"
+    )
+    assert tooltip(module_run).splitlines()[-1] == "3 identical copies; click ▸ to unfold"
     block = [{"type": "Linear", "out_features": 6}, {"type": "ReLU"}]
     layers = [{"type": "Linear", "out_features": 6}] * 6 + [
         {"type": "Residual", "layers": block},
@@ -109,6 +117,9 @@ def test_a_folded_run_unfolds_with_its_toggle_and_groups_collapse(panel, qtbot):
     click(qtbot, panel, diagram.block_center((4,)))
     assert panel.selected == (4,)
     assert diagram.unfold_button.text() == "Fold all"
+    assert "5 identical copies, layers 1 to 5; click ▾ to fold them" in tooltip(
+        next(b for b in diagram.diagram.boxes if b.kind == "repeat")
+    )
     qtbot.mouseClick(diagram.unfold_button, Qt.MouseButton.LeftButton)
     assert diagram.diagram.box_for((4,)).count == 5 and diagram.canvas.selected.count == 5
     # the right-click menu unfolds one run too

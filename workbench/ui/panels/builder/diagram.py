@@ -59,11 +59,6 @@ class DiagramCanvas(QWidget):
         self._resize()
         self.update()
 
-    def set_zoom(self, zoom: float) -> None:
-        self.zoom = zoom
-        self._resize()
-        self.update()
-
     def _resize(self) -> None:
         d = self.diagram
         if d is not None:
@@ -167,8 +162,9 @@ def tooltip(box: Box) -> str:
         each = " in all" if box.count > 1 else ""
         lines.append(f"{box.params:,} parameters, {count_text(box.macs)} MACs per sample{each}")
     if box.count > 1:
-        last = ".".join(map(str, box.paths[-1]))
-        lines.append(f"{box.count} identical copies, layers {box.label} to {last}; click ▸ to unfold")
+        where = f", layers {box.label} to {'.'.join(map(str, box.paths[-1]))}" if box.paths else ""
+        action = "click ▾ to fold them" if box.expanded else "click ▸ to unfold"
+        lines.append(f"{box.count} identical copies{where}; {action}")
     if box.message:
         lines.append(box.message)
     return "\n".join(lines)
