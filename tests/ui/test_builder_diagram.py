@@ -12,9 +12,11 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QFileDialog
 
+from workbench.core.model.diagram import Box
 from workbench.core.model.spec import ModelSpec
 from workbench.core.model.templates import make_template
 from workbench.ui.panels.builder import BuilderPanel
+from workbench.ui.panels.builder.diagram import tooltip
 from workbench.ui.panels.builder.diagram_paint import ERROR_FILL, SELECTED_FILL
 from workbench.ui.session import ProjectSession
 
@@ -64,8 +66,6 @@ def test_clicking_a_block_selects_its_layer_and_the_list_selection_is_highlighte
     assert panel.layer_list.selected_path() == (5, 3)
     assert panel.properties.isEnabled() and "Conv2d" in panel.properties.title.text()
     assert diagram.canvas.selected.path == (5, 3)
-    from workbench.ui.panels.builder.diagram import tooltip
-
     assert "36,864 parameters" in tooltip(diagram.canvas.selected)  # 64x64x3x3 weights, bias=False
     assert pixel(panel, diagram.canvas.selected, 0.5, 0.5) == SELECTED_FILL
     # the keyboard walks the blocks in drawing order
@@ -90,10 +90,6 @@ def test_clicking_a_block_selects_its_layer_and_the_list_selection_is_highlighte
 
 
 def test_a_folded_run_unfolds_with_its_toggle_and_groups_collapse(panel, qtbot):
-    from workbench.ui.panels.builder.diagram import tooltip
-
-    from workbench.core.model.diagram import Box
-
     module_run = Box(
         "repeat", (0,), "BertLayer", "", "8×16", 0, 0, 9, 9, count=3, module="model.bert.encoder.layer.0"
     )
