@@ -34,6 +34,11 @@ def main(project: str | None = None) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Workbench")
+    from PySide6.QtGui import QIcon
+
+    from workbench.core.paths import APP_ICON
+
+    app.setWindowIcon(QIcon(str(APP_ICON)))
     app.setOrganizationName("Workbench")
     _load_plugins()
     window = MainWindow(defer_panels=True)

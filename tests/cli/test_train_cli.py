@@ -105,3 +105,20 @@ def test_python_dash_m_in_a_subprocess(project):
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.splitlines()[-1])["status"] == "completed"
+
+
+@pytest.mark.slow
+def test_training_the_bundled_sample_trains_the_user_copy_and_writes_nothing_into_resources(
+    tmp_path, monkeypatch, capsys
+):
+    from workbench.core.paths import RESOURCES
+
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
+    before = sorted(p.name for p in RESOURCES.rglob("*"))
+    assert (
+        main(["train", str(SAMPLE_PROJECT), "--epochs", "1", "--batch-size", "256", "--device", "cpu"]) == 0
+    )
+    assert "your copy of the bundled project" in capsys.readouterr().err
+    assert sorted(p.name for p in RESOURCES.rglob("*")) == before  # no run folder, no autosave there
+    runs = list_runs(tmp_path / "home" / "sample" / "runs")
+    assert len(runs) == 1 and runs[0].status == "completed"

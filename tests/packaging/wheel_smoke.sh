@@ -11,7 +11,8 @@ trap 'rm -rf "$WORK"' EXIT
 
 # Built from a clean copy of the sources: an in-tree build/ folder would keep files deleted since.
 mkdir -p "$WORK/src"
-cp -r "$ROOT/pyproject.toml" "$ROOT/README.md" "$ROOT/LICENSE" "$ROOT/workbench" "$WORK/src/"
+cp -r "$ROOT/pyproject.toml" "$ROOT/setup.py" "$ROOT/README.md" "$ROOT/LICENSE" "$ROOT/workbench" "$ROOT/resources" \
+    "$WORK/src/"
 "$PY" -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir "$WORK/dist" "$WORK/src" >/dev/null
 "$PY" -m pip install --quiet --no-deps --no-compile --target "$WORK/site" "$WORK"/dist/workbench-*.whl
 mkdir -p "$WORK/run" "$WORK/home"
@@ -28,6 +29,21 @@ where = workbench.__file__
 assert where.startswith(sys.argv[1]), f"workbench imported from {where}, not from the installed wheel"
 ' "$WORK/site"
 run -c 'import sys; from workbench.cli import main; sys.exit(main(sys.argv[1:]))' --version
+# The top-level resources/ ship inside the package (setup.py), found from the installed wheel.
+run -c '
+import sys
+from workbench.core.paths import APP_ICON, RESOURCES, SAMPLE_PROJECT
+assert str(RESOURCES).startswith(sys.argv[1]) and SAMPLE_PROJECT.is_file() and APP_ICON.is_file(), RESOURCES
+' "$WORK/site"
+# Training the bundled sample from site-packages trains the user data folder'"'"'s copy: nothing written into the
+# installation.
+run -c 'import sys; from workbench.cli import main; sys.exit(main(sys.argv[1:]))' \
+    train "$WORK/site/workbench/resources/sample/digits.wbproj" --epochs 1 >"$WORK/train.log" 2>&1 \
+    || { cat "$WORK/train.log" >&2; exit 1; }
+if [ -e "$WORK/site/workbench/resources/sample/runs" ] || [ ! -d "$WORK/home/sample/runs" ]; then
+    echo "error: training the bundled sample wrote into the installation (or not into the user data folder)" >&2
+    exit 1
+fi
 run -c 'import sys; from workbench.cli import main; sys.exit(main(sys.argv[1:]))' data inspect digits --json >"$WORK/inspect.json"
 run -c 'import json, sys; doc = json.load(open(sys.argv[1])); assert doc["kind"] == "digits" and doc["num_classes"] == 10, doc' \
     "$WORK/inspect.json"

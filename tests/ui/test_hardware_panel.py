@@ -266,7 +266,7 @@ def test_real_sampler_thread_updates_the_panel_and_stops(qtbot, session):
         assert snapshot.process.pid == PID and panel.latest is snapshot
         job = panel.session.jobs.current("hardware")  # the session's sampling job, on its own thread
         assert job.thread.isRunning() and job.thread.objectName() == "wb-hardware"
-        assert snapshot.disk.path == str(SAMPLE_PROJECT.parent)
+        assert snapshot.disk.path == str(session.path.parent)  # (the user's copy of the sample)
         assert panel.no_gpu_note.isHidden() == bool(snapshot.gpus)
     finally:
         panel.shutdown()

@@ -76,6 +76,12 @@ def run_train(args) -> int:
 
 
 def _run_train(args, env) -> int:
+    from workbench.core.paths import is_bundled, writable_copy
+
+    if is_bundled(args.project):  # the installation is never written into: train the user's copy, as the GUI
+        args.project = str(writable_copy(args.project))
+        if env is None or env.is_main:
+            print(f"note: training your copy of the bundled project, {args.project}", file=sys.stderr)
     project = _configured_project(args)
     from workbench.core.data import load_dataset
     from workbench.core.project import runs_dir

@@ -137,7 +137,11 @@ class ProjectSession(QObject):
         self._replace(project or Project(), None)
 
     def open(self, path: str | Path) -> None:
-        """Load a project; a bad file raises UserError and leaves the current project as it was."""
+        """Load a project; a bad file raises UserError and leaves the current project as it was. A bundled
+        project (the sample) opens as the user's copy: nothing is ever written into the installation."""
+        from workbench.core.paths import writable_copy
+
+        path = writable_copy(path)
         project = load_project(path)
         self._replace(project, Path(path).resolve())
 
