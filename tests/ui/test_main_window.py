@@ -136,7 +136,7 @@ def test_about_names_versions_from_the_trainer_process(window, qtbot):
     from workbench.ui.main_window import about_text
 
     host = window.session.jobs.host
-    qtbot.waitUntil(lambda: bool(host.ready and host.versions), timeout=60_000)
+    qtbot.waitUntil(lambda: bool(host.ready and host.versions), timeout=120_000)
     text = about_text(host)
     assert (
         "Qt" in text and f"torch {host.versions['torch']}" in text and ("CUDA" in text or "no CUDA" in text)
