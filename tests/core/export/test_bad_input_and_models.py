@@ -144,6 +144,25 @@ TOKEN_BAG = {
         {"type": "Linear", "out_features": 5},
     ],
 }
+EVERY_ATTENTION_LAYER = {  # rotary causal self-attention, both Transformer layers, fixed positions, the LM head
+    "input_shape": [12],
+    "layers": [
+        {"type": "Embedding", "num_embeddings": 50, "embedding_dim": 16},
+        {"type": "PositionalEmbedding", "kind": "sinusoidal"},
+        {"type": "MultiheadAttention", "num_heads": 2, "causal": True, "rotary": True},
+        {"type": "TransformerDecoderLayer", "nhead": 2, "dim_feedforward": 32},
+        {"type": "TransformerEncoderLayer", "nhead": 2, "dim_feedforward": 32, "causal": True},
+        {"type": "LMHead", "vocab_size": 50},
+    ],
+}
+PATCHES = {
+    "input_shape": [3, 8, 8],
+    "layers": [
+        {"type": "PatchEmbedding", "embed_dim": 8, "patch_size": [2, 4], "cls_token": True},
+        {"type": "SequencePool", "mode": "max"},
+        {"type": "Linear", "out_features": 3},
+    ],
+}
 EVERY_SEQUENCE_LAYER = {
     "input_shape": [12],
     "layers": [
@@ -162,7 +181,7 @@ def test_every_builder_layer_exports_with_parity(tmp_path):
 
     covered = {
         layer["type"]
-        for spec in (EVERY_IMAGE_LAYER, EVERY_SEQUENCE_LAYER, TOKEN_BAG)
+        for spec in (EVERY_IMAGE_LAYER, EVERY_SEQUENCE_LAYER, TOKEN_BAG, EVERY_ATTENTION_LAYER, PATCHES)
         for layer in spec["layers"]
     }
     covered |= {layer["type"] for layer in EVERY_IMAGE_LAYER["layers"][3]["layers"]} | {"TorchvisionModel"}
@@ -186,6 +205,13 @@ def test_every_builder_layer_exports_with_parity(tmp_path):
     bag.meta["dataset"] = {"input_dtype": "int64"}
     report = export(bag, ExportSettings(format="onnx", verify_samples=32), tmp_path / "bag.onnx")
     assert report.checker_ok and report.dynamic_batch and report.max_abs_diff <= 1e-5, report.to_markdown()
+    for i, doc in enumerate((EVERY_ATTENTION_LAYER, PATCHES)):  # the TorchScript-based exporter (opset 17)
+        spec = ModelSpec.model_validate(doc)
+        settings = ExportSettings(format="onnx", opset=17, verify_samples=32)
+        report = export(source_from_spec(spec), settings, tmp_path / f"attention-{i}.onnx")
+        assert report.checker_ok and report.dynamic_batch and report.max_abs_diff <= 1e-4, (
+            report.to_markdown()
+        )
 
 
 @pytest.mark.slow

@@ -241,38 +241,3 @@ def test_lm_head_after_pooling_says_to_remove_the_pooling():
     )
     a = analyze(spec, input_dtype="int64")
     assert a.error_path == (2,) and "remove the pooling" in a.error
-
-
-@pytest.mark.slow
-def test_every_attention_layer_exports_to_onnx_and_matches_pytorch(tmp_path):
-    """Rotary causal self-attention, both Transformer layers, sinusoidal positions and the LM head; patches with a
-    class token and max pooling: the TorchScript-based exporter (opset 17), checked by the export's own parity."""
-    from workbench.core.export.pipeline import export
-    from workbench.core.export.settings import ExportSettings
-    from workbench.core.export.source import source_from_spec
-
-    tokens = ModelSpec(
-        input_shape=[12],
-        layers=[
-            _embedding(50, 16),
-            {"type": "PositionalEmbedding", "kind": "sinusoidal"},
-            {"type": "MultiheadAttention", "num_heads": 2, "causal": True, "rotary": True},
-            {"type": "TransformerDecoderLayer", "nhead": 2, "dim_feedforward": 32},
-            {"type": "TransformerEncoderLayer", "nhead": 2, "dim_feedforward": 32, "causal": True},
-            {"type": "LMHead", "vocab_size": 50},
-        ],
-    )
-    image = ModelSpec(
-        input_shape=[3, 8, 8],
-        layers=[
-            {"type": "PatchEmbedding", "embed_dim": 8, "patch_size": [2, 4], "cls_token": True},
-            {"type": "SequencePool", "mode": "max"},
-            {"type": "Linear", "out_features": 3},
-        ],
-    )
-    for i, spec in enumerate((tokens, image)):
-        report = export(
-            source_from_spec(spec), ExportSettings(format="onnx", opset=17), tmp_path / f"{i}.onnx"
-        )
-        assert report.checker_ok and report.parity_ok and report.dynamic_batch
-        assert report.max_abs_diff <= 1e-4
