@@ -132,6 +132,22 @@ def test_layout_is_restored_on_next_start(window, qtbot):
         again.settings.clear()
 
 
+def test_the_first_window_takes_80_percent_of_the_screen_centred(qtbot):
+    from workbench.ui.main_window import FIRST_SCREEN_SHARE
+
+    first = MainWindow()
+    first.settings.clear()  # no saved geometry: a first start
+    first._restore_layout()
+    qtbot.addWidget(first)
+    try:
+        area = first.screen().availableGeometry()
+        assert first.width() == int(area.width() * FIRST_SCREEN_SHARE) > 0
+        assert first.height() == int(area.height() * FIRST_SCREEN_SHARE) > 0
+        assert abs(first.geometry().center().x() - area.center().x()) <= 1
+    finally:
+        first.shutdown()
+
+
 def test_about_names_versions_from_the_trainer_process(window, qtbot):
     from workbench.ui.main_window import about_text
 

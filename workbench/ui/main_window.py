@@ -31,6 +31,7 @@ from workbench.ui.panels import PANELS
 from workbench.ui.session import ProjectSession
 
 MAX_RECENT = 8
+FIRST_SCREEN_SHARE = 0.8  # the first window takes this share of the screen's width and height
 STOP_WAIT_S = 30  # New / Open on a stopping run: after this long, the status bar says it is still stopping
 LAYOUT_VERSION = 1
 FILE_FILTER = f"Workbench projects (*{SUFFIX});;All files (*)"
@@ -187,9 +188,9 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self._action("&New project", self.new_project, QKeySequence.New, file_menu)
-        self._action("New project from a &model...", self.new_project_from_model, None, file_menu).setObjectName(
-            "newFromModelAction"
-        )
+        self._action(
+            "New project from a &model...", self.new_project_from_model, None, file_menu
+        ).setObjectName("newFromModelAction")
         self._action("&Open...", self.open_dialog, QKeySequence.Open, file_menu)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
@@ -305,10 +306,8 @@ class MainWindow(QMainWindow):
 
     def _restore_layout(self) -> None:
         geometry = self.settings.value("window/geometry")
-        if isinstance(geometry, QByteArray | bytes):
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1600, 1000)
+        if not (isinstance(geometry, QByteArray | bytes) and self.restoreGeometry(geometry)):
+            self._first_geometry()
         state = self.settings.value("window/state")
         if isinstance(state, QByteArray | bytes):
             self._state_restored = self.restoreState(state, LAYOUT_VERSION)
@@ -316,6 +315,20 @@ class MainWindow(QMainWindow):
             self.restoreState(self._default, LAYOUT_VERSION)
             self.docks["datasetDock"].raise_()
             self.docks["hardwareDock"].raise_()
+
+    def _first_geometry(self) -> None:
+        """The first window: FIRST_SCREEN_SHARE of the screen's available area, centred (remembered on close)."""
+        from PySide6.QtGui import QGuiApplication
+
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            self.resize(1280, 800)
+            return
+        area = screen.availableGeometry()
+        width, height = int(area.width() * FIRST_SCREEN_SHARE), int(area.height() * FIRST_SCREEN_SHARE)
+        self.setGeometry(
+            area.x() + (area.width() - width) // 2, area.y() + (area.height() - height) // 2, width, height
+        )
 
     def _save_layout(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
