@@ -79,3 +79,22 @@ def test_the_trainer_process_traces_the_plan(form, qtbot):
     assert blocker.args[0].estimate.batch_size == 256
     assert "peak" in form.memory_box.label.text()
     session.jobs.shutdown()
+
+
+def test_the_badge_beside_start_warns_and_opens_the_settings(qtbot):
+    from workbench.ui.panels.training.panel import TrainingPanel
+
+    session = ProjectSession()
+    session.open(SAMPLE_PROJECT)
+    panel = TrainingPanel(session)
+    qtbot.addWidget(panel)
+    panel.show()
+    badge = panel.fit_badge
+    assert not badge.isVisible()  # nothing planned
+    session.set_device("cuda:0")
+    publish(session, 1_000)
+    assert badge.isVisible() and "will not fit cuda:0" in badge.text()
+    badge.linkActivated.emit("settings")
+    assert panel.tabs.currentWidget() is panel.settings
+    publish(session, 80 * 10**9)
+    assert not badge.isVisible()

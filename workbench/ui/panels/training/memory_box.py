@@ -139,3 +139,32 @@ class MemoryBox(QFrame):
             effective = config.batch_size * config.grad_accumulation_steps
             update = {"batch_size": best, "grad_accumulation_steps": math.ceil(effective / best)}
         self.session.update_training(config.model_copy(update=update))
+
+
+class FitBadge(QLabel):
+    """Beside Start: a short warning when the next run will not fit its device; the link opens the settings,
+    where the memory line offers the fixes. Hidden when it fits or nothing is planned."""
+
+    def __init__(self, session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.setObjectName("memoryFitBadge")
+        self.setTextFormat(Qt.RichText)
+        session.memory.sig_plan.connect(self.refresh)
+        session.sig_hardware.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self, *_args) -> None:
+        plan, latest = self.session.memory.plan, self.session.memory.latest
+        warning = None
+        if plan is not None:
+            warning = fit_warning(plan, self.session.device, latest) if latest is not None else plan.advice()
+        text = (
+            f"<span style='color:#b00020'>⚠ will not fit {plan.device}</span> · <a href='settings'>fixes…</a>"
+            if warning and plan is not None
+            else ""
+        )
+        if text != self.text():
+            self.setText(text)
+            self.setToolTip(warning or "")
+        self.setVisible(bool(text))

@@ -33,6 +33,7 @@ from workbench.core.errors import UserError
 from workbench.ui.jobs import FRAME_MS, Job, JobError
 from workbench.ui.panels.training.curves import CurvesView
 from workbench.ui.panels.training.evaluation_view import EvaluationView
+from workbench.ui.panels.training.memory_box import FitBadge
 from workbench.ui.panels.training.runs_view import RunsView
 from workbench.ui.panels.training.settings_form import TrainingSettingsForm
 
@@ -147,6 +148,8 @@ class TrainingPanel(QWidget):
         controls = QHBoxLayout()
         for widget in (self.start_button, self.pause_button, self.stop_button, self.stop_epoch_check):
             controls.addWidget(widget)
+        self.fit_badge = FitBadge(self.session)  # the plan will not fit: the fixes are in Settings
+        controls.addWidget(self.fit_badge)
         controls.addStretch(1)
         controls.addWidget(self.state_label)
         self.script_button = QPushButton("Script…")
@@ -189,6 +192,7 @@ class TrainingPanel(QWidget):
         self.tabs.addTab(self.evaluation, "Evaluation")
         self.tabs.addTab(self.settings, "Settings")
         self.tabs.currentChanged.connect(self._on_tabs_changed)
+        self.fit_badge.linkActivated.connect(lambda _link: self.tabs.setCurrentWidget(self.settings))
         self.runs.sig_selected.connect(self._on_runs_selected)
         self.runs.sig_overlays_changed.connect(self._on_runs_overlays_changed)
         self.runs.sig_resume.connect(lambda run: self.start(resume_from=run.path))
