@@ -163,14 +163,14 @@ def test_bert_classifier_training_script_learns_a_real_text_corpus(tmp_path):
 
 @pytest.mark.slow
 def test_gpt_lm_learns_next_characters():
-    """Characters of a real Python source file: after 60 steps the held-out next-character loss is below the
-    entropy of the character frequencies (what a model that ignores the context reaches)."""
+    """Characters of a real Python source file: after 20 steps the held-out next-character loss is below the
+    entropy of the character frequencies, what a model that ignores the context reaches (2.5 against 3.3 seen)."""
     text = Path(json.__file__).read_text() + Path(json.__file__).with_name("decoder.py").read_text()
     chars = sorted(set(text))
     ids = torch.tensor([chars.index(c) for c in text])
     split = int(len(ids) * 0.9)
     train_ids, val_ids = ids[:split], ids[split:]
-    length, vocab = 32, len(chars)
+    length, vocab = 16, len(chars)
     torch.manual_seed(0)
     model = build_model(make_template("gpt_lm", (length,), vocab, "int64"))
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
@@ -178,7 +178,7 @@ def test_gpt_lm_learns_next_characters():
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        for _ in range(60):
+        for _ in range(20):
             starts = torch.randint(0, len(train_ids) - length - 1, (16,), generator=g)
             x = torch.stack([train_ids[s : s + length] for s in starts])
             y = torch.stack([train_ids[s + 1 : s + length + 1] for s in starts])
