@@ -20,7 +20,7 @@ from pathlib import Path
 from workbench import __version__
 from workbench.core.errors import UserError
 
-SUPPORTED_KINDS = ("digits", "imagefolder", "csv", "npz", "mnist", "fashionmnist", "cifar10")
+SUPPORTED_KINDS = ("digits", "imagefolder", "csv", "npz", "mnist", "fashionmnist", "cifar10", "textfile")
 READER = {
     "digits": "read_digits",
     "imagefolder": "read_imagefolder",
@@ -29,6 +29,7 @@ READER = {
     "mnist": "read_torchvision",
     "fashionmnist": "read_torchvision",
     "cifar10": "read_torchvision",
+    "textfile": "read_textfile",
 }
 DATA_FUNCTIONS = ("split_indices", "prepare_images", "normalize", "load_data")
 TRAIN_FUNCTIONS = (
@@ -80,10 +81,11 @@ def generate_training_script(project, script_name: str = "train.py", origin: str
     augment = any(
         project.dataset.options.get(k) for k in ("augment_flip", "augment_crop", "augment_rotation")
     )
-    text = bool(data.get("text_column"))
+    text = bool(data.get("text_column")) or data["kind"] == "textfile"  # bpe then needs tokenizers
     data_functions = (
         reader,
         *(("tokenize_texts",) if data["kind"] == "csv" else ()),  # read_csv_table uses it for a text column
+        *(("text_windows",) if data["kind"] == "textfile" else ()),  # read_textfile uses it
         *DATA_FUNCTIONS,
         *(("augment",) if augment else ()),
     )
@@ -203,6 +205,10 @@ def script_data_settings(dataset) -> dict:
         )
     if kind == "csv":
         data.update(_csv_format(dataset))
+    if kind == "textfile":  # the encoding Workbench decoded it with
+        from workbench.core.data.textfile import load_textfile
+
+        data["encoding"] = load_textfile(dataset).extra["encoding"]
     return data
 
 

@@ -388,9 +388,71 @@ def tokenize_texts(texts, train_idx, options):
     return torch.from_numpy(x), facts
 
 
+def read_textfile(data):
+    """A plain text file for a language model, decoded as Workbench decoded it, already split and cut into
+    windows (`load_data` hands them on)."""
+    text = Path(data["source"]).read_bytes().decode(data["encoding"])
+    return {"modality": "lm", "task": "language_model", "windows": text_windows(data, text)}
+
+
+def text_windows(data, text):
+    """A language model's data as Workbench makes it (docs/data.md): train / val / test are contiguous ranges of
+    the text in that order; the tokenizer (characters, or byte-level BPE) is fitted on the train range only; each
+    range is cut into non-overlapping windows of block_size + 1 tokens: x = the first block_size tokens, y = the
+    same shifted by one (the next tokens)."""
+    options = data["options"]
+    mode, block = options.get("tokenizer") or "chars", int(options.get("block_size") or 64)
+    n, fractions = len(text), data["fractions"]
+    train_end = round(n * fractions[0])
+    val_end = min(train_end + round(n * fractions[1]), n) if fractions[2] > 0 else n
+    parts = [text[:train_end], text[train_end:val_end], text[val_end:]]
+    extra = {"modality": "lm", "tokenizer": mode, "block_size": block}
+    if mode == "bpe":
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+        bpe = Tokenizer(models.BPE())
+        bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        bpe.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(
+            vocab_size=int(options.get("vocab_size") or 1000),
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        )
+        lines = parts[0].splitlines(keepends=True)
+        bpe.train_from_iterator((lines[i : i + 1000] for i in range(0, len(lines), 1000)), trainer=trainer)
+        encode = lambda part: bpe.encode(part).ids  # noqa: E731
+        extra.update(vocab_size=bpe.get_vocab_size(), tokenizer_json=bpe.to_str())
+    else:
+        vocab = ["<unk>", *sorted(set(parts[0]))]
+        index = {c: i for i, c in enumerate(vocab)}
+        encode = lambda part: [index.get(c, 0) for c in part]  # noqa: E731
+        extra.update(vocab_size=len(vocab), vocab=vocab)
+    out = {}
+    for name, part in zip(("train", "val", "test"), parts, strict=True):
+        ids = torch.tensor(encode(part), dtype=torch.int64)
+        count = max(0, (len(ids) - 1) // block)
+        x = ids[: count * block].reshape(count, block)
+        y = ids[1 : count * block + 1].reshape(count, block)
+        out[name] = (x, y)
+    out["meta"] = {
+        "kind": data["kind"],
+        "input_shape": [block],
+        "task": "language_model",
+        "num_classes": extra["vocab_size"],
+        "class_names": [],
+        "input_dtype": "int64",
+        "mean": None,
+        "std": None,
+        "extra": extra,
+    }
+    return out
+
+
 def load_data(data, reader):
     """{"train": (x, y), "val": ..., "test": ..., "meta": {...}}: read, split, normalize."""
     source = reader(data)
+    if "windows" in source:  # a text file for a language model: split and cut by its reader
+        return source["windows"]
     if source["modality"] == "image":
         source["x"] = prepare_images(source["x"], data["options"], data["resize"])
     y = source["y"]
@@ -444,4 +506,5 @@ READERS = {
     "mnist": read_torchvision,
     "fashionmnist": read_torchvision,
     "cifar10": read_torchvision,
+    "textfile": read_textfile,
 }

@@ -78,6 +78,10 @@ def make_scheduler(cfg, optimizer, steps_per_epoch):
 
 
 def compute_loss(cfg, task, out, y):
+    if task == "language_model":  # (B, L, vocab) scores, (B, L) next tokens: every position counts
+        return torch.nn.functional.cross_entropy(
+            out.reshape(-1, out.shape[-1]), y.reshape(-1), label_smoothing=cfg["label_smoothing"]
+        )
     if cfg["loss"] == "mse" or task == "regression":
         target = (
             torch.nn.functional.one_hot(y, out.shape[-1])
