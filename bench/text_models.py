@@ -1,6 +1,6 @@
 """Text classification accuracy: Workbench's text templates against TF-IDF + logistic regression.
 
-    .venv/bin/python bench/text_models.py [--epochs 20] [--seeds 0 1 2] [--models text_bag text_lstm ...]
+    .venv/bin/python bench/text_models.py [--epochs 20] [--seeds 0 1 2] [--models text_bag text_lstm ...] [--threads N]
 
 Corpus: bench/text_corpus.py (1,600 Debian package synopses, 4 sections: games, graphics, sound, science; made
 from apt's package lists on this machine; its sha256 is recorded). Data settings: the CSV source's defaults
@@ -12,7 +12,9 @@ this process (what `workbench train` runs) with the default training settings (A
 table gives the mean and the spread. The baselines are scikit-learn's TfidfVectorizer + LogisticRegression fitted
 on the same train split and scored on the same validation split: its defaults (unigrams, C=1) and a tuned
 variant (sublinear tf, unigrams + bigrams, C=10). Writes bench/results/text_models.json with the load average
-(other work on the machine slows the times, not the accuracies).
+(other work on the machine slows the times, not the accuracies). torch's default thread count unless `--threads N`
+(recorded as torch_threads): on a 2-core machine loaded by other processes, 2 threads ran these small models 25-50
+times slower than 1 (OpenMP threads waiting on each other), so loaded-machine figures are taken with --threads 1.
 """
 
 from __future__ import annotations
@@ -98,9 +100,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--models", nargs="+", default=list(MODELS))
     parser.add_argument("--tokenizer", default="words", help="the CSV source's tokenizer option")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
 
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from workbench.core.data import load_dataset
 

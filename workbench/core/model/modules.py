@@ -44,7 +44,7 @@ class TokenBag(nn.EmbeddingBag):
     """torch's nn.EmbeddingBag over padded token ids: (batch, L) -> (batch, embedding_dim), the mean, sum or
     max of the vectors of the tokens that are not `padding_idx`. Computed with a lookup and masked reductions
     (so it exports to ONNX). The vectors start uniform in +-1/embedding_dim, as fastText's do (torch's N(0, 1)
-    start leaves a bag model 15 points lower after 20 epochs at Adam's default rate: docs/data.md)."""
+    start leaves a bag model 10 to 15 points lower after 20 epochs at Adam's default rate: docs/data.md)."""
 
     def reset_parameters(self) -> None:
         nn.init.uniform_(self.weight, -1.0 / self.embedding_dim, 1.0 / self.embedding_dim)
