@@ -48,7 +48,7 @@ def add_parser(sub) -> None:
     templates.add_argument(
         "--vocab-size",
         type=int,
-        help="token templates (text_lstm): the vocabulary size; "
+        help="token templates (text_bag, text_lstm, bert_classifier, gpt_lm): the vocabulary size; "
         "the input shape is then the sequence length, e.g. --input-shape 40",
     )
     templates.add_argument("-o", "--output", help="spec .json to write (default: print it)")
