@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.errors import UserError
-from workbench.ui.jobs import FRAME_MS, Job, JobError
+from workbench.ui.jobs import FRAME_MS, Job, JobError, describe
 from workbench.ui.panels.training.curves import CurvesView
 from workbench.ui.panels.training.evaluation_view import EvaluationView
 from workbench.ui.panels.training.memory_box import FitBadge
@@ -410,7 +410,7 @@ class TrainingPanel(QWidget):
         self.job = None
         self.paused = False
         if error is not None:
-            self.error_box.show_error(error.message, error.details)
+            self.error_box.show_error(describe(error), error.details)
             self.curves.refresh()  # the last points before a crash stay drawn
         self.settings.set_locked(False)
         self._set_state("idle")
@@ -554,7 +554,7 @@ class TrainingPanel(QWidget):
     def _on_eval_done(self, error: JobError | None) -> None:
         self.eval_job = None
         if error is not None:
-            self.evaluation.set_error(error.message)
+            self.evaluation.set_error(describe(error))
 
     def _on_sample_box_generate_requested(self, options: dict) -> None:
         """Generate text with the language-model run shown in the sample box, in the trainer process."""
@@ -566,7 +566,7 @@ class TrainingPanel(QWidget):
             "generate", "generate", run_dir=str(self.sample_run), device=device, **options
         )
         job.sig_events.connect(lambda events: box.set_sample(events[-1]))
-        job.sig_done.connect(lambda error: box.set_error(error.message) if error is not None else None)
+        job.sig_done.connect(lambda error: box.set_error(describe(error)) if error is not None else None)
         box.set_busy()
         self.session.jobs.start(job)
 
