@@ -164,9 +164,12 @@ def test_accumulation_and_checkpointing_lower_the_estimate():
     assert accumulated.grad_accumulation_steps == 4
     checkpointed = estimate_memory(CNN, base.model_copy(update={"activation_checkpointing": True}))
     assert checkpointed.peak_bytes < whole.peak_bytes
-    real = measured_peak(CNN, base, checkpointing=True)
-    assert real < 0.9 * measured_peak(CNN, base)  # checkpointing lowers the REAL peak
-    assert abs(checkpointed.peak_bytes - real) <= 0.10 * real
+    # a Transformer block keeps many activations inside: checkpointing each block lowers the REAL peak by ~40%
+    config = TrainingConfig(batch_size=16)
+    real = measured_peak(TRANSFORMER, config, checkpointing=True)
+    assert real < 0.7 * measured_peak(TRANSFORMER, config)
+    traced = estimate_memory(TRANSFORMER, config.model_copy(update={"activation_checkpointing": True}))
+    assert abs(traced.peak_bytes - real) <= 0.10 * real
 
 
 def test_fake_failure_falls_back_and_says_so(monkeypatch):

@@ -9,8 +9,8 @@ is allocated. As torchtitan did, the step measured is the second one: the optimi
 Methods, in order, and the one used is said (`MemoryEstimate.method`):
 - "traced": the fake-tensor trace.
 - "extrapolated": fake tensors fail on some data-dependent ops (`.item()`, boolean masks in some Hugging Face
-  attention code); then the same step runs on real CPU tensors at micro-batches of 1 and 2 samples and the peak
-  is extended linearly to the batch size.
+  attention code); then the same step runs on real CPU tensors at half and a quarter of the batch and the
+  peak is extended linearly to the batch size.
 - "analytic": when both fail: weights, gradients, optimizer states and the analysis's activation count.
 
 A CUDA estimate on a machine without CUDA is traced on the CPU with the CUDA allocator's 512-byte rounding,
@@ -151,7 +151,7 @@ def _estimate(spec, config, settings, kind, task, input_dtype) -> MemoryEstimate
     started = time.perf_counter()
     notes = list(plan.notes)
     try:
-        peak, categories, layers, params = _trace(plan, fake=True, batch=plan.batch_size)
+        peak, categories, layers, params, _ = _trace(plan, fake=True, batch=plan.batch_size)
         method = "traced"
     except UserError:
         raise
@@ -237,7 +237,8 @@ class _Plan:
 
 # -- the trace ------------------------------------------------------------------------------------------------
 def _trace(plan: _Plan, fake: bool, batch: int, micro_batches: int | None = None):
-    """(peak, categories, layers, (trainable, total)) of one step at `batch` samples per micro-batch."""
+    """(peak, categories, layers, (trainable, total), forward/backward peak) of one step at `batch` samples per
+    micro-batch; the last is the peak before optimizer.step() (forward, loss and backward)."""
     import torch
     from torch.distributed._tools import mem_tracker
 
@@ -275,6 +276,7 @@ def _trace(plan: _Plan, fake: bool, batch: int, micro_batches: int | None = None
                 training_step.forward_backward(
                     model, x[:n], y[:n], loss_of, steps=traced_micro, autocast=autocast
                 )
+                before_step = tracker.get_tracker_snapshot("peak")
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
             peak_snapshot = tracker.get_tracker_snapshot("peak")
@@ -284,7 +286,8 @@ def _trace(plan: _Plan, fake: bool, batch: int, micro_batches: int | None = None
     snap: dict[Any, int] = next(iter(peak_snapshot.values()), {})
     categories = {name: int(snap.get(_ref(ref), 0)) for ref, name in CATEGORIES.items()}
     peak = int(snap.get("Total", sum(categories.values())))
-    return peak, categories, layers, (trainable, total)
+    forward_backward = int(next(iter(before_step.values()), {}).get("Total", 0))
+    return peak, categories, layers, (trainable, total), forward_backward
 
 
 def _ref(name: str):
@@ -529,16 +532,23 @@ _ROUNDED: Any = None
 
 # -- fallbacks ------------------------------------------------------------------------------------------------
 def _extrapolate(plan: _Plan):
-    """Real CPU tensors at micro-batches of 1 and 2 samples; the peak (and activations, temporaries, inputs)
-    extended linearly to the batch size."""
-    small = _trace(plan, fake=False, batch=1)
-    two = _trace(plan, fake=False, batch=2)
+    """Real CPU tensors at half and a quarter of the batch (real memory: about half the estimate). The peak is the larger of
+    two phases: forward, loss and backward, affine in the batch (extended linearly), and the optimizer step, which
+    only the batch's inputs make grow; the categories are extended linearly (exact when the batch is 2 or less)."""
     b = plan.batch_size
+    b2 = min(
+        b, max(2, b // 2)
+    )  # near the batch: small batches may peak elsewhere (weights' gradients, the step)
+    b1 = max(1, b2 // 2)
+    small = _trace(plan, fake=False, batch=b1)
+    large = _trace(plan, fake=False, batch=b2)
 
     def extend(a: int, c: int) -> int:
-        return int(a + (c - a) * (b - 1))
+        return int(c + (c - a) * (b - b2) / (b2 - b1)) if b2 > b1 else int(c)
 
-    categories = {k: extend(small[1][k], two[1][k]) for k in small[1]}
+    categories = {k: extend(small[1][k], large[1][k]) for k in small[1]}
+    model_phase = extend(small[4], large[4])
+    optimizer_phase = large[0] + categories["inputs"] - large[1]["inputs"] if large[0] > large[4] else 0
     layers = [
         LayerMemory(
             r1.index,
@@ -547,9 +557,9 @@ def _extrapolate(plan: _Plan):
             extend(r1.activation_bytes, r2.activation_bytes),
             extend(r1.peak_bytes, r2.peak_bytes),
         )
-        for r1, r2 in zip(small[2], two[2], strict=False)
+        for r1, r2 in zip(small[2], large[2], strict=False)
     ]
-    return extend(small[0], two[0]), categories, layers, small[3]
+    return max(model_phase, optimizer_phase), categories, layers, small[3]
 
 
 def _analytic(plan: _Plan, analysis):
