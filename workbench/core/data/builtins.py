@@ -85,6 +85,7 @@ CSV_OPTIONS = (
         "Tokenizer",
         "words",
         choices=("words", "chars", "bpe"),
+        choice_labels=("words", "characters", "subwords (BPE)"),
         help="words: lower-cased words; chars: characters; bpe: subwords (byte-level BPE) trained on the train "
         "split, kept with the run as tokenizer.json",
     ),

@@ -30,6 +30,7 @@ class OptionSpec:
     help: str = ""
     minimum: float | None = None
     maximum: float | None = None
+    choice_labels: tuple[str, ...] | None = None  # shown for each choice (default: the value itself)
 
 
 @dataclass(frozen=True)

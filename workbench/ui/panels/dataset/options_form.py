@@ -11,8 +11,9 @@ from workbench.core.data.registry import OptionSpec
 def _editor(spec: OptionSpec) -> QWidget:
     if spec.choices:
         w = QComboBox()
-        for choice in spec.choices:
-            w.addItem(str(choice), choice)
+        labels = spec.choice_labels or tuple(str(c) for c in spec.choices)
+        for choice, label in zip(spec.choices, labels, strict=True):
+            w.addItem(label, choice)
     elif isinstance(spec.default, bool):
         w = QCheckBox(spec.label)
     elif isinstance(spec.default, int):
