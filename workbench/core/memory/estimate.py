@@ -286,7 +286,8 @@ def _trace(plan: _Plan, fake: bool, batch: int, micro_batches: int | None = None
     snap: dict[Any, int] = next(iter(peak_snapshot.values()), {})
     categories = {name: int(snap.get(_ref(ref), 0)) for ref, name in CATEGORIES.items()}
     peak = int(snap.get("Total", sum(categories.values())))
-    forward_backward = int(next(iter(before_step.values()), {}).get("Total", 0))
+    before: dict[Any, int] = next(iter(before_step.values()), {})
+    forward_backward = int(before.get("Total", 0))
     return peak, categories, layers, (trainable, total), forward_backward
 
 
@@ -532,9 +533,9 @@ _ROUNDED: Any = None
 
 # -- fallbacks ------------------------------------------------------------------------------------------------
 def _extrapolate(plan: _Plan):
-    """Real CPU tensors at half and a quarter of the batch (real memory: about half the estimate). The peak is the larger of
-    two phases: forward, loss and backward, affine in the batch (extended linearly), and the optimizer step, which
-    only the batch's inputs make grow; the categories are extended linearly (exact when the batch is 2 or less)."""
+    """Real CPU tensors at half and a quarter of the batch (real memory: about half the estimate). The peak is the
+    larger of two phases: forward, loss and backward, affine in the batch (extended linearly), and the optimizer
+    step, which only the batch's inputs make grow; the categories are extended linearly (exact at batch 2 or less)."""
     b = plan.batch_size
     b2 = min(
         b, max(2, b // 2)
