@@ -20,7 +20,10 @@ def add_parser(sub) -> None:
         "--input-shape", help="input shape without the batch, e.g. 3,32,32 (default: the spec's)"
     )
     check.add_argument(
-        "--batch-size", type=int, default=1, help="batch size of the layer outputs (training peak: model memory)"
+        "--batch-size",
+        type=int,
+        default=1,
+        help="batch size of the layer outputs (training peak: model memory)",
     )
     check.add_argument("--num-classes", type=int, help="flag a last layer of another size")
     check.add_argument("--json", action="store_true", help="print one JSON document")
