@@ -76,7 +76,13 @@ def cmd_inspect(args) -> int:
             f"missing values: policy {m['policy']}, {m['rows_dropped']} rows dropped"
             + (f", imputed {m['values_imputed']}" if m["values_imputed"] else "")
         )
-    if "encoding" in d:
+    if d["task"] == "language_model":
+        tokens = ", ".join(f"{n} {c:,}" for n, c in d["tokens"].items())
+        lines.append(
+            f"{d['characters']:,} characters read as {d['encoding']}; {d['tokenizer']} tokenizer: "
+            f"{d['vocab_size']:,} tokens in the vocabulary; tokens per split: {tokens} (windows of {shape})"
+        )
+    elif "encoding" in d:
         lines.append(
             f"read as {d['encoding']}, delimiter {d['delimiter']!r}, target column {d['target']!r}"
             + (f", text column {d['text_column']!r}" if d.get("text_column") else "")
@@ -96,7 +102,7 @@ def add_parser(sub) -> None:
     p = dsub.add_parser(
         "inspect",
         help="count samples and classes of a data source, list skipped files",
-        description="Kinds: digits, imagefolder, csv, npz, mnist, fashionmnist, cifar10 "
+        description="Kinds: digits, imagefolder, csv, npz, mnist, fashionmnist, cifar10, textfile "
         "(detected from SOURCE when --kind is omitted; SOURCE `digits` is built in).",
     )
     p.add_argument("source", metavar="SOURCE", help="a folder, a .csv / .npz file, or `digits`")

@@ -279,3 +279,19 @@ def test_the_generated_training_script_makes_the_same_windows_and_trains(tokeniz
     # the script's checkpoint is a language model Workbench can sample from
     sample = generate_from_run(tmp_path / "out" / "last.safetensors", "GNU", max_new_tokens=10, seed=0)
     assert len(sample.tokens) == 10
+
+
+def test_cli_inspects_a_text_file_and_makes_a_gpt_project_by_default(chars, tmp_path, capsys):
+    from workbench.cli import main
+    from workbench.core.project import load_project
+
+    assert main(["data", "inspect", str(GPL3), "--option", f"block_size={BLOCK}", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["kind"] == "textfile"  # detected: a text file without a CSV suffix
+    assert doc["num_samples"] == sum(len(chars.split(s)) for s in ("train", "val", "test"))
+    assert doc["num_classes"] == chars.meta.num_classes and doc["input_shape"] == [BLOCK]
+    path = tmp_path / "lm.wbproj"
+    assert main(["project", "new", str(path), "--data", str(GPL3), "--kind", "textfile"]) == 0
+    assert "language model" in capsys.readouterr().out
+    layers = load_project(path).model.layers
+    assert layers[-1].type == "LMHead"  # the gpt_lm template, the text file's default

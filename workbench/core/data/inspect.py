@@ -75,10 +75,18 @@ def inspect_source(
     ):
         if key in raw.extra:
             details[key] = raw.extra[key]
+    num_samples, num_classes = len(raw), int(raw.num_classes)
+    if raw.task == "language_model":  # windows and vocabulary: tokenizing a text is quick, so do it
+        from workbench.core.data.textfile import tokenized
+
+        tok, block, _, ids = tokenized(settings, raw)
+        num_samples = sum(max(0, (len(i) - 1) // block) for i in ids.values())
+        num_classes = tok.vocab_size
+        details.update(vocab_size=num_classes, tokens={n: len(i) for n, i in ids.items()}, tokenizer=tok.mode)
     return {
         "kind": settings.kind,
-        "num_samples": len(raw),
-        "num_classes": int(raw.num_classes),
+        "num_samples": num_samples,
+        "num_classes": num_classes,
         "class_names": list(raw.class_names) if raw.task == "classification" else [],
         "input_shape": shape,
         "skipped": [dict(s) for s in raw.skipped],

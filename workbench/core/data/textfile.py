@@ -164,11 +164,8 @@ def windows(ids: np.ndarray, block_size: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def lm_bundle(settings, raw: RawData, make_split: Callable, progress=None):
-    import torch
-
-    from workbench.core.data.dataset import DataBundle, DatasetMeta
-
+def tokenized(settings, raw: RawData, progress=None):
+    """(tokenizer, block size, character ranges, token ids per split) of a text file's data (no torch)."""
     opts = settings.options
     mode = str(opts.get("tokenizer", "chars") or "chars")
     block = int(opts.get("block_size", 64) or 64)
@@ -179,11 +176,23 @@ def lm_bundle(settings, raw: RawData, make_split: Callable, progress=None):
     if progress:
         progress(0, 1, "Training the tokenizer" if mode == "bpe" else "Tokenizing")
     tok = fit_tokenizer(mode, parts[0], int(opts.get("vocab_size", 1000) or 1000))
-    splits, tokens = {}, {}
-    for name, part in zip(("train", "val", "test"), parts, strict=True):
-        ids = np.asarray(tok.encode(part), dtype=np.int64)
-        tokens[name] = len(ids)
-        x, y = windows(ids, block)
+    ids = {
+        n: np.asarray(tok.encode(p), dtype=np.int64)
+        for n, p in zip(("train", "val", "test"), parts, strict=True)
+    }
+    return tok, block, ranges, ids
+
+
+def lm_bundle(settings, raw: RawData, make_split: Callable, progress=None):
+    import torch
+
+    from workbench.core.data.dataset import DataBundle, DatasetMeta
+
+    tok, block, ranges, ids = tokenized(settings, raw, progress)
+    splits = {}
+    tokens = {name: len(split_ids) for name, split_ids in ids.items()}
+    for name, split_ids in ids.items():
+        x, y = windows(split_ids, block)
         splits[name] = make_split(name, torch.from_numpy(x), torch.from_numpy(y))
         splits[name].indices = list(range(len(x)))
     if len(splits["train"]) == 0:
