@@ -256,13 +256,20 @@ def _fp32_first(job) -> Iterator[Any]:
 
 def write_fp16(job) -> Iterator[Any]:
     import onnx
-    from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
 
     yield from _fp32_first(job)
     yield job.progress("convert", 0.4, "Converting weights and compute to float16...")
     keep_io = job.settings.keep_io_float32
+    # LayerNormalization stays float32, as mixed precision keeps normalization (its statistics lose digits in
+    # float16), and so does Transpose: onnxruntime 1.32's CPU layout optimizer (NchwcTransformer, level ALL)
+    # crashes the process with a segmentation fault loading the float16 attention transposes of a Transformer layer
+    # as the TorchScript-based exporter (opset 17 and below) writes them. Transposes carry no weights: same size.
+    blocked = [*DEFAULT_OP_BLOCK_LIST, "LayerNormalization", "Transpose"]
     with quiet():
-        proto = convert_float_to_float16(onnx.load(str(job.fp32_path)), keep_io_types=keep_io)
+        proto = convert_float_to_float16(
+            onnx.load(str(job.fp32_path)), keep_io_types=keep_io, op_block_list=blocked
+        )
     sort_topologically(proto.graph)  # the converter appends its input casts after their consumers
     save_onnx(proto, job.work_path)
     if not keep_io:
