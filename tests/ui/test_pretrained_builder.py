@@ -64,7 +64,7 @@ def test_import_shows_folded_blocks_and_locks_update_the_trainable_count(panel, 
     assert panel.spec.layers[0].type == "Pretrained" and panel.spec.layers[0].params["sha256"]
     assert panel.network_tabs.currentWidget() is panel.pretrained_view
     view = panel.pretrained_view
-    groups = [item for item in _items(view.tree) if item.text(0).startswith("BertLayer × 2")]
+    groups = [item for item in _items(view.tree) if item.text(0).startswith("BertLayer ×2")]
     assert len(groups) == 1  # the two encoder layers, folded
     full = int(view.summary.text().split("Trainable: ")[1].split("<")[0].replace(",", ""))
     assert full == analysis.total_params

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -163,16 +164,28 @@ def _check_memory(params: int, source: Path) -> None:
 
 
 def _transformers_config_names() -> set[str]:
-    _offline()
-    from transformers import CONFIG_MAPPING
-
-    return set(CONFIG_MAPPING.keys())
+    (mapping,) = _transformers_names("CONFIG_MAPPING")
+    return set(mapping.keys())
 
 
 def _transformers_version() -> str:
     import transformers
 
     return str(transformers.__version__)
+
+
+_IMPORT_LOCK = threading.Lock()
+
+
+def _transformers_names(*names: str) -> list[Any]:
+    """Names from transformers, resolved under one lock: its lazy module is not safe to resolve from two threads
+    at once (the trainer process runs the builder's analysis, data loading and the memory plan side by side,
+    and a half-resolved module raised "cannot import name 'AutoConfig'")."""
+    with _IMPORT_LOCK:
+        _offline()
+        import transformers
+
+        return [getattr(transformers, name) for name in names]
 
 
 def _offline() -> None:
@@ -189,16 +202,17 @@ def _offline() -> None:
 
 def hf_model_from_config(folder: str, num_classes: int, image_input: bool):
     """The architecture of `folder` with a fresh head of `num_classes`, weights not loaded (random, or meta)."""
-    _offline()
-    from transformers import AutoConfig, AutoModelForImageClassification, AutoModelForSequenceClassification
+    auto_config, auto_image, auto_text = _transformers_names(
+        "AutoConfig", "AutoModelForImageClassification", "AutoModelForSequenceClassification"
+    )
 
     read_hf_config(folder)
     try:
-        config = AutoConfig.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
+        config = auto_config.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
     except (OSError, ValueError) as exc:
         raise UserError(f"{Path(folder) / 'config.json'}: {str(exc).splitlines()[0]}") from None
     config.num_labels = num_classes
-    auto = AutoModelForImageClassification if image_input else AutoModelForSequenceClassification
+    auto = auto_image if image_input else auto_text
     try:
         return auto.from_config(config, trust_remote_code=False)
     except ValueError as exc:

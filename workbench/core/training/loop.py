@@ -298,6 +298,18 @@ class Trainer:
         from workbench.core.training.finetune import apply_finetune, load_trained_state
 
         self.finetune = apply_finetune(model, spec, cfg)  # freeze masks, LoRA adapters
+        if self.finetune.partial:
+            plan = self.finetune
+            how = (
+                f"LoRA rank {cfg.lora_rank} on {len(plan.lora['targets'])} modules"
+                if plan.lora
+                else plan.method
+            )
+            self.notes.append(
+                f"fine-tuning: {how}; {plan.trainable_params:,} of {plan.total_params:,} parameters train "
+                f"({100 * plan.trainable_params / max(plan.total_params, 1):.1f}%)"
+                + (f", {len(plan.frozen)} module(s) locked" if plan.frozen else "")
+            )
         if cfg.activation_checkpointing:
             from workbench.core.training.activation_checkpointing import with_activation_checkpointing
 

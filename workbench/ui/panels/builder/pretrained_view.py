@@ -8,15 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHeaderView, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from workbench.core.units import shape_text
 
 PATH_ROLE = (
     Qt.ItemDataRole.UserRole + 1
 )  # the module's full state-dict prefix ("0.model.bert.encoder.layer.0")
-COLUMNS = ("Module (lock = weights fixed)", "Type", "Output", "Params", "MACs")
-EXPANDED_DEPTH = 3
+COLUMNS = ("Module (☐ lock: weights fixed)", "Type", "Output", "Params", "MACs")
+EXPANDED_DEPTH = 6  # open down to the folded groups, which stay closed
 
 
 def _count(n: int) -> str:
@@ -36,8 +36,13 @@ class PretrainedView(QWidget):
         self.tree.setHeaderLabels(COLUMNS)
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
-        self.tree.header().setStretchLastSection(False)
-        self.tree.setColumnWidth(0, 240)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setMinimumSectionSize(40)
+        self.tree.setColumnWidth(0, 215)  # names (indented), then a type that may be elided
+        self.tree.setColumnWidth(1, 110)
+        for column in range(2, len(COLUMNS)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.itemChanged.connect(self._on_tree_item_changed)
         self.empty = QLabel(
             "No imported model. Use Import… above to start from a Hugging Face folder (config.json + "
@@ -116,7 +121,7 @@ class PretrainedView(QWidget):
             target = parent_item
             if run >= 2:  # consecutive identical blocks: one folded group
                 first, last = rows[i]["path"].rpartition(".")[2], rows[i + run - 1]["path"].rpartition(".")[2]
-                group = QTreeWidgetItem([f"{rows[i]['type']} × {run}  ({first}–{last})", rows[i]["type"]])
+                group = QTreeWidgetItem([f"{rows[i]['type']} ×{run} ({first}–{last})", rows[i]["type"]])
                 group.setText(3, _count(sum(r["params"] for r in rows[i : i + run])))
                 group.setText(4, _count(sum(r["macs"] for r in rows[i : i + run])))
                 group.setFlags(group.flags() | Qt.ItemFlag.ItemIsUserCheckable)
