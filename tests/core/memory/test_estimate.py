@@ -198,3 +198,24 @@ def test_a_model_that_cannot_be_built_is_a_user_error():
     bad = ModelSpec(input_shape=[3, 8, 8], layers=[{"type": "Linear", "in_features": 5, "out_features": 2}])
     with pytest.raises(UserError, match="cannot be built"):
         estimate_memory(bad, TrainingConfig(batch_size=4))
+
+
+@pytest.mark.slow
+def test_an_imported_model_frozen_or_with_lora_trains_fewer_weights(tmp_path):
+    """A Hugging Face BERT (made offline): freeze and LoRA (training/finetune.py) change the estimate."""
+    from realdata import stdlib_docstrings
+
+    from tests.core.pretrained_models import save_tiny_bert
+
+    folder = save_tiny_bert(tmp_path / "bert", [t for t, _ in stdlib_docstrings()][:200], layers=2)
+    layer = {"type": "Pretrained", "format": "huggingface", "source": str(folder), "num_classes": 4}
+    spec = ModelSpec(input_shape=[32], layers=[layer])
+    plans = {
+        method: estimate_memory(spec, TrainingConfig(batch_size=16, finetune=method), input_dtype="int64")
+        for method in ("full", "freeze", "lora")
+    }
+    assert all(p.method == "traced" for p in plans.values())
+    full, freeze, lora = plans["full"], plans["freeze"], plans["lora"]
+    assert freeze.trainable_params < lora.trainable_params < full.trainable_params / 10
+    assert lora.total_params > full.total_params  # the adapters' weights
+    assert freeze.peak_bytes < lora.peak_bytes < full.peak_bytes
