@@ -27,6 +27,7 @@ from PySide6.QtWidgets import QDialogButtonBox, QLabel, QPushButton, QTableWidge
 from realdata import GPL3
 
 from workbench.ui.main_window import MainWindow
+from workbench.ui.panels.training.runs_view import COLUMNS
 
 WAIT_MS = 120_000
 
@@ -119,7 +120,8 @@ def journey(qtbot, tmp_path, monkeypatch, shots: str | None) -> None:
         session.project.training.lr = 3e-3
         monkeypatch.setattr(journeys, "WAIT_MS", 600_000)
     panel = training_panel(window)
-    train(qtbot, window)
+    row = train(qtbot, window)
+    assert row[COLUMNS.index("Best val")].startswith("ppl ")  # the lowest validation perplexity
     assert panel.curves.metric_kind == "perplexity"
     assert "Perplexity" in panel.curves.accuracy.getPlotItem().titleLabel.text
     assert (

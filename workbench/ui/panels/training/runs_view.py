@@ -31,7 +31,7 @@ STATUS_COLORS = {
     "interrupted": "#b00020",
     "running": "#1565c0",
 }
-COLUMNS = ("Run", "Status", "Epochs", "Best val acc", "LR", "Batch", "Samples/s", "Started")
+COLUMNS = ("Run", "Status", "Epochs", "Best val", "LR", "Batch", "Samples/s", "Started")
 RESUMABLE = ("stopped", "interrupted")  # a completed run has nothing left; a failed one fails again
 
 
@@ -67,6 +67,10 @@ class RunsView(QWidget):
         self.tree = QTreeWidget()
         self.tree.setObjectName("runList")
         self.tree.setHeaderLabels(COLUMNS)
+        self.tree.headerItem().setToolTip(
+            COLUMNS.index("Best val"),
+            "best validation accuracy; for a language model the lowest perplexity (ppl)",
+        )
         self.tree.setRootIsDecorated(False)
         self.tree.setAlternatingRowColors(True)
         self.tree.setUniformRowHeights(True)
@@ -143,6 +147,14 @@ class RunsView(QWidget):
                     epochs = len(done)
                     accuracies = [e["val_accuracy"] for e in done if e.get("val_accuracy") is not None]
                     best = max(accuracies) if accuracies else None
+            best_text = f"{best:.4f}" if best is not None else ""
+            if (run.config.get("dataset_meta") or {}).get("task") == "language_model":
+                ppl = [
+                    e["val_perplexity"] for e in run.metrics().epochs if e.get("val_perplexity") is not None
+                ]
+                best_text = (
+                    f"ppl {min(ppl):.2f}" if ppl else ""
+                )  # a language model: the lowest val perplexity
             lr, batch, planned = _settings(run)
             if planned is not None and epochs != "":
                 epochs = f"{epochs}/{planned}"
@@ -151,7 +163,7 @@ class RunsView(QWidget):
                     run.name,
                     status,
                     str(epochs),
-                    f"{best:.4f}" if best is not None else "",
+                    best_text,
                     lr,
                     batch,
                     f"{sps:,.0f}" if sps else "",
