@@ -194,6 +194,7 @@ def test_every_builder_layer_exports_with_parity(tmp_path):
     assert recommend_quantization(image)[0] == "onnx-int8-static"
     sequence = ModelSpec.model_validate(EVERY_SEQUENCE_LAYER)
     assert recommend_quantization(sequence)[0] == "onnx-int8-dynamic"
+    assert recommend_quantization(ModelSpec.model_validate(EVERY_ATTENTION_LAYER))[0] == "onnx-int8-dynamic"
     source = source_from_spec(sequence)
     source.meta["dataset"] = {"input_dtype": "int64"}  # token ids, as a text dataset's meta says
     for fmt in ("onnx", "onnx-int8-dynamic"):

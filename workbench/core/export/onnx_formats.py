@@ -490,7 +490,8 @@ RECURRENT = ("LSTM", "GRU", "RNN")
 
 def recommend_quantization(model) -> tuple[str, str]:
     """(format, reason) as ONNX Runtime's documentation recommends: static QDQ for convolutional and dense
-    models, dynamic for LSTM/GRU. `model` is a ModelSpec (no torch needed) or an nn.Module."""
+    models, dynamic for LSTM/GRU and Transformers (any attention layer, a Hugging Face model's included).
+    `model` is a ModelSpec (no torch needed) or an nn.Module."""
     if hasattr(model, "modules"):
         types = [type(m).__name__ for m in model.modules()]
     else:
@@ -501,6 +502,13 @@ def recommend_quantization(model) -> tuple[str, str]:
             "onnx-int8-dynamic",
             f"the model has {recurrent[0]} layers: dynamic quantization suits "
             "recurrent models (ONNX Runtime's recommendation)",
+        )
+    attention = [t for t in types if "Attention" in t or t.startswith("Transformer")]
+    if attention:
+        return (
+            "onnx-int8-dynamic",
+            f"the model has {attention[0]} layers: dynamic quantization suits "
+            "Transformer models (ONNX Runtime's recommendation)",
         )
     return (
         "onnx-int8-static",
