@@ -184,6 +184,16 @@ def test_a_model_without_per_position_logits_is_refused(chars, tmp_path):
     finished = list(train(project, chars, runs_root=tmp_path))[-1]
     assert finished.status == "failed" and finished.cause == "input"
     assert "LMHead" in finished.message
+    small_head = lm_spec(chars.meta.num_classes).to_dict()
+    small_head["layers"][-1]["vocab_size"] = 50  # fewer scores than the vocabulary has tokens
+    project = Project(
+        dataset=settings(),
+        model=ModelSpec.model_validate(small_head),
+        training=TrainingConfig(epochs=1, device="cpu"),
+    )
+    finished = list(train(project, chars, runs_root=tmp_path))[-1]
+    assert finished.status == "failed" and finished.cause == "input"
+    assert f"vocab_size (and the Embedding's num_embeddings) to {chars.meta.num_classes}" in finished.message
     with pytest.raises(UserError, match="cross_entropy"):
         project = Project(
             dataset=settings(), model=spec, training=TrainingConfig(epochs=1, device="cpu", loss="mse")

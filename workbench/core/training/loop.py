@@ -573,6 +573,12 @@ class Trainer:
                     f"{tuple(out.shape[1:])} for targets {tuple(yb.shape[1:])}: end it with LMHead "
                     "(the gpt_lm template)"
                 )
+            vocab = int(self.data.meta.num_classes)
+            if out.shape[-1] < vocab:  # a target id past the scores: torch's "out of bounds" at this batch
+                raise UserError(
+                    f"the model gives {out.shape[-1]:,} scores per step but the data's vocabulary has {vocab:,} "
+                    f"tokens; set the LMHead's vocab_size (and the Embedding's num_embeddings) to {vocab}"
+                )
             return self.loss_fn(out.reshape(-1, out.shape[-1]), yb.reshape(-1))
         if isinstance(self.loss_fn, torch.nn.MSELoss):
             if self.task == "classification":
