@@ -16,6 +16,7 @@ BUILTIN_FORMATS = (
     "tensorrt-int8",
     "torchscript",
     "safetensors",
+    "adapters",
 )
 
 

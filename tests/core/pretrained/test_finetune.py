@@ -91,6 +91,10 @@ def test_lora_checkpoints_resume_and_merged_onnx_export(text_data, tmp_path):
         torch_out = source.model(torch.from_numpy(ids)).numpy()
     assert np.abs(onnx_out - torch_out).max() <= 1e-4
 
+    adapters = export(source, ExportSettings(format="adapters"), tmp_path / "adapters.safetensors")
+    assert adapters.verdict != "failed" and adapters.max_abs_diff <= 1e-5  # base + adapters == the merged run
+    assert (tmp_path / "adapters.safetensors").stat().st_size < (tmp_path / "merged.onnx").stat().st_size / 5
+
 
 def test_frozen_paths_stay_fixed_and_shrink_the_trainable_count(text_data, tmp_path):
     from workbench.core.model.build import build_model

@@ -37,7 +37,12 @@ class Exporter:
 
 
 def _load_builtin_exporters() -> None:
-    from workbench.core.export import onnx_formats, tensorrt_format, torch_formats  # noqa: F401 - self-registering
+    from workbench.core.export import (  # noqa: F401 - self-registering
+        adapters_format,
+        onnx_formats,
+        tensorrt_format,
+        torch_formats,
+    )
 
 
 EXPORTERS: Registry[Exporter] = Registry("export format", lambda e: e.name, _load_builtin_exporters)
