@@ -122,3 +122,42 @@ def test_new_project_from_a_model_dialog(qtbot, tiny_bert, tmp_path):
         assert project.dataset.options["pretrained_tokenizer"] == str(tiny_bert.resolve())
     finally:
         session.jobs.shutdown()
+
+
+@pytest.mark.slow
+def test_import_a_pytorch_module_traces_it_in_the_trainer_process(qtbot, tmp_path):
+    import shutil
+
+    from workbench.ui.panels.builder.import_model import import_module
+
+    project = tmp_path / "digits.wbproj"
+    shutil.copy(SAMPLE_PROJECT, project)
+    net = tmp_path / "small_net.py"
+    net.write_text(
+        "import torch\n\n\nclass SmallNet(torch.nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        "        self.conv = torch.nn.Conv2d(1, 4, 3, padding=1)\n        self.fc = torch.nn.Linear(4 * 8 * 8, 7)\n\n"
+        "    def forward(self, x):\n        return self.fc(torch.relu(self.conv(x)).flatten(1))\n"
+    )
+    session = ProjectSession()
+    panel = BuilderPanel(session)
+    qtbot.addWidget(panel)
+    session.open(project)
+    try:
+        with qtbot.waitSignal(
+            panel.sig_analyzed, timeout=120_000, check_params_cb=lambda a: bool(a.layers[0].details)
+        ):
+            import_module(panel, f"{net}:SmallNet")
+        layer = panel.spec.layers[0].params
+        assert layer["format"] == "module" and layer["source"] == str(
+            tmp_path / "pretrained" / "SmallNet.onnx"
+        )
+        analysis = panel.analysis
+        assert analysis.ok, analysis.error
+        classes = layer["num_classes"]
+        assert analysis.output_shape == (classes,)  # the Linear at the end replaced by the new head
+        assert analysis.total_params == (4 * 9 + 4) + (256 * classes + classes)
+        assert not (tmp_path / "small_net.onnx").exists() and list((tmp_path / "pretrained").iterdir())
+    finally:
+        panel.shutdown()
+        session.jobs.shutdown()

@@ -158,6 +158,7 @@ JOBS: dict[str, JobDef] = {
     "memory": JobDef("workbench.core.hardware.fit:memory_plan_job", exclusive=True),
     # File > New project from a model: the data read, the model imported (a module runs once, its graph written)
     "new_from_model": JobDef("workbench.core.model.pretrained_spec:new_project_job", writes=True, heavy=True),
+    "import_module": JobDef("workbench.core.model.pretrained_spec:import_module_job", writes=True),
 }
 
 

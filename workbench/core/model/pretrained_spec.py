@@ -106,3 +106,12 @@ def new_project_job(
     spec, note, _written = pretrained_spec(data.meta, model_source, project_dir)
     project = Project(name=project_name, dataset=settings, model=spec)
     yield {"project": project.model_dump(mode="json"), "note": note}
+
+
+def import_module_job(control, target: str, input_shape: list[int], project_dir: str):
+    """Trainer-process job for Model builder > Import > PyTorch module: `file.py:ClassName` runs once, here,
+    and is kept as `<project_dir>/pretrained/<ClassName>.onnx`; yields {"source", "sha256"}."""
+    from workbench.core.model import pretrained
+
+    path = pretrained.import_module_file(target, input_shape, Path(project_dir) / IMPORT_FOLDER)
+    yield {"source": str(path.resolve()), "sha256": pretrained.source_sha256("module", str(path))}

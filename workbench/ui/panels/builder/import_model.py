@@ -1,13 +1,14 @@
-"""Model builder > Import: replace the network with a model made elsewhere (a Hugging Face folder or an ONNX file),
-as one undoable edit. Only files are read here (config.json as JSON, the weights' sha256 on a thread); torch and
-transformers build and analyze it in the trainer process, whose analysis names any remaining problem. A CSV text
-dataset switches to the model's own tokenizer."""
+"""Model builder > Import: replace the network with a model made elsewhere (a Hugging Face folder, an ONNX file, or
+a PyTorch module traced once in the trainer process after the user agrees to run its file), as one undoable edit.
+Only files are read here (config.json as JSON, the weights' sha256 on a thread); torch and transformers build and
+analyze it in the trainer process, whose analysis names any remaining problem. A CSV text dataset switches to the
+model's own tokenizer."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox
 
 from workbench.core.errors import UserError
 from workbench.core.model.spec import ModelSpec
@@ -21,7 +22,49 @@ def import_menu(panel) -> QMenu:
     hf.setObjectName("importHuggingFaceAction")
     onnx = menu.addAction("ONNX file…", lambda: _pick(panel, "onnx"))
     onnx.setObjectName("importOnnxAction")
+    module = menu.addAction("PyTorch module (.py)…", lambda: _pick_module(panel))
+    module.setObjectName("importModuleAction")
     return menu
+
+
+def _pick_module(panel) -> None:
+    file, _ = QFileDialog.getOpenFileName(panel, "Import a PyTorch module", "", "Python files (*.py)")
+    if not file:
+        return
+    name, ok = QInputDialog.getText(
+        panel, "Import a PyTorch module", f"The nn.Module class in {Path(file).name}:"
+    )
+    if not ok or not name.strip():
+        return
+    answer = QMessageBox.question(
+        panel,
+        "Run this file?",
+        f"Importing runs the code in {file} once (in the trainer process) to trace {name.strip()}(); the project "
+        "then keeps only the traced graph and weights (ONNX), never the code. Run it?",
+    )
+    if answer == QMessageBox.StandardButton.Yes:
+        import_module(panel, f"{file}:{name.strip()}")
+
+
+def import_module(panel, target: str):
+    """Trace `file.py:ClassName` in the trainer process (its code runs there, once), then use its graph."""
+    folder = panel.session.runs_dir.parent  # beside the project (an unsaved one: its untitled folder)
+    job = panel.session.jobs.job(
+        "import",
+        "import_module",
+        target=target,
+        input_shape=list(panel.spec.input_shape),
+        project_dir=str(folder),
+    )
+    job.sig_events.connect(lambda events: _apply(panel, "module", events[-1]["source"], events[-1]["sha256"]))
+    job.sig_done.connect(
+        lambda error: (
+            error is not None and QMessageBox.warning(panel, "Cannot import this module", error.message)
+        )
+    )
+    panel.session.jobs.start(job)
+    panel.session.sig_status.emit(f"Tracing {target} in the trainer process…")
+    return job
 
 
 def _pick(panel, fmt: str) -> None:
