@@ -28,6 +28,7 @@ BLUE, ORANGE, GREEN, PURPLE, GREY = "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", 
 # overlays: far from the current run's blue / orange / grey and from each other (no red beside dark red)
 OVERLAY_COLORS = ("#d62728", "#2ca02c", "#6a1b9a", "#222222", "#e377c2", "#bcbd22", "#8c564b")
 SECONDARY_REFRESH_S = 0.5  # the learning-rate and system plots: new points twice a second
+EPOCH_REFRESH_S = 0.25  # the epoch plots: at once, then at most 4 times a second
 BOTH = f"<span style='color:{BLUE}'>train</span> · <span style='color:{ORANGE}'>val</span>"
 # the small metric plot: accuracy, or perplexity (exp of the next-token loss) for a language model, where
 # accuracy means little; its series keep the keys train_accuracy / val_accuracy whatever they show
@@ -61,6 +62,8 @@ class CurvesView(QWidget):
         self.system.setObjectName("systemPlot")
         for secondary in (self.lr, self.system):
             secondary.min_refresh_s = SECONDARY_REFRESH_S
+        for per_epoch in (self.epoch_loss, self.accuracy):  # short epochs (an MLP's 20 a second) batch up
+            per_epoch.min_refresh_s = EPOCH_REFRESH_S
         self.plots = (self.loss, self.epoch_loss, self.accuracy, self.lr)
         self.all_plots = (*self.plots, self.system)
         self._system_kind: str | None = None

@@ -314,11 +314,12 @@ class TrainingPanel(QWidget):
                 self._on_finished(event)
         if batches:
             curves.add_batches(batches, self.t0)
-        if last_epoch is not None:
-            self.epoch_bar.setValue(last_epoch.epoch)
         now = time.monotonic()
-        if last_batch is not None and not finished_now and now - self._progress_shown >= PROGRESS_S:
-            self._progress_shown = now  # (QProgressBar.setValue repaints at once: 0.6 ms a call here)
+        due = now - self._progress_shown >= PROGRESS_S  # (QProgressBar.setValue repaints at once: 1-2 ms)
+        if last_epoch is not None and (due or finished_now):  # an MLP's epochs come 20 a second
+            self.epoch_bar.setValue(last_epoch.epoch)
+        if last_batch is not None and not finished_now and due:
+            self._progress_shown = now
             self._show_progress(last_batch)
         self.curves.refresh(force=finished_now)  # one frame for every plot; the last one shows every point
 
