@@ -361,6 +361,12 @@ def _pool_infer(p, s):
     return p
 
 
+def _pool_build(p, s):
+    from workbench.core.model.modules_attention import SequencePool
+
+    return SequencePool(p["mode"])
+
+
 register_layer(
     LayerType(
         "SequencePool",
@@ -377,7 +383,7 @@ register_layer(
                 doc="mean / max over the steps, or the first or last step",
             ),
         ),
-        build=lambda p, s: _pool_build(p),
+        build=_pool_build,
         infer=_pool_infer,
         shape=lambda p, s: (s[-1],),
         count_params=lambda p, s: 0,
@@ -386,12 +392,6 @@ register_layer(
         code_helpers=(HELPERS + "SequencePool",),
     )
 )
-
-
-def _pool_build(p):
-    from workbench.core.model.modules_attention import SequencePool
-
-    return SequencePool(p["mode"])
 
 
 def _head_infer(p, s):
