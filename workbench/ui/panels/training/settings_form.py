@@ -32,11 +32,7 @@ SCHEDULERS = {
 LOSSES = {"cross_entropy": "Cross-entropy", "mse": "MSE (regression)"}
 PRECISIONS = {"fp32": "fp32", "bf16": "bf16 (CUDA)", "fp16": "fp16 + loss scaling (CUDA)"}
 METRICS = {"val_loss": "val loss", "val_accuracy": "val accuracy"}
-FINETUNE = {
-    "full": "Full (every weight)",
-    "freeze": "Freeze imported weights (head trains)",
-    "lora": "LoRA adapters (peft)",
-}
+FINETUNE = {"full": "Full", "freeze": "Freeze imported", "lora": "LoRA (peft)"}
 
 
 def _combo(choices: dict[str, str]) -> QComboBox:
