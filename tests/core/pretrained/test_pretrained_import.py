@@ -38,6 +38,40 @@ def test_imported_bert_computes_what_the_source_computes(tiny_bert):
     assert logits.shape == (4, 3)
 
 
+def test_an_image_model_loads_through_transformers_key_renames(tmp_path):
+    """ViT's saved names (attention.query ...) differ from its modules' (q_proj ...): transformers' own loader and
+    renames are used, so every base weight arrives and the imported model computes what the source computes."""
+    import torch
+    from transformers import ViTConfig, ViTModel
+
+    config = ViTConfig(
+        image_size=16,
+        patch_size=8,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    torch.manual_seed(0)
+    source = ViTModel(config).eval()
+    source.save_pretrained(tmp_path / "vit")
+    layer = {"type": "Pretrained", "format": "huggingface", "source": str(tmp_path / "vit"), "num_classes": 5}
+    spec = ModelSpec(input_shape=[3, 16, 16], layers=[layer])
+    result = analyze(spec)
+    pooler = 32 * 32 + 32  # the image classifier reads the [CLS] token, not the pooler
+    assert result.total_params == sum(p.numel() for p in source.parameters()) - pooler + 5 * 32 + 5
+    unmapped = result.to_dict()["layers"][0]["unmapped"]
+    assert unmapped == {
+        "source_tensors_unused": ["pooler.dense.bias", "pooler.dense.weight"],
+        "new_tensors": ["model.classifier.bias", "model.classifier.weight"],
+    }
+    model = build_model(spec).eval()
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        mine = model[0].model.vit(pixel_values=x).last_hidden_state
+        assert (mine - source(pixel_values=x).last_hidden_state).abs().max().item() <= 1e-5
+
+
 def test_analysis_counts_every_parameter_and_lists_the_modules(tiny_bert):
     from transformers import BertModel
 

@@ -58,7 +58,7 @@ def build_pretrained(p: dict, s: tuple, meta: bool = False):
             if not image:
                 pretrained.check_tokenizer(folder, int(model.config.vocab_size))
             _mapping, _unused, new = pretrained.hf_weight_mapping(model, folder)
-            pad = model.config.pad_token_id
+            pad = getattr(model.config, "pad_token_id", None)  # (image models have none)
             return HFClassifier(model, int(pad or 0), image, new, str(model.config.model_type))
         graph = pretrained.onnx_module(str(Path(p["source"]).expanduser()))
         head: list[str] = []

@@ -224,8 +224,11 @@ def hf_model_from_config(folder: str, num_classes: int, image_input: bool):
 
 
 def hf_weight_mapping(model, folder: str) -> tuple[dict[str, str], list[str], list[str]]:
-    """(model key -> file key, the file's tensors the model does not use, the model's tensors not in the file).
-    Reads only the safetensors headers. A base-model checkpoint (BertModel) gains the `bert.` prefix."""
+    """(model key -> file key, the file's tensors the model does not use, the model's tensors not in the file),
+    from the safetensors headers alone (nothing loaded): transformers' own renames for the architecture
+    (`get_model_conversion_mapping`, e.g. ViT's attention.query -> q_proj) and the base-model prefix (`bert.`)
+    applied by name and shape. Tensors transformers fuses or splits on load count as unused here; the real load
+    (`hf_load_weights`) is transformers' own."""
     from safetensors import safe_open
 
     file_keys: dict[str, tuple] = {}
@@ -233,13 +236,15 @@ def hf_weight_mapping(model, folder: str) -> tuple[dict[str, str], list[str], li
         with safe_open(str(file), framework="pt") as fh:
             for key in fh.keys():  # noqa: SIM118 - safe_open is not a dict
                 file_keys[key] = tuple(fh.get_slice(key).get_shape())
+    renamed = {_renamed(model, key): key for key in file_keys}
     own = model.state_dict()
     prefix = getattr(model, "base_model_prefix", "") + "."
     mapping: dict[str, str] = {}
     for key, tensor in own.items():
         for candidate in (key, key[len(prefix) :] if key.startswith(prefix) else None, prefix + key):
-            if candidate in file_keys and file_keys[candidate] == tuple(tensor.shape):
-                mapping[key] = candidate
+            source = renamed.get(candidate) if candidate else None
+            if source is not None and file_keys[source] == tuple(tensor.shape):
+                mapping[key] = source
                 break
     used = set(mapping.values())
     unused = sorted(k for k in file_keys if k not in used)
@@ -247,21 +252,59 @@ def hf_weight_mapping(model, folder: str) -> tuple[dict[str, str], list[str], li
     return mapping, unused, new
 
 
-def hf_load_weights(model, folder: str) -> None:
-    """Copy the folder's safetensors into `model` (fp32); the new head keeps its fresh initialization."""
-    from safetensors import safe_open
+def _renamed(model, key: str) -> str:
+    """A checkpoint key as transformers renames it on load for this architecture (unchanged when it cannot)."""
+    try:
+        from transformers.conversion_mapping import get_model_conversion_mapping
 
-    mapping, _unused, _new = hf_weight_mapping(model, folder)
-    if not mapping:
-        raise UserError(f"the weights in {folder} share no tensor with its config's architecture")
-    wanted = {v: k for k, v in mapping.items()}
-    state = {}
-    for file in weight_files("huggingface", folder):
-        with safe_open(str(file), framework="pt") as fh:
-            for key in fh.keys():  # noqa: SIM118 - safe_open is not a dict
-                if key in wanted:
-                    state[wanted[key]] = fh.get_tensor(key).float()
-    model.load_state_dict(state, strict=False)
+        transforms = _CONVERSIONS.setdefault(type(model).__name__, get_model_conversion_mapping(model))
+        for transform in transforms:
+            key = transform.rename_source_key(key)[0]
+    except Exception:  # noqa: BLE001 - an older or newer transformers without this API: names as saved
+        return key
+    return key
+
+
+_CONVERSIONS: dict[str, Any] = {}
+
+
+def hf_load_weights(model, folder: str) -> None:
+    """Load the folder's weights into `model` with transformers' own loader (`from_pretrained`: safetensors only,
+    local files only, no remote code, its key conversions), fp32. Only the new head may be missing from the file:
+    a base tensor that is missing means the weights do not belong to the config, and is refused."""
+    (auto,) = _transformers_names(
+        "AutoModelForImageClassification"
+        if "ImageClassification" in type(model).__name__
+        else "AutoModelForSequenceClassification"
+    )
+    (hf_logging,) = _transformers_names("logging")
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # its load report and progress bar: what matters is checked below
+    hf_logging.disable_progress_bar()
+    try:
+        loaded, info = auto.from_pretrained(
+            folder,
+            config=model.config,
+            local_files_only=True,
+            trust_remote_code=False,
+            use_safetensors=True,
+            output_loading_info=True,
+            ignore_mismatched_sizes=True,
+            dtype="float32",
+        )
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise UserError(f"cannot load the weights in {folder}: {str(exc).splitlines()[0][:200]}") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
+    prefix = getattr(loaded, "base_model_prefix", "") + "."
+    missing = [k for k in info.get("missing_keys", []) if k.startswith(prefix)]
+    if missing:
+        raise UserError(
+            f"the weights in {folder} do not fit its config.json: tensor {missing[0]} is missing "
+            f"({len(missing)} in all); is the folder's config the model's own?"
+        )
+    model.load_state_dict(loaded.state_dict())
 
 
 def check_tokenizer(folder: str, vocab_size: int) -> None:
