@@ -305,3 +305,28 @@ def test_cli_inspects_a_text_file_and_makes_a_gpt_project_by_default(chars, tmp_
     assert "language model" in capsys.readouterr().out
     layers = load_project(path).model.layers
     assert layers[-1].type == "LMHead"  # the gpt_lm template, the text file's default
+
+
+def test_the_generate_job_streams_the_text_and_stops_when_cancelled(trained, monkeypatch):
+    import threading
+    from types import SimpleNamespace
+
+    from workbench.core.errors import Cancelled
+    from workbench.core.training import generation
+
+    run = trained[-1].run_dir
+    control = SimpleNamespace(cancelled=threading.Event())
+    options = {"max_new_tokens": 120, "temperature": 0.8, "seed": 4}
+    real = generation.generate_steps
+    monkeypatch.setattr(
+        generation, "generate_steps", lambda *a, **k: real(*a, **k, every_s=0.0)
+    )  # every token
+    samples = list(generation.generate_job(control, run, "GNU", **options))
+    assert [s.complete for s in samples] == [False] * 119 + [True]
+    assert [len(s.tokens) for s in samples] == list(range(1, 121))
+    assert samples[-1] == generation.generate_from_run(run, "GNU", **options)
+    steps = generation.generate_job(control, run, "GNU", **options)
+    next(steps)
+    control.cancelled.set()  # a newer request cancels this one between tokens
+    with pytest.raises(Cancelled):
+        list(steps)

@@ -116,16 +116,21 @@ class SampleBox(QWidget):
         self.generate_button.setEnabled(True)
 
     def set_sample(self, sample) -> None:
-        """Show a Sample (workbench.core.training.generation): the prompt in grey, then the new text."""
-        self.generate_button.setEnabled(True)
+        """Show a Sample (workbench.core.training.generation): the prompt in grey, then the new text; a partial
+        one (the text still growing) with the count so far."""
+        done = getattr(sample, "complete", True)
+        self.generate_button.setEnabled(done)
         how = "greedy" if sample.temperature == 0 else f"temperature {sample.temperature:g}"
         if sample.top_k:
             how += f", top-{sample.top_k}"
         checkpoint = (sample.checkpoint or "").rsplit("/", 1)[-1].removesuffix(".safetensors")
-        self.status.setText(
-            f"{len(sample.tokens)} tokens, {how}, seed {sample.seed}"
-            + (f", {checkpoint} checkpoint" if checkpoint else "")
-        )
+        if done:
+            self.status.setText(
+                f"{len(sample.tokens)} tokens, {how}, seed {sample.seed}"
+                + (f", {checkpoint} checkpoint" if checkpoint else "")
+            )
+        else:
+            self.status.setText(f"Generating… {len(sample.tokens)} of {sample.max_new_tokens} tokens")
         prompt = html.escape(sample.prompt).replace("\n", "<br>")
         text = html.escape(sample.text).replace("\n", "<br>")
         self.output.setHtml(
