@@ -140,8 +140,10 @@ def journey(qtbot, tmp_path, monkeypatch, shots: str | None) -> None:
     generate = panel.findChild(QPushButton, "generateButton")
 
     def generated() -> str:
-        qtbot.waitUntil(lambda: not generate.isEnabled(), timeout=5_000)
-        qtbot.waitUntil(lambda: generate.isEnabled() and "tokens" in box.status.text(), timeout=WAIT_MS)
+        assert generate.text() == "Stop"  # while it generates
+        qtbot.waitUntil(
+            lambda: generate.text() == "Generate" and "tokens," in box.status.text(), timeout=WAIT_MS
+        )
         return box.text()
 
     click(generate)
@@ -154,6 +156,15 @@ def journey(qtbot, tmp_path, monkeypatch, shots: str | None) -> None:
     box.seed_spin.setValue(5)
     click(generate)
     assert generated() != first
+    # a long generation streams its text and stops on Stop, keeping what it wrote
+    box.length_spin.setValue(10_000)
+    click(generate)
+    qtbot.waitUntil(lambda: "Generating… " in box.status.text() and len(box.text()) > 20, timeout=WAIT_MS)
+    click(generate)  # now reading Stop
+    assert generate.text() == "Generate" and box.status.text().startswith("Stopped")
+    kept = box.text()
+    qtbot.wait(500)
+    assert box.text() == kept and len(kept) < len("This License") + 10_000  # nothing more arrives
     out = Path(shots or tmp_path)
     out.mkdir(parents=True, exist_ok=True)
     qtbot.wait(100)

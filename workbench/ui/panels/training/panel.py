@@ -105,6 +105,7 @@ class TrainingPanel(QWidget):
         self.job: Job | None = None
         self.eval_job: Job | None = None
         self.sample_run: Path | None = None  # the language-model run the sample box generates with
+        self.generate_job: Job | None = None
         self.paused = False
         self._progress_shown = 0.0
         self.state = "idle"
@@ -200,6 +201,7 @@ class TrainingPanel(QWidget):
         self.runs.sig_changed.connect(self.session.sig_runs_changed.emit)
         self.evaluation.sig_evaluate_requested.connect(self._on_evaluation_requested)
         self.evaluation.sample_box.sig_generate_requested.connect(self._on_sample_box_generate_requested)
+        self.evaluation.sample_box.sig_stop_requested.connect(self._on_sample_box_stop_requested)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -567,9 +569,22 @@ class TrainingPanel(QWidget):
             "generate", "generate", run_dir=str(self.sample_run), device=device, **options
         )
         job.sig_events.connect(lambda events: box.set_sample(events[-1]))
-        job.sig_done.connect(lambda error: box.set_error(describe(error)) if error is not None else None)
+        job.sig_done.connect(self._on_generate_done)
+        self.generate_job = job
         box.set_busy()
         self.session.jobs.start(job)
+
+    def _on_sample_box_stop_requested(self) -> None:
+        """Stop: the job is cancelled (its later events are dropped); the text so far stays."""
+        if self.generate_job is not None:
+            self.generate_job.cancel()
+            self.generate_job = None
+        self.evaluation.sample_box.set_stopped()
+
+    def _on_generate_done(self, error: JobError | None) -> None:
+        self.generate_job = None
+        if error is not None:
+            self.evaluation.sample_box.set_error(describe(error))
 
     # -- closing
     # ---------------------------------------------------------------------------------------------------

@@ -25,10 +25,12 @@ HINT = "Type a prompt and press Generate: the model continues it, one token at a
 
 class SampleBox(QWidget):
     sig_generate_requested = Signal(dict)  # prompt, max_new_tokens, temperature, top_k, seed
+    sig_stop_requested = Signal()  # Stop while generating: the text so far stays
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("sampleBox")
+        self.busy = False  # generating: the Generate button reads Stop
         self.prompt_edit = QLineEdit()
         self.prompt_edit.setObjectName("samplePromptEdit")
         self.prompt_edit.setPlaceholderText("a prompt, e.g. The licenses for most software")
@@ -99,27 +101,40 @@ class SampleBox(QWidget):
         }
 
     def _on_generate_clicked(self) -> None:
-        if self.generate_button.isEnabled():
+        if self.busy:
+            if self.sender() is self.generate_button:  # (Return in the prompt never stops a generation)
+                self.sig_stop_requested.emit()
+        elif self.generate_button.isEnabled():
             self.sig_generate_requested.emit(self.options())
+
+    def _set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self.generate_button.setText("Stop" if busy else "Generate")
+        self.generate_button.setToolTip("Stop generating (the text so far stays)" if busy else "")
 
     def set_run(self, name: str) -> None:
         self.status.setText(f"<b>{html.escape(name)}</b>: {HINT}")
         self.output.clear()
-        self.generate_button.setEnabled(True)
+        self._set_busy(False)
 
     def set_busy(self) -> None:
         self.status.setText("Generating…")
-        self.generate_button.setEnabled(False)
+        self._set_busy(True)
 
     def set_error(self, text: str) -> None:
         self.status.setText(f"<span style='color:#b00020'>{html.escape(text)}</span>")
-        self.generate_button.setEnabled(True)
+        self._set_busy(False)
+
+    def set_stopped(self) -> None:
+        """Stopped by the user: the partial text stays."""
+        self._set_busy(False)
+        self.status.setText(f"Stopped: {self.status.text().removeprefix('Generating… ')} generated")
 
     def set_sample(self, sample) -> None:
         """Show a Sample (workbench.core.training.generation): the prompt in grey, then the new text; a partial
         one (the text still growing) with the count so far."""
         done = getattr(sample, "complete", True)
-        self.generate_button.setEnabled(done)
+        self._set_busy(not done)
         how = "greedy" if sample.temperature == 0 else f"temperature {sample.temperature:g}"
         if sample.top_k:
             how += f", top-{sample.top_k}"
