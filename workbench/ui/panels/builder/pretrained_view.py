@@ -264,7 +264,22 @@ class PretrainedView(QWidget):
         text = f"<b>Trainable: {trainable:,}</b> of {total:,} parameters ({share:.1f}%) — {how}"
         if locked:
             text += f"; {len(locked)} locked"
+        new: list[str] = []
+        unused: list[str] = []
+        for report in self._reports:
+            unmapped = report.details.get("unmapped") or {}
+            new += unmapped.get("new_tensors", [])
+            unused += unmapped.get("source_tensors_unused", [])
+        text += f"<br>New (not from the file): {_names(new)}. Not used from the file: {_names(unused)}."
         self.summary.setText(text)
+
+
+def _names(keys: list[str], shown: int = 3) -> str:
+    """Tensor names in short: none, or the first few and how many more."""
+    if not keys:
+        return "none"
+    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+    return ", ".join(keys[:shown]) + more
 
 
 def _same(a: dict, b: dict) -> bool:
