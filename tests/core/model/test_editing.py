@@ -57,3 +57,8 @@ def test_new_layers_fit_where_they_land():
     block = editing.new_layer("Residual", (5, 6, 6))
     assert analyze(editing.insert(image, (), 1, block)).layers[1].output_shape == (5, 6, 6)
     assert editing.new_layer("Unflatten", (12,))["unflattened_size"] == [12, 1]
+    encoder = editing.new_layer("TransformerEncoderLayer", (10, 30))  # 4 heads do not divide 30 features
+    assert encoder == {"type": "TransformerEncoderLayer", "nhead": 3, "dim_feedforward": 120}
+    text = ModelSpec(input_shape=[10, 30], layers=[])
+    assert analyze(editing.insert(text, (), 0, encoder)).ok
+    assert editing.new_layer("MultiheadAttention", (7, 64)) == {"type": "MultiheadAttention", "num_heads": 4}

@@ -52,7 +52,26 @@ def new_layer(type_name: str, in_shape=None) -> dict[str, Any]:
             layer["layers"] = [{"type": "Linear", "out_features": width}, {"type": "ReLU"}]
     elif type_name == "Unflatten" and in_shape is not None and len(in_shape) == 1:
         layer["unflattened_size"] = [in_shape[0], 1]
+    elif type_name in _HEADS and in_shape is not None and len(in_shape) == 2:
+        layer.update(_attention_sizes(type_name, in_shape[-1]))
     return layer
+
+
+_HEADS = {
+    "MultiheadAttention": "num_heads",
+    "TransformerEncoderLayer": "nhead",
+    "TransformerDecoderLayer": "nhead",
+}
+
+
+def _attention_sizes(type_name: str, width: int) -> dict[str, Any]:
+    """Heads that divide the width (4 when they do, else the nearest count that does) and, for a Transformer
+    layer, a feed-forward 4x the width (as BERT and GPT-2) rather than torch's fixed 2048."""
+    heads = min((h for h in range(1, width + 1) if width % h == 0), key=lambda h: (abs(h - 4), h))
+    out: dict[str, Any] = {_HEADS[type_name]: heads}
+    if type_name != "MultiheadAttention":
+        out["dim_feedforward"] = 4 * width
+    return out
 
 
 def insert(spec: ModelSpec, parent: Path, index: int, layers: dict | list[dict]) -> ModelSpec:
