@@ -51,7 +51,8 @@ def palette_groups(panel) -> dict[str, list[str]]:
 def test_the_plugin_layer_is_in_the_palette_and_goes_into_the_network(make_manager, builder):
     make_manager()
     panel = builder()
-    assert palette_groups(panel)["Attention"] == ["SqueezeExcite"]
+    attention = palette_groups(panel)["Attention"]  # the plugin's layer joins the built-in attention layers
+    assert "SqueezeExcite" in attention and "MultiheadAttention" in attention
     panel.palette.search.setText("channel att")  # found by its description too
     panel.palette.search.setText("squeeze")
     assert panel.palette.visible_types() == ["SqueezeExcite"]
@@ -74,7 +75,7 @@ def test_a_layer_from_a_disabled_plugin_is_an_error_that_says_so(make_manager, b
     make_manager()  # loaded once, so its contributions are remembered
     make_manager(disabled=["squeeze_excite"])
     panel = builder()
-    assert "Attention" not in palette_groups(panel)
+    assert "SqueezeExcite" not in palette_groups(panel)["Attention"]
     panel.session.update_model(ModelSpec(input_shape=[4, 8, 8], layers=[{"type": "SqueezeExcite"}]))
     assert panel.analysis.layers[0].error == (
         "unknown layer type 'SqueezeExcite': it comes from the plugin 'Squeeze-and-Excitation', which is disabled; "
