@@ -109,3 +109,18 @@ def test_frozen_paths_stay_fixed_and_shrink_the_trainable_count(text_data, tmp_p
     assert not any(p.requires_grad for p in model[0].model.bert.encoder.layer[0].parameters())
     with pytest.raises(Exception, match="matches no weights"):
         apply_finetune(model, spec, TrainingConfig(frozen=["0.model.no_such_block"]))
+
+
+@pytest.mark.slow
+def test_cli_train_finetune_flags(tiny_bert, docs_csv, tmp_path, capsys):
+    from workbench.cli import main
+
+    project = tmp_path / "p.wbproj"
+    args = ["project", "new", str(project), "--data", str(docs_csv), "--pretrained", str(tiny_bert)]
+    assert main([*args, "--option", "seq_len=16"]) == 0
+    assert main(["train", str(project), "--epochs", "1", "--finetune", "lora", "--lora-rank", "4"]) == 0
+    captured = capsys.readouterr()
+    assert "fine-tuning: LoRA rank 4 on 4 modules" in captured.out + captured.err  # the run's notes
+    config = json.loads(next((tmp_path / "runs").glob("*/config.json")).read_text())
+    assert config["training"]["finetune"] == "lora" and config["finetune"]["lora"]["rank"] == 4
+    assert main(["train", str(project), "--finetune", "sideways"]) == 2
