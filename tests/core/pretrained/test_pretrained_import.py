@@ -252,3 +252,11 @@ def test_workbench_onnx_export_imports_back_with_the_same_parameters(tmp_path):
     x = torch.from_numpy(np.random.default_rng(0).normal(size=(3, 1, 16, 16)).astype("float32"))
     with torch.no_grad():
         assert (build_model(imported).eval()(x) - source.model(x)).abs().max().item() <= 1e-5
+
+
+def test_model_code_of_an_imported_model_is_one_error_line(tiny_bert, tmp_path, capsys):
+    from workbench.core.model.spec import save_spec
+
+    save_spec(_spec(tiny_bert), tmp_path / "spec.json")
+    assert main(["model", "code", str(tmp_path / "spec.json"), "-o", str(tmp_path / "m.py")]) == 2
+    assert "export it to ONNX instead" in capsys.readouterr().err and not (tmp_path / "m.py").exists()

@@ -196,7 +196,7 @@ def _prod(shape) -> int:
 
 
 def _code(p: dict, s: tuple) -> str:
-    raise LayerError(
+    raise UserError(
         "an imported (Pretrained) model cannot be written as standalone PyTorch code; export it to ONNX instead"
     )
 
