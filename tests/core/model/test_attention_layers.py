@@ -241,3 +241,46 @@ def test_lm_head_after_pooling_says_to_remove_the_pooling():
     )
     a = analyze(spec, input_dtype="int64")
     assert a.error_path == (2,) and "remove the pooling" in a.error
+
+
+def test_a_rotary_gpt_block_composes_from_residuals(tmp_path):
+    """Pre-norm GPT block with rotary positions by clicking: Residual(LayerNorm, causal rotary attention) and
+    Residual(LayerNorm, Linear 4E, GELU, Linear E); its exported code gives the same outputs."""
+    import importlib.util
+
+    from workbench.core.model.codegen import export_code
+
+    block = [
+        {"type": "Residual", "layers": [{"type": "LayerNorm"}, {**ROTARY, "num_heads": 2}]},
+        {
+            "type": "Residual",
+            "layers": [
+                {"type": "LayerNorm"},
+                {"type": "Linear", "out_features": 64},
+                {"type": "GELU"},
+                {"type": "Linear", "out_features": 16},
+            ],
+        },
+    ]
+    spec = ModelSpec(
+        input_shape=[10], layers=[_embedding(40, 16), *block, *block, {"type": "LMHead", "vocab_size": 40}]
+    )
+    a = analyze(spec, input_dtype="int64")
+    assert a.ok and a.output_shape == (10, 40), a.error
+    model = build_model(spec).eval()
+    assert a.total_params == _count(model)
+    x = torch.randint(0, 40, (2, 10))
+    path = export_code(spec, tmp_path / "gpt.py")
+    module_spec = importlib.util.spec_from_file_location("gpt", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    exported = module.Model().eval()
+    exported.load_state_dict(model.state_dict())
+    later = x.clone()
+    later[:, 7:] = (x[:, 7:] + 1) % 40
+    with torch.no_grad():
+        assert torch.equal(exported(x), model(x))
+        assert torch.allclose(model(x)[:, :7], model(later)[:, :7], atol=1e-5)  # still causal
+
+
+ROTARY = {"type": "MultiheadAttention", "causal": True, "rotary": True}
