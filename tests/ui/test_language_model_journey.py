@@ -115,6 +115,8 @@ def journey(qtbot, tmp_path, monkeypatch, shots: str | None) -> None:
     rows = dataset.findChild(QTableWidget, "datasetRows")
     assert rows.item(0, 1).text().replace("↵", "\n") in GPL3.read_text(encoding="utf-8")  # a window, as text
     assert dataset.histogram.getAxis("bottom").labelText.startswith("the 30 most frequent tokens")
+    # how a text file is split, said where the split is set
+    assert "contiguous ranges" in dataset.split_form.note.text()
     set_epochs(window, 8 if shots else 1, 16 if shots else None)
     if shots:
         session.project.training.lr = 3e-3

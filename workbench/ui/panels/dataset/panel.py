@@ -404,6 +404,11 @@ class DatasetPanel(QWidget):
     @staticmethod
     def _split_note(b) -> str:
         notes = []
+        if b.meta.task == "language_model":
+            notes.append(
+                "A text file is split into contiguous ranges in order (train, then validation, then test), so no "
+                "window shares text with another split; the seed plays no part."
+            )
         if b.meta.extra.get("official_test") is not None and len(b.test) == b.meta.extra["official_test"]:
             notes.append("The official test set is the test split; train and validation share the rest.")
         if b.meta.extra.get("streaming"):
