@@ -215,6 +215,7 @@ def test_onnx_export_of_a_language_model_reports_token_accuracy(trained, tmp_pat
     assert doc["checker_ok"] and doc["top1_agreement"] == 1.0
     # token accuracy over every position of the validation windows, far above 1 / vocab
     assert doc["accuracy_before"] == doc["accuracy_after"] > 0.25
+    assert any("per token" in note for note in doc["notes"])  # the report says what its accuracy means
 
 
 def test_the_builder_accepts_per_position_vocabulary_scores_and_flags_a_wrong_vocabulary():

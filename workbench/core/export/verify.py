@@ -307,8 +307,13 @@ def verify(job, target) -> Any:
         else:
             parity_ok = agreement is not None and agreement >= gate
             if agreement is not None and not parity_ok:
+                what = (  # a language model is compared at every position
+                    f"{reference.shape[0] * reference.shape[1]:,} tokens"
+                    if reference.ndim == 3
+                    else f"{len(job.inputs)} samples"
+                )
                 failed.append(
-                    f"top-1 agreement: {100 * agreement:.1f}% of the {len(job.inputs)} samples agree "
+                    f"top-1 agreement: {100 * agreement:.1f}% of the {what} agree "
                     f"with PyTorch, below the {100 * gate:.0f}% gate for {lossy_kind}"
                 )
             elif agreement is None:
@@ -364,7 +369,14 @@ def verify(job, target) -> Any:
         },
         created=job.facts.get("created", ""),
     )
-    num_classes = reference.reshape(len(reference), -1).shape[1]
+    num_classes = (
+        reference.shape[-1] if reference.ndim == 3 else reference.reshape(len(reference), -1).shape[1]
+    )
+    if reference.ndim == 3 and report.top1_agreement is not None:
+        report.notes.append(
+            "A language model: top-1 agreement and accuracy are per token (the predicted next token at every "
+            f"position of the {len(reference)} samples)."
+        )
     if (
         job.source.trained
         and report.accuracy_before is not None
