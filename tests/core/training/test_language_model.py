@@ -113,6 +113,17 @@ def test_bad_text_files_are_one_line_errors(tmp_path):
         load_dataset(DatasetSettings(kind="textfile", source=str(short)))
     with pytest.raises(UserError, match="tokenizer"):
         load_dataset(settings(tokenizer="words"))
+    binary = tmp_path / "binary"
+    binary.write_bytes(bytes(range(256)) * 40)
+    with pytest.raises(UserError, match="binary"):
+        load_dataset(DatasetSettings(kind="textfile", source=str(binary)))
+
+
+def test_a_utf16_text_gives_the_same_windows(chars, tmp_path):
+    wide = tmp_path / "gpl-utf16.txt"
+    wide.write_text(GPL3.read_text(encoding="utf-8"), encoding="utf-16")  # with its byte-order mark
+    data = load_dataset(DatasetSettings(kind="textfile", source=str(wide), options={"block_size": BLOCK}))
+    assert data.meta.extra["encoding"] == "utf-16" and (data.train.x == chars.train.x).all()
 
 
 def test_the_model_learns_the_text_and_perplexity_is_logged(trained, chars):

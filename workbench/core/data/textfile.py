@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,9 +54,11 @@ def load_textfile(settings, progress=None, cancel=None) -> RawData:
 
     path = Path(settings.source).expanduser()
     data = read_regular_bytes(path, "text file", MAX_TEXT_BYTES)
-    if b"\x00" in data[:4096]:
+    wanted = settings.options.get("encoding", "auto")
+    utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or str(wanted).startswith("utf-16")
+    if b"\x00" in data[:4096] and not utf16:
         raise UserError(f"{path} looks like a binary file; a language model needs a plain text file")
-    text, encoding = decode_text(data, settings.options.get("encoding", "auto"))
+    text, encoding = decode_text(data, wanted)
     if not text.strip():
         raise UserError(f"{path} is empty; give a text file with some prose in it")
     return RawData(
