@@ -177,3 +177,81 @@ def journey(qtbot, tmp_path, monkeypatch, shots: str | None) -> None:
     # the export wizard verifies the model per token (accuracy of the next token at every position)
     export_best_checkpoint(qtbot, window, tmp_path / "lm.onnx")
     window.close()
+
+
+NO_TORCH_SCRIPT = r"""
+import sys, time
+from PySide6.QtWidgets import QApplication
+from workbench.app import finish
+from workbench.ui.main_window import MainWindow
+
+app = QApplication([])
+
+def wait(condition, seconds, what):
+    end = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > end:
+            raise SystemExit(f"timed out: {what}")
+        app.processEvents()
+        time.sleep(0.01)
+
+window = MainWindow()
+window.resize(1280, 800)
+window.show()
+window.open_project(sys.argv[1], confirmed=True)
+session = window.session
+wait(lambda: session.data is not None, 120, "data")
+panel = window.panels["trainingDock"]
+panel.start_button.click()
+wait(lambda: panel.running, 30, "start")
+box = panel.evaluation.sample_box
+wait(lambda: not panel.running and panel.evaluation.pages.currentWidget() is box, 300, "run + sample box")
+box.prompt_edit.setText("GNU")
+box.generate_button.click()
+wait(lambda: box.generate_button.text() == "Generate" and "tokens," in box.status.text(), 120, "generated text")
+heavy = sorted(m for m in ("torch", "transformers", "onnx", "onnxruntime") if m in sys.modules)
+print("text", repr(box.text()[:40]), flush=True)
+print("heavy", ",".join(heavy) or "none", flush=True)
+session._set_dirty(False)
+window.close()
+sys.exit(finish(0))
+"""
+
+
+@pytest.mark.slow
+@NO_CORPUS
+def test_a_language_model_run_and_its_samples_leave_torch_out_of_the_gui_process(tmp_path):
+    """The text file's data (its windows and token histogram), the perplexity curves and the sample box in a
+    fresh GUI process: torch stays in the trainer process."""
+    import subprocess
+    import sys
+
+    from workbench.core.data.inspect import settings_for
+    from workbench.core.model.templates import make_template
+    from workbench.core.project import Project, save_project
+    from workbench.core.training.config import TrainingConfig
+
+    settings = settings_for(
+        str(GPL3), "textfile", options={"block_size": 32, "tokenizer": "bpe", "vocab_size": 300}
+    )
+    project = Project(
+        name="lm",
+        dataset=settings,
+        model=make_template("gpt_lm", [32], 300, "int64", vocab_size=300),
+        training=TrainingConfig(epochs=1, device="cpu"),
+    )
+    save_project(project, tmp_path / "lm.wbproj")
+    script = tmp_path / "no_torch_lm.py"
+    script.write_text(NO_TORCH_SCRIPT)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "lm.wbproj")],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
+    assert lines["text"].startswith("'GNU") and lines["heavy"] == "none"
