@@ -97,18 +97,18 @@ def generate_steps(
     new: list[int] = []
     last = time.perf_counter()
     model.eval()
-    with torch.no_grad():
-        for _ in range(int(max_new_tokens)):
-            context = (ids + new)[-block:]
-            x = torch.zeros((1, block), dtype=torch.int64)
-            x[0, : len(context)] = torch.tensor(context, dtype=torch.int64)
+    for _ in range(int(max_new_tokens)):
+        context = (ids + new)[-block:]
+        x = torch.zeros((1, block), dtype=torch.int64)
+        x[0, : len(context)] = torch.tensor(context, dtype=torch.int64)
+        with torch.no_grad():  # (not around the yield: grad mode is the consumer's while it is suspended)
             logits = model(x.to(device))[0, len(context) - 1].float().cpu()
-            if unk is not None and 0 <= unk < logits.numel():
-                logits[unk] = float("-inf")
-            new.append(_pick(logits, temperature, top_k, generator))
-            if time.perf_counter() - last >= every_s and len(new) < max_new_tokens:
-                last = time.perf_counter()
-                yield sample(new, complete=False)
+        if unk is not None and 0 <= unk < logits.numel():
+            logits[unk] = float("-inf")
+        new.append(_pick(logits, temperature, top_k, generator))
+        if time.perf_counter() - last >= every_s and len(new) < max_new_tokens:
+            last = time.perf_counter()
+            yield sample(new, complete=False)
     yield sample(new, complete=True)
 
 
