@@ -416,7 +416,10 @@ def trainer_threads() -> int:
     """torch's intra-op threads in the GUI's trainer process: every core but one, which stays free for the
     window (its frames and event loop). Measured on 2 cores: with both cores, each frame preempted one of the two
     intra-op threads and the other waited at the barrier (GUI-driven MLP at 0.59x of headless); with one, the GUI
-    costs the trainer 3-6%. OMP_NUM_THREADS, when set, decides instead."""
+    costs the trainer 3-6%. Measured again with the window at ~10% of a core (2026-12-04, other work on the
+    machine, load 5-7): the sample CNN's GUI-driven run took 13-35 s with two threads and 2.9-4.6 s with one
+    (two intra-op threads on two busy cores wait at their barrier); re-measure on a quiet machine before giving
+    the trainer every core. OMP_NUM_THREADS, when set, decides instead."""
     if os.environ.get("OMP_NUM_THREADS", "").strip().isdigit():
         return max(1, int(os.environ["OMP_NUM_THREADS"]))
     return max(1, len(os.sched_getaffinity(0)) - 1)
