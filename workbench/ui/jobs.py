@@ -533,8 +533,6 @@ class JobRunner(QObject):
         control.emit = lambda event: job._push([event])
         return job
 
-    process_job = job  # (the earlier name; new code calls job())
-
     def warm_up(self) -> None:
         """Start the trainer process now (torch imports there while the user looks around)."""
         if not self.closing:
