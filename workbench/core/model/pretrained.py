@@ -304,7 +304,9 @@ def hf_load_weights(model, folder: str) -> None:
             f"the weights in {folder} do not fit its config.json: tensor {missing[0]} is missing "
             f"({len(missing)} in all); is the folder's config the model's own?"
         )
-    model.load_state_dict(loaded.state_dict())
+    fresh = set(info.get("missing_keys", [])) | {k for k, *_ in info.get("mismatched_keys", [])}
+    # the new head keeps `model`'s own initialization (seeded, made before any loader thread ran)
+    model.load_state_dict({k: v for k, v in loaded.state_dict().items() if k not in fresh}, strict=False)
 
 
 def check_tokenizer(folder: str, vocab_size: int) -> None:
