@@ -79,7 +79,7 @@ def test_text_file_to_generated_text(qtbot, tmp_path, monkeypatch):
 @pytest.mark.screenshots
 @NO_CORPUS
 def test_language_model_screenshots(qtbot, tmp_path, monkeypatch):
-    """`make screenshots`: the same journey trained for 8 epochs (batch 16), so the sample reads like words."""
+    """`make screenshots`: the same journey trained for 20 epochs (batch 16), so the sample reads like words."""
     journey(qtbot, tmp_path, monkeypatch, shots=os.environ.get("WORKBENCH_SCREENSHOTS") or str(tmp_path))
 
 
@@ -117,7 +117,7 @@ def journey(qtbot, tmp_path, monkeypatch, shots: str | None) -> None:
     assert dataset.histogram.getAxis("bottom").labelText.startswith("the 30 most frequent tokens")
     # how a text file is split, said where the split is set
     assert "contiguous ranges" in dataset.split_form.note.text()
-    set_epochs(window, 8 if shots else 1, 16 if shots else None)
+    set_epochs(window, 20 if shots else 1, 16 if shots else None)
     if shots:
         session.project.training.lr = 3e-3
         monkeypatch.setattr(journeys, "WAIT_MS", 600_000)
@@ -158,6 +158,10 @@ def journey(qtbot, tmp_path, monkeypatch, shots: str | None) -> None:
     box.seed_spin.setValue(5)
     click(generate)
     assert generated() != first
+    out = Path(shots or tmp_path)
+    out.mkdir(parents=True, exist_ok=True)
+    qtbot.wait(100)
+    window.grab().save(str(out / "language_model_sample_1280x800.png"))
     # a long generation streams its text and stops on Stop, keeping what it wrote
     box.length_spin.setValue(10_000)
     click(generate)
@@ -167,10 +171,6 @@ def journey(qtbot, tmp_path, monkeypatch, shots: str | None) -> None:
     kept = box.text()
     qtbot.wait(500)
     assert box.text() == kept and len(kept) < len("This License") + 10_000  # nothing more arrives
-    out = Path(shots or tmp_path)
-    out.mkdir(parents=True, exist_ok=True)
-    qtbot.wait(100)
-    window.grab().save(str(out / "language_model_sample_1280x800.png"))
     tabs.setCurrentIndex(tabs.indexOf(panel.curves))
     qtbot.wait(200)
     window.grab().save(str(out / "language_model_curves_1280x800.png"))
