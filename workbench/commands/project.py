@@ -30,7 +30,10 @@ def add_parser(sub) -> None:
     )
     new.add_argument("path", metavar="PATH", help="the project file to write (*.wbproj)")
     new.add_argument(
-        "--data", required=True, metavar="SOURCE", help="a folder, a .csv / .npz file, or `digits`"
+        "--data",
+        required=True,
+        metavar="SOURCE",
+        help="a folder, a .csv / .npz file, a text file (--kind textfile: a language model), or `digits`",
     )
     new.add_argument("--kind", help="the data kind (detected when omitted)")
     new.add_argument("--target", metavar="COLUMN", help="CSV: the target column (default: the last column)")
