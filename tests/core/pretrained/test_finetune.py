@@ -91,6 +91,19 @@ def test_lora_checkpoints_resume_and_merged_onnx_export(text_data, tmp_path):
         torch_out = source.model(torch.from_numpy(ids)).numpy()
     assert np.abs(onnx_out - torch_out).max() <= 1e-4
 
+    import shutil
+
+    from workbench.core.errors import UserError
+
+    moved = tmp_path / "moved-bert"
+    base = text_data[2].layers[0].params["source"]
+    shutil.move(base, moved)  # a LoRA checkpoint needs its base model: said plainly when it is gone
+    try:
+        with pytest.raises(UserError, match="tiny-bert does not exist"):
+            source_from_checkpoint(resumed.run_dir, "last")
+    finally:
+        shutil.move(moved, base)
+
     adapters = export(source, ExportSettings(format="adapters"), tmp_path / "adapters.safetensors")
     assert adapters.verdict != "failed" and adapters.max_abs_diff <= 1e-5  # base + adapters == the merged run
     assert (tmp_path / "adapters.safetensors").stat().st_size < (tmp_path / "merged.onnx").stat().st_size / 5

@@ -71,6 +71,12 @@ def source_sha256(fmt: str, source: str) -> str:
 
 
 def verify_sha256(fmt: str, source: str, expected: str) -> None:
+    """The imported weights are still there and unchanged (a fine-tuning run's checkpoints build on them)."""
+    if not weight_files(fmt, source) or not all(f.is_file() for f in weight_files(fmt, source)):
+        raise UserError(
+            f"the imported model's weights are not at {source} any more; put the model back there (or import it "
+            "again and retrain)"
+        )
     if expected and source_sha256(fmt, source) != expected:
         raise UserError(
             f"the weights in {source} changed since the model was imported (sha256 differs); import it again or "
