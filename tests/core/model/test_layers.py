@@ -126,7 +126,9 @@ CASES = {
 
 
 def test_every_builtin_layer_has_a_case():
-    assert set(layer_types()) == set(CASES)
+    # Pretrained needs a model folder or file on disk: tests/core/pretrained builds tiny ones and checks its outputs
+    # against the source model, its parameter counts and its exports
+    assert set(layer_types()) - {"Pretrained"} == set(CASES)
 
 
 def _input(spec: ModelSpec, batch=3):
