@@ -228,7 +228,9 @@ class DistributedTrainer(Trainer):
             )
         shard = math.ceil(len(self.data.train) / world)
         step_batch = per_rank * cfg.grad_accumulation_steps  # micro-batches of per_rank (step.py)
-        return ShardBatches(self.data.train, self.device, step_batch, cfg.num_workers, self.data.augment, shard)
+        return ShardBatches(
+            self.data.train, self.device, step_batch, cfg.num_workers, self.data.augment, shard
+        )
 
     def _setup(self) -> None:
         from torch.nn.parallel import DistributedDataParallel
