@@ -59,6 +59,11 @@ ALLOWED = {
     ("core/export/onnx_formats.py", "quantize_dynamic"): "writes job.work_path in the export's temp folder",
     ("core/export/onnx_formats.py", "quantize_static"): "writes job.work_path in the export's temp folder",
     ("ui/widgets/live_plot.py", "image.save"): "inside atomic_replace_with",
+    ("core/export/adapters_format.py", "save_file"): "writes job.work_path in the export's temp folder",
+    ("core/model/pretrained.py", "torch.onnx.export"): "traces into a TemporaryDirectory, copied atomically",
+    ("core/model/pretrained.py", "shutil.copyfile"): "inside atomic_replace_with",
+    ("ui/panels/builder/diagram.py", "image.save"): "inside atomic_replace_with",
+    ("ui/panels/builder/diagram_paint.py", "p.save"): "QPainter.save (the painter's state), not a file",
     # not the application's documents
     (
         "core/data/synthetic.py",
