@@ -76,9 +76,9 @@ def _child_processes() -> list[str]:
     """Our child processes still running, except the shared warm trainer process parked between GUI tests."""
     import psutil
 
-    jobs = sys.modules.get("workbench.ui.jobs")
-    supply = getattr(jobs, "PROCESSES", None)
-    parked = supply.pids() if hasattr(supply, "pids") else set()
+    # the GUI tests' parking supply (tests/qt_fixtures.py), even while a test has swapped in another one
+    supply = getattr(sys.modules.get("qt_fixtures"), "PARKING", None)
+    parked = supply.pids() if supply is not None else set()
     deadline = time.monotonic() + 2.0
     while True:
         found = []

@@ -33,6 +33,9 @@ def _no_blocking_dialogs(monkeypatch):
     yield
 
 
+PARKING = None  # the ParkingSupply of this test run (tests/conftest.py leaves its parked process alone)
+
+
 class ParkingSupply:
     """Trainer processes for the GUI tests: a closed window parks its idle, healthy process for the next one."""
 
@@ -67,11 +70,18 @@ def _warm_trainer_process_shared():
     """One warm trainer process serves the GUI tests (see ParkingSupply)."""
     from workbench.ui import jobs
 
+    if isinstance(jobs.PROCESSES, ParkingSupply):
+        # each folder's conftest imports this fixture, so pytest holds one per folder: the first one in a run
+        # serves them all (a second supply would not know the first one's parked process)
+        yield
+        return
+    global PARKING
     fresh = jobs.PROCESSES
-    jobs.PROCESSES = supply = ParkingSupply(fresh)
+    jobs.PROCESSES = PARKING = ParkingSupply(fresh)
     yield
     jobs.PROCESSES = fresh
-    supply.close()
+    PARKING.close()
+    PARKING = None
 
 
 @pytest.fixture(autouse=True)
