@@ -12,6 +12,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from workbench.core.paths import SAMPLE_PROJECT
+from workbench.core.units import count_text
 from workbench.ui.panels.builder import BuilderPanel
 from workbench.ui.panels.builder.import_model import import_source
 from workbench.ui.session import ProjectSession
@@ -88,6 +89,8 @@ def test_import_shows_folded_blocks_and_locks_update_the_trainable_count(panel, 
     classes = panel.spec.layers[0].params["num_classes"]
     head = 64 * classes + classes  # the new classifier
     assert trainable == head + 2 * 2 * 8 * (64 + 64)  # query and value of both layers, rank 8
+    # the builder's totals line says the same (it counted every imported weight as trainable)
+    qtbot.waitUntil(lambda: f"({count_text(trainable)} trainable" in panel.totals.text(), timeout=10_000)
 
 
 @pytest.mark.slow

@@ -457,8 +457,12 @@ class BuilderPanel(QWidget):
             self.totals.setText("<i>Add layers from the palette, or pick a template.</i>")
             return
         lead = f"→ <b>{shape_text(a.output_shape)}</b> · " if a.ok else "Up to the error: "
+        # an imported model: what trains follows its locks and the fine-tuning method (the Imported tab's count)
+        trainable, with_adapters, _how = self.pretrained_view.trainable()
+        if not with_adapters:
+            trainable, with_adapters = a.trainable_params, a.total_params
         self.totals.setText(
-            f"{lead}<b>{a.total_params:,}</b> params ({count_text(a.trainable_params)} trainable, "
+            f"{lead}<b>{with_adapters:,}</b> params ({count_text(trainable)} trainable, "
             f"{bytes_text(a.param_bytes)}) · {count_text(a.total_macs)} MACs/sample · batch {a.batch_size}: "
             f"layer outputs {bytes_text(a.activation_bytes)}"
         )
