@@ -40,6 +40,7 @@ lint: $(STAMP)
 screenshots: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m workbench.ui.screenshots docs/screenshots
 	QT_QPA_PLATFORM=offscreen WORKBENCH_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q -m screenshots tests/ui
+	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/runs.py --gui-only --screenshots docs/screenshots  # 1,000 runs
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

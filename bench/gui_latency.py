@@ -35,13 +35,14 @@ RESULTS = Path(__file__).parent / "results" / "gui_latency.json"
 PROBE_MS = 10
 
 
-def wait(condition, timeout: float) -> bool:
-    """Run the event loop (idle between events, as a user's window is) until `condition()` or `timeout`."""
+def wait(condition, timeout: float, interval_ms: int = 20) -> bool:
+    """Run the event loop (idle between events, as a user's window is) until `condition()` or `timeout`, checking
+    every `interval_ms`."""
     from PySide6.QtCore import QEventLoop, QTimer
 
     loop, end = QEventLoop(), time.perf_counter() + timeout
     check = QTimer()
-    check.setInterval(20)
+    check.setInterval(interval_ms)
     check.timeout.connect(lambda: (condition() or time.perf_counter() >= end) and loop.quit())
     check.start()
     if not condition():

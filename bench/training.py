@@ -5,12 +5,13 @@
   (b) the core trainer headless (workbench.core.training.loop.train in this process, as `workbench train`
       runs it), writing its run folder;
   (c) the GUI-driven trainer as a user gets it: the real main window (offscreen), Start clicked, the same core
-      generator running in the trainer process while the window's live view paints up to 30 frames a second.
+      generator running in the trainer process while the window's live view paints about 17 frames a second.
 
 Data: sklearn's digits at 28x28 (the digits source with resize 28, the same settings for (b) and (c); the
 tutorial renders its own 28x28 PIL images). Models: an MLP and a small CNN, trained long enough for a run to
-take about 5 s (MLP 80 epochs, CNN 8). Wall time of whole runs (validation, metrics file and checkpoints
-included; (c) from the click to the Finished event on screen). This machine's speed drifts by +-10% between
+take a few seconds, about 4 s here with torch's default threads (MLP 240 epochs, CNN 24; issue 22 measures the
+window's CPU share on such a run, start and end included). Wall time of whole runs (validation, metrics file and
+checkpoints included; (c) from the click to the Finished event on screen). This machine's speed drifts by +-10% between
 runs, so (b) and (c) are interleaved (their order alternating) and gui_vs_core is the median of the per-repeat
 ratios; gui_vs_core_cpu_normalized compares the trainer's CPU time over its wall time, GUI over headless (the
 machine's drift cancels). torch's default thread count unless `--threads N` (then labelled so in the results).
@@ -46,7 +47,7 @@ DATASET = {
 }
 BATCH = 64
 LR = 0.01
-EPOCHS = {"mlp": 80, "cnn": 8}
+EPOCHS = {"mlp": 240, "cnn": 24}
 MODELS = {
     "mlp": {
         "input_shape": [1, 28, 28],
@@ -244,6 +245,7 @@ class Gui:
         self._last_run = finished.run_dir
         self.wait(lambda: not self.panel.running and self.panel.eval_job is None, 120)
         assert finished.status == "completed", finished.message
+        session.discard()  # the untitled project's run folder goes (no recovery offer at the next start)
         shown = [(t, n) for t, n in self.paints if n > 0]
         frames, seen = 0, 0
         for _, n in shown:
@@ -264,21 +266,32 @@ class Gui:
     _last_run = None
 
     def close(self) -> None:
+        self.window.session.discard()  # nothing to ask about: the window closes
         self.window.close()
         self.app.processEvents()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=0, help="epochs for both models (0: MLP 80, CNN 8)")
+    parser.add_argument("--epochs", type=int, default=0, help="epochs for both models (0: MLP 240, CNN 24)")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--tutorial-repeats", type=int, default=2)
+    parser.add_argument("--tutorial-repeats", type=int, default=2, help="0: skip the tutorial loop")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument(
+        "--trainer-threads",
+        type=int,
+        default=0,
+        help="the GUI's trainer process only (0: its default, workbench.core.trainer_process.trainer_threads)",
+    )
     args = parser.parse_args()
     if args.threads:  # this process and the trainer process the window starts
         torch.set_num_threads(args.threads)
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)
     label = f"{args.threads}_thread{'s' if args.threads > 1 else ''}" if args.threads else "default_threads"
+    if args.trainer_threads:  # read by the trainer process the window spawns; this process keeps its threads
+        torch.set_num_threads(torch.get_num_threads())
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.trainer_threads)
+        label += f"_trainer_{args.trainer_threads}"
     from workbench.core.data import load_dataset
     from workbench.core.data.settings import DatasetSettings
 
@@ -293,6 +306,7 @@ def main() -> int:
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
+            "trainer_threads": args.trainer_threads or "default (trainer_threads())",
             "label": label,
         },
         "settings": {
@@ -312,7 +326,8 @@ def main() -> int:
         for model in MODELS:
             epochs = args.epochs or EPOCHS[model]
             samples = len(data.train) * epochs
-            tutorial(model, tutorial_data, (0.0, 1.0), 1)  # warm-up (first-call costs) for each path
+            if args.tutorial_repeats:
+                tutorial(model, tutorial_data, (0.0, 1.0), 1)  # warm-up (first-call costs) for each path
             headless(model, data, 1, Path(tmp) / "warm")
             gui.run(model, 1)
             a = [tutorial(model, tutorial_data, (0.0, 1.0), epochs) for _ in range(args.tutorial_repeats)]
@@ -323,7 +338,7 @@ def main() -> int:
                 b.append(headless(model, data, epochs, Path(tmp) / f"{model}-b{r}"))
                 if not r % 2:
                     c.append(gui.run(model, epochs))
-            ta = statistics.median(a)
+            ta = statistics.median(a) if a else float("nan")
             tb = statistics.median(x["seconds"] for x in b)
             tc = statistics.median(x["seconds"] for x in c)
             row = {
@@ -376,9 +391,10 @@ def main() -> int:
         "gui_vs_core_cpu_normalized >= 0.97": all(m["gui_vs_core_cpu_normalized"] >= 0.97 for m in models),
         "gui frames/s >= 15": all(m["gui_frames_per_s"] >= 15 for m in models),
         "gui_cpu_share <= 8%": all(m["gui_cpu_share"] <= 0.08 for m in models),
-        "cnn core_vs_tutorial >= 1.0": results["models"]["cnn"]["core_vs_tutorial"] >= 1.0,
-        "mlp core_vs_tutorial >= 5": results["models"]["mlp"]["core_vs_tutorial"] >= 5.0,
     }
+    if args.tutorial_repeats:
+        goals["cnn core_vs_tutorial >= 1.0"] = results["models"]["cnn"]["core_vs_tutorial"] >= 1.0
+        goals["mlp core_vs_tutorial >= 5"] = results["models"]["mlp"]["core_vs_tutorial"] >= 5.0
     results["goals"] = goals
     for goal, ok in goals.items():
         print(f"{'PASS' if ok else 'MISS'}  {goal}")

@@ -30,6 +30,16 @@ def _no_blocking_dialogs(monkeypatch):
     for kind in ("question", "warning", "critical", "information"):
         monkeypatch.setattr(QMessageBox, kind, answer(kind))
     monkeypatch.setattr(QMessageBox, "about", lambda *a, **k: DIALOGS.append(("about",) + a[1:3]))
+
+    def ask(parent, title, text, buttons, default, name):  # workbench.ui.project_guard.ask, answered at once
+        DIALOGS.append(("ask", title, text))
+        if "Discard" in buttons:
+            return "Discard"
+        return "Cancel" if default in ("Save", "Save As…") else default
+
+    from workbench.ui import project_guard
+
+    monkeypatch.setattr(project_guard, "ask", ask)
     yield
 
 
@@ -51,11 +61,11 @@ class ParkingSupply:
             process.dispose()
         return self.fresh.take()
 
-    def release(self, process, running: list, timeout_s: float) -> None:
+    def release(self, process, running: list, timeout_s: float) -> bool:
         if not running and process.alive():
             self.parked.append(process)
-        else:
-            self.fresh.release(process, running, timeout_s)
+            return True
+        return self.fresh.release(process, running, timeout_s)
 
     def pids(self) -> set[int]:
         return {p.pid for p in self.parked}

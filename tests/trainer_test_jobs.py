@@ -26,3 +26,13 @@ def failing_job(control: Any, error: str) -> Iterator[int]:
         "cancelled": Cancelled(),
         "bug": KeyError("x"),
     }[error]
+
+
+def segfault_job(control: Any) -> Iterator[int]:
+    """One event, then a segmentation fault on this job's thread (crash details show this stack)."""
+    import faulthandler
+
+    yield 1
+    time.sleep(0.2)
+    faulthandler._sigsegv()
+    yield 2

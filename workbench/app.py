@@ -43,13 +43,19 @@ def main(project: str | None = None) -> int:
     _load_plugins()
     window = MainWindow(defer_panels=True)
     window.install_exception_hook()  # a failing slot: a dialog and the error log, the app goes on
-    path = project or str(sample_project())
+    path = project or window.last_project() or str(sample_project())
     window.show()
     _trace("window_shown")
     app.processEvents()  # paint the frame before the panels (pyqtgraph, ...) are built
     window.build_panels()
     _trace("panels_built")
     window.open_project(path, confirmed=True)  # a bad file shows a dialog and leaves a new project open
+    from workbench.ui.project_guard import InterruptHandler, can_ask
+
+    interrupts = InterruptHandler(window.on_interrupt, window)  # Ctrl-C: Quit, never a traceback from a slot
+    app.aboutToQuit.connect(interrupts.uninstall)
+    if can_ask():  # untitled projects with runs from earlier sessions (nobody to ask offscreen)
+        QTimer.singleShot(0, window.offer_untitled_recovery)
     window.session.jobs.host.sig_process_started.connect(lambda _pid: _trace("trainer_ready"))
     QTimer.singleShot(0, lambda: _trace("event_loop"))
     if os.environ.get("WORKBENCH_EXIT_AFTER"):  # for benchmarks and smoke tests

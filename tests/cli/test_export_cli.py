@@ -115,14 +115,17 @@ def test_budget_options_need_int8_static(tmp_path):
         "1",
     )
     assert result.returncode == 2 and result.stderr.startswith("error: --max-accuracy-drop"), result.stderr
-    result = _workbench(
-        "export",
-        str(tmp_path),
-        "--format",
-        "onnx-int8-static",
-        "-o",
-        str(tmp_path / "m.onnx"),
-        "--max-accuracy-drop",
-        "-1",
-    )
-    assert result.returncode == 2 and "max_accuracy_drop" in result.stderr, result.stderr
+    for bad in ("-1", "nan", "inf", "101"):
+        result = _workbench(
+            "export",
+            str(tmp_path),
+            "--format",
+            "onnx-int8-static",
+            "-o",
+            str(tmp_path / "m.onnx"),
+            "--max-accuracy-drop",
+            bad,
+        )
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert result.stderr.startswith(f"error: --max-accuracy-drop {float(bad):g} is not a valid budget")
+        assert "a number from 0 to 100" in result.stderr and "Traceback" not in result.stderr

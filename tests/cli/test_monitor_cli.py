@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 from workbench.cli import main
@@ -74,3 +75,54 @@ def test_streaming_json_lines_until_ctrl_c():
     assert all(0.15 < b - a < 1.5 for a, b in itertools.pairwise(times)), times
     assert proc.returncode == 0 and "Traceback" not in err, err
     assert time.time() - times[0] < 30
+
+
+class _FirstLine:
+    """sys.stdout for `monitor` streaming in this process: keeps the first line, then stops it as Ctrl+C does."""
+
+    def __init__(self):
+        self.text = ""
+
+    def write(self, text):
+        self.text += text
+        raise KeyboardInterrupt
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+
+def _busy_after(delay: float, stop: threading.Event) -> threading.Thread:
+    def spin():
+        time.sleep(delay)
+        while not stop.is_set():
+            sum(range(1000))
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_the_first_line_reports_cpu_over_a_full_interval(monkeypatch, capsys):
+    """A thread of this process spins from 0.2 s on: a first reading over psutil's priming value or a 0.1 s
+    window says ~0 %; over the interval (1 s) it says most of a core. Likewise --once (over 0.5 s)."""
+    stop = threading.Event()
+    try:
+        _busy_after(0.2, stop)
+        out = _FirstLine()
+        monkeypatch.setattr(sys, "stdout", out)
+        assert main(["monitor", "--json", "--interval", "1"]) == 0
+        monkeypatch.undo()
+        first = json.loads(out.text)
+        assert first["process"]["cpu_percent"] > 30, first["process"]
+        assert first["cpu"]["percent"] > 0, first["cpu"]
+        stop.set()
+        stop = threading.Event()
+        _busy_after(0.2, stop)
+        assert main(["monitor", "--once", "--json"]) == 0
+        once = json.loads(capsys.readouterr().out)
+        assert once["process"]["cpu_percent"] > 20, once["process"]
+    finally:
+        stop.set()

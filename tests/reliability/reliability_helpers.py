@@ -27,7 +27,9 @@ MLP = {
 
 
 def disk_state(*roots: str | os.PathLike) -> dict[str, str]:
-    """{path: sha256} of every file under each root (a file root is itself); folders as `path/` entries."""
+    """{path: sha256} of every file under each root (a file root is itself); folders as `path/` entries. The
+    runs index (runs/.index.sqlite and SQLite's side files) is left out: a cache that opening a project builds
+    from the run folders, never the only copy of anything (core/training/run_index.py)."""
     state: dict[str, str] = {}
     for root in roots:
         root = Path(root)
@@ -39,6 +41,8 @@ def disk_state(*roots: str | os.PathLike) -> dict[str, str]:
         for dirpath, _dirnames, filenames in os.walk(root):
             state[dirpath + "/"] = "dir"
             for name in filenames:
+                if name.startswith(".index.sqlite"):
+                    continue
                 path = Path(dirpath) / name
                 if not path.is_file():  # a FIFO, a device, a dangling link: never opened (it could block)
                     state[str(path)] = "special"

@@ -43,6 +43,9 @@ ALLOWED = {
     # an append-only log: each line is flushed whole; readers skip a half-written last line
     # (test_crash_safety)
     ("core/training/runs.py", "open"): "metrics.jsonl, append-only",
+    # TensorBoard event files: whole records, flushed; TensorBoard skips a half-written last record; export writes
+    # a temp name without 'tfevents' and renames it into place
+    ("core/training/tensorboard.py", "open"): "tb/ event file, append-only records",
     # called inside atomic_replace_with (checkpoints) or on the export's work path, renamed onto the target
     ("core/training/checkpoints.py", "save_file"): "inside atomic_replace_all",
     ("core/export/torch_formats.py", "save_file"): "writes job.work_path in the export's temp folder",
@@ -63,7 +66,13 @@ ALLOWED = {
     ("core/model/pretrained.py", "torch.onnx.export"): "traces into a TemporaryDirectory, copied atomically",
     ("core/model/pretrained.py", "shutil.copyfile"): "inside atomic_replace_with",
     ("ui/panels/builder/diagram.py", "image.save"): "inside atomic_replace_with",
+    ("core/project_files.py", "os.open"): "FollowedFolder: a read-only descriptor of a folder, never written",
+    (
+        "core/project_files.py",
+        "shutil.copytree",
+    ): "Save As copies a run into a hidden folder, renamed into place",
     ("ui/panels/builder/diagram_paint.py", "p.save"): "QPainter.save (the painter's state), not a file",
+    ("cli_process.py", "open"): "the CLI's own stdout descriptor and os.devnull, never a file on disk",
     # not the application's documents
     (
         "core/data/synthetic.py",

@@ -58,10 +58,12 @@ CHILD = textwrap.dedent("""
         if line.get("kind") == "epoch" and line.get("epoch") == 3:
             seen["epoch 3 written"] = True
 
+    real_stdout = os.fdopen(os.dup(1), "w")  # (the CLI sends descriptor 1 to stderr while a command runs)
+
     def announce():
         mid_checkpoint.wait(300)
         mid_line.wait(30)
-        print("READY", flush=True)
+        print("READY", file=real_stdout, flush=True)
 
     st.save_file, RunWriter.write = save_file, write
     threading.Thread(target=announce, daemon=True).start()
@@ -154,21 +156,26 @@ def test_metrics_read_up_to_the_last_complete_line(killed_run):
 
 
 def test_run_is_listed_as_interrupted_and_resumes(killed_run, tmp_path):
+    import shutil
+
     from workbench.core.project import load_project
     from workbench.core.training.loop import train
 
     project_path, run_dir = killed_run
     run = Run(run_dir)
     assert run.summary is None and run.status == "interrupted"
+    copy = tmp_path / "copy"  # the module's killed run stays interrupted for the tests after this one
+    shutil.copytree(project_path.parent, copy)
+    project_path, run_dir = copy / project_path.name, copy / "runs" / run_dir.name
     project = load_project(project_path)
     project.training.epochs = 3
-    events = list(
-        train(project, resume_from=run_dir, run_dir=tmp_path / "resumed", project_path=project_path)
-    )
+    resumed = copy / "runs" / "resumed"
+    events = list(train(project, resume_from=run_dir, run_dir=resumed, project_path=project_path))
     finished = events[-1]
     assert finished.status == "completed" and finished.epochs_completed == 3
     started = next(e for e in events if e.kind == "started")
     assert started.first_epoch == 3  # it went on from the intact epoch-2 checkpoint
+    assert Run(run_dir).status == "resumed"  # the parent links to the run that went on
 
 
 def test_gui_reopens_the_project_and_shows_the_run_interrupted(killed_run, qtbot):
@@ -181,14 +188,33 @@ def test_gui_reopens_the_project_and_shows_the_run_interrupted(killed_run, qtbot
         assert window.open_project(project_path, confirmed=True)
         runs = window.panels["trainingDock"].runs
         runs.reload()
-        items = [runs.tree.topLevelItem(i) for i in range(runs.tree.topLevelItemCount())]
-        rows = {item.data(0, 0x0100).path: item.text(1) for item in items}  # Qt.UserRole -> Run
-        assert rows == {run_dir: "interrupted"}
-        item = items[0]
-        assert item.text(2) == "3/50"  # epochs with a complete line in metrics.jsonl, of those planned
-        assert float(item.text(3)) > 0.8  # best val accuracy so far, read from those lines
+        model = runs.model  # the Runs table: one RunRow per row
+        shown = {
+            title: [model.index(r, c).data() for r in range(model.rowCount())]
+            for c, (_, title) in enumerate(model.columns)
+        }
+        assert [row.path for row in runs.rows()] == [run_dir] and shown["Status"] == ["interrupted"]
+        assert shown["Epochs"] == ["3/50"]  # epochs with a complete line in metrics.jsonl, of those planned
+        assert float(shown["Best val acc"][0]) > 0.8  # best val accuracy so far, read from those lines
         deadline = time.monotonic() + 1
         while time.monotonic() < deadline:
             qtbot.wait(20)
     finally:
         window.shutdown()
+
+
+def test_the_killed_writes_temp_file_goes_at_listing_once_stale_and_at_the_next_start(killed_run):
+    from workbench.core.training.checkpoints import clean_before_run
+    from workbench.core.training.run_index import RunIndex
+
+    project_path, run_dir = killed_run
+    (temp,) = [p for p in (run_dir / "checkpoints").iterdir() if p.name.endswith(".tmp")]
+    RunIndex(project_path.parent / "runs").rows()
+    assert temp.exists()  # fresh: listing leaves it (a slow writer could still be at it)
+    old = time.time() - 120
+    os.utime(temp, (old, old))
+    RunIndex(project_path.parent / "runs").rows()
+    assert not temp.exists()  # stale and no process writes the run: gone
+    temp.write_bytes(b"x" * 1000)  # another one, fresh: the next resume of the run removes it at once
+    clean_before_run(project_path.parent / "runs", run_dir / "checkpoints" / "last.safetensors")
+    assert not temp.exists() and (run_dir / "checkpoints" / "last.safetensors").is_file()

@@ -14,9 +14,9 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QPushButton,
     QSpinBox,
+    QTableView,
     QTabWidget,
     QToolBar,
-    QTreeWidget,
     QWizard,
 )
 
@@ -125,9 +125,16 @@ def set_epochs(window, epochs: int, batch_size: int | None = None) -> None:
 
 
 def run_rows(window) -> list[list[str]]:
-    tree = training_panel(window).findChild(QTreeWidget, "runList")
-    cols = tree.columnCount()
-    return [[tree.topLevelItem(i).text(c) for c in range(cols)] for i in range(tree.topLevelItemCount())]
+    """The Runs table's rows as shown (newest first): [name, status, settings..., results..., tags]."""
+    model = training_panel(window).findChild(QTableView, "runList").model()
+    cols = model.columnCount()
+    return [[model.index(i, c).data() or "" for c in range(cols)] for i in range(model.rowCount())]
+
+
+def run_columns(window) -> list[str]:
+    """The Runs table's column titles."""
+    model = training_panel(window).findChild(QTableView, "runList").model()
+    return [model.headerData(c, Qt.Horizontal) for c in range(model.columnCount())]
 
 
 def train(qtbot, window, runs_before: int | None = None) -> list[str]:
@@ -152,10 +159,10 @@ def evaluate_newest_run(qtbot, window) -> str:
     panel = training_panel(window)
     tabs = panel.findChild(QTabWidget, "trainingTabs")
     tabs.setCurrentIndex(tabs.indexOf(panel.runs))
-    tree = panel.findChild(QTreeWidget, "runList")
-    rect = tree.visualItemRect(tree.topLevelItem(0))
-    QTest.mouseClick(tree.viewport(), Qt.LeftButton, Qt.NoModifier, rect.center())
-    assert tree.topLevelItem(0).isSelected()
+    table = panel.findChild(QTableView, "runList")
+    newest = table.model().index(0, 1)  # the status cell: a click there selects, never ticks
+    QTest.mouseClick(table.viewport(), Qt.LeftButton, Qt.NoModifier, table.visualRect(newest).center())
+    assert table.selectionModel().isRowSelected(0)
     status = panel.evaluation.status
     again = panel.evaluation.evaluate_button
     qtbot.waitUntil(
@@ -163,10 +170,8 @@ def evaluate_newest_run(qtbot, window) -> str:
     )  # after training
     click(panel.findChild(QPushButton, "evaluateRunButton"))
     qtbot.waitUntil(lambda: "accuracy" in status.text() and again.isEnabled(), timeout=WAIT_MS)
-    assert (
-        tree.topLevelItem(0).text(0) in status.text()
-        or tree.topLevelItem(0).data(0, Qt.UserRole).id in status.text()
-    )
+    row = table.model().index(0, 0).data(Qt.UserRole)
+    assert row.name in status.text() or row.id in status.text()
     return status.text()
 
 

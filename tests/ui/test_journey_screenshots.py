@@ -68,8 +68,8 @@ def test_journey_screenshots(qtbot, tmp_path):
     evaluate_newest_run(qtbot, window)
     panel = training_panel(window)
     runs = panel.runs
-    for i in range(runs.tree.topLevelItemCount()):
-        runs.set_overlay(runs.tree.topLevelItem(i).data(0, 0x0100).path)
+    for row in runs.rows():
+        runs.set_overlay(row.path)
     tabs = panel.findChild(QTabWidget, "trainingTabs")
     views = (
         ("dataset", "datasetDock", "hardwareDock", panel.curves),

@@ -116,7 +116,7 @@ def test_untitled_runs_move_with_the_project_and_come_back_after_quit(qtbot, win
     save_as(qtbot, window, monkeypatch, target)  # the first Save asks where
     assert window.session.path == target and not window.windowTitle().startswith("*")
     runs = tmp_path / "mine" / "runs"
-    assert len(list(runs.iterdir())) == 2 and not untitled_root.exists()
+    assert len([p for p in runs.iterdir() if p.is_dir()]) == 2 and not untitled_root.exists()
     assert [r[0] for r in run_rows(window)] == [second[0], first[0]]
     window.close()  # quit
     assert not window.isVisible()
@@ -135,32 +135,35 @@ def test_untitled_runs_move_with_the_project_and_come_back_after_quit(qtbot, win
         again.shutdown()
 
 
-def test_save_as_reroots_the_runs_and_renames(qtbot, window, tmp_path, monkeypatch):
+def test_save_as_copies_the_runs_and_keeps_the_name(qtbot, window, tmp_path, monkeypatch):
     _new_digits_project(qtbot, window)
     first = tmp_path / "a" / "first.wbproj"
     first.parent.mkdir()
     save_as(qtbot, window, monkeypatch, first)
-    train(qtbot, window)
-    assert len(run_rows(window)) == 1
+    run = train(qtbot, window)[0]
+    assert [r[0] for r in run_rows(window)] == [run]
     second = tmp_path / "b" / "second.wbproj"
     second.parent.mkdir()
-    save_as(qtbot, window, monkeypatch, second)
-    assert str(second) in window.windowTitle() and window.session.display_name == "second"
-    assert window.project_label.text().startswith("<b>second</b>")
-    assert run_rows(window) == []  # the new folder's runs, not the old ones
+    name = window.session.display_name
+    save_as(qtbot, window, monkeypatch, second)  # "Copy runs" (the default) answered
+    assert str(second) in window.windowTitle() and window.session.display_name == name  # the project's name
+    assert window.project_label.text().startswith(f"<b>{name}</b>")
+    assert [r[0] for r in run_rows(window)] == [run]  # the copy beside the new file, listed at once
     row = train(qtbot, window)
-    assert [r[0] for r in run_rows(window)] == [row[0]]
+    assert [r[0] for r in run_rows(window)] == [row[0], run]
     assert (
-        len(list((tmp_path / "b" / "runs").iterdir())) == 1
-        and len(list((tmp_path / "a" / "runs").iterdir())) == 1
+        len([p for p in (tmp_path / "b" / "runs").iterdir() if p.is_dir()]) == 2
+        and len([p for p in (tmp_path / "a" / "runs").iterdir() if p.is_dir()])
+        == 1  # the old project keeps its own
     )
 
 
 @pytest.mark.slow
 def test_opening_another_project_mid_run_asks(qtbot, window, tmp_path, monkeypatch):
-    from PySide6.QtWidgets import QMessageBox, QPushButton
+    from PySide6.QtWidgets import QFileDialog, QMessageBox, QPushButton
 
     from workbench.core.paths import sample_project
+    from workbench.ui import project_guard
 
     _new_digits_project(qtbot, window, epochs=500)
     start = training_panel(window).findChild(QPushButton, "startTrainingButton")
@@ -174,18 +177,31 @@ def test_opening_another_project_mid_run_asks(qtbot, window, tmp_path, monkeypat
         return QMessageBox.Discard if title == "Unsaved changes" else answer[0]
 
     monkeypatch.setattr(QMessageBox, "question", question)
+    saved_as = tmp_path / "kept" / "kept.wbproj"
+    saved_as.parent.mkdir()
+
+    def ask(
+        parent, title, text, buttons, default, name
+    ):  # the untitled project has a run: Save, as a user would
+        asked.append((title, text))
+        return "Save" if name == "saveChangesBox" else default
+
+    monkeypatch.setattr(project_guard, "ask", ask)
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(saved_as), ""))
     before = window.session.project
     open_project(window, monkeypatch, sample_project())
     assert asked and asked[0][0] == "Training is running" and "Stop it" in asked[0][1]
     assert window.session.project is before and training_panel(window).running  # cancelled: nothing changed
     answer[0] = QMessageBox.Yes
-    untitled_root = window.session.runs_dir
-    open_project(window, monkeypatch, sample_project())  # stops the run, then opens (the window stays live)
+    open_project(window, monkeypatch, sample_project())  # stops the run, asks to save, then opens
     qtbot.waitUntil(lambda: window.session.path == sample_project().resolve(), timeout=WAIT_MS)
-    assert len(asked) >= 2 and not training_panel(window).running
-    assert start.isEnabled()
+    assert any(title == "Unsaved changes" and "1 run" in text for title, text in asked)
+    assert not training_panel(window).running and start.isEnabled()
     from workbench.core.training.runs import list_runs
 
-    stopped = list_runs(untitled_root)
-    assert len(stopped) == 1 and stopped[0].status == "stopped"  # its checkpoint saved, in its own project
+    stopped = list_runs(saved_as.parent / "runs")
+    assert (
+        len(stopped) == 1 and stopped[0].status == "stopped"
+    )  # its checkpoint saved, beside the saved project
+    assert stopped[0].checkpoint("last") is not None
     assert all(r[0] != stopped[0].id for r in run_rows(window))  # not streaming into the new project

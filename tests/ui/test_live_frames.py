@@ -54,7 +54,7 @@ def test_a_slow_event_is_shown_on_the_next_frame(qtbot):
 
 
 def test_the_curves_take_all_their_new_points_in_one_frame(qtbot):
-    from workbench.core.training.events import BatchEnd, EpochEnd
+    from workbench.core.training.events import BatchEnd, BatchEnds, EpochEnd
     from workbench.ui.panels.training.curves import CurvesView
 
     view = CurvesView()
@@ -76,20 +76,22 @@ def test_the_curves_take_all_their_new_points_in_one_frame(qtbot):
         )
         for i in range(1, 21)
     ]
-    view.add_batches(batches, now)
-    view.add_epoch(
-        EpochEnd(
-            epoch=1,
-            step=20,
-            train_loss=1.0,
-            train_accuracy=0.5,
-            val_loss=1.1,
-            val_accuracy=0.45,
-            lr=1e-3,
-            time=now + 0.2,
-            elapsed=0.2,
-        ),
-        0.2,
+    view.add_points(
+        [BatchEnds.of(batches)],
+        [
+            EpochEnd(
+                epoch=1,
+                step=20,
+                train_loss=1.0,
+                train_accuracy=0.5,
+                val_loss=1.1,
+                val_accuracy=0.45,
+                lr=1e-3,
+                time=now + 0.2,
+                elapsed=0.2,
+            )
+        ],
+        now,
     )
     view.refresh()
     assert not [plot for plot in view.all_plots if plot.has_new_points()]
@@ -190,3 +192,32 @@ def test_skip_finite_check_only_while_every_point_is_finite(qtbot):
     assert not plot.series["smooth"].curve.opts["skipFiniteCheck"]
     plot.clear_data()
     assert plot.series["loss"].finite
+
+
+def test_a_one_step_loss_spike_stays_visible_after_decimation(qtbot):
+    """100k batch losses on a plot a few hundred pixels wide: the curve draws at most a (min, max) pair per pixel
+    column, and the single spike is among the drawn points, before and after zooming in."""
+    plot = LivePlot("Batch loss")
+    qtbot.addWidget(plot)
+    plot.resize(600, 300)
+    plot.show()
+    qtbot.waitExposed(plot)
+    plot.add_series("loss", "loss", "k")
+    n = 100_000
+    steps = np.arange(1, n + 1, dtype=np.float64)
+    loss = 1.0 + 0.01 * np.sin(steps / 50.0)
+    loss[61_234] = 40.0  # one step
+    plot.extend("loss", steps, steps / 1000, steps / 100, loss)
+    plot.refresh()
+    curve = plot.series["loss"].curve
+    width = plot.getPlotItem().vb.width()
+    assert 100 < width < 600
+    assert len(curve.yData) <= 2 * width + 4
+    assert curve.yData.max() == 40.0 and curve.yData.min() == loss.min()
+    plot.setXRange(60_000, 63_000, padding=0)  # zoomed in: binned again over what is visible
+    qtbot.waitUntil(lambda: curve.xData[0] >= 59_000)
+    assert curve.yData.max() == 40.0
+    assert curve.xData[-1] <= 63_100 and len(curve.yData) <= 2 * width + 4
+    plot.setXRange(0, 30_000, padding=0)  # the spike outside the view: not drawn
+    qtbot.waitUntil(lambda: curve.xData[-1] <= 31_000)
+    assert curve.yData.max() < 2.0

@@ -190,3 +190,21 @@ def test_deferred_panels_are_built_after_the_window_shows(qtbot):
     assert set(win.panels) == set(DOCKS)
     assert win.docks["trainingDock"].widget() is win.panels["trainingDock"]
     win.shutdown()
+
+
+def test_about_names_versions_of_a_trainer_process_taken_ready(window, qtbot):
+    # a process that was ready before this window took it (the tests park one between windows) brings its versions
+    from workbench.ui.main_window import about_text
+
+    host = window.session.jobs.host
+    qtbot.waitUntil(lambda: host.ready, timeout=120_000)
+    window.session._set_dirty(False)
+    window.shutdown()  # parks the ready process
+    second = MainWindow()
+    try:
+        second.session.jobs.warm_up()
+        assert second.session.jobs.host.ready  # the parked one, whose Ready the first window read
+        assert f"torch {second.session.jobs.host.versions['torch']}" in about_text(second.session.jobs.host)
+    finally:
+        second.session._set_dirty(False)
+        second.shutdown()

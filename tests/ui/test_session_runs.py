@@ -66,13 +66,32 @@ def test_first_save_moves_finished_runs_and_a_live_one_when_it_ends(
     assert not untitled.parent.exists()
 
 
-def test_save_as_reroots_and_keeps_the_old_runs_where_they_are(qtbot, tmp_path, sessions):
+def test_save_as_keeps_the_name_and_copies_moves_or_leaves_the_runs(qtbot, tmp_path, sessions):
     session = sessions()
     session.new(Project(name="a"))
     session.save(tmp_path / "a" / "a.wbproj")
     _run(tmp_path / "a" / "runs", "20250101-000000-000001")
     roots = []
     session.sig_runs_root_changed.connect(roots.append)
-    session.save(tmp_path / "b" / "b.wbproj")
-    assert roots == [tmp_path / "b" / "runs"] and session.project.name == "b"
-    assert len(list_runs(tmp_path / "a" / "runs")) == 1 and list_runs(session.runs_dir) == []
+    session.save(tmp_path / "b" / "b.wbproj")  # the default: copy
+    assert roots == [tmp_path / "b" / "runs"] and session.project.name == "a"  # Save keeps the name
+    assert len(list_runs(tmp_path / "a" / "runs")) == 1 and len(list_runs(session.runs_dir)) == 1
+    session.save(tmp_path / "c" / "c.wbproj", runs="move")
+    assert len(list_runs(tmp_path / "b" / "runs")) == 0 and len(list_runs(tmp_path / "c" / "runs")) == 1
+    session.save(tmp_path / "d" / "d.wbproj", runs="leave")
+    assert list_runs(session.runs_dir) == [] and len(list_runs(tmp_path / "c" / "runs")) == 1
+
+
+def test_untitled_project_with_runs_is_unsaved_and_discard_deletes_it(qtbot, tmp_path, sessions):
+    session = sessions()
+    session.new(Project(name="mine"))
+    assert not session.dirty
+    dirty = []
+    session.sig_dirty_changed.connect(dirty.append)
+    _run(session.runs_dir, "20250101-000000-000001")
+    session.sig_runs_changed.emit()  # a run was added
+    assert session.dirty and dirty == [True] and session.unsaved_runs == 1
+    folder = session.runs_dir.parent
+    assert (folder / "project.wbproj.autosave").is_file()  # the document waits beside its runs
+    session.discard()
+    assert not folder.exists() and not session.dirty

@@ -13,10 +13,12 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QListWidget
 
 from workbench.core.training.evaluation import Evaluation
+from workbench.core.training.run_curves import parse_curves
 from workbench.core.training.runs import RunMetrics
-from workbench.ui.panels.training.curves import BLUE, GREY, ORANGE, OVERLAY_COLORS, CurvesView
+from workbench.ui.panels.training.curves import BLUE, GREY, ORANGE, CurvesView
 from workbench.ui.panels.training.evaluation_view import EvaluationView
-from workbench.ui.panels.training.runs_view import COLUMNS, RunsView
+from workbench.ui.panels.training.overlays import PALETTE
+from workbench.ui.panels.training.runs_view import RunsView
 
 
 def metrics(steps: int, per_epoch: int = 10, scale: float = 1.0) -> RunMetrics:
@@ -40,6 +42,15 @@ def metrics(steps: int, per_epoch: int = 10, scale: float = 1.0) -> RunMetrics:
         for e in range(1, steps // per_epoch + 1)
     ]
     return m
+
+
+def overlay(name: str, m: RunMetrics):
+    """(name, RunCurves) of a run with metrics `m`, as the overlay loader reads it from metrics.jsonl."""
+    lines = [
+        {"kind": "batch", "step": s, "epoch": e, "loss": y, "lr": lr, "time": t}
+        for s, e, y, lr, t in zip(m.steps, m.batch_epoch, m.loss, m.lr, m.time, strict=True)
+    ] + [{"kind": "epoch", **row} for row in m.epochs]
+    return name, parse_curves(name, "\n".join(json.dumps(line) for line in lines))
 
 
 @pytest.fixture
@@ -66,15 +77,15 @@ def _distance(a: str, b: str) -> float:
 
 
 def test_overlay_colours_are_far_apart_and_from_the_current_run():
-    first = OVERLAY_COLORS[:4]
-    assert min(_distance(a, b) for i, a in enumerate(first) for b in first[i + 1 :]) > 120
-    assert min(_distance(a, b) for a in first for b in (BLUE, ORANGE, GREY)) > 80
+    first = PALETTE[:4]
+    assert min(_distance(a, b) for i, a in enumerate(first) for b in first[i + 1 :]) > 95
+    assert min(_distance(a, b) for a in PALETTE for b in (BLUE, ORANGE, GREY)) > 65
 
 
 def test_a_longer_overlay_is_not_cut_at_the_current_runs_length(curves, qtbot):
     curves.show_run(metrics(100))
     curves.set_extent(100, 10)  # a finished live run keeps its extent
-    curves.set_overlays([("long", metrics(300)), ("short", metrics(50))])
+    curves.set_overlays([overlay("long", metrics(300)), overlay("short", metrics(50))])
     qtbot.wait(50)
     assert curves.loss.viewRange()[0][1] >= 300
     curves.x_combo.setCurrentText("epoch")
@@ -95,6 +106,9 @@ def _run(root, name, status, lr, batch, epochs, done):
     (folder / "summary.json").write_text(
         json.dumps({"status": status, "epochs_completed": done, "best_val_accuracy": 0.9})
     )
+    (folder / "metrics.jsonl").write_text(
+        json.dumps({"kind": "epoch", "epoch": done, "val_accuracy": 0.9}) + "\n"
+    )
 
 
 def test_runs_table_shows_settings_and_resume_only_where_it_can_continue(qtbot, tmp_path):
@@ -103,20 +117,21 @@ def test_runs_table_shows_settings_and_resume_only_where_it_can_continue(qtbot, 
     view = RunsView()
     qtbot.addWidget(view)
     view.set_root(lambda: tmp_path)  # a root that can move (Save As) is asked on every reload
-    assert {"LR", "Batch"} <= set(COLUMNS)
-    tree = view.tree
+    model = view.model
+    titles = [title for _, title in model.columns]
+    assert {"LR", "Batch"} <= set(titles)  # the settings that differ
     rows = {
-        tree.topLevelItem(i).text(0): [tree.topLevelItem(i).text(c) for c in range(len(COLUMNS))]
-        for i in range(tree.topLevelItemCount())
+        model.index(i, 0).data(): [model.index(i, c).data() for c in range(model.columnCount())]
+        for i in range(model.rowCount())
     }
     stopped = rows["20250101-000000-000002"]
-    assert stopped[COLUMNS.index("LR")] == "0.01" and stopped[COLUMNS.index("Batch")] == "128"
-    assert stopped[COLUMNS.index("Epochs")] == "3/20"
+    assert stopped[titles.index("LR")] == "0.01" and stopped[titles.index("Batch")] == "128"
+    assert stopped[titles.index("Epochs")] == "3/20"  # done / planned
     resume = view.buttons["resume"]
-    for i in range(tree.topLevelItemCount()):
-        item = tree.topLevelItem(i)
-        tree.setCurrentItem(item)
-        assert resume.isEnabled() == (item.text(1) == "stopped"), item.text(1)
+    for i in range(model.rowCount()):
+        view.table.selectRow(i)
+        status = model.index(i, titles.index("Status")).data()
+        assert resume.isEnabled() == (status == "stopped"), status
     assert "completed" in resume.toolTip() or resume.isEnabled()
 
 

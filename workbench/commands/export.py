@@ -125,6 +125,14 @@ def _settings(args):
             f"--max-accuracy-drop and --max-fp32-nodes apply to --format {' / '.join(budgeted)} only; "
             "choose one of those or leave them out"
         )
+    drop = args.max_accuracy_drop
+    if drop is not None and not 0 <= drop <= 100:  # nan fails both comparisons
+        raise UserError(
+            f"--max-accuracy-drop {drop:g} is not a valid budget; give the accuracy points you accept to lose, "
+            "a number from 0 to 100 (e.g. 0.5)"
+        )
+    if args.max_fp32_nodes is not None and args.max_fp32_nodes < 0:
+        raise UserError(f"--max-fp32-nodes {args.max_fp32_nodes} is negative; give 0 or more nodes")
     if args.max_fp32_nodes is not None and args.max_accuracy_drop is None:
         raise UserError("--max-fp32-nodes needs --max-accuracy-drop (the budget it helps to meet)")
     try:

@@ -61,13 +61,19 @@ def add_parser(sub) -> None:
 
 
 def parse_shape(text: str) -> list[int]:
+    from workbench.core.model.spec import check_input_shape
+
     try:
         shape = [int(part) for part in text.replace("x", ",").split(",") if part.strip()]
-    except ValueError:
+    except ValueError:  # not whole numbers (1e5, inf), or over Python's 4300-digit limit
         shape = []
+    shown = text if len(text) <= 40 else f"{text[:37]}..."
     if not shape or any(d < 1 for d in shape):
-        raise UserError(f"--input-shape {text!r} must be positive sizes separated by commas, e.g. 3,32,32")
-    return shape
+        raise UserError(f"--input-shape {shown!r} must be positive sizes separated by commas, e.g. 3,32,32")
+    try:
+        return check_input_shape(shape)
+    except ValueError as exc:
+        raise UserError(f"--input-shape {shown!r}: {str(exc).removeprefix('input_shape ')}") from None
 
 
 def run_check(args) -> int:

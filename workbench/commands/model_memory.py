@@ -51,7 +51,14 @@ def run_memory(args) -> int:
         update["precision"] = args.amp
     if args.activation_checkpointing:
         update["activation_checkpointing"] = True
-    config = project.training.model_copy(update=update)
+    from pydantic import ValidationError
+
+    from workbench.core.errors import describe_validation_error
+
+    try:  # validated like the project file (a batch of 10**400 is one line, not an OverflowError)
+        config = type(project.training).model_validate({**project.training.model_dump(), **update})
+    except ValidationError as exc:
+        raise UserError(describe_validation_error(exc, "bad training option")) from exc
     device = (args.device or config.device or "auto").strip().lower()
     if args.amp and device == "cpu":
         raise UserError(f"--amp {args.amp} needs a CUDA GPU; the CPU trains in fp32 (drop --amp or use cuda)")

@@ -37,9 +37,13 @@ def add_parser(sub) -> None:
     parser.set_defaults(func=run)
 
 
+ONCE_PERIOD_S = 0.5  # --once: the CPU figures cover this long (psutil measures between two calls)
+
+
 def run(args) -> int:
     interval = check_interval(args.interval)
     sampler = HardwareSampler(interval, probe_torch=False)
+    sampler.system.first_period_s = ONCE_PERIOD_S if args.once else interval  # the first line: a real figure
     try:
         if args.once:
             snapshot = sampler.sample()

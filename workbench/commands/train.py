@@ -1,16 +1,22 @@
 """`workbench train PROJECT ...` (docs/contract.md section 3): headless training into the project's runs/ folder.
 
-A progress bar on a terminal, plain lines otherwise, one JSON event per line with --json-lines. Ctrl-C stops
-after the current batch and saves a checkpoint (a second Ctrl-C aborts). Exit 0 when the run completed or
-was stopped; 2 when it failed for a reason the user can fix (bad settings, a non-finite loss, out of
-memory); 1 for a bug.
+A progress bar on a terminal, plain lines otherwise, one JSON event per line with --json-lines. SIGINT (Ctrl-C)
+and SIGTERM (a scheduler, `kill`, `docker stop`) mean Stop: the current step ends, the checkpoint and
+summary.json (status stopped) are written, the run's `.lock` is removed, and the process exits 130 (SIGINT) or
+143 (SIGTERM) with one line on stderr that says where to resume from. A second signal, or a step that has not
+ended STOP_GRACE_S after the first, exits at once (128 + the signal) and leaves the run interrupted, resumable from
+its last checkpoint. Exit 0 when the run completed or was stopped otherwise (early stopping); 2 when it failed for a
+reason the user can fix (bad settings, a non-finite loss, out of memory); 1 for a bug. Under torchrun every
+rank stops at the same step and exits 0 (torchrun reports the signal itself).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from workbench.core.errors import UserError
@@ -38,7 +44,15 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--run-dir", metavar="DIR", help="write the run here instead of runs/<id> beside the project"
     )
-    p.add_argument("--resume", metavar="RUN", help="continue a run folder from its last checkpoint")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--resume", metavar="RUN", help="continue a run folder from its last checkpoint")
+    how.add_argument(
+        "--fork",
+        metavar="RUN[:CHECKPOINT]",
+        help="start a new run from a checkpoint of RUN (a run id in the project's runs/ or a run folder; "
+        "CHECKPOINT: last (default), best or epoch-N) with this project's settings and the overrides given "
+        "here (--lr, --epochs, --batch-size, --finetune); the new run records its parent",
+    )
     p.add_argument("--name", help="a name for the run (shown in the GUI's run list)")
     p.add_argument("--json-lines", action="store_true", help="print one JSON event per line on stdout")
     p.set_defaults(func=run_train)
@@ -83,8 +97,6 @@ def _run_train(args, env) -> int:
         if env is None or env.is_main:
             print(f"note: training your copy of the bundled project, {args.project}", file=sys.stderr)
     project = _configured_project(args)
-    from workbench.core.data import load_dataset
-    from workbench.core.project import runs_dir
     from workbench.core.training.control import TrainingControl
 
     _check_data_source(project.dataset, args.project)
@@ -95,21 +107,45 @@ def _run_train(args, env) -> int:
             [args.run_dir], [args.project, project.dataset.source, project.dataset.val_source, args.resume]
         )
     control = TrainingControl()
+    stops = StopSignals(control)
+    if env is None:  # a signal while the data loads stops before anything is written
+        stops.install()
+    try:
+        return _train_with(args, env, project, control, stops)
+    finally:
+        stops.uninstall()
+
+
+def _train_with(args, env, project, control, stops: StopSignals) -> int:
+    from workbench.core.data import load_dataset
+    from workbench.core.project import runs_dir
+
+    fork_from = None
+    if getattr(args, "fork", None):
+        from workbench.core.training.fork import resolve_fork
+
+        fork_from = resolve_fork(args.fork, runs_dir(args.project))  # exit 2 when the checkpoint is missing
     where = {
         "control": control,
         "runs_root": runs_dir(args.project),
         "run_dir": args.run_dir,
         "resume_from": args.resume,
+        "fork_from": fork_from,
         "name": args.name,
         "project_path": Path(args.project).resolve(),
     }
     if env is None:
+        from workbench.core.training.checkpoints import clean_before_run
         from workbench.core.training.loop import train
         from workbench.core.training.setup import resolve_device
 
         resolve_device(project.training.device)  # a bad device fails before the data is loaded
+        clean_before_run(where["runs_root"], args.resume)  # what a killed run's checkpoint write left
         data = load_dataset(project.dataset)
-        return _report_events(train(project, data, **where), args, control)
+        if control.stop_requested:
+            sys.stderr.write(f"stopped by {stops.name} before training started; nothing was written\n")
+            return 128 + stops.signum
+        return _report_events(train(project, data, **where), args, control, stops=stops)
     from workbench.core.training.distributed import plan_device, process_group, train_distributed
 
     backend, device = plan_device(project.training.device, env)
@@ -133,7 +169,68 @@ def _check_data_source(dataset, project_path) -> None:
             )
 
 
-def _report_events(events, args, control, quiet: bool = False, distributed: bool = False) -> int:
+STOP_GRACE_S = 30.0  # after SIGTERM / SIGINT: the step in progress and the checkpoint get this long
+
+
+class StopSignals:
+    """SIGTERM and SIGINT mean Stop (see the module docstring): the first asks the loop to stop at the next step
+    boundary with no final evaluation and starts a deadline; a second one, or the deadline, exits at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, control, note=None):
+        self.control = control
+        self.note = note or (lambda text: print(text, file=sys.stderr, flush=True))
+        self.signum = 0
+        self.previous: dict = {}
+        self._deadline: threading.Timer | None = None
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name if self.signum else ""
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread() or self.previous:
+            return
+        for sig in self.SIGNALS:
+            previous = signal.getsignal(sig)
+            if (
+                previous is not signal.SIG_IGN
+            ):  # started with the signal ignored (nohup, `cmd &`): it stays so
+                self.previous[sig] = previous
+                signal.signal(sig, self._on_signal)
+
+    def uninstall(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous = {}
+
+    def _on_signal(self, signum, _frame) -> None:
+        name = signal.Signals(signum).name
+        if self.signum:
+            self._leave(f"aborted by a second {name}", signum)
+        self.signum = signum
+        self.note(f"{name}: stopping after this step and saving a checkpoint ({name} again to abort)")
+        self.control.stop(final_evaluation=False)
+        self._deadline = threading.Timer(
+            STOP_GRACE_S, self._leave, (f"the step did not end within {STOP_GRACE_S:g} s of {name}", signum)
+        )
+        self._deadline.name, self._deadline.daemon = "wb-stop-deadline", True
+        self._deadline.start()
+
+    @staticmethod
+    def _leave(why: str, signum: int) -> None:
+        sys.stderr.write(f"error: {why}; the run is left interrupted (resumable from its last checkpoint)\n")
+        sys.stderr.flush()
+        os._exit(128 + signum)
+
+
+def _report_events(
+    events, args, control, quiet: bool = False, distributed: bool = False, stops: StopSignals | None = None
+) -> int:
     if quiet:
         report = QuietReport()
     elif args.json_lines:
@@ -142,17 +239,9 @@ def _report_events(events, args, control, quiet: bool = False, distributed: bool
         report = BarReport()
     else:
         report = PlainReport()
-    stop_signals = (signal.SIGINT, signal.SIGTERM) if distributed else (signal.SIGINT,)
-    previous = {sig: signal.getsignal(sig) for sig in stop_signals}
-
-    def _on_interrupt(signum, frame):
-        if control.stop_requested:
-            raise KeyboardInterrupt
-        report.note("stopping after this batch (Ctrl-C again to abort)")
-        control.stop()
-
-    for sig in stop_signals:
-        signal.signal(sig, _on_interrupt)
+    stops = stops or StopSignals(control)
+    stops.note = report.note
+    stops.install()
     finished = None
     try:
         for event in events:
@@ -160,9 +249,15 @@ def _report_events(events, args, control, quiet: bool = False, distributed: bool
             if event.kind == "finished":
                 finished = event
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        stops.uninstall()
         report.close()
+    if finished is not None and finished.status == "stopped" and stops.signum and not distributed:
+        resume = f"; continue with --resume {finished.run_dir}" if finished.checkpoints else ""
+        sys.stderr.write(
+            f"stopped by {stops.name} at step {finished.steps:,}: checkpoint and summary saved in "
+            f"{finished.run_dir}{resume}\n"
+        )
+        return 128 + stops.signum
     if finished is None or finished.status != "failed":
         return 0
     if finished.cause in ("nan", "oom", "input"):

@@ -115,6 +115,42 @@ def _same_file(a: Path, b: Path) -> bool:
         return a == b
 
 
+def resolve_path(path: Path, what: str = "path") -> Path:
+    """`path.resolve()`, with a symlink loop, a name too long or a folder that cannot be searched as one
+    UserError (pathlib raises RuntimeError or OSError for those)."""
+    try:
+        return path.resolve()
+    except RuntimeError:  # Python < 3.13: "Symlink loop from ..."
+        raise UserError(
+            f"cannot use the {what} {path}: it is a symbolic link that loops back on itself"
+        ) from None
+    except OSError as exc:
+        raise UserError(f"cannot use the {what} {path}: {describe_os_error(exc)}") from None
+
+
+def describe_os_error(exc: OSError) -> str:
+    """An OSError as a reason a user can act on (no errno numbers, no repeated path)."""
+    reasons = {
+        errno.ELOOP: "it is a symbolic link that loops back on itself (or too many links deep)",
+        errno.ENAMETOOLONG: "the name is too long for the file system",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "operation not permitted",
+        errno.EROFS: "the file system is read-only",
+        errno.ENOSPC: "the disk is full",
+        errno.ENOTDIR: "a part of the path is a file, not a folder",
+        errno.EISDIR: "it is a folder",
+        errno.ENOENT: "it does not exist",
+    }
+    return reasons.get(exc.errno or 0) or exc.strerror or str(exc) or type(exc).__name__
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long, a folder that cannot be searched: nothing there we could overwrite
+        return False
+
+
 def refuse_output_over_inputs(
     outputs: Iterable[str | os.PathLike | None], inputs: Iterable[str | os.PathLike | None]
 ) -> None:
@@ -123,10 +159,10 @@ def refuse_output_over_inputs(
     or that is the same file as another output of the command. `None` entries are ignored."""
     outs = [Path(o).expanduser() for o in outputs if o is not None]
     ins = [Path(i).expanduser() for i in inputs if i is not None]
-    resolved_ins = [(i, i.resolve()) for i in ins]
+    resolved_ins = [(i, resolve_path(i, "input")) for i in ins]
     seen: list[tuple[Path, Path]] = []
     for out in outs:
-        real = out.resolve()
+        real = resolve_path(out, "output")
         run = _run_of_checkpoints(real)
         if run is not None:
             raise UserError(
@@ -134,13 +170,13 @@ def refuse_output_over_inputs(
                 "only training writes; choose another output path"
             )
         for given, target in resolved_ins:
-            if real == target or (real.exists() and _same_file(real, target)):
+            if real == target or (_exists(real) and _same_file(real, target)):
                 raise UserError(
                     f"refusing to write {out}: it is {given}, an input of this command, which would "
                     "be overwritten; choose another output path"
                 )
         for other, other_real in seen:
-            if real == other_real or (real.exists() and _same_file(real, other_real)):
+            if real == other_real or (_exists(real) and _same_file(real, other_real)):
                 raise UserError(
                     f"refusing to write {out}: it is also the output {other} of this command; "
                     "give each output its own path"
@@ -344,12 +380,58 @@ def load_torch_weights(path: str | os.PathLike):
         import re
 
         text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        found = re.search(r"unsupported (?:global: )?GLOBAL ([\w.]+)", text, re.IGNORECASE)
         if found:
-            why = f"it holds a pickled Python object ({found.group(1)}) that would run code when loaded"
+            why = (
+                f"it holds a pickled Python object ({found.group(1)}), which the safe loader refuses (loading "
+                "such objects would run code)"
+            )
+        elif "weights only load failed" in text.lower() or "weights_only" in text:
+            # torch's own message tells how to load it unsafely, over many lines; a cut of it reads as
+            # advice to do so. Our own sentence instead:
+            why = "it holds pickled Python objects besides tensors (loading them would run code)"
         else:
-            why = (text.strip().splitlines() or [type(exc).__name__])[0][:200]
+            why = _one_sentence(text) or type(exc).__name__
         raise UserError(
             f"{path} cannot be loaded as plain weights: {why}; only tensors are accepted (save a "
             "state_dict, or use safetensors)"
         ) from exc
+
+
+def _one_sentence(text: str, limit: int = 200) -> str:
+    """The first sentence of a library's message, whole (never cut mid-word without saying so)."""
+    first = (text.strip().splitlines() or [""])[0].strip()
+    end = first.find(". ")
+    first = first[: end + 1] if 0 <= end < limit else first
+    return first if len(first) <= limit else first[: first.rfind(" ", 0, limit - 1)] + " (...)"
+
+
+def check_state_dict(state: Any, source: str | os.PathLike) -> dict[str, Any]:
+    """`state` if it is a state dict (names -> tensors), else one UserError naming the first entry that is
+    not a tensor (a list, a nested dict, a number) and how to save a proper one."""
+    import torch
+
+    if not isinstance(state, dict):
+        raise UserError(
+            f"{source} holds a {type(state).__name__}, not a state dict of tensors; save model.state_dict()"
+        )
+    for key, value in state.items():
+        if not isinstance(key, str):
+            raise UserError(
+                f"{source}: the key {key!r} is not text; a state dict's keys are tensor names "
+                "(save model.state_dict())"
+            )
+        if not isinstance(value, torch.Tensor):
+            name = type(value).__name__
+            kind = (
+                "None"
+                if value is None
+                else "a nested dict"
+                if isinstance(value, dict)
+                else f"{'an' if name[:1] in 'aeiou' else 'a'} {name}"
+            )
+            raise UserError(
+                f"{source}: '{key}' is {kind}, not a tensor; a state dict maps names to tensors only "
+                "(save model.state_dict(), not a checkpoint holding other things)"
+            )
+    return state

@@ -8,8 +8,12 @@ line to `JOBS` (or call `register_job`); the GUI starts it with `JobRunner.submi
 Messages across the trainer process's pipes (all plain picklable dataclasses):
     GUI -> trainer    Submit(job_id, name, target, kwargs)   run target(control, **kwargs) on a thread there
                       Control(job_id, action, argument)     Action: pause | resume | stop | stop_after_epoch | cancel
-                      Exit()                                stop every job (checkpoints saved) and exit
-    trainer -> GUI    Ready(pid, versions)                  torch and the jobs' modules are imported (warm)
+                      Exit(grace_s)                         stop every job (checkpoints saved, no final
+                                                            evaluation) and exit within grace_s: exit code 0
+                                                            when every job ended in time, else STOP_TIMED_OUT
+    trainer -> GUI    Heartbeat()                           every HEARTBEAT_S from a thread of its own, from
+                                                            start-up on (a silent trainer is stopped or hung)
+                      Ready(pid, versions)                  torch and the jobs' modules are imported (warm)
                       Events(job_id, events)                the generator's events, in order, none dropped
                       Done(job_id, error)                   once per job, last; error None or a JobError
 
@@ -106,6 +110,16 @@ class Control:
 
 @dataclass(frozen=True)
 class Exit:
+    grace_s: float = 1.5  # how long the jobs get to stop and save before the process leaves anyway
+
+
+HEARTBEAT_S = 0.5  # the trainer process says it is alive this often (workbench.ui.jobs: "not responding")
+STOP_NOW = "now"  # Control(STOP, STOP_NOW): stop at the next step boundary with no final evaluation
+STOP_TIMED_OUT = 4  # the trainer process's exit code when a job was still running at the end of Exit's grace
+
+
+@dataclass(frozen=True)
+class Heartbeat:
     pass
 
 
@@ -159,6 +173,10 @@ JOBS: dict[str, JobDef] = {
     # File > New project from a model: the data read, the model imported (a module runs once, its graph written)
     "new_from_model": JobDef("workbench.core.model.pretrained_spec:new_project_job", writes=True, heavy=True),
     "import_module": JobDef("workbench.core.model.pretrained_spec:import_module_job", writes=True),
+    # the Runs tab's overlays: the ticked runs' metrics read into numpy arrays off the GUI thread
+    "overlay_curves": JobDef(
+        "workbench.core.training.run_curves:overlay_curves_job", placement=Placement.THREAD
+    ),
 }
 
 

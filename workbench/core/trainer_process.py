@@ -8,8 +8,22 @@ Qt-free on both sides. The GUI's `workbench.ui.jobs.TrainerHost` (a QThread) dri
 The protocol (workbench.core.jobs): typed messages over two pipes (`multiprocessing.connection.Connection`):
 Submit / Control / Exit in, Ready / Events / Done out; the jobs are the table `workbench.core.jobs.JOBS`.
 Events are the core's frozen dataclasses of plain numbers (never tensors), so the GUI never imports torch to
-read them. They are sent in small batches: at once when the last send is FLUSH_S old, else within FLUSH_S by
-the flusher thread, so the trainer never waits for the GUI and a slow step still shows its point at once.
+read them; a run of BatchEnd events goes as one BatchEnds (column by column). They are sent in small batches: at
+once when the last send is FLUSH_S old, else within FLUSH_S by the flusher thread, so the trainer never waits for
+the GUI and a slow step still shows its point at once.
+
+Liveness and stopping:
+- A `wb-trainer-heartbeat` thread sends `Heartbeat()` every HEARTBEAT_S from the first moment (before torch is
+  imported), beside the job threads: a long step, a checkpoint write or an import does not silence it (they
+  release the GIL, or give it up every switch interval); only a stopped (SIGSTOP) or hung process is silent.
+- SIGTERM and SIGINT sent to this process mean Stop: every job is asked to stop (training finishes its step,
+  writes its checkpoint and summary.json with status stopped, skips the final evaluation), the process waits
+  SIGNAL_GRACE_S for them and exits with 128 + the signal's number; a second signal exits at once. The process
+  runs in a process group of its own, so Ctrl+C in the terminal that started the GUI reaches only the GUI.
+- Exit(grace_s): the same stop, within grace_s; exit code 0 when every job ended in time, STOP_TIMED_OUT when
+  one was still in a step (its checkpoint was not written).
+- A crash (SIGSEGV, abort) prints faulthandler's report to stderr; `crash_details` keeps its stacks (the crashing
+  thread first) for the GUI's Details, without the list of extension modules.
 """
 
 from __future__ import annotations
@@ -27,13 +41,30 @@ import time
 import traceback
 from collections.abc import Callable, Generator, Iterator
 from multiprocessing.connection import Connection, wait
-from pathlib import Path
 from typing import Any
 
-from workbench.core.jobs import JOBS, Action, Control, Done, ErrorKind, Events, Exit, JobError, Ready, Submit
+from workbench.core.jobs import (
+    HEARTBEAT_S,
+    JOBS,
+    STOP_NOW,
+    STOP_TIMED_OUT,
+    Action,
+    Control,
+    Done,
+    ErrorKind,
+    Events,
+    Exit,
+    Heartbeat,
+    JobError,
+    Ready,
+    Submit,
+)
+from workbench.core.training.events import pack_batches
 
-FLUSH_S = 0.01  # events reach the GUI within 10 ms of being yielded
+# batch events reach the GUI within 30 ms of being yielded (half a frame: fewer, larger messages)
+FLUSH_S = 0.03
 EXIT_GRACE_S = 1.5  # on "exit" (or the GUI gone): jobs get this long to stop cleanly (checkpoint saved)
+SIGNAL_GRACE_S = 30.0  # on SIGTERM / SIGINT: jobs get this long to finish their step and save
 STDERR_TAIL_LINES = 20
 STARTUP_FAILED = 3  # the exit code of a trainer process that could not import what it needs
 NICE = int(os.environ.get("WORKBENCH_TRAINER_NICE", "10"))
@@ -56,10 +87,12 @@ class JobControl:
         if action is Action.CANCEL:
             self.cancelled.set()
             t.stop()
+        elif action is Action.STOP:
+            t.stop(final_evaluation=argument != STOP_NOW)
         elif action is Action.STOP_AFTER_EPOCH:
             t.stop_after_epoch(bool(argument))
         else:
-            {Action.PAUSE: t.pause, Action.RESUME: t.resume, Action.STOP: t.stop}[action]()
+            {Action.PAUSE: t.pause, Action.RESUME: t.resume}[action]()
 
 
 class DataCache:
@@ -93,11 +126,16 @@ def train_job(
     run_dir: str | None = None,
     resume_from: str | None = None,
     project_path: str | None = None,
+    fork_from: str | None = None,
 ) -> Iterator[Any]:
+    """A run, or (`resume_from`: a run folder) its continuation, or (`fork_from`: a checkpoint file, see
+    training/fork.py resolve_fork) a fork with `project`'s training settings."""
     from workbench.core.project import Project
+    from workbench.core.training.checkpoints import clean_before_run
     from workbench.core.training.loop import Trainer
 
     doc = Project.model_validate(project)
+    clean_before_run(runs_root, resume_from)  # what a killed run's checkpoint write left behind
     trainer = Trainer(
         doc,
         CACHE.get(doc.dataset),
@@ -107,6 +145,7 @@ def train_job(
         resume_from=resume_from,
         name=None,
         project_path=project_path,
+        fork_from=fork_from,
     )
     try:
         yield from trainer.run()
@@ -256,11 +295,11 @@ class Outbox:
         self.last_send = 0.0
         self.closed = False
 
-    def send(self, message: Ready | Done) -> None:
+    def send(self, message: Ready | Done | Heartbeat) -> None:
         with self.lock:
             self._send(message)
 
-    def _send(self, message: Ready | Events | Done) -> None:
+    def _send(self, message: Ready | Events | Done | Heartbeat) -> None:
         if self.closed:
             return
         try:
@@ -283,7 +322,7 @@ class Outbox:
     def _flush(self) -> None:
         pending, self.pending = self.pending, collections.defaultdict(list)
         for job_id, events in pending.items():
-            self._send(Events(job_id, events))
+            self._send(Events(job_id, pack_batches(events)))
 
 
 class Child:
@@ -297,6 +336,27 @@ class Child:
         self.waiting: collections.deque[Submit] = collections.deque()  # behind or before an exclusive job
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+        self.exit_grace_s = EXIT_GRACE_S
+        self.signalled = 0  # the stop signal received (SIGTERM / SIGINT), 0 for none
+
+    def start_heartbeat(self) -> None:
+        threading.Thread(target=self._heartbeat, name="wb-trainer-heartbeat", daemon=True).start()
+
+    def _heartbeat(self) -> None:
+        self.outbox.send(Heartbeat())
+        while not self.stopping.wait(HEARTBEAT_S):
+            self.outbox.send(Heartbeat())
+
+    def on_stop_signal(self, signum: int, _frame: Any = None) -> None:
+        """SIGTERM / SIGINT: stop every job (checkpoint and summary written), then exit 128 + signum; a second
+        signal exits at once."""
+        if self.signalled:
+            os._exit(128 + signum)
+        self.signalled = signum
+        print(f"trainer process: {signal.Signals(signum).name}: stopping", file=sys.stderr, flush=True)
+        threading.Thread(
+            target=self._exit, args=(SIGNAL_GRACE_S, 128 + signum), name="wb-trainer-stop", daemon=True
+        ).start()
 
     def serve(self) -> None:
         threading.Thread(target=self._flusher, name="wb-trainer-flush", daemon=True).start()
@@ -306,6 +366,7 @@ class Child:
             except (EOFError, OSError):  # the GUI process is gone
                 break
             if isinstance(message, Exit):
+                self.exit_grace_s = message.grace_s
                 break
             if isinstance(message, Submit):
                 with self.lock:
@@ -313,7 +374,7 @@ class Child:
                 self._start_waiting()
             elif isinstance(message, Control):
                 self._control(message)
-        self._exit()
+        self._exit(self.exit_grace_s)
 
     def _control(self, message: Control) -> None:
         with self.lock:
@@ -383,17 +444,27 @@ class Child:
         while not self.stopping.wait(FLUSH_S):
             self.outbox.flush(older_than=FLUSH_S)
 
-    def _exit(self) -> None:
-        """Stop every job (training saves its checkpoint), wait a little, then leave at once."""
-        for _thread, control in list(self.jobs.values()):
-            control.apply(Action.STOP)
-        deadline = time.monotonic() + EXIT_GRACE_S
-        for thread, _control in list(self.jobs.values()):
+    def _exit(self, grace_s: float, code: int = 0) -> None:
+        """Stop every job (training saves its checkpoint and summary, no final evaluation), wait at most
+        `grace_s`, then leave at once: with `code` when every job ended in time, else STOP_TIMED_OUT."""
+        with self.lock:
+            self.waiting.clear()
+            running = list(self.jobs.values())
+        for _thread, control in running:
+            control.apply(Action.STOP, STOP_NOW)
+        deadline = time.monotonic() + grace_s
+        for thread, _control in running:
             thread.join(max(0.0, deadline - time.monotonic()))
+        stuck = [thread.name for thread, _control in running if thread.is_alive()]
+        if stuck:
+            print(f"trainer process: {', '.join(stuck)} still in a step after {grace_s:g} s", file=sys.stderr)
         self.stopping.set()
+        self.outbox.flush()
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(0)  # no interpreter teardown: a job stuck in a step must not hold the exit
+        os._exit(
+            STOP_TIMED_OUT if stuck else code
+        )  # no teardown: a job stuck in a step must not hold the exit
 
 
 def _give_memory_back() -> None:
@@ -413,16 +484,15 @@ def _give_memory_back() -> None:
 
 
 def trainer_threads() -> int:
-    """torch's intra-op threads in the GUI's trainer process: every core but one, which stays free for the
-    window (its frames and event loop). Measured on 2 cores: with both cores, each frame preempted one of the two
-    intra-op threads and the other waited at the barrier (GUI-driven MLP at 0.59x of headless); with one, the GUI
-    costs the trainer 3-6%. Measured again with the window at ~10% of a core (2026-12-04, other work on the
-    machine, load 5-7): the sample CNN's GUI-driven run took 13-35 s with two threads and 2.9-4.6 s with one
-    (two intra-op threads on two busy cores wait at their barrier); re-measure on a quiet machine before giving
-    the trainer every core. OMP_NUM_THREADS, when set, decides instead."""
+    """torch's intra-op threads in the GUI's trainer process: every core, as headless training has (the window
+    costs the trainer little now: its live view at >= 15 frames a second takes a few % of one core, see
+    docs/training.md). Measured side by side on 2 cores (bench/training.py, 2026-12-04): keeping one core free
+    cost the sample CNN a third of its speed (GUI-driven 0.67x of headless, one intra-op thread against two)
+    and gained the MLP nothing; with every core both reach headless speed within the GUI's share.
+    OMP_NUM_THREADS, when set, decides instead."""
     if os.environ.get("OMP_NUM_THREADS", "").strip().isdigit():
         return max(1, int(os.environ["OMP_NUM_THREADS"]))
-    return max(1, len(os.sched_getaffinity(0)) - 1)
+    return max(1, len(os.sched_getaffinity(0)))
 
 
 def warm_up() -> None:
@@ -448,12 +518,14 @@ def warm_up() -> None:
 def child_main(argv: list[str]) -> None:
     import faulthandler
 
-    faulthandler.enable()  # a segfault prints the Python stack to stderr (the GUI shows its tail)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in the terminal is the GUI's to handle
+    faulthandler.enable()  # a segfault prints the Python stack to stderr (the GUI shows it: crash_details)
     os.nice(NICE)  # the window's frames get a core at once; training takes every idle cycle
     commands = Connection(int(argv[0]), writable=False)
     events = Connection(int(argv[1]), readable=False)
     child = Child(commands, events)
+    child.start_heartbeat()  # from now on: silence means stopped or hung (start-up included)
+    for sig in (signal.SIGTERM, signal.SIGINT):  # Stop (the GUI's Ctrl+C does not reach this process group)
+        signal.signal(sig, child.on_stop_signal)
     try:
         warm_up()
     except Exception as exc:  # noqa: BLE001 - the GUI shows the last stderr line: it says what failed
@@ -466,6 +538,31 @@ def child_main(argv: list[str]) -> None:
         os._exit(STARTUP_FAILED)
     child.outbox.send(Ready(os.getpid(), versions()))
     child.serve()
+
+
+CLOSE_MARGIN_S = 0.3  # of close()'s timeout: what the process needs to exit after its jobs stopped
+
+
+def crash_details(text: str) -> str:
+    """faulthandler's report in `text` (a trainer process's stderr): "Fatal Python error: ...", then the crashing
+    thread's stack ("Current thread ... (most recent call first):"), then the other threads' stacks; without the
+    list of extension modules, which says nothing about the crash. "" when `text` has no such report."""
+    start = text.rfind("Fatal Python error:")
+    if start < 0:
+        return ""
+    lines = text[start:].splitlines()
+    blocks: list[list[str]] = []
+    for line in lines[1:]:
+        if line.startswith(("Current thread ", "Thread ", "Stack (most recent call first)")):
+            blocks.append([line])
+        elif line.startswith("  File ") and blocks:
+            blocks[-1].append(line)
+        elif line.startswith(("Extension modules:", "Fatal Python error:")):
+            break
+    blocks.sort(
+        key=lambda block: not block[0].startswith(("Current thread ", "Stack "))
+    )  # the crashing one first
+    return "\n\n".join([lines[0], *("\n".join(block) for block in blocks)])
 
 
 # -- the handle (GUI side, Qt-free)
@@ -488,6 +585,7 @@ class TrainerProcess:
             stdout=self._stderr,
             stderr=self._stderr,
             close_fds=True,
+            process_group=0,  # Ctrl+C in the GUI's terminal is the GUI's; a SIGINT sent here is a Stop
         )
         os.close(cmd_read)
         os.close(ev_write)
@@ -496,6 +594,7 @@ class TrainerProcess:
         self._send_lock = threading.Lock()
         self.pid = self.popen.pid
         self.ready = False
+        self.versions: dict[str, Any] = {}  # from its Ready: torch's version, CUDA, devices (Help > About)
 
     def send(self, message: Submit | Control | Exit) -> bool:
         """False when the process is gone (its end is reported by `receive`)."""
@@ -515,7 +614,7 @@ class TrainerProcess:
         except OSError as exc:
             raise EOFError(str(exc)) from exc
         if isinstance(message, Ready):
-            self.ready = True
+            self.versions, self.ready = dict(message.versions), True  # versions first: ready means both
         return message
 
     def alive(self) -> bool:
@@ -539,20 +638,35 @@ class TrainerProcess:
             return f"signal {-code} ({name})"
         return f"exit code {code}"
 
-    def stderr_tail(self, lines: int = STDERR_TAIL_LINES) -> str:
+    def stderr_text(self, limit: int = 256 * 1024) -> str:
+        """The end of what the process wrote to stdout and stderr (at most `limit` bytes)."""
         try:
-            text = Path(self._stderr.name).read_text(encoding="utf-8", errors="replace")
+            with open(self._stderr.name, "rb") as fh:
+                fh.seek(max(0, os.fstat(fh.fileno()).st_size - limit))
+                return fh.read().decode("utf-8", errors="replace")
         except OSError:
             return ""
-        return "\n".join(text.rstrip().splitlines()[-lines:])
 
-    def close(self, timeout: float = EXIT_GRACE_S + 0.5) -> None:
-        """Ask it to exit (jobs stop and save), kill it when it does not within `timeout`, and clean up."""
+    def stderr_tail(self, lines: int = STDERR_TAIL_LINES) -> str:
+        return "\n".join(self.stderr_text().rstrip().splitlines()[-lines:])
+
+    def crash_report(self) -> str:
+        """What the Details of a crash show: faulthandler's stacks when it wrote some, else the stderr tail."""
+        text = self.stderr_text()
+        return crash_details(text) or "\n".join(text.rstrip().splitlines()[-STDERR_TAIL_LINES:])
+
+    def close(self, timeout: float = EXIT_GRACE_S + 0.5) -> bool:
+        """Ask it to exit (jobs stop and save, within `timeout` less a margin for the exit itself), kill it when
+        it does not exit within `timeout`, and clean up. True when it exited by itself with every job ended (a
+        training job's checkpoint and summary written); False when a job was still in a step, or it was killed."""
+        clean = not self.alive() and self.popen.returncode == 0
         if self.alive():
-            self.send(Exit())
-            if not self.wait_ended(timeout):
+            self.send(Exit(grace_s=max(0.1, timeout - CLOSE_MARGIN_S)))
+            clean = self.wait_ended(timeout) and self.popen.returncode == 0
+            if not clean:
                 self.kill()
         self.dispose()
+        return clean
 
     def kill(self) -> None:
         if self.alive():

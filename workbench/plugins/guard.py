@@ -16,6 +16,7 @@ from typing import Any
 from workbench.core.errors import Cancelled, UserError
 from workbench.core.model.registry import LayerError
 from workbench.plugins.api import PluginError
+from workbench.plugins.confine import PluginExited, plugin_code
 
 log = logging.getLogger("workbench.plugins")
 GUARDED = "__workbench_plugin_guard__"
@@ -34,9 +35,12 @@ def _wrap(fn: Callable | None, what: str, error: Callable[[str], Exception]) -> 
     @functools.wraps(fn)
     def guarded(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with plugin_code():  # what it prints goes to stderr, never into the CLI's --json output
+                return fn(*args, **kwargs)
         except (LayerError, UserError, Cancelled):
             raise
+        except PluginExited as exc:  # os._exit from plugin code during a CLI command
+            raise error(f"{what} failed: {exc}; this is a bug in the plugin") from None
         except Exception as exc:
             log.warning("%s raised %s", what, _describe(exc), exc_info=True)
             raise error(f"{what} failed: {_describe(exc)}; this is a bug in the plugin") from exc
@@ -63,7 +67,8 @@ def guard_source(source, plugin_id: str):
 
         def safe_detect(path, _detect=detect):
             try:
-                return bool(_detect(path))
+                with plugin_code():
+                    return bool(_detect(path))
             except Exception as exc:  # noqa: BLE001 - a bad guess must not stop detection of other kinds
                 log.warning("%s: detect(%s) raised %s", what, path, _describe(exc))
                 return False

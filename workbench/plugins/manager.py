@@ -29,6 +29,7 @@ from typing import Any
 
 from workbench.plugins.api import ENTRY_POINT_GROUP, PanelContribution, Plugin, PluginAPI
 from workbench.plugins.builtin import BUILTINS
+from workbench.plugins.confine import PLUGIN_MODULE_PREFIXES, PluginExited, PluginMovedFolder, confined_load
 from workbench.plugins.state import load_state, save_state, state_path
 
 log = logging.getLogger("workbench.plugins")
@@ -166,32 +167,49 @@ class PluginManager:
         before = _snapshot()
         started = time.perf_counter()
         try:
-            if c.register is not None:
-                register, plugin = c.register, c.plugin
-            else:
-                register, plugin = _entry_of(_import_with_deadline(c), c)
-                record.module = c.module
-            record.name, record.version, record.description = plugin.name, plugin.version, plugin.description
-            register(PluginAPI(plugin, c.id, c.location))
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - isolation: nothing a plugin raises stops start-up
+            with confined_load():  # os._exit refused, os.chdir undone, prints kept off the CLI's stdout
+                if c.register is not None:
+                    register, plugin = c.register, c.plugin
+                else:
+                    register, plugin = _entry_of(_import_with_deadline(c), c)
+                    record.module = c.module
+                record.name, record.version, record.description = (
+                    plugin.name,
+                    plugin.version,
+                    plugin.description,
+                )
+                register(PluginAPI(plugin, c.id, c.location))
+        except (Exception, SystemExit, PluginExited) as exc:  # noqa: BLE001 - isolation: nothing a plugin raises stops start-up
             _unregister(_diff(before, _snapshot()))
             _forget_modules(c.module)
             record.module = None
             if isinstance(exc, PluginTimeout):
-                self._disable_hung(record)
+                self._disable_for_next_starts(record)
                 self._fail(record, str(exc), None)
+            elif isinstance(exc, (PluginExited, PluginMovedFolder)):
+                self._disable_for_next_starts(record)
+                self._fail(
+                    record,
+                    f"{exc}; it is disabled (fix it, then `workbench plugins enable {c.id}` or Help > Plugins)",
+                    None,
+                )
             else:
                 self._fail(record, f"{type(exc).__name__}: {exc}", _plugin_traceback(exc))
             return
         finally:
             record.seconds = time.perf_counter() - started
         record.contributions = _diff(before, _snapshot())
+        if (
+            c.origin == ENTRY_POINT and c.module
+        ):  # its package's code is plugin code (confine.exit_unless_plugin)
+            PLUGIN_MODULE_PREFIXES.add(c.module.split(".")[0] + ".")
         if c.origin != BUILTIN:
             _guard_contributions(record)
         self.records.append(record)
 
-    def _disable_hung(self, record: PluginRecord) -> None:
-        """A plugin whose import did not finish is disabled for the next starts, so they do not wait again."""
+    def _disable_for_next_starts(self, record: PluginRecord) -> None:
+        """A plugin whose import did not finish (or that tried to end the process or move its working folder) is
+        disabled for the next starts, so they do not wait or fight it again."""
         if record.id not in self.state.disabled:
             self.state.disabled = sorted([*self.state.disabled, record.id])
             try:

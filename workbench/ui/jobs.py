@@ -15,11 +15,27 @@ thread (`GuiJob`). Either way:
 - `TrainerHost` restarts a trainer process that ends, with backoff (RESTART_BACKOFF_S), at most MAX_STARTS times
   in a row without one reaching Ready; then it gives up (sig_gave_up with the child's stderr tail) until
   `retry()`;
-- `JobRunner.shutdown()` is the one shutdown policy: every job is asked to stop, the window waits at most
-  SHUTDOWN_S, the trainer process is closed (asked to exit when a job there writes files, killed when it does
-  not exit in time, or at once when there is nothing to save) and a thread that is stuck
-  is left behind without ever being destroyed while it runs (`workbench.app` then ends the process with
+- `JobRunner.shutdown(timeout_s)` is the one shutdown policy: every job is asked to stop, the window waits at most
+  `timeout_s` (SHUTDOWN_S by default), the trainer process is closed (asked to exit when a job there writes
+  files, killed when it does not exit in time, or at once when there is nothing to save) and a thread that is
+  stuck is left behind without ever being destroyed while it runs (`workbench.app` then ends the process with
   os._exit, so Qt never aborts on "QThread: Destroyed while thread is still running").
+  It returns a `StopReport` that keeps the close dialog's promise honest:
+      report = session.jobs.shutdown(timeout_s)   # blocks at most timeout_s
+      report.saved            True: every job that writes files stopped at a step boundary in time (a training
+                              run wrote its checkpoint and summary.json, status stopped); False: a step was
+                              longer than timeout_s and the trainer process was killed (nothing new written)
+      report.run_dir          the training run's folder (None when no run had started)
+      report.last_step        the last step the window saw
+      report.checkpoint_step  the step of the newest checkpoint on disk (None: none yet)
+      report.line()           one line for the user: "Stopped at step 1,200: the checkpoint and summary are
+                              saved." or "The step could not be interrupted within 2 s: no checkpoint since
+                              step 1,000 (the run resumes from there)."
+- Liveness: the trainer process sends a heartbeat every HEARTBEAT_S from a thread of its own; after
+  NOT_RESPONDING_S without any message (STARTUP_SILENCE_S before its first), `sig_not_responding(seconds)` says
+  so (a stopped or hung process; a long step still beats), `sig_responding()` when it answers again. The user's
+  way out: `TrainerHost.wait_longer()` (ask again after WAIT_LONGER_S more) or `end_unresponsive()` (killed; its
+  jobs end as crashes, a training run stays resumable from its last checkpoint).
 
 The GUI process never imports torch for this: events are the core's plain frozen dataclasses.
 """
@@ -27,10 +43,13 @@ The GUI process never imports torch for this: events are the core's plain frozen
 from __future__ import annotations
 
 import collections
+import dataclasses
 import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal, Slot
@@ -41,6 +60,7 @@ from workbench.core.jobs import (
     Done,
     ErrorKind,
     Events,
+    Heartbeat,
     JobError,
     Placement,
     Ready,
@@ -49,14 +69,42 @@ from workbench.core.jobs import (
 )
 
 SHUTDOWN_S = 1.8  # closing the window: every job and the trainer process end within this
-FRAME_MS = 50  # the live training view: at most 20 frames a second (>= 15 wanted; a frame costs GUI CPU)
+FRAME_MS = 60  # the live training view: at most 16.7 frames a second (>= 15 wanted; a frame costs GUI CPU)
 DRAIN_MS = 40  # other jobs deliver their events 25 times a second
 MAX_STARTS = 3  # trainer process starts in a row that never reach Ready before the host gives up
 RESTART_BACKOFF_S = (0.0, 0.5, 2.0)  # wait before the 1st, 2nd, 3rd start in a row without a Ready
+NOT_RESPONDING_S = 6.0  # no message from the trainer process for this long: "not responding"
+STARTUP_SILENCE_S = 20.0  # the same before its first message (a loaded machine starts Python slowly)
+WAIT_LONGER_S = 30.0  # "Wait": ask again after this much more silence
 _ABANDONED: list = []  # stuck QThreads that must outlive their window (never destroyed running)
 _RUNNERS: list = []  # open JobRunners (held until shut down: a running QThread is never freed)
 
-__all__ = ["ErrorKind", "Job", "JobError", "JobRunner", "ProcessJob", "ThreadJob", "describe"]
+__all__ = ["ErrorKind", "Job", "JobError", "JobRunner", "ProcessJob", "StopReport", "ThreadJob", "describe"]
+
+
+@dataclass(frozen=True)
+class StopReport:
+    """How `JobRunner.shutdown` ended the jobs that write files (see the module docstring)."""
+
+    saved: bool = True
+    run_dir: Path | None = None
+    last_step: int = 0
+    checkpoint_step: int | None = None
+    timeout_s: float = 0.0
+
+    def line(self) -> str:
+        if self.run_dir is None:
+            return "Stopped." if self.saved else f"The job could not be stopped within {self.timeout_s:g} s."
+        if self.saved:
+            if self.checkpoint_step is None:
+                return "Stopped before the first checkpoint: nothing to resume from."
+            return f"Stopped at step {self.checkpoint_step:,}: the checkpoint and summary are saved."
+        since = (
+            f"no checkpoint since step {self.checkpoint_step:,} (the run resumes from there)"
+            if self.checkpoint_step is not None
+            else "no checkpoint was written"
+        )
+        return f"The step could not be interrupted within {self.timeout_s:g} s: {since}."
 
 
 def describe(error: JobError) -> str:
@@ -257,6 +305,7 @@ class ProcessJob(Job):
         self.job_id = 0
         self.last_step = 0  # the last training step seen: a crash report names it
         self.device = ""
+        self.run_dir: Path | None = None  # a training job's run folder (from its "started" event)
 
     def _begin(self) -> None:
         self.host.submit(self)
@@ -267,12 +316,14 @@ class ProcessJob(Job):
 
     def _push(self, events: list) -> None:
         for event in reversed(events):
-            if getattr(event, "kind", None) == "batch":
-                self.last_step = event.step
+            kind = getattr(event, "kind", None)
+            if kind in ("batch", "batches"):  # a BatchEnd, or a run of them column by column (BatchEnds)
+                self.last_step = event.step if kind == "batch" else event.columns["step"][-1]
                 break
         for event in events:
             if getattr(event, "kind", None) == "started":
                 self.device = event.device
+                self.run_dir = Path(event.run_dir) if event.run_dir else None
         super()._push(events)
 
 
@@ -285,13 +336,15 @@ class ProcessSupply:
 
         return TrainerProcess()
 
-    def release(self, process, running: list, timeout_s: float) -> None:
-        """`running`: the JobDefs of the jobs still running there."""
+    def release(self, process, running: list, timeout_s: float) -> bool:
+        """`running`: the JobDefs of the jobs still running there. True when the jobs that write files stopped
+        and saved in time (TrainerProcess.close)."""
         if any(definition.writes for definition in running):
-            process.close(timeout_s)  # its jobs stop, save and clean up
-        else:  # nothing to save: at once (a process still importing torch would not read Exit for seconds)
-            process.kill()
-            process.dispose()
+            return process.close(timeout_s)  # its jobs stop, save and clean up
+        # nothing to save: at once (a process still importing torch would not read Exit for seconds)
+        process.kill()
+        process.dispose()
+        return True
 
 
 PROCESSES = ProcessSupply()
@@ -306,6 +359,10 @@ class TrainerHost(QThread):
     sig_process_started = Signal(int)  # pid: the process is Ready
     sig_process_died = Signal(str)  # how it ended, for the status bar
     sig_gave_up = Signal(str, str)  # one line (what failed), the child's stderr tail: offer Retry
+    sig_not_responding = Signal(
+        float
+    )  # seconds without a word from the trainer process (repeated while silent)
+    sig_responding = Signal()  # it answers again (or it ended: the usual death handling follows)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -320,7 +377,13 @@ class TrainerHost(QThread):
         self.starts = 0  # processes spawned (the first one included)
         self.failed_starts = 0  # starts in a row that ended before Ready
         self.failure: JobError | None = None  # set when the host gave up: why
-        self.versions: dict = {}  # torch's version, CUDA, devices: from the last Ready (Help > About)
+        self._versions: dict = {}  # of the last process that was ready
+        self.last_heard = time.monotonic()  # the last message from the current process (any kind)
+        self.heard_any = False  # the current process has sent anything (start-up gets more patience)
+        self.not_responding = False
+        self._patience_until = 0.0  # "Wait": no report before this (monotonic)
+        self._ended_by_user = False  # end_unresponsive(): the jobs' crash says so
+        self._reported = 0  # the whole seconds of silence last reported
 
     # -- GUI thread
     # --------------------------------------------------------------------------------------------
@@ -372,29 +435,76 @@ class TrainerHost(QThread):
             return bool(self._jobs)
 
     @property
+    def versions(self) -> dict:
+        """torch's version, CUDA, devices: from the Ready of the current process, else of the last one (Help >
+        About). A process taken ready (a parked one) brings its own."""
+        process = self.process
+        if process is not None and process.ready:
+            self._versions = process.versions
+        return self._versions
+
+    @property
     def ready(self) -> bool:
         """The trainer process has imported torch and starts a job at once (sig_process_started says when)."""
         process = self.process
         return process is not None and process.ready
 
-    def shutdown(self, timeout_s: float = SHUTDOWN_S) -> None:
+    def shutdown(self, timeout_s: float = SHUTDOWN_S) -> StopReport:
         """Stop reading and close the process: asked to exit (jobs stop and save a checkpoint) and killed when it
-        does not within `timeout_s` when a job there writes files, else ended at once."""
+        does not within `timeout_s` when a job there writes files, else ended at once. Says whether the jobs
+        that write files stopped and saved in time."""
         deadline = time.monotonic() + timeout_s
         self._stop.set()
         self.wait(max(0, int((deadline - time.monotonic()) * 1000)))
         with self._lock:
             process, self.process = self.process, None
             jobs, self._jobs = list(self._jobs.values()), {}
+        saved = True
         if process is not None:
             running = [job.definition for job in jobs]
-            PROCESSES.release(process, running, max(0.1, deadline - time.monotonic()))
+            saved = PROCESSES.release(process, running, max(0.1, deadline - time.monotonic())) is not False
         for job in jobs:
             job._end(JobError(ErrorKind.CANCELLED, "the window closed before the job finished"))
+        training = next((job for job in jobs if job.run_dir is not None), None)
+        if training is None:
+            return StopReport(saved, timeout_s=timeout_s)
+        from workbench.core.training.checkpoints import checkpoint_step
+
+        return StopReport(
+            saved, training.run_dir, training.last_step, checkpoint_step(training.run_dir), timeout_s
+        )
 
     def _spawn(self):
         self.starts += 1
+        self.last_heard, self.heard_any = time.monotonic(), False
         return PROCESSES.take()
+
+    def silence(self) -> float:
+        """Seconds since the trainer process last said anything."""
+        return time.monotonic() - self.last_heard
+
+    def wait_longer(self) -> None:
+        """The user chose to wait: no new "not responding" report for WAIT_LONGER_S."""
+        self._patience_until = time.monotonic() + WAIT_LONGER_S
+
+    def end_unresponsive(self) -> None:
+        """The user ended a trainer that does not answer: killed (a stopped process too); its jobs end as crashes
+        that say so, a training run stays resumable from its last checkpoint; a fresh process starts."""
+        with self._lock:
+            process = self.process
+        if process is not None and process.alive():
+            self._ended_by_user = True
+            process.popen.kill()  # the reader thread sees it end and reports it
+
+    def _check_silence(self, process) -> None:
+        """Report a silent process once a second while it stays silent (after the patience it is owed)."""
+        limit = NOT_RESPONDING_S if self.heard_any else STARTUP_SILENCE_S
+        silent = self.silence()
+        if silent < limit or time.monotonic() < self._patience_until or not process.alive():
+            return
+        if not self.not_responding or int(silent) != self._reported:
+            self.not_responding, self._reported = True, int(silent)
+            self.sig_not_responding.emit(silent)
 
     # -- the reader thread
     # -------------------------------------------------------------------------------------
@@ -410,14 +520,21 @@ class TrainerHost(QThread):
                 self._on_process_ended(process)
                 continue
             if message is not None:
+                self.last_heard, self.heard_any = time.monotonic(), True
+                if self.not_responding:
+                    self.not_responding, self._patience_until = False, 0.0
+                    self.sig_responding.emit()
                 self._dispatch(message)
+            else:
+                self._check_silence(process)
             if self._recycle:
                 self._recycle_process(process)
 
-    def _dispatch(self, message: Ready | Events | Done) -> None:
+    def _dispatch(self, message: Ready | Events | Done | Heartbeat) -> None:
+        if isinstance(message, Heartbeat):
+            return
         if isinstance(message, Ready):
             self.failed_starts = 0
-            self.versions = dict(message.versions)
             self.sig_process_started.emit(message.pid)
             return
         with self._lock:
@@ -435,10 +552,14 @@ class TrainerHost(QThread):
 
     def _on_process_ended(self, process) -> None:
         how = process.how_it_ended()
-        tail = process.stderr_tail()
+        tail = process.crash_report()
         never_ready = not process.ready
         process.dispose()
-        self.failed_starts += 1 if never_ready else 0
+        by_user, self._ended_by_user = self._ended_by_user, False
+        if self.not_responding:
+            self.not_responding, self._patience_until = False, 0.0
+            self.sig_responding.emit()
+        self.failed_starts += 1 if never_ready and not by_user else 0
         gave_up = never_ready and self.failed_starts >= MAX_STARTS
         if never_ready:
             last = tail.strip().splitlines()[-1] if tail.strip() else f"it ended with {how}"
@@ -447,10 +568,19 @@ class TrainerHost(QThread):
             jobs, self._jobs = list(self._jobs.values()), {}
             self.process = None
         for job in jobs:
-            if never_ready:
+            where = f" at step {job.last_step:,}" if job.last_step else ""
+            if by_user:
+                resumable = "; the run can be resumed from its last checkpoint" if job.run_dir else ""
+                job._end(
+                    JobError(
+                        ErrorKind.CRASH,
+                        f"the trainer process was not responding and was ended{where}{resumable}",
+                        tail or None,
+                    )
+                )
+            elif never_ready:
                 job._end(error)
             else:
-                where = f" at step {job.last_step:,}" if job.last_step else ""
                 job._end(
                     JobError(ErrorKind.CRASH, f"the trainer process ended with {how}{where}", tail or None)
                 )
@@ -546,11 +676,12 @@ class JobRunner(QObject):
             self._live.remove(job)
         job.deleteLater()
 
-    def shutdown(self, timeout_s: float = SHUTDOWN_S) -> None:
+    def shutdown(self, timeout_s: float = SHUTDOWN_S) -> StopReport:
         """Every job stops (training saves a checkpoint); returns within `timeout_s`; nothing is left running
-        except threads stuck in a step, which are kept alive (see the module docstring)."""
+        except threads stuck in a step, which are kept alive (see the module docstring). The StopReport says
+        whether the checkpoint was written (a second call reports nothing to stop)."""
         if self.closing:
-            return
+            return StopReport()
         self.closing = True
         if self in _RUNNERS:
             _RUNNERS.remove(self)
@@ -564,9 +695,10 @@ class JobRunner(QObject):
                 job.thread.setParent(None)
                 job.setParent(None)
                 _ABANDONED.append(job)
-        self.host.shutdown(max(0.3, deadline - time.monotonic()))
+        report = self.host.shutdown(max(0.3, deadline - time.monotonic()))
         self._jobs.clear()
         self._live.clear()
+        return dataclasses.replace(report, timeout_s=timeout_s)
 
 
 def shutdown_all() -> None:

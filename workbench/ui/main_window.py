@@ -27,8 +27,9 @@ from PySide6.QtWidgets import (
 from workbench import __version__
 from workbench.core.errors import UserError
 from workbench.core.project import SUFFIX, autosave_path
+from workbench.ui import project_guard
 from workbench.ui.panels import PANELS
-from workbench.ui.session import ProjectSession
+from workbench.ui.session import ProjectSession, SaveConflict
 
 MAX_RECENT = 8
 FIRST_SCREEN_SHARE = 0.8  # the first window takes this share of the screen's width and height
@@ -53,6 +54,8 @@ class MainWindow(QMainWindow):
         """`defer_panels`: docks first, panels on `build_panels()`, so the window can be shown sooner."""
         super().__init__()
         self._defer_panels = defer_panels
+        self._closed = False  # closeEvent accepted (a second close does nothing more)
+        self._no_questions = False  # Ctrl-C with nobody to answer: close with a clean stop, no dialogs
         self._factories: dict[str, tuple[str, str]] = {}
         self.setObjectName("mainWindow")
         self.session = session or ProjectSession(self)
@@ -128,6 +131,15 @@ class MainWindow(QMainWindow):
             panel = _panel_error_widget(title, exc)
         self.docks[object_name].setWidget(panel)
         self.panels[object_name] = panel
+        if object_name == "builderDock" and hasattr(self, "edit_menu"):  # (deferred panels: built later)
+            self._fill_edit_menu(panel)
+
+    def _fill_edit_menu(self, builder) -> None:
+        """Edit > Undo / Redo: the builder's own actions (its undo stack sets their enabled state and text)."""
+        for name in ("undo_action", "redo_action"):
+            action = getattr(builder, name, None)
+            if action is not None:
+                self.edit_menu.addAction(action)
 
     def build_panels(self) -> None:
         """Build the panels of a window made with `defer_panels=True` (the app shows the window first). The
@@ -199,6 +211,11 @@ class MainWindow(QMainWindow):
         self._action("Save &As...", self.save_as, "Ctrl+Shift+S", file_menu)
         file_menu.addSeparator()
         self._action("&Quit", self.close, "Ctrl+Q", file_menu)
+
+        self.edit_menu = self.menuBar().addMenu("&Edit")
+        self.edit_menu.setObjectName("editMenu")
+        if "builderDock" in self.panels:
+            self._fill_edit_menu(self.panels["builderDock"])
 
         view_menu = self.menuBar().addMenu("&View")
         for dock in self.docks.values():
@@ -352,22 +369,25 @@ class MainWindow(QMainWindow):
     # -- project commands
     # -------------------------------------------------------------------------------------------
     def _confirm_discard(self) -> bool:
-        """True when it is fine to drop the current document (saved, or the user said so)."""
+        """True when it is fine to drop the current document (saved, or the user said so). Discard drops the
+        autosave (no recovery prompt next time) and an untitled project's runs (the question says so)."""
         if not self.session.dirty:
             return True
         answer = self._ask_save_changes()
         if answer == QMessageBox.Save:
             return self.save()
-        return answer == QMessageBox.Discard
+        if answer == QMessageBox.Discard:
+            self.session.discard()
+            return True
+        return False
 
     def _ask_save_changes(self):
-        return QMessageBox.question(
-            self,
-            "Unsaved changes",
-            f"Save the changes to “{self.session.display_name}” first?",
-            QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel,
-            QMessageBox.Save,
+        session = self.session
+        text = project_guard.save_changes_text(session.display_name, session.unsaved_runs, session._dirty)
+        answer = project_guard.ask(
+            self, "Unsaved changes", text, ["Save", "Discard", "Cancel"], "Save", "saveChangesBox"
         )
+        return {"Save": QMessageBox.Save, "Discard": QMessageBox.Discard}.get(answer, QMessageBox.Cancel)
 
     def _training_panel(self):
         return self.panels.get("trainingDock")
@@ -465,6 +485,29 @@ class MainWindow(QMainWindow):
         self._offer_autosave_recovery()
         return True
 
+    def offer_untitled_recovery(self) -> bool:
+        """At start-up: untitled projects of earlier sessions that have runs; Recover opens one (unsaved),
+        Discard deletes one after a confirmation. True when one was recovered."""
+        from workbench.core.project_files import untitled_projects
+        from workbench.ui.session import untitled_root
+
+        found = untitled_projects(untitled_root(), exclude=self.session._untitled)
+        if not found:
+            return False
+        dialog = project_guard.RecoveryDialog(found, self)
+        self.recovery_dialog = dialog
+        if not dialog.exec() or dialog.recovered is None or not self._confirm_discard():
+            return False
+        try:
+            self.session.adopt_untitled(dialog.recovered)
+        except UserError as exc:
+            self.show_error("Cannot recover the project", str(exc))
+            return False
+        self.statusBar().showMessage(
+            "Recovered an unsaved project: save it (Ctrl+S) to keep its runs", 10_000
+        )
+        return True
+
     def _offer_autosave_recovery(self) -> None:
         """A newer autosave beside the project means the last session ended with unsaved edits."""
         side = autosave_path(self.session.path)
@@ -488,22 +531,85 @@ class MainWindow(QMainWindow):
                 self.show_error("Cannot recover autosave", str(exc))
 
     def save(self) -> bool:
+        """Save to the project's file; a file moved, deleted or changed elsewhere since it was read asks first
+        (never re-created at its old path, never silently overwritten)."""
         if self.session.path is None:
             return self.save_as()
+        try:
+            self.session.check_file()
+        except SaveConflict as conflict:
+            return self._resolve_conflict(conflict)
         return self._save_to(self.session.path)
 
-    def save_as(self) -> bool:
-        start = str(self.session.path or Path.home() / f"{self.session.display_name}{SUFFIX}")
-        path, _ = QFileDialog.getSaveFileName(self, "Save project as", start, FILE_FILTER)
+    def _resolve_conflict(self, conflict: SaveConflict) -> bool:
+        name = conflict.path.name
+        if conflict.kind == "moved":
+            where = f" Its folder is now {conflict.moved_to.parent}." if conflict.moved_to else ""
+            answer = project_guard.ask(
+                self,
+                "Project moved",
+                f"“{name}” is no longer at {conflict.path.parent} (moved, renamed or deleted).{where} "
+                "Choose where to save it.",
+                ["Save As…", "Cancel"],
+                "Save As…",
+                "projectMovedBox",
+            )
+            start = conflict.moved_to or Path.home() / name
+            return answer == "Save As…" and self.save_as(start)
+        answer = project_guard.ask(
+            self,
+            "Project changed on disk",
+            f"“{name}” was changed on disk (another window or program saved it) since it was opened here. "
+            "Reload it (this window's changes are dropped), overwrite it with this window's version, or save "
+            "this version as another file?",
+            ["Reload", "Overwrite", "Save As…", "Cancel"],
+            "Save As…",
+            "projectChangedBox",
+        )
+        if answer == "Reload":
+            try:
+                self.session.reload()
+            except UserError as exc:
+                self.show_error("Cannot reload project", str(exc))
+                return False
+            return True
+        if answer == "Overwrite":
+            return self._save_to(conflict.path, force=True)
+        return answer == "Save As…" and self.save_as()
+
+    def save_as(self, start: Path | None = None) -> bool:
+        """Save As; a saved project's runs are copied (default) or moved to the new folder, as the user says."""
+        start = start or self.session.path or Path.home() / f"{self.session.display_name}{SUFFIX}"
+        path, _ = QFileDialog.getSaveFileName(self, "Save project as", str(start), FILE_FILTER)
         if not path:
             return False
         if not path.endswith(SUFFIX):
             path += SUFFIX
-        return self._save_to(Path(path))
+        runs = "copy"
+        from workbench.core.project import runs_dir
+        from workbench.core.project_files import count_runs
 
-    def _save_to(self, path: Path) -> bool:
+        count = count_runs(self.session.runs_dir) if self.session.path is not None else 0
+        if count and runs_dir(path) != self.session.runs_dir:
+            answer = project_guard.ask(
+                self,
+                "Runs of the project",
+                f"“{self.session.display_name}” has {count} run(s) in {self.session.runs_dir}. Copy them beside "
+                "the new file (the old project keeps its own), or move them?",
+                ["Copy runs", "Move runs", "Leave them", "Cancel"],
+                "Copy runs",
+                "saveAsRunsBox",
+            )
+            if answer == "Cancel":
+                return False
+            runs = {"Copy runs": "copy", "Move runs": "move"}.get(answer, "leave")
+        return self._save_to(Path(path), runs=runs)
+
+    def _save_to(self, path: Path, runs: str = "copy", force: bool = False) -> bool:
         try:
-            self.session.save(path)
+            self.session.save(path, runs=runs, force=force)
+        except SaveConflict as conflict:
+            return self._resolve_conflict(conflict)
         except UserError as exc:
             self.show_error("Cannot save project", str(exc))
             return False
@@ -514,6 +620,10 @@ class MainWindow(QMainWindow):
     def show_error(self, title: str, message: str) -> None:
         self.statusBar().showMessage(message, 10_000)
         QMessageBox.warning(self, title, message)
+
+    def last_project(self) -> str | None:
+        """The project opened last (Open Recent's first entry) when it still exists: the app reopens it."""
+        return next((p for p in self._recent() if Path(p).is_file()), None)
 
     def _recent(self) -> list[str]:
         value = self.settings.value("recent", [])
@@ -587,25 +697,92 @@ class MainWindow(QMainWindow):
     # -- closing
     # ------------------------------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
-        for panel in self.panels.values():
-            confirm = getattr(panel, "confirm_close", None)
-            if confirm is not None and not confirm():
-                event.ignore()
-                return
-        if not self._confirm_discard():
+        if self._closed:
+            event.accept()
+            return
+        then = self._confirm_close()
+        if then is None:
             event.ignore()
             return
+        self._closed = True
         self._save_layout()
-        self.shutdown()
+        report = self.shutdown()
+        if then == "discard":  # after the stop: the run being written is part of what is discarded
+            self.session.discard()
+        else:
+            self.session.adopt_pending_runs()  # a run that trained at the first Save joins the others now
+        if report.run_dir is not None and not report.saved:
+            self.show_error("The run could not be stopped in time", report.line())
         event.accept()
 
-    def shutdown(self) -> None:
-        """Stop every background job (training saves a checkpoint) and the trainer process: within 2 s."""
+    def _confirm_close(self) -> str | None:
+        """The one question before the window closes: None to stay open, else "keep" or "discard". A run that
+        trains is paused while the question is open and stopped (with a checkpoint) before anything else."""
+        if self._no_questions:
+            self.session.autosave()  # unsaved edits are offered for recovery at the next open
+            return "keep"
+        for panel in self.panels.values():
+            confirm = getattr(panel, "confirm_close", None)
+            if panel is not self._training_panel() and confirm is not None and not confirm():
+                return None
+        panel = self._training_panel()
+        if not getattr(panel, "running", False):
+            return "keep" if self._confirm_discard() else None
+        was_paused = panel.paused
+        if not was_paused and panel.state == "running":
+            panel.toggle_pause()  # training does not go on while the question is open
+        session = self.session
+        from workbench.ui.jobs import SHUTDOWN_S
+
+        text = (
+            f"A run of “{session.display_name}” is training. Closing stops it first: a checkpoint is saved if "
+            f"the current step ends within {SHUTDOWN_S:g} s (if not, you are told, and the run resumes from "
+            "its last checkpoint)."
+        )
+        if session.dirty:
+            extra = project_guard.save_changes_text(
+                session.display_name, session.unsaved_runs, session._dirty
+            )
+            buttons = ["Save", "Discard", "Cancel"]
+            text = f"{text}\n\n{extra}"
+        else:
+            buttons = ["Stop and quit", "Cancel"]
+        answer = project_guard.ask(
+            self, "Training is running", text, buttons, buttons[0], "closeWhileTrainingBox"
+        )
+        if self._closed:  # a second Ctrl-C closed the window meanwhile
+            return None
+        if answer == "Save" and not self.save():
+            answer = "Cancel"
+        if answer == "Cancel":
+            if panel.running and panel.paused and not was_paused:
+                panel.toggle_pause()
+            return None
+        return "discard" if answer == "Discard" else "keep"
+
+    def on_interrupt(self, forced: bool = False) -> None:
+        """Ctrl-C in the terminal: Quit (the same questions) when someone can answer them; otherwise, or on a
+        second Ctrl-C, close without questions (the run stops with its checkpoint, edits go to the autosave)."""
+        from PySide6.QtWidgets import QApplication
+
+        if not forced and project_guard.can_ask() and QApplication.activeModalWidget() is None:
+            self.close()
+            return
+        self._no_questions = True
+        while (modal := QApplication.activeModalWidget()) is not None and modal is not self:
+            modal.reject() if hasattr(modal, "reject") else modal.close()
+            modal.hide()
+        self.close()
+        QApplication.quit()
+
+    def shutdown(self):
+        """Stop every background job (training saves a checkpoint) and the trainer process: within 2 s. The
+        StopReport says whether the run's checkpoint was written."""
         for panel in self.panels.values():
             stop = getattr(panel, "shutdown", None)
             if stop is not None:
                 stop()
-        self.session.jobs.shutdown()
+        return self.session.jobs.shutdown()
 
 
 def _spec_hint(path) -> str | None:

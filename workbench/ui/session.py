@@ -14,10 +14,20 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 
 from workbench.core.data.settings import DatasetSettings
+from workbench.core.errors import UserError
 from workbench.core.export.settings import ExportSettings
 from workbench.core.io import atomic_write_text
 from workbench.core.model.spec import ModelSpec
 from workbench.core.project import Project, autosave_path, load_project, runs_dir, save_project
+from workbench.core.project_files import (
+    UNTITLED_DOCUMENT,
+    FileStamp,
+    FollowedFolder,
+    changed_on_disk,
+    count_runs,
+    file_stamp,
+    transfer_runs,
+)
 from workbench.core.training.config import TrainingConfig
 from workbench.ui.jobs import JobRunner
 from workbench.ui.memory import MemoryPlanner
@@ -34,23 +44,25 @@ def untitled_folder() -> Path:
     return user_data_dir() / "untitled" / f"{stamp}-{uuid.uuid4().hex[:6]}"
 
 
+class SaveConflict(Exception):
+    """Save to the project's own path refused: the file moved or vanished ("moved"), or another window or
+    program changed it since it was opened or saved ("changed"). The window asks what to do."""
+
+    def __init__(self, kind: str, path: Path, moved_to: Path | None = None):
+        super().__init__(kind)
+        self.kind, self.path, self.moved_to = kind, path, moved_to
+
+
 def move_runs(source: Path, target: Path) -> list[Path]:
     """Move every finished run folder from `source` into `target` (a name taken there gets a suffix); a run
     still being written stays. Returns the runs left behind."""
-    from workbench.core.training.runs import list_runs
+    return transfer_runs(source, target, move=True)
 
-    left = []
-    for run in list_runs(source):
-        if run.summary is None and run._writer_alive():
-            left.append(run.path)
-            continue
-        target.mkdir(parents=True, exist_ok=True)
-        dest, n = target / run.id, 1
-        while dest.exists():
-            n += 1
-            dest = target / f"{run.id}-{n}"
-        shutil.move(str(run.path), str(dest))
-    return left
+
+def untitled_root() -> Path:
+    from workbench.core.paths import user_data_dir
+
+    return user_data_dir() / "untitled"
 
 
 COMMANDS = {  # id: (text, tip, shortcut): the menus, the toolbar and the panels share these QActions
@@ -98,6 +110,9 @@ class ProjectSession(QObject):
         self._saved_json = self.project.to_json()  # the document as last saved / opened (undo back = clean)
         self._untitled = untitled_folder()  # an unsaved project's runs live here until its first Save
         self._pending_runs: Path | None = None  # runs still training at the first Save: moved when done
+        self._stamp: FileStamp | None = None  # the project file as opened / saved (changed on disk since?)
+        self._folder: FollowedFolder | None = None  # the project's folder, followed when it moves
+        self._unsaved_runs = False  # an untitled project with runs: unsaved until its first Save
         self._autosave = QTimer(self)
         self._autosave.setSingleShot(True)
         self._autosave.setInterval(AUTOSAVE_MS)
@@ -112,7 +127,13 @@ class ProjectSession(QObject):
     # ---------------------------------------------------------------------------------------------
     @property
     def dirty(self) -> bool:
-        return self._dirty
+        """Unsaved edits, or an untitled project that has runs (they are lost unless it is saved)."""
+        return self._dirty or self._unsaved_runs
+
+    @property
+    def unsaved_runs(self) -> int:
+        """How many runs an untitled project has (0 once saved: they live beside the file)."""
+        return count_runs(self._untitled / "runs") if self.path is None else 0
 
     def _set_dirty(self, dirty: bool) -> None:
         if dirty and self.project.to_json() == self._saved_json:
@@ -120,8 +141,26 @@ class ProjectSession(QObject):
         if dirty:
             self._autosave.start()
         if dirty != self._dirty:
+            before = self.dirty
             self._dirty = dirty
-            self.sig_dirty_changed.emit(dirty)
+            if self.dirty != before:
+                self.sig_dirty_changed.emit(self.dirty)
+
+    def _check_unsaved_runs(self) -> None:
+        """An untitled project that gained runs counts as unsaved; its document is kept beside the runs, so
+        the start-up recovery can bring back both."""
+        before = self.dirty
+        self._unsaved_runs = self.unsaved_runs > 0
+        if self._unsaved_runs:
+            self._write_untitled_document()
+        if self.dirty != before:
+            self.sig_dirty_changed.emit(self.dirty)
+
+    def _write_untitled_document(self) -> None:
+        try:
+            atomic_write_text(self._untitled / UNTITLED_DOCUMENT, self.project.to_json())
+        except Exception as exc:  # noqa: BLE001 - must never break training or editing
+            self.sig_status.emit(f"Could not keep the untitled project beside its runs: {exc}")
 
     @property
     def runs_dir(self) -> Path:
@@ -145,16 +184,36 @@ class ProjectSession(QObject):
         project = load_project(path)
         self._replace(project, Path(path).resolve())
 
-    def _replace(self, project: Project, path: Path | None) -> None:
+    def adopt_untitled(self, folder: Path) -> None:
+        """Recover an untitled project of an earlier session: its document and runs (still unsaved)."""
+        document = folder / UNTITLED_DOCUMENT
+        project = load_project(document) if document.is_file() else Project()
+        self._replace(project, None, untitled=folder)
+
+    def discard(self) -> None:
+        """The user dropped the unsaved document: its autosave goes (no recovery prompt next time), and an
+        untitled project's folder with its runs is deleted (the question said so)."""
+        self._discard_autosave()
+        if self.path is None and self._untitled.exists():
+            shutil.rmtree(self._untitled, ignore_errors=True)
+        self._autosave.stop()
+        self._dirty = self._unsaved_runs = False
+        self.sig_dirty_changed.emit(False)
+
+    def _replace(self, project: Project, path: Path | None, untitled: Path | None = None) -> None:
         self.project = project
         self.path = path
         self.data = None
         self.selected_run = None
         self._saved_json = project.to_json()
         if path is None:
-            self._untitled = untitled_folder()
+            self._untitled = untitled or untitled_folder()
+        self._remember_file()
         self._autosave.stop()
+        self._dirty = True  # so that the next line always tells the window (title, star)
+        self._unsaved_runs = False
         self._set_dirty(False)
+        self._check_unsaved_runs()
         self.sig_project_loaded.emit(self.project)
         self.sig_runs_root_changed.emit(self.runs_dir)
 
@@ -169,43 +228,92 @@ class ProjectSession(QObject):
             self._saved_json = ""
         self._set_dirty(True)
 
-    def save(self, path: str | Path | None = None) -> Path:
+    def _remember_file(self) -> None:
+        """The project file as it is now (a later Save compares) and its folder (followed when it moves)."""
+        if self._folder is not None:
+            self._folder.close()
+        self._stamp = file_stamp(self.path) if self.path else None
+        self._folder = FollowedFolder(self.path.parent) if self.path else None
+
+    def moved_to(self) -> Path | None:
+        """Where the project file is now when its folder was moved or renamed (None: not moved, or gone)."""
+        if self.path is None or self._folder is None or self.path.is_file():
+            return None
+        folder = self._folder.moved()
+        candidate = folder / self.path.name if folder else None
+        return candidate if candidate is not None and candidate.is_file() else None
+
+    def check_file(self) -> None:
+        """Raise SaveConflict when Save to the project's own path would re-create a moved or deleted file or
+        overwrite another window's (or program's) save."""
+        if self.path is None:
+            return
+        if not self.path.is_file():
+            raise SaveConflict("moved", self.path, self.moved_to())
+        if changed_on_disk(self.path, self._stamp):
+            raise SaveConflict("changed", self.path)
+
+    def reload(self) -> None:
+        """Read the project file again (the changes made elsewhere win; this window's edits are dropped)."""
+        if self.path is not None:
+            self._discard_autosave()
+            self.open(self.path)
+
+    def save(self, path: str | Path | None = None, runs: str = "copy", force: bool = False) -> Path:
+        """Save (to the project's path) or Save As (`path`). Save refuses with SaveConflict when the file moved,
+        vanished or changed on disk since it was read, unless `force`. Save As of a saved project with runs
+        copies them (`runs`: "copy", "move" or "leave"); an untitled project's runs always move beside the file.
+        The project keeps its name (a project still called "Untitled" takes the file's)."""
         target = Path(path).resolve() if path else self.path
         if target is None:
             raise ValueError("no path to save to")
+        if not force and target == self.path:
+            self.check_file()
         old_path, old_root = self.path, self.runs_dir
-        if target != old_path:
-            self.project.name = target.stem  # Save (As) to a new file: the project takes its name
+        if target != old_path and self.project.name in ("", "Untitled"):
+            self.project.name = target.stem
         save_project(self.project, target)
         self.path = target
         self._saved_json = self.project.to_json()
         if old_path is None:
             self._discard_autosave(None)
         self._discard_autosave()
+        self._remember_file()
         self._set_dirty(False)
         if self.runs_dir != old_root:
             if old_path is None:  # first Save: the runs so far move beside the file
                 self._adopt_runs(old_root)
+                self._unsaved_runs = False
+                self.sig_dirty_changed.emit(self.dirty)
+            elif runs in ("copy", "move"):
+                self._adopt_runs(old_root, move=runs == "move")
             self.sig_runs_root_changed.emit(self.runs_dir)
             self.sig_runs_changed.emit()
         self.sig_status.emit(f"Saved {target}")
         return target
 
-    def _adopt_runs(self, source: Path) -> None:
+    def _adopt_runs(self, source: Path, move: bool = True) -> None:
         try:
-            left = move_runs(source, self.runs_dir)
-        except OSError as exc:
-            self.sig_status.emit(f"Could not move the runs from {source} to {self.runs_dir}: {exc}")
+            left = transfer_runs(source, self.runs_dir, move=move)
+        except (OSError, UserError) as exc:
+            self.sig_status.emit(f"Could not {'move' if move else 'copy'} the runs to {self.runs_dir}: {exc}")
             return
-        self._pending_runs = source if left else None
-        if not left:  # the untitled project's folder, when nothing else is in it
+        self._pending_runs = source if left and move else None
+        if not left and move:  # the untitled project's folder, when nothing else is in it
+            with contextlib.suppress(OSError):
+                (source.parent / UNTITLED_DOCUMENT).unlink(missing_ok=True)
             for folder in (source, source.parent):
                 with contextlib.suppress(OSError):
                     folder.rmdir()
 
     def _on_runs_changed(self) -> None:
+        self._check_unsaved_runs()
         if self._pending_runs is not None:  # the run that was training at the first Save, once it has ended
             QTimer.singleShot(ADOPT_DELAY_MS, self._adopt_pending)
+
+    def adopt_pending_runs(self) -> None:
+        """Now (the window closes): the run that was training at the first Save joins the others."""
+        self._adopt_pending()
 
     def _adopt_pending(self) -> None:
         source, self._pending_runs = self._pending_runs, None
@@ -217,13 +325,16 @@ class ProjectSession(QObject):
         """Write the unsaved document to a side file; the project file itself is never touched here."""
         if self._dirty:
             try:
-                atomic_write_text(autosave_path(self.path), self.project.to_json())
+                side = autosave_path(self.path) if self.path else self._untitled / UNTITLED_DOCUMENT
+                atomic_write_text(side, self.project.to_json())
             except Exception as exc:  # noqa: BLE001 - autosave must never break editing
                 self.sig_status.emit(f"Autosave failed: {exc}")
 
     def _discard_autosave(self, path: Path | bool | None = False) -> None:
         with contextlib.suppress(OSError):
             autosave_path(self.path if path is False else path).unlink(missing_ok=True)
+            if (self.path if path is False else path) is None:
+                (self._untitled / UNTITLED_DOCUMENT).unlink(missing_ok=True)
 
     # -- edits (each replaces one part of the document and tells everyone)
     # -------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from workbench.core.data.digits import is_digits, load_digits_source
 from workbench.core.data.imagefolder import load_imagefolder, looks_like_imagefolder
-from workbench.core.data.npz import is_npz, load_npz
+from workbench.core.data.npz import is_npz, load_npz, read_npz_headers
 from workbench.core.data.registry import OptionSpec, SourceType, register_source
 from workbench.core.data.tabular import is_csv, load_csv
 from workbench.core.data.textfile import is_textfile, load_textfile
@@ -162,6 +162,7 @@ register_source(
             OptionSpec("task", "Task", "auto", choices=("auto", "classification", "regression")),
         ),
         description="Arrays X (samples first) and y (labels); optional class_names.",
+        extra={"read_headers": read_npz_headers},
     )
 )
 register_source(

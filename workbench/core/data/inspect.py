@@ -35,7 +35,7 @@ def inspect_source(
     settings: DatasetSettings, progress: Callable | None = None, cancel: Callable | None = None
 ) -> dict:
     """{"kind","num_samples","num_classes","class_names","input_shape","skipped"} plus a "details" dict."""
-    raw = read_source(settings, progress, cancel)
+    raw = read_source(settings, progress, cancel, headers_only=True)
     if raw.modality == TEXT:
         from workbench.core.data.text import Tokenizer
 
@@ -51,6 +51,8 @@ def inspect_source(
         shape = [int(settings.options.get("block_size", 64) or 64)]
     elif raw.modality == IMAGE:
         shape = [int(s) for s in raw.sample_shape]
+    elif raw.x is None and raw.shape is not None:  # read from headers only (npz)
+        shape = [int(s) for s in raw.shape]
     else:
         if raw.x is None:  # the AttributeError None.shape would raise
             raise AttributeError(f"source {settings.kind!r} returned {raw.modality} data without x")

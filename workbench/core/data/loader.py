@@ -64,17 +64,25 @@ def check_options(source, options: dict) -> None:
 
 
 def read_source(
-    settings: DatasetSettings, progress: Progress | None = None, cancel: Callable[[], bool] | None = None
+    settings: DatasetSettings,
+    progress: Progress | None = None,
+    cancel: Callable[[], bool] | None = None,
+    headers_only: bool = False,
 ) -> RawData:
-    """Only the source's own reading (no split / normalization): used by `load_dataset` and `data inspect`."""
+    """Only the source's own reading (no split / normalization): used by `load_dataset` and `data inspect`.
+    `headers_only`: a source that registers `extra["read_headers"]` (npz) returns labels and the sample shape
+    without the samples (`x=None`, `shape` set), for inspection."""
     source = get_source(settings.kind)
     check_options(source, settings.options)
-    raw = source.load(settings, progress, cancel)
+    load = source.extra.get("read_headers") if headers_only else None
+    raw = (load or source.load)(settings, progress, cancel)
     check_cancel(cancel)
     if raw.task == "classification":
         check_classes(raw.y, raw.class_names)
     elif len(raw.y) == 0:
         raise UserError("the data set has no samples")
+    elif raw.task == "regression":
+        check_target_magnitude(raw.y)
     if raw.modality == IMAGE and raw.x is not None:
         raw.x = convert_color(raw.x, settings.options.get("color", "auto"))
         raw.x = resize_images(raw.x, parse_size(settings.options.get("resize")))
@@ -218,18 +226,22 @@ def _tabular_bundle(settings, raw: RawData, parts: dict[str, np.ndarray], normal
     x = raw.x.astype(np.float32, copy=True)
     train = x[parts["train"]]
     with np.errstate(invalid="ignore"):
-        fill = np.nanmean(train, axis=0) if len(train) else np.zeros(x.shape[1], dtype=np.float32)
+        fill = (
+            np.nanmean(train, axis=0, dtype=np.float64)
+            if len(train)
+            else np.zeros(x.shape[1], dtype=np.float32)
+        )
     fill = np.where(np.isnan(fill), 0.0, fill).astype(np.float32)
     holes = np.isnan(x)
     if holes.any():  # impute with train-split column means
         x[holes] = np.take(fill, np.nonzero(holes)[1])
     mean = std = None
     if normalize:
-        m = x[parts["train"]].mean(axis=0)
-        s = x[parts["train"]].std(axis=0)
-        s[s < 1e-8] = 1.0
-        x = (x - m) / s
+        m, s = column_stats(x, parts["train"])
+        normalize_columns(x, m, s)
         mean, std = [float(v) for v in m], [float(v) for v in s]
+    else:
+        check_magnitude(x, settings.kind)
     splits = {}
     for name in SPLIT_NAMES:
         idx = parts[name]
@@ -239,3 +251,69 @@ def _tabular_bundle(settings, raw: RawData, parts: dict[str, np.ndarray], normal
     meta.extra["memory_bytes"] = int(x.nbytes)
     meta.extra["streaming"] = False
     return DataBundle(meta=meta, train=splits["train"], val=splits["val"], test=splits["test"])
+
+
+STATS_BYTES = 32 << 20  # float64 values of a feature matrix computed at a time
+MAX_UNNORMALIZED = 1e6  # the largest feature magnitude accepted with normalization off
+MAX_TARGET = 1e15  # the largest regression target: its square (the MSE loss) must stay far inside float32
+
+
+def check_target_magnitude(y: np.ndarray) -> None:
+    """Regression targets are not rescaled: one like 1e37 makes the loss inf at the first step."""
+    if len(y) and float(np.max(np.abs(y))) > MAX_TARGET:
+        i = int(np.argmax(np.abs(y)))
+        raise UserError(
+            f"the regression target of sample {i} is {float(y[i]):g}; targets beyond {MAX_TARGET:g} overflow "
+            "the loss; scale the targets (e.g. divide them by a power of ten) before training"
+        )
+
+
+def column_stats(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and std of `x[rows]` in float64, a block of rows at a time: float32 sums of values
+    like 1e38 overflow (and print numpy warnings); float64 holds their squares. A std under 1e-8 becomes 1."""
+    step = _rows_per_block(x)
+    total = np.zeros(x.shape[1])
+    for start in range(0, len(rows), step):
+        total += x[rows[start : start + step]].sum(axis=0, dtype=np.float64)
+    mean = total / max(len(rows), 1)
+    squares = np.zeros(x.shape[1])
+    for start in range(0, len(rows), step):
+        squares += ((x[rows[start : start + step]] - mean) ** 2).sum(axis=0)
+    std = np.sqrt(squares / max(len(rows), 1))
+    std[std < 1e-8] = 1.0
+    return mean, std
+
+
+def normalize_columns(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> None:
+    """x = (x - mean) / std in place, computed in float64 a block of rows at a time. A value the train split
+    did not prepare for (e.g. 1e38 in a column that is constant in train) would not fit float32: refused."""
+    step = _rows_per_block(x)
+    for start in range(0, len(x), step):
+        block = (x[start : start + step] - mean) / std
+        big = np.abs(block) > np.finfo(np.float32).max
+        if big.any():
+            row, col = (int(v[0]) for v in np.nonzero(big))
+            raise UserError(
+                f"feature {col} of sample {start + row} is {x[start + row, col]:g}, "
+                f"{block[row, col]:.3g} standard deviations from the train split's mean; scale the features "
+                "or remove that sample"
+            )
+        x[start : start + step] = block
+
+
+def check_magnitude(x: np.ndarray, kind: str) -> None:
+    """With normalization off, features far from -1..1 (e.g. 1e38) overflow the first layer: refused."""
+    step = _rows_per_block(x)
+    for start in range(0, len(x), step):
+        block = np.abs(x[start : start + step])
+        if block.size and block.max() > MAX_UNNORMALIZED:
+            row, col = np.unravel_index(int(block.argmax()), block.shape)
+            raise UserError(
+                f"feature {int(col)} of sample {start + int(row)} is {x[start + int(row), col]:g} and "
+                f"normalization is off ({kind} data); turn on normalize (dataset option) or scale the features "
+                f"to about -1..1 (at most {MAX_UNNORMALIZED:g})"
+            )
+
+
+def _rows_per_block(x: np.ndarray) -> int:
+    return max(1, STATS_BYTES // (8 * max(int(x.shape[1]), 1)))

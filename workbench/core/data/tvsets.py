@@ -62,11 +62,19 @@ def _check_mnist(root: Path, name: str) -> None:
 
 
 IDX_TYPES = {0x08: 1, 0x09: 1, 0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8}  # idx type code -> bytes per value
+IDX_TYPE_NAMES = {
+    0x08: "unsigned bytes",
+    0x09: "signed bytes",
+    0x0B: "16-bit integers",
+    0x0C: "32-bit integers",
+    0x0D: "32-bit floats",
+    0x0E: "64-bit floats",
+}
 MAX_BATCH_BYTES = 256 << 20  # a CIFAR-10 batch file is about 31 MB
 
 
-def _idx_count(path: Path) -> int:
-    """The sample count an idx file's header declares, checked against the file's size before it is read."""
+def _idx_header(path: Path) -> tuple[int, list[int]]:
+    """(type code, dims) from an idx file's header, checked against the file's size before it is read."""
     from workbench.core.io import check_regular_file, open_regular_file
 
     size = check_regular_file(path, f"{path.name}").st_size
@@ -84,7 +92,25 @@ def _idx_count(path: Path) -> int:
             f"{path} declares {' x '.join(map(str, dims))} values ({expected:,} bytes) but the file "
             f"has {size:,} bytes; the file is damaged or cut short, extract it again"
         )
-    return dims[0]
+    return head[2], dims
+
+
+def _check_idx(path: Path, what: str, ndim: int) -> list[int]:
+    """The dims of an MNIST-layout idx file holding `what` ("images": N x H x W, "labels": N), or one line
+    saying what the file holds instead (torchvision reads unsigned bytes only)."""
+    code, dims = _idx_header(path)
+    if code != 0x08:
+        raise UserError(
+            f"{path} holds {IDX_TYPE_NAMES[code]} (idx type 0x{code:02X}); MNIST {what} must be unsigned "
+            "bytes (type 0x08): convert the file, or save the data as an .npz or image folder instead"
+        )
+    if len(dims) != ndim:
+        expected = "N x height x width" if what == "images" else "N"
+        raise UserError(
+            f"{path} holds {len(dims)}-dimensional data ({' x '.join(map(str, dims))}); MNIST {what[:-1]} "
+            f"files are {ndim}-dimensional ({expected})"
+        )
+    return dims
 
 
 def _load_mnist_like(settings, progress, name: str) -> RawData:
@@ -93,13 +119,21 @@ def _load_mnist_like(settings, progress, name: str) -> RawData:
     root = _mnist_root(Path(settings.source), name)
     _check_mnist(root, name)
     raw = root / name / "raw"
+    sizes = []
     for images, labels in ((MNIST_FILES[0], MNIST_FILES[1]), (MNIST_FILES[2], MNIST_FILES[3])):
-        n_images, n_labels = _idx_count(raw / images), _idx_count(raw / labels)
+        image_dims = _check_idx(raw / images, "images", 3)
+        n_images, n_labels = image_dims[0], _check_idx(raw / labels, "labels", 1)[0]
         if n_images != n_labels:
             raise UserError(
                 f"{raw / images} holds {n_images:,} images but {raw / labels} holds {n_labels:,} "
                 "labels; they must match (a file from another set or cut short?)"
             )
+        sizes.append(tuple(image_dims[1:]))
+    if sizes[0] != sizes[1]:
+        raise UserError(
+            f"the training images in {raw} are {sizes[0][0]}x{sizes[0][1]} but the test images are "
+            f"{sizes[1][0]}x{sizes[1][1]}; both sets must have one size (are the files from two data sets?)"
+        )
     cls = getattr(tvd, name)
     parts = []
     for k, train in enumerate((True, False)):
@@ -107,7 +141,7 @@ def _load_mnist_like(settings, progress, name: str) -> RawData:
             progress(k, 2, f"Reading {name} {'training' if train else 'test'} files")
         try:
             ds = cls(str(root), train=train, download=False)
-        except (RuntimeError, OSError, ValueError, AssertionError) as exc:
+        except (RuntimeError, OSError, ValueError, TypeError, AssertionError) as exc:
             raise UserError(f"cannot read the {name} files in {root / name / 'raw'}: {exc}") from None
         parts.append((ds.data.numpy(), ds.targets.numpy().astype(np.int64), list(ds.classes)))
     (xtr, ytr, classes), (xte, yte, _) = parts

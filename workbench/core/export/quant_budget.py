@@ -7,10 +7,13 @@
    its output minus that of its noisiest input. The nodes adding the most noise rank first.
 3. While the accuracy drop on the validation split is over the budget, keep more of the top-ranked nodes in
    fp32 (`nodes_to_exclude`): 1, 2, 4, ... then a bisection down to the fewest that meet it, at most
-   `max_fp32_nodes` (default half the quantizable nodes: beyond that the model is no longer int8). A node kept
+   `max_fp32_nodes` weighted nodes (Conv, Gemm, MatMul...; default half of them, rounded up: beyond that the
+   model is no longer int8; a Reshape or MaxPool kept beside them is not counted). A node kept
    in fp32 keeps the nodes that quantize its inputs in fp32 too: onnxruntime quantizes a tensor at its
    producer, so an fp32 consumer alone would still read int8-rounded values.
-   If that cannot meet the budget the export says so (and fails verification).
+   A kept node that still reads an int8-rounded input (its input tensor is quantized for another consumer)
+   is reported (`reads_int8_input`). If that cannot meet the budget the export says so (and fails
+   verification).
 """
 
 from __future__ import annotations
@@ -147,6 +150,58 @@ def _quantizing_producers(node, producer, float_nodes) -> list[str]:
     return found
 
 
+# nodes that multiply by weights: the ones int8 makes small and fast, and the ones the fp32 limit counts. A
+# Reshape, MaxPool or Relu kept in fp32 beside them costs nothing and is not counted.
+WEIGHTED_OPS = frozenset(
+    {
+        "Conv",
+        "ConvTranspose",
+        "Gemm",
+        "MatMul",
+        "Einsum",
+        "Attention",
+        "MultiHeadAttention",
+        "LSTM",
+        "GRU",
+        "RNN",
+    }
+)
+
+
+def counted_nodes(table: list[dict[str, Any]]) -> set[str]:
+    """The nodes the fp32 limit counts: the weighted ones (all rows when a model has none, e.g. only pooling)."""
+    weighted = {r["node"] for r in table if r["op"] in WEIGHTED_OPS}
+    return weighted or {r["node"] for r in table}
+
+
+def most_sensitive_within(table: list[dict[str, Any]], limit: int) -> int:
+    """The largest k whose fp32 nodes (fp32_nodes_for) hold at most `limit` counted nodes."""
+    counted = counted_nodes(table)
+    fits = [k for k in range(len(table) + 1) if len(counted.intersection(fp32_nodes_for(table, k))) <= limit]
+    return max(fits, default=0)
+
+
+def int8_fed(path: Path, names: list[str]) -> list[str]:
+    """Of the nodes `names` (kept in fp32), those that still read an int8-rounded activation in the model at
+    `path`: an input that comes out of a QuantizeLinear -> DequantizeLinear pair on a computed tensor."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    initializers = {i.name for i in graph.initializer}
+    producer = {out: node for node in graph.node for out in node.output}
+    found = []
+    for node in graph.node:
+        if node.name not in names:
+            continue
+        for tensor in node.input:
+            dq = producer.get(tensor)
+            q = producer.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
+            if q is not None and q.op_type == "QuantizeLinear" and q.input[0] not in initializers:
+                found.append(node.name)
+                break
+    return found
+
+
 def fp32_nodes_for(table: list[dict[str, Any]], k: int) -> list[str]:
     """The nodes kept in fp32 for the k most sensitive rows: each node and the nodes quantizing its inputs."""
     kept: list[str] = []
@@ -188,6 +243,12 @@ def write_within_budget(job, pre: Path, samples) -> Iterator[Any]:
             f"{'the dataset has no class labels' if job.source.bundle() else job.source.data_error}; "
             "load the dataset, or export without --max-accuracy-drop"
         )
+    if job.samples_from != "val split":  # never the test split: a budget tuned on it would flatter the model
+        raise UserError(
+            "an accuracy budget is measured on the validation split, but this dataset has no validation "
+            f"samples (the {job.samples_from} would be used); train with a validation split (e.g. val 15%), "
+            "or export without --max-accuracy-drop"
+        )
     method = job.settings.calibration_method
     cache = job.work_dir / "calibration.json"
     reader = job.calibration_reader(samples, INPUT_NAME)
@@ -201,7 +262,7 @@ def write_within_budget(job, pre: Path, samples) -> Iterator[Any]:
         tries.append(
             {
                 "most_sensitive": k,
-                "fp32_nodes": len(fp32_nodes_for(table, k)),
+                "fp32_nodes": len(counted.intersection(fp32_nodes_for(table, k))),
                 "accuracy_drop_points": round(drop, 3),
             }
         )
@@ -219,13 +280,14 @@ def write_within_budget(job, pre: Path, samples) -> Iterator[Any]:
     )
     yield job.progress("quantize", 0.46, "Measuring each node's sensitivity (QDQ debugging, SQNR)...")
     table = node_sensitivity(pre, first, samples[: sensitivity_samples(samples)], job.work_dir, INPUT_NAME)
-    quantizable = len(table)
+    counted = counted_nodes(table)
+    quantizable = len(counted)
     limit = (
-        quantizable // 2
+        (quantizable + 1) // 2
         if job.settings.max_fp32_nodes is None
         else min(job.settings.max_fp32_nodes, quantizable)
     )
-    k_max = max((k for k in range(quantizable + 1) if len(fp32_nodes_for(table, k)) <= limit), default=0)
+    k_max = most_sensitive_within(table, limit)
     yield job.progress("quantize", 0.5, f"Accuracy with every node in int8 (budget {budget:g} points)...")
     drops = {0: attempt(0)}
     chosen = 0
@@ -252,23 +314,33 @@ def write_within_budget(job, pre: Path, samples) -> Iterator[Any]:
     met = drops[chosen] <= budget
     kept = fp32_nodes_for(table, chosen)
     os.replace(job.work_dir / f"int8-top-{chosen}.onnx", job.work_path)
+    fed = int8_fed(job.work_path, kept)
     for row in table:
         row["kept_fp32"] = row["node"] in kept
+        row["reads_int8_input"] = row["node"] in fed
+    n_kept = len(counted.intersection(kept))
+    beside = f" (and {len(kept) - n_kept} other node(s) beside them)" if len(kept) > n_kept else ""
     if met:
-        reason = f"{drops[chosen]:.2f} points lost with {len(kept)} node(s) in fp32"
+        reason = f"{drops[chosen]:.2f} points lost with {n_kept} weighted node(s) in fp32{beside}"
     else:
         reason = (
-            f"the accuracy drop is {drops[chosen]:.2f} points with {len(kept)} of {quantizable} nodes in fp32 "
-            f"(the limit is {limit}), over the {budget:g}-point budget; allow a larger drop, more fp32 nodes "
-            "(--max-fp32-nodes), or export fp32"
+            f"the accuracy drop is {drops[chosen]:.2f} points with {n_kept} of {quantizable} weighted nodes in "
+            f"fp32{beside} (the limit is {limit}), over the {budget:g}-point budget; allow a larger drop, more "
+            "fp32 nodes (--max-fp32-nodes), or export fp32"
+        )
+    if fed:
+        reason += (
+            f"; {len(fed)} node(s) kept in fp32 still read int8-rounded input ({', '.join(fed)}): "
+            "their input is quantized for another consumer"
         )
     job.facts["sensitivity"] = table
     job.facts["accuracy_budget"] = {
         "max_drop_points": budget,
         "achieved_drop_points": round(drops[chosen], 3),
         "met": met,
-        "fp32_nodes": len(kept),
+        "fp32_nodes": n_kept,
         "fp32_node_names": kept,
+        "fp32_nodes_reading_int8": fed,
         "quantizable_nodes": quantizable,
         "max_fp32_nodes": limit,
         "reference_accuracy": round(reference, 5),

@@ -121,7 +121,7 @@ class ExportReport:
                 "## Accuracy budget",
                 f"Maximum accuracy drop {budget['max_drop_points']:g} points; the drop achieved is "
                 f"{_points(budget.get('achieved_drop_points'))} with {budget.get('fp32_nodes', 0)} of "
-                f"{budget.get('quantizable_nodes', 0)} quantizable nodes kept in fp32: "
+                f"{budget.get('quantizable_nodes', 0)} weighted nodes kept in fp32: "
                 + ("met." if budget.get("met") else f"NOT met ({budget.get('reason', '')})."),
             ]
         if self.sensitivity:
@@ -132,8 +132,7 @@ class ExportReport:
                 "| --- | --- | --- | --- | --- |",
             ]
             lines += [
-                f"| {r['node']} | {r['op']} | {r['sqnr_db']:.1f} | {r['noise_added']:.3g} | "
-                f"{'yes' if r['kept_fp32'] else 'no'} |"
+                f"| {r['node']} | {r['op']} | {r['sqnr_db']:.1f} | {r['noise_added']:.3g} | {_kept(r)} |"
                 for r in self.sensitivity
             ]
         if self.notes:
@@ -185,3 +184,9 @@ def _num(v: float | None) -> str:
 
 def _size(v: int | None) -> str:
     return "n/a" if v is None else bytes_text(v)
+
+
+def _kept(row: dict) -> str:
+    if not row["kept_fp32"]:
+        return "no"
+    return "yes, but reads int8-rounded input" if row.get("reads_int8_input") else "yes"

@@ -23,7 +23,7 @@ class ExportSettings(BaseModel):
     keep_io_float32: bool = True  # fp16: keep inputs / outputs float32
     # int8 static: the largest accuracy drop (points, on the validation split) the user accepts; the most
     # sensitive nodes stay in fp32 until it is met. None: no budget (judged by top-1 agreement instead).
-    max_accuracy_drop: float | None = Field(None, ge=0, le=100)
+    max_accuracy_drop: float | None = Field(None, ge=0, le=100, allow_inf_nan=False)
     max_fp32_nodes: int | None = Field(
         None, ge=0
     )  # at most this many nodes kept in fp32 (None: half of them)

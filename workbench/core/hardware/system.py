@@ -1,7 +1,9 @@
 """SystemReader: CPU, memory, swap, this process and free disk through psutil.
 
 psutil's `cpu_percent(None)` measures since the previous call, so the first call says 0.0: the reader primes
-every counter when it is made and waits out a short first period before its first reading."""
+every counter when it is made and waits out a first period (`first_period_s`, at least MIN_FIRST_PERIOD_S)
+before its first reading. `workbench monitor` sets it to its interval, so every line, the first too, covers
+one interval."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ class SystemReader:
         self._children: dict[int, psutil.Process] = {}
         self._count = psutil.cpu_count() or 1
         self.disk_path = disk_path
+        self.first_period_s = MIN_FIRST_PERIOD_S
         self._primed_at = self._prime()
 
     def _prime(self) -> float:
@@ -43,7 +46,7 @@ class SystemReader:
         self._disk_path = str(p)
 
     def read(self) -> tuple[CpuStats, MemoryStats, ProcessStats, DiskStats | None]:
-        wait = MIN_FIRST_PERIOD_S - (time.monotonic() - self._primed_at)
+        wait = max(self.first_period_s, MIN_FIRST_PERIOD_S) - (time.monotonic() - self._primed_at)
         if self._primed_at and wait > 0:
             time.sleep(wait)
         self._primed_at = 0.0

@@ -162,11 +162,9 @@ def _tv_load_weights(module, p) -> None:
         state = load_torch_weights(file)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
-    if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
-        raise UserError(
-            f"weights {file} hold a {type(state).__name__}, not a state dict of tensors; save "
-            "model.state_dict()"
-        )
+    from workbench.core.io import check_state_dict
+
+    state = check_state_dict(state, f"weights {file}")
     own = module.state_dict()
     usable = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
     if not usable:

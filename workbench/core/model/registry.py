@@ -109,11 +109,18 @@ class Param:
         return v
 
 
+MAX_WHOLE = 2**63 - 1  # the largest size or count torch can hold (int64)
+
+
 def _as_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"must be a whole number, not {value!r}")
     if isinstance(value, float) and not value.is_integer():
         raise ValueError(f"must be a whole number, not {value!r}")
+    if abs(value) > MAX_WHOLE:
+        from workbench.core.units import huge_text
+
+        raise ValueError(f"must be at most 2**63-1 (torch's largest size), not {huge_text(int(value))}")
     return int(value)
 
 

@@ -9,6 +9,31 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 FORMAT_VERSION = 1
 
 
+MAX_SAMPLE_VALUES = 2**63 - 1  # torch holds at most this many values in one tensor (int64 numel)
+
+
+def check_input_shape(shape: list[int]) -> list[int]:
+    """`shape` (without the batch) if each size is 1 or more and one sample fits in a tensor; else ValueError
+    with one line (never an OverflowError: sizes like 10**400 are refused before any float sees them)."""
+    from workbench.core.units import huge_text
+
+    if not shape or any(d <= 0 for d in shape):
+        raise ValueError(
+            f"input_shape must be positive sizes without the batch dimension, got "
+            f"{[d if abs(d).bit_length() <= 64 else huge_text(d) for d in shape]}"
+        )
+    values = 1
+    for d in shape:
+        values *= d
+        if values > MAX_SAMPLE_VALUES:
+            raise ValueError(
+                f"input_shape {'x'.join(str(d) if d.bit_length() <= 64 else huge_text(d) for d in shape)} "
+                f"holds {huge_text(values) if values.bit_length() > 64 else f'{values:,}'} values per sample; "
+                "a tensor holds at most 2**63-1"
+            )
+    return shape
+
+
 class LayerSpec(BaseModel):
     """One layer: `type` plus that constructor's keyword arguments; composites carry a `layers` body."""
 
@@ -53,9 +78,7 @@ class ModelSpec(BaseModel):
     @field_validator("input_shape")
     @classmethod
     def _positive_shape(cls, v: list[int]) -> list[int]:
-        if not v or any(d <= 0 for d in v):
-            raise ValueError(f"input_shape must be positive sizes without the batch dimension, got {v}")
-        return v
+        return check_input_shape(v)
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)

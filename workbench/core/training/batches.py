@@ -67,10 +67,14 @@ class SplitBatches:
     def _loader(self, indices: list[int]):
         from torch.utils.data import DataLoader
 
+        # its own generator: a DataLoader draws its workers' base seed from the global RNG at every epoch, which
+        # would shift dropout's random stream between a run and its exact resume (training/fork.py)
+        generator = torch.Generator().manual_seed(hash(tuple(indices[:8])) & 0xFFFF_FFFF)
         return DataLoader(
             self.split.dataset,
             batch_size=self.batch_size,
             sampler=indices,
+            generator=generator,
             num_workers=self.num_workers,
             pin_memory=self.device.type == "cuda",
             persistent_workers=False,

@@ -234,11 +234,9 @@ def check_resume(checkpoint: Checkpoint, project_path: str | os.PathLike | None,
 
 def _load_torch_file(path: Path) -> Checkpoint:
     """A user's .pt/.pth: tensors only (`weights_only=True`); the spec must sit beside it as spec.json."""
-    from workbench.core.io import load_torch_weights, read_json
+    from workbench.core.io import check_state_dict, load_torch_weights, read_json
 
-    state = load_torch_weights(path)
-    if not isinstance(state, dict):
-        raise UserError(f"{path} holds a {type(state).__name__}, not a state dict of tensors")
+    state = check_state_dict(load_torch_weights(path), path)
     spec_path = path.with_name("spec.json")
     try:
         spec = ModelSpec.model_validate(read_json(spec_path, "model spec"))
@@ -356,3 +354,84 @@ def load_training_state(
             f"{path} is not a readable optimizer state ({exc}); resume from a run trained by this Workbench"
         ) from None
     return {"state": state, "param_groups": groups}, scheduler
+
+
+# -- what a killed run leaves behind, read and cleaned without torch
+# -----------------------------------------------------------
+MAX_HEADER_BYTES = 100 << 20  # safetensors' own limit on the JSON header
+
+
+def checkpoint_step(run_dir: str | os.PathLike, which: str = "last") -> int | None:
+    """The training step of a run's `which` checkpoint, read from its safetensors header (plain JSON: no torch,
+    no tensors read); None when there is none or it cannot be read."""
+    import struct
+
+    path = Path(run_dir) / "checkpoints" / f"{which}.safetensors"
+    try:
+        with open(path, "rb") as fh:
+            (size,) = struct.unpack("<Q", fh.read(8))
+            if size > MAX_HEADER_BYTES:
+                return None
+            header = json.loads(fh.read(size))
+        meta = json.loads(header["__metadata__"]["meta"])
+        return int(meta["step"])
+    except (OSError, ValueError, KeyError, TypeError, struct.error):
+        return None
+
+
+STALE_TEMP_S = 60.0  # a temp file untouched this long, in a run no live process writes, is left from a kill
+
+
+def clean_stale_temp_files(run_dir: str | os.PathLike, min_age_s: float = STALE_TEMP_S) -> list[Path]:
+    """Remove the hidden temp files of atomic writes (`.<name>.<random>.tmp`, workbench.core.io) that a process
+    killed mid-write left in a run folder and its checkpoints/ (a checkpoint's can be as large as the model).
+    Only when no live process writes the run (its `.lock`), and only files untouched for `min_age_s` (0: any,
+    for a run about to be resumed). Returns what was removed; a file that cannot be removed is left."""
+    import time
+
+    from workbench.core.training.runs import LOCK, Run
+
+    run = Path(run_dir)
+    if (run / LOCK).exists() and Run(run).status == "running":
+        return []
+    removed, now = [], time.time()
+    for folder in (run, run / "checkpoints"):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            if not (name.startswith(".") and name.endswith(".tmp") and name.count(".") >= 3):
+                continue
+            try:
+                if not entry.is_file(follow_symlinks=False) or now - entry.stat().st_mtime < min_age_s:
+                    continue
+                os.unlink(entry.path)
+            except OSError:
+                continue
+            removed.append(Path(entry.path))
+    return removed
+
+
+def clean_before_run(
+    runs_root: str | os.PathLike | None, resume_from: str | os.PathLike | None = None
+) -> None:
+    """At the start of a run: the temp files a killed run left behind go, in the run being resumed (any age: its
+    writer is gone) and in the unfinished runs beside the new one (untouched for STALE_TEMP_S)."""
+    if resume_from is not None:
+        source = Path(resume_from)
+        run = source.parent.parent if source.parent.name == "checkpoints" else source
+        if run.is_dir():
+            clean_stale_temp_files(run, min_age_s=0.0)
+    if runs_root is None:
+        return
+    try:
+        folders = [
+            Path(e.path) for e in os.scandir(Path(runs_root)) if not e.name.startswith(".") and e.is_dir()
+        ]
+    except OSError:
+        return
+    for run in folders:
+        if (run / "config.json").is_file() and not (run / "summary.json").exists():
+            clean_stale_temp_files(run)

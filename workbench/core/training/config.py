@@ -38,6 +38,8 @@ class TrainingConfig(BaseModel):
     early_stopping_metric: Literal["val_loss", "val_accuracy"] = "val_loss"
     patience: int = Field(5, ge=1, le=1_000_000)
     save_best: bool = True  # checkpoints/best.safetensors when validation improves
+    # checkpoints/epoch-N.safetensors (+ optimizer state) after every epoch: fork points (training/fork.py)
+    keep_epoch_checkpoints: bool = False
     num_workers: int = Field(0, ge=0, le=64)  # DataLoader workers (streamed datasets only)
     # fine-tuning (workbench/core/training/finetune.py): full, freeze (imported weights fixed, new head trains) or
     # LoRA adapters (peft); `frozen`: module paths whose weights stay fixed (the builder's lock toggles)

@@ -12,6 +12,7 @@ class TrainingControl:
         self._running.set()
         self._stop = threading.Event()
         self._stop_after_epoch = threading.Event()
+        self._quick = threading.Event()  # stop(final_evaluation=False)
 
     # -- requests (any thread)
     # ------------------------------------------------------------------------------------
@@ -29,8 +30,12 @@ class TrainingControl:
             self.pause()
         return self.paused
 
-    def stop(self) -> None:
-        """Stop after the current batch (a checkpoint is saved). Also releases a pause."""
+    def stop(self, final_evaluation: bool = True) -> None:
+        """Stop after the current batch (a checkpoint is saved). Also releases a pause. `final_evaluation=False`
+        (a signal, the window closing): the run ends right after its checkpoint and summary, with no evaluation
+        of the test split (which can take as long as an epoch)."""
+        if not final_evaluation:
+            self._quick.set()
         self._stop.set()
         self._running.set()
 
@@ -49,6 +54,11 @@ class TrainingControl:
     @property
     def stop_requested(self) -> bool:
         return self._stop.is_set()
+
+    @property
+    def final_evaluation_skipped(self) -> bool:
+        """A stop that must be quick: no evaluation of the test split after the last checkpoint."""
+        return self._quick.is_set()
 
     @property
     def stop_after_epoch_requested(self) -> bool:

@@ -187,6 +187,7 @@ class DistributedTrainer(Trainer):
         resume_from=None,
         name=None,
         project_path=None,
+        fork_from=None,
     ):
         self.local_control = control or TrainingControl()  # what Ctrl-C / SIGTERM set on this rank
         super().__init__(
@@ -198,6 +199,7 @@ class DistributedTrainer(Trainer):
             resume_from=resume_from,
             name=name,
             project_path=project_path,
+            fork_from=fork_from,
             rank=env.rank,
             world_size=env.world_size,
         )

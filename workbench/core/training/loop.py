@@ -40,6 +40,7 @@ from workbench.core.training.events import (
     Started,
     StateChanged,
 )
+from workbench.core.training.fork import capture_rng, rng_snapshot
 from workbench.core.training.runs import RunWriter, create_run_dir, read_metrics_lines
 
 T = TypeVar("T")
@@ -73,10 +74,12 @@ def train(
     resume_from: str | Path | None = None,
     name: str | None = None,
     project_path: str | Path | None = None,
+    fork_from: str | Path | None = None,
 ) -> Iterator[Event]:
     """Train `project.model` on `data` (a DataBundle; loaded from project.dataset when None) with
     `project.training`. Yields Started, StateChanged, BatchEnd, EpochEnd, Evaluated and finally Finished.
-    Bad settings raise UserError before any file is written; failures after that end as a failed run."""
+    Bad settings raise UserError before any file is written; failures after that end as a failed run.
+    `fork_from`: a checkpoint file to start a new run from with `project.training`'s settings (fork.py)."""
     return Trainer(
         project,
         data,
@@ -86,6 +89,7 @@ def train(
         resume_from=resume_from,
         name=name,
         project_path=project_path,
+        fork_from=fork_from,
     ).run()
 
 
@@ -118,6 +122,7 @@ class Trainer:
         project_path,
         rank: int = 0,
         world_size: int = 1,
+        fork_from=None,
     ):
         self.project = project
         self.cfg = project.training
@@ -126,6 +131,9 @@ class Trainer:
         self.runs_root = Path(runs_root) if runs_root else None
         self.run_dir = Path(run_dir) if run_dir else None
         self.resume_from = Path(resume_from) if resume_from else None
+        self.fork_from = Path(fork_from) if fork_from else None  # a checkpoint file (fork.resolve_fork)
+        if self.fork_from is not None and self.resume_from is not None:
+            raise UserError("a run is either resumed or forked, not both; pass one of them")
         self.name = name
         self.project_path = project_path
         self.rank, self.world_size = rank, world_size
@@ -164,6 +172,11 @@ class Trainer:
         self.parent_run: Path | None = None  # the run resumed from, and its metrics lines kept
         self.finetune: Any = None  # finetune.FinetunePlan: what trains (made by _setup)
         self.parent_lines: list[dict] = []
+        self.rng_at_step: tuple | None = (
+            None  # the random states right after the last step (fork.rng_snapshot)
+        )
+        self.lineage: dict[str, Any] = {}  # parent, fork_step ... (fork.lineage) for config.json
+        self.new_method = False  # a fork that changed the fine-tuning method (fresh optimizer)
 
     # what `_setup` and `_open_run` made, before the first batch
     @property
@@ -172,8 +185,13 @@ class Trainer:
 
     @property
     def folder(self) -> Path:
-        """The run folder (every rank knows it once `_open_run` ran)."""
-        return _made(self.run_path, "the run folder")
+        """The run folder (every rank knows it once `_open_run` ran), where it is now: a project folder moved or
+        renamed while training takes its run along (FolderVanished, a UserError, once it was deleted)."""
+        path = _made(self.run_path, "the run folder")
+        anchor = getattr(self, "run_anchor", None)
+        if anchor is not None:
+            self.run_path = path = anchor.current()
+        return path
 
     @property
     def schedule(self) -> setup.Scheduler:
@@ -267,7 +285,7 @@ class Trainer:
                 if not self.epoch_complete:
                     self._save_last(epoch_complete=False)  # stopped mid-epoch: resumable from this batch
                 self.saver.close()
-                evaluated = self._final_evaluation()
+                evaluated = None if self.control.final_evaluation_skipped else self._final_evaluation()
             except UserError as exc:  # e.g. the disk filled up while the last checkpoint was written
                 status, message, error = "failed", str(exc), traceback.format_exc()
                 evaluated, self.cause = None, "input"
@@ -297,6 +315,13 @@ class Trainer:
         setup.check_vocabulary(model, data.meta)
         from workbench.core.training.finetune import apply_finetune, load_trained_state
 
+        self.new_method = resume is not None and self._finetune_changed(resume)
+        if (
+            self.new_method
+        ):  # a fork with another fine-tuning method: the parent's merged weights, then the new one
+            from workbench.core.training.checkpoints import load_state_strict
+
+            load_state_strict(model, resume.build_model().state_dict(), resume.path)
         self.finetune = apply_finetune(model, spec, cfg)  # freeze masks, LoRA adapters
         if self.finetune.partial:
             plan = self.finetune
@@ -314,7 +339,7 @@ class Trainer:
             from workbench.core.training.activation_checkpointing import with_activation_checkpointing
 
             model = with_activation_checkpointing(model)  # same parameters and state-dict keys
-        if resume is not None:
+        if resume is not None and not self.new_method:
             load_trained_state(model, resume.state_dict, resume.path, self.finetune.partial)
         self.model = model.to(self.device)
         self.optimizer = setup.make_optimizer(cfg, [p for p in self.model.parameters() if p.requires_grad])
@@ -330,6 +355,10 @@ class Trainer:
         if resume is not None:
             self._apply_resume(resume)
         self.first_step = self.step + 1
+        if resume is not None:  # the last thing before the first batch: dropout and augmentation continue
+            from workbench.core.training.fork import restore_rng
+
+            restore_rng(resume.meta.get("rng"))
         self.epoch_complete = True
 
     # -- hooks that DistributedTrainer (distributed.py) overrides
@@ -356,9 +385,10 @@ class Trainer:
         return {}
 
     def _read_resume(self):
-        if self.resume_from is None:
+        if self.resume_from is None and self.fork_from is None:
             return None
-        source = self.resume_from
+        source = self.resume_from or self.fork_from
+        assert source is not None
         if source.is_dir() and (source / "checkpoints" / "last.safetensors").is_file():
             source = source / "checkpoints" / "last.safetensors"
         checkpoint = load_checkpoint(source)
@@ -374,32 +404,79 @@ class Trainer:
             raise UserError(
                 f"that run already trained {done} epoch(s); set Epochs above {done} to continue it"
             )
+        from workbench.core.training.fork import lineage
+
+        kind = "fork" if self.fork_from is not None else "resume"
+        self.lineage = lineage(
+            kind, checkpoint.path, meta, self.run_dir.parent if self.run_dir else self.runs_root
+        )
         return checkpoint
+
+    def _finetune_changed(self, checkpoint) -> bool:
+        """A fork whose fine-tuning settings differ from the checkpoint's run (the weights are then merged)."""
+        if self.fork_from is None:
+            return False
+        before = checkpoint.meta.get("training")
+        if not isinstance(before, dict):
+            return False
+        now = self.cfg.model_dump(mode="json")
+        keys = ("finetune", "frozen", "lora_rank", "lora_alpha", "lora_targets")
+        return any(before.get(k, now[k]) != now[k] for k in keys)
 
     def _apply_resume(self, checkpoint) -> None:
         meta = checkpoint.meta
         self.step = int(meta["step"])
         self.best_val_accuracy = meta.get("best_val_accuracy")
         self.best_metric = meta.get("best_metric")
+        bad = meta.get("bad_epochs")
+        self.bad_epochs = bad if isinstance(bad, int) and not isinstance(bad, bool) and bad >= 0 else 0
         if meta.get("epoch_complete"):
             self.start_epoch, self.skip_batches = int(meta["epoch"]) + 1, 0
         else:
             self.start_epoch, self.skip_batches = int(meta["epoch"]), int(meta.get("batch", 0))
             self.epoch_sums = list(meta.get("epoch_sums") or [0.0, 0.0, 0.0])
+            self._rescale_position(meta.get("training"))
+        from workbench.core.training import fork
+
+        before = meta.get("training")
+        forked = self.fork_from is not None
         optim_path = checkpoint.path.with_name(checkpoint.path.stem + ".optim.safetensors")
-        if optim_path.is_file():
+        same_optimizer = not forked or (
+            isinstance(before, dict) and before.get("optimizer") == self.cfg.optimizer
+        )
+        if optim_path.is_file() and same_optimizer and not self.new_method:
+            fresh_groups = [dict(g) for g in self.optimizer.param_groups]  # the fork's own lr, momentum ...
             optim_state, sched_state = load_training_state(optim_path, meta.get("state_id"))
             self.optimizer.load_state_dict(optim_state)
-            self.schedule.load_state_dict(sched_state)
+            if forked and fork.schedule_changed(before, self.cfg):
+                fork.keep_group_settings(self.optimizer, fresh_groups)
+                self.notes.append(
+                    "fork: new schedule settings; the learning-rate schedule starts at the fork"
+                )
+            else:
+                self.schedule.load_state_dict(sched_state)
+        elif forked:
+            self.notes.append("fork: the optimizer starts fresh (no optimizer state kept for these settings)")
         else:
             self.notes.append("the checkpoint has no optimizer state; the optimizer starts fresh")
-        self.parent_run = checkpoint.path.parent.parent
+        self.parent_run = fork.run_of(checkpoint.path)
+        if forked:  # a fork's metrics start after its fork step; the overlay draws it continuing the parent
+            return
         self.parent_lines = [
             line
             for line in read_metrics_lines(self.parent_run / "metrics.jsonl")
             if (line.get("kind") == "batch" and line.get("step", 0) <= self.step)
             or (line.get("kind") == "epoch" and line.get("epoch", 0) < self.start_epoch)
         ]
+
+    def _rescale_position(self, before: Any) -> None:
+        """A mid-epoch fork with another batch size: continue the epoch after the samples already seen."""
+        if self.fork_from is None or not isinstance(before, dict):
+            return
+        old = int(before.get("batch_size", 0) or 0) * int(before.get("grad_accumulation_steps", 1) or 1)
+        new = self.cfg.batch_size * self.cfg.grad_accumulation_steps
+        if old > 0 and old != new:
+            self.skip_batches = min(self.train_batches.batches, self.skip_batches * old // new)
 
     def _open_run(self) -> None:
         if not self.is_main:
@@ -409,6 +486,9 @@ class Trainer:
                 "no folder for the run: save the project first (runs go in runs/ beside it) or pass --run-dir"
             )
         self.run_path = create_run_dir(self.runs_root, self.run_dir)
+        from workbench.core.project_files import FollowedFolder
+
+        self.run_anchor = FollowedFolder(self.run_path)  # checkpoints and summary follow a moved folder
         meta = self.data.meta
         config = {
             "name": self.name or self.run_path.name,
@@ -421,11 +501,21 @@ class Trainer:
             "device": str(self.device),
             "precision": self.precision,
             "dataset_meta": dataset_meta_dict(meta),
-            "resumed_from": (
-                {"run": str(self.parent_run), "step": self.step, "epoch": self.start_epoch}
+            "resumed_from": (  # the parent relative to the runs folder (fork.relative_ref), never absolute
+                {"run": self.lineage["parent"], "step": self.step, "epoch": self.start_epoch}
                 if self.resume_from
                 else None
             ),
+            "forked_from": (
+                {
+                    "run": self.lineage["parent"],
+                    "step": self.step,
+                    "checkpoint": self.lineage["parent_checkpoint"],
+                }
+                if self.fork_from
+                else None
+            ),
+            **self.lineage,  # lineage, parent, parent_checkpoint, fork_step, fork_epoch (fork.py)
             "versions": {"workbench": __version__, "torch": torch.__version__},
             "finetune": self.finetune.to_dict() if self.finetune is not None else None,
             **self._config_extra(),
@@ -433,6 +523,10 @@ class Trainer:
         self.writer = RunWriter(self.run_path, config)
         if self.resume_from:
             self.writer.copy_metrics(self.parent_lines)
+            if self.parent_run is not None and self.parent_run.resolve() != self.run_path.resolve():
+                from workbench.core.training.fork import mark_resumed
+
+                mark_resumed(self.parent_run, self.run_path.name)  # the parent no longer offers Resume
 
     # -- epochs and batches
     # ----------------------------------------------------------------------------------------
@@ -536,6 +630,7 @@ class Trainer:
         elapsed = self._elapsed()
         on_gpu = self.device.type == "cuda"
         self._write_batch_line(loss_value, lr, now)
+        self.rng_at_step = rng_snapshot()  # what a checkpoint at this batch boundary must restore
         return BatchEnd(
             step=self.step,
             epoch=self.epoch,
@@ -606,11 +701,15 @@ class Trainer:
         if val_acc is not None and (self.best_val_accuracy is None or val_acc > self.best_val_accuracy):
             self.best_val_accuracy = val_acc
         improved = self._improved(train_loss, val_loss, val_acc)
+        lr = self.optimizer.param_groups[0]["lr"]  # the rate this epoch trained with
+        # the schedule steps before the checkpoints: a run resumed (or forked) from this epoch starts the next one
+        # with the next epoch's rate, as the uninterrupted run does
+        self.schedule.after_epoch(val_loss if val_loss is not None else train_loss)
         if improved and cfg.save_best:
             self._save("best", epoch_complete=True)
         self._save_last(epoch_complete=True)
-        lr = self.optimizer.param_groups[0]["lr"]
-        self.schedule.after_epoch(val_loss if val_loss is not None else train_loss)
+        if cfg.keep_epoch_checkpoints:  # a fork point per epoch (training/fork.py)
+            self._save(f"epoch-{epoch}", epoch_complete=True)
         now = time.time()
         if self.writer is not None:
             self.writer.write(
@@ -739,6 +838,10 @@ class Trainer:
             "epoch_sums": self.epoch_sums,
             "best_val_accuracy": self.best_val_accuracy,
             "best_metric": self.best_metric,
+            "bad_epochs": self.bad_epochs,
+            "rng": capture_rng(
+                self.rng_at_step
+            ),  # exact resume: dropout and augmentation continue where they were (fork.py)
             "dataset": dataset_meta_dict(self.data.meta),
             "dataset_settings": self.project.dataset.model_dump(mode="json"),
             "training": self.cfg.model_dump(mode="json"),
@@ -751,7 +854,7 @@ class Trainer:
             return
         path = self.folder / "checkpoints" / f"{which}.safetensors"
         optimizer, scheduler_state = (  # one unit with the weights
-            (self.optimizer, self.schedule.state_dict()) if which == "last" else (None, None)
+            (self.optimizer, self.schedule.state_dict()) if which != "best" else (None, None)
         )
         from workbench.core.training.finetune import saved_keys
 
@@ -817,7 +920,10 @@ class Trainer:
                     "finished": time.time(),
                 }
             )
+            self.run_path, vanished = self.writer._path, self.writer.vanished
             self.writer = None
+            if vanished and status != "failed":  # the run's folder was deleted while it trained
+                status, message, error, self.cause = "failed", f"The run stopped: {vanished}", None, "input"
         return Finished(
             status=status,
             epochs_completed=self.epochs_completed,

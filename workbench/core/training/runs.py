@@ -5,6 +5,7 @@
     runs/<id>/checkpoints/        last.safetensors, best.safetensors (+ optimizer state for resuming)
     runs/<id>/summary.json        status completed | stopped | failed, epochs_completed, best_val_accuracy, ...
     runs/<id>/tokenizer.json      the trained subword tokenizer (bpe text data), `tokenizers` JSON
+    runs/<id>/tb/                 TensorBoard event files (tensorboard.py): the same scalars, and the hparams
 
 Run ids are sortable by time and unique. A run being written holds `.lock` (pid@host); a run without a
 summary whose writer is gone is shown as interrupted.
@@ -74,7 +75,12 @@ class RunWriter:
     """Writes one run folder. Only the main process (rank 0) creates one."""
 
     def __init__(self, path: Path, config: dict[str, Any]):
-        self.path = path
+        from workbench.core.project_files import FollowedFolder
+
+        self._anchor = FollowedFolder(path)  # the folder moved or renamed while training: written where it is
+        self.vanished: str | None = None  # why the summary could not be written (the folder was deleted)
+        self._path = path
+        self._epoch_results: dict[str, float] = {}  # last/best validation values, added to summary.json
         atomic_write_json(path / "config.json", config)
         tokenizer = ((config.get("dataset_meta") or {}).get("extra") or {}).get("tokenizer_json")
         if tokenizer:  # also in config.json; this file is what tokenizers.Tokenizer.from_file reads
@@ -84,6 +90,23 @@ class RunWriter:
             self._metrics = open(path / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         except OSError as exc:
             raise UserError(f"cannot write {path / 'metrics.jsonl'}: {exc.strerror or exc}") from exc
+        self._tb: Any = (
+            None  # TensorBoard event files beside (tensorboard.py); never the only copy of anything
+        )
+        try:
+            from workbench.core.training.tensorboard import EventWriter
+
+            self._tb = EventWriter(path)
+            self._tb.hparams(config)
+        except OSError:
+            self._tb = None  # `workbench runs export-tb` writes them later from metrics.jsonl
+
+    @property
+    def path(self) -> Path:
+        """The run folder where it is now; FolderVanished (a UserError) once it was deleted: nothing is
+        re-created at the old path."""
+        self._path = self._anchor.current()
+        return self._path
 
     def copy_metrics(self, lines: list[dict[str, Any]]) -> None:
         for line in lines:
@@ -91,21 +114,63 @@ class RunWriter:
 
     def write(self, line: dict[str, Any]) -> None:
         """Append one line (flushed: a killed run loses at most the line being written; readers skip it)."""
+        if line.get("kind") == "epoch":
+            self._note_epoch(line)
+        safe = {k: json_safe(v) for k, v in line.items()}
         try:
-            self._metrics.write(json.dumps({k: json_safe(v) for k, v in line.items()}) + "\n")
+            self._metrics.write(json.dumps(safe) + "\n")
             self._metrics.flush()
         except OSError as exc:
             raise UserError(
                 f"cannot write {self.path / 'metrics.jsonl'}: {exc.strerror or exc}; free some disk space"
             ) from exc
+        if self._tb is not None:
+            try:
+                self._tb.line(safe)
+            except OSError:  # a full disk: metrics.jsonl above is what counts
+                self._close_tb()
+
+    def _close_tb(self, status: str | None = None) -> None:
+        tb, self._tb = self._tb, None
+        if tb is not None:
+            with contextlib.suppress(OSError):
+                if status is not None:
+                    tb.end(status)
+            with contextlib.suppress(OSError):
+                tb.close()
+
+    def _note_epoch(self, line: dict[str, Any]) -> None:
+        """Keep last_val_accuracy, last_val_loss, best_val_loss (best_val_perplexity) for summary.json (the runs
+        table reads them there instead of re-reading metrics.jsonl)."""
+        for key in ("val_accuracy", "val_loss"):
+            value = line.get(key)
+            if isinstance(value, int | float) and math.isfinite(value):
+                self._epoch_results[f"last_{key}"] = float(value)
+        for key in ("val_loss", "val_perplexity"):  # lower is better
+            value = line.get(key)
+            if isinstance(value, int | float) and math.isfinite(value):
+                best = self._epoch_results.get(f"best_{key}")
+                self._epoch_results[f"best_{key}"] = float(value) if best is None else min(best, float(value))
 
     def finish(self, summary: dict[str, Any]) -> None:
+        summary = {**summary, **{k: v for k, v in self._epoch_results.items() if k not in summary}}
+        for key in ("last_val_accuracy", "last_val_loss", "best_val_loss"):
+            summary.setdefault(key, None)
         try:
+            self._close_tb(str(summary.get("status")))
             with contextlib.suppress(OSError):  # a full disk: the summary below still says what happened
                 self._metrics.close()
         finally:
-            atomic_write_json(self.path / "summary.json", json_safe(summary))
-            (self.path / LOCK).unlink(missing_ok=True)
+            from workbench.core.project_files import FolderVanished
+
+            try:
+                path = self.path
+            except FolderVanished as exc:  # deleted while training: said once, nothing re-created
+                self.vanished = str(exc)
+            else:
+                atomic_write_json(path / "summary.json", json_safe(summary))
+                (path / LOCK).unlink(missing_ok=True)
+            self._anchor.close()
 
 
 @dataclass
@@ -204,27 +269,26 @@ class Run:
 
     @property
     def status(self) -> str:
-        """completed | stopped | failed from the summary; running while its writer lives; else interrupted."""
+        """completed | stopped | failed from the summary; running while its writer lives; else interrupted;
+        resumed when a stopped or interrupted run was continued by another (`resumed_by`)."""
         summary = self.summary
         if summary:
-            return str(summary.get("status", "unknown"))
-        return "running" if self._writer_alive() else "interrupted"
+            status = str(summary.get("status", "unknown"))
+        else:
+            status = "running" if self._writer_alive() else "interrupted"
+        if status in ("stopped", "interrupted") and self.resumed_by:
+            return "resumed"  # continued by another run (meta.json resumed_by, training/fork.py)
+        return status
+
+    @property
+    def resumed_by(self) -> str | None:
+        """The id of the run that resumed this one, or None."""
+        from workbench.core.training.fork import resumed_by
+
+        return resumed_by(self.path)
 
     def _writer_alive(self) -> bool:
-        try:
-            pid_text, _, host = (self.path / LOCK).read_text(encoding="utf-8").strip().partition("@")
-            pid = int(pid_text)
-        except (OSError, ValueError):
-            return False
-        if host != socket.gethostname():
-            return True  # another machine's run on a shared folder: trust the lock
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return writer_alive(self.path)
 
     def metrics(self) -> RunMetrics:
         out = RunMetrics()
@@ -261,6 +325,27 @@ class Run:
             shutil.rmtree(self.path)
         except OSError as exc:
             raise UserError(f"cannot delete {self.path}: {exc.strerror or exc}") from exc
+
+
+def writer_alive(run_path: Path) -> bool:
+    """The process named in the run's .lock (pid@host) still lives: the run is being written."""
+    from workbench.core.io import read_regular_bytes
+
+    try:  # a regular file only: a FIFO in its place must not block the runs list
+        text = read_regular_bytes(run_path / LOCK, "run lock", max_bytes=4096).decode("utf-8", "replace")
+        pid_text, _, host = text.strip().partition("@")
+        pid = int(pid_text)
+    except (OSError, ValueError, UserError):
+        return False
+    if host != socket.gethostname():
+        return True  # another machine's run on a shared folder: trust the lock
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def list_runs(runs_root: str | os.PathLike | None) -> list[Run]:

@@ -24,6 +24,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGraphicsItem
 
+from workbench.ui.widgets.decimate import minmax_columns
+
 X_MODES = ("step", "epoch", "time")
 MAX_POINTS = 100_000  # per series in memory (~4 MB with its three x arrays); older points are thinned beyond
 X_LABELS = {"step": "step", "epoch": "epoch", "time": "time (s)"}
@@ -36,8 +38,8 @@ def steady_range(
 ) -> tuple[float, float]:
     """The range to show `data` (its exact bounds) in, given what is shown now: unchanged while the data fits and
     fills at least MIN_FILL of it; otherwise the data with HEADROOM on each side that grew (`padding` on the
-    others), never below zero for data that is not (a falling loss settles on a range from zero instead of
-    rescaling as it falls)."""
+    others), from zero for data that is not negative and comes near it (a falling loss settles on a range from zero
+    instead of rescaling as it falls)."""
     (c0, c1), (d0, d1) = current, data
     span = d1 - d0
     if c0 <= d0 and d1 <= c1 and span >= MIN_FILL * (c1 - c0):
@@ -45,7 +47,9 @@ def steady_range(
     fits = c0 <= d0 and d1 <= c1
     low = d0 - (HEADROOM if fits or d0 < c0 else padding) * span
     high = d1 + (HEADROOM if fits or d1 > c1 else padding) * span
-    return (max(low, 0.0) if d0 >= 0 else low), high
+    if d0 >= 0 and low < HEADROOM * span:  # near zero: from zero (whatever a pen's pixel padding added)
+        low = 0.0
+    return low, high
 
 
 class SteadyViewBox(pg.ViewBox):
@@ -56,6 +60,32 @@ class SteadyViewBox(pg.ViewBox):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fresh = True
+        # per auto-ranged axis: the bounds of the data the last auto-range was made for
+        self.data_bounds: dict[int, tuple[float, float]] = {}
+        # while a curve's tail is set (LivePlot._push): "check" the auto-range at the next paint without repainting
+        # the whole view for it (the tail repaints its strip; a range that changes repaints everything anyway), or
+        # leave it "as is" (the new points lie within the data the range was made for)
+        self.tail_update: str | None = None
+
+    def queueUpdateAutoRange(self) -> None:  # noqa: N802 - pyqtgraph API
+        if self.tail_update == "as is":
+            return
+        if self.tail_update == "check":
+            self._autoRangeNeedsUpdate = True
+            return
+        super().queueUpdateAutoRange()
+
+    def holds(self, bounds: tuple[tuple[float, float], tuple[float, float]]) -> bool:
+        """Points within `bounds` ((x0, x1), (y0, y1)) leave the auto-range as it is: each auto-ranged axis was
+        ranged for data at least that wide."""
+        for axis, (low, high) in enumerate(bounds):
+            # (low > high: no finite value, nothing to range)
+            if self.state["autoRange"][axis] is False or not low <= high:
+                continue
+            known = self.data_bounds.get(axis)
+            if known is None or not known[0] <= low <= high <= known[1]:
+                return False
+        return True
 
     def setRange(  # noqa: N802 - pyqtgraph API
         self,
@@ -67,19 +97,26 @@ class SteadyViewBox(pg.ViewBox):
         disableAutoRange=True,  # noqa: N803
     ):
         if rect is None and not disableAutoRange:  # an auto-range step (updateAutoRange)
+            padded = (xRange, yRange)
+            data = [self._unpadded(axis, r) for axis, r in enumerate(padded)]
+            self.data_bounds = {axis: d for axis, d in enumerate(data) if d is not None}
             if not self.fresh:
-                xRange, yRange = (self._steady(axis, r) for axis, r in enumerate((xRange, yRange)))  # noqa: N806
+                xRange, yRange = (  # noqa: N806
+                    r
+                    if d is None
+                    else steady_range(tuple(self.viewRange()[axis]), d, self.suggestPadding(axis))
+                    for axis, (r, d) in enumerate(zip(padded, data, strict=True))
+                )
             self.fresh = False
         super().setRange(rect, xRange, yRange, padding, update, disableAutoRange)
 
-    def _steady(self, axis: int, padded):
-        """pyqtgraph asks for the data's bounds widened by suggestPadding() on each side: take that back off and
-        apply steady_range."""
+    def _unpadded(self, axis: int, padded) -> tuple[float, float] | None:
+        """pyqtgraph asks for the data's bounds widened by suggestPadding() on each side: the data's bounds."""
         if padded is None or not padded[1] > padded[0]:
-            return padded
+            return None
         p = self.suggestPadding(axis)
         pad = (padded[1] - padded[0]) * p / (1 + 2 * p)
-        return steady_range(tuple(self.viewRange()[axis]), (padded[0] + pad, padded[1] - pad), p)
+        return padded[0] + pad, padded[1] - pad
 
 
 class GrowingArray:
@@ -127,6 +164,8 @@ def thinning_index(y: np.ndarray, older: int) -> np.ndarray:
     return np.concatenate([pairs, np.arange(blocks * 4, len(y))])
 
 
+# a live curve's newest points are drawn apart while they span at most this share of the x axis (LivePlot._push)
+TAIL_SHARE = 0.25
 SYMBOL_POINTS = 60  # a series drawn with markers shows them up to this many points (a 100-epoch run: a line)
 EMA_BLOCK = 64  # the closed form below per block of this many points: weight**-64 stays far inside float64
 
@@ -176,11 +215,17 @@ class Series:
     smooth_of: str | None = None  # this series displays the EMA of another series
     symbol: str | None = None  # a marker per point, while there are few of them
     ema_state: tuple[float, int] = (0.0, 0)
+    tail: pg.PlotDataItem | None = None  # draws the newest points (see LivePlot._push)
     dirty: bool = False
+    drawn: int = 0  # points `curve` draws (`tail` the ones after); 0: `curve` is drawn again with every point
     finite: bool = True  # every point finite: pyqtgraph skips its per-frame check (skipFiniteCheck)
 
     def __len__(self) -> int:
         return self.y.n
+
+    def redraw(self) -> None:
+        """Not only new points: the next refresh draws the whole curve again."""
+        self.dirty, self.drawn = True, 0
 
     def extend_x(self, steps, epochs, times) -> None:
         """The new points' x values, one array per x mode."""
@@ -244,6 +289,10 @@ class LivePlot(pg.PlotWidget):
         self.max_points = MAX_POINTS
         self.min_refresh_s = 0.0  # a secondary plot pushes its new points at most this often (refresh(force))
         self._refreshed = 0.0
+        self._decimated = False  # a curve draws a decimated copy: redo it when the x range changes
+        self._redecimating = False
+        item.vb.sigXRangeChanged.connect(self._on_view_x_changed)
+        item.vb.sigResized.connect(self._on_view_x_changed)
         self.x_mode = "step"
         self.smoothing = 0.6
         self.empty_text = pg.TextItem("", color="#777", anchor=(0.5, 0.5))
@@ -258,20 +307,24 @@ class LivePlot(pg.PlotWidget):
         key: str,
         label: str,
         color,
-        width: float = 1.5,
+        width: float = 1.0,
         style=Qt.SolidLine,
         smooth_of: str | None = None,
         symbol: str | None = None,
     ) -> Series:
         if key in self.series:
             return self.series[key]
+        # 1 px by default: Qt strokes wider lines segment by segment (the live view's widest cost: 2 px pens took the
+        # window's CPU share from 8.7% to 10.9% of a core while an MLP trained, bench/training.py settings)
         pen = pg.mkPen(color, width=width, style=style)
         curve = self.getPlotItem().plot(
             [], [], pen=pen, name=label, symbol=symbol, symbolSize=5, symbolBrush=color, symbolPen=None
         )
-        curve.setClipToView(True)
-        curve.setDownsampling(auto=True, method="peak")
+        # no pyqtgraph clipping or downsampling: refresh() hands it at most a (min, max) pair per pixel column
         series = Series(key, label, curve, smooth_of=smooth_of, symbol=symbol)
+        if symbol is None:
+            series.tail = self.getPlotItem().plot([], [], pen=pen)  # (not in the legend)
+            curve.visibleChanged.connect(lambda: series.tail.setVisible(series.curve.isVisible()))
         self.series[key] = series
         return series
 
@@ -279,6 +332,8 @@ class LivePlot(pg.PlotWidget):
         series = self.series.pop(key, None)
         if series is not None:
             self.getPlotItem().removeItem(series.curve)
+            if series.tail is not None:
+                self.getPlotItem().removeItem(series.tail)
             if self.legend is not None:
                 self.legend.removeItem(series.curve)
 
@@ -289,7 +344,7 @@ class LivePlot(pg.PlotWidget):
             series.xs = {m: GrowingArray() for m in X_MODES}
             series.y = GrowingArray()
             series.ema_state = (0.0, 0)
-            series.dirty = True
+            series.redraw()
             series.finite = True
 
     def append(self, key: str, step: float, epoch: float, t: float, y: float) -> None:
@@ -320,7 +375,7 @@ class LivePlot(pg.PlotWidget):
                 continue
             for array in (*target.xs.values(), target.y):
                 array.keep(index)
-            target.dirty = True
+            target.redraw()
 
     def set_points(self, key: str, steps, epochs, times, ys) -> None:
         """Replace a series' points at once (a saved run); its smoothed companions follow."""
@@ -330,7 +385,7 @@ class LivePlot(pg.PlotWidget):
         series.y = GrowingArray()
         series.extend_x(steps, epochs, times)
         series.y.extend(ys)
-        series.dirty = True
+        series.redraw()
         series.finite = bool(np.isfinite(series.y.view).all())
         for smooth in self.series.values():
             if smooth.smooth_of == key:
@@ -367,7 +422,7 @@ class LivePlot(pg.PlotWidget):
             smooth.ema_state = (float(last), k)
         else:
             smooth.ema_state = (0.0, 0)
-        smooth.dirty = True
+        smooth.redraw()
 
     # -- display
     # ---------------------------------------------------------------------------------------------------
@@ -385,7 +440,7 @@ class LivePlot(pg.PlotWidget):
         self.getPlotItem().vb.fresh = True
         self.getPlotItem().setLabel("bottom", X_LABELS[mode])
         for series in self.series.values():
-            series.dirty = True
+            series.redraw()
         self.refresh()
         self.getPlotItem().enableAutoRange()
 
@@ -417,16 +472,72 @@ class LivePlot(pg.PlotWidget):
         for series in self.series.values():
             has_points = has_points or len(series) > 0
             if series.dirty:
-                if series.symbol is not None:  # markers go past SYMBOL_POINTS: each setData redraws them all
-                    wanted = series.symbol if len(series) <= SYMBOL_POINTS else None
-                    if series.curve.opts["symbol"] != wanted:
-                        series.curve.setSymbol(wanted)
-                x = series.xs[self.x_mode].view
-                series.curve.setData(x, series.y.view, skipFiniteCheck=series.finite)
+                self._push(series)
                 series.dirty = False
         self.empty_text.setVisible(not has_points and bool(self.empty_text.toPlainText()))
         if not has_points:
             self._place_empty_text()
+
+    def _push(self, series: Series) -> None:
+        """Hand a series' points to its curves. New points at the right end of a line go to its tail curve alone,
+        while the tail spans at most TAIL_SHARE of the view: Qt then repaints the strip they are in, not the whole
+        plot (the window's CPU share while a CNN trained fell by about a point, bench/training.py's window). Anything
+        else, or a longer tail, draws the whole curve again (and the tail starts anew)."""
+        x, y = series.xs[self.x_mode].view, series.y.view
+        view = self.getPlotItem().vb
+        start = series.drawn - 1  # the tail starts at the curve's last point: the line stays joined
+        if series.tail is not None and 0 <= start < len(x) - 1 and self._fits_tail(x[start], x[-1]):
+            tail = y[start:]
+            finite = tail[np.isfinite(tail)] if not series.finite else tail
+            bounds = (x[start], x[-1]), (finite.min(), finite.max()) if len(finite) else (np.inf, -np.inf)
+            logged = any(series.curve.opts["logMode"])
+            view.tail_update = "as is" if not logged and view.holds(bounds) else "check"
+            try:
+                series.tail.setData(*self.drawn_points(x[start:], tail), skipFiniteCheck=series.finite)
+            finally:
+                view.tail_update = None
+            return
+        if series.symbol is not None:  # markers go past SYMBOL_POINTS: each setData redraws them all
+            wanted = series.symbol if len(series) <= SYMBOL_POINTS else None
+            if series.curve.opts["symbol"] != wanted:
+                series.curve.setSymbol(wanted)
+        series.curve.setData(*self.drawn_points(x, y), skipFiniteCheck=series.finite)
+        if series.tail is not None and series.tail.xData is not None and len(series.tail.xData):
+            series.tail.setData([], [])
+        series.drawn = len(x)
+
+    def _fits_tail(self, first: float, last: float) -> bool:
+        """A tail from x `first` to `last` lies in the view and spans at most TAIL_SHARE of it."""
+        (x0, x1), _ = self.getPlotItem().viewRange()
+        return x0 <= first and last <= x1 and (last - first) <= TAIL_SHARE * (x1 - x0)
+
+    def drawn_points(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What a curve draws of points (x, y): all of them while there are at most two per pixel column of the
+        view, else the points in the visible x range as one (min, max) pair per column (minmax_columns: a one-step
+        spike stays). Columns are counted over the part of the view the data spans (a live run's axis spans the
+        whole run)."""
+        view = self.getPlotItem().vb
+        width = max(int(view.width()), 50)
+        if len(x) <= 2 * width or not x[-1] > x[0]:
+            return x, y
+        self._decimated = True
+        (x0, x1), _ = view.viewRange()
+        shown = (max(x0, x[0]), min(x1, x[-1]))
+        if not shown[1] > shown[0]:  # the view is elsewhere (an auto-range to come): all of it, binned
+            return minmax_columns(x, y, width)
+        columns = width * (shown[1] - shown[0]) / (x1 - x0)
+        return minmax_columns(x, y, max(int(columns), 1), (x0, x1))
+
+    def _on_view_x_changed(self) -> None:
+        """Zoom, pan or a new auto-range: a decimated curve is cut and binned again for the new view."""
+        if self._decimated and not self._redecimating:
+            self._decimated, self._redecimating = False, True
+            try:
+                for series in self.series.values():
+                    series.redraw()
+                self.refresh(force=True)
+            finally:
+                self._redecimating = False
 
     # -- crosshair read-out
     # ------------------------------------------------------------------------------------------

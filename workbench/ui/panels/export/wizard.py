@@ -551,7 +551,7 @@ class ReportPage(QWizardPage):
             return ""
         return (
             f"<br>Accuracy budget {b['max_drop_points']:g} points: achieved {b['achieved_drop_points']:.2f} "
-            f"points with {b['fp32_nodes']} of {b['quantizable_nodes']} quantizable nodes kept in fp32."
+            f"points with {b['fp32_nodes']} of {b['quantizable_nodes']} weighted nodes kept in fp32."
         )
 
     def _fill_table(self, rows: list[dict]) -> None:
@@ -562,7 +562,7 @@ class ReportPage(QWizardPage):
                 r["op"],
                 f"{r['sqnr_db']:.1f}",
                 f"{min(r['input_sqnr_db'], 999):.1f}",
-                "yes" if r["kept_fp32"] else "",
+                ("yes, reads int8 input" if r.get("reads_int8_input") else "yes") if r["kept_fp32"] else "",
             )
             for column, value in enumerate(values):
                 item = QTableWidgetItem(value)

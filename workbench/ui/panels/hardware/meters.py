@@ -105,7 +105,8 @@ class MeterBlock(QFrame):
     def add_meter(self, key: str, name: str) -> None:
         row = self.grid.rowCount()
         name_label, bar, value = _label("name", name), Bar(), _label("value")
-        value.setFixedWidth(VALUE_WIDTH)  # changing figures must not re-lay-out the panel every second
+        # a fixed size: changing figures must not re-lay-out the window every second (see widgets/label_holder.py)
+        value.setFixedSize(VALUE_WIDTH, value.sizeHint().height())
         value.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
         self.grid.addWidget(name_label, row, 0)
         self.grid.addWidget(bar, row, 1)

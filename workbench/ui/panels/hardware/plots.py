@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from workbench.core.hardware.history import History
 from workbench.core.units import GiB
+from workbench.ui.widgets.label_holder import LabelHolder
 
 CPU_COLOR, RAM_COLOR, SWAP_COLOR = "#4c8bf5", "#a05cd6", "#8a8f98"
 GPU_COLORS = ("#3fa34d", "#e07b24", "#d0453b", "#17a2b8", "#c2185b", "#7b8d23", "#6d4c41", "#5c6bc0")
@@ -78,7 +79,6 @@ class HistoryPlot(QWidget):
         self.legend = QLabel()
         self.legend.setObjectName("hardwarePlotLegend")
         self.legend.setTextFormat(Qt.RichText)
-        # a fixed box: new figures every second must not re-lay-out (and repaint) the whole panel
         self.legend.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
         self.legend.setFixedHeight(self.legend.fontMetrics().height() + 4)
         self.legend.setAutoFillBackground(True)  # opaque: its new text does not repaint what is behind it
@@ -101,7 +101,7 @@ class HistoryPlot(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
-        layout.addWidget(self.legend)
+        layout.addWidget(LabelHolder(self.legend))  # new figures every second: no relayout
         layout.addWidget(self.widget, 1)
         self.group = GROUPS[0]
         self.seconds = 60.0

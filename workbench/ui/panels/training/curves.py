@@ -3,9 +3,11 @@ system (GPU, or CPU and RAM) below. One toolbar for x unit, log y, smoothing and
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -25,10 +27,8 @@ from workbench.core.errors import UserError
 from workbench.ui.widgets.live_plot import LivePlot
 
 BLUE, ORANGE, GREEN, PURPLE, GREY = "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#9aa7b4"
-# overlays: far from the current run's blue / orange / grey and from each other (no red beside dark red)
-OVERLAY_COLORS = ("#d62728", "#2ca02c", "#6a1b9a", "#222222", "#e377c2", "#bcbd22", "#8c564b")
-SECONDARY_REFRESH_S = 0.5  # the learning-rate and system plots: new points twice a second
-EPOCH_REFRESH_S = 0.25  # the epoch plots: at once, then at most 4 times a second
+SECONDARY_REFRESH_S = 1.0  # the learning-rate and system plots: new points once a second
+EPOCH_REFRESH_S = 0.5  # the epoch plots: at once, then at most twice a second
 BOTH = f"<span style='color:{BLUE}'>train</span> · <span style='color:{ORANGE}'>val</span>"
 # the small metric plot: accuracy, or perplexity (exp of the next-token loss) for a language model, where
 # accuracy means little; its series keep the keys train_accuracy / val_accuracy whatever they show
@@ -44,7 +44,7 @@ class CurvesView(QWidget):
         self.loss = LivePlot("Batch loss", "loss")
         self.loss.setObjectName("lossPlot")
         self.loss.add_series("loss", "loss", GREY, width=1)
-        self.loss.add_series("loss_smooth", "smoothed", BLUE, width=2, smooth_of="loss")
+        self.loss.add_series("loss_smooth", "smoothed", BLUE, smooth_of="loss")
         both = BOTH
         self.epoch_loss = LivePlot(f"Epoch loss: {both}", legend=False)
         self.epoch_loss.add_series("train_loss", "train", BLUE, symbol="o")
@@ -168,16 +168,25 @@ class CurvesView(QWidget):
     def set_empty(self, text: str) -> None:
         self.loss.set_empty_text(text)
 
-    def add_batches(self, events: list, t0: float) -> None:
-        """Batch-end events, in order: their loss and learning rate (one array append per frame)."""
-        steps = [e.step for e in events]
-        epochs = [e.epoch - 1 + e.batch / (e.batches or 1) for e in events]  # fractional epoch
-        times = [e.time - t0 for e in events]
-        self.loss.extend("loss", steps, epochs, times, [e.loss for e in events])
-        self.lr.extend("lr", steps, epochs, times, [e.lr for e in events])
+    def add_points(self, batches: list, epochs: list, t0: float) -> None:
+        """BatchEnds (runs of batch-end events, column by column) and EpochEnd events, each list in order: one array
+        append per series, whatever the count."""
+        if batches:
 
-    def add_epoch(self, event, t: float) -> None:
-        if getattr(event, "train_perplexity", None) is not None:
+            def column(name: str) -> np.ndarray:
+                values = itertools.chain.from_iterable(run.columns[name] for run in batches)
+                return np.fromiter(values, dtype=np.float64)
+
+            steps = column("step")
+            fractions = (
+                column("epoch") - 1 + column("batch") / np.maximum(column("batches"), 1)
+            )  # fractional epoch
+            times = column("time") - t0
+            self.loss.extend("loss", steps, fractions, times, column("loss"))
+            self.lr.extend("lr", steps, fractions, times, column("lr"))
+        if not epochs:
+            return
+        if any(getattr(e, "train_perplexity", None) is not None for e in epochs):
             self.set_metric("perplexity")
         fields = METRICS[self.metric_kind][1:]
         for plot, keys in (
@@ -185,9 +194,15 @@ class CurvesView(QWidget):
             (self.accuracy, tuple(zip(("train_accuracy", "val_accuracy"), fields, strict=True))),
         ):
             for key, field in keys:
-                value = getattr(event, field, None)
-                if value is not None:
-                    plot.append(key, event.step, event.epoch, t, value)
+                rows = [(e, value) for e in epochs if (value := getattr(e, field, None)) is not None]
+                if rows:
+                    plot.extend(
+                        key,
+                        [e.step for e, _ in rows],
+                        [e.epoch for e, _ in rows],
+                        [e.time - t0 for e, _ in rows],
+                        [value for _, value in rows],
+                    )
 
     def add_hardware(self, snapshot, t: float, device: str | None) -> None:
         """CPU and RAM, or the training GPU's utilization and memory, from a hardware snapshot."""
@@ -213,15 +228,18 @@ class CurvesView(QWidget):
         """Push the new points of every plot to its curves in this one frame (Qt paints them together on its
         next pass); the learning-rate and system plots at most SECONDARY_REFRESH_S apart unless `force` (a
         frame costs the GUI process CPU: the batch loss is the live one, the epoch plots change once an epoch)."""
-        plots = self.all_plots
-        for plot in plots:
+        lr_changed = self.lr.has_new_points()
+        for plot in self.all_plots:
             plot.refresh(force)  # a plot without new points only checks its empty-state text
-        if self.lr in plots:
-            lr = self.lr.series["lr"].y.view
-            if len(lr) and lr.min() == lr.max() and not self.log_check.isChecked():
-                self.lr.setYRange(0, lr[0] * 1.25, padding=0)  # a constant LR: show it against zero
-            else:
-                self.lr.enableAutoRange(axis="y")
+        if lr_changed and not self.lr.has_new_points():  # (its range is set when its points are)
+            self._fit_lr_range()
+
+    def _fit_lr_range(self) -> None:
+        lr = self.lr.series["lr"].y.view
+        if len(lr) and lr.min() == lr.max() and not self.log_check.isChecked():
+            self.lr.setYRange(0, lr[0] * 1.25, padding=0)  # a constant LR: show it against zero
+        else:
+            self.lr.enableAutoRange(axis="y")
 
     def set_extent(self, steps: int | None, epochs: int | None) -> None:
         """A live run's full length: the x axes span it from the start, so they are not re-laid out (and
@@ -269,46 +287,18 @@ class CurvesView(QWidget):
         self.refresh()
 
     def set_overlays(self, runs: list) -> None:
-        """Other runs' smoothed loss and validation accuracy, dashed, beside the current curves."""
-        for key in self._overlays:
-            self.loss.remove_series(key)
-            self.loss.remove_series(key + "_raw")
-            self.accuracy.remove_series(key)
-        self._overlays = []
-        self._overlay_extent = (
-            max((m.steps[-1] for _, m in runs if m.steps), default=0),
-            max((m.batch_epoch[-1] for _, m in runs if m.batch_epoch), default=0),
-        )
-        for i, (name, metrics) in enumerate(runs):
-            key = f"overlay{i}"
-            color = OVERLAY_COLORS[i % len(OVERLAY_COLORS)]
-            t0 = metrics.time[0] if metrics.time else 0.0
-            raw = self.loss.add_series(key + "_raw", name, color, width=0.1)
-            raw.curve.setVisible(False)
-            self.loss.add_series(key, name, color, width=1.5, style=Qt.DashLine, smooth_of=key + "_raw")
-            self.loss.set_points(
-                key + "_raw",
-                metrics.steps,
-                _epoch_fractions(metrics.batch_epoch),
-                [t - t0 for t in metrics.time],
-                metrics.loss,
-            )
-            field = METRICS[self.metric_kind][2]
-            rows = [e for e in metrics.epochs if e.get(field) is not None]
-            self.accuracy.add_series(key, f"{name} val", color, style=Qt.DashLine, symbol="t")
-            self.accuracy.set_points(
-                key,
-                [e.get("step", 0) for e in rows],
-                [e["epoch"] for e in rows],
-                [(e.get("time") or t0) - t0 for e in rows],
-                [e[field] for e in rows],
-            )
-            self._overlays.append(key)
-        if self.loss.legend is not None:
-            for key in self._overlays:
-                self.loss.legend.removeItem(self.loss.series[key + "_raw"].curve)
+        """Other runs beside the current curves: `runs` are (name, RunCurves) pairs (overlays.OverlayLoader
+        reads them); drawn by overlays.RunOverlays, each over its whole length."""
+        if not hasattr(self, "overlay_layer"):
+            from workbench.ui.panels.training.overlays import RunOverlays
+
+            self.overlay_layer = RunOverlays(self)
+        self.overlay_layer.set_runs(runs)
+        self._overlay_extent = self.overlay_layer.extent()
         self._apply_extent()
         self.refresh()
+        if runs:  # no "Press Start" over other runs' curves
+            self.loss.empty_text.setVisible(False)
 
     # -- toolbar
     # ---------------------------------------------------------------------------------------------------
@@ -325,6 +315,7 @@ class CurvesView(QWidget):
     def _on_log_check_toggled(self, on: bool) -> None:
         for plot in (self.loss, self.epoch_loss, self.lr):
             plot.set_log_y(on)
+        self._fit_lr_range()
         self.accuracy.set_log_y(on and self.metric_kind == "perplexity")  # (a log accuracy says little)
 
     def _on_smooth_slider_changed(self, value: int) -> None:

@@ -34,8 +34,11 @@ from workbench.ui.jobs import FRAME_MS, Job, JobError, describe
 from workbench.ui.panels.training.curves import CurvesView
 from workbench.ui.panels.training.evaluation_view import EvaluationView
 from workbench.ui.panels.training.memory_box import FitBadge
+from workbench.ui.panels.training.not_responding import NotRespondingBanner
+from workbench.ui.panels.training.overlays import OverlayLoader
 from workbench.ui.panels.training.runs_view import RunsView
 from workbench.ui.panels.training.settings_form import TrainingSettingsForm
+from workbench.ui.widgets.label_holder import LabelHolder
 
 PROGRESS_S = 0.25  # progress bars and the stats line: 4 updates a second (the loss plot: every frame)
 STATE_TEXT = {
@@ -96,6 +99,31 @@ class ErrorBox(QFrame):
         self.toggle.setVisible(bool(details))
         self.toggle.setChecked(False)
         self.show()
+
+
+def latest_run_line(runs_root: Path) -> str:
+    """One line about the project's newest finished run ("Last run … : completed · 3 epoch(s) · best val acc
+    …"), or "" when it has none. Run ids begin with their start time, so the newest is the largest name."""
+    import json
+
+    try:
+        folders = sorted((p for p in runs_root.iterdir() if p.is_dir()), key=lambda p: p.name, reverse=True)
+    except OSError:
+        return ""
+    for folder in folders[:20]:
+        try:
+            summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(summary, dict):
+            continue
+        parts = [f"Last run {folder.name}: {summary.get('status', '?')}"]
+        if isinstance(summary.get("epochs_completed"), int):
+            parts.append(f"{summary['epochs_completed']} epoch(s)")
+        if isinstance(summary.get("best_val_accuracy"), int | float):
+            parts.append(f"best val acc {summary['best_val_accuracy']:.2%}")
+        return "  ·  ".join(parts)
+    return ""
 
 
 class TrainingPanel(QWidget):
@@ -170,6 +198,9 @@ class TrainingPanel(QWidget):
         self.batch_bar.setObjectName("batchProgress")
         self.batch_bar.setFormat("batch %v/%m")
         for bar in (self.epoch_bar, self.batch_bar):
+            bar.setAutoFillBackground(
+                True
+            )  # opaque: a new value repaints the bar alone, not the window beneath
             bar.setMaximumHeight(18)
             bar.setRange(0, 1)
             bar.setValue(0)
@@ -179,11 +210,13 @@ class TrainingPanel(QWidget):
         progress.addWidget(self.epoch_bar, 1)
         progress.addWidget(self.batch_bar, 1)
         stats = QHBoxLayout()
-        stats.addWidget(self.stats_label, 1)
+        stats.addWidget(LabelHolder(self.stats_label), 1)  # a new line 4 times a second: no relayout
 
         self.error_box = ErrorBox()
+        self.not_responding = NotRespondingBanner(self.session.jobs.host)  # Wait / End it
         self.curves = CurvesView()
         self.runs = RunsView()
+        self.runs.jobs = self.session.jobs  # a large runs folder is read on a thread
         self.evaluation = EvaluationView()
         self.settings = TrainingSettingsForm(self.session)
         self.tabs = QTabWidget()
@@ -195,8 +228,13 @@ class TrainingPanel(QWidget):
         self.tabs.currentChanged.connect(self._on_tabs_changed)
         self.fit_badge.linkActivated.connect(lambda _link: self.tabs.setCurrentWidget(self.settings))
         self.runs.sig_selected.connect(self._on_runs_selected)
-        self.runs.sig_overlays_changed.connect(self._on_runs_overlays_changed)
+        self.overlay_loader = OverlayLoader(self.session.jobs, self)
+        self.overlay_loader.sig_loaded.connect(self._on_overlay_loader_loaded)
+        self.runs.sig_overlays_changed.connect(self.overlay_loader.request)
         self.runs.sig_resume.connect(lambda run: self.start(resume_from=run.path))
+        self.runs.sig_fork.connect(
+            lambda checkpoint, changes: self.start(fork_from=checkpoint, training=changes)
+        )
         self.runs.sig_evaluate.connect(lambda run: self.evaluate(run.path))
         self.runs.sig_changed.connect(self.session.sig_runs_changed.emit)
         self.evaluation.sig_evaluate_requested.connect(self._on_evaluation_requested)
@@ -209,6 +247,7 @@ class TrainingPanel(QWidget):
         layout.addLayout(controls)
         layout.addLayout(progress)
         layout.addLayout(stats)
+        layout.addWidget(self.not_responding)
         layout.addWidget(self.error_box)
         layout.addWidget(self.tabs, 1)
         self._set_state("idle")
@@ -219,11 +258,32 @@ class TrainingPanel(QWidget):
     def running(self) -> bool:
         return self.job is not None
 
-    def start(self, resume_from: Path | None = None) -> bool:
-        """Start a run (or continue `resume_from`) in the trainer process. Refused while one runs."""
+    def start(
+        self, resume_from: Path | None = None, fork_from: Path | None = None, training: dict | None = None
+    ) -> bool:
+        """Start a run (or continue `resume_from`, or fork from the checkpoint `fork_from` with the parent's
+        training settings changed by `training`) in the trainer process. Refused while one runs."""
         if self.running or self.session.jobs.closing:
             return False
         project = self.session.project.model_copy(deep=True)
+        if (
+            fork_from is not None
+        ):  # the parent's settings with the changes (the project document is untouched)
+            from pydantic import ValidationError
+
+            from workbench.core.training.config import TrainingConfig
+            from workbench.core.training.fork import run_of
+            from workbench.core.training.runs import Run
+
+            parent = Run(run_of(Path(fork_from))).config.get("training") or {}
+            known = {k: v for k, v in parent.items() if k in TrainingConfig.model_fields}
+            settings = {**project.training.model_dump(), **known, **(training or {})}
+            try:
+                project.training = TrainingConfig.model_validate(settings)
+            except ValidationError as exc:
+                problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+                self.error_box.show_error(f"Cannot fork with these settings: {problem}", None)
+                return False
         if self.session.device and self.session.device != "auto":
             project.training.device = self.session.device
         job = self.session.jobs.job(
@@ -233,6 +293,7 @@ class TrainingPanel(QWidget):
             project=project.model_dump(mode="json"),
             runs_root=str(self._runs_root()),
             resume_from=str(resume_from) if resume_from else None,
+            fork_from=str(fork_from) if fork_from else None,
             project_path=str(self.session.path) if self.session.path else None,
         )
         job.sig_events.connect(self._on_job_events)
@@ -244,7 +305,9 @@ class TrainingPanel(QWidget):
         if self.stop_epoch_check.isChecked():
             job.command("stop_after_epoch", True)
         self.error_box.hide()
+        self._reset_status_lines()  # nothing of the previous run (ETA, "completed") under this one
         self.curves.clear()
+        self.overlay_loader.request(self.runs.overlay_requests())  # the ticked runs stay beside the new one
         self.started = None
         self.t0 = time.time()
         self.tabs.setCurrentWidget(self.curves)
@@ -290,39 +353,41 @@ class TrainingPanel(QWidget):
     # -- job events (GUI thread: one frame per tick of the job's clock, <= 30 a second)
     # -----------------------------
     def _on_job_events(self, events: list) -> None:
+        from workbench.core.training.events import pack_batches
+
+        events = pack_batches(events)  # (the trainer process sends them packed: BatchEnds, column by column)
+        last_batches = next((event for event in reversed(events) if event.kind == "batches"), None)
+        last_epoch = next((event for event in reversed(events) if event.kind == "epoch"), None)
+        finished_now = False
         batches: list = []
-        last_batch = last_epoch = None
-        finished_now = any(event.kind == "finished" for event in events)
-        curves = self.curves
+        epochs: list = []
         for event in events:
             kind = event.kind
-            if kind == "batch":
+            if kind == "batches":
                 batches.append(event)
-                last_batch = event
                 continue
-            if batches:  # in order (a "started" event sets t0)
-                curves.add_batches(batches, self.t0)
-                batches = []
             if kind == "epoch":
-                curves.add_epoch(event, event.time - self.t0)
-                last_epoch = event
-            elif kind == "started":
+                epochs.append(event)
+                continue
+            self.curves.add_points(batches, epochs, self.t0)  # the points before it first ("started" sets t0)
+            batches, epochs = [], []
+            if kind == "started":
                 self._on_started(event)
             elif kind == "state":
                 self._set_state(event.state)
             elif kind == "evaluation" and event.accuracy is not None:
                 self.last_evaluation = event
             elif kind == "finished":
+                finished_now = True
                 self._on_finished(event)
-        if batches:
-            curves.add_batches(batches, self.t0)
+        self.curves.add_points(batches, epochs, self.t0)  # one append per series for a frame's points
         now = time.monotonic()
         due = now - self._progress_shown >= PROGRESS_S  # (QProgressBar.setValue repaints at once: 1-2 ms)
         if last_epoch is not None and (due or finished_now):  # an MLP's epochs come 20 a second
             self.epoch_bar.setValue(last_epoch.epoch)
-        if last_batch is not None and not finished_now and due:
+        if last_batches is not None and not finished_now and due:
             self._progress_shown = now
-            self._show_progress(last_batch)
+            self._show_progress(last_batches.last())
         self.curves.refresh(force=finished_now)  # one frame for every plot; the last one shows every point
 
     def _on_started(self, event) -> None:
@@ -375,8 +440,11 @@ class TrainingPanel(QWidget):
 
     def _on_finished(self, event) -> None:
         self.last_finished = event
-        if event.status == "completed":
+        if (
+            event.status == "completed"
+        ):  # (the bars show a frame's last batch and epoch at most 4 times a second)
             self.batch_bar.setValue(self.batch_bar.maximum())
+            self.epoch_bar.setValue(self.epoch_bar.maximum())
         if event.status == "failed":
             self.error_box.show_error(event.message, event.error if event.error != event.message else None)
         elif event.run_dir:
@@ -414,6 +482,8 @@ class TrainingPanel(QWidget):
         self.paused = False
         if error is not None:
             self.error_box.show_error(describe(error), error.details)
+            self.stats_label.setText("")  # the failure banner alone: no stale ETA or step under it
+            self.session.sig_status.emit(f"Training failed: {describe(error)}")
             self.curves.refresh()  # the last points before a crash stay drawn
         self.settings.set_locked(False)
         self._set_state("idle")
@@ -485,14 +555,26 @@ class TrainingPanel(QWidget):
         if not self.running:
             self.curves.clear()
             self.curves.set_empty("Press Start to train: the loss appears here within seconds")
+            self._reset_status_lines()
+            self.last_finished = None
+            self.last_finished_run = None
+            self.stats_label.setText(latest_run_line(self._runs_root()))  # this project's own, or none
+
+    def _reset_status_lines(self) -> None:
+        self.stats_label.setText("")
+        for bar in (self.epoch_bar, self.batch_bar):
+            bar.setRange(0, 1)
+            bar.setValue(0)
 
     def _on_runs_selected(self, run) -> None:
         self.session.select_run(run.path if run is not None else None)
         if run is not None and not self.running:
             self.curves.show_run(run.metrics())
+            self.overlay_loader.request(self.runs.overlay_requests())  # (show_run cleared them; cached)
 
-    def _on_runs_overlays_changed(self, runs: list) -> None:
-        self.curves.set_overlays([(run.name, run.metrics()) for run in runs])
+    def _on_overlay_loader_loaded(self, overlays: list) -> None:
+        self.curves.set_overlays(overlays)
+        self.runs.set_overlay_colors(self.curves.overlay_layer.colors())
 
     def _on_tabs_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self.runs:

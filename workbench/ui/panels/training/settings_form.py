@@ -88,6 +88,7 @@ class TrainingSettingsForm(QScrollArea):
             "early_stopping_metric": _combo(METRICS),
             "patience": _spin(1, 10_000),
             "save_best": QCheckBox(),
+            "keep_epoch_checkpoints": QCheckBox(),
             "num_workers": _spin(0, 64),
             "finetune": _combo(FINETUNE),
             "lora_rank": _spin(1, 4096),
@@ -113,6 +114,11 @@ class TrainingSettingsForm(QScrollArea):
             "about one more forward pass of time"
         )
         self.w["epochs"].setObjectName("epochsSpin")
+        self.w["keep_epoch_checkpoints"].setObjectName("keepEpochCheckpointsCheck")
+        self.w["keep_epoch_checkpoints"].setToolTip(
+            "Save checkpoints/epoch-N after every epoch (weights and optimizer state, each as large as the last "
+            "checkpoint): a run can then be forked from any epoch"
+        )
         self.device_label = QLabel()
         self.device_label.setWordWrap(True)
         self.error_label = QLabel()
@@ -147,6 +153,7 @@ class TrainingSettingsForm(QScrollArea):
         right.addRow("  watch", w["early_stopping_metric"])
         right.addRow("  patience (epochs)", w["patience"])
         right.addRow("Save best checkpoint", w["save_best"])
+        right.addRow("Keep every epoch's checkpoint", w["keep_epoch_checkpoints"])
         right.addRow("Loader workers", w["num_workers"])
         left.addRow("Fine-tuning", w["finetune"])
         left.addRow("  LoRA rank", w["lora_rank"])
