@@ -67,6 +67,7 @@ from workbench.core.jobs import (
     Submit,
     job_def,
 )
+from workbench.ui.gui_gc import collect_on_gui_thread
 
 SHUTDOWN_S = 1.8  # closing the window: every job and the trainer process end within this
 FRAME_MS = 60  # the live training view: at most 16.7 frames a second (>= 15 wanted; a frame costs GUI CPU)
@@ -622,6 +623,7 @@ class JobRunner(QObject):
         app = QCoreApplication.instance()
         if app is not None:  # a window that never closed (a preview, a script) still ends its jobs
             app.aboutToQuit.connect(self.shutdown)
+            collect_on_gui_thread(app)  # the job threads never free a widget (ui/gui_gc.py)
 
     def current(self, kind: str) -> Job | None:
         """The running job of `kind` (a cancelled one no longer counts)."""
